@@ -1,0 +1,428 @@
+//! The model: what the macros understand of the annotated functions. Each node keeps the
+//! original syntax, so that errors and generated checks point at the user's tokens.
+
+use proc_macro2::Span;
+use syn::visit::Visit;
+use syn::{Expr, FnArg, GenericArgument, Ident, ItemFn, Pat, PathArguments, ReturnType, Type};
+
+use crate::attr::{HookDecl, StepArgs, WorkflowArgs};
+use crate::ctxt::Ctxt;
+
+/// The `Ok` and `Err` types of a return type, as written (`Result<Order, CheckoutError>`),
+/// or `None` when the return type is not spelled `Result<_, _>` (an alias): the generated
+/// code then projects them through a trait.
+pub(crate) struct ResultTypes<'a> {
+    pub(crate) ret: &'a Type,
+    pub(crate) spelled: Option<(&'a Type, &'a Type)>,
+}
+
+/// A `#[workflow]` function.
+pub(crate) struct Workflow<'a> {
+    pub(crate) original: &'a ItemFn,
+    pub(crate) args: WorkflowArgs,
+    /// The generated type's name: `checkout` -> `Checkout`.
+    pub(crate) type_ident: Ident,
+    pub(crate) ctx_ty: &'a Type,
+    pub(crate) input_ty: &'a Type,
+    pub(crate) result: ResultTypes<'a>,
+    /// Steps and hook firings seen in the body, in source order.
+    pub(crate) calls: Vec<BodyCall>,
+}
+
+pub(crate) enum BodyCall {
+    Step(String),
+    Hook(String),
+}
+
+/// A `#[step]` function.
+pub(crate) struct Step<'a> {
+    pub(crate) original: &'a ItemFn,
+    pub(crate) args: StepArgs,
+    pub(crate) ctx_ty: &'a Type,
+    /// The inputs after the context: pattern and type.
+    pub(crate) inputs: Vec<(&'a Pat, &'a Type)>,
+    pub(crate) result: ResultTypes<'a>,
+    /// The `StepResponse<Output, Data>` arguments, when the `Ok` type is spelled so.
+    pub(crate) response: Option<(&'a Type, &'a Type)>,
+}
+
+impl<'a> Workflow<'a> {
+    pub(crate) fn from_syn(cx: &Ctxt, args: WorkflowArgs, item: &'a ItemFn) -> Option<Self> {
+        let sig = &item.sig;
+        require_async(cx, item, "#[workflow]", "a workflow body awaits its steps");
+        check_plain_fn(cx, item, "#[workflow]");
+        let params: Vec<&FnArg> = sig.inputs.iter().collect();
+        let typed: Vec<Option<&syn::PatType>> = params.iter().map(|p| typed(cx, p)).collect();
+        if params.len() != 2 {
+            cx.error_at(
+                if params.is_empty() { sig.paren_token.span.join() } else { span_of(&sig.inputs) },
+                format!(
+                    "a #[workflow] fn takes two parameters, its context and its input: `async fn {}(ctx: &WorkflowContext, input: Input)`; found {}",
+                    sig.ident,
+                    params.len()
+                ),
+            );
+        }
+        let ctx_ty = typed.first().copied().flatten().map(|p| &*p.ty);
+        if let Some(ty) = ctx_ty {
+            require_reference(cx, ty, "&WorkflowContext", "workflow");
+        }
+        let input_ty = typed.get(1).copied().flatten().map(|p| &*p.ty);
+        let result = result_types(
+            cx,
+            &sig.output,
+            &sig.ident,
+            "#[workflow]",
+            "Result<Output, Error>",
+        );
+        let type_ident = pascal_case(&sig.ident);
+        if type_ident == sig.ident {
+            cx.error_spanned_by(
+                &sig.ident,
+                "#[workflow] names its type after the function in PascalCase; give the function a snake_case name",
+            );
+        }
+        let ctx_name = typed
+            .first()
+            .copied()
+            .flatten()
+            .and_then(|p| match &*p.pat {
+                Pat::Ident(id) => Some(id.ident.clone()),
+                _ => None,
+            });
+        let mut calls = CallVisitor {
+            ctx: ctx_name,
+            hooks: &args.hooks,
+            calls: Vec::new(),
+        };
+        calls.visit_block(&item.block);
+        let calls = calls.calls;
+        Some(Workflow {
+            original: item,
+            args,
+            type_ident,
+            ctx_ty: ctx_ty?,
+            input_ty: input_ty?,
+            result: result?,
+            calls,
+        })
+    }
+
+    pub(crate) fn name(&self) -> String {
+        self.args
+            .name
+            .as_ref()
+            .map_or_else(|| self.original.sig.ident.to_string(), syn::LitStr::value)
+    }
+}
+
+impl<'a> Step<'a> {
+    pub(crate) fn from_syn(cx: &Ctxt, args: StepArgs, item: &'a ItemFn) -> Option<Self> {
+        let sig = &item.sig;
+        require_async(cx, item, "#[step]", "the workflow awaits its steps");
+        check_plain_fn(cx, item, "#[step]");
+        let mut params = sig.inputs.iter();
+        let ctx_ty = match params.next() {
+            None => {
+                cx.error_at(
+                    sig.paren_token.span.join(),
+                    format!(
+                        "a #[step] fn takes its context first: `async fn {}(ctx: &StepContext, ...)`",
+                        sig.ident
+                    ),
+                );
+                None
+            }
+            Some(first) => typed(cx, first).map(|p| {
+                require_reference(cx, &p.ty, "&StepContext", "step");
+                &*p.ty
+            }),
+        };
+        let inputs: Vec<(&Pat, &Type)> = params
+            .filter_map(|p| typed(cx, p))
+            .map(|p| (&*p.pat, &*p.ty))
+            .collect();
+        let result = result_types(
+            cx,
+            &sig.output,
+            &sig.ident,
+            "#[step]",
+            "Result<Output, Error>",
+        );
+        let response = result
+            .as_ref()
+            .and_then(|r| r.spelled)
+            .and_then(|(ok, _)| step_response_args(ok));
+        Some(Step {
+            original: item,
+            args,
+            ctx_ty: ctx_ty?,
+            inputs,
+            result: result?,
+            response,
+        })
+    }
+
+    pub(crate) fn name(&self) -> String {
+        self.args
+            .name
+            .as_ref()
+            .map_or_else(|| self.original.sig.ident.to_string(), syn::LitStr::value)
+    }
+}
+
+fn require_async(cx: &Ctxt, item: &ItemFn, attr: &str, why: &str) {
+    if item.sig.asyncness.is_none() {
+        cx.error_spanned_by(
+            item.sig.fn_token,
+            format!(
+                "{attr} needs an `async fn` ({why}); write `async fn {}`",
+                item.sig.ident
+            ),
+        );
+    }
+}
+
+fn check_plain_fn(cx: &Ctxt, item: &ItemFn, attr: &str) {
+    let sig = &item.sig;
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        cx.error_spanned_by(
+            &sig.generics,
+            format!("{attr} does not support generic functions yet"),
+        );
+    }
+    if let Some(constness) = sig.constness {
+        cx.error_spanned_by(constness, format!("{attr} cannot be a `const fn`"));
+    }
+    if let Some(variadic) = &sig.variadic {
+        cx.error_spanned_by(variadic, format!("{attr} cannot be variadic"));
+    }
+}
+
+fn typed<'a>(cx: &Ctxt, arg: &'a FnArg) -> Option<&'a syn::PatType> {
+    match arg {
+        FnArg::Typed(p) => Some(p),
+        FnArg::Receiver(r) => {
+            cx.error_spanned_by(
+                r,
+                "workflows and steps are free functions; they cannot take `self`",
+            );
+            None
+        }
+    }
+}
+
+fn require_reference(cx: &Ctxt, ty: &Type, expected: &str, what: &str) {
+    if !matches!(ty, Type::Reference(_)) {
+        cx.error_spanned_by(
+            ty,
+            format!("the first parameter of a {what} is its context, taken by reference: `ctx: {expected}`"),
+        );
+    }
+}
+
+fn result_types<'a>(
+    cx: &Ctxt,
+    output: &'a ReturnType,
+    ident: &Ident,
+    attr: &str,
+    shape: &str,
+) -> Option<ResultTypes<'a>> {
+    match output {
+        ReturnType::Default => {
+            cx.error_spanned_by(
+                ident,
+                format!("a {attr} fn returns `{shape}`; add `-> {shape}` to `{ident}`"),
+            );
+            None
+        }
+        ReturnType::Type(_, ret) => Some(ResultTypes {
+            ret,
+            spelled: spelled_result(ret),
+        }),
+    }
+}
+
+/// `Result<A, B>` (any path ending in `Result` with two type arguments).
+fn spelled_result(ty: &Type) -> Option<(&Type, &Type)> {
+    let [a, b] = last_segment_types(ty, "Result")?[..] else {
+        return None;
+    };
+    Some((a, b))
+}
+
+/// `StepResponse<O, C>`.
+pub(crate) fn step_response_args(ty: &Type) -> Option<(&Type, &Type)> {
+    let [a, b] = last_segment_types(ty, "StepResponse")?[..] else {
+        return None;
+    };
+    Some((a, b))
+}
+
+/// Whether the type is spelled `StepResponse<...>`, whatever its arguments.
+pub(crate) fn is_step_response(ty: &Type) -> bool {
+    last_segment_types(ty, "StepResponse").is_some()
+}
+
+fn last_segment_types<'a>(ty: &'a Type, name: &str) -> Option<Vec<&'a Type>> {
+    let Type::Path(path) = ty else { return None };
+    if path.qself.is_some() {
+        return None;
+    }
+    let last = path.path.segments.last()?;
+    if last.ident != name {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return Some(Vec::new());
+    };
+    Some(
+        args.args
+            .iter()
+            .filter_map(|a| match a {
+                GenericArgument::Type(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// `process_refund` -> `ProcessRefund`.
+pub(crate) fn pascal_case(ident: &Ident) -> Ident {
+    let raw = ident.to_string();
+    let name = raw.trim_start_matches("r#");
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    Ident::new(&out, ident.span())
+}
+
+/// `validate` -> `VALIDATE`.
+pub(crate) fn const_name(hook: &Ident) -> Ident {
+    Ident::new(&hook.to_string().to_uppercase(), hook.span())
+}
+
+fn span_of<T: quote::ToTokens>(tokens: &T) -> Span {
+    syn::spanned::Spanned::span(tokens)
+}
+
+/// Finds `name(ctx, ...)` calls and `ctx.hook(Type::HOOK, ...)` firings.
+struct CallVisitor<'h> {
+    ctx: Option<Ident>,
+    hooks: &'h [HookDecl],
+    calls: Vec<BodyCall>,
+}
+
+impl CallVisitor<'_> {
+    fn is_ctx(&self, expr: &Expr) -> bool {
+        let Some(ctx) = &self.ctx else { return false };
+        match expr {
+            Expr::Path(p) => p.path.is_ident(ctx),
+            Expr::Reference(r) => self.is_ctx(&r.expr),
+            _ => false,
+        }
+    }
+}
+
+impl<'ast> Visit<'ast> for CallVisitor<'_> {
+    fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
+        // Arguments are evaluated before the call: visit them first.
+        for arg in &call.args {
+            self.visit_expr(arg);
+        }
+        if let (Expr::Path(func), Some(first)) = (&*call.func, call.args.first()) {
+            if self.is_ctx(first) {
+                if let Some(last) = func.path.segments.last() {
+                    self.calls.push(BodyCall::Step(last.ident.to_string()));
+                }
+            }
+        }
+    }
+
+    fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
+        self.visit_expr(&call.receiver);
+        for arg in &call.args {
+            self.visit_expr(arg);
+        }
+        if call.method == "hook" && self.is_ctx(&call.receiver) {
+            if let Some(Expr::Path(point)) = call.args.first() {
+                if let Some(last) = point.path.segments.last() {
+                    if let Some(decl) = self
+                        .hooks
+                        .iter()
+                        .find(|h| const_name(&h.name) == last.ident)
+                    {
+                        self.calls.push(BodyCall::Hook(decl.name.to_string()));
+                    }
+                }
+            }
+        }
+    }
+
+    // Items nested in the body are not part of it.
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_types_in_pascal_case() {
+        let id = |s: &str| Ident::new(s, Span::call_site());
+        assert_eq!(pascal_case(&id("checkout")), "Checkout");
+        assert_eq!(pascal_case(&id("process_refund")), "ProcessRefund");
+        assert_eq!(pascal_case(&id("import_v2_products")), "ImportV2Products");
+    }
+
+    #[test]
+    fn reports_every_signature_problem_at_once() {
+        let cx = Ctxt::new();
+        let item: ItemFn = syn::parse_quote! {
+            fn checkout<T>(ctx: WorkflowContext) {}
+        };
+        let model = Workflow::from_syn(&cx, WorkflowArgs::default(), &item);
+        assert!(model.is_none());
+        // not async, generic, one parameter, context by value, no return type
+        assert_eq!(cx.check().unwrap_err().into_iter().count(), 5);
+    }
+
+    #[test]
+    fn sees_steps_and_hooks_in_source_order() {
+        let cx = Ctxt::new();
+        let args = {
+            let cx2 = Ctxt::new();
+            let a = WorkflowArgs::parse(&cx2, quote::quote!(hooks(validate: before<D>)));
+            cx2.check().unwrap();
+            a
+        };
+        let item: ItemFn = syn::parse_quote! {
+            async fn checkout(ctx: &WorkflowContext, input: In) -> Result<Out, E> {
+                let d = ctx.hook(Checkout::VALIDATE, input).await?;
+                let r = reserve(ctx, d.items).await?;
+                helper(1, ctx);
+                capture(&ctx, r).await
+            }
+        };
+        let model = Workflow::from_syn(&cx, args, &item).unwrap();
+        cx.check().unwrap();
+        let seen: Vec<String> = model
+            .calls
+            .iter()
+            .map(|c| match c {
+                BodyCall::Step(s) => format!("step:{s}"),
+                BodyCall::Hook(h) => format!("hook:{h}"),
+            })
+            .collect();
+        assert_eq!(seen, ["hook:validate", "step:reserve", "step:capture"]);
+    }
+}

@@ -1,0 +1,361 @@
+//! Parsing of the attribute arguments: `#[workflow(...)]` and `#[step(...)]`.
+//!
+//! Each option is parsed on its own, so that every bad option is reported in one build.
+
+use proc_macro2::{Spacing, TokenStream, TokenTree};
+use syn::ext::IdentExt;
+use syn::parse::{ParseStream, Parser};
+use syn::{GenericArgument, Ident, LitStr, Path, Token, Type};
+
+use crate::ctxt::Ctxt;
+
+pub(crate) const HOOKS: &str = "hooks";
+pub(crate) const NAME: &str = "name";
+pub(crate) const CRATE: &str = "crate";
+pub(crate) const COMPENSATE: &str = "compensate";
+
+pub(crate) const BEFORE: &str = "before";
+pub(crate) const AFTER: &str = "after";
+pub(crate) const STEP: &str = "step";
+
+/// `#[workflow(hooks(...), name = "...", crate = path)]`
+#[derive(Default)]
+pub(crate) struct WorkflowArgs {
+    pub(crate) hooks: Vec<HookDecl>,
+    pub(crate) name: Option<LitStr>,
+    pub(crate) krate: Option<Path>,
+}
+
+/// One entry of `hooks(...)`: `validate: before<CheckoutData>`.
+pub(crate) struct HookDecl {
+    pub(crate) name: Ident,
+    pub(crate) kind: HookKind,
+    pub(crate) kind_ident: Ident,
+    pub(crate) payload: Type,
+    pub(crate) result: Option<Type>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HookKind {
+    Before,
+    After,
+    Step,
+}
+
+/// `#[step(compensate = path, name = "...", crate = path)]`
+#[derive(Default)]
+pub(crate) struct StepArgs {
+    pub(crate) compensate: Option<Path>,
+    pub(crate) name: Option<LitStr>,
+    pub(crate) krate: Option<Path>,
+}
+
+impl WorkflowArgs {
+    pub(crate) fn parse(cx: &Ctxt, tokens: TokenStream) -> Self {
+        let mut args = WorkflowArgs::default();
+        for option in split_top_level(tokens) {
+            let parsed = (|input: ParseStream| {
+                let key = input.call(Ident::parse_any)?;
+                match key.to_string().as_str() {
+                    HOOKS => {
+                        let content;
+                        syn::parenthesized!(content in input);
+                        let list: TokenStream = content.parse()?;
+                        no_more(input, "after `hooks(...)`")?;
+                        for decl in split_top_level(list) {
+                            if let Some(decl) = parse_hook(cx, decl) {
+                                args.hooks.push(decl);
+                            }
+                        }
+                    }
+                    NAME => set_once(cx, &key, &mut args.name, parse_value(input, &key)?),
+                    CRATE => set_once(cx, &key, &mut args.krate, parse_crate(input, &key)?),
+                    other => {
+                        return Err(syn::Error::new(
+                            key.span(),
+                            format!(
+                                "unknown workflow option `{other}`; expected `hooks(...)`, `name = \"...\"` or `crate = path`"
+                            ),
+                        ));
+                    }
+                }
+                Ok(())
+            })
+            .parse2(option);
+            if let Err(err) = parsed {
+                cx.syn_error(err);
+            }
+        }
+        args
+    }
+}
+
+impl StepArgs {
+    pub(crate) fn parse(cx: &Ctxt, tokens: TokenStream) -> Self {
+        let mut args = StepArgs::default();
+        for option in split_top_level(tokens) {
+            let parsed = (|input: ParseStream| {
+                let key = input.call(Ident::parse_any)?;
+                match key.to_string().as_str() {
+                    COMPENSATE => {
+                        let path = parse_value::<Path>(input, &key)?;
+                        set_once(cx, &key, &mut args.compensate, path);
+                    }
+                    NAME => set_once(cx, &key, &mut args.name, parse_value(input, &key)?),
+                    CRATE => set_once(cx, &key, &mut args.krate, parse_crate(input, &key)?),
+                    other => {
+                        return Err(syn::Error::new(
+                            key.span(),
+                            format!(
+                                "unknown step option `{other}`; expected `compensate = path`, `name = \"...\"` or `crate = path`"
+                            ),
+                        ));
+                    }
+                }
+                Ok(())
+            })
+            .parse2(option);
+            if let Err(err) = parsed {
+                cx.syn_error(err);
+            }
+        }
+        args
+    }
+}
+
+fn parse_hook(cx: &Ctxt, tokens: TokenStream) -> Option<HookDecl> {
+    const SHAPE: &str =
+        "expected a hook as `name: kind<Payload>`, e.g. `validate: before<CheckoutData>`";
+    let parsed = (|input: ParseStream| {
+        let name: Ident = input
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), SHAPE))?;
+        input
+            .parse::<Token![:]>()
+            .map_err(|e| syn::Error::new(e.span(), SHAPE))?;
+        let kind_ident: Ident = input
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), SHAPE))?;
+        let kind = match kind_ident.to_string().as_str() {
+            BEFORE => Some(HookKind::Before),
+            AFTER => Some(HookKind::After),
+            STEP => Some(HookKind::Step),
+            other => {
+                let hint = did_you_mean(other, &[BEFORE, AFTER, STEP])
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                cx.error_spanned_by(
+                    &kind_ident,
+                    format!(
+                        "unknown hook kind `{other}`; expected `before`, `after` or `step`{hint}"
+                    ),
+                );
+                None
+            }
+        };
+        let args: syn::AngleBracketedGenericArguments = input.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("expected the hook's payload type in angle brackets: `{kind_ident}<Payload>`"),
+            )
+        })?;
+        no_more(input, "after the hook's type")?;
+        let mut types = Vec::new();
+        for arg in &args.args {
+            match arg {
+                GenericArgument::Type(ty) => types.push(ty.clone()),
+                other => cx.error_spanned_by(other, "expected a type"),
+            }
+        }
+        let Some(kind) = kind else { return Ok(None) };
+        let (payload, result) = match (kind, types.len()) {
+            (_, 1) => (types.remove(0), None),
+            (HookKind::Step, 2) => {
+                let payload = types.remove(0);
+                (payload, Some(types.remove(0)))
+            }
+            (HookKind::Step, _) => {
+                cx.error_spanned_by(
+                    &args,
+                    "a `step` hook takes its payload type and, optionally, its handlers' result type: `step<Payload>` or `step<Payload, Result>`",
+                );
+                return Ok(None);
+            }
+            (_, _) => {
+                cx.error_spanned_by(
+                    &args,
+                    format!("a `{kind_ident}` hook takes exactly one type: `{kind_ident}<Payload>`"),
+                );
+                return Ok(None);
+            }
+        };
+        Ok(Some(HookDecl {
+            name,
+            kind,
+            kind_ident,
+            payload,
+            result,
+        }))
+    })
+    .parse2(tokens);
+    match parsed {
+        Ok(decl) => decl,
+        Err(err) => {
+            cx.syn_error(err);
+            None
+        }
+    }
+}
+
+fn parse_value<T: syn::parse::Parse>(input: ParseStream, key: &Ident) -> syn::Result<T> {
+    input
+        .parse::<Token![=]>()
+        .map_err(|e| syn::Error::new(e.span(), format!("expected `=` after `{key}`")))?;
+    let value = input.parse()?;
+    no_more(input, &format!("after the value of `{key}`"))?;
+    Ok(value)
+}
+
+/// `crate = path` or `crate = "path"`.
+fn parse_crate(input: ParseStream, key: &Ident) -> syn::Result<Path> {
+    input
+        .parse::<Token![=]>()
+        .map_err(|e| syn::Error::new(e.span(), format!("expected `=` after `{key}`")))?;
+    let path = if input.peek(LitStr) {
+        input.parse::<LitStr>()?.parse::<Path>()?
+    } else {
+        input.call(Path::parse_mod_style)?
+    };
+    no_more(input, "after the crate path")?;
+    Ok(path)
+}
+
+fn no_more(input: ParseStream, what: &str) -> syn::Result<()> {
+    if input.is_empty() {
+        Ok(())
+    } else {
+        Err(input.error(format!(
+            "unexpected tokens {what}; separate options with `,`"
+        )))
+    }
+}
+
+fn set_once<T>(cx: &Ctxt, key: &Ident, slot: &mut Option<T>, value: T) {
+    if slot.is_some() {
+        cx.error_spanned_by(key, format!("duplicate option `{key}`"));
+    } else {
+        *slot = Some(value);
+    }
+}
+
+/// Splits at the commas that are not inside brackets or angle brackets. Empty pieces
+/// (a trailing comma) are dropped.
+pub(crate) fn split_top_level(tokens: TokenStream) -> Vec<TokenStream> {
+    let mut pieces = Vec::new();
+    let mut current = Vec::new();
+    let mut angle_depth = 0usize;
+    let mut previous_joint_dash = false;
+    for tree in tokens {
+        let mut joint_dash = false;
+        if let TokenTree::Punct(p) = &tree {
+            match p.as_char() {
+                '<' => angle_depth += 1,
+                // `->` is not a closing angle bracket.
+                '>' if !previous_joint_dash => angle_depth = angle_depth.saturating_sub(1),
+                ',' if angle_depth == 0 => {
+                    pieces.push(std::mem::take(&mut current));
+                    previous_joint_dash = false;
+                    continue;
+                }
+                '-' => joint_dash = p.spacing() == Spacing::Joint,
+                _ => {}
+            }
+        }
+        previous_joint_dash = joint_dash;
+        current.push(tree);
+    }
+    pieces.push(current);
+    pieces
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| p.into_iter().collect())
+        .collect()
+}
+
+/// The closest of `candidates` to `word`, if it is close enough to be a typo.
+pub(crate) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, c)| *d <= 2 && *d < c.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    #[test]
+    fn splits_outside_angle_brackets_only() {
+        let pieces =
+            split_top_level(quote!(a: step<A, B>, b: before<Vec<u8>>, c: after<fn() -> u8>,));
+        let pieces: Vec<String> = pieces.iter().map(ToString::to_string).collect();
+        assert_eq!(pieces.len(), 3, "{pieces:?}");
+        assert!(pieces[0].contains("step < A , B >"));
+    }
+
+    #[test]
+    fn suggests_close_kinds() {
+        assert_eq!(
+            did_you_mean("befor", &[BEFORE, AFTER, STEP]),
+            Some("before")
+        );
+        assert_eq!(did_you_mean("aftr", &[BEFORE, AFTER, STEP]), Some("after"));
+        assert_eq!(did_you_mean("around", &[BEFORE, AFTER, STEP]), None);
+    }
+
+    #[test]
+    fn reports_every_bad_option_at_once() {
+        let cx = Ctxt::new();
+        let args = WorkflowArgs::parse(
+            &cx,
+            quote!(hooks(a: befor<u8>, a2 before<u8>, b: after<u8, u16>), colour = "red", name = 3),
+        );
+        let errors = cx.check().unwrap_err().into_iter().count();
+        assert_eq!(errors, 5);
+        assert!(args.hooks.is_empty());
+    }
+
+    #[test]
+    fn parses_a_full_workflow_attribute() {
+        let cx = Ctxt::new();
+        let args = WorkflowArgs::parse(
+            &cx,
+            quote!(name = "co", crate = ::hf, hooks(v: before<Data>, c: after<Order>, s: step<P, R>,)),
+        );
+        cx.check().unwrap();
+        assert_eq!(args.hooks.len(), 3);
+        assert!(args.hooks[2].result.is_some());
+        assert_eq!(args.name.unwrap().value(), "co");
+        assert!(args.krate.is_some());
+    }
+}

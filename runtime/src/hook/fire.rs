@@ -1,0 +1,220 @@
+//! Firing a hook point from the workflow body: run its handlers in order, per kind.
+
+use std::any::TypeId;
+use std::future::Future;
+
+use tracing::Instrument;
+
+use super::handler::{ErasedAfter, ErasedBefore, ErasedStepHook};
+use super::registry::{HandlerEntry, HandlerList};
+use super::{After, Before, HookPoint, StepHook};
+use crate::context::{HookContext, WorkflowContext};
+use crate::error::{BoxError, HookError, PanicError};
+use crate::journal::EventKind;
+use crate::outcome::HookFailure;
+use crate::panic::CatchUnwind;
+use crate::run::RunShared;
+use crate::workflow::Workflow;
+
+/// How a hook kind fires: what `ctx.hook(point, payload)` takes and returns for it.
+///
+/// Implemented for [`Before<T>`], [`After<T>`] and [`StepHook<T, R>`]; see
+/// [`WorkflowContext::hook`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a hook kind of workflow `{W}`",
+    note = "fire one of the workflow's own hook points, such as `Checkout::VALIDATE`"
+)]
+pub trait Fire<W>: Sized + 'static {
+    /// What the hook takes.
+    type Payload<'p>;
+    /// What firing it returns.
+    type Output;
+
+    #[doc(hidden)]
+    fn fire<'a>(
+        point: HookPoint<W, Self>,
+        ctx: &'a WorkflowContext,
+        payload: Self::Payload<'a>,
+    ) -> impl Future<Output = Self::Output> + Send + 'a;
+}
+
+fn handlers<W: Workflow, H: ?Sized + 'static>(
+    run: &RunShared,
+    index: usize,
+) -> Option<&HandlerList<H>> {
+    run.table_for(TypeId::of::<W>())?.list::<H>(index)
+}
+
+fn hook_context<H: ?Sized>(
+    ctx: &WorkflowContext,
+    hook: &'static str,
+    entry: &HandlerEntry<H>,
+) -> HookContext {
+    HookContext {
+        rc: ctx.rc.clone(),
+        hook,
+        slot: entry.slot,
+        handler: entry.name,
+    }
+}
+
+fn handler_span<H: ?Sized>(hook: &'static str, entry: &HandlerEntry<H>) -> tracing::Span {
+    tracing::info_span!("hook", hook, slot = %entry.slot, handler = entry.name)
+}
+
+fn fired(run: &RunShared, hook: &'static str, handlers: usize) {
+    run.record(EventKind::HookFired {
+        hook: hook.into(),
+        handlers: u32::try_from(handlers).unwrap_or(u32::MAX),
+    });
+}
+
+fn completed<H: ?Sized>(run: &RunShared, hook: &'static str, entry: &HandlerEntry<H>) {
+    run.record(EventKind::HookHandlerCompleted {
+        hook: hook.into(),
+        slot: entry.slot,
+        handler: entry.name.into(),
+    });
+}
+
+/// Records a failed handler and makes the error that reports it.
+fn failed<H: ?Sized>(
+    run: &RunShared,
+    workflow: &'static str,
+    hook: &'static str,
+    entry: &HandlerEntry<H>,
+    outcome: Result<BoxError, PanicError>,
+) -> HookError {
+    let (source, panicked): (BoxError, bool) = match outcome {
+        Ok(err) => (err, false),
+        Err(panic) => (Box::new(panic), true),
+    };
+    run.record(EventKind::HookHandlerFailed {
+        hook: hook.into(),
+        slot: entry.slot,
+        handler: entry.name.into(),
+        error: source.to_string(),
+        panicked,
+    });
+    HookError {
+        workflow,
+        hook,
+        slot: entry.slot,
+        handler: entry.name,
+        source,
+    }
+}
+
+impl<W: Workflow, T: Send + 'static> Fire<W> for Before<T> {
+    type Payload<'p> = T;
+    type Output = Result<T, HookError>;
+
+    async fn fire(point: HookPoint<W, Self>, ctx: &WorkflowContext, payload: T) -> Self::Output {
+        let run = ctx.shared();
+        let Some(list) = handlers::<W, dyn ErasedBefore<T>>(run, point.index()) else {
+            return Ok(payload);
+        };
+        let hook = point.name();
+        fired(run, hook, list.entries().len());
+        let mut data = payload;
+        for entry in list.entries() {
+            let hctx = hook_context(ctx, hook, entry);
+            let call = CatchUnwind::new(entry.handler.call(&hctx, data));
+            match call.instrument(handler_span(hook, entry)).await {
+                Ok(Ok(next)) => {
+                    data = next;
+                    completed(run, hook, entry);
+                }
+                Ok(Err(err)) => return Err(failed(run, W::META.name(), hook, entry, Ok(err))),
+                Err(panic) => {
+                    let panic = PanicError {
+                        message: panic.message(),
+                    };
+                    return Err(failed(run, W::META.name(), hook, entry, Err(panic)));
+                }
+            }
+        }
+        Ok(data)
+    }
+}
+
+impl<W: Workflow, T: Sync + 'static> Fire<W> for After<T> {
+    type Payload<'p> = &'p T;
+    type Output = ();
+
+    async fn fire<'a>(point: HookPoint<W, Self>, ctx: &'a WorkflowContext, value: &'a T) {
+        let run = ctx.shared();
+        let Some(list) = handlers::<W, dyn ErasedAfter<T>>(run, point.index()) else {
+            return;
+        };
+        let hook = point.name();
+        fired(run, hook, list.entries().len());
+        for entry in list.entries() {
+            let hctx = hook_context(ctx, hook, entry);
+            let call = CatchUnwind::new(entry.handler.call(&hctx, value));
+            let outcome = match call.instrument(handler_span(hook, entry)).await {
+                Ok(Ok(())) => {
+                    completed(run, hook, entry);
+                    continue;
+                }
+                Ok(Err(err)) => Ok(err),
+                Err(panic) => Err(PanicError {
+                    message: panic.message(),
+                }),
+            };
+            let error = failed(run, W::META.name(), hook, entry, outcome);
+            tracing::warn!(%error, "hookflow: after-hook handler failed; recorded, nothing rolled back");
+            crate::lock(&run.state).hook_errors.push(HookFailure {
+                hook,
+                slot: entry.slot,
+                handler: entry.name,
+                plugin: entry.plugin.as_deref().map(str::to_owned),
+                panicked: error.is_panic(),
+                error: error.source.to_string(),
+            });
+        }
+    }
+}
+
+impl<W: Workflow, T: Clone + Send + Sync + 'static, R: Send + 'static> Fire<W> for StepHook<T, R> {
+    type Payload<'p> = T;
+    type Output = Result<Vec<R>, HookError>;
+
+    async fn fire(point: HookPoint<W, Self>, ctx: &WorkflowContext, payload: T) -> Self::Output {
+        let run = ctx.shared();
+        let Some(list) = handlers::<W, dyn ErasedStepHook<T, R>>(run, point.index()) else {
+            return Ok(Vec::new());
+        };
+        let hook = point.name();
+        let entries = list.entries();
+        fired(run, hook, entries.len());
+        let mut results = Vec::with_capacity(entries.len());
+        let mut payload = Some(payload);
+        for (i, entry) in entries.iter().enumerate() {
+            // The last handler takes the payload itself; the others a clone.
+            let input = if i + 1 == entries.len() {
+                payload.take()
+            } else {
+                payload.clone()
+            };
+            let Some(input) = input else { break };
+            let call = CatchUnwind::new(entry.handler.call(ctx, input));
+            match call.await {
+                Ok(Ok(result)) => {
+                    results.push(result);
+                    completed(run, hook, entry);
+                }
+                Ok(Err(err)) => return Err(failed(run, W::META.name(), hook, entry, Ok(err))),
+                Err(panic) => {
+                    // The step recorded its panic; it is this hook's error now, not the body's.
+                    crate::lock(&run.state).panicked_step = None;
+                    let panic = PanicError {
+                        message: panic.message(),
+                    };
+                    return Err(failed(run, W::META.name(), hook, entry, Err(panic)));
+                }
+            }
+        }
+        Ok(results)
+    }
+}

@@ -1,0 +1,208 @@
+//! The journal: every run records what happened, in order, as serde-serializable events.
+//!
+//! The in-memory engine keeps the journal in the run's [`Outcome`](crate::Outcome); a store
+//! (a later addition) persists the same events. Step outputs and compensation data are
+//! recorded as JSON only when the engine asks for it
+//! ([`EngineBuilder::record_data`](crate::EngineBuilder::record_data)): the default path never
+//! serializes them.
+
+use std::borrow::Cow;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::context::RunId;
+use crate::hook::Slot;
+use crate::outcome::RunStatus;
+
+/// A name in the journal: `&'static str` when recorded, owned when read back.
+pub type Name = Cow<'static, str>;
+
+/// One journal entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the run's journal, from 0.
+    pub seq: u32,
+    /// Wall-clock time, in microseconds since the Unix epoch.
+    pub at_micros: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What a journal [`Event`] records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The run began.
+    RunStarted {
+        /// The workflow's name.
+        workflow: Name,
+        /// The run's id.
+        run_id: RunId,
+    },
+    /// A step began. `position` counts the steps of the run from 0, in start order.
+    StepStarted {
+        /// The step's name.
+        step: Name,
+        /// The step's position in the run.
+        position: u32,
+    },
+    /// A step completed; its compensation (if any) is now on the run's stack.
+    StepCompleted {
+        /// The step's name.
+        step: Name,
+        /// The step's position in the run.
+        position: u32,
+        /// The step's output, when the engine records data.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<Value>,
+        /// The compensation data, when the step has a compensation and the engine records data.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        compensation: Option<Value>,
+    },
+    /// A step failed (returned an error or panicked). It is not compensated.
+    StepFailed {
+        /// The step's name.
+        step: Name,
+        /// The step's position in the run.
+        position: u32,
+        /// The error's message.
+        error: String,
+        /// Whether the step panicked.
+        panicked: bool,
+    },
+    /// A hook point with at least one handler fired. (A hook with no handler records nothing.)
+    HookFired {
+        /// The hook's name.
+        hook: Name,
+        /// How many handlers it has.
+        handlers: u32,
+    },
+    /// A `before` or `after` handler returned successfully.
+    HookHandlerCompleted {
+        /// The hook's name.
+        hook: Name,
+        /// The handler's slot.
+        slot: Slot,
+        /// The handler's name.
+        handler: Name,
+    },
+    /// A hook handler failed (returned an error or panicked).
+    HookHandlerFailed {
+        /// The hook's name.
+        hook: Name,
+        /// The handler's slot.
+        slot: Slot,
+        /// The handler's name.
+        handler: Name,
+        /// The error's message.
+        error: String,
+        /// Whether the handler panicked.
+        panicked: bool,
+    },
+    /// A compensation began.
+    CompensationStarted {
+        /// The compensated step's name.
+        step: Name,
+        /// The compensated step's position.
+        position: u32,
+        /// The compensation data, when the engine records data.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<Value>,
+    },
+    /// A compensation completed.
+    CompensationCompleted {
+        /// The compensated step's name.
+        step: Name,
+        /// The compensated step's position.
+        position: u32,
+    },
+    /// A compensation failed (returned an error or panicked). The others still run.
+    CompensationFailed {
+        /// The compensated step's name.
+        step: Name,
+        /// The compensated step's position.
+        position: u32,
+        /// The error's message.
+        error: String,
+        /// Whether the compensation panicked.
+        panicked: bool,
+    },
+    /// The jobs enqueued by a completed run were handed to the dispatcher.
+    JobsDispatched {
+        /// How many.
+        count: u32,
+    },
+    /// The jobs enqueued by a failed run were dropped.
+    JobsDiscarded {
+        /// How many.
+        count: u32,
+    },
+    /// The run ended.
+    RunEnded {
+        /// How it ended.
+        status: RunStatus,
+    },
+}
+
+/// A run's events, in the order they happened.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Journal {
+    events: Vec<Event>,
+}
+
+impl Journal {
+    /// The events, in order.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Iterates over the events' kinds, in order.
+    pub fn kinds(&self) -> impl DoubleEndedIterator<Item = &EventKind> + ExactSizeIterator {
+        self.events.iter().map(|e| &e.kind)
+    }
+
+    /// The number of events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether the journal is empty.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Journal {
+            events: Vec::with_capacity(capacity),
+        }
+    }
+
+    pub(crate) fn push(&mut self, kind: EventKind) {
+        let seq = u32::try_from(self.events.len()).unwrap_or(u32::MAX);
+        self.events.push(Event {
+            seq,
+            at_micros: now_micros(),
+            kind,
+        });
+    }
+}
+
+impl<'a> IntoIterator for &'a Journal {
+    type Item = &'a Event;
+    type IntoIter = std::slice::Iter<'a, Event>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.events.iter()
+    }
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

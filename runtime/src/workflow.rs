@@ -1,0 +1,125 @@
+//! The [`Workflow`] trait that `#[workflow]` implements, and the static description of a
+//! workflow (its hooks and the steps its body calls) for docs, diagrams and tooling.
+
+use std::fmt::{Debug, Display};
+use std::future::Future;
+
+use crate::context::WorkflowContext;
+
+/// A workflow: a typed async function with hooks, run by an [`Engine`](crate::Engine).
+///
+/// `#[workflow]` implements it on a type named after the function (`checkout` -> `Checkout`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a workflow",
+    note = "put #[workflow] on an `async fn name(ctx: &WorkflowContext, input: Input) -> Result<Output, Error>` and use the type it generates (`name` in PascalCase)"
+)]
+pub trait Workflow: Sized + Send + Sync + 'static {
+    /// What a run takes.
+    type Input: Send + 'static;
+    /// What a completed run returns.
+    type Output: Send + 'static;
+    /// What a failed run returns.
+    type Error: Display + Debug + Send + 'static;
+
+    /// The workflow's static description.
+    const META: &'static WorkflowMeta;
+
+    /// Runs the workflow body. Call it through an engine, which sets up the run around it.
+    fn execute(
+        ctx: &WorkflowContext,
+        input: Self::Input,
+    ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send + '_;
+}
+
+/// What `#[workflow]` knows of a workflow at compile time.
+#[derive(Debug)]
+pub struct WorkflowMeta {
+    name: &'static str,
+    hooks: &'static [HookMeta],
+    body: &'static [BodyCall],
+}
+
+impl WorkflowMeta {
+    #[doc(hidden)]
+    pub const fn __new(
+        name: &'static str,
+        hooks: &'static [HookMeta],
+        body: &'static [BodyCall],
+    ) -> Self {
+        WorkflowMeta { name, hooks, body }
+    }
+
+    /// The workflow's name (the function's name).
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The declared hooks, in declaration order.
+    pub const fn hooks(&self) -> &'static [HookMeta] {
+        self.hooks
+    }
+
+    /// The step calls and hook firings the macro sees in the body, in source order.
+    pub const fn body(&self) -> &'static [BodyCall] {
+        self.body
+    }
+
+    /// The names of the steps the body calls, in source order.
+    pub fn steps(&self) -> impl Iterator<Item = &'static str> {
+        self.body.iter().filter_map(|c| match c {
+            BodyCall::Step(name) => Some(*name),
+            BodyCall::Hook(_) => None,
+        })
+    }
+
+    /// The index of hook `name`; `on_compensation_failed` comes after the declared hooks.
+    pub fn hook_index(&self, name: &str) -> Option<usize> {
+        if name == "on_compensation_failed" {
+            return Some(self.hooks.len());
+        }
+        self.hooks.iter().position(|h| h.name == name)
+    }
+}
+
+/// A declared hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HookMeta {
+    /// Its name.
+    pub name: &'static str,
+    /// Its kind.
+    pub kind: HookKind,
+    /// Its payload type, as written.
+    pub payload: &'static str,
+    /// What its handlers return (`step` hooks), as written.
+    pub result: Option<&'static str>,
+}
+
+/// The kind of a hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HookKind {
+    /// Handlers may change the data or abort.
+    Before,
+    /// Handlers observe; their errors are recorded.
+    After,
+    /// Handlers are steps, compensated like any step.
+    Step,
+}
+
+impl std::fmt::Display for HookKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HookKind::Before => "before",
+            HookKind::After => "after",
+            HookKind::Step => "step",
+        })
+    }
+}
+
+/// Something the workflow body does, as the macro sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyCall {
+    /// A call `name(ctx, ...)`: a step (or a function taking the context).
+    Step(&'static str),
+    /// `ctx.hook(Workflow::NAME, ...)`: a hook firing, by hook name.
+    Hook(&'static str),
+}
