@@ -85,6 +85,14 @@ impl Engine {
         drive::<W>(&ctx, input).instrument(span).await
     }
 
+    /// The engine's service of type `T`, as steps and hooks get it with `ctx.service::<T>()`.
+    ///
+    /// # Errors
+    /// [`MissingService`](crate::MissingService), naming `T`, when there is none.
+    pub fn service<T: Any + Send + Sync>(&self) -> Result<&T, crate::error::MissingService> {
+        self.inner.services.get::<T>()
+    }
+
     /// How many hook handlers the engine holds, on all workflows.
     pub fn handler_count(&self) -> usize {
         self.inner.registry.handler_count()

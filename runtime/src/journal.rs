@@ -7,6 +7,7 @@
 //! serializes them.
 
 use std::borrow::Cow;
+use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -205,4 +206,117 @@ fn now_micros() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+}
+
+/// One line per event, as in a trace: `step reserve_inventory #2 completed`.
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventKind::RunStarted { workflow, run_id } => {
+                write!(f, "run started: {workflow} ({run_id})")
+            }
+            EventKind::StepStarted { step, position } => {
+                write!(f, "step {step} #{position} started")
+            }
+            EventKind::StepCompleted {
+                step,
+                position,
+                compensation,
+                ..
+            } => {
+                write!(f, "step {step} #{position} completed")?;
+                if let Some(data) = compensation {
+                    write!(f, ", undo data {data}")?;
+                }
+                Ok(())
+            }
+            EventKind::StepFailed {
+                step,
+                position,
+                error,
+                panicked,
+            } => write!(
+                f,
+                "step {step} #{position} FAILED{}: {error}",
+                panic_tag(*panicked)
+            ),
+            EventKind::HookFired { hook, handlers } => {
+                let s = if *handlers == 1 { "" } else { "s" };
+                write!(f, "hook {hook} fired ({handlers} handler{s})")
+            }
+            EventKind::HookHandlerCompleted {
+                hook,
+                slot,
+                handler,
+            } => write!(f, "  {hook} <- {handler} [{slot}] ok"),
+            EventKind::HookHandlerFailed {
+                hook,
+                slot,
+                handler,
+                error,
+                panicked,
+            } => write!(
+                f,
+                "  {hook} <- {handler} [{slot}] FAILED{}: {error}",
+                panic_tag(*panicked)
+            ),
+            EventKind::CompensationStarted {
+                step,
+                position,
+                data,
+            } => {
+                write!(f, "compensate {step} #{position}")?;
+                if let Some(data) = data {
+                    write!(f, " with {data}")?;
+                }
+                Ok(())
+            }
+            EventKind::CompensationCompleted { step, position } => {
+                write!(f, "compensate {step} #{position} done")
+            }
+            EventKind::CompensationFailed {
+                step,
+                position,
+                error,
+                panicked,
+            } => write!(
+                f,
+                "compensate {step} #{position} FAILED{}: {error}",
+                panic_tag(*panicked)
+            ),
+            EventKind::JobsDispatched { count } => write!(f, "{count} job(s) dispatched"),
+            EventKind::JobsDiscarded { count } => {
+                write!(f, "{count} job(s) discarded (the run failed)")
+            }
+            EventKind::RunEnded { status } => write!(f, "run ended: {status}"),
+        }
+    }
+}
+
+fn panic_tag(panicked: bool) -> &'static str {
+    if panicked { " (panic)" } else { "" }
+}
+
+/// The journal as a trace, one event a line, with the time since the run started.
+///
+/// ```text
+///   +0.000ms  run started: checkout (0193f1c2-...)
+///   +0.004ms  step load_cart #0 started
+///   +0.006ms  step load_cart #0 completed
+/// ```
+impl fmt::Display for Journal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let start = self.events.first().map_or(0, |e| e.at_micros);
+        for event in &self.events {
+            let micros = event.at_micros.saturating_sub(start);
+            writeln!(
+                f,
+                "  +{}.{:03}ms  {}",
+                micros / 1000,
+                micros % 1000,
+                event.kind
+            )?;
+        }
+        Ok(())
+    }
 }
