@@ -5,12 +5,151 @@ pub use hookflow_runtime::*;
 
 /// Turns an `async fn` into a workflow with typed hooks.
 ///
-/// See the crate documentation.
+/// ```text
+/// #[workflow(hooks(name: kind<Payload>, ...), name = "...", crate = path)]
+/// async fn my_workflow(ctx: &WorkflowContext, input: Input) -> Result<Output, Error> { ... }
+/// ```
+///
+/// The function stays as written. Beside it, the macro generates:
+///
+/// - a unit type named after the function in PascalCase (`checkout` -> `Checkout`) that
+///   implements [`Workflow`](crate::Workflow) (`Input`, `Output`, `Error`, and `META`: the
+///   name, the hooks in declaration order, the steps and hook firings seen in the body);
+/// - one constant per hook, named in upper case (`validate` -> `Checkout::VALIDATE`), of type
+///   [`HookPoint<Checkout, Kind>`](crate::HookPoint); fire it with
+///   [`ctx.hook(Checkout::VALIDATE, payload)`](crate::WorkflowContext::hook);
+/// - the built-in hook `Checkout::ON_COMPENSATION_FAILED` (`after<CompensationFailure>`);
+/// - `Checkout::hooks(&mut hooks)`, returning a registrar `CheckoutHooks` with one method per
+///   hook, which accepts only handlers of that hook's kind and payload, plus
+///   `prepended()`, `configured()`, `appended()` (the slot of the next handlers) and
+///   `on_compensation_failed(handler)`;
+/// - `Checkout::run(&engine, input)` and `Checkout::run_with(&engine, input, options)`.
+///
+/// # Options
+///
+/// - `hooks(...)`: the hook points, each `name: kind<Payload>`, where kind is
+///   - `before<T>`: handlers `async fn(&HookContext, T) -> Result<T, E>` may change the data
+///     or abort the run; firing returns `Result<T, HookError>`;
+///   - `after<T>`: handlers `async fn(&HookContext, &T) -> Result<(), E>` observe; their
+///     errors are recorded in the outcome; firing returns `()`;
+///   - `step<T>` or `step<T, R>`: handlers are `#[step]` fns taking `T` and returning `R`
+///     (default `()`), compensated like any step; firing returns
+///     `Result<Vec<R>, HookError>`, one result per handler.
+/// - `name = "..."`: the workflow's name in the journal and metadata (default: the
+///   function's name).
+/// - `crate = path`: where the `hookflow` crate is, if you renamed the dependency.
+///
+/// # Example
+///
+/// ```
+/// use hookflow::prelude::*;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error(transparent)]
+/// struct ImportError(#[from] HookError);
+///
+/// #[step]
+/// async fn create_products(_ctx: &StepContext, names: Vec<String>) -> Result<usize, ImportError> {
+///     Ok(names.len())
+/// }
+///
+/// #[workflow(name = "product-import", hooks(
+///     clean: before<Vec<String>>,
+///     imported: after<usize>,
+/// ))]
+/// async fn import_products(ctx: &WorkflowContext, names: Vec<String>) -> Result<usize, ImportError> {
+///     let names = ctx.hook(ImportProducts::CLEAN, names).await?;
+///     let count = create_products(ctx, names).await?;
+///     ctx.hook(ImportProducts::IMPORTED, &count).await;
+///     Ok(count)
+/// }
+///
+/// async fn drop_blank(_ctx: &HookContext, names: Vec<String>) -> Result<Vec<String>, ImportError> {
+///     Ok(names.into_iter().filter(|n| !n.trim().is_empty()).collect())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let mut hooks = Hooks::new();
+/// ImportProducts::hooks(&mut hooks).clean(drop_blank);
+/// let engine = Engine::builder().hooks(hooks).build();
+///
+/// let outcome = ImportProducts::run(&engine, vec!["mug".into(), " ".into()]).await;
+/// assert_eq!(outcome.output(), Some(&1));
+/// assert_eq!(ImportProducts::META.name(), "product-import");
+/// assert_eq!(ImportProducts::META.steps().collect::<Vec<_>>(), ["create_products"]);
+/// # }
+/// ```
 pub use hookflow_macros::workflow;
 
-/// Turns an `async fn` into a step with an optional compensation.
+/// Turns an `async fn` into a step: journaled, traced, panic-safe, with an optional
+/// compensation.
 ///
-/// See the crate documentation.
+/// ```text
+/// #[step]
+/// async fn name(ctx: &StepContext, inputs...) -> Result<Output, Error> { ... }
+///
+/// #[step(compensate = undo, name = "...", crate = path)]
+/// async fn name(ctx: &StepContext, inputs...) -> Result<StepResponse<Output, Data>, Error> { ... }
+/// async fn undo(ctx: &StepContext, data: Data) -> Result<(), Error2> { ... }
+/// ```
+///
+/// The generated function keeps the step's name and inputs but takes the workflow's context
+/// (`&WorkflowContext`): call it from a workflow body as `name(ctx, inputs...).await?` and get
+/// `Output` (or the step's `Error`). It runs the body under the runtime: a journal event when
+/// it starts and when it completes or fails, a tracing span `step`, and panic capture (a
+/// panic fails the run with the step's name and the message). On success, the compensation is
+/// pushed on the run's stack with `Data`; if the run fails later, `undo(ctx, data)` runs.
+///
+/// `Output` and `Data` must be `Serialize + DeserializeOwned + Send + 'static` (checked at
+/// compile time), and `Error` must implement `Display`.
+///
+/// # Options
+///
+/// - `compensate = path`: the step's undo, an `async fn(&StepContext, Data) -> Result<(), E>`
+///   where `Data` is the second type of the step's `StepResponse<Output, Data>`. Without it,
+///   the step returns its output directly (`Result<Output, Error>`).
+/// - `name = "..."`: the step's name in the journal and traces (default: the function's).
+/// - `crate = path`: where the `hookflow` crate is, if you renamed the dependency.
+///
+/// # Example
+///
+/// ```
+/// use hookflow::prelude::*;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("payment provider: {0}")]
+/// struct PaymentError(String);
+///
+/// #[step(compensate = refund, name = "capture-payment")]
+/// async fn capture(_ctx: &StepContext, amount: u64) -> Result<StepResponse<String, u64>, PaymentError> {
+///     Ok(StepResponse::new(format!("captured {amount}"), amount))
+/// }
+///
+/// async fn refund(_ctx: &StepContext, amount: u64) -> Result<(), PaymentError> {
+///     println!("refunded {amount}");
+///     Ok(())
+/// }
+///
+/// #[step]
+/// async fn ship(_ctx: &StepContext) -> Result<(), PaymentError> {
+///     Err(PaymentError("the carrier is down".into()))
+/// }
+///
+/// #[workflow]
+/// async fn pay_and_ship(ctx: &WorkflowContext, amount: u64) -> Result<String, PaymentError> {
+///     let receipt = capture(ctx, amount).await?;
+///     ship(ctx).await?;
+///     Ok(receipt)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let outcome = PayAndShip::run(&Engine::new(), 42).await;
+/// assert_eq!(outcome.status(), RunStatus::Compensated); // `refund(42)` ran
+/// assert_eq!(outcome.failed_step(), Some("ship"));
+/// # }
+/// ```
 pub use hookflow_macros::step;
 
 /// Everything a workflow module needs: `use hookflow::prelude::*;`.
