@@ -7,9 +7,15 @@ pub use crate::hook::{
     After, AfterHandler, Before, BeforeHandler, HookPoint, Hooks, Registrar, Slot, StepHook,
     StepHookHandler,
 };
+pub use crate::nested::call as call_nested;
 pub use crate::outcome::Outcome;
+pub use crate::panic::CatchUnwind;
+pub use crate::parallel::Settle;
+pub use crate::policy::{RetryPolicy, StepTimeout};
 pub use crate::step::{StepData, StepFuture, StepMeta, StepResponse, StepRun};
 pub use crate::workflow::{BodyCall, HookKind, HookMeta, Workflow, WorkflowMeta};
+pub use ::core::time::Duration;
+pub use ::tokio::join;
 
 pub use ::core::future::Future;
 pub use ::core::marker::Send;

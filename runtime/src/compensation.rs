@@ -6,6 +6,10 @@
 use std::fmt::Display;
 use std::future::Future;
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
@@ -13,6 +17,8 @@ use crate::BoxFuture;
 use crate::context::{RunId, StepContext, WorkflowContext};
 use crate::journal::EventKind;
 use crate::panic::CatchUnwind;
+use crate::policy::RetryPolicy;
+use crate::testing::Fault;
 
 /// A compensation for a step whose compensation data is `C`:
 /// `async fn(&StepContext, C) -> Result<(), E>`.
@@ -40,7 +46,7 @@ where
 
 /// Checks, where `#[step(compensate = f)]` names `f`, that `f` compensates data `C`.
 #[doc(hidden)]
-pub fn compensation<C, F: for<'a> CompensateFn<'a, C>>(f: F) -> F {
+pub fn compensation<C, F: for<'a> CompensateFn<'a, C> + Clone>(f: F) -> F {
     f
 }
 
@@ -48,12 +54,17 @@ pub fn compensation<C, F: for<'a> CompensateFn<'a, C>>(f: F) -> F {
 pub(crate) struct Compensation {
     pub(crate) step: &'static str,
     pub(crate) position: u32,
+    /// The workflow (the run's own, or a nested one) whose step it undoes.
+    pub(crate) frame: u32,
+    pub(crate) retry: Option<RetryPolicy>,
     pub(crate) action: Box<dyn CompensateAction>,
 }
 
 pub(crate) trait CompensateAction: Send {
     fn data_json(&self) -> Option<serde_json::Value>;
     fn run<'a>(self: Box<Self>, ctx: &'a StepContext) -> BoxFuture<'a, Result<(), String>>;
+    /// The same action with a copy of its data (made through serde), for one more attempt.
+    fn replica(&self) -> Option<Box<dyn CompensateAction>>;
 }
 
 pub(crate) struct Pending<C, F> {
@@ -63,8 +74,8 @@ pub(crate) struct Pending<C, F> {
 
 impl<C, F> CompensateAction for Pending<C, F>
 where
-    C: Serialize + Send + 'static,
-    F: for<'a> CompensateFn<'a, C>,
+    C: Serialize + DeserializeOwned + Send + 'static,
+    F: for<'a> CompensateFn<'a, C> + Clone,
 {
     fn data_json(&self) -> Option<serde_json::Value> {
         crate::step::to_json(&self.data)
@@ -74,6 +85,15 @@ where
         let Pending { data, compensate } = *self;
         let fut = compensate(ctx, data);
         Box::pin(async move { fut.await.map_err(|e| e.to_string()) })
+    }
+
+    fn replica(&self) -> Option<Box<dyn CompensateAction>> {
+        let json = serde_json::to_value(&self.data).ok()?;
+        let data = serde_json::from_value(json).ok()?;
+        Some(Box::new(Pending {
+            data,
+            compensate: self.compensate.clone(),
+        }))
     }
 }
 
@@ -104,62 +124,144 @@ pub struct CompensationFailure {
     pub failed: Vec<FailedCompensation>,
 }
 
-/// Runs every compensation on the run's stack, last pushed first. A failing or panicking
-/// compensation is recorded and the others still run.
-pub(crate) async fn compensate_all(ctx: &WorkflowContext) -> Vec<FailedCompensation> {
+/// Which compensations to run.
+#[derive(Clone, Copy)]
+pub(crate) enum Scope {
+    /// Everything on the stack: the run failed.
+    All,
+    /// The steps of one nested workflow that failed.
+    Frame(u32),
+}
+
+/// Runs the compensations in `scope`, last pushed first. A failing or panicking compensation
+/// is retried by its policy, then recorded (in the journal and the run's compensation
+/// failures), and the others still run. Returns the failures of this call.
+pub(crate) async fn compensate(ctx: &WorkflowContext, scope: Scope) -> Vec<FailedCompensation> {
     let run = ctx.shared();
     let mut failures = Vec::new();
     loop {
-        let next = crate::lock(&run.state).compensations.pop();
-        let Some(Compensation {
-            step,
-            position,
-            action,
-        }) = next
-        else {
-            break;
+        let next = {
+            let mut state = crate::lock(&run.state);
+            let index = match scope {
+                Scope::All => state.compensations.len().checked_sub(1),
+                Scope::Frame(frame) => state.compensations.iter().rposition(|c| c.frame == frame),
+            };
+            index.map(|i| state.compensations.remove(i))
         };
-        let data = if run.records_data() {
-            action.data_json()
-        } else {
-            None
+        let Some(entry) = next else { break };
+        if let Some(failure) = compensate_one(ctx, entry).await {
+            failures.push(failure);
+        }
+    }
+    if !failures.is_empty() {
+        crate::lock(&run.state)
+            .compensation_failures
+            .extend(failures.iter().cloned());
+    }
+    failures
+}
+
+async fn compensate_one(ctx: &WorkflowContext, entry: Compensation) -> Option<FailedCompensation> {
+    let run = ctx.shared();
+    let Compensation {
+        step,
+        position,
+        retry,
+        action,
+        ..
+    } = entry;
+    let data = if run.records_data() {
+        action.data_json()
+    } else {
+        None
+    };
+    run.record(EventKind::CompensationStarted {
+        step: step.into(),
+        position,
+        data,
+    });
+    let sctx = StepContext {
+        rc: ctx.rc.clone(),
+        step,
+        position,
+        attempt: AtomicU32::new(1),
+        compensating: true,
+    };
+    let span = tracing::info_span!(
+        "compensate",
+        step,
+        position,
+        attempt = tracing::field::Empty
+    );
+    let max_attempts = retry.map_or(1, |p| p.max_attempts());
+    let mut original = Some(action);
+    let mut attempt = 1;
+    loop {
+        sctx.attempt.store(attempt, Ordering::Relaxed);
+        span.record("attempt", attempt);
+        // Every attempt but the last runs on a copy of the data, so that one is left.
+        let action = match original.as_ref().and_then(|a| {
+            if attempt < max_attempts {
+                a.replica()
+            } else {
+                None
+            }
+        }) {
+            Some(replica) => replica,
+            None => match original.take() {
+                Some(action) => action,
+                None => break None,
+            },
         };
-        run.record(EventKind::CompensationStarted {
-            step: step.into(),
-            position,
-            data,
-        });
-        let sctx = StepContext {
-            rc: ctx.rc.clone(),
-            step,
-            position,
-            compensating: true,
+        let fault = run
+            .engine
+            .faults
+            .as_ref()
+            .and_then(|f| f.for_compensation(step, attempt));
+        let outcome = match fault {
+            Some(Fault::Panic) => Err(crate::testing::injected(Fault::Panic)),
+            Some(fault) => Ok(Err(crate::testing::injected(fault))),
+            None => CatchUnwind::new(action.run(&sctx))
+                .instrument(span.clone())
+                .await
+                .map_err(|panic| panic.message()),
         };
-        let span = tracing::info_span!("compensate", step, position);
-        let (error, panicked) = match CatchUnwind::new(action.run(&sctx)).instrument(span).await {
+        let (error, panicked) = match outcome {
             Ok(Ok(())) => {
                 run.record(EventKind::CompensationCompleted {
                     step: step.into(),
                     position,
                 });
-                continue;
+                break None;
             }
             Ok(Err(error)) => (error, false),
-            Err(panic) => (panic.message(), true),
+            Err(message) => (message, true),
         };
-        tracing::error!(step, %error, "hookflow: compensation failed");
+        if attempt < max_attempts && original.is_some() {
+            let delay = retry.map_or(Duration::ZERO, |p| p.jittered_delay(attempt));
+            run.record(EventKind::CompensationRetrying {
+                step: step.into(),
+                position,
+                attempt,
+                error,
+                delay_micros: u64::try_from(delay.as_micros()).unwrap_or(u64::MAX),
+            });
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+            continue;
+        }
+        tracing::error!(step, %error, attempt, "hookflow: compensation failed");
         run.record(EventKind::CompensationFailed {
             step: step.into(),
             position,
             error: error.clone(),
             panicked,
         });
-        failures.push(FailedCompensation {
+        break Some(FailedCompensation {
             step: step.to_owned(),
             position,
             error,
             panicked,
         });
     }
-    failures
 }

@@ -2,10 +2,11 @@
 //! [`StepContext`] in steps and compensations, [`HookContext`] in `before`/`after` handlers.
 //! All three dereference to [`RunContext`], the run's shared view.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::actor::{Actor, Origin};
 use crate::bag::Bag;
 use crate::error::{AdditionalDataError, MissingService};
+use crate::hook::registry::WorkflowHookTable;
 use crate::hook::{Fire, HookPoint, Slot};
 use crate::jobs::Jobs;
 use crate::run::RunShared;
@@ -44,6 +46,8 @@ impl fmt::Display for RunId {
 #[derive(Clone)]
 pub struct RunContext {
     pub(crate) run: Arc<RunShared>,
+    /// The workflow this context belongs to: the run's, or a nested workflow's.
+    pub(crate) workflow: &'static str,
 }
 
 impl RunContext {
@@ -52,9 +56,9 @@ impl RunContext {
         self.run.run_id
     }
 
-    /// The workflow's name.
+    /// The workflow's name (a nested workflow's own name inside it).
     pub fn workflow(&self) -> &'static str {
-        self.run.workflow
+        self.workflow
     }
 
     /// The request id the run was started with, if any.
@@ -122,16 +126,21 @@ impl RunContext {
 impl fmt::Debug for RunContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RunContext")
-            .field("workflow", &self.run.workflow)
+            .field("workflow", &self.workflow)
             .field("run_id", &self.run.run_id)
             .finish_non_exhaustive()
     }
 }
 
 /// The context of a workflow body: call steps with it and fire the workflow's hooks.
-#[derive(Debug)]
 pub struct WorkflowContext {
     pub(crate) rc: RunContext,
+    pub(crate) workflow_type: TypeId,
+    /// This workflow's hook handlers, if it has any.
+    pub(crate) table: Option<Arc<WorkflowHookTable>>,
+    /// The compensation frame of this workflow: a nested workflow has its own, so that its
+    /// steps are compensated as a unit.
+    pub(crate) frame: u32,
 }
 
 impl WorkflowContext {
@@ -161,6 +170,40 @@ impl WorkflowContext {
     pub(crate) fn shared(&self) -> &RunShared {
         &self.rc.run
     }
+
+    /// The hook table of workflow `workflow`: this one's own, or another's.
+    pub(crate) fn table_for(&self, workflow: TypeId) -> Option<&WorkflowHookTable> {
+        if workflow == self.workflow_type {
+            self.table.as_deref()
+        } else {
+            self.rc.run.engine.registry.table(workflow).map(|t| &**t)
+        }
+    }
+
+    /// The context of workflow `W` in this run: the run's own (`frame` 0) or a nested one.
+    pub(crate) fn for_workflow<W: Workflow>(rc: RunContext, frame: u32) -> Self {
+        let workflow_type = TypeId::of::<W>();
+        let table = rc.run.engine.registry.table(workflow_type).cloned();
+        WorkflowContext {
+            rc: RunContext {
+                run: rc.run,
+                workflow: W::META.name(),
+            },
+            workflow_type,
+            table,
+            frame,
+        }
+    }
+}
+
+impl fmt::Debug for WorkflowContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkflowContext")
+            .field("workflow", &self.rc.workflow)
+            .field("run_id", &self.rc.run.run_id)
+            .field("frame", &self.frame)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Deref for WorkflowContext {
@@ -176,6 +219,7 @@ pub struct StepContext {
     pub(crate) rc: RunContext,
     pub(crate) step: &'static str,
     pub(crate) position: u32,
+    pub(crate) attempt: AtomicU32,
     pub(crate) compensating: bool,
 }
 
@@ -188,6 +232,12 @@ impl StepContext {
     /// The step's position in the run (0 for the first step started).
     pub fn position(&self) -> u32 {
         self.position
+    }
+
+    /// The attempt being made, from 1 (a step with `retry(...)` or a compensation with
+    /// `compensate_retry(...)` may run several times).
+    pub fn attempt(&self) -> u32 {
+        self.attempt.load(Ordering::Relaxed)
     }
 
     /// Whether this context is a compensation's (undoing the step) rather than the step's.

@@ -1,6 +1,6 @@
 //! The engine: holds hooks, services and the job dispatcher, and runs workflows.
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::fmt;
 use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use crate::actor::{Actor, Origin};
 use crate::bag::Bag;
-use crate::compensation::{CompensationFailure, compensate_all};
+use crate::compensation::{CompensationFailure, Scope, compensate};
 use crate::context::{RunContext, RunId, WorkflowContext};
 use crate::error::RunError;
 use crate::hook::registry::Registry;
@@ -21,6 +21,8 @@ use crate::outcome::{Outcome, RunStatus};
 use crate::panic::CatchUnwind;
 use crate::run::{RunShared, RunState};
 use crate::services::Services;
+use crate::step::InjectedFault;
+use crate::testing::FaultPlan;
 use crate::workflow::Workflow;
 
 /// Runs workflows with the hooks, services and job dispatcher it was built with.
@@ -36,6 +38,7 @@ pub(crate) struct EngineInner {
     pub(crate) services: Services,
     pub(crate) dispatcher: Option<Box<dyn JobDispatcher>>,
     pub(crate) record_data: bool,
+    pub(crate) faults: Option<FaultPlan>,
 }
 
 impl Engine {
@@ -59,13 +62,9 @@ impl Engine {
     pub async fn run_with<W: Workflow>(&self, input: W::Input, options: RunOptions) -> Outcome<W> {
         let run_id = RunId::new();
         let span = tracing::info_span!("workflow", workflow = W::META.name(), %run_id);
-        let workflow_type = TypeId::of::<W>();
         let shared = Arc::new(RunShared {
             engine: Arc::clone(&self.inner),
             run_id,
-            workflow: W::META.name(),
-            workflow_type,
-            table: self.inner.registry.table(workflow_type).cloned(),
             options,
             state: Mutex::new(RunState {
                 journal: Journal::with_capacity(16),
@@ -73,16 +72,40 @@ impl Engine {
             }),
             bag: Bag::default(),
             next_position: AtomicU32::new(0),
+            last_frame: AtomicU32::new(0),
             span: span.clone(),
         });
-        let ctx = WorkflowContext {
-            rc: RunContext { run: shared },
+        let rc = RunContext {
+            run: shared,
+            workflow: W::META.name(),
         };
+        let ctx = WorkflowContext::for_workflow::<W>(rc, 0);
         ctx.shared().record(EventKind::RunStarted {
             workflow: W::META.name().into(),
             run_id,
         });
         drive::<W>(&ctx, input).instrument(span).await
+    }
+
+    /// Starts a run of `W` on the current tokio runtime and returns its handle. The run goes
+    /// on to its end (completed, or failed and compensated) even if the handle is dropped.
+    ///
+    /// # Errors
+    /// [`SpawnError`] when called outside a tokio runtime.
+    pub fn spawn<W: Workflow>(
+        &self,
+        input: W::Input,
+        options: RunOptions,
+    ) -> Result<tokio::task::JoinHandle<Outcome<W>>, SpawnError>
+    where
+        W::Output: Send,
+        W::Error: Send,
+    {
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| SpawnError {
+            workflow: W::META.name(),
+        })?;
+        let engine = self.clone();
+        Ok(handle.spawn(async move { engine.run_with::<W>(input, options).await }))
     }
 
     /// The engine's service of type `T`, as steps and hooks get it with `ctx.service::<T>()`.
@@ -126,30 +149,43 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
         Ok(Err(err)) => Err(RunError::Failed(err)),
         Err(panic) => {
             let step = crate::lock(&run.state).panicked_step.take();
-            let message = panic.message();
-            // Let the payload go now: dropping it later could itself panic.
-            drop(panic.into_payload());
-            tracing::error!(step, %message, "hookflow: workflow panicked");
-            Err(RunError::Panicked {
-                step: step.map(str::to_owned),
-                message,
-            })
+            let payload = panic.into_payload();
+            let error = match payload.downcast::<InjectedFault>() {
+                Ok(fault) => RunError::Injected {
+                    step: step.unwrap_or_default().to_owned(),
+                    message: fault.message,
+                },
+                Err(payload) => {
+                    let message = crate::panic::message_of(&*payload);
+                    // Let the payload go now: dropping it later could itself panic.
+                    drop(payload);
+                    tracing::error!(step, %message, "hookflow: workflow panicked");
+                    RunError::Panicked {
+                        step: step.map(str::to_owned),
+                        message,
+                    }
+                }
+            };
+            Err(error)
         }
     };
 
-    let mut compensation_failures = Vec::new();
-    let status = match &result {
-        Ok(_) => RunStatus::Completed,
-        Err(err) => {
-            compensation_failures = compensate_all(ctx).await;
-            if compensation_failures.is_empty() {
+    // The cause is rendered now: the error itself must not be held across an await (it
+    // need not be `Sync`).
+    let cause = result.as_ref().err().map(ToString::to_string);
+    let status = match cause {
+        None => RunStatus::Completed,
+        Some(cause) => {
+            compensate(ctx, Scope::All).await;
+            let failed = crate::lock(&run.state).compensation_failures.clone();
+            if failed.is_empty() {
                 RunStatus::Compensated
             } else {
                 let failure = CompensationFailure {
                     workflow: W::META.name().to_owned(),
                     run_id: run.run_id,
-                    cause: err.to_string(),
-                    failed: compensation_failures.clone(),
+                    cause,
+                    failed,
                 };
                 let index = u16::try_from(W::META.hooks().len()).unwrap_or(u16::MAX);
                 let point = HookPoint::<W, After<CompensationFailure>>::__new(
@@ -188,7 +224,8 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
         status,
         result,
         hook_errors: std::mem::take(&mut state.hook_errors),
-        compensation_failures,
+        compensation_failures: std::mem::take(&mut state.compensation_failures),
+        best_effort_failures: std::mem::take(&mut state.best_effort_failures),
         jobs,
         journal: std::mem::take(&mut state.journal),
     }
@@ -212,6 +249,7 @@ pub struct EngineBuilder {
     services: Services,
     dispatcher: Option<Box<dyn JobDispatcher>>,
     record_data: bool,
+    faults: Option<FaultPlan>,
 }
 
 impl EngineBuilder {
@@ -246,6 +284,14 @@ impl EngineBuilder {
         self
     }
 
+    /// Injects faults into steps, hook handlers and compensations: for tests (see
+    /// [`testing`](crate::testing)).
+    #[must_use]
+    pub fn faults(mut self, plan: FaultPlan) -> Self {
+        self.faults = (!plan.is_empty()).then_some(plan);
+        self
+    }
+
     /// The engine.
     pub fn build(self) -> Engine {
         Engine {
@@ -254,6 +300,7 @@ impl EngineBuilder {
                 services: self.services,
                 dispatcher: self.dispatcher,
                 record_data: self.record_data,
+                faults: self.faults,
             }),
         }
     }
@@ -267,6 +314,13 @@ impl fmt::Debug for EngineBuilder {
             .field("record_data", &self.record_data)
             .finish_non_exhaustive()
     }
+}
+
+/// [`Engine::spawn`] was called outside a tokio runtime.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot spawn a run of `{workflow}`: not inside a tokio runtime")]
+pub struct SpawnError {
+    workflow: &'static str,
 }
 
 /// Who, where from and with what additional data a run starts.

@@ -113,6 +113,7 @@ impl AdditionalDataError {
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RunError<E> {
     /// The workflow body returned an error (a step's error, a before-hook's abort, ...).
     #[error("{0}")]
@@ -125,6 +126,14 @@ pub enum RunError<E> {
         /// The panic's message.
         message: String,
     },
+    /// A [`FaultPlan`](crate::testing::FaultPlan) made a step fail.
+    #[error("step `{step}` failed: {message}")]
+    Injected {
+        /// The step.
+        step: String,
+        /// The fault.
+        message: String,
+    },
 }
 
 impl<E> RunError<E> {
@@ -132,7 +141,7 @@ impl<E> RunError<E> {
     pub fn as_failed(&self) -> Option<&E> {
         match self {
             RunError::Failed(e) => Some(e),
-            RunError::Panicked { .. } => None,
+            RunError::Panicked { .. } | RunError::Injected { .. } => None,
         }
     }
 }

@@ -57,6 +57,9 @@ pub enum EventKind {
         step: Name,
         /// The step's position in the run.
         position: u32,
+        /// Whether the step has a compensation (now on the run's stack).
+        #[serde(default)]
+        compensable: bool,
         /// The step's output, when the engine records data.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         output: Option<Value>,
@@ -74,6 +77,42 @@ pub enum EventKind {
         error: String,
         /// Whether the step panicked.
         panicked: bool,
+        /// How many attempts were made.
+        #[serde(default = "one")]
+        attempts: u32,
+        /// Whether the step was best-effort: the workflow went on without it.
+        #[serde(default)]
+        best_effort: bool,
+    },
+    /// An attempt of a step with `retry(...)` failed with a transient error; the step runs
+    /// again after `delay_micros`.
+    StepRetrying {
+        /// The step's name.
+        step: Name,
+        /// The step's position in the run.
+        position: u32,
+        /// The attempt that failed, from 1.
+        attempt: u32,
+        /// Its error.
+        error: String,
+        /// The delay before the next attempt, in microseconds.
+        delay_micros: u64,
+    },
+    /// A nested workflow began, as one step of its parent.
+    NestedStarted {
+        /// The nested workflow.
+        workflow: Name,
+        /// Its compensation frame.
+        frame: u32,
+    },
+    /// A nested workflow ended. If it failed, its completed steps were compensated first.
+    NestedEnded {
+        /// The nested workflow.
+        workflow: Name,
+        /// Its compensation frame.
+        frame: u32,
+        /// Whether it completed.
+        completed: bool,
     },
     /// A hook point with at least one handler fired. (A hook with no handler records nothing.)
     HookFired {
@@ -113,6 +152,20 @@ pub enum EventKind {
         /// The compensation data, when the engine records data.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         data: Option<Value>,
+    },
+    /// An attempt of a compensation with `compensate_retry(...)` failed; it runs again
+    /// after `delay_micros`.
+    CompensationRetrying {
+        /// The compensated step's name.
+        step: Name,
+        /// The compensated step's position.
+        position: u32,
+        /// The attempt that failed, from 1.
+        attempt: u32,
+        /// Its error.
+        error: String,
+        /// The delay before the next attempt, in microseconds.
+        delay_micros: u64,
     },
     /// A compensation completed.
     CompensationCompleted {
@@ -201,6 +254,10 @@ impl<'a> IntoIterator for &'a Journal {
     }
 }
 
+fn one() -> u32 {
+    1
+}
+
 fn now_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -235,11 +292,45 @@ impl fmt::Display for EventKind {
                 position,
                 error,
                 panicked,
+                attempts,
+                best_effort,
+            } => {
+                write!(f, "step {step} #{position} FAILED{}", panic_tag(*panicked))?;
+                if *attempts > 1 {
+                    write!(f, " after {attempts} attempts")?;
+                }
+                write!(f, ": {error}")?;
+                if *best_effort {
+                    write!(f, " (best effort: the workflow goes on)")?;
+                }
+                Ok(())
+            }
+            EventKind::StepRetrying {
+                step,
+                position,
+                attempt,
+                error,
+                delay_micros,
             } => write!(
                 f,
-                "step {step} #{position} FAILED{}: {error}",
-                panic_tag(*panicked)
+                "step {step} #{position} attempt {attempt} failed: {error}; retrying in {:.1}ms",
+                *delay_micros as f64 / 1000.0
             ),
+            EventKind::NestedStarted { workflow, frame } => {
+                write!(f, "nested workflow {workflow} (frame {frame}) started")
+            }
+            EventKind::NestedEnded {
+                workflow,
+                frame,
+                completed,
+            } => {
+                let how = if *completed {
+                    "completed"
+                } else {
+                    "failed, its steps undone"
+                };
+                write!(f, "nested workflow {workflow} (frame {frame}) {how}")
+            }
             EventKind::HookFired { hook, handlers } => {
                 let s = if *handlers == 1 { "" } else { "s" };
                 write!(f, "hook {hook} fired ({handlers} handler{s})")
@@ -271,6 +362,17 @@ impl fmt::Display for EventKind {
                 }
                 Ok(())
             }
+            EventKind::CompensationRetrying {
+                step,
+                position,
+                attempt,
+                error,
+                delay_micros,
+            } => write!(
+                f,
+                "compensate {step} #{position} attempt {attempt} failed: {error}; retrying in {:.1}ms",
+                *delay_micros as f64 / 1000.0
+            ),
             EventKind::CompensationCompleted { step, position } => {
                 write!(f, "compensate {step} #{position} done")
             }

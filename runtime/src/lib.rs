@@ -18,11 +18,15 @@ mod error;
 pub mod hook;
 mod jobs;
 pub mod journal;
+mod nested;
 mod outcome;
 mod panic;
+mod parallel;
+mod policy;
 mod run;
 mod services;
 mod step;
+pub mod testing;
 mod workflow;
 
 #[doc(hidden)]
@@ -32,13 +36,14 @@ pub use actor::{Actor, ActorKind, Origin};
 pub use bag::Bag;
 pub use compensation::{CompensateFn, CompensationFailure, FailedCompensation};
 pub use context::{HookContext, RunContext, RunId, StepContext, WorkflowContext};
-pub use engine::{Engine, EngineBuilder, RunOptions};
+pub use engine::{Engine, EngineBuilder, RunOptions, SpawnError};
 pub use error::{AdditionalDataError, BoxError, HookError, MissingService, PanicError, RunError};
 pub use hook::{After, Before, HookPoint, Hooks, Plugin, Registrar, Slot, StepHook};
 pub use jobs::{Job, JobDispatcher, Jobs};
 pub use journal::{Event, EventKind, Journal};
 pub use outcome::{HookFailure, Outcome, RunStatus};
-pub use step::{StepData, StepFuture, StepMeta, StepResponse};
+pub use policy::{RetryPolicy, StepTimeout};
+pub use step::{BestEffortFailure, StepData, StepFuture, StepMeta, StepResponse};
 pub use workflow::{BodyCall, HookKind, HookMeta, Workflow, WorkflowMeta};
 
 use std::future::Future;

@@ -10,6 +10,7 @@ use crate::error::RunError;
 use crate::hook::Slot;
 use crate::jobs::Job;
 use crate::journal::Journal;
+use crate::step::BestEffortFailure;
 use crate::workflow::Workflow;
 
 /// How a run ended.
@@ -74,6 +75,7 @@ pub struct Outcome<W: Workflow> {
     pub(crate) result: Result<W::Output, RunError<W::Error>>,
     pub(crate) hook_errors: Vec<HookFailure>,
     pub(crate) compensation_failures: Vec<FailedCompensation>,
+    pub(crate) best_effort_failures: Vec<BestEffortFailure>,
     pub(crate) jobs: Vec<Job>,
     pub(crate) journal: Journal,
 }
@@ -128,6 +130,11 @@ impl<W: Workflow> Outcome<W> {
         &self.compensation_failures
     }
 
+    /// The best-effort steps that failed; the workflow went on without them.
+    pub fn best_effort_failures(&self) -> &[BestEffortFailure] {
+        &self.best_effort_failures
+    }
+
     /// The jobs the run enqueued and the engine dispatched (empty unless it completed).
     pub fn jobs(&self) -> &[Job] {
         &self.jobs
@@ -138,13 +145,18 @@ impl<W: Workflow> Outcome<W> {
         &self.journal
     }
 
-    /// The step whose failure ended the run, if a step failed (the last `StepFailed` event).
+    /// The step whose failure ended the run, if a step failed (the last `StepFailed` event
+    /// of a step that was not best-effort).
     pub fn failed_step(&self) -> Option<&str> {
         if self.is_completed() {
             return None;
         }
         self.journal.kinds().rev().find_map(|k| match k {
-            crate::journal::EventKind::StepFailed { step, .. } => Some(step.as_ref()),
+            crate::journal::EventKind::StepFailed {
+                step,
+                best_effort: false,
+                ..
+            } => Some(step.as_ref()),
             _ => None,
         })
     }
@@ -163,6 +175,7 @@ where
             .field("result", &self.result)
             .field("hook_errors", &self.hook_errors)
             .field("compensation_failures", &self.compensation_failures)
+            .field("best_effort_failures", &self.best_effort_failures)
             .field("jobs", &self.jobs)
             .field("events", &self.journal.len())
             .finish()

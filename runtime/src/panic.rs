@@ -44,6 +44,13 @@ pub struct Panic {
 }
 
 impl Panic {
+    /// A panic that carries `message`, as `panic!("{message}")` would, without unwinding.
+    pub(crate) fn new(message: String) -> Self {
+        Panic {
+            payload: Box::new(message),
+        }
+    }
+
     /// The panic's message, when it was a string (as `panic!("...")` makes it).
     pub fn message(&self) -> String {
         message_of(&*self.payload)

@@ -1,29 +1,27 @@
 //! The state of one run, shared by its contexts.
 
-use std::any::TypeId;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::bag::Bag;
-use crate::compensation::Compensation;
+use crate::compensation::{Compensation, FailedCompensation};
 use crate::context::RunId;
 use crate::engine::{EngineInner, RunOptions};
-use crate::hook::registry::WorkflowHookTable;
 use crate::jobs::Job;
 use crate::journal::{EventKind, Journal};
 use crate::outcome::HookFailure;
+use crate::step::BestEffortFailure;
 
 /// What a run shares between the workflow body, its steps and its hook handlers.
 pub(crate) struct RunShared {
     pub(crate) engine: Arc<EngineInner>,
     pub(crate) run_id: RunId,
-    pub(crate) workflow: &'static str,
-    pub(crate) workflow_type: TypeId,
-    pub(crate) table: Option<Arc<WorkflowHookTable>>,
     pub(crate) options: RunOptions,
     pub(crate) state: Mutex<RunState>,
     pub(crate) bag: Bag,
     pub(crate) next_position: AtomicU32,
+    /// The last compensation frame handed out (0 is the run's own workflow).
+    pub(crate) last_frame: AtomicU32,
     pub(crate) span: tracing::Span,
 }
 
@@ -34,6 +32,8 @@ pub(crate) struct RunState {
     pub(crate) compensations: Vec<Compensation>,
     pub(crate) hook_errors: Vec<HookFailure>,
     pub(crate) jobs: Vec<Job>,
+    pub(crate) compensation_failures: Vec<FailedCompensation>,
+    pub(crate) best_effort_failures: Vec<BestEffortFailure>,
     /// The step a panic went through, set before the panic unwinds the workflow body.
     pub(crate) panicked_step: Option<&'static str>,
 }
@@ -47,24 +47,18 @@ impl RunShared {
         self.next_position.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub(crate) fn records_data(&self) -> bool {
-        self.engine.record_data
+    pub(crate) fn new_frame(&self) -> u32 {
+        self.last_frame.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// The hook table of workflow `W`: the running workflow's own, or another's.
-    pub(crate) fn table_for(&self, workflow: TypeId) -> Option<&WorkflowHookTable> {
-        if workflow == self.workflow_type {
-            self.table.as_deref()
-        } else {
-            self.engine.registry.table(workflow).map(|t| &**t)
-        }
+    pub(crate) fn records_data(&self) -> bool {
+        self.engine.record_data
     }
 }
 
 impl std::fmt::Debug for RunShared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Run")
-            .field("workflow", &self.workflow)
             .field("run_id", &self.run_id)
             .finish_non_exhaustive()
     }

@@ -29,6 +29,20 @@ pub trait Workflow: Sized + Send + Sync + 'static {
         ctx: &WorkflowContext,
         input: Self::Input,
     ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send + '_;
+
+    /// Runs this workflow inside another's run, as one step of it:
+    /// `Refund::call(ctx, input).await?` in the parent's body.
+    ///
+    /// The child shares the parent's run (journal, bag, services, actor, additional data) and
+    /// fires its own hooks. If it fails, its completed steps are compensated at once, as a
+    /// unit, and its error is returned; if it completes and the parent fails later, its steps
+    /// are compensated with the parent's, in reverse order.
+    fn call(
+        ctx: &WorkflowContext,
+        input: Self::Input,
+    ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send + '_ {
+        crate::nested::call::<Self>(ctx, input)
+    }
 }
 
 /// What `#[workflow]` knows of a workflow at compile time.

@@ -14,6 +14,7 @@ use crate::journal::EventKind;
 use crate::outcome::HookFailure;
 use crate::panic::CatchUnwind;
 use crate::run::RunShared;
+use crate::testing::Fault;
 use crate::workflow::Workflow;
 
 /// How a hook kind fires: what `ctx.hook(point, payload)` takes and returns for it.
@@ -39,10 +40,10 @@ pub trait Fire<W>: Sized + 'static {
 }
 
 fn handlers<W: Workflow, H: ?Sized + 'static>(
-    run: &RunShared,
+    ctx: &WorkflowContext,
     index: usize,
 ) -> Option<&HandlerList<H>> {
-    run.table_for(TypeId::of::<W>())?.list::<H>(index)
+    ctx.table_for(TypeId::of::<W>())?.list::<H>(index)
 }
 
 fn hook_context<H: ?Sized>(
@@ -60,6 +61,31 @@ fn hook_context<H: ?Sized>(
 
 fn handler_span<H: ?Sized>(hook: &'static str, entry: &HandlerEntry<H>) -> tracing::Span {
     tracing::info_span!("hook", hook, slot = %entry.slot, handler = entry.name)
+}
+
+/// Calls a before/after handler, unless the engine's fault plan makes it fail or panic.
+async fn call_handler<T, Fut>(
+    run: &RunShared,
+    entry_name: &'static str,
+    call: impl FnOnce() -> Fut,
+) -> Result<Result<T, BoxError>, PanicError>
+where
+    Fut: Future<Output = Result<T, BoxError>>,
+{
+    let fault = run
+        .engine
+        .faults
+        .as_ref()
+        .and_then(|f| f.for_handler(entry_name));
+    match fault {
+        Some(Fault::Panic) => Err(PanicError {
+            message: crate::testing::injected(Fault::Panic),
+        }),
+        Some(fault) => Ok(Err(crate::testing::injected(fault).into())),
+        None => CatchUnwind::new(call()).await.map_err(|panic| PanicError {
+            message: panic.message(),
+        }),
+    }
 }
 
 fn fired(run: &RunShared, hook: &'static str, handlers: usize) {
@@ -111,7 +137,7 @@ impl<W: Workflow, T: Send + 'static> Fire<W> for Before<T> {
 
     async fn fire(point: HookPoint<W, Self>, ctx: &WorkflowContext, payload: T) -> Self::Output {
         let run = ctx.shared();
-        let Some(list) = handlers::<W, dyn ErasedBefore<T>>(run, point.index()) else {
+        let Some(list) = handlers::<W, dyn ErasedBefore<T>>(ctx, point.index()) else {
             return Ok(payload);
         };
         let hook = point.name();
@@ -119,19 +145,14 @@ impl<W: Workflow, T: Send + 'static> Fire<W> for Before<T> {
         let mut data = payload;
         for entry in list.entries() {
             let hctx = hook_context(ctx, hook, entry);
-            let call = CatchUnwind::new(entry.handler.call(&hctx, data));
+            let call = call_handler(run, entry.name, || entry.handler.call(&hctx, data));
             match call.instrument(handler_span(hook, entry)).await {
                 Ok(Ok(next)) => {
                     data = next;
                     completed(run, hook, entry);
                 }
                 Ok(Err(err)) => return Err(failed(run, W::META.name(), hook, entry, Ok(err))),
-                Err(panic) => {
-                    let panic = PanicError {
-                        message: panic.message(),
-                    };
-                    return Err(failed(run, W::META.name(), hook, entry, Err(panic)));
-                }
+                Err(panic) => return Err(failed(run, W::META.name(), hook, entry, Err(panic))),
             }
         }
         Ok(data)
@@ -144,23 +165,21 @@ impl<W: Workflow, T: Sync + 'static> Fire<W> for After<T> {
 
     async fn fire<'a>(point: HookPoint<W, Self>, ctx: &'a WorkflowContext, value: &'a T) {
         let run = ctx.shared();
-        let Some(list) = handlers::<W, dyn ErasedAfter<T>>(run, point.index()) else {
+        let Some(list) = handlers::<W, dyn ErasedAfter<T>>(ctx, point.index()) else {
             return;
         };
         let hook = point.name();
         fired(run, hook, list.entries().len());
         for entry in list.entries() {
             let hctx = hook_context(ctx, hook, entry);
-            let call = CatchUnwind::new(entry.handler.call(&hctx, value));
+            let call = call_handler(run, entry.name, || entry.handler.call(&hctx, value));
             let outcome = match call.instrument(handler_span(hook, entry)).await {
                 Ok(Ok(())) => {
                     completed(run, hook, entry);
                     continue;
                 }
                 Ok(Err(err)) => Ok(err),
-                Err(panic) => Err(PanicError {
-                    message: panic.message(),
-                }),
+                Err(panic) => Err(panic),
             };
             let error = failed(run, W::META.name(), hook, entry, outcome);
             tracing::warn!(%error, "hookflow: after-hook handler failed; recorded, nothing rolled back");
@@ -182,7 +201,7 @@ impl<W: Workflow, T: Clone + Send + Sync + 'static, R: Send + 'static> Fire<W> f
 
     async fn fire(point: HookPoint<W, Self>, ctx: &WorkflowContext, payload: T) -> Self::Output {
         let run = ctx.shared();
-        let Some(list) = handlers::<W, dyn ErasedStepHook<T, R>>(run, point.index()) else {
+        let Some(list) = handlers::<W, dyn ErasedStepHook<T, R>>(ctx, point.index()) else {
             return Ok(Vec::new());
         };
         let hook = point.name();

@@ -1,0 +1,260 @@
+//! Tools to prove your sagas correct: a [`FaultPlan`] that makes named steps, hook handlers
+//! or compensations fail, time out or panic on a given attempt, and
+//! [`check_saga`](crate::testing::check_saga), which checks the saga invariant on a run's journal.
+
+use std::collections::HashMap;
+
+use crate::journal::{EventKind, Journal};
+
+/// A fault to inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Fault {
+    /// The attempt fails (a transient failure: a step with `retry` retries it).
+    Fail,
+    /// The attempt times out (as if the step ran past its `timeout`).
+    Timeout,
+    /// The attempt panics.
+    Panic,
+}
+
+/// Which faults to inject, where, on which attempt. Give it to
+/// [`EngineBuilder::faults`](crate::EngineBuilder::faults).
+///
+/// ```
+/// use hookflow_runtime::testing::{Fault, FaultPlan};
+/// let plan = FaultPlan::new()
+///     .step("capture_payment", 1, Fault::Fail)     // first attempt fails
+///     .compensation("release_inventory", 1, Fault::Panic)
+///     .handler("apply_gift_card", Fault::Fail);    // by the end of the handler's name
+/// assert!(!plan.is_empty());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct FaultPlan {
+    steps: HashMap<(String, u32), Fault>,
+    compensations: HashMap<(String, u32), Fault>,
+    handlers: HashMap<String, Fault>,
+}
+
+impl FaultPlan {
+    /// No fault.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Step `name` meets `fault` on attempt `attempt` (from 1).
+    #[must_use]
+    pub fn step(mut self, name: impl Into<String>, attempt: u32, fault: Fault) -> Self {
+        self.steps.insert((name.into(), attempt), fault);
+        self
+    }
+
+    /// The compensation of step `name` meets `fault` on attempt `attempt` (from 1).
+    #[must_use]
+    pub fn compensation(mut self, name: impl Into<String>, attempt: u32, fault: Fault) -> Self {
+        self.compensations.insert((name.into(), attempt), fault);
+        self
+    }
+
+    /// Every `before`/`after` hook handler whose name is `name` or ends with `::name` meets
+    /// `fault`.
+    #[must_use]
+    pub fn handler(mut self, name: impl Into<String>, fault: Fault) -> Self {
+        self.handlers.insert(name.into(), fault);
+        self
+    }
+
+    /// Whether the plan injects nothing.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty() && self.compensations.is_empty() && self.handlers.is_empty()
+    }
+
+    pub(crate) fn for_step(&self, step: &str, attempt: u32) -> Option<Fault> {
+        if self.steps.is_empty() {
+            return None;
+        }
+        self.steps.get(&(step.to_owned(), attempt)).copied()
+    }
+
+    pub(crate) fn for_compensation(&self, step: &str, attempt: u32) -> Option<Fault> {
+        if self.compensations.is_empty() {
+            return None;
+        }
+        self.compensations.get(&(step.to_owned(), attempt)).copied()
+    }
+
+    pub(crate) fn for_handler(&self, handler: &str) -> Option<Fault> {
+        self.handlers.iter().find_map(|(name, fault)| {
+            let matches = handler == name
+                || handler
+                    .strip_suffix(name.as_str())
+                    .is_some_and(|rest| rest.ends_with("::"));
+            matches.then_some(*fault)
+        })
+    }
+}
+
+/// The message of an injected fault.
+pub(crate) fn injected(fault: Fault) -> String {
+    match fault {
+        Fault::Fail => "injected fault: fail".to_owned(),
+        Fault::Timeout => "injected fault: timeout".to_owned(),
+        Fault::Panic => "injected fault: panic".to_owned(),
+    }
+}
+
+/// A way in which a run's journal breaks the saga invariant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SagaViolation {
+    /// A completed step with a compensation was not compensated although the run failed.
+    #[error("step `{step}` #{position} completed with a compensation but was not compensated")]
+    NotCompensated {
+        /// The step.
+        step: String,
+        /// Its position.
+        position: u32,
+    },
+    /// A step was compensated more than once.
+    #[error("step `{step}` #{position} was compensated {times} times")]
+    CompensatedTwice {
+        /// The step.
+        step: String,
+        /// Its position.
+        position: u32,
+        /// How many times.
+        times: usize,
+    },
+    /// Something was compensated that had not completed with a compensation.
+    #[error("step `{step}` #{position} was compensated but never completed with a compensation")]
+    Unexpected {
+        /// The step.
+        step: String,
+        /// Its position.
+        position: u32,
+    },
+    /// Compensations did not run in the reverse order of completion.
+    #[error("compensations ran in the order {ran:?}, expected {expected:?}")]
+    Order {
+        /// Positions in the order they were compensated.
+        ran: Vec<u32>,
+        /// Positions in reverse completion order.
+        expected: Vec<u32>,
+    },
+    /// A compensation got other data than its step returned (needs `record_data(true)`).
+    #[error("step `{step}` #{position} was compensated with {got}, but returned {expected}")]
+    WrongData {
+        /// The step.
+        step: String,
+        /// Its position.
+        position: u32,
+        /// The data the step returned.
+        expected: String,
+        /// The data the compensation got.
+        got: String,
+    },
+}
+
+/// Checks the saga invariant on a journal: if the run failed, every completed step that has
+/// a compensation was compensated exactly once, in reverse order of completion, with the data
+/// it returned (when the journal records data), and nothing else was.
+///
+/// In a completed run, only the steps of a nested workflow that failed (and was undone on
+/// the spot) may have been compensated, each once. "Reverse order" is checked within each
+/// burst of compensations: a failed nested workflow undoes its own steps before its parent
+/// goes on.
+///
+/// # Errors
+/// The first violation found.
+pub fn check_saga(journal: &Journal) -> Result<(), SagaViolation> {
+    let failed_run = journal.kinds().any(
+        |k| matches!(k, EventKind::RunEnded { status } if *status != crate::RunStatus::Completed),
+    );
+    // Steps that completed with a compensation, in completion order.
+    let mut pushed: Vec<(u32, String, Option<serde_json::Value>)> = Vec::new();
+    // Compensations, each with the burst (run of consecutive compensation events) it is in.
+    let mut compensated: Vec<(usize, u32, String, Option<serde_json::Value>)> = Vec::new();
+    let mut burst = 0;
+    let mut in_burst = false;
+    for kind in journal.kinds() {
+        let compensation_event = matches!(
+            kind,
+            EventKind::CompensationStarted { .. }
+                | EventKind::CompensationCompleted { .. }
+                | EventKind::CompensationFailed { .. }
+                | EventKind::CompensationRetrying { .. }
+        );
+        if compensation_event && !in_burst {
+            burst += 1;
+        }
+        in_burst = compensation_event;
+        match kind {
+            EventKind::StepCompleted {
+                step,
+                position,
+                compensation,
+                compensable: true,
+                ..
+            } => pushed.push((*position, step.to_string(), compensation.clone())),
+            EventKind::CompensationStarted {
+                step,
+                position,
+                data,
+            } => compensated.push((burst, *position, step.to_string(), data.clone())),
+            _ => {}
+        }
+    }
+    let completion_index = |position: u32| pushed.iter().position(|(p, _, _)| *p == position);
+    let mut counts: HashMap<u32, usize> = HashMap::new();
+    for (_, position, step, got) in &compensated {
+        let times = counts.entry(*position).or_default();
+        *times += 1;
+        if *times > 1 {
+            return Err(SagaViolation::CompensatedTwice {
+                step: step.clone(),
+                position: *position,
+                times: *times,
+            });
+        }
+        let Some(index) = completion_index(*position) else {
+            return Err(SagaViolation::Unexpected {
+                step: step.clone(),
+                position: *position,
+            });
+        };
+        if let (Some(expected), Some(got)) = (&pushed[index].2, got) {
+            if expected != got {
+                return Err(SagaViolation::WrongData {
+                    step: step.clone(),
+                    position: *position,
+                    expected: expected.to_string(),
+                    got: got.to_string(),
+                });
+            }
+        }
+    }
+    // Within one burst, compensations run last-completed first.
+    for b in 1..=burst {
+        let ran: Vec<u32> = compensated
+            .iter()
+            .filter(|c| c.0 == b)
+            .map(|c| c.1)
+            .collect();
+        let mut expected = ran.clone();
+        expected.sort_by_key(|p| std::cmp::Reverse(completion_index(*p)));
+        if ran != expected {
+            return Err(SagaViolation::Order { ran, expected });
+        }
+    }
+    if failed_run {
+        for (position, step, _) in &pushed {
+            if !counts.contains_key(position) {
+                return Err(SagaViolation::NotCompensated {
+                    step: step.clone(),
+                    position: *position,
+                });
+            }
+        }
+    }
+    Ok(())
+}
