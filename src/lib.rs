@@ -152,6 +152,33 @@ pub use hookflow_macros::workflow;
 /// ```
 pub use hookflow_macros::step;
 
+/// Runs steps concurrently: `parallel!(step_a(ctx, x), step_b(ctx, y))?`.
+///
+/// ```
+/// use hookflow::prelude::*;
+///
+/// #[step]
+/// async fn reserve(_ctx: &StepContext, warehouse: String, qty: u32) -> Result<String, std::io::Error> {
+///     Ok(format!("{warehouse}:{qty}"))
+/// }
+///
+/// #[workflow]
+/// async fn split_order(ctx: &WorkflowContext, qty: u32) -> Result<Vec<String>, std::io::Error> {
+///     let (east, west) = hookflow::parallel!(
+///         reserve(ctx, "east".into(), qty / 2),
+///         reserve(ctx, "west".into(), qty - qty / 2),
+///     )?;
+///     Ok(vec![east, west])
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let outcome = SplitOrder::run(&Engine::new(), 5).await;
+/// assert_eq!(outcome.output().unwrap(), &["east:2", "west:3"]);
+/// # }
+/// ```
+#[doc(inline)]
+pub use hookflow_runtime::parallel;
+
 /// Everything a workflow module needs: `use hookflow::prelude::*;`.
 pub mod prelude {
     pub use hookflow_macros::{step, workflow};

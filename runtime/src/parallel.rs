@@ -13,28 +13,7 @@ use crate::panic::Panic;
 ///
 /// Every branch returns `Result<_, E>` with the same `E`.
 ///
-/// ```
-/// use hookflow::prelude::*;
-///
-/// #[step]
-/// async fn reserve(_ctx: &StepContext, warehouse: String, qty: u32) -> Result<String, std::io::Error> {
-///     Ok(format!("{warehouse}:{qty}"))
-/// }
-///
-/// #[workflow]
-/// async fn split_order(ctx: &WorkflowContext, qty: u32) -> Result<Vec<String>, std::io::Error> {
-///     let (east, west) = hookflow::parallel!(
-///         reserve(ctx, "east".into(), qty / 2),
-///         reserve(ctx, "west".into(), qty - qty / 2),
-///     )?;
-///     Ok(vec![east, west])
-/// }
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let outcome = SplitOrder::run(&Engine::new(), 5).await;
-/// assert_eq!(outcome.output().unwrap(), &["east:2", "west:3"]);
-/// # }
-/// ```
+/// See the `hookflow` crate for an example.
 #[macro_export]
 macro_rules! parallel {
     ($($branch:expr),+ $(,)?) => {

@@ -3,8 +3,13 @@
 //! [`check_saga`](crate::testing::check_saga), which checks the saga invariant on a run's journal.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
 
+use crate::engine::Engine;
 use crate::journal::{EventKind, Journal};
+use crate::outcome::{Outcome, RunStatus};
+use crate::workflow::Workflow;
 
 /// A fault to inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,6 +36,7 @@ pub enum Fault {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct FaultPlan {
+    /// By step name and attempt; attempt 0 means every attempt.
     steps: HashMap<(String, u32), Fault>,
     compensations: HashMap<(String, u32), Fault>,
     handlers: HashMap<String, Fault>,
@@ -46,6 +52,13 @@ impl FaultPlan {
     #[must_use]
     pub fn step(mut self, name: impl Into<String>, attempt: u32, fault: Fault) -> Self {
         self.steps.insert((name.into(), attempt), fault);
+        self
+    }
+
+    /// Step `name` meets `fault` on every attempt, so that retries cannot save it.
+    #[must_use]
+    pub fn step_always(mut self, name: impl Into<String>, fault: Fault) -> Self {
+        self.steps.insert((name.into(), 0), fault);
         self
     }
 
@@ -73,7 +86,11 @@ impl FaultPlan {
         if self.steps.is_empty() {
             return None;
         }
-        self.steps.get(&(step.to_owned(), attempt)).copied()
+        let step = step.to_owned();
+        self.steps
+            .get(&(step.clone(), attempt))
+            .or_else(|| self.steps.get(&(step, 0)))
+            .copied()
     }
 
     pub(crate) fn for_compensation(&self, step: &str, attempt: u32) -> Option<Fault> {
@@ -257,4 +274,104 @@ pub fn check_saga(journal: &Journal) -> Result<(), SagaViolation> {
         }
     }
     Ok(())
+}
+
+/// Where a failure was injected by [`check_failure_points`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FailurePoint {
+    /// Every attempt of every call of this step failed.
+    Step(String),
+    /// This `before`/`after` hook handler failed.
+    Handler(String),
+}
+
+impl fmt::Display for FailurePoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailurePoint::Step(s) => write!(f, "step `{s}`"),
+            FailurePoint::Handler(h) => write!(f, "hook handler `{h}`"),
+        }
+    }
+}
+
+/// What [`check_failure_points`] found: one entry per failure point.
+#[derive(Debug, Clone)]
+pub struct FailurePoints {
+    /// Each point, the status its run ended with, and the saga check's verdict.
+    pub results: Vec<(FailurePoint, RunStatus, Result<(), SagaViolation>)>,
+}
+
+impl FailurePoints {
+    /// The points whose run broke the saga invariant.
+    pub fn violations(&self) -> impl Iterator<Item = (&FailurePoint, &SagaViolation)> {
+        self.results
+            .iter()
+            .filter_map(|(p, _, r)| r.as_ref().err().map(|v| (p, v)))
+    }
+
+    /// Panics, listing every violation, if any point broke the invariant.
+    ///
+    /// # Panics
+    /// When a run broke the saga invariant.
+    #[track_caller]
+    pub fn assert_ok(&self) {
+        let violations: Vec<String> = self
+            .violations()
+            .map(|(p, v)| format!("  failing {p}: {v}"))
+            .collect();
+        assert!(
+            violations.is_empty(),
+            "the saga invariant was broken at {} of {} failure points:\n{}",
+            violations.len(),
+            self.results.len(),
+            violations.join("\n")
+        );
+    }
+}
+
+/// Runs a workflow once per failure point, and checks the saga invariant on each run.
+///
+/// First it runs the workflow with no fault, to learn its points: every step it starts and
+/// every `before`/`after` hook handler it calls. Then, for each point in turn, it runs it
+/// again with an engine whose [`FaultPlan`] fails that point (every attempt of a step, so
+/// that retries cannot save it), and checks the run's journal with [`check_saga`].
+///
+/// `engine` builds an engine for a fault plan (give it `.faults(plan)` and, to check that
+/// compensations get their steps' data, `.record_data(true)`); `run` runs the workflow on an
+/// engine, the same way every time.
+pub async fn check_failure_points<W, Fut>(
+    engine: impl Fn(FaultPlan) -> Engine,
+    run: impl Fn(Engine) -> Fut,
+) -> FailurePoints
+where
+    W: Workflow,
+    Fut: Future<Output = Outcome<W>>,
+{
+    let baseline = run(engine(FaultPlan::new())).await;
+    let mut points: Vec<FailurePoint> = Vec::new();
+    for kind in baseline.journal().kinds() {
+        let point = match kind {
+            EventKind::StepStarted { step, .. } => FailurePoint::Step(step.to_string()),
+            EventKind::HookHandlerCompleted { handler, .. }
+            | EventKind::HookHandlerFailed { handler, .. } => {
+                FailurePoint::Handler(handler.to_string())
+            }
+            _ => continue,
+        };
+        if !points.contains(&point) {
+            points.push(point);
+        }
+    }
+    let mut results = Vec::with_capacity(points.len());
+    for point in points {
+        let plan = match &point {
+            FailurePoint::Step(step) => FaultPlan::new().step_always(step.clone(), Fault::Fail),
+            FailurePoint::Handler(handler) => {
+                FaultPlan::new().handler(handler.clone(), Fault::Fail)
+            }
+        };
+        let outcome = run(engine(plan)).await;
+        results.push((point, outcome.status(), check_saga(outcome.journal())));
+    }
+    FailurePoints { results }
 }
