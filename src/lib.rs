@@ -183,8 +183,9 @@ pub use hookflow_runtime::parallel;
 pub mod prelude {
     pub use hookflow_macros::{step, workflow};
     pub use hookflow_runtime::{
-        Actor, Engine, HookContext, HookError, Hooks, Origin, Outcome, Plugin, RunOptions,
-        RunStatus, StepContext, StepResponse, Workflow, WorkflowContext,
+        Actor, AdditionalDataError, Engine, HookContext, HookError, Hooks, MissingService, Origin,
+        Outcome, Plugin, RunContext, RunError, RunOptions, RunStatus, StepContext, StepResponse,
+        Workflow, WorkflowContext,
     };
 }
 

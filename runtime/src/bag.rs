@@ -19,6 +19,10 @@ use std::sync::Mutex;
 /// assert_eq!(bag.get::<GiftCard>(), Some(GiftCard(500)));
 /// assert_eq!(bag.take::<GiftCard>(), Some(GiftCard(500)));
 /// assert!(!bag.contains::<GiftCard>());
+///
+/// bag.update(|seen: &mut Vec<&str>| seen.push("validate"));
+/// bag.update(|seen: &mut Vec<&str>| seen.push("reserve"));
+/// assert_eq!(bag.get::<Vec<&str>>(), Some(vec!["validate", "reserve"]));
 /// ```
 #[derive(Default)]
 pub struct Bag {
@@ -49,6 +53,24 @@ impl Bag {
             .as_ref()
             .and_then(|m| m.get(&TypeId::of::<T>()))
             .and_then(|b| b.downcast_ref::<T>()))
+    }
+
+    /// Changes the stored value of type `T` in place (starting from `T::default()` if there
+    /// is none), atomically with respect to other steps of the run, and returns what `f`
+    /// returns.
+    ///
+    /// The bag is locked while `f` runs: do not touch the bag from `f`.
+    pub fn update<T: Any + Send + Sync + Default, R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut values = crate::lock(&self.values);
+        let slot = values
+            .get_or_insert_with(HashMap::new)
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Box::new(T::default()));
+        match slot.downcast_mut::<T>() {
+            Some(value) => f(value),
+            // Unreachable: values are stored under their own type's id.
+            None => f(&mut T::default()),
+        }
     }
 
     /// Removes and returns the stored value of type `T`.

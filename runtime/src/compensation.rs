@@ -83,8 +83,9 @@ where
 
     fn run<'a>(self: Box<Self>, ctx: &'a StepContext) -> BoxFuture<'a, Result<(), String>> {
         let Pending { data, compensate } = *self;
-        let fut = compensate(ctx, data);
-        Box::pin(async move { fut.await.map_err(|e| e.to_string()) })
+        // The call is inside the future, so that a panic while making the compensation's
+        // future is caught with the rest.
+        Box::pin(async move { compensate(ctx, data).await.map_err(|e| e.to_string()) })
     }
 
     fn replica(&self) -> Option<Box<dyn CompensateAction>> {

@@ -61,10 +61,18 @@ pub enum EventKind {
         #[serde(default)]
         compensable: bool,
         /// The step's output, when the engine records data.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            deserialize_with = "present",
+            skip_serializing_if = "Option::is_none"
+        )]
         output: Option<Value>,
         /// The compensation data, when the step has a compensation and the engine records data.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            deserialize_with = "present",
+            skip_serializing_if = "Option::is_none"
+        )]
         compensation: Option<Value>,
     },
     /// A step failed (returned an error or panicked). It is not compensated.
@@ -150,7 +158,11 @@ pub enum EventKind {
         /// The compensated step's position.
         position: u32,
         /// The compensation data, when the engine records data.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            deserialize_with = "present",
+            skip_serializing_if = "Option::is_none"
+        )]
         data: Option<Value>,
     },
     /// An attempt of a compensation with `compensate_retry(...)` failed; it runs again
@@ -185,7 +197,8 @@ pub enum EventKind {
         /// Whether the compensation panicked.
         panicked: bool,
     },
-    /// The jobs enqueued by a completed run were handed to the dispatcher.
+    /// The jobs enqueued by a completed run were handed to the engine's dispatcher (or, if it
+    /// has none, listed in the outcome for the application to dispatch).
     JobsDispatched {
         /// How many.
         count: u32,
@@ -252,6 +265,11 @@ impl<'a> IntoIterator for &'a Journal {
     fn into_iter(self) -> Self::IntoIter {
         self.events.iter()
     }
+}
+
+/// A recorded value, `null` included: only an absent field means "not recorded".
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 fn one() -> u32 {

@@ -117,8 +117,9 @@ where
     F: for<'a> BeforeHandler<'a, T>,
 {
     fn call<'a>(&'a self, ctx: &'a HookContext, data: T) -> BoxFuture<'a, Result<T, BoxError>> {
-        let fut = (self.0)(ctx, data);
-        Box::pin(async move { fut.await.map_err(Into::into) })
+        // The call is inside the future: a panic while making the handler's future is
+        // caught with the rest.
+        Box::pin(async move { (self.0)(ctx, data).await.map_err(Into::into) })
     }
 }
 
@@ -131,8 +132,9 @@ where
         ctx: &'a HookContext,
         value: &'a T,
     ) -> BoxFuture<'a, Result<(), BoxError>> {
-        let fut = (self.0)(ctx, value);
-        Box::pin(async move { fut.await.map_err(Into::into) })
+        // The call is inside the future: a panic while making the handler's future is
+        // caught with the rest.
+        Box::pin(async move { (self.0)(ctx, value).await.map_err(Into::into) })
     }
 }
 
@@ -145,7 +147,8 @@ where
         ctx: &'a WorkflowContext,
         payload: T,
     ) -> BoxFuture<'a, Result<R, BoxError>> {
-        let fut = (self.0)(ctx, payload);
-        Box::pin(async move { fut.await.map_err(Into::into) })
+        // The call is inside the future: a panic while making the handler's future is
+        // caught with the rest.
+        Box::pin(async move { (self.0)(ctx, payload).await.map_err(Into::into) })
     }
 }
