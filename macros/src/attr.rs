@@ -13,6 +13,10 @@ pub(crate) const HOOKS: &str = "hooks";
 pub(crate) const NAME: &str = "name";
 pub(crate) const CRATE: &str = "crate";
 pub(crate) const COMPENSATE: &str = "compensate";
+pub(crate) const RETRY: &str = "retry";
+pub(crate) const TIMEOUT: &str = "timeout";
+pub(crate) const BEST_EFFORT: &str = "best_effort";
+pub(crate) const COMPENSATE_RETRY: &str = "compensate_retry";
 
 pub(crate) const BEFORE: &str = "before";
 pub(crate) const AFTER: &str = "after";
@@ -42,12 +46,33 @@ pub(crate) enum HookKind {
     Step,
 }
 
-/// `#[step(compensate = path, name = "...", crate = path)]`
+/// `#[step(compensate = path, name = "...", retry(...), timeout = "...", best_effort,
+/// compensate_retry(...), crate = path)]`
 #[derive(Default)]
 pub(crate) struct StepArgs {
     pub(crate) compensate: Option<Path>,
     pub(crate) name: Option<LitStr>,
     pub(crate) krate: Option<Path>,
+    pub(crate) retry: Option<RetryArgs>,
+    pub(crate) timeout: Option<DurationArg>,
+    pub(crate) best_effort: Option<Ident>,
+    pub(crate) compensate_retry: Option<RetryArgs>,
+}
+
+/// `retry(max = 3, backoff = "100ms", max_backoff = "5s", jitter = false, when = path)`
+pub(crate) struct RetryArgs {
+    pub(crate) key: Ident,
+    pub(crate) max: u32,
+    pub(crate) backoff_micros: u64,
+    pub(crate) max_backoff_micros: Option<u64>,
+    pub(crate) jitter: bool,
+    pub(crate) when: Option<Path>,
+}
+
+/// `timeout = "5s"`
+pub(crate) struct DurationArg {
+    pub(crate) key: Ident,
+    pub(crate) micros: u64,
 }
 
 impl WorkflowArgs {
@@ -103,11 +128,35 @@ impl StepArgs {
                     }
                     NAME => set_once(cx, &key, &mut args.name, parse_value(input, &key)?),
                     CRATE => set_once(cx, &key, &mut args.krate, parse_crate(input, &key)?),
+                    RETRY => {
+                        let retry = parse_retry(input, &key, true)?;
+                        set_once(cx, &key, &mut args.retry, retry);
+                    }
+                    COMPENSATE_RETRY => {
+                        let retry = parse_retry(input, &key, false)?;
+                        set_once(cx, &key, &mut args.compensate_retry, retry);
+                    }
+                    TIMEOUT => {
+                        let lit: LitStr = parse_value(input, &key)?;
+                        let micros = parse_duration(&lit)?;
+                        if micros == 0 {
+                            return Err(syn::Error::new(lit.span(), "a timeout of zero fails every attempt; give a positive duration"));
+                        }
+                        set_once(cx, &key, &mut args.timeout, DurationArg { key: key.clone(), micros });
+                    }
+                    BEST_EFFORT => {
+                        no_more(input, "after `best_effort`")?;
+                        set_once(cx, &key, &mut args.best_effort, key.clone());
+                    }
                     other => {
+                        let known = [COMPENSATE, NAME, RETRY, TIMEOUT, BEST_EFFORT, COMPENSATE_RETRY, CRATE];
+                        let hint = did_you_mean(other, &known)
+                            .map(|s| format!(" (did you mean `{s}`?)"))
+                            .unwrap_or_default();
                         return Err(syn::Error::new(
                             key.span(),
                             format!(
-                                "unknown step option `{other}`; expected `compensate = path`, `name = \"...\"` or `crate = path`"
+                                "unknown step option `{other}`{hint}; expected `compensate = path`, `name = \"...\"`, `retry(...)`, `timeout = \"5s\"`, `best_effort`, `compensate_retry(...)` or `crate = path`"
                             ),
                         ));
                     }
@@ -205,6 +254,103 @@ fn parse_hook(cx: &Ctxt, tokens: TokenStream) -> Option<HookDecl> {
             None
         }
     }
+}
+
+/// `retry` alone, or `retry(max = 3, backoff = "100ms", max_backoff = "5s", jitter = false,
+/// when = path)` (`when` only for the step's own retries).
+fn parse_retry(input: ParseStream, key: &Ident, allow_when: bool) -> syn::Result<RetryArgs> {
+    let mut retry = RetryArgs {
+        key: key.clone(),
+        max: 3,
+        backoff_micros: 100_000,
+        max_backoff_micros: None,
+        jitter: true,
+        when: None,
+    };
+    if input.is_empty() {
+        return Ok(retry);
+    }
+    let content;
+    syn::parenthesized!(content in input);
+    no_more(input, &format!("after `{key}(...)`"))?;
+    let expected = if allow_when {
+        "`max = 3`, `backoff = \"100ms\"`, `max_backoff = \"5s\"`, `jitter = false` or `when = is_transient`"
+    } else {
+        "`max = 3`, `backoff = \"100ms\"`, `max_backoff = \"5s\"` or `jitter = false`"
+    };
+    let items = content.parse_terminated(
+        |input: ParseStream| {
+            let name: Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            Ok((name, input.parse::<syn::Expr>()?))
+        },
+        Token![,],
+    )?;
+    for (name, value) in items {
+        let lit = match &value {
+            syn::Expr::Lit(lit) => Some(&lit.lit),
+            _ => None,
+        };
+        match (name.to_string().as_str(), lit) {
+            ("max", Some(syn::Lit::Int(n))) => retry.max = n.base10_parse()?,
+            ("backoff", Some(syn::Lit::Str(s))) => retry.backoff_micros = parse_duration(s)?,
+            ("max_backoff", Some(syn::Lit::Str(s))) => {
+                retry.max_backoff_micros = Some(parse_duration(s)?);
+            }
+            ("jitter", Some(syn::Lit::Bool(b))) => retry.jitter = b.value,
+            ("when", None) if allow_when => match value {
+                syn::Expr::Path(p) => retry.when = Some(p.path),
+                other => {
+                    return Err(syn::Error::new_spanned(
+                        other,
+                        "`when` names a function `fn(&Error) -> bool`",
+                    ));
+                }
+            },
+            ("max" | "backoff" | "max_backoff" | "jitter", _) => {
+                return Err(syn::Error::new_spanned(
+                    value,
+                    format!("expected {expected}"),
+                ));
+            }
+            (other, _) => {
+                return Err(syn::Error::new(
+                    name.span(),
+                    format!("unknown `{key}` option `{other}`; expected {expected}"),
+                ));
+            }
+        }
+    }
+    Ok(retry)
+}
+
+/// `"250ms"`, `"5s"`, `"2m"`, `"1h"`, `"500us"`: microseconds.
+pub(crate) fn parse_duration(lit: &LitStr) -> syn::Result<u64> {
+    let text = lit.value();
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let micros_per_unit: u64 = match unit.trim() {
+        "us" | "µs" => 1,
+        "ms" => 1_000,
+        "s" => 1_000_000,
+        "m" | "min" => 60_000_000,
+        "h" => 3_600_000_000,
+        _ => 0,
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .filter(|_| micros_per_unit > 0)
+        .and_then(|n| n.checked_mul(micros_per_unit))
+        .ok_or_else(|| {
+            syn::Error::new(
+                lit.span(),
+                format!("invalid duration \"{text}\": write a whole number and a unit (us, ms, s, m, h), e.g. \"500ms\" or \"5s\""),
+            )
+        })
 }
 
 fn parse_value<T: syn::parse::Parse>(input: ParseStream, key: &Ident) -> syn::Result<T> {
@@ -343,6 +489,63 @@ mod tests {
         let errors = cx.check().unwrap_err().into_iter().count();
         assert_eq!(errors, 5);
         assert!(args.hooks.is_empty());
+    }
+
+    #[test]
+    fn parses_durations() {
+        let d = |s: &str| parse_duration(&LitStr::new(s, proc_macro2::Span::call_site()));
+        assert_eq!(d("500us").unwrap(), 500);
+        assert_eq!(d("250ms").unwrap(), 250_000);
+        assert_eq!(d("5s").unwrap(), 5_000_000);
+        assert_eq!(d("2m").unwrap(), 120_000_000);
+        assert!(d("5 sec").is_err());
+        assert!(d("1.5s").is_err());
+        assert!(d("ms").is_err());
+    }
+
+    #[test]
+    fn parses_every_step_option() {
+        let cx = Ctxt::new();
+        let args = StepArgs::parse(
+            &cx,
+            quote!(
+                compensate = undo,
+                retry(
+                    max = 5,
+                    backoff = "10ms",
+                    max_backoff = "1s",
+                    jitter = false,
+                    when = is_transient
+                ),
+                timeout = "3s",
+                compensate_retry(max = 2),
+            ),
+        );
+        cx.check().unwrap();
+        let retry = args.retry.unwrap();
+        assert_eq!(
+            (retry.max, retry.backoff_micros, retry.jitter),
+            (5, 10_000, false)
+        );
+        assert_eq!(retry.max_backoff_micros, Some(1_000_000));
+        assert!(retry.when.is_some());
+        assert_eq!(args.timeout.unwrap().micros, 3_000_000);
+        assert_eq!(args.compensate_retry.unwrap().max, 2);
+    }
+
+    #[test]
+    fn rejects_bad_step_options_all_at_once() {
+        let cx = Ctxt::new();
+        StepArgs::parse(
+            &cx,
+            quote!(
+                retry(max = "3"),
+                timeout = "soon",
+                compensate_retry(when = f),
+                best_efort
+            ),
+        );
+        assert_eq!(cx.check().unwrap_err().into_iter().count(), 4);
     }
 
     #[test]

@@ -37,6 +37,27 @@ pub(crate) fn workflow(cx: &Ctxt, wf: &Workflow<'_>) {
 }
 
 pub(crate) fn step(cx: &Ctxt, step: &Step<'_>) {
+    let args = &step.args;
+    if let (Some(best_effort), Some(_)) = (&args.best_effort, &args.compensate) {
+        cx.error_spanned_by(
+            best_effort,
+            "a best-effort step is never compensated (the workflow goes on without it); remove `compensate` or `best_effort`",
+        );
+    }
+    if let (Some(retry), None) = (&args.compensate_retry, &args.compensate) {
+        cx.error_spanned_by(
+            &retry.key,
+            "`compensate_retry` retries the compensation, but this step has none; add `compensate = undo_fn`",
+        );
+    }
+    if let Some(retry) = &args.retry {
+        if retry.max == 0 {
+            cx.error_spanned_by(
+                &retry.key,
+                "`retry(max = 0)` never retries; remove `retry` or give `max` at least 1",
+            );
+        }
+    }
     let Some((ok, _)) = step.result.spelled else {
         return;
     };

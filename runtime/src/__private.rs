@@ -62,3 +62,26 @@ impl<O, C> StepResponseParts for StepResponse<O, C> {
     type Output = O;
     type Data = C;
 }
+
+/// The error constructor of a step with `timeout = ...`: its error type must say how it
+/// represents a timeout.
+pub fn on_timeout<E: From<StepTimeout>>() -> fn(StepTimeout) -> E {
+    E::from
+}
+
+/// The transient-error test of a step with `retry(when = f)`.
+pub fn transient<E>(f: fn(&E) -> bool) -> fn(&E) -> bool {
+    f
+}
+
+/// Checks at compile time that an input of a step with `retry` can be cloned for each attempt.
+pub const fn assert_retry_input<T: RetryInput>() {}
+
+/// An input of a step with `retry(...)`: each attempt gets its own clone.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is an input of a step with `retry`, so it must be `Clone`",
+    label = "each attempt gets its own clone of this input",
+    note = "derive or implement `Clone` for it, or remove `retry`"
+)]
+pub trait RetryInput: Clone {}
+impl<T: Clone> RetryInput for T {}

@@ -205,14 +205,6 @@ impl StepRun {
         &self.ctx
     }
 
-    /// Runs the body once, without a timeout (what `#[step]` with no option generates).
-    pub async fn run<T, E, Fut>(&self, body: Fut) -> Attempt<T, E>
-    where
-        Fut: Future<Output = Result<T, E>>,
-    {
-        self.attempt(1, body, None).await
-    }
-
     /// Runs one attempt of the body: in the step's span, with its timeout, catching a panic.
     pub async fn execute<T, E, Fut>(
         &self,

@@ -6,6 +6,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::ast::Step;
+use crate::attr::RetryArgs;
 
 pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
     let private = super::private(step.args.krate.as_ref());
@@ -63,10 +64,21 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
                 },
             )
         }
+        None if step.args.best_effort.is_some() => (
+            ok_ty.clone(),
+            quote!(__hookflow_step.finish_best_effort(__hookflow_result)),
+        ),
         None => (
             ok_ty.clone(),
             quote!(__hookflow_step.finish_plain(__hookflow_result)),
         ),
+    };
+    // What the generated function returns: the step's result, or for a best-effort step
+    // the output if it succeeded.
+    let returned = if step.args.best_effort.is_some() {
+        quote!(#private::Option<#output_ty>)
+    } else {
+        quote!(#private::Result<#output_ty, #err_ty>)
     };
     let output_span = step
         .response
@@ -76,6 +88,45 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
     // `Send` is spanned at the step's name: a body that is not `Send` is reported there.
     let send = quote_spanned!(ident.span()=> #private::Send);
     let ctx_arg = quote_spanned!(ctx_ty.span()=> __hookflow_step.context());
+    let meta = step_meta(&private, step, &name);
+
+    // A step with a timeout turns it into its own error type, spanned at `timeout`.
+    let on_timeout = match &step.args.timeout {
+        Some(timeout) => quote_spanned! {timeout.key.span()=>
+            #private::Option::Some(#private::on_timeout::<#err_ty>())
+        },
+        None => quote!(#private::Option::None),
+    };
+    let execute = match &step.args.retry {
+        None => quote! {
+            __hookflow_step
+                .execute(__hookflow_body(#ctx_arg, #(#arg_idents),*), #on_timeout)
+                .await
+        },
+        Some(retry) => {
+            // Each attempt gets clones of the inputs; a non-`Clone` input is reported at
+            // its type.
+            let clones = arg_types
+                .iter()
+                .map(|ty| quote_spanned!(ty.span()=> #private::assert_retry_input::<#ty>();));
+            let when = match &retry.when {
+                Some(path) => quote_spanned! {path.span()=>
+                    #private::Option::Some(#private::transient::<#err_ty>(#path))
+                },
+                None => quote!(#private::Option::None),
+            };
+            quote! {{
+                #(#clones)*
+                __hookflow_step
+                    .execute_retrying(
+                        || __hookflow_body(#ctx_arg, #(#private::Clone::clone(&#arg_idents)),*),
+                        #when,
+                        #on_timeout,
+                    )
+                    .await
+            }}
+        }
+    };
 
     quote! {
         #(#attrs)*
@@ -84,23 +135,56 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
             __hookflow_ctx: &'__hookflow_ctx #private::WorkflowContext,
             #(#arg_idents: #arg_types),*
         ) -> #private::StepFuture<
-            impl #private::Future<Output = #private::Result<#output_ty, #err_ty>>
-                + #send + '__hookflow_ctx
+            impl #private::Future<Output = #returned> + #send + '__hookflow_ctx
         > {
             async fn __hookflow_body(#ctx_pat: #ctx_ty, #(#arg_pats: #arg_types),*) -> #ret #block
 
-            static __HOOKFLOW_STEP: #private::StepMeta = #private::StepMeta::__new(#name);
+            static __HOOKFLOW_STEP: #private::StepMeta = #meta;
 
             #private::StepFuture::__new(async move {
                 #output_check
                 let __hookflow_step = #private::StepRun::start(__hookflow_ctx, &__HOOKFLOW_STEP);
-                let __hookflow_result = __hookflow_step
-                    .run(__hookflow_body(#ctx_arg, #(#arg_idents),*))
-                    .await;
+                let __hookflow_result = #execute;
                 #finish
             })
         }
     }
+}
+
+/// `StepMeta::__new("name").__retry(...).__timeout(...)...`
+fn step_meta(private: &TokenStream, step: &Step<'_>, name: &str) -> TokenStream {
+    let args = &step.args;
+    let mut meta = quote!(#private::StepMeta::__new(#name));
+    if let Some(retry) = &args.retry {
+        let policy = retry_policy(private, retry);
+        meta = quote!(#meta.__retry(#policy));
+    }
+    if let Some(timeout) = &args.timeout {
+        let micros = timeout.micros;
+        meta = quote!(#meta.__timeout(#private::Duration::from_micros(#micros)));
+    }
+    if args.best_effort.is_some() {
+        meta = quote!(#meta.__best_effort());
+    }
+    if let Some(retry) = &args.compensate_retry {
+        let policy = retry_policy(private, retry);
+        meta = quote!(#meta.__compensate_retry(#policy));
+    }
+    meta
+}
+
+fn retry_policy(private: &TokenStream, retry: &RetryArgs) -> TokenStream {
+    let max = retry.max;
+    let backoff = retry.backoff_micros;
+    let mut policy =
+        quote!(#private::RetryPolicy::new(#max, #private::Duration::from_micros(#backoff)));
+    if let Some(cap) = retry.max_backoff_micros {
+        policy = quote!(#policy.max_backoff(#private::Duration::from_micros(#cap)));
+    }
+    if !retry.jitter {
+        policy = quote!(#policy.without_jitter());
+    }
+    policy
 }
 
 fn assert_step_data(
