@@ -32,6 +32,7 @@ pub(crate) struct Workflow<'a> {
 pub(crate) enum BodyCall {
     Step(String),
     Hook(String),
+    Workflow(String),
 }
 
 /// A `#[step]` function.
@@ -341,8 +342,32 @@ impl<'ast> Visit<'ast> for CallVisitor<'_> {
         }
         if let (Expr::Path(func), Some(first)) = (&*call.func, call.args.first()) {
             if self.is_ctx(first) {
-                if let Some(last) = func.path.segments.last() {
-                    self.calls.push(BodyCall::Step(last.ident.to_string()));
+                let segments: Vec<&syn::PathSegment> = func.path.segments.iter().collect();
+                match segments[..] {
+                    // `Refund::call(ctx, ...)`: a nested workflow.
+                    [.., workflow, last] if last.ident == "call" => {
+                        self.calls
+                            .push(BodyCall::Workflow(workflow.ident.to_string()));
+                    }
+                    [.., last] => self.calls.push(BodyCall::Step(last.ident.to_string())),
+                    [] => {}
+                }
+            }
+        }
+    }
+
+    // `parallel!(a(ctx, ..), b(ctx, ..))`: its branches are expressions; look inside.
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        if mac
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "parallel")
+        {
+            let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+            if let Ok(branches) = syn::parse::Parser::parse2(parser, mac.tokens.clone()) {
+                for branch in &branches {
+                    self.visit_expr(branch);
                 }
             }
         }
@@ -410,6 +435,8 @@ mod tests {
                 let d = ctx.hook(Checkout::VALIDATE, input).await?;
                 let r = reserve(ctx, d.items).await?;
                 helper(1, ctx);
+                hookflow::parallel!(east(ctx, 1), west(ctx, 2))?;
+                Refund::call(ctx, r.clone()).await?;
                 capture(&ctx, r).await
             }
         };
@@ -421,8 +448,19 @@ mod tests {
             .map(|c| match c {
                 BodyCall::Step(s) => format!("step:{s}"),
                 BodyCall::Hook(h) => format!("hook:{h}"),
+                BodyCall::Workflow(w) => format!("workflow:{w}"),
             })
             .collect();
-        assert_eq!(seen, ["hook:validate", "step:reserve", "step:capture"]);
+        assert_eq!(
+            seen,
+            [
+                "hook:validate",
+                "step:reserve",
+                "step:east",
+                "step:west",
+                "workflow:Refund",
+                "step:capture"
+            ]
+        );
     }
 }

@@ -82,7 +82,7 @@ impl WorkflowMeta {
     pub fn steps(&self) -> impl Iterator<Item = &'static str> {
         self.body.iter().filter_map(|c| match c {
             BodyCall::Step(name) => Some(*name),
-            BodyCall::Hook(_) => None,
+            BodyCall::Hook(_) | BodyCall::Workflow(_) => None,
         })
     }
 
@@ -136,4 +136,6 @@ pub enum BodyCall {
     Step(&'static str),
     /// `ctx.hook(Workflow::NAME, ...)`: a hook firing, by hook name.
     Hook(&'static str),
+    /// `Child::call(ctx, ...)`: a nested workflow, by type name.
+    Workflow(&'static str),
 }

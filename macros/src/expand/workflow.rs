@@ -114,6 +114,7 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
     let calls = wf.calls.iter().map(|call| match call {
         BodyCall::Step(s) => quote!(#private::BodyCall::Step(#s)),
         BodyCall::Hook(h) => quote!(#private::BodyCall::Hook(#h)),
+        BodyCall::Workflow(w) => quote!(#private::BodyCall::Workflow(#w)),
     });
 
     let type_doc = format!(

@@ -1,23 +1,26 @@
-//! A commerce checkout written with hookflow.
+//! The checkout workflow: its domain, steps, hooks and plugin. `main.rs` runs it; the test
+//! `tests/checkout_example.rs` checks its saga at every failure point.
 //!
-//! The workflow loads and prices the cart, checks stock, lets hooks validate the order and
-//! adjust the payment, authorizes the payment, creates the order, reserves the stock and
-//! captures the payment. Each step that changes the world has a compensation, so a failure
-//! undoes what was done, in reverse order.
+//! The workflow loads and prices the cart, checks stock, asks the tax service (with a
+//! timeout), lets hooks validate the order and adjust the payment, authorizes the payment
+//! (retried while the provider is unavailable), creates the order, reserves the stock in two
+//! warehouses in parallel and captures the payment; then it sends the confirmation email and
+//! the fulfillment request, best effort. Each step that changes the world has a
+//! compensation, so a failure undoes what was done, in reverse order.
 //!
 //! Hooks on it:
 //! - `validate` (before): the application enforces a minimum order amount;
 //! - `before_payment` (before): a gift-card plugin takes its balance off the amount to pay;
-//! - `order_created` (after): the application enqueues the confirmation email;
+//! - `order_created` (after): the application enqueues a CRM sync job;
 //! - `on_compensation_failed` (built in): the application flags the order for a human.
-//!
-//! Run it with `cargo run --example checkout`: four runs, each printed as a trace.
+
+#![allow(dead_code)] // Each user of this module uses part of it.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use hookflow::prelude::*;
-use hookflow::{CompensationFailure, Job, MissingService};
+use hookflow::{CompensationFailure, StepTimeout};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -25,30 +28,30 @@ use serde_json::json;
 // Domain types
 
 /// Money in cents.
-type Cents = u64;
+pub type Cents = u64;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct LineItem {
+pub struct LineItem {
     sku: String,
     quantity: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct PricedLine {
+pub struct PricedLine {
     sku: String,
     quantity: u32,
     unit_price: Cents,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Cart {
+pub struct Cart {
     id: String,
     email: String,
     lines: Vec<LineItem>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct PricedCart {
+pub struct PricedCart {
     id: String,
     email: String,
     lines: Vec<PricedLine>,
@@ -57,52 +60,53 @@ struct PricedCart {
 
 /// What the `validate` hook sees and may change.
 #[derive(Debug, Clone)]
-struct CheckoutData {
+pub struct CheckoutData {
     cart: PricedCart,
 }
 
 /// What the `before_payment` hook sees and may change.
 #[derive(Debug, Clone)]
-struct PaymentRequest {
+pub struct PaymentRequest {
     cart_id: String,
     amount: Cents,
     gift_card_applied: Cents,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Authorization {
+pub struct Authorization {
     id: String,
     amount: Cents,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Order {
-    id: String,
-    cart_id: String,
-    email: String,
-    lines: Vec<PricedLine>,
-    total: Cents,
-    charged: Cents,
+pub struct Order {
+    pub id: String,
+    pub cart_id: String,
+    pub email: String,
+    pub lines: Vec<PricedLine>,
+    pub total: Cents,
+    pub tax: Cents,
+    pub charged: Cents,
 }
 
 /// The order id, left in the run's bag for the `on_compensation_failed` handler.
 #[derive(Debug, Clone)]
-struct OrderId(String);
+pub struct OrderId(pub String);
 
 /// The workflow's input.
 #[derive(Debug, Clone)]
-struct CheckoutInput {
-    cart_id: String,
+pub struct CheckoutInput {
+    pub cart_id: String,
 }
 
 /// Additional data a storefront may send with the checkout request.
 #[derive(Debug, Deserialize)]
-struct CheckoutExtras {
+pub struct CheckoutExtras {
     gift_card: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
-enum CheckoutError {
+pub enum CheckoutError {
     #[error("cart {0} not found")]
     CartNotFound(String),
     #[error("cart {0} is empty")]
@@ -119,8 +123,14 @@ enum CheckoutError {
     BelowMinimum { total: Cents, minimum: Cents },
     #[error("payment declined: {0}")]
     PaymentDeclined(String),
+    #[error("payment provider unavailable")]
+    ProviderUnavailable,
     #[error("warehouse unavailable: {0}")]
     WarehouseDown(String),
+    #[error(transparent)]
+    TimedOut(#[from] StepTimeout),
+    #[error("mail server refused the message to {0}")]
+    MailRefused(String),
     #[error(transparent)]
     Hook(#[from] HookError),
     #[error(transparent)]
@@ -131,23 +141,33 @@ enum CheckoutError {
 // A toy shop: the systems the steps talk to (catalog, stock, payment provider, orders).
 
 #[derive(Debug, Default)]
-struct Shop {
+pub struct Shop {
     state: Mutex<ShopState>,
 }
 
 #[derive(Debug, Default)]
-struct ShopState {
+pub struct ShopState {
     carts: BTreeMap<String, Cart>,
     prices: BTreeMap<String, Cents>,
-    stock: BTreeMap<String, u32>,
+    pub stock: BTreeMap<String, u32>,
     reservations: BTreeMap<String, Vec<LineItem>>,
-    payments: BTreeMap<String, String>,
-    orders: BTreeMap<String, String>,
+    pub payments: BTreeMap<String, String>,
+    pub orders: BTreeMap<String, String>,
     gift_cards: BTreeMap<String, Cents>,
     /// Carts whose payment capture the provider declines.
-    decline_capture: Vec<String>,
-    /// Whether the warehouse API is down when releasing stock.
-    warehouse_down_on_release: bool,
+    pub decline_capture: Vec<String>,
+    /// A warehouse whose API is down when releasing stock.
+    pub warehouse_down_on_release: Option<String>,
+    /// How many authorization attempts the payment provider refuses as unavailable.
+    pub provider_unavailable_for: u32,
+    /// Seconds the tax service takes to answer.
+    pub tax_service_delay_secs: u64,
+    /// Whether the mail server refuses messages.
+    pub mail_down: bool,
+    /// Stock per warehouse, for the parallel reservations.
+    pub warehouse_stock: BTreeMap<(String, String), u32>,
+    pub emails: Vec<String>,
+    pub fulfillment_requests: Vec<String>,
     next_id: u32,
 }
 
@@ -159,7 +179,7 @@ impl ShopState {
 }
 
 impl Shop {
-    fn lock(&self) -> std::sync::MutexGuard<'_, ShopState> {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, ShopState> {
         self.state.lock().expect("shop lock")
     }
 }
@@ -233,14 +253,36 @@ async fn check_inventory(ctx: &StepContext, lines: Vec<PricedLine>) -> Result<()
     Ok(())
 }
 
-/// Authorizes the payment; undone by voiding the authorization.
-#[step(compensate = void_authorization)]
+/// Asks the tax service for the tax on the cart; gives up after 2 s.
+#[step(timeout = "2s")]
+async fn calculate_tax(ctx: &StepContext, cart: PricedCart) -> Result<Cents, CheckoutError> {
+    let delay = ctx.service::<Shop>()?.lock().tax_service_delay_secs;
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_secs(delay)).await;
+    }
+    Ok(cart.total * 8 / 100)
+}
+
+fn provider_unavailable(err: &CheckoutError) -> bool {
+    matches!(err, CheckoutError::ProviderUnavailable)
+}
+
+/// Authorizes the payment, retrying while the provider is unavailable; undone by voiding the
+/// authorization.
+#[step(
+    compensate = void_authorization,
+    retry(max = 3, backoff = "50ms", when = provider_unavailable),
+)]
 async fn authorize_payment(
     ctx: &StepContext,
     request: PaymentRequest,
 ) -> Result<StepResponse<Authorization, String>, CheckoutError> {
     let shop = ctx.service::<Shop>()?;
     let mut state = shop.lock();
+    if state.provider_unavailable_for > 0 {
+        state.provider_unavailable_for -= 1;
+        return Err(CheckoutError::ProviderUnavailable);
+    }
     let id = state.next_id("auth");
     state.payments.insert(
         id.clone(),
@@ -270,6 +312,7 @@ async fn void_authorization(ctx: &StepContext, auth_id: String) -> Result<(), Ch
 async fn create_order(
     ctx: &StepContext,
     cart: PricedCart,
+    tax: Cents,
     auth: Authorization,
 ) -> Result<StepResponse<Order, String>, CheckoutError> {
     let shop = ctx.service::<Shop>()?;
@@ -282,6 +325,7 @@ async fn create_order(
         email: cart.email,
         lines: cart.lines,
         total: cart.total,
+        tax,
         charged: auth.amount,
     };
     Ok(StepResponse::new(order, id))
@@ -293,36 +337,46 @@ async fn cancel_order(ctx: &StepContext, order_id: String) -> Result<(), Checkou
     Ok(())
 }
 
-/// The data `release_inventory` needs: which reservation, and what it holds.
+/// The data `release_inventory` needs: where, which reservation, and what it holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Reservation {
+pub struct Reservation {
+    warehouse: String,
     id: String,
     lines: Vec<LineItem>,
 }
 
-/// Takes the ordered quantities out of stock; undone by putting them back.
+/// Takes the lines out of one warehouse's stock; undone by putting them back.
 #[step(compensate = release_inventory)]
 async fn reserve_inventory(
     ctx: &StepContext,
-    lines: Vec<PricedLine>,
+    warehouse: String,
+    lines: Vec<LineItem>,
 ) -> Result<StepResponse<String, Reservation>, CheckoutError> {
+    // The warehouses answer over the network: let the other branch run meanwhile.
+    tokio::task::yield_now().await;
     let shop = ctx.service::<Shop>()?;
     let mut state = shop.lock();
     let id = state.next_id("res");
-    let held: Vec<LineItem> = lines
-        .iter()
-        .map(|l| LineItem {
-            sku: l.sku.clone(),
-            quantity: l.quantity,
-        })
-        .collect();
-    for line in &held {
-        *state.stock.entry(line.sku.clone()).or_default() -= line.quantity;
+    for line in &lines {
+        let key = (warehouse.clone(), line.sku.clone());
+        let available = state.warehouse_stock.get(&key).copied().unwrap_or(0);
+        if available < line.quantity {
+            return Err(CheckoutError::OutOfStock {
+                sku: format!("{} in {warehouse}", line.sku),
+                available,
+                wanted: line.quantity,
+            });
+        }
+        state.warehouse_stock.insert(key, available - line.quantity);
     }
-    state.reservations.insert(id.clone(), held.clone());
+    state.reservations.insert(id.clone(), lines.clone());
     Ok(StepResponse::new(
         id.clone(),
-        Reservation { id, lines: held },
+        Reservation {
+            warehouse,
+            id,
+            lines,
+        },
     ))
 }
 
@@ -332,14 +386,17 @@ async fn release_inventory(
 ) -> Result<(), CheckoutError> {
     let shop = ctx.service::<Shop>()?;
     let mut state = shop.lock();
-    if state.warehouse_down_on_release {
+    if state.warehouse_down_on_release.as_ref() == Some(&reservation.warehouse) {
         return Err(CheckoutError::WarehouseDown(format!(
-            "could not release {}",
-            reservation.id
+            "could not release {} in {}",
+            reservation.id, reservation.warehouse
         )));
     }
     for line in &reservation.lines {
-        *state.stock.entry(line.sku.clone()).or_default() += line.quantity;
+        *state
+            .warehouse_stock
+            .entry((reservation.warehouse.clone(), line.sku.clone()))
+            .or_default() += line.quantity;
     }
     state.reservations.remove(&reservation.id);
     Ok(())
@@ -374,6 +431,41 @@ async fn refund_payment(ctx: &StepContext, auth_id: String) -> Result<(), Checko
     Ok(())
 }
 
+/// Emails the confirmation. Best effort: a mail outage does not undo a paid order.
+#[step(best_effort)]
+async fn send_confirmation_email(ctx: &StepContext, order: Order) -> Result<(), CheckoutError> {
+    let shop = ctx.service::<Shop>()?;
+    let mut state = shop.lock();
+    if state.mail_down {
+        return Err(CheckoutError::MailRefused(order.email));
+    }
+    state
+        .emails
+        .push(format!("to {}: order {}", order.email, order.id));
+    Ok(())
+}
+
+/// Asks the warehouses to ship. Best effort: the fulfillment team retries by hand.
+#[step(best_effort)]
+async fn request_fulfillment(ctx: &StepContext, order: Order) -> Result<(), CheckoutError> {
+    ctx.service::<Shop>()?
+        .lock()
+        .fulfillment_requests
+        .push(order.id);
+    Ok(())
+}
+
+/// Which warehouse ships which line: t-shirts from the east, everything else from the west.
+fn split_by_warehouse(lines: &[PricedLine]) -> (Vec<LineItem>, Vec<LineItem>) {
+    lines
+        .iter()
+        .map(|l| LineItem {
+            sku: l.sku.clone(),
+            quantity: l.quantity,
+        })
+        .partition(|l| l.sku == "tshirt")
+}
+
 // ---------------------------------------------------------------------------------------
 // The workflow
 
@@ -382,27 +474,34 @@ async fn refund_payment(ctx: &StepContext, auth_id: String) -> Result<(), Checko
     before_payment: before<PaymentRequest>,
     order_created: after<Order>,
 ))]
-async fn checkout(ctx: &WorkflowContext, input: CheckoutInput) -> Result<Order, CheckoutError> {
+pub async fn checkout(ctx: &WorkflowContext, input: CheckoutInput) -> Result<Order, CheckoutError> {
     let cart = load_cart(ctx, input.cart_id).await?;
     let priced = price_cart(ctx, cart).await?;
     check_inventory(ctx, priced.lines.clone()).await?;
+    let tax = calculate_tax(ctx, priced.clone()).await?;
 
     let data = ctx
         .hook(Checkout::VALIDATE, CheckoutData { cart: priced })
         .await?;
     let request = PaymentRequest {
         cart_id: data.cart.id.clone(),
-        amount: data.cart.total,
+        amount: data.cart.total + tax,
         gift_card_applied: 0,
     };
     let request = ctx.hook(Checkout::BEFORE_PAYMENT, request).await?;
 
     let auth = authorize_payment(ctx, request).await?;
-    let order = create_order(ctx, data.cart, auth.clone()).await?;
+    let order = create_order(ctx, data.cart, tax, auth.clone()).await?;
     ctx.bag().insert(OrderId(order.id.clone()));
-    reserve_inventory(ctx, order.lines.clone()).await?;
+    let (east, west) = split_by_warehouse(&order.lines);
+    hookflow::parallel!(
+        reserve_inventory(ctx, "east".into(), east),
+        reserve_inventory(ctx, "west".into(), west),
+    )?;
     capture_payment(ctx, auth, order.cart_id.clone()).await?;
 
+    send_confirmation_email(ctx, order.clone()).await;
+    request_fulfillment(ctx, order.clone()).await;
     ctx.hook(Checkout::ORDER_CREATED, &order).await;
     Ok(order)
 }
@@ -410,7 +509,7 @@ async fn checkout(ctx: &WorkflowContext, input: CheckoutInput) -> Result<Order, 
 // ---------------------------------------------------------------------------------------
 // The application's hook handlers
 
-const MINIMUM_ORDER: Cents = 10_00;
+pub const MINIMUM_ORDER: Cents = 10_00;
 
 /// `validate`: refuses orders below the minimum amount.
 async fn validate_minimum_amount(
@@ -426,11 +525,11 @@ async fn validate_minimum_amount(
     Ok(data)
 }
 
-/// `order_created`: enqueues the confirmation email (sent only if the run completes).
-async fn send_confirmation(ctx: &HookContext, order: &Order) -> Result<(), serde_json::Error> {
+/// `order_created`: enqueues a CRM sync (dispatched only if the run completes).
+async fn sync_to_crm(ctx: &HookContext, order: &Order) -> Result<(), serde_json::Error> {
     ctx.jobs().enqueue(
-        "send_order_confirmation",
-        &json!({ "to": order.email, "order": order.id }),
+        "sync_order_to_crm",
+        &json!({ "order": order.id, "customer": order.email }),
     )
 }
 
@@ -458,7 +557,7 @@ async fn flag_order_for_support(
 // A plugin: gift cards
 
 /// Registers its handlers on any workflow it extends; here, checkout's `before_payment`.
-struct GiftCardPlugin;
+pub struct GiftCardPlugin;
 
 impl Plugin for GiftCardPlugin {
     fn name(&self) -> &str {
@@ -496,13 +595,27 @@ async fn apply_gift_card(
 }
 
 // ---------------------------------------------------------------------------------------
-// Running it
+// Wiring
 
-fn money(cents: Cents) -> String {
+pub fn money(cents: Cents) -> String {
     format!("${}.{:02}", cents / 100, cents % 100)
 }
 
-fn shop() -> Shop {
+/// The application's hooks and the gift-card plugin.
+pub fn hooks() -> Hooks {
+    let mut hooks = Hooks::new();
+    Checkout::hooks(&mut hooks)
+        .validate(validate_minimum_amount)
+        .order_created(sync_to_crm)
+        .on_compensation_failed(flag_order_for_support);
+    hooks.plugin(GiftCardPlugin);
+    hooks
+}
+
+/// A shop with a catalog, stock in two warehouses, a gift card and four carts:
+/// `cart_ok`, `cart_declined` (capture refused), `cart_small` (below the minimum) and
+/// `cart_stuck` (capture refused).
+pub fn shop() -> Shop {
     let mut state = ShopState::default();
     state.prices.insert("tshirt".into(), 25_00);
     state.prices.insert("mug".into(), 12_00);
@@ -510,6 +623,15 @@ fn shop() -> Shop {
     state.stock.insert("tshirt".into(), 10);
     state.stock.insert("mug".into(), 5);
     state.stock.insert("sticker".into(), 100);
+    for (warehouse, sku, qty) in [
+        ("east", "tshirt", 10),
+        ("west", "mug", 5),
+        ("west", "sticker", 100),
+    ] {
+        state
+            .warehouse_stock
+            .insert((warehouse.into(), sku.into()), qty);
+    }
     state.gift_cards.insert("GIFT-10".into(), 10_00);
     let cart = |id: &str, lines: &[(&str, u32)]| Cart {
         id: id.into(),
@@ -534,91 +656,4 @@ fn shop() -> Shop {
     Shop {
         state: Mutex::new(state),
     }
-}
-
-fn engine() -> Engine {
-    let mut hooks = Hooks::new();
-    Checkout::hooks(&mut hooks)
-        .validate(validate_minimum_amount)
-        .order_created(send_confirmation)
-        .on_compensation_failed(flag_order_for_support);
-    hooks.plugin(GiftCardPlugin);
-
-    Engine::builder()
-        .hooks(hooks)
-        .service(shop())
-        .jobs(|job: Job| println!("  [job queue] received {} {}", job.name(), job.payload()))
-        .record_data(true)
-        .build()
-}
-
-async fn run(engine: &Engine, title: &str, cart_id: &str, extras: serde_json::Value) {
-    println!("== {title}");
-    let options = RunOptions::new()
-        .request_id(format!("req-{cart_id}"))
-        .actor(Actor::user("usr_1").with_role("customer"))
-        .origin(Origin::Api)
-        .additional_data(extras);
-    let input = CheckoutInput {
-        cart_id: cart_id.into(),
-    };
-    let outcome = Checkout::run_with(engine, input, options).await;
-    print!("{}", outcome.journal());
-    match outcome.result() {
-        Ok(order) => println!(
-            "  => {}: order {} total {}, charged {} (gift card covered the rest)",
-            outcome.status(),
-            order.id,
-            money(order.total),
-            money(order.charged)
-        ),
-        Err(err) => println!("  => {}: {err}", outcome.status()),
-    }
-    let state = engine
-        .service::<Shop>()
-        .expect("the shop is registered")
-        .lock();
-    println!(
-        "  shop: stock {:?}, payments {:?}, orders {:?}\n",
-        state.stock, state.payments, state.orders
-    );
-}
-
-#[tokio::main]
-async fn main() {
-    let engine = engine();
-
-    run(
-        &engine,
-        "1. success: gift card applied, order placed, stock reserved, payment captured",
-        "cart_ok",
-        json!({ "gift_card": "GIFT-10" }),
-    )
-    .await;
-    run(
-        &engine,
-        "2. capture declined: completed steps undone in reverse order, with their data",
-        "cart_declined",
-        json!({}),
-    )
-    .await;
-    run(
-        &engine,
-        "3. rejected by the `validate` hook: below the minimum amount",
-        "cart_small",
-        json!({}),
-    )
-    .await;
-    engine
-        .service::<Shop>()
-        .expect("the shop is registered")
-        .lock()
-        .warehouse_down_on_release = true;
-    run(
-        &engine,
-        "4. capture declined and the warehouse is down: the order is flagged for support",
-        "cart_stuck",
-        json!({}),
-    )
-    .await;
 }
