@@ -152,8 +152,11 @@ async fn the_saga_holds_at_every_failure_point_of_the_checkout() {
 fn the_metadata_lists_hooks_and_steps_in_source_order() {
     use hookflow::{BodyCall, HookKind};
     let meta = <Checkout as Workflow>::META;
-    let hooks: Vec<(&str, HookKind, &str)> =
-        meta.hooks().iter().map(|h| (h.name, h.kind, h.payload)).collect();
+    let hooks: Vec<(&str, HookKind, &str)> = meta
+        .hooks()
+        .iter()
+        .map(|h| (h.name, h.kind, h.payload))
+        .collect();
     assert_eq!(
         hooks,
         [
