@@ -22,10 +22,10 @@ impl Outbox {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Order {
     id: String,
-    email: &'static str,
+    email: String,
     total_cents: u64,
 }
 
@@ -73,7 +73,7 @@ async fn place_order(ctx: &WorkflowContext, total_cents: u64) -> Result<Order, O
     let id = take_payment(ctx, total_cents).await?;
     let order = Order {
         id,
-        email: "ada@example.com",
+        email: "ada@example.com".into(),
         total_cents,
     };
     ctx.hook(PlaceOrder::ORDER_PLACED, &order).await;
@@ -140,7 +140,7 @@ async fn failing_handlers_are_collected_and_nothing_is_rolled_back() {
         outcome.output(),
         Some(&Order {
             id: "ord_7".into(),
-            email: "ada@example.com",
+            email: "ada@example.com".into(),
             total_cents: 4_200,
         })
     );

@@ -22,19 +22,19 @@ impl Shop {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Cart {
-    customer: &'static str,
-    skus: Vec<&'static str>,
+    customer: String,
+    skus: Vec<String>,
     total_cents: u64,
     /// Each handler that touched the cart, in order.
-    adjustments: Vec<&'static str>,
+    adjustments: Vec<String>,
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Order {
     charged_cents: u64,
-    adjustments: Vec<&'static str>,
+    adjustments: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,10 +49,7 @@ enum CheckoutError {
 #[derive(Debug, PartialEq, thiserror::Error)]
 enum Rejected {
     #[error("customer {customer} is over their credit limit by {over_cents} cents")]
-    OverCreditLimit {
-        customer: &'static str,
-        over_cents: u64,
-    },
+    OverCreditLimit { customer: String, over_cents: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,7 +66,7 @@ async fn hold_stock(
     ctx.service::<Shop>()?
         .record(format!("hold {:?} for {}", cart.skus, cart.customer));
     let hold = Hold {
-        customer: cart.customer.into(),
+        customer: cart.customer,
         skus: cart.skus.iter().map(|s| (*s).to_owned()).collect(),
     };
     Ok(StepResponse::new((), hold))
@@ -104,21 +101,21 @@ async fn checkout(ctx: &WorkflowContext, cart: Cart) -> Result<Order, CheckoutEr
 /// 10% off for members.
 async fn member_discount(_ctx: &HookContext, mut cart: Cart) -> Result<Cart, Rejected> {
     cart.total_cents -= cart.total_cents / 10;
-    cart.adjustments.push("member_discount");
+    cart.adjustments.push("member_discount".into());
     Ok(cart)
 }
 
 /// A flat shipping fee.
 async fn shipping_fee(_ctx: &HookContext, mut cart: Cart) -> Result<Cart, Rejected> {
     cart.total_cents += 500;
-    cart.adjustments.push("shipping_fee");
+    cart.adjustments.push("shipping_fee".into());
     Ok(cart)
 }
 
 /// Rounds the total up to a whole euro.
 async fn round_up(_ctx: &HookContext, mut cart: Cart) -> Result<Cart, Rejected> {
     cart.total_cents = cart.total_cents.div_ceil(100) * 100;
-    cart.adjustments.push("round_up");
+    cart.adjustments.push("round_up".into());
     Ok(cart)
 }
 
@@ -144,8 +141,8 @@ async fn audit(ctx: &HookContext, cart: Cart) -> Result<Cart, Rejected> {
 
 fn cart(total_cents: u64) -> Cart {
     Cart {
-        customer: "cus_ada",
-        skus: vec!["mug", "tee"],
+        customer: "cus_ada".into(),
+        skus: vec!["mug".into(), "tee".into()],
         total_cents,
         adjustments: Vec::new(),
     }
@@ -170,7 +167,9 @@ async fn handlers_chain_the_data_in_registration_order() {
         outcome.output(),
         Some(&Order {
             charged_cents: 4_400,
-            adjustments: vec!["member_discount", "shipping_fee", "round_up"],
+            adjustments: ["member_discount", "shipping_fee", "round_up"]
+                .map(String::from)
+                .to_vec(),
         })
     );
     assert_eq!(shop.log().last().map(String::as_str), Some("charge 4400"));
@@ -222,7 +221,7 @@ async fn a_handler_error_aborts_the_run_and_compensates_the_steps_before_the_hoo
     assert_eq!(
         error.source_error().downcast_ref::<Rejected>(),
         Some(&Rejected::OverCreditLimit {
-            customer: "cus_ada",
+            customer: "cus_ada".into(),
             over_cents: 2_500,
         })
     );

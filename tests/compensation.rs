@@ -76,12 +76,12 @@ enum OrderError {
     MissingService(#[from] MissingService),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct OrderInput {
-    order_id: &'static str,
-    skus: Vec<&'static str>,
+    order_id: String,
+    skus: Vec<String>,
     amount_cents: u64,
-    city: &'static str,
+    city: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,7 +102,7 @@ struct Shipment {
     city: String,
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct PlacedOrder {
     reserved_items: usize,
     authorization: String,
@@ -118,8 +118,8 @@ async fn reserve_inventory(
 ) -> Result<StepResponse<usize, Reservation>, OrderError> {
     backend(ctx)?.call("reserve", format!("{} {:?}", order.order_id, order.skus))?;
     let reservation = Reservation {
-        order_id: order.order_id.to_owned(),
-        skus: order.skus.iter().map(|s| (*s).to_owned()).collect(),
+        order_id: order.order_id.clone(),
+        skus: order.skus.clone(),
     };
     Ok(StepResponse::new(order.skus.len(), reservation))
 }
@@ -158,7 +158,7 @@ async fn create_shipment(
     backend(ctx)?.call("ship", format!("{id} to {}", order.city))?;
     let shipment = Shipment {
         id: id.clone(),
-        city: order.city.to_owned(),
+        city: order.city.clone(),
     };
     Ok(StepResponse::new(id, shipment))
 }
@@ -223,10 +223,10 @@ async fn page_on_call(ctx: &HookContext, _failure: &CompensationFailure) -> Resu
 
 fn order() -> OrderInput {
     OrderInput {
-        order_id: "ord_1",
-        skus: vec!["mug", "tee"],
+        order_id: "ord_1".into(),
+        skus: vec!["mug".into(), "tee".into()],
         amount_cents: 4200,
-        city: "Lyon",
+        city: "Lyon".into(),
     }
 }
 

@@ -53,16 +53,16 @@ struct CheckoutExtras {
     gift_note: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Cart {
-    id: &'static str,
+    id: String,
     total_cents: u64,
 }
 
 #[step(compensate = unhold_cart)]
 async fn hold_cart(
     ctx: &StepContext,
-    cart_id: &'static str,
+    cart_id: String,
 ) -> Result<StepResponse<(), String>, ShopError> {
     ctx.service::<Log>()?.record(format!("hold {cart_id}"));
     Ok(StepResponse::new((), cart_id.to_owned()))
@@ -103,7 +103,7 @@ async fn note_gift(ctx: &HookContext, cart: Cart) -> Result<Cart, ShopError> {
 
 fn cart() -> Cart {
     Cart {
-        id: "cart_3",
+        id: "cart_3".into(),
         total_cents: 5_000,
     }
 }
@@ -536,19 +536,19 @@ async fn a_registered_service_is_found_and_the_last_one_of_a_type_wins() {
 /// What the coupon handler leaves for the pricing step.
 #[derive(Debug, Clone, PartialEq)]
 struct Coupon {
-    code: &'static str,
+    code: String,
     percent_off: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct CouponCart {
     total_cents: u64,
-    code: Option<&'static str>,
+    code: Option<String>,
 }
 
 /// Looks the code up and leaves the coupon in the bag.
 async fn resolve_coupon(ctx: &HookContext, cart: CouponCart) -> Result<CouponCart, ShopError> {
-    if let Some(code) = cart.code {
+    if let Some(code) = cart.code.clone() {
         ctx.bag().insert(Coupon {
             code,
             percent_off: 20,
@@ -586,7 +586,7 @@ async fn a_hook_leaves_a_value_in_the_bag_for_a_later_step_of_the_same_run() {
     let with_code = engine
         .run::<PriceCart>(CouponCart {
             total_cents: 10_000,
-            code: Some("SPRING20"),
+            code: Some("SPRING20".into()),
         })
         .await;
     assert_eq!(

@@ -19,7 +19,7 @@ impl Trail {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Cart {
     /// Each `validate` handler appends its tag: the data itself shows the order.
     stamps: Vec<String>,

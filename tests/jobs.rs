@@ -32,17 +32,17 @@ enum OrderError {
     MissingService(#[from] MissingService),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct OrderInput {
-    email: &'static str,
+    email: String,
     cents: u64,
     card_ok: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Placed {
     order_id: String,
-    email: &'static str,
+    email: String,
     /// What the dispatcher had received when the last step ran, and what was pending.
     dispatched_during_run: usize,
     pending_during_run: usize,
@@ -70,7 +70,7 @@ async fn create_order(
         "send_confirmation",
         &ConfirmationEmail {
             order_id: &id,
-            to: input.email,
+            to: &input.email,
         },
     )?;
     Ok(StepResponse::new(id.clone(), OrderRecord { id }))
@@ -136,7 +136,7 @@ fn engine(queue: &Queue) -> Engine {
 
 fn order(card_ok: bool) -> OrderInput {
     OrderInput {
-        email: "ada@example.com",
+        email: "ada@example.com".into(),
         cents: 3_000,
         card_ok,
     }

@@ -16,7 +16,7 @@ enum PayError {
     Hook(#[from] HookError),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Payment {
     cents: u64,
     decline: bool,
@@ -128,6 +128,9 @@ fn expected_failed_run(run_id: hookflow::RunId, data: bool) -> Vec<EventKind> {
             attempts: 1,
             best_effort: false,
         },
+        EventKind::RunFailed {
+            error: "card declined: insufficient funds".into(),
+        },
         EventKind::CompensationStarted {
             step: "hold_funds".into(),
             position: 0,
@@ -163,7 +166,7 @@ async fn a_failed_run_matched_variant_by_variant() {
     // The same journal, read as a consumer would: one `match` per event.
     let outcome = engine(false).run::<Pay>(declined()).await;
     let events = outcome.journal().events();
-    assert_eq!(events.len(), 10);
+    assert_eq!(events.len(), 11);
 
     let mut kinds = outcome.journal().kinds();
     let mut next = || kinds.next().expect("another event");
@@ -183,6 +186,9 @@ async fn a_failed_run_matched_variant_by_variant() {
     assert!(
         matches!(next(), EventKind::StepFailed { step, position: 1, error, panicked: false, attempts: 1, best_effort: false }
         if step == "capture" && error == "card declined: insufficient funds")
+    );
+    assert!(
+        matches!(next(), EventKind::RunFailed { error } if error == "card declined: insufficient funds")
     );
     assert!(
         matches!(next(), EventKind::CompensationStarted { step, position: 0, data: None }
@@ -257,7 +263,7 @@ async fn events_are_numbered_in_order_and_timestamped() {
     assert!(events[0].at_micros > 1_577_836_800_000_000);
     // The journal iterates as its events.
     let seqs: Vec<u32> = outcome.journal().into_iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, (0..10).collect::<Vec<_>>());
+    assert_eq!(seqs, (0..11).collect::<Vec<_>>());
 }
 
 #[tokio::test]
@@ -278,7 +284,7 @@ async fn the_json_form_is_a_flat_list_of_tagged_events() {
 
     let value = serde_json::to_value(outcome.journal()).unwrap();
     let events = value.as_array().expect("a JSON array");
-    assert_eq!(events.len(), 10);
+    assert_eq!(events.len(), 11);
     assert_eq!(events[0]["seq"], 0);
     assert_eq!(events[0]["event"], "run_started");
     assert_eq!(events[0]["workflow"], "pay");
@@ -288,8 +294,9 @@ async fn the_json_form_is_a_flat_list_of_tagged_events() {
     assert_eq!(events[4]["event"], "step_completed");
     assert!(events[4].get("output").is_none());
     assert!(events[4].get("compensation").is_none());
-    assert_eq!(events[9]["event"], "run_ended");
-    assert_eq!(events[9]["status"], "compensated");
+    assert_eq!(events[7]["event"], "run_failed");
+    assert_eq!(events[10]["event"], "run_ended");
+    assert_eq!(events[10]["status"], "compensated");
 
     // One event read back on its own.
     let event: Event = serde_json::from_value(events[6].clone()).unwrap();

@@ -56,7 +56,7 @@ async fn refund(ctx: &WorkflowContext, steps: Vec<String>) -> Result<(), ReturnE
     Ok(())
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct ReturnPlan {
     child: Vec<String>,
     after: String,

@@ -25,7 +25,7 @@ impl Terminal {
 }
 
 /// What the payment should do, to drive each scenario from the input.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 enum Trouble {
     None,
     StepPanics,
@@ -33,9 +33,9 @@ enum Trouble {
     VoidPanics,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Payment {
-    order_id: &'static str,
+    order_id: String,
     cents: u64,
     trouble: Trouble,
 }
@@ -61,7 +61,7 @@ struct Authorization {
 #[step(compensate = release_stock)]
 async fn reserve_stock(
     ctx: &StepContext,
-    order_id: &'static str,
+    order_id: String,
 ) -> Result<StepResponse<(), String>, PayError> {
     ctx.service::<Terminal>()?
         .record(format!("reserve {order_id}"));
@@ -128,7 +128,7 @@ async fn settle_with_bank(_ctx: &StepContext) -> Result<(), PayError> {
     risk_checks: step<Payment, String>,
 ))]
 async fn pay(ctx: &WorkflowContext, payment: Payment) -> Result<u64, PayError> {
-    reserve_stock(ctx, payment.order_id).await?;
+    reserve_stock(ctx, payment.order_id.clone()).await?;
     let payment = ctx.hook(Pay::SCREEN, payment).await?;
     authorize(ctx, payment.clone()).await?;
     ctx.hook(Pay::RISK_CHECKS, payment.clone()).await?;
@@ -144,7 +144,7 @@ async fn pay(ctx: &WorkflowContext, payment: Payment) -> Result<u64, PayError> {
 
 fn payment(trouble: Trouble) -> Payment {
     Payment {
-        order_id: "ord_9",
+        order_id: "ord_9".into(),
         cents: 2_500,
         trouble,
     }
@@ -291,7 +291,7 @@ async fn velocity_check(
         .record(format!("hold {}", payment.order_id));
     Ok(StepResponse::new(
         "velocity ok".into(),
-        payment.order_id.into(),
+        payment.order_id,
     ))
 }
 
@@ -435,7 +435,7 @@ async fn authorize_sync(
 
 #[workflow]
 async fn pay_sync(ctx: &WorkflowContext, payment: Payment) -> Result<(), PayError> {
-    reserve_stock(ctx, payment.order_id).await?;
+    reserve_stock(ctx, payment.order_id.clone()).await?;
     authorize_sync(ctx, payment).await?;
     settle_with_bank(ctx).await
 }

@@ -23,7 +23,7 @@ struct Act {
     undo_fails: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 enum Op {
     One(Act),
     Parallel(Vec<Act>),

@@ -51,13 +51,13 @@ struct ProductsCreated {
     ids: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct NewProducts {
-    titles: Vec<&'static str>,
+    titles: Vec<String>,
     price_cents: u64,
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Created {
     ids: Vec<String>,
     /// What the `products_created` handlers returned, in handler order.
@@ -69,7 +69,7 @@ struct Created {
 #[step(compensate = delete_products)]
 async fn insert_products(
     ctx: &StepContext,
-    titles: Vec<&'static str>,
+    titles: Vec<String>,
 ) -> Result<StepResponse<Vec<String>, Vec<String>>, CatalogError> {
     let ids: Vec<String> = (1..=titles.len()).map(|i| format!("prod_{i}")).collect();
     ctx.service::<Catalog>()?.record("insert", ids.join(","))?;
@@ -175,7 +175,7 @@ async fn create_products(
 
 fn input() -> NewProducts {
     NewProducts {
-        titles: vec!["Mug", "Tee"],
+        titles: vec!["Mug".into(), "Tee".into()],
         price_cents: 1500,
     }
 }

@@ -237,7 +237,7 @@ async fn refund(ctx: &StepContext, amount: u64) -> Result<(), PayError> {
     next.map_or(Ok(()), Err)
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Order {
     amount: u64,
     email: String,

@@ -94,7 +94,7 @@ pub struct Order {
 pub struct OrderId(pub String);
 
 /// The workflow's input.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CheckoutInput {
     pub cart_id: String,
 }

@@ -13,6 +13,7 @@ pub(crate) const HOOKS: &str = "hooks";
 pub(crate) const NAME: &str = "name";
 pub(crate) const CRATE: &str = "crate";
 pub(crate) const COMPENSATE: &str = "compensate";
+pub(crate) const VERSION: &str = "version";
 pub(crate) const RETRY: &str = "retry";
 pub(crate) const TIMEOUT: &str = "timeout";
 pub(crate) const BEST_EFFORT: &str = "best_effort";
@@ -28,6 +29,7 @@ pub(crate) struct WorkflowArgs {
     pub(crate) hooks: Vec<HookDecl>,
     pub(crate) name: Option<LitStr>,
     pub(crate) krate: Option<Path>,
+    pub(crate) version: Option<syn::LitInt>,
 }
 
 /// One entry of `hooks(...)`: `validate: before<CheckoutData>`.
@@ -95,11 +97,18 @@ impl WorkflowArgs {
                     }
                     NAME => set_once(cx, &key, &mut args.name, parse_value(input, &key)?),
                     CRATE => set_once(cx, &key, &mut args.krate, parse_crate(input, &key)?),
+                    VERSION => {
+                        let version: syn::LitInt = parse_value(input, &key)?;
+                        version.base10_parse::<u32>().map_err(|_| {
+                            syn::Error::new(version.span(), "`version` is a whole number from 0 to 4294967295")
+                        })?;
+                        set_once(cx, &key, &mut args.version, version);
+                    }
                     other => {
                         return Err(syn::Error::new(
                             key.span(),
                             format!(
-                                "unknown workflow option `{other}`; expected `hooks(...)`, `name = \"...\"` or `crate = path`"
+                                "unknown workflow option `{other}`; expected `hooks(...)`, `name = \"...\"`, `version = N` or `crate = path`"
                             ),
                         ));
                     }

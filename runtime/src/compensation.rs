@@ -15,9 +15,11 @@ use tracing::Instrument;
 
 use crate::BoxFuture;
 use crate::context::{RunId, StepContext, WorkflowContext};
+use crate::durable;
 use crate::journal::EventKind;
 use crate::panic::CatchUnwind;
 use crate::policy::RetryPolicy;
+use crate::store::StoreError;
 use crate::testing::Fault;
 
 /// A compensation for a step whose compensation data is `C`:
@@ -137,7 +139,10 @@ pub(crate) enum Scope {
 /// Runs the compensations in `scope`, last pushed first. A failing or panicking compensation
 /// is retried by its policy, then recorded (in the journal and the run's compensation
 /// failures), and the others still run. Returns the failures of this call.
-pub(crate) async fn compensate(ctx: &WorkflowContext, scope: Scope) -> Vec<FailedCompensation> {
+pub(crate) async fn compensate(
+    ctx: &WorkflowContext,
+    scope: Scope,
+) -> Result<Vec<FailedCompensation>, StoreError> {
     let run = ctx.shared();
     let mut failures = Vec::new();
     loop {
@@ -153,13 +158,15 @@ pub(crate) async fn compensate(ctx: &WorkflowContext, scope: Scope) -> Vec<Faile
         if let Some(failure) = compensate_one(ctx, entry).await {
             failures.push(failure);
         }
+        // Committed before the next compensation starts: a resumed run goes on from here.
+        durable::commit(run, None).await?;
     }
     if !failures.is_empty() {
         crate::lock(&run.state)
             .compensation_failures
             .extend(failures.iter().cloned());
     }
-    failures
+    Ok(failures)
 }
 
 async fn compensate_one(ctx: &WorkflowContext, entry: Compensation) -> Option<FailedCompensation> {

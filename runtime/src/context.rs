@@ -33,6 +33,14 @@ impl RunId {
     pub fn as_uuid(&self) -> uuid::Uuid {
         self.0
     }
+
+    /// The id written as `to_string` writes it.
+    ///
+    /// # Errors
+    /// When `s` is not a UUID.
+    pub fn parse(s: &str) -> Result<Self, uuid::Error> {
+        uuid::Uuid::parse_str(s).map(RunId)
+    }
 }
 
 impl fmt::Display for RunId {

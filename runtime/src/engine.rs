@@ -10,18 +10,24 @@ use tracing::Instrument;
 
 use crate::actor::{Actor, Origin};
 use crate::bag::Bag;
+use std::collections::HashMap;
+use std::time::Duration;
+
 use crate::compensation::{CompensationFailure, Scope, compensate};
 use crate::context::{RunContext, RunId, WorkflowContext};
+use crate::durable::{self, Durable, Halt, InFlight, Replay, ReplayError};
 use crate::error::RunError;
 use crate::hook::registry::Registry;
 use crate::hook::{After, Fire, HookPoint, Hooks};
 use crate::jobs::JobDispatcher;
+use crate::journal::Event;
 use crate::journal::{EventKind, Journal};
 use crate::outcome::{Outcome, RunStatus};
 use crate::panic::CatchUnwind;
 use crate::run::{RunShared, RunState};
 use crate::services::Services;
 use crate::step::InjectedFault;
+use crate::store::{Created, RunRecord, RunUpdate, Store, StoreError, StoredStatus};
 use crate::testing::FaultPlan;
 use crate::workflow::Workflow;
 
@@ -39,6 +45,9 @@ pub(crate) struct EngineInner {
     pub(crate) dispatcher: Option<Box<dyn JobDispatcher>>,
     pub(crate) record_data: bool,
     pub(crate) faults: Option<FaultPlan>,
+    pub(crate) store: Option<Arc<dyn Store>>,
+    pub(crate) resumers: HashMap<(String, u32), Resumer>,
+    pub(crate) in_flight: Arc<InFlight>,
 }
 
 impl Engine {
@@ -58,31 +67,230 @@ impl Engine {
     }
 
     /// Runs workflow `W` with `input` and `options` (request id, actor, origin, additional
-    /// data), to its end: completed, or failed and compensated.
+    /// data, idempotency key), to its end: completed, or failed and compensated.
+    ///
+    /// With a store, the run is recorded before it starts and each step's completion is
+    /// committed before the next step starts. A start with an idempotency key that the store
+    /// knows returns that run's outcome instead of running again (waiting for it if it is in
+    /// flight here, resuming it if it was interrupted).
     pub async fn run_with<W: Workflow>(&self, input: W::Input, options: RunOptions) -> Outcome<W> {
         let run_id = RunId::new();
+        let Some(store) = self.inner.store.clone() else {
+            return self.execute::<W>(run_id, input, options, None).await;
+        };
+        let record = match new_record::<W>(run_id, &input, &options) {
+            Ok(record) => record,
+            Err(err) => return Outcome::stopped(run_id, RunStatus::Interrupted, err.into()),
+        };
+        let _guard = self.inner.in_flight.enter(run_id);
+        match store.create(&record).await {
+            Err(err) => Outcome::stopped(run_id, RunStatus::Interrupted, err.into()),
+            Ok(Created::Existing(existing)) => self.existing::<W>(*existing).await,
+            Ok(Created::New) => {
+                let durable = Durable {
+                    store,
+                    persisted: tokio::sync::Mutex::new(0),
+                    replay: None,
+                };
+                self.execute::<W>(run_id, input, options, Some((durable, Vec::new())))
+                    .await
+            }
+        }
+    }
+
+    /// The outcome of a run that exists with the same idempotency key.
+    async fn existing<W: Workflow>(&self, mut record: RunRecord) -> Outcome<W> {
+        let Some(store) = self.inner.store.clone() else {
+            return Outcome::stopped(
+                record.run_id,
+                RunStatus::Interrupted,
+                RunError::Recorded {
+                    message: "no store".into(),
+                },
+            );
+        };
+        let mut wait = Duration::from_millis(5);
+        loop {
+            let events = match store.load(record.run_id).await {
+                Ok((latest, events)) => {
+                    record = latest;
+                    events
+                }
+                Err(err) => {
+                    return Outcome::stopped(record.run_id, RunStatus::Interrupted, err.into());
+                }
+            };
+            if record.status.is_finished() || record.status == StoredStatus::Parked {
+                return Outcome::from_record(record, events);
+            }
+            if !self.inner.in_flight.contains(record.run_id) {
+                // Nobody runs it here: it was interrupted. Go on with it.
+                return self.resume_record::<W>(record, events).await;
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(200));
+        }
+    }
+
+    /// Resumes a stored run of `W` by replaying its journal.
+    async fn resume_record<W: Workflow>(
+        &self,
+        record: RunRecord,
+        events: Vec<Event>,
+    ) -> Outcome<W> {
+        let run_id = record.run_id;
+        let Some(store) = self.inner.store.clone() else {
+            return Outcome::stopped(
+                run_id,
+                RunStatus::Interrupted,
+                RunError::Recorded {
+                    message: "no store".into(),
+                },
+            );
+        };
+        let Some(_guard) = self.inner.in_flight.enter(run_id) else {
+            return Outcome::stopped(
+                run_id,
+                RunStatus::Interrupted,
+                RunError::Recorded {
+                    message: format!("run {run_id} is already running in this process"),
+                },
+            );
+        };
+        let persisted = events.len();
+        let input: W::Input = match serde_json::from_value(record.input.clone()) {
+            Ok(input) => input,
+            Err(err) => {
+                let error = ReplayError::Input(err.to_string());
+                let update = RunUpdate {
+                    status: StoredStatus::Parked,
+                    output: None,
+                    error: Some(error.to_string()),
+                };
+                if let Err(err) = store.commit(run_id, &[], Some(update)).await {
+                    return Outcome::stopped(run_id, RunStatus::Interrupted, err.into());
+                }
+                return Outcome::stopped(run_id, RunStatus::Parked, error.into());
+            }
+        };
+        let options = RunOptions {
+            request_id: record.request_id,
+            actor: record.actor,
+            origin: record.origin,
+            additional_data: record.additional_data,
+            idempotency_key: record.idempotency_key,
+        };
+        let durable = Durable {
+            store,
+            persisted: tokio::sync::Mutex::new(persisted),
+            replay: Some(Replay::from_journal(&events)),
+        };
+        self.execute::<W>(run_id, input, options, Some((durable, events)))
+            .await
+    }
+
+    /// Resumes every unfinished run in the store (not parked ones), each to its end, one after
+    /// the other. A run of a workflow this engine does not know (see
+    /// [`EngineBuilder::workflow`]), or of another version, is reported and left in the store.
+    ///
+    /// # Errors
+    /// When the store cannot list its runs.
+    pub async fn resume_pending(&self) -> Result<ResumeReport, StoreError> {
+        let Some(store) = self.inner.store.clone() else {
+            return Ok(ResumeReport::default());
+        };
+        let mut report = ResumeReport::default();
+        for record in store.pending().await? {
+            if self.inner.in_flight.contains(record.run_id) {
+                continue;
+            }
+            match self.resume_one(record.run_id).await {
+                Ok(status) => report.resumed.push((record.run_id, status)),
+                Err(ResumeError::UnknownWorkflow { workflow, version }) => {
+                    report.unknown.push((record.run_id, workflow, version));
+                }
+                Err(ResumeError::Store(err)) => report.failed.push((record.run_id, err)),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Resumes one stored run, parked ones included (after a fix of the workflow's code).
+    ///
+    /// # Errors
+    /// [`ResumeError`] when the store fails or the run's workflow is unknown here.
+    pub async fn resume(&self, run_id: RunId) -> Result<RunStatus, ResumeError> {
+        self.resume_one(run_id).await
+    }
+
+    async fn resume_one(&self, run_id: RunId) -> Result<RunStatus, ResumeError> {
+        let store = self
+            .inner
+            .store
+            .clone()
+            .ok_or(ResumeError::Store(StoreError::NotFound(run_id)))?;
+        let (record, events) = store.load(run_id).await.map_err(ResumeError::Store)?;
+        if record.status.is_finished() {
+            return Ok(match record.status {
+                StoredStatus::Completed => RunStatus::Completed,
+                StoredStatus::Compensated => RunStatus::Compensated,
+                _ => RunStatus::CompensationFailed,
+            });
+        }
+        let resumer = self
+            .inner
+            .resumers
+            .get(&(record.workflow.clone(), record.version))
+            .ok_or_else(|| ResumeError::UnknownWorkflow {
+                workflow: record.workflow.clone(),
+                version: record.version,
+            })?;
+        Ok(resumer(self.clone(), record, events).await)
+    }
+
+    /// Builds the run's state and drives it; `durable` carries the store and, for a resumed
+    /// run, its recorded journal.
+    async fn execute<W: Workflow>(
+        &self,
+        run_id: RunId,
+        input: W::Input,
+        options: RunOptions,
+        durable: Option<(Durable, Vec<Event>)>,
+    ) -> Outcome<W> {
         let span = tracing::info_span!("workflow", workflow = W::META.name(), %run_id);
+        let (durable, recorded) = match durable {
+            Some((durable, recorded)) => (Some(durable), recorded),
+            None => (None, Vec::new()),
+        };
+        let resumed = !recorded.is_empty();
+        let mut journal = Journal::from_events(recorded);
+        journal.reserve(16);
         let shared = Arc::new(RunShared {
             engine: Arc::clone(&self.inner),
             run_id,
             options,
             state: Mutex::new(RunState {
-                journal: Journal::with_capacity(16),
+                journal,
                 ..RunState::default()
             }),
             bag: Bag::default(),
             next_position: AtomicU32::new(0),
             last_frame: AtomicU32::new(0),
             span: span.clone(),
+            durable,
         });
         let rc = RunContext {
             run: shared,
             workflow: W::META.name(),
         };
         let ctx = WorkflowContext::for_workflow::<W>(rc, 0);
-        ctx.shared().record(EventKind::RunStarted {
-            workflow: W::META.name().into(),
-            run_id,
+        ctx.shared().record(if resumed {
+            EventKind::RunResumed
+        } else {
+            EventKind::RunStarted {
+                workflow: W::META.name().into(),
+                run_id,
+            }
         });
         drive::<W>(&ctx, input).instrument(span).await
     }
@@ -144,9 +352,23 @@ impl fmt::Debug for Engine {
 async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W> {
     let run = ctx.shared();
     let body = CatchUnwind::new(W::execute(ctx, input)).await;
+    let recorded_failure = run.replay().and_then(|r| r.failure.clone());
     let result = match body {
+        // A run resumed while compensating failed before; its body only replayed.
+        Ok(Ok(_)) if recorded_failure.is_some() => Err(RunError::Recorded {
+            message: recorded_failure.clone().unwrap_or_default(),
+        }),
         Ok(Ok(output)) => Ok(output),
         Ok(Err(err)) => Err(RunError::Failed(err)),
+        Err(panic) if panic.is::<Halt>() => {
+            let halt = panic.into_payload().downcast::<Halt>().map(|h| *h);
+            match halt {
+                Ok(Halt::Store(err)) => return stopped(run, RunStatus::Interrupted, err.into()),
+                Ok(Halt::Replay(err)) => return park(run, err).await,
+                Ok(Halt::Failed(message)) => Err(RunError::Recorded { message }),
+                Err(_) => unreachable!("checked by `is`"),
+            }
+        }
         Err(panic) => {
             let step = crate::lock(&run.state).panicked_step.take();
             let payload = panic.into_payload();
@@ -176,7 +398,17 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
     let status = match cause {
         None => RunStatus::Completed,
         Some(cause) => {
-            compensate(ctx, Scope::All).await;
+            if recorded_failure.is_none() {
+                run.record(EventKind::RunFailed {
+                    error: cause.clone(),
+                });
+                if let Err(err) = durable::commit(run, None).await {
+                    return stopped(run, RunStatus::Interrupted, err.into());
+                }
+            }
+            if let Err(err) = compensate(ctx, Scope::All).await {
+                return stopped(run, RunStatus::Interrupted, err.into());
+            }
             let failed = crate::lock(&run.state).compensation_failures.clone();
             if failed.is_empty() {
                 RunStatus::Compensated
@@ -217,8 +449,22 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
         Vec::new()
     };
 
+    run.record(EventKind::RunEnded { status });
+    if run.durable.is_some() {
+        let update = RunUpdate {
+            status: match status {
+                RunStatus::Completed => StoredStatus::Completed,
+                RunStatus::Compensated => StoredStatus::Compensated,
+                _ => StoredStatus::CompensationFailed,
+            },
+            output: result.as_ref().ok().and_then(crate::step::to_json),
+            error: result.as_ref().err().map(ToString::to_string),
+        };
+        if let Err(err) = durable::commit(run, Some(update)).await {
+            return stopped(run, RunStatus::Interrupted, err.into());
+        }
+    }
     let mut state = crate::lock(&run.state);
-    state.journal.push(EventKind::RunEnded { status });
     Outcome {
         run_id: run.run_id,
         status,
@@ -230,6 +476,106 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
         journal: std::mem::take(&mut state.journal),
     }
 }
+
+/// The outcome of a run that stopped without finishing: interrupted by its store, or parked.
+fn stopped<W: Workflow>(
+    run: &RunShared,
+    status: RunStatus,
+    error: RunError<W::Error>,
+) -> Outcome<W> {
+    let mut state = crate::lock(&run.state);
+    Outcome {
+        run_id: run.run_id,
+        status,
+        result: Err(error),
+        hook_errors: std::mem::take(&mut state.hook_errors),
+        compensation_failures: std::mem::take(&mut state.compensation_failures),
+        best_effort_failures: std::mem::take(&mut state.best_effort_failures),
+        jobs: Vec::new(),
+        journal: std::mem::take(&mut state.journal),
+    }
+}
+
+/// Parks a run whose journal cannot be replayed: recorded, not compensated, not corrupted.
+async fn park<W: Workflow>(run: &RunShared, error: ReplayError) -> Outcome<W> {
+    tracing::error!(%error, "hookflow: run parked");
+    run.record(EventKind::RunParked {
+        reason: error.to_string(),
+    });
+    let update = RunUpdate {
+        status: StoredStatus::Parked,
+        output: None,
+        error: Some(error.to_string()),
+    };
+    if let Err(err) = durable::commit(run, Some(update)).await {
+        return stopped(run, RunStatus::Interrupted, err.into());
+    }
+    stopped(run, RunStatus::Parked, error.into())
+}
+
+fn new_record<W: Workflow>(
+    run_id: RunId,
+    input: &W::Input,
+    options: &RunOptions,
+) -> Result<RunRecord, StoreError> {
+    let input = serde_json::to_value(input).map_err(|err| StoreError::Corrupt {
+        run_id: run_id.to_string(),
+        message: format!("the input cannot be serialized: {err}"),
+    })?;
+    let now = crate::journal::now_micros();
+    Ok(RunRecord {
+        run_id,
+        workflow: W::META.name().to_owned(),
+        version: W::VERSION,
+        input,
+        status: StoredStatus::Running,
+        idempotency_key: options.idempotency_key.clone(),
+        request_id: options.request_id.clone(),
+        actor: options.actor.clone(),
+        origin: options.origin,
+        additional_data: options.additional_data.clone(),
+        output: None,
+        error: None,
+        created_at_micros: now,
+        updated_at_micros: now,
+    })
+}
+
+/// What [`Engine::resume_pending`] did.
+#[derive(Debug, Default)]
+pub struct ResumeReport {
+    /// The runs resumed, and how each ended.
+    pub resumed: Vec<(RunId, RunStatus)>,
+    /// The runs of workflows (or versions) this engine does not know: left in the store.
+    pub unknown: Vec<(RunId, String, u32)>,
+    /// The runs the store failed to load.
+    pub failed: Vec<(RunId, StoreError)>,
+}
+
+/// Why [`Engine::resume`] could not resume a run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResumeError {
+    /// The run's workflow, at its version, is not registered on this engine
+    /// ([`EngineBuilder::workflow`]).
+    #[error(
+        "unknown workflow `{workflow}` version {version}: register it with `Engine::builder().workflow::<W>()`"
+    )]
+    UnknownWorkflow {
+        /// The stored workflow name.
+        workflow: String,
+        /// The stored version.
+        version: u32,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Resumes a stored run of one workflow type.
+pub(crate) type Resumer = Box<
+    dyn Fn(Engine, RunRecord, Vec<Event>) -> crate::BoxFuture<'static, RunStatus> + Send + Sync,
+>;
 
 /// Builds an [`Engine`].
 ///
@@ -250,9 +596,29 @@ pub struct EngineBuilder {
     dispatcher: Option<Box<dyn JobDispatcher>>,
     record_data: bool,
     faults: Option<FaultPlan>,
+    store: Option<Arc<dyn Store>>,
+    resumers: HashMap<(String, u32), Resumer>,
 }
 
 impl EngineBuilder {
+    /// Makes runs durable: recorded in `store`, committed step by step, resumable. Register
+    /// the workflows to resume with [`EngineBuilder::workflow`].
+    #[must_use]
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Lets this engine resume stored runs of `W` ([`Engine::resume_pending`]).
+    #[must_use]
+    pub fn workflow<W: Workflow>(mut self) -> Self {
+        let resumer: Resumer = Box::new(|engine: Engine, record, events| {
+            Box::pin(async move { engine.resume_record::<W>(record, events).await.status() })
+        });
+        self.resumers
+            .insert((W::META.name().to_owned(), W::VERSION), resumer);
+        self
+    }
     /// The hook handlers (the application's and its plugins'). Replaces any set before.
     #[must_use]
     pub fn hooks(mut self, hooks: Hooks) -> Self {
@@ -301,6 +667,9 @@ impl EngineBuilder {
                 dispatcher: self.dispatcher,
                 record_data: self.record_data,
                 faults: self.faults,
+                store: self.store,
+                resumers: self.resumers,
+                in_flight: Arc::default(),
             }),
         }
     }
@@ -340,6 +709,7 @@ pub struct RunOptions {
     pub(crate) actor: Option<Actor>,
     pub(crate) origin: Origin,
     pub(crate) additional_data: Option<serde_json::Value>,
+    pub(crate) idempotency_key: Option<String>,
 }
 
 impl RunOptions {
@@ -371,6 +741,14 @@ impl RunOptions {
         self.additional_data = Some(data);
         self
     }
+    /// A key that makes the start idempotent: with a store, a second start with the same key
+    /// returns the first run's outcome instead of running again.
+    #[must_use]
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
     /// Extra data from any serializable value.
     ///
     /// # Errors

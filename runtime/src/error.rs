@@ -126,6 +126,19 @@ pub enum RunError<E> {
         /// The panic's message.
         message: String,
     },
+    /// The run had failed before it was resumed from its journal; this is the recorded
+    /// error (the workflow's own error type cannot be rebuilt from a journal).
+    #[error("{message}")]
+    Recorded {
+        /// The recorded error.
+        message: String,
+    },
+    /// The journal could not be replayed: the run is parked.
+    #[error(transparent)]
+    Replay(#[from] crate::durable::ReplayError),
+    /// The store failed: the run stopped and is still `running` in the store, to be resumed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// A [`FaultPlan`](crate::testing::FaultPlan) made a step fail.
     #[error("step `{step}` failed: {message}")]
     Injected {
@@ -141,7 +154,7 @@ impl<E> RunError<E> {
     pub fn as_failed(&self) -> Option<&E> {
         match self {
             RunError::Failed(e) => Some(e),
-            RunError::Panicked { .. } | RunError::Injected { .. } => None,
+            _ => None,
         }
     }
 }

@@ -208,6 +208,19 @@ pub enum EventKind {
         /// How many.
         count: u32,
     },
+    /// The workflow body failed: compensation begins. A run resumed after this goes on
+    /// compensating.
+    RunFailed {
+        /// Why.
+        error: String,
+    },
+    /// The run was resumed from its journal after an interruption.
+    RunResumed,
+    /// The run was parked: its journal cannot be replayed (see `ReplayError`).
+    RunParked {
+        /// Why.
+        reason: String,
+    },
     /// The run ended.
     RunEnded {
         /// How it ended.
@@ -243,10 +256,13 @@ impl Journal {
         self.events.is_empty()
     }
 
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
-        Journal {
-            events: Vec::with_capacity(capacity),
-        }
+    /// A journal holding `events`, as a store returns them.
+    pub fn from_events(events: Vec<Event>) -> Self {
+        Journal { events }
+    }
+
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.events.reserve(additional);
     }
 
     pub(crate) fn push(&mut self, kind: EventKind) {
@@ -276,7 +292,7 @@ fn one() -> u32 {
     1
 }
 
-fn now_micros() -> u64 {
+pub(crate) fn now_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
@@ -408,6 +424,9 @@ impl fmt::Display for EventKind {
             EventKind::JobsDiscarded { count } => {
                 write!(f, "{count} job(s) discarded (the run failed)")
             }
+            EventKind::RunFailed { error } => write!(f, "run failed: {error}; compensating"),
+            EventKind::RunResumed => write!(f, "run resumed from its journal"),
+            EventKind::RunParked { reason } => write!(f, "run PARKED: {reason}"),
             EventKind::RunEnded { status } => write!(f, "run ended: {status}"),
         }
     }

@@ -13,6 +13,7 @@ mod actor;
 mod bag;
 pub mod compensation;
 mod context;
+mod durable;
 mod engine;
 mod error;
 pub mod hook;
@@ -26,6 +27,7 @@ mod policy;
 mod run;
 mod services;
 mod step;
+pub mod store;
 pub mod testing;
 mod workflow;
 
@@ -36,7 +38,8 @@ pub use actor::{Actor, ActorKind, Origin};
 pub use bag::Bag;
 pub use compensation::{CompensateFn, CompensationFailure, FailedCompensation};
 pub use context::{HookContext, RunContext, RunId, StepContext, WorkflowContext};
-pub use engine::{Engine, EngineBuilder, RunOptions, SpawnError};
+pub use durable::ReplayError;
+pub use engine::{Engine, EngineBuilder, ResumeError, ResumeReport, RunOptions, SpawnError};
 pub use error::{AdditionalDataError, BoxError, HookError, MissingService, PanicError, RunError};
 pub use hook::{After, Before, HookPoint, Hooks, Plugin, Registrar, Slot, StepHook};
 pub use jobs::{Job, JobDispatcher, Jobs};
@@ -44,14 +47,13 @@ pub use journal::{Event, EventKind, Journal};
 pub use outcome::{HookFailure, Outcome, RunStatus};
 pub use policy::{RetryPolicy, StepTimeout};
 pub use step::{BestEffortFailure, StepData, StepFuture, StepMeta, StepResponse};
+pub use store::{MemoryStore, RunRecord, Store, StoreError, StoredStatus};
 pub use workflow::{BodyCall, HookKind, HookMeta, Workflow, WorkflowMeta};
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// A boxed, `Send` future.
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) use store::BoxFuture;
 
 /// Locks a mutex of the runtime. No lock is held while user code runs, so a poisoned lock
 /// only means a panic elsewhere was caught; the data is still consistent.

@@ -49,7 +49,9 @@ pub async fn call<W: Workflow>(
             Ok(output)
         }
         Ok(Err(err)) => {
-            compensate(&child, Scope::Frame(frame)).await;
+            if let Err(store) = compensate(&child, Scope::Frame(frame)).await {
+                crate::durable::halt(crate::durable::Halt::Store(store));
+            }
             run.record(ended(false));
             Err(err)
         }

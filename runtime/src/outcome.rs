@@ -6,11 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::compensation::FailedCompensation;
 use crate::context::RunId;
+use crate::durable::ReplayError;
 use crate::error::RunError;
 use crate::hook::Slot;
 use crate::jobs::Job;
-use crate::journal::Journal;
+use crate::journal::{Event, EventKind, Journal};
 use crate::step::BestEffortFailure;
+use crate::store::{RunRecord, StoredStatus};
 use crate::workflow::Workflow;
 
 /// How a run ended.
@@ -24,6 +26,12 @@ pub enum RunStatus {
     Compensated,
     /// The workflow failed and some compensation failed too: needs attention.
     CompensationFailed,
+    /// The run's journal could not be replayed (see `RunError::Replay`): parked in the store,
+    /// resumable after a fix.
+    Parked,
+    /// The store failed mid-run: the run stopped, is still `running` in the store, and the
+    /// next resume goes on with it.
+    Interrupted,
 }
 
 impl fmt::Display for RunStatus {
@@ -32,6 +40,8 @@ impl fmt::Display for RunStatus {
             RunStatus::Completed => "completed",
             RunStatus::Compensated => "compensated",
             RunStatus::CompensationFailed => "compensation failed",
+            RunStatus::Parked => "parked",
+            RunStatus::Interrupted => "interrupted",
         })
     }
 }
@@ -81,6 +91,70 @@ pub struct Outcome<W: Workflow> {
 }
 
 impl<W: Workflow> Outcome<W> {
+    /// A run that stopped before its end.
+    pub(crate) fn stopped(run_id: RunId, status: RunStatus, error: RunError<W::Error>) -> Self {
+        Outcome {
+            run_id,
+            status,
+            result: Err(error),
+            hook_errors: Vec::new(),
+            compensation_failures: Vec::new(),
+            best_effort_failures: Vec::new(),
+            jobs: Vec::new(),
+            journal: Journal::default(),
+        }
+    }
+
+    /// The outcome of a finished (or parked) run, as its store recorded it.
+    pub(crate) fn from_record(record: RunRecord, events: Vec<Event>) -> Self {
+        let status = match record.status {
+            StoredStatus::Completed => RunStatus::Completed,
+            StoredStatus::Compensated => RunStatus::Compensated,
+            StoredStatus::CompensationFailed => RunStatus::CompensationFailed,
+            StoredStatus::Parked => RunStatus::Parked,
+            _ => RunStatus::Interrupted,
+        };
+        let message = record.error.clone().unwrap_or_default();
+        let result = match (status, record.output) {
+            (RunStatus::Completed, output) => serde_json::from_value(output.unwrap_or_default())
+                .map_err(|err| {
+                    RunError::Replay(ReplayError::Corrupt {
+                        step: "(output)".to_owned(),
+                        position: 0,
+                        message: err.to_string(),
+                    })
+                }),
+            _ => Err(RunError::Recorded { message }),
+        };
+        let compensation_failures = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::CompensationFailed {
+                    step,
+                    position,
+                    error,
+                    panicked,
+                } => Some(FailedCompensation {
+                    step: step.to_string(),
+                    position: *position,
+                    error: error.clone(),
+                    panicked: *panicked,
+                }),
+                _ => None,
+            })
+            .collect();
+        Outcome {
+            run_id: record.run_id,
+            status,
+            result,
+            hook_errors: Vec::new(),
+            compensation_failures,
+            best_effort_failures: Vec::new(),
+            jobs: Vec::new(),
+            journal: Journal::from_events(events),
+        }
+    }
+
     /// The run's id.
     pub fn run_id(&self) -> RunId {
         self.run_id

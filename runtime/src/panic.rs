@@ -61,6 +61,11 @@ impl Panic {
         std::panic::resume_unwind(self.payload)
     }
 
+    /// Whether the payload is a `T` (the runtime's own unwinding, not a user panic).
+    pub(crate) fn is<T: Any>(&self) -> bool {
+        self.payload.is::<T>()
+    }
+
     pub(crate) fn into_payload(self) -> Box<dyn Any + Send> {
         self.payload
     }

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use crate::bag::Bag;
 use crate::compensation::{Compensation, FailedCompensation};
 use crate::context::RunId;
+use crate::durable::{Durable, Replay};
 use crate::engine::{EngineInner, RunOptions};
 use crate::jobs::Job;
 use crate::journal::{EventKind, Journal};
@@ -23,6 +24,8 @@ pub(crate) struct RunShared {
     /// The last compensation frame handed out (0 is the run's own workflow).
     pub(crate) last_frame: AtomicU32,
     pub(crate) span: tracing::Span,
+    /// The store and replay state, when the engine has a store.
+    pub(crate) durable: Option<Durable>,
 }
 
 /// The mutable part of a run, behind one lock that is never held across user code.
@@ -51,8 +54,14 @@ impl RunShared {
         self.last_frame.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// Whether step data is serialized into the journal: when asked, or for a store.
     pub(crate) fn records_data(&self) -> bool {
-        self.engine.record_data
+        self.engine.record_data || self.durable.is_some()
+    }
+
+    /// What the journal recorded at `position`, if this run is being replayed.
+    pub(crate) fn replay(&self) -> Option<&Replay> {
+        self.durable.as_ref()?.replay.as_ref()
     }
 }
 

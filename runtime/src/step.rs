@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use crate::compensation::{CompensateFn, Compensation, Pending};
 use crate::context::{StepContext, WorkflowContext};
+use crate::durable::{self, Halt, ReplayError};
 use crate::journal::EventKind;
 use crate::panic::{CatchUnwind, Panic};
 use crate::policy::{RetryPolicy, StepTimeout};
@@ -156,6 +157,8 @@ pub enum Attempt<T, E> {
     Panicked(Panic),
     /// A [`FaultPlan`](crate::testing::FaultPlan) made it fail.
     Injected(Fault),
+    /// The step completed before the run was resumed: its recorded output stands.
+    Replayed,
 }
 
 /// Unwinds a workflow body through a step that failed by an injected fault.
@@ -170,6 +173,14 @@ pub struct StepRun {
     meta: &'static StepMeta,
     frame: u32,
     span: tracing::Span,
+    /// What the journal recorded of this step, if it completed before a resume.
+    replayed: Option<Replayed>,
+}
+
+struct Replayed {
+    output: Option<serde_json::Value>,
+    compensation: Option<serde_json::Value>,
+    compensated: bool,
 }
 
 impl StepRun {
@@ -177,11 +188,34 @@ impl StepRun {
     pub fn start(wf: &WorkflowContext, meta: &'static StepMeta) -> Self {
         let run = wf.shared();
         let position = run.next_position();
-        run.record(EventKind::StepStarted {
-            step: meta.name.into(),
-            position,
-        });
+        let mut replayed = None;
+        match run.replay().map(|r| (r.steps.get(&position), &r.failure)) {
+            Some((Some(recorded), _)) if recorded.step != meta.name => {
+                durable::halt(Halt::Replay(ReplayError::Mismatch {
+                    position,
+                    recorded: recorded.step.clone(),
+                    called: meta.name.to_owned(),
+                }))
+            }
+            Some((Some(recorded), _)) if recorded.completed => {
+                replayed = Some(Replayed {
+                    output: recorded.output.clone(),
+                    compensation: recorded.compensation.clone(),
+                    compensated: recorded.compensated,
+                });
+            }
+            // A run that was compensating has replayed up to where it failed: this step failed
+            // (or was never reached).
+            Some((_, Some(failure))) => durable::halt(Halt::Failed(failure.clone())),
+            // The step was in flight: it runs again (its start is in the journal already).
+            Some((Some(_), None)) => {}
+            Some((None, None)) | None => run.record(EventKind::StepStarted {
+                step: meta.name.into(),
+                position,
+            }),
+        }
         StepRun {
+            replayed,
             ctx: StepContext {
                 rc: wf.rc.clone(),
                 step: meta.name,
@@ -214,6 +248,9 @@ impl StepRun {
     where
         Fut: Future<Output = Result<T, E>>,
     {
+        if self.replayed.is_some() {
+            return Attempt::Replayed;
+        }
         self.attempt(1, body, on_timeout).await
     }
 
@@ -230,6 +267,9 @@ impl StepRun {
         Fut: Future<Output = Result<T, E>>,
         E: Display,
     {
+        if self.replayed.is_some() {
+            return Attempt::Replayed;
+        }
         let Some(policy) = self.meta.retry else {
             return self.attempt(1, body(), on_timeout).await;
         };
@@ -306,17 +346,25 @@ impl StepRun {
 
     /// Finishes a step that has a compensation: journals it and, on success, pushes the
     /// compensation with its data. A panic goes on unwinding once recorded.
-    pub fn finish<O, C, E, F>(
-        self,
+    pub async fn finish<O, C, E, F>(
+        mut self,
         attempt: Attempt<StepResponse<O, C>, E>,
         compensate: F,
     ) -> Result<O, E>
     where
-        O: Serialize,
+        O: Serialize + DeserializeOwned,
         C: Serialize + DeserializeOwned + Send + 'static,
         E: Display,
         F: for<'a> CompensateFn<'a, C> + Clone,
     {
+        if let Some(replayed) = self.replayed.take() {
+            let output: O = self.recorded(replayed.output.as_ref());
+            if !replayed.compensated {
+                let data: C = self.recorded(replayed.compensation.as_ref());
+                self.push_compensation(data, compensate);
+            }
+            return Ok(output);
+        }
         let response = self.settle(attempt)?;
         let (output, data) = response.into_parts();
         let run = self.ctx.rc.run.as_ref();
@@ -325,67 +373,109 @@ impl StepRun {
         } else {
             (None, None)
         };
-        let mut state = crate::lock(&run.state);
-        state.journal.push(EventKind::StepCompleted {
+        run.record(EventKind::StepCompleted {
             step: self.meta.name.into(),
             position: self.ctx.position,
             compensable: true,
             output: output_json,
             compensation: data_json,
         });
-        state.compensations.push(Compensation {
-            step: self.meta.name,
-            position: self.ctx.position,
-            frame: self.frame,
-            retry: self.meta.compensate_retry,
-            action: Box::new(Pending { data, compensate }),
-        });
+        self.push_compensation(data, compensate);
+        self.commit().await;
         Ok(output)
     }
 
-    /// Finishes a step with nothing to undo.
-    pub fn finish_plain<O, E>(self, attempt: Attempt<O, E>) -> Result<O, E>
+    fn push_compensation<C, F>(&self, data: C, compensate: F)
     where
-        O: Serialize,
+        C: Serialize + DeserializeOwned + Send + 'static,
+        F: for<'a> CompensateFn<'a, C> + Clone,
+    {
+        crate::lock(&self.ctx.rc.run.state)
+            .compensations
+            .push(Compensation {
+                step: self.meta.name,
+                position: self.ctx.position,
+                frame: self.frame,
+                retry: self.meta.compensate_retry,
+                action: Box::new(Pending { data, compensate }),
+            });
+    }
+
+    /// Commits the step's completion before the workflow goes on; if the store fails, the
+    /// run stops here, to be resumed.
+    async fn commit(&self) {
+        if let Err(err) = durable::commit(&self.ctx.rc.run, None).await {
+            durable::halt(Halt::Store(err))
+        }
+    }
+
+    /// A recorded value, or the run is parked when it no longer fits its type.
+    fn recorded<T: DeserializeOwned>(&self, value: Option<&serde_json::Value>) -> T {
+        let value = value.cloned().unwrap_or(serde_json::Value::Null);
+        serde_json::from_value(value).unwrap_or_else(|err| {
+            durable::halt(Halt::Replay(ReplayError::Corrupt {
+                step: self.meta.name.to_owned(),
+                position: self.ctx.position,
+                message: err.to_string(),
+            }))
+        })
+    }
+
+    /// Finishes a step with nothing to undo.
+    pub async fn finish_plain<O, E>(mut self, attempt: Attempt<O, E>) -> Result<O, E>
+    where
+        O: Serialize + DeserializeOwned,
         E: Display,
     {
+        if let Some(replayed) = self.replayed.take() {
+            return Ok(self.recorded(replayed.output.as_ref()));
+        }
         let output = self.settle(attempt)?;
         self.completed(&output);
+        self.commit().await;
         Ok(output)
     }
 
     /// Finishes a best-effort step: a failure (an error, a timeout, a panic) is recorded and
     /// the workflow goes on with `None`.
-    pub fn finish_best_effort<O, E>(self, attempt: Attempt<O, E>) -> Option<O>
+    pub async fn finish_best_effort<O, E>(mut self, attempt: Attempt<O, E>) -> Option<O>
     where
-        O: Serialize,
+        O: Serialize + DeserializeOwned,
         E: Display,
     {
+        if let Some(replayed) = self.replayed.take() {
+            return Some(self.recorded(replayed.output.as_ref()));
+        }
         let (error, panicked) = match attempt {
             Attempt::Ok(output) => {
                 self.completed(&output);
+                self.commit().await;
                 return Some(output);
             }
+            Attempt::Replayed => return None,
             Attempt::Err(err) => (err.to_string(), false),
             Attempt::Panicked(panic) => (panic.message(), true),
             Attempt::Injected(fault) => (crate::testing::injected(fault), false),
         };
         tracing::warn!(parent: &self.span, %error, "hookflow: best-effort step failed; the workflow goes on");
-        let mut state = crate::lock(&self.ctx.rc.run.state);
-        state.journal.push(EventKind::StepFailed {
-            step: self.meta.name.into(),
-            position: self.ctx.position,
-            error: error.clone(),
-            panicked,
-            attempts: self.ctx.attempt(),
-            best_effort: true,
-        });
-        state.best_effort_failures.push(BestEffortFailure {
-            step: self.meta.name.to_owned(),
-            position: self.ctx.position,
-            error,
-            panicked,
-        });
+        {
+            let mut state = crate::lock(&self.ctx.rc.run.state);
+            state.journal.push(EventKind::StepFailed {
+                step: self.meta.name.into(),
+                position: self.ctx.position,
+                error: error.clone(),
+                panicked,
+                attempts: self.ctx.attempt(),
+                best_effort: true,
+            });
+            state.best_effort_failures.push(BestEffortFailure {
+                step: self.meta.name.to_owned(),
+                position: self.ctx.position,
+                error,
+                panicked,
+            });
+        }
+        self.commit().await;
         None
     }
 
@@ -411,6 +501,11 @@ impl StepRun {
         let (error, panicked, unwind): (String, bool, Box<dyn std::any::Any + Send>) = match attempt
         {
             Attempt::Ok(value) => return Ok(value),
+            // `finish` handles a replayed step before settling.
+            Attempt::Replayed => {
+                let message = "internal: a replayed step was settled".to_owned();
+                (message.clone(), false, Box::new(InjectedFault { message }))
+            }
             Attempt::Err(err) => {
                 run.record(EventKind::StepFailed {
                     step: self.meta.name.into(),

@@ -4,6 +4,9 @@
 use std::fmt::{Debug, Display};
 use std::future::Future;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 use crate::context::WorkflowContext;
 
 /// A workflow: a typed async function with hooks, run by an [`Engine`](crate::Engine).
@@ -14,15 +17,21 @@ use crate::context::WorkflowContext;
     note = "put #[workflow] on an `async fn name(ctx: &WorkflowContext, input: Input) -> Result<Output, Error>` and use the type it generates (`name` in PascalCase)"
 )]
 pub trait Workflow: Sized + Send + Sync + 'static {
-    /// What a run takes.
-    type Input: Send + 'static;
-    /// What a completed run returns.
-    type Output: Send + 'static;
+    /// What a run takes. A serde type, so that a store can record it and a resumed run
+    /// can have it back.
+    type Input: Serialize + DeserializeOwned + Send + 'static;
+    /// What a completed run returns. A serde type, so that an idempotent start can return a
+    /// recorded output.
+    type Output: Serialize + DeserializeOwned + Send + 'static;
     /// What a failed run returns.
     type Error: Display + Debug + Send + 'static;
 
     /// The workflow's static description.
     const META: &'static WorkflowMeta;
+
+    /// The workflow's version (`#[workflow(version = N)]`, 1 by default). A store records
+    /// it with each run; an engine resumes only runs of the versions it knows.
+    const VERSION: u32 = 1;
 
     /// Runs the workflow body. Call it through an engine, which sets up the run around it.
     fn execute(

@@ -60,17 +60,17 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
                 quote! {
                     #data_check
                     let __hookflow_compensate = #compensate;
-                    __hookflow_step.finish(__hookflow_result, __hookflow_compensate)
+                    __hookflow_step.finish(__hookflow_result, __hookflow_compensate).await
                 },
             )
         }
         None if step.args.best_effort.is_some() => (
             ok_ty.clone(),
-            quote!(__hookflow_step.finish_best_effort(__hookflow_result)),
+            quote!(__hookflow_step.finish_best_effort(__hookflow_result).await),
         ),
         None => (
             ok_ty.clone(),
-            quote!(__hookflow_step.finish_plain(__hookflow_result)),
+            quote!(__hookflow_step.finish_plain(__hookflow_result).await),
         ),
     };
     // What the generated function returns: the step's result, or for a best-effort step

@@ -126,6 +126,11 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
     // `execute` is spanned at the function's name: a body whose future is not `Send` is
     // reported there.
     let ctx_arg = quote_spanned!(wf.ctx_ty.span()=> ctx);
+    let version = wf
+        .args
+        .version
+        .as_ref()
+        .map(|v| quote!(const VERSION: u32 = #v;));
     let execute = quote_spanned! {fn_ident.span()=>
         fn execute(
             ctx: &#private::WorkflowContext,
@@ -216,6 +221,8 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
             type Input = #input_ty;
             type Output = #output_ty;
             type Error = #error_ty;
+
+            #version
 
             const META: &'static #private::WorkflowMeta = &#private::WorkflowMeta::__new(
                 #name,

@@ -224,6 +224,8 @@ impl<W: Workflow, T: Clone + Send + Sync + 'static, R: Send + 'static> Fire<W> f
                     completed(run, hook, entry);
                 }
                 Ok(Err(err)) => return Err(failed(run, W::META.name(), hook, entry, Ok(err))),
+                // The runtime stopping the run (a store failure, a replay error) goes on.
+                Err(panic) if panic.is::<crate::durable::Halt>() => panic.resume(),
                 Err(panic) => {
                     // The step recorded its panic; it is this hook's error now, not the body's.
                     crate::lock(&run.state).panicked_step = None;

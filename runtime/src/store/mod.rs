@@ -1,0 +1,231 @@
+//! Stores: where a durable engine keeps its runs and their journals.
+//!
+//! Without a store, runs live in memory and their journal is returned in the outcome. With
+//! one ([`EngineBuilder::store`](crate::EngineBuilder::store)), every run is recorded when it
+//! starts, each step's completion is committed before the next step starts, and a run that
+//! did not finish (the process died) is resumed by replay
+//! ([`Engine::resume_pending`](crate::Engine::resume_pending)).
+//!
+//! - [`MemoryStore`]: in memory, for tests and single-process idempotency;
+//! - `SqliteStore` (feature `sqlite`): an embedded SQLite file.
+
+mod memory;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::actor::{Actor, Origin};
+use crate::context::RunId;
+use crate::journal::Event;
+
+pub use memory::MemoryStore;
+
+/// The future a [`Store`] method returns: boxed, so that stores can be trait objects.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// A run as a store keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The run's id.
+    pub run_id: RunId,
+    /// The workflow's name.
+    pub workflow: String,
+    /// The workflow's version (`#[workflow(version = N)]`).
+    pub version: u32,
+    /// The input, as JSON.
+    pub input: Value,
+    /// Where the run is.
+    pub status: StoredStatus,
+    /// The idempotency key it was started with, if any.
+    pub idempotency_key: Option<String>,
+    /// The request id it was started with, if any.
+    pub request_id: Option<String>,
+    /// Who started it.
+    pub actor: Option<Actor>,
+    /// Where from.
+    pub origin: Origin,
+    /// The additional data it was started with.
+    pub additional_data: Option<Value>,
+    /// The output of a completed run, as JSON.
+    pub output: Option<Value>,
+    /// The error of a failed or parked run.
+    pub error: Option<String>,
+    /// When the run was created, in microseconds since the Unix epoch.
+    pub created_at_micros: u64,
+    /// When it last changed.
+    pub updated_at_micros: u64,
+}
+
+/// Where a stored run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StoredStatus {
+    /// Started and not finished: running here or elsewhere, or interrupted (resume it).
+    Running,
+    /// Completed.
+    Completed,
+    /// Failed and fully compensated.
+    Compensated,
+    /// Failed, and some compensation failed too.
+    CompensationFailed,
+    /// Stopped on a replay error or a corrupt journal; resumable after a fix
+    /// ([`Engine::resume`](crate::Engine::resume)), never resumed automatically.
+    Parked,
+}
+
+impl StoredStatus {
+    /// Whether the run is over (completed, compensated, or compensation failed).
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            StoredStatus::Completed | StoredStatus::Compensated | StoredStatus::CompensationFailed
+        )
+    }
+
+    /// The name stored in a database column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoredStatus::Running => "running",
+            StoredStatus::Completed => "completed",
+            StoredStatus::Compensated => "compensated",
+            StoredStatus::CompensationFailed => "compensation_failed",
+            StoredStatus::Parked => "parked",
+        }
+    }
+
+    /// The status named `s` in a database column.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => StoredStatus::Running,
+            "completed" => StoredStatus::Completed,
+            "compensated" => StoredStatus::Compensated,
+            "compensation_failed" => StoredStatus::CompensationFailed,
+            "parked" => StoredStatus::Parked,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for StoredStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A change to a run's row, committed with its events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunUpdate {
+    /// The new status.
+    pub status: StoredStatus,
+    /// The output, for a completed run.
+    pub output: Option<Value>,
+    /// The error, for a failed or parked run.
+    pub error: Option<String>,
+}
+
+/// What [`Store::create`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// The run was recorded.
+    New,
+    /// A run with the same idempotency key exists: this one.
+    Existing(Box<RunRecord>),
+}
+
+/// A store failed, or what it holds cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store cannot be opened or written (a missing directory, a read-only file, a full
+    /// disk, a database that is down).
+    #[error("store unavailable: {context}: {message}")]
+    Unavailable {
+        /// What the store was doing.
+        context: String,
+        /// The driver's error.
+        message: String,
+    },
+    /// A stored row cannot be read: corrupt, or written by an incompatible version.
+    #[error("corrupt record in run {run_id}: {message}")]
+    Corrupt {
+        /// The run.
+        run_id: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The database was written by a newer hookflow.
+    #[error("the store's schema version {found} is newer than this hookflow's ({supported})")]
+    IncompatibleSchema {
+        /// The version found.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// No such run.
+    #[error("no run {0} in the store")]
+    NotFound(RunId),
+}
+
+/// Where runs and their journals are kept. Implementations must make each [`Store::commit`]
+/// atomic: its events and its update are all recorded, or none is.
+pub trait Store: Send + Sync + 'static {
+    /// Records a new run, unless a run with the same idempotency key exists, in which case
+    /// it returns that run.
+    fn create<'a>(&'a self, run: &'a RunRecord) -> BoxFuture<'a, Result<Created, StoreError>>;
+
+    /// Appends `events` to the run's journal and applies `update`, atomically.
+    fn commit<'a>(
+        &'a self,
+        run_id: RunId,
+        events: &'a [Event],
+        update: Option<RunUpdate>,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The run and its journal.
+    fn load(&self, run_id: RunId) -> BoxFuture<'_, Result<(RunRecord, Vec<Event>), StoreError>>;
+
+    /// The runs that are not finished and not parked, oldest first.
+    fn pending(&self) -> BoxFuture<'_, Result<Vec<RunRecord>, StoreError>>;
+
+    /// Runs, newest first, optionally only those with `status` or of `workflow`.
+    fn list<'a>(
+        &'a self,
+        status: Option<StoredStatus>,
+        workflow: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>>;
+}
+
+/// A shared store is a store: keep an `Arc` to inspect what the engine records.
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    fn create<'a>(&'a self, run: &'a RunRecord) -> BoxFuture<'a, Result<Created, StoreError>> {
+        (**self).create(run)
+    }
+    fn commit<'a>(
+        &'a self,
+        run_id: RunId,
+        events: &'a [Event],
+        update: Option<RunUpdate>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        (**self).commit(run_id, events, update)
+    }
+    fn load(&self, run_id: RunId) -> BoxFuture<'_, Result<(RunRecord, Vec<Event>), StoreError>> {
+        (**self).load(run_id)
+    }
+    fn pending(&self) -> BoxFuture<'_, Result<Vec<RunRecord>, StoreError>> {
+        (**self).pending()
+    }
+    fn list<'a>(
+        &'a self,
+        status: Option<StoredStatus>,
+        workflow: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>> {
+        (**self).list(status, workflow, limit)
+    }
+}
