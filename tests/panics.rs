@@ -289,10 +289,7 @@ async fn velocity_check(
 ) -> Result<StepResponse<String, String>, PayError> {
     ctx.service::<Terminal>()?
         .record(format!("hold {}", payment.order_id));
-    Ok(StepResponse::new(
-        "velocity ok".into(),
-        payment.order_id,
-    ))
+    Ok(StepResponse::new("velocity ok".into(), payment.order_id))
 }
 
 async fn drop_hold(ctx: &StepContext, order_id: String) -> Result<(), PayError> {
