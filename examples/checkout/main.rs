@@ -5,6 +5,12 @@
 //! best-effort email that fails), a capture declined (the completed steps undone in reverse
 //! order, with their data), a rejection by the `validate` hook, and a capture declined while
 //! a warehouse is down (the order is flagged for support by `on_compensation_failed`).
+//!
+//! `cargo run --example checkout -- --db checkout.db` makes the runs durable in a SQLite
+//! file, each started with an idempotency key. Kill it mid-way (add `--slow` to give yourself
+//! time: the tax service then takes a second) and run it again: it first resumes the
+//! interrupted run from its journal, then each scenario returns its recorded outcome instead
+//! of running twice.
 
 mod workflow;
 
@@ -12,15 +18,29 @@ use hookflow::Job;
 use hookflow::prelude::*;
 use serde_json::json;
 
+use hookflow::store::sqlite::SqliteStore;
 use workflow::{Checkout, CheckoutInput, Shop, hooks, money, shop};
 
-fn engine() -> Engine {
-    Engine::builder()
+fn engine(db: Option<&str>, slow: bool) -> Engine {
+    let shop = shop();
+    if slow {
+        shop.lock().tax_service_delay_secs = 1;
+    }
+    let builder = Engine::builder()
         .hooks(hooks())
-        .service(shop())
+        .service(shop)
         .jobs(|job: Job| println!("  [job queue] received {} {}", job.name(), job.payload()))
-        .record_data(true)
-        .build()
+        .record_data(true);
+    match db {
+        Some(path) => match SqliteStore::open(path) {
+            Ok(store) => builder.store(store).workflow::<Checkout>().build(),
+            Err(err) => {
+                eprintln!("cannot open {path}: {err}");
+                std::process::exit(1);
+            }
+        },
+        None => builder.build(),
+    }
 }
 
 fn shop_of(engine: &Engine) -> &Shop {
@@ -30,6 +50,7 @@ fn shop_of(engine: &Engine) -> &Shop {
 async fn run(engine: &Engine, title: &str, cart_id: &str, extras: serde_json::Value) {
     println!("== {title}");
     let options = RunOptions::new()
+        .idempotency_key(format!("checkout-{cart_id}"))
         .request_id(format!("req-{cart_id}"))
         .actor(Actor::user("usr_1").with_role("customer"))
         .origin(Origin::Api)
@@ -65,7 +86,25 @@ async fn run(engine: &Engine, title: &str, cart_id: &str, extras: serde_json::Va
 
 #[tokio::main]
 async fn main() {
-    let engine = engine();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let db = args
+        .iter()
+        .position(|a| a == "--db")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str);
+    let engine = engine(db, args.iter().any(|a| a == "--slow"));
+    if let Some(path) = db {
+        match engine.resume_pending().await {
+            Ok(report) if report.resumed.is_empty() => println!("{path}: nothing to resume\n"),
+            Ok(report) => {
+                for (run_id, status) in &report.resumed {
+                    println!("{path}: resumed interrupted run {run_id}: {status}");
+                }
+                println!();
+            }
+            Err(err) => eprintln!("{path}: cannot resume: {err}"),
+        }
+    }
 
     {
         let mut shop = shop_of(&engine).lock();
