@@ -1,7 +1,6 @@
 //! The model: what the macros understand of the annotated functions. Each node keeps the
 //! original syntax, so that errors and generated checks point at the user's tokens.
 
-use proc_macro2::Span;
 use syn::visit::Visit;
 use syn::{Expr, FnArg, GenericArgument, Ident, ItemFn, Pat, PathArguments, ReturnType, Type};
 
@@ -19,7 +18,7 @@ pub(crate) struct ResultTypes<'a> {
 /// A `#[workflow]` function.
 pub(crate) struct Workflow<'a> {
     pub(crate) original: &'a ItemFn,
-    pub(crate) args: WorkflowArgs,
+    pub(crate) args: &'a WorkflowArgs,
     /// The generated type's name: `checkout` -> `Checkout`.
     pub(crate) type_ident: Ident,
     pub(crate) ctx_ty: &'a Type,
@@ -38,7 +37,7 @@ pub(crate) enum BodyCall {
 /// A `#[step]` function.
 pub(crate) struct Step<'a> {
     pub(crate) original: &'a ItemFn,
-    pub(crate) args: StepArgs,
+    pub(crate) args: &'a StepArgs,
     pub(crate) ctx_ty: &'a Type,
     /// The inputs after the context: pattern and type.
     pub(crate) inputs: Vec<(&'a Pat, &'a Type)>,
@@ -48,25 +47,50 @@ pub(crate) struct Step<'a> {
 }
 
 impl<'a> Workflow<'a> {
-    pub(crate) fn from_syn(cx: &Ctxt, args: WorkflowArgs, item: &'a ItemFn) -> Option<Self> {
+    pub(crate) fn from_syn(cx: &Ctxt, args: &'a WorkflowArgs, item: &'a ItemFn) -> Option<Self> {
         let sig = &item.sig;
         require_async(cx, item, "#[workflow]", "a workflow body awaits its steps");
         check_plain_fn(cx, item, "#[workflow]");
         let params: Vec<&FnArg> = sig.inputs.iter().collect();
         let typed: Vec<Option<&syn::PatType>> = params.iter().map(|p| typed(cx, p)).collect();
-        if params.len() != 2 {
-            cx.error_at(
-                if params.is_empty() { sig.paren_token.span.join() } else { span_of(&sig.inputs) },
-                format!(
-                    "a #[workflow] fn takes two parameters, its context and its input: `async fn {}(ctx: &WorkflowContext, input: Input)`; found {}",
-                    sig.ident,
-                    params.len()
-                ),
-            );
-        }
         let ctx_ty = typed.first().copied().flatten().map(|p| &*p.ty);
-        if let Some(ty) = ctx_ty {
-            require_reference(cx, ty, "&WorkflowContext", "workflow");
+        let has_context = ctx_ty.is_some_and(|ty| require_context(cx, sig, ty, "WorkflowContext"));
+        match params.len() {
+            0 => cx.error_at(
+                sig.paren_token.span.join(),
+                format!(
+                    "a #[workflow] fn takes its context and its input: `async fn {}(ctx: &WorkflowContext, input: Input)`",
+                    sig.ident
+                ),
+            ),
+            1 if has_context => cx.error_at(
+                sig.paren_token.span.join(),
+                format!(
+                    "a #[workflow] fn takes an input after its context: `async fn {}({}, input: Input)`; use `()` if it needs none",
+                    sig.ident,
+                    tokens_to_string(params[0]),
+                ),
+            ),
+            1 => {}
+            2 => {}
+            _ => {
+                let rest = &params[1..];
+                let (pats, tys): (Vec<String>, Vec<String>) = rest
+                    .iter()
+                    .filter_map(|p| match p {
+                        FnArg::Typed(p) => Some((tokens_to_string(&p.pat), tokens_to_string(&p.ty))),
+                        FnArg::Receiver(_) => None,
+                    })
+                    .unzip();
+                cx.error_spanned_by(
+                    quote::quote!(#(#rest),*),
+                    format!(
+                        "a #[workflow] fn takes one input after its context; pass these together as a struct or a tuple: `({}): ({})`",
+                        pats.join(", "),
+                        tys.join(", "),
+                    ),
+                );
+            }
         }
         let input_ty = typed.get(1).copied().flatten().map(|p| &*p.ty);
         let result = result_types(
@@ -118,7 +142,7 @@ impl<'a> Workflow<'a> {
 }
 
 impl<'a> Step<'a> {
-    pub(crate) fn from_syn(cx: &Ctxt, args: StepArgs, item: &'a ItemFn) -> Option<Self> {
+    pub(crate) fn from_syn(cx: &Ctxt, args: &'a StepArgs, item: &'a ItemFn) -> Option<Self> {
         let sig = &item.sig;
         require_async(cx, item, "#[step]", "the workflow awaits its steps");
         check_plain_fn(cx, item, "#[step]");
@@ -134,10 +158,9 @@ impl<'a> Step<'a> {
                 );
                 None
             }
-            Some(first) => typed(cx, first).map(|p| {
-                require_reference(cx, &p.ty, "&StepContext", "step");
-                &*p.ty
-            }),
+            Some(first) => typed(cx, first)
+                .filter(|p| require_context(cx, sig, &p.ty, "StepContext"))
+                .map(|p| &*p.ty),
         };
         let inputs: Vec<(&Pat, &Type)> = params
             .filter_map(|p| typed(cx, p))
@@ -213,13 +236,55 @@ fn typed<'a>(cx: &Ctxt, arg: &'a FnArg) -> Option<&'a syn::PatType> {
     }
 }
 
-fn require_reference(cx: &Ctxt, ty: &Type, expected: &str, what: &str) {
-    if !matches!(ty, Type::Reference(_)) {
-        cx.error_spanned_by(
-            ty,
-            format!("the first parameter of a {what} is its context, taken by reference: `ctx: {expected}`"),
-        );
+/// Checks the first parameter, `ty`, of a workflow or step: its context, by reference.
+/// Returns whether it is the context (possibly taken by value, which is reported).
+fn require_context(cx: &Ctxt, sig: &syn::Signature, ty: &Type, context: &str) -> bool {
+    let attr = if context == "StepContext" {
+        "#[step]"
+    } else {
+        "#[workflow]"
+    };
+    match ty {
+        Type::Reference(_) => true,
+        Type::Path(path)
+            if path
+                .path
+                .segments
+                .last()
+                .is_some_and(|s| s.ident.to_string().ends_with("Context")) =>
+        {
+            cx.error_spanned_by(
+                ty,
+                format!("a {attr} fn takes its context by reference: `ctx: &{context}`"),
+            );
+            true
+        }
+        _ => {
+            let params: Vec<String> = sig.inputs.iter().map(tokens_to_string).collect();
+            cx.error_spanned_by(
+                &sig.inputs[0],
+                format!(
+                    "a {attr} fn takes its context first: `async fn {}(ctx: &{context}, {})`",
+                    sig.ident,
+                    params.join(", "),
+                ),
+            );
+            false
+        }
     }
+}
+
+/// The tokens as the user would write them: `Vec<u8>`, not `Vec < u8 >`.
+pub(crate) fn tokens_to_string(tokens: &impl quote::ToTokens) -> String {
+    let s = tokens.to_token_stream().to_string();
+    s.replace(" < ", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",")
+        .replace(" :: ", "::")
+        .replace(":: ", "::")
+        .replace("& ", "&")
+        .replace(" :", ":")
 }
 
 fn result_types<'a>(
@@ -237,10 +302,76 @@ fn result_types<'a>(
             );
             None
         }
-        ReturnType::Type(_, ret) => Some(ResultTypes {
-            ret,
-            spelled: spelled_result(ret),
-        }),
+        ReturnType::Type(_, ret) => {
+            let spelled = spelled_result(ret);
+            if spelled.is_none() && certainly_not_result(ret) {
+                cx.error_spanned_by(
+                    ret,
+                    format!(
+                        "a {attr} fn returns a `Result`: write `Result<{}, Error>`, where `Error` is what `{ident}` may fail with",
+                        tokens_to_string(ret)
+                    ),
+                );
+                return None;
+            }
+            Some(ResultTypes { ret, spelled })
+        }
+    }
+}
+
+/// Whether `ty` cannot be a `Result`, even through an alias: `u64`, `()`, `Vec<T>`, `&str`...
+/// Other paths may name an alias (`io::Result<T>`); the generated code checks those.
+fn certainly_not_result(ty: &Type) -> bool {
+    const NOT_RESULTS: &[&str] = &[
+        "bool",
+        "char",
+        "str",
+        "u8",
+        "u16",
+        "u32",
+        "u64",
+        "u128",
+        "usize",
+        "i8",
+        "i16",
+        "i32",
+        "i64",
+        "i128",
+        "isize",
+        "f32",
+        "f64",
+        "String",
+        "Vec",
+        "Option",
+        "Box",
+        "Rc",
+        "Arc",
+        "HashMap",
+        "BTreeMap",
+        "HashSet",
+        "BTreeSet",
+        "StepResponse",
+    ];
+    match ty {
+        Type::Paren(inner) => certainly_not_result(&inner.elem),
+        Type::Group(inner) => certainly_not_result(&inner.elem),
+        Type::Path(path) => {
+            path.qself.is_none()
+                && path
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|s| NOT_RESULTS.iter().any(|n| s.ident == n))
+        }
+        Type::Tuple(_)
+        | Type::Reference(_)
+        | Type::Array(_)
+        | Type::Slice(_)
+        | Type::Never(_)
+        | Type::Ptr(_)
+        | Type::BareFn(_)
+        | Type::TraitObject(_) => true,
+        _ => false,
     }
 }
 
@@ -310,10 +441,6 @@ pub(crate) fn pascal_case(ident: &Ident) -> Ident {
 /// `validate` -> `VALIDATE`.
 pub(crate) fn const_name(hook: &Ident) -> Ident {
     Ident::new(&hook.to_string().to_uppercase(), hook.span())
-}
-
-fn span_of<T: quote::ToTokens>(tokens: &T) -> Span {
-    syn::spanned::Spanned::span(tokens)
 }
 
 /// Finds `name(ctx, ...)` calls and `ctx.hook(Type::HOOK, ...)` firings.
@@ -400,6 +527,7 @@ impl<'ast> Visit<'ast> for CallVisitor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proc_macro2::Span;
 
     #[test]
     fn names_types_in_pascal_case() {
@@ -415,7 +543,8 @@ mod tests {
         let item: ItemFn = syn::parse_quote! {
             fn checkout<T>(ctx: WorkflowContext) {}
         };
-        let model = Workflow::from_syn(&cx, WorkflowArgs::default(), &item);
+        let args = WorkflowArgs::default();
+        let model = Workflow::from_syn(&cx, &args, &item);
         assert!(model.is_none());
         // not async, generic, one parameter, context by value, no return type
         assert_eq!(cx.check().unwrap_err().into_iter().count(), 5);
@@ -440,7 +569,7 @@ mod tests {
                 capture(&ctx, r).await
             }
         };
-        let model = Workflow::from_syn(&cx, args, &item).unwrap();
+        let model = Workflow::from_syn(&cx, &args, &item).unwrap();
         cx.check().unwrap();
         let seen: Vec<String> = model
             .calls

@@ -39,6 +39,9 @@ pub(crate) struct HookDecl {
     pub(crate) kind_ident: Ident,
     pub(crate) payload: Type,
     pub(crate) result: Option<Type>,
+    /// The closing `>` of `kind<...>`: with the name's span, it lets generated bounds
+    /// cover the whole declaration.
+    pub(crate) end: proc_macro2::Span,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -91,6 +94,7 @@ impl WorkflowArgs {
                         no_more(input, "after `hooks(...)`")?;
                         for decl in split_top_level(list) {
                             if let Some(decl) = parse_hook(cx, decl) {
+                                crate::check::hook(cx, &args.hooks, &decl);
                                 args.hooks.push(decl);
                             }
                         }
@@ -188,9 +192,22 @@ fn parse_hook(cx: &Ctxt, tokens: TokenStream) -> Option<HookDecl> {
         let name: Ident = input
             .parse()
             .map_err(|e| syn::Error::new(e.span(), SHAPE))?;
-        input
-            .parse::<Token![:]>()
-            .map_err(|e| syn::Error::new(e.span(), SHAPE))?;
+        if !input.peek(Token![:]) {
+            let kinds = [BEFORE, AFTER, STEP];
+            let message = if input.peek(Token![<]) && kinds.contains(&name.to_string().as_str()) {
+                format!("this hook has no name; write `name: {name}<...>`, e.g. `validate: before<CheckoutData>`")
+            } else {
+                let rest: TokenStream = input.fork().parse()?;
+                let rest = crate::ast::tokens_to_string(&rest);
+                let rest = if rest.is_empty() { "kind<Payload>".to_owned() } else { rest };
+                format!("expected `:` after the hook name: `{name}: {rest}`")
+            };
+            return Err(syn::Error::new(
+                if input.is_empty() { name.span() } else { input.span() },
+                message,
+            ));
+        }
+        input.parse::<Token![:]>()?;
         let kind_ident: Ident = input
             .parse()
             .map_err(|e| syn::Error::new(e.span(), SHAPE))?;
@@ -253,6 +270,7 @@ fn parse_hook(cx: &Ctxt, tokens: TokenStream) -> Option<HookDecl> {
             kind_ident,
             payload,
             result,
+            end: args.gt_token.span,
         }))
     })
     .parse2(tokens);
@@ -278,6 +296,14 @@ fn parse_retry(input: ParseStream, key: &Ident, allow_when: bool) -> syn::Result
     };
     if input.is_empty() {
         return Ok(retry);
+    }
+    if !input.peek(syn::token::Paren) {
+        return Err(syn::Error::new(
+            key.span(),
+            format!(
+                "`{key}` stands alone or takes its options in parentheses: `{key}` or `{key}(max = 3, backoff = \"100ms\")`"
+            ),
+        ));
     }
     let content;
     syn::parenthesized!(content in input);
@@ -498,6 +524,26 @@ mod tests {
         let errors = cx.check().unwrap_err().into_iter().count();
         assert_eq!(errors, 5);
         assert!(args.hooks.is_empty());
+    }
+
+    #[test]
+    fn reports_duplicate_and_reserved_hooks_in_order() {
+        let cx = Ctxt::new();
+        WorkflowArgs::parse(
+            &cx,
+            quote!(hooks(a: before<u8>, a: after<u8>, on_compensation_failed: after<u8>, hooks: before<u8>, A: step<u8>)),
+        );
+        let errors: Vec<String> = cx
+            .check()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors[0].starts_with("duplicate hook `a`"));
+        assert!(errors[1].contains("built in"));
+        assert!(errors[2].contains("cannot be named `hooks`"));
+        assert!(errors[3].contains("clashes with `a`"));
     }
 
     #[test]

@@ -1,38 +1,53 @@
 //! Checks that need more than one piece of the model (as serde_derive's `check.rs`).
 //! Simpler checks happen while parsing.
 
-use std::collections::HashMap;
-
-use crate::ast::{Step, Workflow, const_name, is_step_response};
+use crate::ast::{Step, const_name, is_step_response};
+use crate::attr::HookDecl;
 use crate::ctxt::Ctxt;
 
-const RESERVED_HOOK: &str = "on_compensation_failed";
+const ON_COMPENSATION_FAILED: &str = "on_compensation_failed";
 
-pub(crate) fn workflow(cx: &Ctxt, wf: &Workflow<'_>) {
-    let mut seen = HashMap::new();
-    for hook in &wf.args.hooks {
-        let name = hook.name.to_string();
-        if name == RESERVED_HOOK {
-            cx.error_spanned_by(
-                &hook.name,
-                "`on_compensation_failed` is built in: every workflow has it (an `after` hook with a `CompensationFailure`); remove it from `hooks(...)`",
-            );
-            continue;
-        }
-        if name == "hooks" || name == "prepended" || name == "configured" || name == "appended" {
-            cx.error_spanned_by(
-                &hook.name,
-                format!("a hook cannot be named `{name}`: the registrar has a method of that name"),
-            );
-            continue;
-        }
-        let constant = const_name(&hook.name).to_string();
-        if let Some(first) = seen.insert(constant, name.clone()) {
-            cx.error_spanned_by(
-                &hook.name,
-                format!("duplicate hook `{name}` (`{first}` is declared before it)"),
-            );
-        }
+/// Whether `name` cannot be a declared hook's: it is built in, or a registrar method.
+pub(crate) fn is_reserved_hook(name: &str) -> bool {
+    [
+        ON_COMPENSATION_FAILED,
+        "hooks",
+        "prepended",
+        "configured",
+        "appended",
+    ]
+    .contains(&name)
+}
+
+/// Checks a declared hook against the ones declared before it. It is called as each hook
+/// is parsed, so that errors come in source order, and needs no model of the function, so
+/// that a bad hook list is reported together with a bad signature.
+pub(crate) fn hook(cx: &Ctxt, before: &[HookDecl], hook: &HookDecl) {
+    let name = hook.name.to_string();
+    if name == ON_COMPENSATION_FAILED {
+        cx.error_spanned_by(
+            &hook.name,
+            "`on_compensation_failed` is built in: every workflow has it (an `after` hook with a `CompensationFailure`); remove it from `hooks(...)`",
+        );
+    } else if is_reserved_hook(&name) {
+        cx.error_spanned_by(
+            &hook.name,
+            format!("a hook cannot be named `{name}`: the registrar has a method of that name"),
+        );
+    } else if let Some(first) = before
+        .iter()
+        .find(|h| const_name(&h.name) == const_name(&hook.name))
+    {
+        let message = if first.name == hook.name {
+            format!("duplicate hook `{name}`: give this one another name, or remove it")
+        } else {
+            format!(
+                "hook `{name}` clashes with `{}`: both would be `{}`",
+                first.name,
+                const_name(&hook.name)
+            )
+        };
+        cx.error_spanned_by(&hook.name, message);
     }
 }
 

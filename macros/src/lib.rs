@@ -6,8 +6,15 @@
 //!
 //! The crate is split by stage: [`attr`] parses the attribute arguments, [`ast`] models the
 //! annotated function, [`check`] validates across both, [`expand`] generates, and
-//! [`fallback`] emits the user's item unchanged beside the errors. Every stage reports into
-//! one [`ctxt::Ctxt`], so every mistake is reported in one build.
+//! [`fallback`] emits, beside the errors, the items the rest of the code expects (the
+//! workflow's type and registrar, a function with the step's signature), so that a mistake is
+//! not reported again where they are used. Every stage reports into one [`ctxt::Ctxt`], so
+//! every mistake is reported in one build.
+//!
+//! Errors point at the user's tokens: checks are emitted as calls spanned there
+//! (`step_data::<Receipt>()` at `Receipt`, `compensate::<Data, _>(undo)` at `undo`), and the
+//! runtime receives the checked values in wrappers that always meet its bounds, so that no
+//! second error comes from inside the expansion. `tests/ui` holds one case per mistake.
 
 #![warn(unreachable_pub)]
 
@@ -27,9 +34,7 @@ use crate::ctxt::Ctxt;
 /// workflow with typed hooks. See the `hookflow` crate for the full documentation.
 #[proc_macro_attribute]
 pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
-    let item = TokenStream2::from(item);
-    let output = expand_workflow(args.into(), item.clone())
-        .unwrap_or_else(|errors| fallback::expand(item, &errors));
+    let output = expand_workflow(args.into(), item.into());
     debug_print("workflow", &output);
     output.into()
 }
@@ -38,49 +43,47 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
 /// journaled, traced, panic-safe, with its compensation. See the `hookflow` crate.
 #[proc_macro_attribute]
 pub fn step(args: TokenStream, item: TokenStream) -> TokenStream {
-    let item = TokenStream2::from(item);
-    let output = expand_step(args.into(), item.clone())
-        .unwrap_or_else(|errors| fallback::expand(item, &errors));
+    let output = expand_step(args.into(), item.into());
     debug_print("step", &output);
     output.into()
 }
 
-fn expand_workflow(args: TokenStream2, item: TokenStream2) -> Result<TokenStream2, syn::Error> {
-    let function: syn::ItemFn = syn::parse2(item)
-        .map_err(|e| syn::Error::new(e.span(), "#[workflow] goes on an `async fn`"))?;
+fn expand_workflow(args: TokenStream2, item: TokenStream2) -> TokenStream2 {
+    let function: syn::ItemFn = match syn::parse2(item.clone()) {
+        Ok(function) => function,
+        Err(e) => {
+            let error = syn::Error::new(e.span(), "#[workflow] goes on an `async fn`");
+            return fallback::expand(item, &error);
+        }
+    };
     let cx = Ctxt::new();
     let args = attr::WorkflowArgs::parse(&cx, args);
-    let model = ast::Workflow::from_syn(&cx, args, &function);
-    if let Some(model) = &model {
-        check::workflow(&cx, model);
-    }
-    let has_errors = cx.has_errors();
-    cx.check()?;
-    match model {
-        Some(model) if !has_errors => Ok(expand::workflow::expand(&model)),
-        _ => Err(syn::Error::new(
-            proc_macro2::Span::call_site(),
-            "invalid #[workflow]",
-        )),
+    let model = ast::Workflow::from_syn(&cx, &args, &function);
+    match (cx.check(), model) {
+        (Ok(()), Some(model)) => expand::workflow::expand(&model),
+        (Err(errors), model) => fallback::workflow(&function, &args, model.as_ref(), &errors),
+        (Ok(()), None) => unreachable!("a workflow without a model has errors"),
     }
 }
 
-fn expand_step(args: TokenStream2, item: TokenStream2) -> Result<TokenStream2, syn::Error> {
-    let function: syn::ItemFn = syn::parse2(item)
-        .map_err(|e| syn::Error::new(e.span(), "#[step] goes on an `async fn`"))?;
+fn expand_step(args: TokenStream2, item: TokenStream2) -> TokenStream2 {
+    let function: syn::ItemFn = match syn::parse2(item.clone()) {
+        Ok(function) => function,
+        Err(e) => {
+            let error = syn::Error::new(e.span(), "#[step] goes on an `async fn`");
+            return fallback::expand(item, &error);
+        }
+    };
     let cx = Ctxt::new();
     let args = attr::StepArgs::parse(&cx, args);
-    let model = ast::Step::from_syn(&cx, args, &function);
+    let model = ast::Step::from_syn(&cx, &args, &function);
     if let Some(model) = &model {
         check::step(&cx, model);
     }
-    cx.check()?;
-    match model {
-        Some(model) => Ok(expand::step::expand(&model)),
-        None => Err(syn::Error::new(
-            proc_macro2::Span::call_site(),
-            "invalid #[step]",
-        )),
+    match (cx.check(), model) {
+        (Ok(()), Some(model)) => expand::step::expand(&model),
+        (Err(errors), model) => fallback::step(&function, model.as_ref(), &errors),
+        (Ok(()), None) => unreachable!("a step without a model has errors"),
     }
 }
 

@@ -1,15 +1,28 @@
 //! `#[step]`: the function keeps its name and inputs, takes the workflow's context, and runs
-//! the user's body (moved into a nested `async fn`) through the runtime's `StepRun`.
+//! the user's body (moved into a nested `async fn` of the same name) through the runtime's
+//! `StepRun`, with the step's options (retry, timeout, best effort).
+//!
+//! Each of the step's types is checked once, by an assertion at the user's token
+//! (`step_data::<Receipt>()` at `Receipt`, `compensate::<Data, _>(undo)` at `undo`); the
+//! runtime then receives the values wrapped in types that meet its bounds, so that a mistake
+//! is reported once, and never from inside the expansion. User spans go on delimiters,
+//! keywords and paths to items; the names the macro declares (`__hookflow_*`, `'ctx`) keep
+//! one span each, so that they resolve together even when the user's tokens come from a
+//! `macro_rules!`.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Delimiter, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
+use super::group_at;
 use crate::ast::Step;
 use crate::attr::RetryArgs;
 
 pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
-    let private = super::private(step.args.krate.as_ref());
+    let krate = step.args.krate.as_ref();
+    let private = super::private(krate);
+    // `::hookflow::__private` at a user's token, for the checks reported there.
+    let private_at = |span: Span| super::private_at(krate, span);
     let item = step.original;
     let sig = &item.sig;
     let attrs = &item.attrs;
@@ -18,11 +31,13 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
     let name = step.name();
     let block = &item.block;
     let ret = step.result.ret;
+    let ret_span = ret.span();
     let ctx_ty = step.ctx_ty;
     let ctx_pat = match sig.inputs.first() {
         Some(syn::FnArg::Typed(p)) => &p.pat,
         _ => unreachable!("the model has a typed context parameter"),
     };
+    let best_effort = step.args.best_effort.is_some();
 
     let arg_idents: Vec<_> = (0..step.inputs.len())
         .map(|i| format_ident!("__hookflow_arg{}", i))
@@ -30,124 +45,259 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
     let arg_types: Vec<_> = step.inputs.iter().map(|(_, ty)| *ty).collect();
     let arg_pats: Vec<_> = step.inputs.iter().map(|(pat, _)| *pat).collect();
 
-    // The `Ok` and `Err` types, as written or projected through the runtime's traits.
-    let err_ty = match step.result.spelled {
-        Some((_, err)) => quote!(#err),
-        None => quote!(<#ret as #private::ResultParts>::Err),
-    };
-    let ok_ty = match step.result.spelled {
-        Some((ok, _)) => quote!(#ok),
-        None => quote!(<#ret as #private::ResultParts>::Ok),
-    };
-    let (output_ty, finish) = match &step.args.compensate {
-        Some(path) => {
-            let (out, data) = match step.response {
-                Some((out, data)) => (quote!(#out), quote!(#data)),
-                None => (
-                    quote!(<#ok_ty as #private::StepResponseParts>::Output),
-                    quote!(<#ok_ty as #private::StepResponseParts>::Data),
-                ),
-            };
-            // Spanned at the user's path, so that a compensation of the wrong shape (or one
-            // that does not exist) is reported on `compensate = path`.
-            let compensate = quote_spanned! {path.span()=>
-                #private::compensation::<#data, _>(#path)
-            };
-            let data_check =
-                assert_step_data(&private, &data, step.response.map(|(_, d)| d.span()));
+    // The `Ok` and `Err` types, as written or projected through `ResultParts` (at the return
+    // type, where a return type that is not a `Result` is reported).
+    let (ok_ty, ok_span, err_ty, err_span) = match step.result.spelled {
+        Some((ok, err)) => (quote!(#ok), ok.span(), quote!(#err), err.span()),
+        None => {
+            let private = private_at(ret_span);
             (
-                out.clone(),
-                quote! {
-                    #data_check
-                    let __hookflow_compensate = #compensate;
-                    __hookflow_step.finish(__hookflow_result, __hookflow_compensate).await
-                },
+                quote_spanned!(ret_span=> <#ret as #private::ResultParts>::Ok),
+                ret_span,
+                quote_spanned!(ret_span=> <#ret as #private::ResultParts>::Err),
+                ret_span,
             )
         }
-        None if step.args.best_effort.is_some() => (
-            ok_ty.clone(),
-            quote!(__hookflow_step.finish_best_effort(__hookflow_result).await),
-        ),
-        None => (
-            ok_ty.clone(),
-            quote!(__hookflow_step.finish_plain(__hookflow_result).await),
-        ),
     };
-    // What the generated function returns: the step's result, or for a best-effort step
-    // the output if it succeeded.
-    let returned = if step.args.best_effort.is_some() {
-        quote!(#private::Option<#output_ty>)
-    } else {
-        quote!(#private::Result<#output_ty, #err_ty>)
+    let error_check = {
+        let private = private_at(err_span);
+        quote_spanned!(err_span=> #private::step_error::<#err_ty>())
     };
-    let output_span = step
-        .response
-        .map(|(out, _)| out.span())
-        .or_else(|| step.result.spelled.map(|(ok, _)| ok.span()));
-    let output_check = assert_step_data(&private, &output_ty, output_span);
-    // `Send` is spanned at the step's name: a body that is not `Send` is reported there.
-    let send = quote_spanned!(ident.span()=> #private::Send);
-    let ctx_arg = quote_spanned!(ctx_ty.span()=> __hookflow_step.context());
-    let meta = step_meta(&private, step, &name);
 
-    // A step with a timeout turns it into its own error type, spanned at `timeout`.
+    // The output (and compensation data) travel as `Journaled<T, K>`, where the marker `K`
+    // carries how to (de)serialize `T`, checked once at the user's type.
+    let data_kind = |kind: &syn::Ident, ty: &TokenStream, span: Span| {
+        let private_at_ty = private_at(span);
+        // The data type and the check are at the user's type (a projection that does not
+        // hold, from a return type that is not a `Result`, is reported there too).
+        let data = quote_spanned!(span=> #ty);
+        let check = quote_spanned!(span=> #private_at_ty::step_data::<#ty>());
+        quote! {
+            struct #kind;
+            impl #private::DataKind for #kind {
+                type Data = #data;
+                const OPS: #private::DataOps<Self::Data> = #check;
+            }
+        }
+    };
+    let (output_ty, output_span, undo, finish) = match &step.args.compensate {
+        Some(path) => {
+            let (out, out_span, data, data_span) = match step.response {
+                Some((out, data)) => (quote!(#out), out.span(), quote!(#data), data.span()),
+                None => {
+                    let private = private_at(ok_span);
+                    (
+                        quote_spanned!(ok_span=> <#ok_ty as #private::StepResponseParts>::Output),
+                        ok_span,
+                        quote_spanned!(ok_span=> <#ok_ty as #private::StepResponseParts>::Data),
+                        ok_span,
+                    )
+                }
+            };
+            // At the user's path: a compensation of the wrong shape (or one that does not
+            // exist) is reported on `compensate = path`.
+            let checked = {
+                let private = private_at(path.span());
+                quote_spanned!(path.span()=> #private::compensate::<#data, _>(#path))
+            };
+            let data_kind = data_kind(&format_ident!("__HookflowData"), &data, data_span);
+            let undo = quote! {
+                #data_kind
+
+                fn __hookflow_undo(
+                    __hookflow_ctx: &#private::StepContext,
+                    __hookflow_data: #private::Journaled<__HookflowData>,
+                ) -> #private::UndoFuture<'_> {
+                    #checked.call(__hookflow_ctx, __hookflow_data.into_inner())
+                }
+            };
+            let finish = quote! {
+                #private::unwrap_step(
+                    __hookflow_step
+                        .finish(
+                            #private::journal_response::<__HookflowOutput, __HookflowData, _, _, _>(
+                                __hookflow_attempt,
+                                __hookflow_error,
+                            ),
+                            __hookflow_undo,
+                        )
+                        .await,
+                )
+            };
+            (out, out_span, undo, finish)
+        }
+        None => {
+            let attempt = quote! {
+                #private::journal_output::<__HookflowOutput, _, _>(__hookflow_attempt, __hookflow_error)
+            };
+            let finish = if best_effort {
+                quote! {
+                    #private::unwrap_best_effort(__hookflow_step.finish_best_effort(#attempt).await)
+                }
+            } else {
+                quote!(#private::unwrap_step(__hookflow_step.finish_plain(#attempt).await))
+            };
+            (ok_ty.clone(), ok_span, TokenStream::new(), finish)
+        }
+    };
+    let output_kind = data_kind(&format_ident!("__HookflowOutput"), &output_ty, output_span);
+    // The future's type is at the step's name: a body that is not `Send` is reported there.
+    let future_ty = {
+        let private_at_name = private_at(ident.span());
+        // What the generated function returns: the step's result (the return type as written,
+        // without `compensate`), or for a best-effort step its output if it succeeded.
+        let output = match (&step.result.spelled, &step.args.compensate) {
+            _ if best_effort => quote!(#private::Option<#output_ty>),
+            (None, None) => quote!(#ret),
+            _ => quote!(#private::Result<#output_ty, #err_ty>),
+        };
+        quote_spanned! {ident.span()=>
+            impl #private_at_name::Future<Output = #output> + #private_at_name::Send + 'ctx
+        }
+    };
+    // `'ctx` is at the step's name wherever it appears, so that its uses resolve together.
+    let ctx_lifetime = quote_spanned!(ident.span()=> 'ctx);
+    // The context handed to the body is at its type: a context of the wrong type is
+    // reported there.
+    let ctx_arg = group_at(
+        ctx_ty.span(),
+        Delimiter::Parenthesis,
+        quote!(__hookflow_step.context()),
+    );
+
+    // A step with a timeout turns it into its own error type: checked at `timeout`.
     let on_timeout = match &step.args.timeout {
-        Some(timeout) => quote_spanned! {timeout.key.span()=>
-            #private::Option::Some(#private::on_timeout::<#err_ty>())
-        },
+        Some(timeout) => {
+            let span = timeout.key.span();
+            let private_at_key = private_at(span);
+            let make = quote_spanned!(span=> #private_at_key::on_timeout::<#err_ty>());
+            quote!(#private::Option::Some(#make))
+        }
         None => quote!(#private::Option::None),
     };
-    let execute = match &step.args.retry {
-        None => quote! {
-            __hookflow_step
-                .execute(__hookflow_body(#ctx_arg, #(#arg_idents),*), #on_timeout)
-                .await
-        },
-        Some(retry) => {
-            // Each attempt gets clones of the inputs; a non-`Clone` input is reported at
-            // its type.
-            let clones = arg_types
-                .iter()
-                .map(|ty| quote_spanned!(ty.span()=> #private::assert_retry_input::<#ty>();));
-            let when = match &retry.when {
-                Some(path) => quote_spanned! {path.span()=>
-                    #private::Option::Some(#private::transient::<#err_ty>(#path))
+    // The inputs of a step with `retry` are cloned for each attempt, through a function
+    // checked at each input's type.
+    let clones: Vec<_> = (0..arg_types.len())
+        .map(|i| format_ident!("__hookflow_clone{}", i))
+        .collect();
+    let args = match &step.args.retry {
+        None => quote!(#(#arg_idents),*),
+        Some(_) => quote!(#((#clones)(&#arg_idents)),*),
+    };
+    let call = quote!(#ident(#ctx_arg, #args));
+    // A return type spelled through an alias goes through `ResultParts` (at the return type,
+    // where any error about it is reported, once).
+    let (body, finish) = match step.result.spelled {
+        Some(_) => (call, finish),
+        None => {
+            let private = private_at(ret_span);
+            let async_move = quote_spanned!(ret_span=> async move);
+            let into = quote_spanned!(ret_span=> <#ret as #private::ResultParts>::into_result);
+            let from = quote_spanned!(ret_span=> <#ret as #private::ResultParts>::from_result);
+            let awaited = group_at(
+                ret_span,
+                Delimiter::Parenthesis,
+                quote!(__hookflow_body.await),
+            );
+            let into = group_at(ret_span, Delimiter::Brace, quote!(#into #awaited));
+            let body = group_at(
+                ret_span,
+                Delimiter::Brace,
+                quote! {
+                    let __hookflow_body = #call;
+                    #async_move #into
                 },
+            );
+            let finish = if step.args.compensate.is_some() || best_effort {
+                finish
+            } else {
+                let args = group_at(ret_span, Delimiter::Parenthesis, finish);
+                quote!(#from #args)
+            };
+            (body, finish)
+        }
+    };
+    let execute = match &step.args.retry {
+        None => quote!(__hookflow_step.execute(#body, #on_timeout).await),
+        Some(retry) => {
+            let clone_checks = arg_types.iter().zip(&clones).map(|(ty, clone)| {
+                let private = private_at(ty.span());
+                let check = quote_spanned!(ty.span()=> #private::assert_retry_input::<#ty>());
+                quote!(let #clone = #check;)
+            });
+            // At the user's path: a `when` of the wrong signature is reported there.
+            let when = match &retry.when {
+                Some(path) => {
+                    let private_at_path = private_at(path.span());
+                    let check =
+                        quote_spanned!(path.span()=> #private_at_path::transient::<#err_ty>(#path));
+                    quote!(#private::Option::Some(#check))
+                }
                 None => quote!(#private::Option::None),
             };
             quote! {{
-                #(#clones)*
+                #(#clone_checks)*
                 __hookflow_step
-                    .execute_retrying(
-                        || __hookflow_body(#ctx_arg, #(#private::Clone::clone(&#arg_idents)),*),
-                        #when,
-                        #on_timeout,
-                    )
+                    .execute_retrying(|| #body, #when, #on_timeout)
                     .await
             }}
         }
     };
+    let meta = step_meta(&private, step, &name);
 
-    quote! {
-        #(#attrs)*
-        #[allow(clippy::manual_async_fn)]
-        #vis fn #ident<'__hookflow_ctx>(
-            __hookflow_ctx: &'__hookflow_ctx #private::WorkflowContext,
+    let future = {
+        let run = group_at(
+            ident.span(),
+            Delimiter::Brace,
+            quote! {
+                let __hookflow_error = #error_check;
+                let __hookflow_step = #private::StepRun::start(__hookflow_ctx, &__HOOKFLOW_STEP);
+                let __hookflow_attempt = #execute;
+                #finish
+            },
+        );
+        let future = quote_spanned!(ident.span()=> async move #run);
+        group_at(
+            ident.span(),
+            Delimiter::Parenthesis,
+            quote!(#private::StepFuture::__new(#future)),
+        )
+    };
+
+    // The function's keyword, parentheses, braces and return type are at the step's name too
+    // (a future that is not `Send` is reported at the function that returns it).
+    let fn_token = quote_spanned!(ident.span()=> fn);
+    let params = group_at(
+        ident.span(),
+        Delimiter::Parenthesis,
+        quote! {
+            __hookflow_ctx: &#ctx_lifetime #private::WorkflowContext,
             #(#arg_idents: #arg_types),*
-        ) -> #private::StepFuture<
-            impl #private::Future<Output = #returned> + #send + '__hookflow_ctx
-        > {
-            async fn __hookflow_body(#ctx_pat: #ctx_ty, #(#arg_pats: #arg_types),*) -> #ret #block
+        },
+    );
+    let output = {
+        let private = private_at(ident.span());
+        quote_spanned!(ident.span()=> -> #private::StepFuture<#future_ty>)
+    };
+    let body = group_at(
+        ident.span(),
+        Delimiter::Brace,
+        quote! {
+            async fn #ident(#ctx_pat: #ctx_ty, #(#arg_pats: #arg_types),*) -> #ret #block
+
+            #output_kind
+
+            #undo
 
             static __HOOKFLOW_STEP: #private::StepMeta = #meta;
 
-            #private::StepFuture::__new(async move {
-                #output_check
-                let __hookflow_step = #private::StepRun::start(__hookflow_ctx, &__HOOKFLOW_STEP);
-                let __hookflow_result = #execute;
-                #finish
-            })
-        }
+            #future
+        },
+    );
+    quote! {
+        #(#attrs)*
+        #[allow(clippy::manual_async_fn, unused_braces, unused_parens)]
+        #vis #fn_token #ident<#ctx_lifetime> #params #output #body
     }
 }
 
@@ -187,13 +337,51 @@ fn retry_policy(private: &TokenStream, retry: &RetryArgs) -> TokenStream {
     policy
 }
 
-fn assert_step_data(
-    private: &TokenStream,
-    ty: &TokenStream,
-    span: Option<proc_macro2::Span>,
-) -> TokenStream {
-    let span = span.unwrap_or_else(proc_macro2::Span::call_site);
-    quote_spanned! {span=>
-        #private::assert_step_data::<#ty>();
+pub(crate) fn expand_fallback(step: &Step<'_>) -> Option<TokenStream> {
+    let item = step.original;
+    let sig = &item.sig;
+    let has_impl = |ty: &syn::Type| quote!(#ty).to_string().contains("impl");
+    if !sig.generics.params.is_empty()
+        || has_impl(step.result.ret)
+        || step.inputs.iter().any(|(_, ty)| has_impl(ty))
+    {
+        return None;
     }
+    let private = super::private(step.args.krate.as_ref());
+    let attrs = &item.attrs;
+    let vis = &item.vis;
+    let ident = &sig.ident;
+    let block = &item.block;
+    let ret = step.result.ret;
+    let ctx_ty = step.ctx_ty;
+    let Some(syn::FnArg::Typed(ctx)) = sig.inputs.first() else {
+        return None;
+    };
+    let ctx_pat = &ctx.pat;
+    let arg_idents: Vec<_> = (0..step.inputs.len())
+        .map(|i| format_ident!("__hookflow_arg{}", i))
+        .collect();
+    let arg_types: Vec<_> = step.inputs.iter().map(|(_, ty)| *ty).collect();
+    let arg_pats: Vec<_> = step.inputs.iter().map(|(pat, _)| *pat).collect();
+    // What the caller gets: the output without the compensation data, when both are named.
+    let output = match (&step.args.compensate, step.response, step.result.spelled) {
+        (_, _, Some((ok, _))) if step.args.best_effort.is_some() => quote!(#private::Option<#ok>),
+        (Some(_), Some((out, _)), Some((_, err))) => quote!(#private::Result<#out, #err>),
+        _ => quote!(#ret),
+    };
+    Some(quote! {
+        #(#attrs)*
+        #[allow(unused_variables, clippy::manual_async_fn)]
+        #vis fn #ident<'ctx>(
+            __hookflow_ctx: &'ctx #private::WorkflowContext,
+            #(#arg_idents: #arg_types),*
+        ) -> #private::StepFuture<
+            impl #private::Future<Output = #output> + #private::Send + 'ctx
+        > {
+            #[allow(dead_code)]
+            async fn #ident(#ctx_pat: #ctx_ty, #(#arg_pats: #arg_types),*) -> #ret #block
+
+            #private::StepFuture::__new(#private::pending())
+        }
+    })
 }

@@ -1,21 +1,39 @@
 //! `#[workflow]`: the function stays as written; beside it come a type named after it, its
 //! hook points, its registrar and its `Workflow` implementation.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Delimiter, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::ast::{BodyCall, Workflow, const_name};
-use crate::attr::HookKind;
+use syn::{Ident, ItemFn};
+
+use super::group_at;
+use crate::ast::{BodyCall, Workflow, const_name, pascal_case, tokens_to_string};
+use crate::attr::{HookDecl, HookKind, WorkflowArgs};
+use crate::check::is_reserved_hook;
+
+/// What the generated items need to know: made from the model, or leniently from the
+/// function as written when it has errors ([`expand_fallback`]).
+struct Parts<'a> {
+    item: &'a ItemFn,
+    krate: Option<&'a syn::Path>,
+    type_ident: Ident,
+    name: String,
+    hooks: Vec<&'a HookDecl>,
+    input_ty: TokenStream,
+    output_ty: TokenStream,
+    error_ty: TokenStream,
+    calls: &'a [BodyCall],
+    /// `version = N`.
+    version: Option<&'a syn::LitInt>,
+    /// The body of `Workflow::execute`, which has `ctx` and `input`.
+    execute: TokenStream,
+}
 
 pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
     let private = super::private(wf.args.krate.as_ref());
     let item = wf.original;
-    let vis = &item.vis;
     let fn_ident = &item.sig.ident;
-    let ty = &wf.type_ident;
-    let registrar = format_ident!("{}Hooks", ty);
-    let name = wf.name();
     let input_ty = wf.input_ty;
     let ret = wf.result.ret;
     let (output_ty, error_ty) = match wf.result.spelled {
@@ -25,30 +43,142 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
             quote!(<#ret as #private::ResultParts>::Err),
         ),
     };
+    // The call is at the function's name (the context at its type): a body whose future is
+    // not `Send`, or a context of the wrong type, is reported there.
+    let ctx_arg = group_at(wf.ctx_ty.span(), Delimiter::Parenthesis, quote!(ctx));
+    let execute = group_at(
+        fn_ident.span(),
+        Delimiter::Parenthesis,
+        quote!(#fn_ident(#ctx_arg, input)),
+    );
+    let generated = generate(&Parts {
+        item,
+        krate: wf.args.krate.as_ref(),
+        type_ident: wf.type_ident.clone(),
+        name: wf.name(),
+        hooks: wf.args.hooks.iter().collect(),
+        input_ty: quote!(#input_ty),
+        output_ty,
+        error_ty,
+        calls: &wf.calls,
+        version: wf.args.version.as_ref(),
+        execute,
+    });
+    quote! {
+        #item
+        #generated
+    }
+}
+
+/// The workflow's type, hook points and registrar for a function with errors, so that the
+/// code that uses them reports nothing more than the errors themselves. What the signature
+/// does not say is `()`, and `execute` never completes (the build fails anyway). Hooks that
+/// were reported (a duplicate, a reserved name) are left out; a generic function, or one not
+/// named in snake_case (its type would clash with it), gets nothing.
+pub(crate) fn expand_fallback(
+    item: &ItemFn,
+    args: &WorkflowArgs,
+    model: Option<&Workflow<'_>>,
+) -> TokenStream {
+    let sig = &item.sig;
+    let type_ident = pascal_case(&sig.ident);
+    if type_ident == sig.ident || !sig.generics.params.is_empty() {
+        return TokenStream::new();
+    }
+    let private = super::private(args.krate.as_ref());
+    let input_ty = match sig.inputs.iter().nth(1) {
+        Some(syn::FnArg::Typed(p)) if sig.inputs.len() == 2 => {
+            let ty = &p.ty;
+            quote!(#ty)
+        }
+        _ => quote!(()),
+    };
+    let (output_ty, error_ty) = match model.and_then(|m| m.result.spelled) {
+        Some((ok, err)) => (quote!(#ok), quote!(#err)),
+        None => (quote!(()), quote!(#private::Infallible)),
+    };
+    let mut seen = Vec::new();
+    let hooks = args
+        .hooks
+        .iter()
+        .filter(|h| {
+            let constant = const_name(&h.name).to_string();
+            let keep = !is_reserved_hook(&h.name.to_string()) && !seen.contains(&constant);
+            seen.push(constant);
+            keep
+        })
+        .collect();
+    generate(&Parts {
+        item,
+        krate: args.krate.as_ref(),
+        type_ident,
+        name: args
+            .name
+            .as_ref()
+            .map_or_else(|| sig.ident.to_string(), syn::LitStr::value),
+        hooks,
+        input_ty,
+        output_ty,
+        error_ty,
+        calls: model.map_or(&[], |m| &m.calls[..]),
+        version: args.version.as_ref(),
+        execute: quote! {
+            let _ = (ctx, input);
+            #private::pending()
+        },
+    })
+}
+
+fn generate(parts: &Parts<'_>) -> TokenStream {
+    let private = super::private(parts.krate);
+    let vis = &parts.item.vis;
+    let fn_ident = &parts.item.sig.ident;
+    let ty = &parts.type_ident;
+    let registrar = format_ident!("{}Hooks", ty);
+    let name = &parts.name;
+    let input_ty = &parts.input_ty;
+    let output_ty = &parts.output_ty;
+    let error_ty = &parts.error_ty;
+    // `execute`'s future is at the function's name: a body whose future is not `Send` is
+    // reported there.
+    let execute = {
+        let body = &parts.execute;
+        let private_at_name = super::private_at(parts.krate, fn_ident.span());
+        let future = quote_spanned! {fn_ident.span()=>
+            impl #private_at_name::Future<Output = #private::Result<Self::Output, Self::Error>>
+                + #private_at_name::Send + '_
+        };
+        quote! {
+            #[allow(unused_parens)]
+            fn execute(ctx: &#private::WorkflowContext, input: Self::Input) -> #future {
+                #body
+            }
+        }
+    };
 
     let mut consts = Vec::new();
     let mut methods = Vec::new();
     let mut metas = Vec::new();
-    for (index, hook) in wf.args.hooks.iter().enumerate() {
+    for (index, hook) in parts.hooks.iter().enumerate() {
         let index = u16::try_from(index).expect("fewer than 65536 hooks");
         let hook_ident = &hook.name;
         let hook_name = hook_ident.to_string();
         let constant = const_name(hook_ident);
         let payload = &hook.payload;
         let payload_str = tokens_to_string(payload);
-        let (kind_ty, kind_meta, bound, register, signature) = match hook.kind {
+        let (kind_ty, kind_meta, handler_trait, handler_args, signature) = match hook.kind {
             HookKind::Before => (
                 quote!(#private::Before<#payload>),
                 quote!(Before),
-                quote!(for<'__hookflow_a> #private::BeforeHandler<'__hookflow_a, #payload>),
-                quote!(before),
+                quote!(BeforeArg),
+                quote!(#payload),
                 format!("async fn(&HookContext, {payload_str}) -> Result<{payload_str}, E>"),
             ),
             HookKind::After => (
                 quote!(#private::After<#payload>),
                 quote!(After),
-                quote!(for<'__hookflow_a> #private::AfterHandler<'__hookflow_a, #payload>),
-                quote!(after),
+                quote!(AfterArg),
+                quote!(#payload),
                 format!("async fn(&HookContext, &{payload_str}) -> Result<(), E>"),
             ),
             HookKind::Step => {
@@ -59,8 +189,8 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
                 (
                     quote!(#private::StepHook<#payload, #result>),
                     quote!(Step),
-                    quote!(for<'__hookflow_a> #private::StepHookHandler<'__hookflow_a, #payload, #result>),
-                    quote!(step),
+                    quote!(StepHookArg),
+                    quote!(#payload, #result),
                     format!(
                         "a #[step] fn(&StepContext, {payload_str}) returning {}",
                         hook.result
@@ -69,6 +199,17 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
                     ),
                 )
             }
+        };
+        // The bound covers the declaration, `validate: before<Cart>`, so that "required by
+        // this bound" points there rather than at the whole attribute.
+        let bound = {
+            let private = super::private_at(parts.krate, hook_ident.span());
+            let head = quote_spanned! {hook_ident.span()=>
+                #private::#handler_trait<#ty,
+            };
+            let mut gt = proc_macro2::Punct::new('>', proc_macro2::Spacing::Alone);
+            gt.set_span(hook.end);
+            quote!(#head #handler_args, __HookflowFits #gt)
         };
         let kind_str = hook.kind_ident.to_string();
         let const_doc = format!(
@@ -84,13 +225,13 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
             #vis const #constant: #private::HookPoint<#ty, #kind_ty> =
                 #private::HookPoint::__new(#index, #hook_name);
         });
-        methods.push(quote_spanned! {hook_ident.span()=>
+        methods.push(quote! {
             #[doc = #method_doc]
-            pub fn #hook_ident<__HookflowHandler>(mut self, handler: __HookflowHandler) -> Self
+            pub fn #hook_ident<__HookflowHandler, __HookflowFits>(mut self, handler: __HookflowHandler) -> Self
             where
                 __HookflowHandler: #bound,
             {
-                self.registrar.#register(#ty::#constant, handler);
+                #private::#handler_trait::register(handler, &mut self.registrar, #ty::#constant);
                 self
             }
         });
@@ -110,8 +251,8 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
             }
         });
     }
-    let failed_index = u16::try_from(wf.args.hooks.len()).expect("fewer than 65536 hooks");
-    let calls = wf.calls.iter().map(|call| match call {
+    let failed_index = u16::try_from(parts.hooks.len()).expect("fewer than 65536 hooks");
+    let calls = parts.calls.iter().map(|call| match call {
         BodyCall::Step(s) => quote!(#private::BodyCall::Step(#s)),
         BodyCall::Hook(h) => quote!(#private::BodyCall::Hook(#h)),
         BodyCall::Workflow(w) => quote!(#private::BodyCall::Workflow(#w)),
@@ -123,32 +264,15 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
     let registrar_doc = format!(
         "Registers handlers on the hooks of [`{ty}`], one method per hook. Handlers go into the configured slot unless [`prepended`]({registrar}::prepended) or [`appended`]({registrar}::appended) is called first."
     );
-    // `execute` is spanned at the function's name: a body whose future is not `Send` is
-    // reported there.
-    let ctx_arg = quote_spanned!(wf.ctx_ty.span()=> ctx);
-    let version = wf
-        .args
-        .version
-        .as_ref()
-        .map(|v| quote!(const VERSION: u32 = #v;));
-    let execute = quote_spanned! {fn_ident.span()=>
-        fn execute(
-            ctx: &#private::WorkflowContext,
-            input: Self::Input,
-        ) -> impl #private::Future<Output = #private::Result<Self::Output, Self::Error>> + #private::Send + '_ {
-            #fn_ident(#ctx_arg, input)
-        }
-    };
+    let version = parts.version.map(|v| quote!(const VERSION: u32 = #v;));
     quote! {
-        #item
-
         #[doc = #type_doc]
         #[derive(#private::Debug, #private::Clone, #private::Copy, #private::Default)]
         #vis struct #ty;
 
         #[doc = #registrar_doc]
-        #vis struct #registrar<'__hookflow_h> {
-            registrar: #private::Registrar<'__hookflow_h, #ty>,
+        #vis struct #registrar<'hooks> {
+            registrar: #private::Registrar<'hooks, #ty>,
         }
 
         impl #ty {
@@ -178,7 +302,7 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
             }
         }
 
-        impl<'__hookflow_h> #registrar<'__hookflow_h> {
+        impl<'hooks> #registrar<'hooks> {
             /// Registers the next handlers in the prepended slot (they run first).
             pub fn prepended(mut self) -> Self {
                 self.registrar.set_slot(#private::Slot::Prepended);
@@ -201,11 +325,11 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
 
             /// Registers a handler called when the run failed and some compensation failed
             /// too: `async fn(&HookContext, &CompensationFailure) -> Result<(), E>`.
-            pub fn on_compensation_failed<__HookflowHandler>(mut self, handler: __HookflowHandler) -> Self
+            pub fn on_compensation_failed<__HookflowHandler, __HookflowFits>(mut self, handler: __HookflowHandler) -> Self
             where
-                __HookflowHandler: for<'__hookflow_a> #private::AfterHandler<'__hookflow_a, #private::CompensationFailure>,
+                __HookflowHandler: #private::AfterArg<#ty, #private::CompensationFailure, __HookflowFits>,
             {
-                self.registrar.after(#ty::ON_COMPENSATION_FAILED, handler);
+                #private::AfterArg::register(handler, &mut self.registrar, #ty::ON_COMPENSATION_FAILED);
                 self
             }
         }
@@ -233,16 +357,4 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
             #execute
         }
     }
-}
-
-fn tokens_to_string(tokens: &impl quote::ToTokens) -> String {
-    // `Vec < u8 >` -> `Vec<u8>`: the token stream's spacing is not the source's.
-    let s = tokens.to_token_stream().to_string();
-    s.replace(" < ", "<")
-        .replace("< ", "<")
-        .replace(" >", ">")
-        .replace(" ,", ",")
-        .replace(" :: ", "::")
-        .replace(":: ", "::")
-        .replace("& ", "&")
 }
