@@ -1,0 +1,201 @@
+//! W5 on the SQLite store: `cargo run --release --example bench_durable -- --n 2000 --conc 64`.
+//!
+//! Prints runs per second sequential and with `--conc` runs in flight on a 2-worker tokio
+//! runtime, the latency of one step commit, and the raw floor of the driver (a bare rusqlite
+//! insert-commit loop with the same settings: WAL, `synchronous = NORMAL`), with the ratios;
+//! then one JSON line. Every run's result is checked.
+
+#[path = "../benches/w5/mod.rs"]
+mod w5;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hookflow::store::sqlite::SqliteStore;
+use hookflow::store::{RunRecord, RunUpdate, Store, StoredStatus};
+use hookflow::{Event, RunId};
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn fresh_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "hookflow-bench-durable-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A bare insert-commit loop on rusqlite: the most the driver can do.
+fn raw_floor(n: usize) -> f64 {
+    let dir = fresh_dir("floor");
+    let conn = rusqlite::Connection::open(dir.join("floor.db")).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
+    )
+    .unwrap();
+    let body = r#"{"seq":3,"at_micros":1,"event":"step_completed","step":"step1","position":0}"#;
+    let started = Instant::now();
+    for _ in 0..n {
+        let tx = conn.unchecked_transaction().unwrap();
+        tx.execute("INSERT INTO t (body) VALUES (?1)", [body])
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    let per_s = n as f64 / started.elapsed().as_secs_f64();
+    drop(conn);
+    let _ = std::fs::remove_dir_all(dir);
+    per_s
+}
+
+/// The mean latency of one `Store::commit` of one event, sequential.
+async fn commit_latency(n: usize) -> Duration {
+    let dir = fresh_dir("commit");
+    let store = SqliteStore::open(dir.join("runs.db")).unwrap();
+    let run_id = RunId::parse("01900000-0000-7000-8000-000000000000").unwrap();
+    let record = RunRecord {
+        run_id,
+        workflow: "bench".into(),
+        version: 1,
+        input: serde_json::json!(null),
+        status: StoredStatus::Running,
+        idempotency_key: None,
+        request_id: None,
+        actor: None,
+        origin: hookflow::Origin::Local,
+        additional_data: None,
+        output: None,
+        error: None,
+        created_at_micros: 0,
+        updated_at_micros: 0,
+    };
+    store.create(&record).await.unwrap();
+    let template: Vec<Event> = serde_json::from_str(
+        r#"[{"seq":0,"at_micros":1,"event":"step_completed","step":"step1","position":0,"compensable":true,"output":{"n":1},"compensation":{"n":0}}]"#,
+    )
+    .unwrap();
+    let started = Instant::now();
+    for i in 0..n {
+        let mut events = template.clone();
+        events[0].seq = i as u32;
+        store.commit(run_id, &events, None).await.unwrap();
+    }
+    let mean = started.elapsed() / n as u32;
+    store
+        .commit(
+            run_id,
+            &[],
+            Some(RunUpdate {
+                status: StoredStatus::Completed,
+                output: None,
+                error: None,
+            }),
+        )
+        .await
+        .unwrap();
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+    mean
+}
+
+async fn sequential(n: usize) -> (f64, Duration, usize) {
+    let dir = fresh_dir("seq");
+    let engine = w5::durable_engine(SqliteStore::open(dir.join("runs.db")).unwrap());
+    let started = Instant::now();
+    let mut events = 0;
+    for _ in 0..n {
+        let outcome = engine.run::<w5::W5>(w5::input()).await;
+        assert!(outcome.is_completed() && outcome.output().is_some_and(|o| o.state.n == 5));
+        events = outcome.journal().len();
+    }
+    let elapsed = started.elapsed();
+    let _ = std::fs::remove_dir_all(dir);
+    (n as f64 / elapsed.as_secs_f64(), elapsed / n as u32, events)
+}
+
+fn concurrent(n: usize, conc: usize) -> f64 {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = fresh_dir("conc");
+    let engine = Arc::new(w5::durable_engine(
+        SqliteStore::open(dir.join("runs.db")).unwrap(),
+    ));
+    let per_task = n / conc;
+    let started = Instant::now();
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..conc)
+            .map(|_| {
+                let engine = Arc::clone(&engine);
+                tokio::spawn(async move {
+                    for _ in 0..per_task {
+                        let outcome = engine.run::<w5::W5>(w5::input()).await;
+                        assert!(outcome.is_completed());
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+    let per_s = (per_task * conc) as f64 / started.elapsed().as_secs_f64();
+    drop(engine);
+    let _ = std::fs::remove_dir_all(dir);
+    per_s
+}
+
+fn main() {
+    let n = arg("--n", 2000);
+    let conc = arg("--conc", 64);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let floor = raw_floor(n * 4);
+    let commit = runtime.block_on(commit_latency(n));
+    let (seq, seq_latency, events) = runtime.block_on(sequential(n));
+    let conc_per_s = concurrent(n * 4, conc);
+    // Commits per W5 run: the start, one per step (5 steps and the hook's handler), the end.
+    let commits_per_run = 8.0;
+    println!("W5 on SqliteStore (WAL, synchronous = NORMAL), n = {n}, {events} events per run");
+    println!("  raw floor (rusqlite insert-commit loop):   {floor:>10.0} commits/s");
+    println!(
+        "  one step commit (Store::commit):           {:>10.1} µs",
+        commit.as_secs_f64() * 1e6
+    );
+    println!(
+        "  W5 sequential:                             {seq:>10.0} runs/s  ({:.1} µs per run, {:.0} commits/s = {:.0}% of the floor)",
+        seq_latency.as_secs_f64() * 1e6,
+        seq * commits_per_run,
+        100.0 * seq * commits_per_run / floor
+    );
+    println!(
+        "  W5 with {conc} in flight (2 workers):         {conc_per_s:>10.0} runs/s  ({:.1}x sequential)",
+        conc_per_s / seq
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "n": n,
+            "conc": conc,
+            "floor_commits_per_s": floor.round(),
+            "step_commit_us": (commit.as_secs_f64() * 1e6 * 10.0).round() / 10.0,
+            "w5_seq_runs_per_s": seq.round(),
+            "w5_seq_us_per_run": (seq_latency.as_secs_f64() * 1e6 * 10.0).round() / 10.0,
+            "w5_conc_runs_per_s": conc_per_s.round(),
+            "events_per_run": events,
+        })
+    );
+}
