@@ -133,11 +133,36 @@ pub(crate) enum Halt {
     Failed(String),
 }
 
-/// Commits the journal's new events, with `update`. Without a store, does nothing.
-pub(crate) async fn commit(run: &RunShared, update: Option<RunUpdate>) -> Result<(), StoreError> {
-    let Some(durable) = &run.durable else {
-        return Ok(());
-    };
+/// Commits the journal's new events, with `update`. Without a store, it is ready at once,
+/// and its future is one pointer wide (the in-memory path carries no store state).
+pub(crate) fn commit(run: &RunShared, update: Option<RunUpdate>) -> Commit<'_> {
+    match &run.durable {
+        None => Commit(None),
+        Some(durable) => Commit(Some(Box::pin(commit_to(run, durable, update)))),
+    }
+}
+
+/// The future of [`commit`].
+pub(crate) struct Commit<'a>(Option<crate::BoxFuture<'a, Result<(), StoreError>>>);
+
+impl std::future::Future for Commit<'_> {
+    type Output = Result<(), StoreError>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match &mut self.0 {
+            None => std::task::Poll::Ready(Ok(())),
+            Some(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+async fn commit_to(
+    run: &RunShared,
+    durable: &Durable,
+    update: Option<RunUpdate>,
+) -> Result<(), StoreError> {
     let mut persisted = durable.persisted.lock().await;
     let events: Vec<Event> = {
         let state = crate::lock(&run.state);

@@ -271,6 +271,9 @@ impl Engine {
             options,
             state: Mutex::new(RunState {
                 journal,
+                // One slot per step call and hook the macro saw, so that W5-sized workflows
+                // never grow the stack.
+                compensations: Vec::with_capacity(W::META.body().len() + 1),
                 ..RunState::default()
             }),
             bag: Bag::default(),

@@ -229,12 +229,7 @@ impl StepRun {
             },
             meta,
             frame: wf.frame,
-            span: tracing::info_span!(
-                "step",
-                step = meta.name,
-                position,
-                attempt = tracing::field::Empty
-            ),
+            span: tracing::info_span!("step", step = meta.name, position, attempt = 1u32),
         }
     }
 
@@ -314,7 +309,9 @@ impl StepRun {
         Fut: Future<Output = Result<T, E>>,
     {
         self.ctx.attempt.store(attempt, Ordering::Relaxed);
-        self.span.record("attempt", attempt);
+        if attempt > 1 {
+            self.span.record("attempt", attempt);
+        }
         let timeout = self.meta.timeout;
         let timed_out = |after: Duration| StepTimeout {
             step: self.meta.name,

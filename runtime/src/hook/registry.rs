@@ -249,10 +249,34 @@ impl<W> fmt::Debug for Registrar<'_, W> {
     }
 }
 
+/// Hashes a `TypeId` by the bits it already is: the type ids are hashes themselves, so
+/// hashing them again (SipHash) on every run would be wasted work.
+#[derive(Default)]
+pub(crate) struct TypeIdHasher(u64);
+
+impl std::hash::Hasher for TypeIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8)) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 ^= (n as u64) ^ ((n >> 64) as u64);
+    }
+}
+
+type TypeIdMap<V> = HashMap<TypeId, V, std::hash::BuildHasherDefault<TypeIdHasher>>;
+
 /// The frozen handlers of an engine.
 #[derive(Default)]
 pub(crate) struct Registry {
-    tables: HashMap<TypeId, Arc<WorkflowHookTable>>,
+    tables: TypeIdMap<Arc<WorkflowHookTable>>,
     plugins: Vec<Arc<str>>,
 }
 
