@@ -73,6 +73,13 @@ impl RunId {
         RunId(uuid::Uuid::from_bytes(bytes))
     }
 
+    /// A new id, for a run to be started with [`RunOptions::run_id`](crate::RunOptions::run_id)
+    /// (so that it can be followed with [`Engine::subscribe`](crate::Engine::subscribe) from
+    /// its first event).
+    pub fn generate() -> Self {
+        Self::new()
+    }
+
     /// The id as a UUID.
     pub fn as_uuid(&self) -> uuid::Uuid {
         self.0

@@ -28,6 +28,7 @@ use crate::run::{RunShared, RunState};
 use crate::services::Services;
 use crate::step::InjectedFault;
 use crate::store::{Created, RunRecord, RunUpdate, Store, StoreError, StoredStatus};
+use crate::subscribe::{Bus, RunEvents};
 use crate::testing::FaultPlan;
 use crate::workflow::Workflow;
 
@@ -48,6 +49,7 @@ pub(crate) struct EngineInner {
     pub(crate) store: Option<Arc<dyn Store>>,
     pub(crate) resumers: HashMap<(String, u32), Resumer>,
     pub(crate) in_flight: Arc<InFlight>,
+    pub(crate) bus: Bus,
 }
 
 impl Engine {
@@ -73,8 +75,12 @@ impl Engine {
     /// committed before the next step starts. A start with an idempotency key that the store
     /// knows returns that run's outcome instead of running again (waiting for it if it is in
     /// flight here, resuming it if it was interrupted).
-    pub async fn run_with<W: Workflow>(&self, input: W::Input, options: RunOptions) -> Outcome<W> {
-        let run_id = RunId::new();
+    pub async fn run_with<W: Workflow>(
+        &self,
+        input: W::Input,
+        mut options: RunOptions,
+    ) -> Outcome<W> {
+        let run_id = options.run_id.take().unwrap_or_else(RunId::new);
         let Some(store) = self.inner.store.clone() else {
             return self.execute::<W>(run_id, input, options, None).await;
         };
@@ -179,6 +185,7 @@ impl Engine {
             origin: record.origin,
             additional_data: record.additional_data,
             idempotency_key: record.idempotency_key,
+            run_id: None,
         };
         let durable = Durable {
             store,
@@ -317,6 +324,13 @@ impl Engine {
         })?;
         let engine = self.clone();
         Ok(handle.spawn(async move { engine.run_with::<W>(input, options).await }))
+    }
+
+    /// Follows run `run_id`: its journal events as they happen, until it ends. Subscribe
+    /// before starting the run (with [`Engine::spawn`], whose run id is in the outcome, or by
+    /// an idempotency key) or while it runs; earlier events are in its journal.
+    pub fn subscribe(&self, run_id: RunId) -> RunEvents {
+        self.inner.bus.subscribe(run_id)
     }
 
     /// The engine's service of type `T`, as steps and hooks get it with `ctx.service::<T>()`.
@@ -673,6 +687,7 @@ impl EngineBuilder {
                 store: self.store,
                 resumers: self.resumers,
                 in_flight: Arc::default(),
+                bus: Bus::default(),
             }),
         }
     }
@@ -713,6 +728,7 @@ pub struct RunOptions {
     pub(crate) origin: Origin,
     pub(crate) additional_data: Option<serde_json::Value>,
     pub(crate) idempotency_key: Option<String>,
+    pub(crate) run_id: Option<RunId>,
 }
 
 impl RunOptions {
@@ -744,6 +760,13 @@ impl RunOptions {
         self.additional_data = Some(data);
         self
     }
+    /// The run's id, made beforehand with [`RunId::generate`] (by default, a new one).
+    #[must_use]
+    pub fn run_id(mut self, run_id: RunId) -> Self {
+        self.run_id = Some(run_id);
+        self
+    }
+
     /// A key that makes the start idempotent: with a store, a second start with the same key
     /// returns the first run's outcome instead of running again.
     #[must_use]

@@ -266,13 +266,14 @@ impl Journal {
         self.events.reserve(additional);
     }
 
-    pub(crate) fn push(&mut self, kind: EventKind) {
+    pub(crate) fn push(&mut self, kind: EventKind) -> &Event {
         let seq = u32::try_from(self.events.len()).unwrap_or(u32::MAX);
         self.events.push(Event {
             seq,
             at_micros: now_micros(),
             kind,
         });
+        &self.events[self.events.len() - 1]
     }
 }
 

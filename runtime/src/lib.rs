@@ -28,6 +28,7 @@ mod run;
 mod services;
 mod step;
 pub mod store;
+mod subscribe;
 pub mod testing;
 mod workflow;
 
@@ -48,6 +49,7 @@ pub use outcome::{HookFailure, Outcome, RunStatus};
 pub use policy::{RetryPolicy, StepTimeout};
 pub use step::{BestEffortFailure, StepData, StepFuture, StepMeta, StepResponse};
 pub use store::{MemoryStore, RunRecord, Store, StoreError, StoredStatus};
+pub use subscribe::RunEvents;
 pub use workflow::{BodyCall, HookKind, HookMeta, Workflow, WorkflowMeta};
 
 use std::sync::{Mutex, MutexGuard, PoisonError};

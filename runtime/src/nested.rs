@@ -45,7 +45,7 @@ pub async fn call<W: Workflow>(
             for entry in state.compensations.iter_mut().filter(|c| c.frame == frame) {
                 entry.frame = parent.frame;
             }
-            state.journal.push(ended(true));
+            run.push(&mut state, ended(true));
             Ok(output)
         }
         Ok(Err(err)) => {

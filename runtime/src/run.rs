@@ -43,7 +43,14 @@ pub(crate) struct RunState {
 
 impl RunShared {
     pub(crate) fn record(&self, kind: EventKind) {
-        crate::lock(&self.state).journal.push(kind);
+        self.push(&mut crate::lock(&self.state), kind);
+    }
+
+    /// Appends an event to the journal (whose lock the caller holds) and passes it to the
+    /// run's subscribers, if the engine has any.
+    pub(crate) fn push(&self, state: &mut RunState, kind: EventKind) {
+        let event = state.journal.push(kind);
+        self.engine.bus.publish(self.run_id, event);
     }
 
     pub(crate) fn next_position(&self) -> u32 {

@@ -460,15 +460,19 @@ impl StepRun {
         };
         tracing::warn!(parent: &self.span, %error, "hookflow: best-effort step failed; the workflow goes on");
         {
-            let mut state = crate::lock(&self.ctx.rc.run.state);
-            state.journal.push(EventKind::StepFailed {
-                step: self.meta.name.into(),
-                position: self.ctx.position,
-                error: error.clone(),
-                panicked,
-                attempts: self.ctx.attempt(),
-                best_effort: true,
-            });
+            let run = self.ctx.rc.run.as_ref();
+            let mut state = crate::lock(&run.state);
+            run.push(
+                &mut state,
+                EventKind::StepFailed {
+                    step: self.meta.name.into(),
+                    position: self.ctx.position,
+                    error: error.clone(),
+                    panicked,
+                    attempts: self.ctx.attempt(),
+                    best_effort: true,
+                },
+            );
             state.best_effort_failures.push(BestEffortFailure {
                 step: self.meta.name.to_owned(),
                 position: self.ctx.position,
@@ -525,14 +529,17 @@ impl StepRun {
             }
         };
         let mut state = crate::lock(&run.state);
-        state.journal.push(EventKind::StepFailed {
-            step: self.meta.name.into(),
-            position: self.ctx.position,
-            error,
-            panicked,
-            attempts: self.ctx.attempt(),
-            best_effort: false,
-        });
+        run.push(
+            &mut state,
+            EventKind::StepFailed {
+                step: self.meta.name.into(),
+                position: self.ctx.position,
+                error,
+                panicked,
+                attempts: self.ctx.attempt(),
+                best_effort: false,
+            },
+        );
         state.panicked_step = Some(self.meta.name);
         drop(state);
         std::panic::resume_unwind(unwind)
