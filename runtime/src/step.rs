@@ -178,7 +178,7 @@ pub struct StepRun {
     frame: u32,
     span: tracing::Span,
     /// What the journal recorded of this step, if it completed before a resume.
-    replayed: Option<Replayed>,
+    replayed: Option<Box<Replayed>>,
 }
 
 struct Replayed {
@@ -202,11 +202,11 @@ impl StepRun {
                 }))
             }
             Some((Some(recorded), _)) if recorded.completed => {
-                replayed = Some(Replayed {
+                replayed = Some(Box::new(Replayed {
                     output: recorded.output.clone(),
                     compensation: recorded.compensation.clone(),
                     compensated: recorded.compensated,
-                });
+                }));
             }
             // A run that was compensating has replayed up to where it failed: this step failed
             // (or was never reached).
@@ -348,7 +348,7 @@ impl StepRun {
     /// Finishes a step that has a compensation: journals it and, on success, pushes the
     /// compensation with its data. A panic goes on unwinding once recorded.
     pub async fn finish<O, C, E, F>(
-        mut self,
+        &mut self,
         attempt: Attempt<StepResponse<O, C>, E>,
         compensate: F,
     ) -> Result<O, E>
@@ -423,7 +423,7 @@ impl StepRun {
     }
 
     /// Finishes a step with nothing to undo.
-    pub async fn finish_plain<O, E>(mut self, attempt: Attempt<O, E>) -> Result<O, E>
+    pub async fn finish_plain<O, E>(&mut self, attempt: Attempt<O, E>) -> Result<O, E>
     where
         O: Serialize + DeserializeOwned,
         E: Display,
@@ -439,7 +439,7 @@ impl StepRun {
 
     /// Finishes a best-effort step: a failure (an error, a timeout, a panic) is recorded and
     /// the workflow goes on with `None`.
-    pub async fn finish_best_effort<O, E>(mut self, attempt: Attempt<O, E>) -> Option<O>
+    pub async fn finish_best_effort<O, E>(&mut self, attempt: Attempt<O, E>) -> Option<O>
     where
         O: Serialize + DeserializeOwned,
         E: Display,

@@ -251,7 +251,7 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
             Delimiter::Brace,
             quote! {
                 let __hookflow_error = #error_check;
-                let __hookflow_step = #private::StepRun::start(__hookflow_ctx, &__HOOKFLOW_STEP);
+                let mut __hookflow_step = #private::StepRun::start(__hookflow_ctx, &__HOOKFLOW_STEP);
                 let __hookflow_attempt = #execute;
                 #finish
             },
