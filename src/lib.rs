@@ -35,11 +35,18 @@ pub use hookflow_runtime::*;
 ///   - `step<T>` or `step<T, R>`: handlers are `#[step]` fns taking `T` and returning `R`
 ///     (default `()`), compensated like any step; firing returns
 ///     `Result<Vec<R>, HookError>`, one result per handler.
-/// - `name = "..."`: the workflow's name in the journal and metadata (default: the
+/// - `name = "..."`: the workflow's name in the journal, the store and metadata (default: the
 ///   function's name).
-/// - `crate = path`: where the `hookflow` crate is, if you renamed the dependency.
+/// - `version = N`: the workflow's version (default 1), recorded with each durable run; an
+///   engine resumes only runs of versions it registered.
+/// - `crate = path` (or `crate = "path"`): where the `hookflow` crate is, if you renamed the
+///   dependency.
 ///
-/// # Example
+/// The input and output are serde types (`Serialize + DeserializeOwned`), so that a store
+/// can record a run and give an idempotent start its recorded output. `HOOKFLOW_MACROS_DEBUG=1`
+/// prints the expansion at compile time.
+///
+/// # Example: hooks, `name` and `version`
 ///
 /// ```
 /// use hookflow::prelude::*;
@@ -80,6 +87,64 @@ pub use hookflow_runtime::*;
 /// assert_eq!(ImportProducts::META.steps().collect::<Vec<_>>(), ["create_products"]);
 /// # }
 /// ```
+///
+/// # Example: a `step` hook, whose handlers are steps with their own compensation
+///
+/// ```
+/// use hookflow::prelude::*;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error(transparent)]
+/// struct CatalogError(#[from] HookError);
+///
+/// #[workflow(version = 2, hooks(created: step<Vec<String>, usize>))]
+/// async fn create_catalog(ctx: &WorkflowContext, names: Vec<String>) -> Result<usize, CatalogError> {
+///     // One result per handler, in the order they ran.
+///     let linked: Vec<usize> = ctx.hook(CreateCatalog::CREATED, names).await?;
+///     Ok(linked.iter().sum())
+/// }
+///
+/// /// A plugin's handler: links each product to a brand; undone by unlinking.
+/// #[step(compensate = unlink_brands)]
+/// async fn link_brands(_ctx: &StepContext, names: Vec<String>) -> Result<StepResponse<usize, Vec<String>>, CatalogError> {
+///     Ok(StepResponse::new(names.len(), names))
+/// }
+///
+/// async fn unlink_brands(_ctx: &StepContext, _names: Vec<String>) -> Result<(), CatalogError> {
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let mut hooks = Hooks::new();
+/// CreateCatalog::hooks(&mut hooks).created(link_brands);
+/// let engine = Engine::builder().hooks(hooks).build();
+/// let outcome = CreateCatalog::run(&engine, vec!["mug".into(), "tee".into()]).await;
+/// assert_eq!(outcome.output(), Some(&2));
+/// assert_eq!(<CreateCatalog as Workflow>::VERSION, 2);
+/// # }
+/// ```
+///
+/// # Example: a renamed dependency
+///
+/// ```
+/// extern crate hookflow as flow;
+/// use flow::prelude::*;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("never")]
+/// struct Never;
+///
+/// #[flow::step(crate = flow)]
+/// async fn double(_ctx: &StepContext, n: u64) -> Result<u64, Never> { Ok(n * 2) }
+///
+/// #[flow::workflow(crate = flow)]
+/// async fn doubling(ctx: &WorkflowContext, n: u64) -> Result<u64, Never> { double(ctx, n).await }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(Doubling::run(&Engine::new(), 21).await.output(), Some(&42));
+/// # }
+/// ```
 pub use hookflow_macros::workflow;
 
 /// Turns an `async fn` into a step: journaled, traced, panic-safe, with an optional
@@ -110,9 +175,18 @@ pub use hookflow_macros::workflow;
 ///   where `Data` is the second type of the step's `StepResponse<Output, Data>`. Without it,
 ///   the step returns its output directly (`Result<Output, Error>`).
 /// - `name = "..."`: the step's name in the journal and traces (default: the function's).
+/// - `retry(max = 3, backoff = "100ms", max_backoff = "30s", jitter = true, when = f)`: retries
+///   a failed attempt up to `max` times with exponential backoff (each attempt gets clones of
+///   the inputs, which must be `Clone`); `when` is an `fn(&Error) -> bool` saying which errors
+///   are transient. `retry` alone means `max = 3, backoff = "100ms"`.
+/// - `timeout = "5s"`: drops an attempt's future at the deadline; the attempt fails with the
+///   step's error built `From<StepTimeout>`.
+/// - `best_effort`: a failure is recorded (`Outcome::best_effort_failures`) and the workflow
+///   goes on; the generated function returns `Option<Output>`. Not with `compensate`.
+/// - `compensate_retry(max = 3, backoff = "1s", ...)`: retries a failing compensation.
 /// - `crate = path`: where the `hookflow` crate is, if you renamed the dependency.
 ///
-/// # Example
+/// # Example: a compensation and a name
 ///
 /// ```
 /// use hookflow::prelude::*;
@@ -148,6 +222,68 @@ pub use hookflow_macros::workflow;
 /// let outcome = PayAndShip::run(&Engine::new(), 42).await;
 /// assert_eq!(outcome.status(), RunStatus::Compensated); // `refund(42)` ran
 /// assert_eq!(outcome.failed_step(), Some("ship"));
+/// # }
+/// ```
+///
+/// # Example: `retry`, `timeout`, `best_effort` and `compensate_retry`
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use hookflow::prelude::*;
+/// use hookflow::StepTimeout;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// enum PayError {
+///     #[error("provider unavailable")]
+///     Unavailable,
+///     #[error(transparent)]
+///     TimedOut(#[from] StepTimeout),
+/// }
+///
+/// fn transient(err: &PayError) -> bool {
+///     matches!(err, PayError::Unavailable)
+/// }
+///
+/// static CALLS: AtomicU32 = AtomicU32::new(0);
+///
+/// /// Unavailable twice, then authorized.
+/// #[step(
+///     compensate = void,
+///     retry(max = 3, backoff = "10ms", when = transient),
+///     timeout = "2s",
+///     compensate_retry(max = 2),
+/// )]
+/// async fn authorize(_ctx: &StepContext, amount: u64) -> Result<StepResponse<u64, u64>, PayError> {
+///     if CALLS.fetch_add(1, Ordering::SeqCst) < 2 {
+///         return Err(PayError::Unavailable);
+///     }
+///     Ok(StepResponse::new(amount, amount))
+/// }
+///
+/// async fn void(_ctx: &StepContext, _amount: u64) -> Result<(), PayError> {
+///     Ok(())
+/// }
+///
+/// /// The email server is down: the order goes on without the email.
+/// #[step(best_effort)]
+/// async fn email(_ctx: &StepContext, _amount: u64) -> Result<(), PayError> {
+///     Err(PayError::Unavailable)
+/// }
+///
+/// #[workflow]
+/// async fn order(ctx: &WorkflowContext, amount: u64) -> Result<u64, PayError> {
+///     let paid = authorize(ctx, amount).await?;
+///     let emailed: Option<()> = email(ctx, paid).await;
+///     assert!(emailed.is_none());
+///     Ok(paid)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let outcome = Order::run(&Engine::new(), 30).await;
+/// assert_eq!(outcome.output(), Some(&30));
+/// assert_eq!(CALLS.load(Ordering::SeqCst), 3, "two retries");
+/// assert_eq!(outcome.best_effort_failures()[0].step, "email");
 /// # }
 /// ```
 pub use hookflow_macros::step;
