@@ -374,16 +374,38 @@ impl StepRun {
         } else {
             (None, None)
         };
-        run.record(EventKind::StepCompleted {
-            step: self.meta.name.into(),
-            position: self.ctx.position,
-            compensable: true,
-            output: output_json,
-            compensation: data_json,
-        });
-        self.push_compensation(data, compensate);
+        let compensation = self.compensation(data, compensate);
+        {
+            // One lock for the event and the compensation: they are one fact.
+            let mut state = crate::lock(&run.state);
+            run.push(
+                &mut state,
+                EventKind::StepCompleted {
+                    step: self.meta.name.into(),
+                    position: self.ctx.position,
+                    compensable: true,
+                    output: output_json,
+                    compensation: data_json,
+                },
+            );
+            state.compensations.push(compensation);
+        }
         self.commit().await;
         Ok(output)
+    }
+
+    fn compensation<C, F>(&self, data: C, compensate: F) -> Compensation
+    where
+        C: Serialize + DeserializeOwned + Send + 'static,
+        F: for<'a> CompensateFn<'a, C> + Clone,
+    {
+        Compensation {
+            step: self.meta.name,
+            position: self.ctx.position,
+            frame: self.frame,
+            retry: self.meta.compensate_retry,
+            action: Box::new(Pending { data, compensate }),
+        }
     }
 
     fn push_compensation<C, F>(&self, data: C, compensate: F)
@@ -391,15 +413,10 @@ impl StepRun {
         C: Serialize + DeserializeOwned + Send + 'static,
         F: for<'a> CompensateFn<'a, C> + Clone,
     {
+        let compensation = self.compensation(data, compensate);
         crate::lock(&self.ctx.rc.run.state)
             .compensations
-            .push(Compensation {
-                step: self.meta.name,
-                position: self.ctx.position,
-                frame: self.frame,
-                retry: self.meta.compensate_retry,
-                action: Box::new(Pending { data, compensate }),
-            });
+            .push(compensation);
     }
 
     /// Commits the step's completion before the workflow goes on; if the store fails, the
