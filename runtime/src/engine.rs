@@ -81,27 +81,37 @@ impl Engine {
         mut options: RunOptions,
     ) -> Outcome<W> {
         let run_id = options.run_id.take().unwrap_or_else(RunId::new);
-        let Some(store) = self.inner.store.clone() else {
-            return self.execute::<W>(run_id, input, options, None).await;
-        };
-        let record = match new_record::<W>(run_id, &input, &options) {
-            Ok(record) => record,
-            Err(err) => return Outcome::stopped(run_id, RunStatus::Interrupted, err.into()),
-        };
-        let _guard = self.inner.in_flight.enter(run_id);
-        match store.create(&record).await {
-            Err(err) => Outcome::stopped(run_id, RunStatus::Interrupted, err.into()),
-            Ok(Created::Existing(existing)) => self.existing::<W>(*existing).await,
-            Ok(Created::New) => {
-                let durable = Durable {
-                    store,
-                    persisted: tokio::sync::Mutex::new(0),
-                    replay: None,
+        let mut _in_flight = None;
+        // One call to `execute` below, whatever the path: its future is inlined once in this
+        // one, and the rare paths are boxed, so that a run's future stays small.
+        let durable = match self.inner.store.clone() {
+            None => None,
+            Some(store) => {
+                let record = match new_record::<W>(run_id, &input, &options) {
+                    Ok(record) => record,
+                    Err(err) => return Outcome::stopped(run_id, RunStatus::Interrupted, err.into()),
                 };
-                self.execute::<W>(run_id, input, options, Some((durable, Vec::new())))
-                    .await
+                _in_flight = self.inner.in_flight.enter(run_id);
+                match store.create(&record).await {
+                    Err(err) => {
+                        return Outcome::stopped(run_id, RunStatus::Interrupted, err.into());
+                    }
+                    Ok(Created::Existing(existing)) => {
+                        _in_flight = None;
+                        return Box::pin(self.existing::<W>(*existing)).await;
+                    }
+                    Ok(Created::New) => Some((
+                        Durable {
+                            store,
+                            persisted: tokio::sync::Mutex::new(0),
+                            replay: None,
+                        },
+                        Vec::new(),
+                    )),
+                }
             }
-        }
+        };
+        self.execute::<W>(run_id, input, options, durable).await
     }
 
     /// The outcome of a run that exists with the same idempotency key.
@@ -381,7 +391,7 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
             let halt = panic.into_payload().downcast::<Halt>().map(|h| *h);
             match halt {
                 Ok(Halt::Store(err)) => return stopped(run, RunStatus::Interrupted, err.into()),
-                Ok(Halt::Replay(err)) => return park(run, err).await,
+                Ok(Halt::Replay(err)) => return Box::pin(park(run, err)).await,
                 Ok(Halt::Failed(message)) => Err(RunError::Recorded { message }),
                 Err(_) => unreachable!("checked by `is`"),
             }
@@ -423,7 +433,9 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
                     return stopped(run, RunStatus::Interrupted, err.into());
                 }
             }
-            if let Err(err) = compensate(ctx, Scope::All).await {
+            // Boxed: only failed runs compensate, and their futures need not make every
+            // run's future larger.
+            if let Err(err) = Box::pin(compensate(ctx, Scope::All)).await {
                 return stopped(run, RunStatus::Interrupted, err.into());
             }
             let failed = crate::lock(&run.state).compensation_failures.clone();
@@ -441,7 +453,7 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
                     index,
                     "on_compensation_failed",
                 );
-                <After<CompensationFailure> as Fire<W>>::fire(point, ctx, &failure).await;
+                Box::pin(<After<CompensationFailure> as Fire<W>>::fire(point, ctx, &failure)).await;
                 RunStatus::CompensationFailed
             }
         }

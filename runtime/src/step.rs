@@ -332,7 +332,8 @@ impl StepRun {
         }
         let body = CatchUnwind::new(body).instrument(self.span.clone());
         let result = match (timeout, on_timeout) {
-            (Some(after), Some(make)) => match tokio::time::timeout(after, body).await {
+            // Boxed: only steps with a timeout carry a timer, not every step's future.
+            (Some(after), Some(make)) => match Box::pin(tokio::time::timeout(after, body)).await {
                 Ok(result) => result,
                 Err(_elapsed) => Ok(Err(make(timed_out(after)))),
             },
