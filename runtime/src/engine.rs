@@ -89,7 +89,9 @@ impl Engine {
             Some(store) => {
                 let record = match new_record::<W>(run_id, &input, &options) {
                     Ok(record) => record,
-                    Err(err) => return Outcome::stopped(run_id, RunStatus::Interrupted, err.into()),
+                    Err(err) => {
+                        return Outcome::stopped(run_id, RunStatus::Interrupted, err.into());
+                    }
                 };
                 _in_flight = self.inner.in_flight.enter(run_id);
                 match store.create(&record).await {
@@ -453,7 +455,10 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
                     index,
                     "on_compensation_failed",
                 );
-                Box::pin(<After<CompensationFailure> as Fire<W>>::fire(point, ctx, &failure)).await;
+                Box::pin(<After<CompensationFailure> as Fire<W>>::fire(
+                    point, ctx, &failure,
+                ))
+                .await;
                 RunStatus::CompensationFailed
             }
         }
