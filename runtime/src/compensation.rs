@@ -59,19 +59,37 @@ pub(crate) struct Compensation {
     /// The workflow (the run's own, or a nested one) whose step it undoes.
     pub(crate) frame: u32,
     pub(crate) retry: Option<RetryPolicy>,
-    pub(crate) action: Box<dyn CompensateAction>,
+    pub(crate) action: Action,
+}
+
+/// A compensation and its data, type-erased. Stored inline when it fits in four words (the
+/// compensation is a function item, so that is the size of its data): most steps' undo
+/// costs no allocation.
+pub(crate) type Action = smallbox::SmallBox<dyn CompensateAction, smallbox::space::S4>;
+
+/// Erases a compensation and its data.
+pub(crate) fn action<C, F>(data: C, compensate: F) -> Action
+where
+    C: Serialize + DeserializeOwned + Send + 'static,
+    F: for<'a> CompensateFn<'a, C> + Clone,
+{
+    smallbox::smallbox!(Pending {
+        data: Some(data),
+        compensate,
+    })
 }
 
 pub(crate) trait CompensateAction: Send {
     fn data_json(&self) -> Option<serde_json::Value>;
-    fn run<'a>(self: Box<Self>, ctx: &'a StepContext) -> BoxFuture<'a, Result<(), String>>;
+    /// Starts the compensation with the data, which it takes: an action runs once.
+    fn run<'a>(&mut self, ctx: &'a StepContext) -> BoxFuture<'a, Result<(), String>>;
     /// The same action with a copy of its data (made through serde), for one more attempt.
-    fn replica(&self) -> Option<Box<dyn CompensateAction>>;
+    fn replica(&self) -> Option<Action>;
 }
 
 pub(crate) struct Pending<C, F> {
-    pub(crate) data: C,
-    pub(crate) compensate: F,
+    data: Option<C>,
+    compensate: F,
 }
 
 impl<C, F> CompensateAction for Pending<C, F>
@@ -80,23 +98,26 @@ where
     F: for<'a> CompensateFn<'a, C> + Clone,
 {
     fn data_json(&self) -> Option<serde_json::Value> {
-        crate::step::to_json(&self.data)
+        self.data.as_ref().and_then(crate::step::to_json)
     }
 
-    fn run<'a>(self: Box<Self>, ctx: &'a StepContext) -> BoxFuture<'a, Result<(), String>> {
-        let Pending { data, compensate } = *self;
+    fn run<'a>(&mut self, ctx: &'a StepContext) -> BoxFuture<'a, Result<(), String>> {
+        let data = self.data.take();
+        let compensate = self.compensate.clone();
         // The call is inside the future, so that a panic while making the compensation's
         // future is caught with the rest.
-        Box::pin(async move { compensate(ctx, data).await.map_err(|e| e.to_string()) })
+        Box::pin(async move {
+            match data {
+                Some(data) => compensate(ctx, data).await.map_err(|e| e.to_string()),
+                None => Err("internal: a compensation ran twice".to_owned()),
+            }
+        })
     }
 
-    fn replica(&self) -> Option<Box<dyn CompensateAction>> {
-        let json = serde_json::to_value(&self.data).ok()?;
-        let data = serde_json::from_value(json).ok()?;
-        Some(Box::new(Pending {
-            data,
-            compensate: self.compensate.clone(),
-        }))
+    fn replica(&self) -> Option<Action> {
+        let json = serde_json::to_value(self.data.as_ref()?).ok()?;
+        let data: C = serde_json::from_value(json).ok()?;
+        Some(action(data, self.compensate.clone()))
     }
 }
 
@@ -229,7 +250,7 @@ async fn compensate_one(ctx: &WorkflowContext, entry: Compensation) -> Option<Fa
         let outcome = match fault {
             Some(Fault::Panic) => Err(crate::testing::injected(Fault::Panic)),
             Some(fault) => Ok(Err(crate::testing::injected(fault))),
-            None => CatchUnwind::new(action.run(&sctx))
+            None => CatchUnwind::new({ action }.run(&sctx))
                 .instrument(span.clone())
                 .await
                 .map_err(|panic| panic.message()),

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use crate::compensation::{CompensateFn, Compensation, Pending};
+use crate::compensation::{CompensateFn, Compensation, action};
 use crate::context::{StepContext, WorkflowContext};
 use crate::durable::{self, Halt, ReplayError};
 use crate::journal::EventKind;
@@ -405,7 +405,7 @@ impl StepRun {
             position: self.ctx.position,
             frame: self.frame,
             retry: self.meta.compensate_retry,
-            action: Box::new(Pending { data, compensate }),
+            action: action(data, compensate),
         }
     }
 
