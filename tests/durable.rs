@@ -128,7 +128,8 @@ fn transfer_input() -> TransferRequest {
     }
 }
 
-/// Each scenario runs against every store: in memory, and a SQLite file.
+/// Each scenario runs against every store: in memory, a SQLite file, and a PostgreSQL database
+/// (a server started once for this test binary: see tests/support/postgres.rs).
 macro_rules! on_every_store {
     ($($scenario:ident),* $(,)?) => {
         mod memory {
@@ -155,6 +156,17 @@ macro_rules! on_every_store {
                 std::fs::create_dir_all(&dir).unwrap();
                 dir
             }
+        }
+        mod postgres {
+            include!("support/postgres.rs");
+            $(
+                #[tokio::test(start_paused = true)]
+                async fn $scenario() {
+                    let url = pg_database(stringify!($scenario));
+                    let store = hookflow::store::postgres::PostgresStore::connect(&url).await.unwrap();
+                    super::$scenario(std::sync::Arc::new(store)).await;
+                }
+            )*
         }
     };
 }

@@ -7,9 +7,12 @@
 //! ([`Engine::resume_pending`](crate::Engine::resume_pending)).
 //!
 //! - [`MemoryStore`]: in memory, for tests and single-process idempotency;
-//! - `SqliteStore` (feature `sqlite`): an embedded SQLite file.
+//! - `SqliteStore` (feature `sqlite`): an embedded SQLite file;
+//! - `PostgresStore` (feature `postgres`): a PostgreSQL database, through a connection pool.
 
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

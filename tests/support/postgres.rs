@@ -1,0 +1,110 @@
+// The PostgreSQL server the tests use (included by tests/durable.rs and
+// tests/postgres_store.rs).
+//
+// Once per test binary, the first test that asks starts a throw-away cluster with
+// `scripts/postgres.sh start DIR PID` (DIR in the temp directory, PID this process): the
+// script leaves a detached watcher that stops the cluster and removes DIR once this process
+// has exited, however it ends (statics are never dropped in Rust, and a panic or a kill
+// would skip any other cleanup). `HOOKFLOW_TEST_DATABASE_URL`, if set and not empty, names
+// a server to use instead (nothing is started or stopped then). Each test gets a database of
+// its own. If the server cannot be started, every test that needs it fails with the script's
+// message: nothing is skipped.
+
+/// The URL of the server's `hookflow` database.
+#[allow(dead_code)]
+fn pg_server() -> &'static str {
+    static SERVER: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    match SERVER.get_or_init(pg_start) {
+        Ok(url) => url,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+#[allow(dead_code)]
+fn pg_script() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres.sh")
+}
+
+#[allow(dead_code)]
+fn pg_start() -> Result<String, String> {
+    if let Ok(url) = std::env::var("HOOKFLOW_TEST_DATABASE_URL") {
+        if !url.trim().is_empty() {
+            return Ok(url.trim().to_owned());
+        }
+    }
+    let pid = std::process::id();
+    let dir = std::env::temp_dir().join(format!("hookflow-postgres-{pid}"));
+    let output = std::process::Command::new("bash")
+        .arg(pg_script())
+        .arg("start")
+        .arg(&dir)
+        .arg(pid.to_string())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run scripts/postgres.sh: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if !output.status.success() || !stdout.starts_with("postgres://") {
+        return Err(format!(
+            "the PostgreSQL tests need a server, and `scripts/postgres.sh start {}` failed \
+             ({}): {}{stdout}\n(set HOOKFLOW_TEST_DATABASE_URL to use an existing server)",
+            dir.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr),
+        ));
+    }
+    Ok(stdout)
+}
+
+/// Runs each SQL command on the database at `url`, with psql; panics if one fails.
+#[allow(dead_code)]
+fn pg_psql(url: &str, commands: &[&str]) {
+    let output = std::process::Command::new("bash")
+        .arg(pg_script())
+        .arg("psql")
+        .arg(url)
+        .args(commands)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run scripts/postgres.sh psql");
+    assert!(
+        output.status.success(),
+        "psql {commands:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `url` with its database replaced by `database`.
+#[allow(dead_code)]
+fn pg_with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    format!("{}/{database}{query}", &base[..path_start])
+}
+
+/// A new, empty database for the test `name`: its URL.
+#[allow(dead_code)]
+fn pg_database(name: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .take(30)
+        .collect();
+    let database = format!("hookflow_{}_{n}_{name}", std::process::id());
+    let server = pg_server();
+    pg_psql(
+        server,
+        &[
+            &format!("DROP DATABASE IF EXISTS {database}"),
+            &format!("CREATE DATABASE {database}"),
+        ],
+    );
+    pg_with_database(server, &database)
+}
