@@ -9,7 +9,7 @@
 //! power loss too, at the cost of an fsync per group.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -78,6 +78,10 @@ pub enum Durability {
 /// ```
 pub struct SqliteStore {
     requests: mpsc::Sender<Request>,
+    /// The connection, shared with the writer thread: a write that finds it free runs at
+    /// once on the caller's thread (no hop to the writer and back); one that finds it busy
+    /// goes to the writer, which groups it with the others waiting.
+    conn: Arc<Mutex<Connection>>,
     path: PathBuf,
 }
 
@@ -138,19 +142,42 @@ impl SqliteStore {
         .map_err(unavailable("configure the database"))?;
         migrate(&conn)?;
         let (requests, receiver) = mpsc::channel();
+        let conn = Arc::new(Mutex::new(conn));
+        let shared = Arc::clone(&conn);
         thread::Builder::new()
             .name("hookflow-sqlite".into())
-            .spawn(move || writer(conn, receiver))
+            .spawn(move || writer(&shared, receiver))
             .map_err(|e| StoreError::Unavailable {
                 context: "start the writer thread".into(),
                 message: e.to_string(),
             })?;
-        Ok(SqliteStore { requests, path })
+        Ok(SqliteStore {
+            requests,
+            conn,
+            path,
+        })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Runs `write` in its own transaction on the caller's thread if the connection is free.
+    fn write_now<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Option<BoxFuture<'static, Result<T, StoreError>>> {
+        let mut conn = self.conn.try_lock().ok()?;
+        let result = (|| {
+            let tx = conn
+                .transaction()
+                .map_err(unavailable("begin a transaction"))?;
+            let value = write(&tx)?;
+            tx.commit().map_err(unavailable("commit"))?;
+            Ok(value)
+        })();
+        Some(Box::pin(std::future::ready(result)))
     }
 
     fn send<T: Send + 'static>(
@@ -175,6 +202,9 @@ fn stopped() -> StoreError {
 
 impl Store for SqliteStore {
     fn create<'a>(&'a self, run: &'a RunRecord) -> BoxFuture<'a, Result<Created, StoreError>> {
+        if let Some(done) = self.write_now(|conn| create(conn, run)) {
+            return done;
+        }
         let run = Box::new(run.clone());
         self.send(move |reply| Request::Create(run, reply))
     }
@@ -185,6 +215,9 @@ impl Store for SqliteStore {
         events: &'a [Event],
         update: Option<RunUpdate>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
+        if let Some(done) = self.write_now(|conn| commit(conn, run_id, events, update.as_ref())) {
+            return done;
+        }
         let events = events.to_vec();
         self.send(move |reply| Request::Commit(run_id, events, update, reply))
     }
@@ -243,9 +276,13 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
 
 /// The writer thread: answers requests in order, grouping consecutive writes into one
 /// transaction.
-fn writer(mut conn: Connection, requests: mpsc::Receiver<Request>) {
+fn writer(conn: &Mutex<Connection>, requests: mpsc::Receiver<Request>) {
     let mut next = requests.recv().ok();
     while let Some(request) = next.take() {
+        // A poisoned lock only means a panic while it was held; SQLite rolled back.
+        let mut conn = conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match request {
             Request::Create(..) | Request::Commit(..) => {
                 let mut group = vec![request];
@@ -274,6 +311,8 @@ fn writer(mut conn: Connection, requests: mpsc::Receiver<Request>) {
                 ));
             }
         }
+        // Free the connection before waiting, for writes made on their callers' threads.
+        drop(conn);
         if next.is_none() {
             next = requests.recv().ok();
         }
