@@ -19,13 +19,10 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::oneshot;
 use tokio_postgres::{NoTls, Row};
 
+use super::row::{self, RECORD_COLUMNS, RawRun, micros, origin_str};
 use super::{BoxFuture, Created, RunRecord, RunUpdate, Store, StoreError, StoredStatus};
-use crate::actor::{Actor, Origin};
 use crate::context::RunId;
 use crate::journal::Event;
-
-/// The schema version this build writes (the `version` column of `hookflow_schema`).
-const SCHEMA_VERSION: i64 = 1;
 
 /// The key of the advisory lock held while migrating, so that processes starting together
 /// migrate one after the other.
@@ -282,18 +279,7 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreErro
         .await
         .map_err(pg("read the schema version"))?
         .get(0);
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::IncompatibleSchema {
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    for (i, migration) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(version).unwrap_or(0))
-    {
-        let next = i64::try_from(i).unwrap_or(i64::MAX) + 1;
+    for (next, migration) in row::pending_migrations(MIGRATIONS, version)? {
         tx.batch_execute(migration)
             .await
             .map_err(pg("migrate the schema"))?;
@@ -435,18 +421,10 @@ async fn load(
     for row in rows {
         let seq: i64 = row.try_get(0).map_err(pg("read a journal"))?;
         let body: &str = row.try_get(1).map_err(pg("read a journal"))?;
-        let event: Event = serde_json::from_str(body).map_err(|e| StoreError::Corrupt {
-            run_id: id.clone(),
-            message: format!("event {seq} cannot be read: {e}"),
-        })?;
-        events.push(event);
+        events.push(row::event(&id, seq, body)?);
     }
     Ok((record, events))
 }
-
-const RECORD_COLUMNS: &str =
-    "run_id, workflow, version, input, status, idempotency_key, request_id,
-    actor, origin, additional_data, output, error, created_at, updated_at";
 
 async fn list(
     client: &tokio_postgres::Client,
@@ -474,59 +452,21 @@ async fn list(
 /// Reads a `hookflow_runs` row selected with [`RECORD_COLUMNS`].
 fn record(row: &Row) -> Result<RunRecord, StoreError> {
     let read = pg("read a run");
-    let run_id: String = row.try_get(0).map_err(&read)?;
-    let text = |i: usize| -> Result<Option<String>, StoreError> { row.try_get(i).map_err(&read) };
-    let corrupt = |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt {
-        run_id: run_id.clone(),
-        message: format!("{what}: {e}"),
-    };
-    let json = |what: &str, i: usize| -> Result<Option<serde_json::Value>, StoreError> {
-        text(i)?
-            .as_deref()
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(|e| corrupt(what, &e))
-    };
-    let version: i64 = row.try_get(2).map_err(&read)?;
-    let input: String = row.try_get(3).map_err(&read)?;
-    let status: String = row.try_get(4).map_err(&read)?;
-    let origin: String = row.try_get(8).map_err(&read)?;
-    let created_at: i64 = row.try_get(12).map_err(&read)?;
-    let updated_at: i64 = row.try_get(13).map_err(&read)?;
-    Ok(RunRecord {
-        run_id: RunId::parse(&run_id).map_err(|e| corrupt("bad run id", &e))?,
+    RawRun {
+        run_id: row.try_get(0).map_err(&read)?,
         workflow: row.try_get(1).map_err(&read)?,
-        version: u32::try_from(version).map_err(|e| corrupt("version", &e))?,
-        input: serde_json::from_str(&input).map_err(|e| corrupt("input", &e))?,
-        status: StoredStatus::parse(&status)
-            .ok_or_else(|| corrupt("status", &format!("unknown status `{status}`")))?,
-        idempotency_key: text(5)?,
-        request_id: text(6)?,
-        actor: text(7)?
-            .as_deref()
-            .map(serde_json::from_str::<Actor>)
-            .transpose()
-            .map_err(|e| corrupt("actor", &e))?,
-        origin: match origin.as_str() {
-            "api" => Origin::Api,
-            "local" => Origin::Local,
-            other => return Err(corrupt("origin", &format!("unknown origin `{other}`"))),
-        },
-        additional_data: json("additional data", 9)?,
-        output: json("output", 10)?,
-        error: text(11)?,
-        created_at_micros: u64::try_from(created_at).unwrap_or(0),
-        updated_at_micros: u64::try_from(updated_at).unwrap_or(0),
-    })
-}
-
-fn origin_str(origin: Origin) -> &'static str {
-    match origin {
-        Origin::Api => "api",
-        _ => "local",
+        version: row.try_get(2).map_err(&read)?,
+        input: row.try_get(3).map_err(&read)?,
+        status: row.try_get(4).map_err(&read)?,
+        idempotency_key: row.try_get(5).map_err(&read)?,
+        request_id: row.try_get(6).map_err(&read)?,
+        actor: row.try_get(7).map_err(&read)?,
+        origin: row.try_get(8).map_err(&read)?,
+        additional_data: row.try_get(9).map_err(&read)?,
+        output: row.try_get(10).map_err(&read)?,
+        error: row.try_get(11).map_err(&read)?,
+        created_at: row.try_get(12).map_err(&read)?,
+        updated_at: row.try_get(13).map_err(&read)?,
     }
-}
-
-fn micros(m: u64) -> i64 {
-    i64::try_from(m).unwrap_or(i64::MAX)
+    .into_record()
 }

@@ -15,13 +15,10 @@ use std::thread;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
+use super::row::{self, RECORD_COLUMNS, RawRun, micros, origin_str, parse_run_id};
 use super::{BoxFuture, Created, RunRecord, RunUpdate, Store, StoreError, StoredStatus};
-use crate::actor::{Actor, Origin};
 use crate::context::RunId;
 use crate::journal::Event;
-
-/// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
 
 /// The most writes grouped into one transaction.
 const MAX_GROUP: usize = 256;
@@ -254,18 +251,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(unavailable("read the schema version"))?;
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::IncompatibleSchema {
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    for (i, migration) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(version).unwrap_or(0))
-    {
-        let next = i64::try_from(i).unwrap_or(i64::MAX) + 1;
+    for (next, migration) in row::pending_migrations(MIGRATIONS, version)? {
         conn.execute_batch(&format!(
             "BEGIN IMMEDIATE; {migration}; PRAGMA user_version = {next}; COMMIT;"
         ))
@@ -472,18 +458,10 @@ fn load(conn: &Connection, run_id: RunId) -> Result<(RunRecord, Vec<Event>), Sto
     let mut events = Vec::new();
     for row in rows {
         let (seq, body) = row.map_err(unavailable("read a journal"))?;
-        let event: Event = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
-            run_id: id.clone(),
-            message: format!("event {seq} cannot be read: {e}"),
-        })?;
-        events.push(event);
+        events.push(row::event(&id, seq, &body)?);
     }
     Ok((record, events))
 }
-
-const RECORD_COLUMNS: &str =
-    "run_id, workflow, version, input, status, idempotency_key, request_id,
-    actor, origin, additional_data, output, error, created_at, updated_at";
 
 fn load_record(conn: &Connection, run_id: RunId) -> Result<RunRecord, StoreError> {
     let row = conn
@@ -523,24 +501,6 @@ fn list(
         .collect()
 }
 
-/// A `runs` row before its JSON columns are read.
-struct RawRun {
-    run_id: String,
-    workflow: String,
-    version: i64,
-    input: String,
-    status: String,
-    idempotency_key: Option<String>,
-    request_id: Option<String>,
-    actor: Option<String>,
-    origin: String,
-    additional_data: Option<String>,
-    output: Option<String>,
-    error: Option<String>,
-    created_at: i64,
-    updated_at: i64,
-}
-
 fn raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
     Ok(RawRun {
         run_id: row.get(0)?,
@@ -558,64 +518,4 @@ fn raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
         created_at: row.get(12)?,
         updated_at: row.get(13)?,
     })
-}
-
-impl RawRun {
-    fn into_record(self) -> Result<RunRecord, StoreError> {
-        let corrupt = |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt {
-            run_id: self.run_id.clone(),
-            message: format!("{what}: {e}"),
-        };
-        let json =
-            |what: &str, s: &Option<String>| -> Result<Option<serde_json::Value>, StoreError> {
-                s.as_deref()
-                    .map(serde_json::from_str)
-                    .transpose()
-                    .map_err(|e| corrupt(what, &e))
-            };
-        Ok(RunRecord {
-            run_id: parse_run_id(&self.run_id)?,
-            workflow: self.workflow.clone(),
-            version: u32::try_from(self.version).map_err(|e| corrupt("version", &e))?,
-            input: serde_json::from_str(&self.input).map_err(|e| corrupt("input", &e))?,
-            status: StoredStatus::parse(&self.status)
-                .ok_or_else(|| corrupt("status", &format!("unknown status `{}`", self.status)))?,
-            idempotency_key: self.idempotency_key.clone(),
-            request_id: self.request_id.clone(),
-            actor: self
-                .actor
-                .as_deref()
-                .map(serde_json::from_str::<Actor>)
-                .transpose()
-                .map_err(|e| corrupt("actor", &e))?,
-            origin: match self.origin.as_str() {
-                "api" => Origin::Api,
-                "local" => Origin::Local,
-                other => return Err(corrupt("origin", &format!("unknown origin `{other}`"))),
-            },
-            additional_data: json("additional data", &self.additional_data)?,
-            output: json("output", &self.output)?,
-            error: self.error.clone(),
-            created_at_micros: u64::try_from(self.created_at).unwrap_or(0),
-            updated_at_micros: u64::try_from(self.updated_at).unwrap_or(0),
-        })
-    }
-}
-
-fn parse_run_id(s: &str) -> Result<RunId, StoreError> {
-    RunId::parse(s).map_err(|e| StoreError::Corrupt {
-        run_id: s.to_owned(),
-        message: format!("bad run id: {e}"),
-    })
-}
-
-fn origin_str(origin: Origin) -> &'static str {
-    match origin {
-        Origin::Api => "api",
-        _ => "local",
-    }
-}
-
-fn micros(m: u64) -> i64 {
-    i64::try_from(m).unwrap_or(i64::MAX)
 }

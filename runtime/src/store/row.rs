@@ -1,0 +1,125 @@
+//! What the SQL stores (SQLite, PostgreSQL) share: how a run is laid out in columns, and how
+//! a row and a journal row are read back, with the same errors for corrupt data.
+
+use super::{RunRecord, StoreError, StoredStatus};
+use crate::actor::{Actor, Origin};
+use crate::context::RunId;
+use crate::journal::Event;
+
+/// The columns of a run, in the order [`RawRun`] reads them.
+pub(crate) const RECORD_COLUMNS: &str =
+    "run_id, workflow, version, input, status, idempotency_key, request_id,
+    actor, origin, additional_data, output, error, created_at, updated_at";
+
+/// A `runs` row before its JSON columns are read.
+pub(crate) struct RawRun {
+    pub(crate) run_id: String,
+    pub(crate) workflow: String,
+    pub(crate) version: i64,
+    pub(crate) input: String,
+    pub(crate) status: String,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) request_id: Option<String>,
+    pub(crate) actor: Option<String>,
+    pub(crate) origin: String,
+    pub(crate) additional_data: Option<String>,
+    pub(crate) output: Option<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
+}
+
+impl RawRun {
+    /// The record, with its JSON columns parsed; a column that does not parse is
+    /// [`StoreError::Corrupt`].
+    pub(crate) fn into_record(self) -> Result<RunRecord, StoreError> {
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt {
+            run_id: self.run_id.clone(),
+            message: format!("{what}: {e}"),
+        };
+        let json =
+            |what: &str, s: &Option<String>| -> Result<Option<serde_json::Value>, StoreError> {
+                s.as_deref()
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(|e| corrupt(what, &e))
+            };
+        Ok(RunRecord {
+            run_id: parse_run_id(&self.run_id)?,
+            workflow: self.workflow.clone(),
+            version: u32::try_from(self.version).map_err(|e| corrupt("version", &e))?,
+            input: serde_json::from_str(&self.input).map_err(|e| corrupt("input", &e))?,
+            status: StoredStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("status", &format!("unknown status `{}`", self.status)))?,
+            idempotency_key: self.idempotency_key.clone(),
+            request_id: self.request_id.clone(),
+            actor: self
+                .actor
+                .as_deref()
+                .map(serde_json::from_str::<Actor>)
+                .transpose()
+                .map_err(|e| corrupt("actor", &e))?,
+            origin: match self.origin.as_str() {
+                "api" => Origin::Api,
+                "local" => Origin::Local,
+                other => return Err(corrupt("origin", &format!("unknown origin `{other}`"))),
+            },
+            additional_data: json("additional data", &self.additional_data)?,
+            output: json("output", &self.output)?,
+            error: self.error.clone(),
+            created_at_micros: u64::try_from(self.created_at).unwrap_or(0),
+            updated_at_micros: u64::try_from(self.updated_at).unwrap_or(0),
+        })
+    }
+}
+
+/// A stored run id.
+pub(crate) fn parse_run_id(s: &str) -> Result<RunId, StoreError> {
+    RunId::parse(s).map_err(|e| StoreError::Corrupt {
+        run_id: s.to_owned(),
+        message: format!("bad run id: {e}"),
+    })
+}
+
+/// The origin as stored.
+pub(crate) fn origin_str(origin: Origin) -> &'static str {
+    match origin {
+        Origin::Api => "api",
+        _ => "local",
+    }
+}
+
+/// Microseconds as a SQL integer.
+pub(crate) fn micros(m: u64) -> i64 {
+    i64::try_from(m).unwrap_or(i64::MAX)
+}
+
+/// A journal row of run `run_id`.
+pub(crate) fn event(run_id: &str, seq: i64, body: &str) -> Result<Event, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Corrupt {
+        run_id: run_id.to_owned(),
+        message: format!("event {seq} cannot be read: {e}"),
+    })
+}
+
+/// The migrations a schema at `version` still needs, each with the version it leads to.
+///
+/// # Errors
+/// [`StoreError::IncompatibleSchema`] when `version` is newer than `migrations` know.
+pub(crate) fn pending_migrations(
+    migrations: &'static [&'static str],
+    version: i64,
+) -> Result<impl Iterator<Item = (i64, &'static str)>, StoreError> {
+    let supported = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
+    if version > supported {
+        return Err(StoreError::IncompatibleSchema {
+            found: version,
+            supported,
+        });
+    }
+    Ok(migrations
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(version).unwrap_or(0))
+        .map(|(i, sql)| (i64::try_from(i).unwrap_or(i64::MAX) + 1, *sql)))
+}
