@@ -13,7 +13,7 @@ pub use hookflow_runtime::*;
 /// The function stays as written. Beside it, the macro generates:
 ///
 /// - a unit type named after the function in PascalCase (`checkout` -> `Checkout`) that
-///   implements [`Workflow`](crate::Workflow) (`Input`, `Output`, `Error`, and `META`: the
+///   implements [`Workflow`] (`Input`, `Output`, `Error`, and `META`: the
 ///   name, the hooks in declaration order, the steps and hook firings seen in the body);
 /// - one constant per hook, named in upper case (`validate` -> `Checkout::VALIDATE`), of type
 ///   [`HookPoint<Checkout, Kind>`](crate::HookPoint); fire it with

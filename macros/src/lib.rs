@@ -4,11 +4,11 @@
 //! Generated code names the runtime only through `::hookflow::__private` (or
 //! `<crate = path>::__private`).
 //!
-//! The crate is split by stage: [`attr`] parses the attribute arguments, [`ast`] models the
-//! annotated function, [`check`] validates across both, [`expand`] generates, and
-//! [`fallback`] emits, beside the errors, the items the rest of the code expects (the
+//! The crate is split by stage: `attr` parses the attribute arguments, `ast` models the
+//! annotated function, `check` validates across both, `expand` generates, and
+//! `fallback` emits, beside the errors, the items the rest of the code expects (the
 //! workflow's type and registrar, a function with the step's signature), so that a mistake is
-//! not reported again where they are used. Every stage reports into one [`ctxt::Ctxt`], so
+//! not reported again where they are used. Every stage reports into one `ctxt::Ctxt`, so
 //! every mistake is reported in one build.
 //!
 //! Errors point at the user's tokens: checks are emitted as calls spanned there

@@ -1,6 +1,6 @@
 //! Tools to prove your sagas correct: a [`FaultPlan`] that makes named steps, hook handlers
 //! or compensations fail, time out or panic on a given attempt, and
-//! [`check_saga`](crate::testing::check_saga), which checks the saga invariant on a run's journal.
+//! [`check_saga`], which checks the saga invariant on a run's journal.
 
 use std::collections::HashMap;
 use std::fmt;
