@@ -185,3 +185,51 @@ fn the_metadata_lists_hooks_and_steps_in_source_order() {
         ]
     );
 }
+
+#[test]
+fn the_checkout_draws_as_a_flowchart_with_its_handlers() {
+    let engine = engine_with(shop());
+    let diagram = engine.diagram::<Checkout>();
+    assert_eq!(
+        diagram,
+        r#"flowchart TD
+    start(["checkout"])
+    n0["load_cart"]
+    start --> n0
+    n1["price_cart"]
+    n0 --> n1
+    n2["check_inventory"]
+    n1 --> n2
+    n3["calculate_tax"]
+    n2 --> n3
+    n4{{"validate: before#lt;CheckoutData#gt;"}}
+    n4_h0[/"validate_minimum_amount (configured)"/]
+    n4 -.- n4_h0
+    n3 --> n4
+    n5{{"before_payment: before#lt;PaymentRequest#gt;"}}
+    n5_h0[/"apply_gift_card (configured, plugin gift-cards)"/]
+    n5 -.- n5_h0
+    n4 --> n5
+    n6["authorize_payment"]
+    n5 --> n6
+    n7["create_order"]
+    n6 --> n7
+    n8["reserve_inventory"]
+    n7 --> n8
+    n9["reserve_inventory"]
+    n8 --> n9
+    n10["capture_payment"]
+    n9 --> n10
+    n11["send_confirmation_email"]
+    n10 --> n11
+    n12["request_fulfillment"]
+    n11 --> n12
+    n13{{"order_created: after#lt;Order#gt;"}}
+    n13_h0[/"sync_to_crm (configured)"/]
+    n13 -.- n13_h0
+    n12 --> n13
+    done(["Output"])
+    n13 --> done
+"#
+    );
+}

@@ -18,7 +18,7 @@ use crate::context::{RunContext, RunId, WorkflowContext};
 use crate::durable::{self, Durable, Halt, InFlight, Replay, ReplayError};
 use crate::error::RunError;
 use crate::hook::registry::Registry;
-use crate::hook::{After, Fire, HookPoint, Hooks};
+use crate::hook::{After, Fire, HookPoint, Hooks, Slot};
 use crate::jobs::JobDispatcher;
 use crate::journal::Event;
 use crate::journal::{EventKind, Journal};
@@ -351,6 +351,19 @@ impl Engine {
     /// [`MissingService`](crate::MissingService), naming `T`, when there is none.
     pub fn service<T: Any + Send + Sync>(&self) -> Result<&T, crate::error::MissingService> {
         self.inner.services.get::<T>()
+    }
+
+    /// The registered handlers of workflow `W`'s hook `hook`, in the order they run:
+    /// `(slot, handler name, plugin name)`.
+    pub fn handlers_of<W: Workflow>(&self, hook: &str) -> Vec<(Slot, &'static str, Option<&str>)> {
+        self.inner.registry.handlers_of::<W>(hook)
+    }
+
+    /// Workflow `W` as a Mermaid flowchart: the steps, hook firings and nested workflows its
+    /// body calls, in source order, each hook with its kind and payload type and the handlers
+    /// this engine has registered on it, by slot.
+    pub fn diagram<W: Workflow>(&self) -> String {
+        crate::diagram::flowchart::<W>(self)
     }
 
     /// How many hook handlers the engine holds, on all workflows.

@@ -13,6 +13,7 @@ mod actor;
 mod bag;
 pub mod compensation;
 mod context;
+mod diagram;
 mod durable;
 mod engine;
 mod error;

@@ -67,14 +67,9 @@ impl Hooks {
         let Some(table) = self.tables.get(&TypeId::of::<W>()) else {
             return Vec::new();
         };
-        let Some(index) = W::META.hook_index(hook) else {
-            return Vec::new();
-        };
-        table
-            .points
-            .get(index)
-            .and_then(Option::as_ref)
-            .map_or_else(Vec::new, |list| list.describe())
+        W::META
+            .hook_index(hook)
+            .map_or_else(Vec::new, |index| table.describe(index))
     }
 
     pub(crate) fn freeze(self) -> Registry {
@@ -292,6 +287,20 @@ impl Registry {
     pub(crate) fn plugins(&self) -> &[Arc<str>] {
         &self.plugins
     }
+
+    /// The handlers of workflow `W`'s hook `hook`, in run order (as [`Hooks::handlers_of`]).
+    pub(crate) fn handlers_of<W: Workflow>(
+        &self,
+        hook: &str,
+    ) -> Vec<(Slot, &'static str, Option<&str>)> {
+        match (
+            self.tables.get(&TypeId::of::<W>()),
+            W::META.hook_index(hook),
+        ) {
+            (Some(table), Some(index)) => table.describe(index),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// One workflow's handlers: for each hook point (by index), its list, if it has handlers.
@@ -308,6 +317,14 @@ impl WorkflowHookTable {
 
     fn handler_count(&self) -> usize {
         self.points.iter().flatten().map(|l| l.len()).sum()
+    }
+
+    /// The handlers at `index`, in run order: `(slot, handler, plugin)`.
+    fn describe(&self, index: usize) -> Vec<(Slot, &'static str, Option<&str>)> {
+        self.points
+            .get(index)
+            .and_then(Option::as_ref)
+            .map_or_else(Vec::new, |list| list.describe())
     }
 
     /// The handlers at `index`, if there are any and they are `H`s.
