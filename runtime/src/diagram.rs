@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::engine::Engine;
+use crate::journal::short;
 use crate::workflow::{BodyCall, Workflow};
 
 /// See [`Engine::diagram`].
@@ -45,11 +46,6 @@ pub(crate) fn flowchart<W: Workflow>(engine: &Engine) -> String {
     }
     let _ = writeln!(out, "    done([\"Output\"])\n    {previous} --> done");
     out
-}
-
-/// The last path segment of a handler's name.
-fn short(name: &str) -> &str {
-    name.rsplit("::").next().unwrap_or(name)
 }
 
 /// Text that cannot break out of a quoted Mermaid label.

@@ -598,7 +598,7 @@ impl Journal {
 
 /// The last path segment of a handler's name (`checkout::validate_minimum_amount` ->
 /// `validate_minimum_amount`).
-fn short(name: &str) -> &str {
+pub(crate) fn short(name: &str) -> &str {
     name.rsplit("::").next().unwrap_or(name)
 }
 
