@@ -86,6 +86,15 @@ async fn run(engine: &Engine, title: &str, cart_id: &str, extras: serde_json::Va
 
 #[tokio::main]
 async fn main() {
+    // `RUST_LOG=hookflow_runtime=debug cargo run --example checkout` shows the runtime's spans
+    // and events on stderr; nothing by default.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let db = args
         .iter()
