@@ -7,7 +7,6 @@ pub use crate::hook::{
     After, AfterHandler, Before, BeforeHandler, HookPoint, Hooks, Registrar, Slot, StepHook,
     StepHookHandler,
 };
-pub use crate::nested::call as call_nested;
 pub use crate::outcome::Outcome;
 pub use crate::panic::CatchUnwind;
 pub use crate::parallel::Settle;

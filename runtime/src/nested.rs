@@ -16,9 +16,8 @@ use crate::journal::EventKind;
 use crate::panic::CatchUnwind;
 use crate::workflow::Workflow;
 
-/// Runs workflow `W` inside the run of `parent`. Generated as `W::call(ctx, input)`.
-#[doc(hidden)]
-pub async fn call<W: Workflow>(
+/// Runs workflow `W` inside the run of `parent`: what `Workflow::call` does.
+pub(crate) async fn call<W: Workflow>(
     parent: &WorkflowContext,
     input: W::Input,
 ) -> Result<W::Output, W::Error> {
