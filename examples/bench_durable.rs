@@ -77,8 +77,11 @@ async fn commit_latency(n: usize) -> Duration {
         error: None,
         created_at_micros: 0,
         updated_at_micros: 0,
+        owner: None,
+        fence: 0,
+        lease_until_micros: None,
     };
-    store.create(&record).await.unwrap();
+    store.create(&record, None).await.unwrap();
     let template: Vec<Event> = serde_json::from_str(
         r#"[{"seq":0,"at_micros":1,"event":"step_completed","step":"step1","position":0,"compensable":true,"output":{"n":1},"compensation":{"n":0}}]"#,
     )
@@ -87,12 +90,13 @@ async fn commit_latency(n: usize) -> Duration {
     for i in 0..n {
         let mut events = template.clone();
         events[0].seq = i as u32;
-        store.commit(run_id, &events, None).await.unwrap();
+        store.commit(run_id, 0, &events, None).await.unwrap();
     }
     let mean = started.elapsed() / n as u32;
     store
         .commit(
             run_id,
+            0,
             &[],
             Some(RunUpdate {
                 status: StoredStatus::Completed,

@@ -140,7 +140,9 @@ async fn review(_ctx: &HookContext, order: Order) -> Result<Order, OrderError> {
 fn engine(dir: &Path) -> Engine {
     let mut hooks = Hooks::new();
     Checkout::hooks(&mut hooks).review(review);
+    // Every child is the same application restarted: it takes its runs back at once.
     Engine::builder()
+        .worker_id("crash-child")
         .hooks(hooks)
         .store(SqliteStore::open(dir.join("runs.db")).unwrap())
         .service(Ledger::open(&dir.join("ledger.db")))

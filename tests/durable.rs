@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use hookflow::prelude::*;
 use hookflow::store::{
-    Created, MemoryStore, RunRecord, RunUpdate, Store, StoreError, StoredStatus,
+    Claim, Created, Lease, MemoryStore, RunRecord, RunUpdate, Store, StoreError, StoredRun,
+    StoredStatus,
 };
 use hookflow::{Event, EventKind, ReplayError, RunId};
 use serde::{Deserialize, Serialize};
@@ -182,7 +183,10 @@ on_every_store!(
 );
 
 fn engine(store: Arc<dyn Store>, bank: &Arc<Bank>) -> Engine {
+    // The same worker id for every engine of a test: each stands for the same application
+    // restarted, which takes its runs back at once.
     Engine::builder()
+        .worker_id("app")
         .store(store)
         .service(Arc::clone(bank))
         .workflow::<Transfer>()
@@ -346,6 +350,7 @@ async fn a_changed_workflow_parks_the_run_with_a_replay_error(store: Arc<dyn Sto
     let run_id = store.pending().await.unwrap()[0].run_id;
 
     let changed = Engine::builder()
+        .worker_id("app")
         .store(store.clone())
         .service(Arc::clone(&bank))
         .workflow::<TransferReordered>()
@@ -404,16 +409,30 @@ struct Faulty {
     commits: AtomicUsize,
 }
 
+impl Faulty {
+    fn tamper(&self, events: &mut [Event]) {
+        if self.corrupt_outputs.load(Ordering::SeqCst) {
+            for event in events {
+                if let EventKind::StepCompleted { output, .. } = &mut event.kind {
+                    *output = Some(serde_json::json!({ "not": "a string" }));
+                }
+            }
+        }
+    }
+}
+
 impl Store for Faulty {
     fn create<'a>(
         &'a self,
         run: &'a RunRecord,
+        lease: Option<&'a Lease>,
     ) -> hookflow::store::BoxFuture<'a, Result<Created, StoreError>> {
-        self.inner.create(run)
+        self.inner.create(run, lease)
     }
     fn commit<'a>(
         &'a self,
         run_id: RunId,
+        fence: u64,
         events: &'a [Event],
         update: Option<RunUpdate>,
     ) -> hookflow::store::BoxFuture<'a, Result<(), StoreError>> {
@@ -431,7 +450,44 @@ impl Store for Faulty {
                 })
             });
         }
-        self.inner.commit(run_id, events, update)
+        self.inner.commit(run_id, fence, events, update)
+    }
+    fn claim<'a>(
+        &'a self,
+        run_id: RunId,
+        lease: &'a Lease,
+    ) -> hookflow::store::BoxFuture<'a, Result<Claim, StoreError>> {
+        Box::pin(async move {
+            Ok(match self.inner.claim(run_id, lease).await? {
+                Claim::Acquired(record, mut events) => {
+                    self.tamper(&mut events);
+                    Claim::Acquired(record, events)
+                }
+                other => other,
+            })
+        })
+    }
+    fn claim_next<'a>(
+        &'a self,
+        lease: &'a Lease,
+        workflows: &'a [(String, u32)],
+        limit: usize,
+    ) -> hookflow::store::BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
+        self.inner.claim_next(lease, workflows, limit)
+    }
+    fn renew<'a>(
+        &'a self,
+        lease: &'a Lease,
+        runs: &'a [RunId],
+    ) -> hookflow::store::BoxFuture<'a, Result<usize, StoreError>> {
+        self.inner.renew(lease, runs)
+    }
+    fn release(
+        &self,
+        run_id: RunId,
+        fence: u64,
+    ) -> hookflow::store::BoxFuture<'_, Result<(), StoreError>> {
+        self.inner.release(run_id, fence)
     }
     fn load(
         &self,
@@ -439,13 +495,7 @@ impl Store for Faulty {
     ) -> hookflow::store::BoxFuture<'_, Result<(RunRecord, Vec<Event>), StoreError>> {
         Box::pin(async move {
             let (record, mut events) = self.inner.load(run_id).await?;
-            if self.corrupt_outputs.load(Ordering::SeqCst) {
-                for event in &mut events {
-                    if let EventKind::StepCompleted { output, .. } = &mut event.kind {
-                        *output = Some(serde_json::json!({ "not": "a string" }));
-                    }
-                }
-            }
+            self.tamper(&mut events);
             Ok((record, events))
         })
     }

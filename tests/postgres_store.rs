@@ -34,7 +34,11 @@ fn run_id(n: u64) -> hookflow::RunId {
 }
 
 fn engine(store: Arc<PostgresStore>) -> Engine {
-    Engine::builder().store(store).workflow::<Ship>().build()
+    Engine::builder()
+        .worker_id("app")
+        .store(store)
+        .workflow::<Ship>()
+        .build()
 }
 
 #[tokio::test]
@@ -101,7 +105,7 @@ async fn a_database_from_a_newer_hookflow_is_refused() {
             err,
             StoreError::IncompatibleSchema {
                 found: 99,
-                supported: 1
+                supported: 2
             }
         ),
         "{err}"
@@ -155,11 +159,14 @@ async fn racing_creates_with_one_idempotency_key_record_one_run() {
         error: None,
         created_at_micros: 1,
         updated_at_micros: 1,
+        owner: None,
+        fence: 0,
+        lease_until_micros: None,
     };
     let creates = (0..16).map(|i| {
         let store = Arc::clone(&store);
         let run = record(i);
-        async move { (run.run_id, store.create(&run).await.unwrap()) }
+        async move { (run.run_id, store.create(&run, None).await.unwrap()) }
     });
     let results = futures_join_all(creates).await;
     let new: Vec<_> = results
@@ -269,7 +276,7 @@ async fn a_commit_for_an_unknown_run_is_not_found_and_records_nothing() {
     let url = pg_database("unknown");
     let store = PostgresStore::connect(&url).await.unwrap();
     let run_id = run_id(99);
-    let err = store.commit(run_id, &[], None).await.unwrap_err();
+    let err = store.commit(run_id, 0, &[], None).await.unwrap_err();
     assert!(
         matches!(err, StoreError::NotFound(id) if id == run_id),
         "{err}"

@@ -34,7 +34,11 @@ fn tempdir(name: &str) -> PathBuf {
 }
 
 fn engine(store: Arc<SqliteStore>) -> Engine {
-    Engine::builder().store(store).workflow::<Ship>().build()
+    Engine::builder()
+        .worker_id("app")
+        .store(store)
+        .workflow::<Ship>()
+        .build()
 }
 
 #[tokio::test]
@@ -89,7 +93,7 @@ fn a_database_from_a_newer_hookflow_is_refused() {
             err,
             StoreError::IncompatibleSchema {
                 found: 99,
-                supported: 1
+                supported: 2
             }
         ),
         "{err}"

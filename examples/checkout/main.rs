@@ -26,7 +26,10 @@ fn engine(db: Option<&str>, slow: bool) -> Engine {
     if slow {
         shop.lock().tax_service_delay_secs = 1;
     }
+    // One process at a time uses the file: a stable worker id lets a restart take back the
+    // runs it left at once, without waiting for their leases to lapse.
     let builder = Engine::builder()
+        .worker_id("checkout-example")
         .hooks(hooks())
         .service(shop)
         .jobs(|job: Job| println!("  [job queue] received {} {}", job.name(), job.payload()))

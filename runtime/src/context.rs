@@ -120,6 +120,14 @@ impl RunContext {
         self.workflow
     }
 
+    /// The fencing token of the lease under which this process advances the run, for a
+    /// durable run: it grows every time a worker takes the run over. Hand it to an external
+    /// system that can refuse writes carrying an older token than one it has seen, so that a
+    /// worker whose lease lapsed (paused, partitioned) cannot overwrite its successor's work.
+    pub fn fence(&self) -> Option<u64> {
+        self.run.durable.as_ref().map(|d| d.fence)
+    }
+
     /// The request id the run was started with, if any.
     pub fn request_id(&self) -> Option<&str> {
         self.run.options.request_id.as_deref()

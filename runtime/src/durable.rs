@@ -60,6 +60,8 @@ pub(crate) struct Durable {
     /// concurrent branches.
     pub(crate) persisted: tokio::sync::Mutex<usize>,
     pub(crate) replay: Option<Replay>,
+    /// The lease generation this process holds the run under: every commit carries it.
+    pub(crate) fence: u64,
 }
 
 /// What a resumed run's journal says about each step position.
@@ -176,7 +178,10 @@ async fn commit_to(
     if events.is_empty() && update.is_none() {
         return Ok(());
     }
-    durable.store.commit(run.run_id, &events, update).await?;
+    durable
+        .store
+        .commit(run.run_id, durable.fence, &events, update)
+        .await?;
     *persisted += events.len();
     Ok(())
 }
@@ -204,6 +209,9 @@ impl InFlight {
     }
     pub(crate) fn contains(&self, run_id: RunId) -> bool {
         crate::lock(&self.runs).contains(&run_id)
+    }
+    pub(crate) fn ids(&self) -> Vec<RunId> {
+        crate::lock(&self.runs).iter().copied().collect()
     }
 }
 

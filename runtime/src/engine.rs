@@ -15,19 +15,20 @@ use std::time::Duration;
 
 use crate::compensation::{CompensationFailure, Scope, compensate};
 use crate::context::{RunContext, RunId, WorkflowContext};
-use crate::durable::{self, Durable, Halt, InFlight, Replay, ReplayError};
+use crate::durable::{self, Durable, Halt, InFlight, InFlightGuard, Replay, ReplayError};
 use crate::error::RunError;
 use crate::hook::registry::Registry;
 use crate::hook::{After, Fire, HookPoint, Hooks, Slot};
 use crate::jobs::JobDispatcher;
 use crate::journal::Event;
 use crate::journal::{EventKind, Journal};
+use crate::lease::Heartbeat;
 use crate::outcome::{Outcome, RunStatus};
 use crate::panic::CatchUnwind;
 use crate::run::{RunShared, RunState};
 use crate::services::Services;
 use crate::step::InjectedFault;
-use crate::store::{Created, RunRecord, RunUpdate, Store, StoreError, StoredStatus};
+use crate::store::{Claim, Created, Lease, RunRecord, RunUpdate, Store, StoreError, StoredStatus};
 use crate::subscribe::{Bus, RunEvents};
 use crate::testing::FaultPlan;
 use crate::workflow::Workflow;
@@ -37,7 +38,7 @@ use crate::workflow::Workflow;
 /// Cheap to clone (an `Arc`); share one per application.
 #[derive(Clone)]
 pub struct Engine {
-    inner: Arc<EngineInner>,
+    pub(crate) inner: Arc<EngineInner>,
 }
 
 pub(crate) struct EngineInner {
@@ -50,6 +51,10 @@ pub(crate) struct EngineInner {
     pub(crate) resumers: HashMap<(String, u32), Resumer>,
     pub(crate) in_flight: Arc<InFlight>,
     pub(crate) bus: Bus,
+    /// The lease this engine's runs are advanced under (its worker id and duration).
+    pub(crate) lease: Lease,
+    /// Started with the first durable run.
+    pub(crate) heartbeat: std::sync::OnceLock<Option<Heartbeat>>,
 }
 
 impl Engine {
@@ -94,7 +99,8 @@ impl Engine {
                     }
                 };
                 _in_flight = self.inner.in_flight.enter(run_id);
-                match store.create(&record).await {
+                self.keep_leases(&store);
+                match store.create(&record, Some(&self.inner.lease)).await {
                     Err(err) => {
                         return Outcome::stopped(run_id, RunStatus::Interrupted, err.into());
                     }
@@ -107,6 +113,7 @@ impl Engine {
                             store,
                             persisted: tokio::sync::Mutex::new(0),
                             replay: None,
+                            fence: 1,
                         },
                         Vec::new(),
                     )),
@@ -116,64 +123,66 @@ impl Engine {
         self.execute::<W>(run_id, input, options, durable).await
     }
 
-    /// The outcome of a run that exists with the same idempotency key.
-    async fn existing<W: Workflow>(&self, mut record: RunRecord) -> Outcome<W> {
+    /// The outcome of a run that exists with the same idempotency key: recorded if it is
+    /// over, awaited if it runs here or under another worker's lease, resumed here if it was
+    /// interrupted.
+    async fn existing<W: Workflow>(&self, record: RunRecord) -> Outcome<W> {
+        let run_id = record.run_id;
         let Some(store) = self.inner.store.clone() else {
-            return Outcome::stopped(
-                record.run_id,
-                RunStatus::Interrupted,
-                RunError::Recorded {
-                    message: "no store".into(),
-                },
-            );
+            return no_store(run_id);
         };
         let mut wait = Duration::from_millis(5);
         loop {
-            let events = match store.load(record.run_id).await {
-                Ok((latest, events)) => {
-                    record = latest;
-                    events
+            if let Some(guard) = self.inner.in_flight.enter(run_id) {
+                self.keep_leases(&store);
+                match store.claim(run_id, &self.inner.lease).await {
+                    Err(err) => {
+                        return Outcome::stopped(run_id, RunStatus::Interrupted, err.into());
+                    }
+                    Ok(Claim::Finished(record, events)) => {
+                        return Outcome::from_record(*record, events);
+                    }
+                    Ok(Claim::Acquired(record, events)) => {
+                        if record.status == StoredStatus::Parked {
+                            drop(guard);
+                            // Parked runs are resumed by hand only: hand the lease back.
+                            let _ = store.release(run_id, record.fence).await;
+                            return Outcome::from_record(*record, events);
+                        }
+                        // Nobody was running it: it was interrupted. Go on with it.
+                        return self.resume_claimed::<W>(*record, events, guard).await;
+                    }
+                    // Another worker runs it: wait for it.
+                    Ok(Claim::Held { .. }) => {}
                 }
-                Err(err) => {
-                    return Outcome::stopped(record.run_id, RunStatus::Interrupted, err.into());
-                }
-            };
-            if record.status.is_finished() || record.status == StoredStatus::Parked {
-                return Outcome::from_record(record, events);
-            }
-            if !self.inner.in_flight.contains(record.run_id) {
-                // Nobody runs it here: it was interrupted. Go on with it.
-                return self.resume_record::<W>(record, events).await;
             }
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_millis(200));
         }
     }
 
-    /// Resumes a stored run of `W` by replaying its journal.
-    async fn resume_record<W: Workflow>(
+    /// Starts the heartbeat that renews the leases of the runs in flight here, once.
+    fn keep_leases(&self, store: &Arc<dyn Store>) {
+        self.inner.heartbeat.get_or_init(|| {
+            Heartbeat::start(
+                Arc::clone(store),
+                self.inner.lease.clone(),
+                Arc::clone(&self.inner.in_flight),
+            )
+        });
+    }
+
+    /// Resumes a stored run of `W` by replaying its journal, under the lease this engine
+    /// claimed (`record.fence`), while `guard` marks it in flight here.
+    pub(crate) async fn resume_claimed<W: Workflow>(
         &self,
         record: RunRecord,
         events: Vec<Event>,
+        _guard: InFlightGuard,
     ) -> Outcome<W> {
         let run_id = record.run_id;
         let Some(store) = self.inner.store.clone() else {
-            return Outcome::stopped(
-                run_id,
-                RunStatus::Interrupted,
-                RunError::Recorded {
-                    message: "no store".into(),
-                },
-            );
-        };
-        let Some(_guard) = self.inner.in_flight.enter(run_id) else {
-            return Outcome::stopped(
-                run_id,
-                RunStatus::Interrupted,
-                RunError::Recorded {
-                    message: format!("run {run_id} is already running in this process"),
-                },
-            );
+            return no_store(run_id);
         };
         let persisted = events.len();
         let input: W::Input = match serde_json::from_value(record.input.clone()) {
@@ -185,7 +194,7 @@ impl Engine {
                     output: None,
                     error: Some(error.to_string()),
                 };
-                if let Err(err) = store.commit(run_id, &[], Some(update)).await {
+                if let Err(err) = store.commit(run_id, record.fence, &[], Some(update)).await {
                     return Outcome::stopped(run_id, RunStatus::Interrupted, err.into());
                 }
                 return Outcome::stopped(run_id, RunStatus::Parked, error.into());
@@ -203,6 +212,7 @@ impl Engine {
             store,
             persisted: tokio::sync::Mutex::new(persisted),
             replay: Some(Replay::from_journal(&events)),
+            fence: record.fence,
         };
         self.execute::<W>(run_id, input, options, Some((durable, events)))
             .await
@@ -225,6 +235,9 @@ impl Engine {
             }
             match self.resume_one(record.run_id).await {
                 Ok(status) => report.resumed.push((record.run_id, status)),
+                Err(ResumeError::Held { owner, .. } | ResumeError::InFlight { owner, .. }) => {
+                    report.held.push((record.run_id, owner));
+                }
                 Err(ResumeError::UnknownWorkflow { workflow, version }) => {
                     report.unknown.push((record.run_id, workflow, version));
                 }
@@ -248,13 +261,9 @@ impl Engine {
             .store
             .clone()
             .ok_or(ResumeError::Store(StoreError::NotFound(run_id)))?;
-        let (record, events) = store.load(run_id).await.map_err(ResumeError::Store)?;
-        if record.status.is_finished() {
-            return Ok(match record.status {
-                StoredStatus::Completed => RunStatus::Completed,
-                StoredStatus::Compensated => RunStatus::Compensated,
-                _ => RunStatus::CompensationFailed,
-            });
+        let (record, _) = store.load(run_id).await.map_err(ResumeError::Store)?;
+        if let Some(status) = finished_status(record.status) {
+            return Ok(status);
         }
         let resumer = self
             .inner
@@ -264,7 +273,77 @@ impl Engine {
                 workflow: record.workflow.clone(),
                 version: record.version,
             })?;
-        Ok(resumer(self.clone(), record, events).await)
+        let guard = self
+            .inner
+            .in_flight
+            .enter(run_id)
+            .ok_or_else(|| ResumeError::InFlight {
+                run_id,
+                owner: self.inner.lease.owner.clone(),
+            })?;
+        self.keep_leases(&store);
+        match store
+            .claim(run_id, &self.inner.lease)
+            .await
+            .map_err(ResumeError::Store)?
+        {
+            Claim::Finished(record, _) => {
+                Ok(finished_status(record.status).unwrap_or(RunStatus::Completed))
+            }
+            Claim::Held {
+                owner,
+                until_micros,
+            } => Err(ResumeError::Held {
+                run_id,
+                owner,
+                until_micros,
+            }),
+            Claim::Acquired(record, events) => {
+                Ok(resumer(self.clone(), *record, events, guard).await)
+            }
+        }
+    }
+
+    /// Records a run of `W` with `input` for any worker to run ([`Worker`](crate::Worker)),
+    /// and returns its id at once. With an idempotency key the store already knows, returns
+    /// that run's id instead.
+    ///
+    /// # Errors
+    /// [`EnqueueError`] when the engine has no store, the input cannot be serialized, or the
+    /// store fails.
+    pub async fn enqueue<W: Workflow>(&self, input: W::Input) -> Result<RunId, EnqueueError> {
+        self.enqueue_with::<W>(input, RunOptions::default()).await
+    }
+
+    /// [`Engine::enqueue`] with [`RunOptions`] (request id, actor, additional data,
+    /// idempotency key, run id).
+    ///
+    /// # Errors
+    /// As [`Engine::enqueue`].
+    pub async fn enqueue_with<W: Workflow>(
+        &self,
+        input: W::Input,
+        mut options: RunOptions,
+    ) -> Result<RunId, EnqueueError> {
+        let store = self.inner.store.as_ref().ok_or(EnqueueError::NoStore {
+            workflow: W::META.name(),
+        })?;
+        let run_id = options.run_id.take().unwrap_or_else(RunId::new);
+        let record = new_record::<W>(run_id, &input, &options)?;
+        match store.create(&record, None).await? {
+            Created::New => Ok(run_id),
+            Created::Existing(existing) => Ok(existing.run_id),
+        }
+    }
+
+    /// This engine's worker id: the owner of the leases of the runs it advances.
+    pub fn worker_id(&self) -> &str {
+        &self.inner.lease.owner
+    }
+
+    /// How long a lease of this engine holds without a heartbeat.
+    pub fn lease_duration(&self) -> Duration {
+        self.inner.lease.duration
     }
 
     /// Builds the run's state and drives it; `durable` carries the store and, for a resumed
@@ -314,6 +393,12 @@ impl Engine {
                 run_id,
             }
         });
+        if let Some(durable) = &ctx.shared().durable {
+            ctx.shared().record(EventKind::Claimed {
+                worker: self.inner.lease.owner.clone(),
+                fence: durable.fence,
+            });
+        }
         drive::<W>(&ctx, input).instrument(span).await
     }
 
@@ -585,6 +670,9 @@ fn new_record<W: Workflow>(
         error: None,
         created_at_micros: now,
         updated_at_micros: now,
+        owner: None,
+        fence: 0,
+        lease_until_micros: None,
     })
 }
 
@@ -597,6 +685,8 @@ pub struct ResumeReport {
     pub unknown: Vec<(RunId, String, u32)>,
     /// The runs the store failed to load.
     pub failed: Vec<(RunId, StoreError)>,
+    /// The runs another worker (named) holds a live lease on: left to it.
+    pub held: Vec<(RunId, String)>,
 }
 
 /// Why [`Engine::resume`] could not resume a run.
@@ -614,14 +704,73 @@ pub enum ResumeError {
         /// The stored version.
         version: u32,
     },
+    /// Another worker holds the run's lease, and it has not lapsed: that worker is running
+    /// it (resume it after the lease lapses, if that worker died).
+    #[error("run {run_id} is held by worker `{owner}` until {until_micros} µs since the epoch")]
+    Held {
+        /// The run.
+        run_id: RunId,
+        /// The worker holding it.
+        owner: String,
+        /// Until when its lease holds, in microseconds since the Unix epoch.
+        until_micros: u64,
+    },
+    /// The run is already running in this engine.
+    #[error("run {run_id} is already running here (worker `{owner}`)")]
+    InFlight {
+        /// The run.
+        run_id: RunId,
+        /// This engine's worker id.
+        owner: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
 }
 
-/// Resumes a stored run of one workflow type.
+/// Why [`Engine::enqueue`] could not record a run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnqueueError {
+    /// Enqueued runs live in a store, and the engine has none.
+    #[error(
+        "cannot enqueue a run of `{workflow}`: the engine has no store (build it with `Engine::builder().store(...)`)"
+    )]
+    NoStore {
+        /// The workflow.
+        workflow: &'static str,
+    },
+    /// The store failed, or the input cannot be serialized.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The status of a finished stored run, `None` if it is not finished.
+fn finished_status(status: StoredStatus) -> Option<RunStatus> {
+    match status {
+        StoredStatus::Completed => Some(RunStatus::Completed),
+        StoredStatus::Compensated => Some(RunStatus::Compensated),
+        StoredStatus::CompensationFailed => Some(RunStatus::CompensationFailed),
+        _ => None,
+    }
+}
+
+/// The outcome of a run that needs a store when the engine has none.
+fn no_store<W: Workflow>(run_id: RunId) -> Outcome<W> {
+    Outcome::stopped(
+        run_id,
+        RunStatus::Interrupted,
+        RunError::Recorded {
+            message: "no store".into(),
+        },
+    )
+}
+
+/// Resumes a claimed stored run of one workflow type.
 pub(crate) type Resumer = Box<
-    dyn Fn(Engine, RunRecord, Vec<Event>) -> crate::BoxFuture<'static, RunStatus> + Send + Sync,
+    dyn Fn(Engine, RunRecord, Vec<Event>, InFlightGuard) -> crate::BoxFuture<'static, RunStatus>
+        + Send
+        + Sync,
 >;
 
 /// Builds an [`Engine`].
@@ -645,9 +794,31 @@ pub struct EngineBuilder {
     faults: Option<FaultPlan>,
     store: Option<Arc<dyn Store>>,
     resumers: HashMap<(String, u32), Resumer>,
+    worker_id: Option<String>,
+    lease: Option<Duration>,
 }
 
 impl EngineBuilder {
+    /// The worker id this engine's leases are held under (by default, the process id and
+    /// random bits). It must be unique among the live processes sharing the store: a store
+    /// lets an engine take back at once the runs its worker id holds (a worker restarted
+    /// under the same id resumes its runs without waiting for their leases to lapse).
+    #[must_use]
+    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
+        self.worker_id = Some(id.into());
+        self
+    }
+
+    /// How long a lease on a run holds without renewal (default 30 s). A heartbeat renews
+    /// the leases of the runs in flight every third of it; if the process dies, its runs are
+    /// taken over by other workers once their leases lapse, so the duration bounds how long
+    /// a dead worker's runs wait.
+    #[must_use]
+    pub fn lease(mut self, duration: Duration) -> Self {
+        self.lease = Some(duration);
+        self
+    }
+
     /// Makes runs durable: recorded in `store`, committed step by step, resumable. Register
     /// the workflows to resume with [`EngineBuilder::workflow`].
     #[must_use]
@@ -659,8 +830,13 @@ impl EngineBuilder {
     /// Lets this engine resume stored runs of `W` ([`Engine::resume_pending`]).
     #[must_use]
     pub fn workflow<W: Workflow>(mut self) -> Self {
-        let resumer: Resumer = Box::new(|engine: Engine, record, events| {
-            Box::pin(async move { engine.resume_record::<W>(record, events).await.status() })
+        let resumer: Resumer = Box::new(|engine: Engine, record, events, guard| {
+            Box::pin(async move {
+                engine
+                    .resume_claimed::<W>(record, events, guard)
+                    .await
+                    .status()
+            })
         });
         self.resumers
             .insert((W::META.name().to_owned(), W::VERSION), resumer);
@@ -718,6 +894,13 @@ impl EngineBuilder {
                 resumers: self.resumers,
                 in_flight: Arc::default(),
                 bus: Bus::default(),
+                lease: Lease {
+                    owner: self
+                        .worker_id
+                        .unwrap_or_else(crate::lease::default_worker_id),
+                    duration: self.lease.unwrap_or(crate::lease::DEFAULT_LEASE),
+                },
+                heartbeat: std::sync::OnceLock::new(),
             }),
         }
     }

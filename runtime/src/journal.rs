@@ -217,6 +217,15 @@ pub enum EventKind {
     },
     /// The run was resumed from its journal after an interruption.
     RunResumed,
+    /// A worker took the run's lease: the events after this one, up to the next `Claimed`,
+    /// were committed under lease generation `fence` (the store refuses the writes of an
+    /// older one). Recorded when a durable run starts or resumes.
+    Claimed {
+        /// The worker (an engine's worker id).
+        worker: String,
+        /// The lease generation, the fencing token.
+        fence: u64,
+    },
     /// The run was parked: its journal cannot be replayed (see `ReplayError`).
     RunParked {
         /// Why.
@@ -447,6 +456,9 @@ impl fmt::Display for EventKind {
             }
             EventKind::RunFailed { error } => write!(f, "run failed: {error}; compensating"),
             EventKind::RunResumed => write!(f, "run resumed from its journal"),
+            EventKind::Claimed { worker, fence } => {
+                write!(f, "claimed by worker {worker} (lease generation {fence})")
+            }
             EventKind::RunParked { reason } => write!(f, "run PARKED: {reason}"),
             EventKind::RunEnded { status } => write!(f, "run ended: {status}"),
         }

@@ -20,6 +20,7 @@ mod error;
 pub mod hook;
 mod jobs;
 pub mod journal;
+mod lease;
 mod nested;
 mod outcome;
 mod panic;
@@ -31,6 +32,7 @@ mod step;
 pub mod store;
 mod subscribe;
 pub mod testing;
+mod worker;
 mod workflow;
 
 #[doc(hidden)]
@@ -41,16 +43,20 @@ pub use bag::Bag;
 pub use compensation::{CompensateFn, CompensationFailure, FailedCompensation};
 pub use context::{HookContext, RunContext, RunId, StepContext, WorkflowContext};
 pub use durable::ReplayError;
-pub use engine::{Engine, EngineBuilder, ResumeError, ResumeReport, RunOptions, SpawnError};
+pub use engine::{
+    Engine, EngineBuilder, EnqueueError, ResumeError, ResumeReport, RunOptions, SpawnError,
+};
 pub use error::{AdditionalDataError, BoxError, HookError, MissingService, PanicError, RunError};
 pub use hook::{After, Before, HookPoint, Hooks, Plugin, Registrar, Slot, StepHook};
 pub use jobs::{Job, JobDispatcher, Jobs};
 pub use journal::{Event, EventKind, Journal};
+pub use lease::DEFAULT_LEASE;
 pub use outcome::{HookFailure, Outcome, RunStatus};
 pub use policy::{RetryPolicy, StepTimeout};
 pub use step::{BestEffortFailure, StepData, StepFuture, StepMeta, StepResponse};
-pub use store::{MemoryStore, RunRecord, Store, StoreError, StoredStatus};
+pub use store::{Claim, Lease, MemoryStore, RunRecord, Store, StoreError, StoredRun, StoredStatus};
 pub use subscribe::RunEvents;
+pub use worker::{Worker, WorkerError, WorkerHandle, WorkerReport};
 pub use workflow::{BodyCall, HookKind, HookMeta, Workflow, WorkflowMeta};
 
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -19,6 +19,7 @@ mod row;
 pub mod sqlite;
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -63,6 +64,55 @@ pub struct RunRecord {
     pub created_at_micros: u64,
     /// When it last changed.
     pub updated_at_micros: u64,
+    /// Who holds the run's lease (an engine's [`worker id`](crate::EngineBuilder::worker_id)),
+    /// if anyone: it alone may advance the run until the lease lapses.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// The lease's generation, the fencing token: every claim of the run increments it, and
+    /// a commit made under an older generation is refused ([`StoreError::Fenced`]). 0 for a
+    /// run that was never claimed (an enqueued run no worker has taken yet).
+    #[serde(default)]
+    pub fence: u64,
+    /// Until when the lease holds, in microseconds since the Unix epoch (by the store's
+    /// clock), unless renewed.
+    #[serde(default)]
+    pub lease_until_micros: Option<u64>,
+}
+
+/// A run and its journal, as a store returns them.
+pub type StoredRun = (RunRecord, Vec<Event>);
+
+/// A lease to take or renew: who takes it, and for how long without renewal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The owner: an engine's worker id.
+    pub owner: String,
+    /// How long the lease holds unless renewed (a heartbeat) or released.
+    pub duration: Duration,
+}
+
+impl Lease {
+    /// The duration in microseconds, as stores keep it.
+    pub fn micros(&self) -> u64 {
+        u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX)
+    }
+}
+
+/// What [`Store::claim`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// The lease is ours: the run (its `fence` is the new generation) and its journal, read
+    /// after the claim.
+    Acquired(Box<RunRecord>, Vec<Event>),
+    /// Another owner holds a lease that has not lapsed.
+    Held {
+        /// The owner.
+        owner: String,
+        /// Until when, in microseconds since the Unix epoch.
+        until_micros: u64,
+    },
+    /// The run is over: there is nothing to claim. Its record and journal.
+    Finished(Box<RunRecord>, Vec<Event>),
 }
 
 /// Where a stored run is.
@@ -174,22 +224,82 @@ pub enum StoreError {
     /// No such run.
     #[error("no run {0} in the store")]
     NotFound(RunId),
+    /// A write under a lease that is no longer the run's: the lease lapsed and another
+    /// worker claimed the run (it resumes it by replay), or the run was released. Nothing of
+    /// the write was recorded.
+    #[error(
+        "run {run_id}: lease {fence} was lost (the run's lease is now generation {current}): another worker took the run over"
+    )]
+    Fenced {
+        /// The run.
+        run_id: RunId,
+        /// The generation the write was made under.
+        fence: u64,
+        /// The run's generation now.
+        current: u64,
+    },
 }
 
-/// Where runs and their journals are kept. Implementations must make each [`Store::commit`]
-/// atomic: its events and its update are all recorded, or none is.
+/// Where runs and their journals are kept, and who may advance each run.
+///
+/// Implementations must make each [`Store::commit`] atomic (its events and its update are
+/// all recorded, or none is) and fenced: a commit is recorded only if `fence` is still the
+/// run's lease generation. A claim (of one run, or of the next free ones) increments the
+/// generation, so that once a worker takes a run over, the writes of the worker whose lease
+/// lapsed fail with [`StoreError::Fenced`] and the two never both advance the run.
 pub trait Store: Send + Sync + 'static {
     /// Records a new run, unless a run with the same idempotency key exists, in which case
-    /// it returns that run.
-    fn create<'a>(&'a self, run: &'a RunRecord) -> BoxFuture<'a, Result<Created, StoreError>>;
+    /// it returns that run. With `lease`, the run is created claimed by its owner (fence 1);
+    /// without, it is created free (fence 0), for any worker to claim
+    /// ([`Store::claim_next`]).
+    fn create<'a>(
+        &'a self,
+        run: &'a RunRecord,
+        lease: Option<&'a Lease>,
+    ) -> BoxFuture<'a, Result<Created, StoreError>>;
 
-    /// Appends `events` to the run's journal and applies `update`, atomically.
+    /// Appends `events` to the run's journal and applies `update`, atomically, if `fence` is
+    /// still the run's lease generation ([`StoreError::Fenced`] otherwise). An update to a
+    /// finished or parked status also releases the lease.
     fn commit<'a>(
         &'a self,
         run_id: RunId,
+        fence: u64,
         events: &'a [Event],
         update: Option<RunUpdate>,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Takes the lease of one run (running or parked) that nobody else holds, or whose lease
+    /// lapsed: increments its generation and returns it with its journal.
+    fn claim<'a>(
+        &'a self,
+        run_id: RunId,
+        lease: &'a Lease,
+    ) -> BoxFuture<'a, Result<Claim, StoreError>>;
+
+    /// Claims up to `limit` running runs that nobody holds (enqueued, released, or whose
+    /// lease lapsed), oldest first, of the given `(workflow, version)`s only, without
+    /// waiting for runs other workers are claiming at the same moment. Each comes with its
+    /// journal, read after the claim.
+    fn claim_next<'a>(
+        &'a self,
+        lease: &'a Lease,
+        workflows: &'a [(String, u32)],
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>>;
+
+    /// Renews the lease of `runs` (those still held by `lease.owner`) for another
+    /// `lease.duration`: the heartbeat of the runs a worker is advancing. Returns how many
+    /// were renewed.
+    fn renew<'a>(
+        &'a self,
+        lease: &'a Lease,
+        runs: &'a [RunId],
+    ) -> BoxFuture<'a, Result<usize, StoreError>>;
+
+    /// Hands a run back, unfinished, if `fence` is still its generation: any worker may claim
+    /// it at once (graceful shutdown, or a run its worker cannot go on with).
+    fn release(&self, run_id: RunId, fence: u64) -> BoxFuture<'_, Result<(), StoreError>>;
 
     /// The run and its journal.
     fn load(&self, run_id: RunId) -> BoxFuture<'_, Result<(RunRecord, Vec<Event>), StoreError>>;
@@ -208,16 +318,46 @@ pub trait Store: Send + Sync + 'static {
 
 /// A shared store is a store: keep an `Arc` to inspect what the engine records.
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
-    fn create<'a>(&'a self, run: &'a RunRecord) -> BoxFuture<'a, Result<Created, StoreError>> {
-        (**self).create(run)
+    fn create<'a>(
+        &'a self,
+        run: &'a RunRecord,
+        lease: Option<&'a Lease>,
+    ) -> BoxFuture<'a, Result<Created, StoreError>> {
+        (**self).create(run, lease)
     }
     fn commit<'a>(
         &'a self,
         run_id: RunId,
+        fence: u64,
         events: &'a [Event],
         update: Option<RunUpdate>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        (**self).commit(run_id, events, update)
+        (**self).commit(run_id, fence, events, update)
+    }
+    fn claim<'a>(
+        &'a self,
+        run_id: RunId,
+        lease: &'a Lease,
+    ) -> BoxFuture<'a, Result<Claim, StoreError>> {
+        (**self).claim(run_id, lease)
+    }
+    fn claim_next<'a>(
+        &'a self,
+        lease: &'a Lease,
+        workflows: &'a [(String, u32)],
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
+        (**self).claim_next(lease, workflows, limit)
+    }
+    fn renew<'a>(
+        &'a self,
+        lease: &'a Lease,
+        runs: &'a [RunId],
+    ) -> BoxFuture<'a, Result<usize, StoreError>> {
+        (**self).renew(lease, runs)
+    }
+    fn release(&self, run_id: RunId, fence: u64) -> BoxFuture<'_, Result<(), StoreError>> {
+        (**self).release(run_id, fence)
     }
     fn load(&self, run_id: RunId) -> BoxFuture<'_, Result<(RunRecord, Vec<Event>), StoreError>> {
         (**self).load(run_id)

@@ -19,8 +19,11 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::oneshot;
 use tokio_postgres::{NoTls, Row};
 
-use super::row::{self, RECORD_COLUMNS, RawRun, micros, origin_str};
-use super::{BoxFuture, Created, RunRecord, RunUpdate, Store, StoreError, StoredStatus};
+use super::row::{self, RECORD_COLUMNS, RawRun, micros, origin_str, parse_run_id};
+use super::{
+    BoxFuture, Claim, Created, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
+    StoredStatus,
+};
 use crate::context::RunId;
 use crate::journal::Event;
 
@@ -53,7 +56,24 @@ const MIGRATIONS: &[&str] = &[
         event  TEXT NOT NULL,
         PRIMARY KEY (run_id, seq)
     );",
+    // 2: leases (who may advance a run), their fencing tokens, and their duration (a commit
+    // renews its run's lease).
+    "ALTER TABLE hookflow_runs
+        ADD COLUMN owner TEXT,
+        ADD COLUMN fence BIGINT NOT NULL DEFAULT 0,
+        ADD COLUMN lease_until BIGINT,
+        ADD COLUMN lease_micros BIGINT NOT NULL DEFAULT 0;",
 ];
+
+/// The database's clock, in microseconds since the Unix epoch: leases are timed by the one
+/// clock every worker shares.
+const NOW: &str = "(extract(epoch from clock_timestamp()) * 1000000)::BIGINT";
+
+/// How many tasks write groups of commits at once (each on its own connection).
+const COMMITTERS: usize = 4;
+
+/// The most commits written in one statement.
+const MAX_GROUP: usize = 512;
 
 /// A [`Store`] in a PostgreSQL database.
 ///
@@ -66,6 +86,8 @@ const MIGRATIONS: &[&str] = &[
 /// ```
 pub struct PostgresStore {
     pool: Pool,
+    /// Commits go to the committers, which write those waiting together in one statement.
+    commits: tokio::sync::mpsc::UnboundedSender<PendingCommit>,
     runtime: tokio::runtime::Handle,
     /// Dropped with the store: its thread then stops and drops the runtime.
     _stop: oneshot::Sender<()>,
@@ -115,8 +137,14 @@ impl PostgresStore {
                 context: "build the connection pool".into(),
                 message: e.to_string(),
             })?;
+        let (commits, pending) = tokio::sync::mpsc::unbounded_channel();
+        let pending = std::sync::Arc::new(tokio::sync::Mutex::new(pending));
+        for _ in 0..COMMITTERS {
+            runtime.spawn(committer(pool.clone(), std::sync::Arc::clone(&pending)));
+        }
         let store = PostgresStore {
             pool,
+            commits,
             runtime,
             _stop: stop,
         };
@@ -167,18 +195,24 @@ fn start_thread() -> Result<(tokio::runtime::Handle, oneshot::Sender<()>), Store
 }
 
 impl Store for PostgresStore {
-    fn create<'a>(&'a self, run: &'a RunRecord) -> BoxFuture<'a, Result<Created, StoreError>> {
+    fn create<'a>(
+        &'a self,
+        run: &'a RunRecord,
+        lease: Option<&'a Lease>,
+    ) -> BoxFuture<'a, Result<Created, StoreError>> {
         let run = run.clone();
+        let lease = lease.cloned();
         let pool = self.pool.clone();
         self.spawn(async move {
             let client = get(&pool).await?;
-            create(&client, &run).await
+            create(&client, &run, lease.as_ref()).await
         })
     }
 
     fn commit<'a>(
         &'a self,
         run_id: RunId,
+        fence: u64,
         events: &'a [Event],
         update: Option<RunUpdate>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
@@ -193,10 +227,93 @@ impl Store for PostgresStore {
                 Ok((i64::from(event.seq), body))
             })
             .collect::<Result<Vec<_>, StoreError>>();
+        let (reply, response) = oneshot::channel();
+        let sent = bodies.map(|events| {
+            self.commits.send(PendingCommit {
+                run_id,
+                fence: micros(fence),
+                events,
+                update,
+                reply,
+            })
+        });
+        Box::pin(async move {
+            sent?.map_err(|_| stopped())?;
+            response.await.map_err(|_| stopped())?
+        })
+    }
+
+    fn claim<'a>(
+        &'a self,
+        run_id: RunId,
+        lease: &'a Lease,
+    ) -> BoxFuture<'a, Result<Claim, StoreError>> {
+        let lease = lease.clone();
         let pool = self.pool.clone();
         self.spawn(async move {
-            let mut client = get(&pool).await?;
-            commit(&mut client, run_id, bodies?, update).await
+            let client = get(&pool).await?;
+            claim(&client, run_id, &lease).await
+        })
+    }
+
+    fn claim_next<'a>(
+        &'a self,
+        lease: &'a Lease,
+        workflows: &'a [(String, u32)],
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
+        let lease = lease.clone();
+        let workflows = workflows.to_vec();
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let client = get(&pool).await?;
+            claim_next(&client, &lease, &workflows, limit).await
+        })
+    }
+
+    fn renew<'a>(
+        &'a self,
+        lease: &'a Lease,
+        runs: &'a [RunId],
+    ) -> BoxFuture<'a, Result<usize, StoreError>> {
+        let lease = lease.clone();
+        let ids: Vec<String> = runs.iter().map(ToString::to_string).collect();
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let client = get(&pool).await?;
+            // Rows a commit is writing are skipped (that commit renews them): no lock waits,
+            // no deadlock with the committers.
+            let renewed = client
+                .execute(
+                    &format!(
+                        "UPDATE hookflow_runs SET lease_until = {NOW} + $2, lease_micros = $2
+                         WHERE run_id IN (SELECT run_id FROM hookflow_runs
+                             WHERE run_id = ANY($3) AND owner = $1 FOR UPDATE SKIP LOCKED)"
+                    ),
+                    &[&lease.owner, &micros(lease.micros()), &ids],
+                )
+                .await
+                .map_err(pg("renew leases"))?;
+            Ok(usize::try_from(renewed).unwrap_or(usize::MAX))
+        })
+    }
+
+    fn release(&self, run_id: RunId, fence: u64) -> BoxFuture<'_, Result<(), StoreError>> {
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let client = get(&pool).await?;
+            let changed = client
+                .execute(
+                    "UPDATE hookflow_runs SET owner = NULL, lease_until = NULL
+                     WHERE run_id = $1 AND fence = $2",
+                    &[&run_id.to_string(), &micros(fence)],
+                )
+                .await
+                .map_err(pg("release a run"))?;
+            if changed == 0 {
+                return Err(refused(&client, run_id, fence).await);
+            }
+            Ok(())
         })
     }
 
@@ -293,7 +410,11 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreErro
     tx.commit().await.map_err(pg("migrate the schema"))
 }
 
-async fn create(client: &tokio_postgres::Client, run: &RunRecord) -> Result<Created, StoreError> {
+async fn create(
+    client: &tokio_postgres::Client,
+    run: &RunRecord,
+    lease: Option<&Lease>,
+) -> Result<Created, StoreError> {
     let json = |v: &Option<serde_json::Value>| v.as_ref().map(serde_json::Value::to_string);
     let actor = run
         .actor
@@ -301,11 +422,14 @@ async fn create(client: &tokio_postgres::Client, run: &RunRecord) -> Result<Crea
         .map(|a| serde_json::to_string(a).unwrap_or_default());
     let inserted = client
         .execute(
-            "INSERT INTO hookflow_runs (run_id, workflow, version, input, status,
+            &format!(
+                "INSERT INTO hookflow_runs (run_id, workflow, version, input, status,
                 idempotency_key, request_id, actor, origin, additional_data, output, error,
-                created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-             ON CONFLICT (idempotency_key) DO NOTHING",
+                created_at, updated_at, owner, fence, lease_until, lease_micros)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                $15, $16, CASE WHEN $15::TEXT IS NULL THEN NULL ELSE {NOW} + $17 END, $17)
+             ON CONFLICT (idempotency_key) DO NOTHING"
+            ),
             &[
                 &run.run_id.to_string(),
                 &run.workflow,
@@ -321,6 +445,9 @@ async fn create(client: &tokio_postgres::Client, run: &RunRecord) -> Result<Crea
                 &run.error,
                 &micros(run.created_at_micros),
                 &micros(run.updated_at_micros),
+                &lease.map(|l| &l.owner),
+                &i64::from(lease.is_some()),
+                &micros(lease.map_or(0, Lease::micros)),
             ],
         )
         .await
@@ -343,57 +470,278 @@ async fn create(client: &tokio_postgres::Client, run: &RunRecord) -> Result<Crea
     Ok(Created::Existing(Box::new(record(&row)?)))
 }
 
-async fn commit(
-    client: &mut deadpool_postgres::Object,
+/// A commit waiting for a committer.
+struct PendingCommit {
     run_id: RunId,
+    fence: i64,
     events: Vec<(i64, String)>,
     update: Option<RunUpdate>,
-) -> Result<(), StoreError> {
-    let id = run_id.to_string();
-    let now = micros(crate::journal::now_micros());
-    let tx = client
-        .transaction()
-        .await
-        .map_err(pg("begin a transaction"))?;
-    let changed = match &update {
-        Some(update) => tx
-            .execute(
-                "UPDATE hookflow_runs SET status = $2, output = $3, error = $4, updated_at = $5
-                 WHERE run_id = $1",
-                &[
-                    &id,
-                    &update.status.as_str(),
-                    &update.output.as_ref().map(serde_json::Value::to_string),
-                    &update.error,
-                    &now,
-                ],
-            )
-            .await
-            .map_err(pg("update a run"))?,
-        None => tx
-            .execute(
-                "UPDATE hookflow_runs SET updated_at = $2 WHERE run_id = $1",
-                &[&id, &now],
-            )
-            .await
-            .map_err(pg("update a run"))?,
-    };
-    if changed == 0 {
-        // Dropping the transaction rolls it back.
-        return Err(StoreError::NotFound(run_id));
+    reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable {
+        context: "reach the store's thread".into(),
+        message: "the PostgreSQL store stopped".into(),
     }
-    if !events.is_empty() {
-        let (seqs, bodies): (Vec<i64>, Vec<String>) = events.into_iter().unzip();
-        tx.execute(
-            "INSERT INTO hookflow_events (run_id, seq, event)
-             SELECT $1, seq, event FROM UNNEST($2::BIGINT[], $3::TEXT[]) AS e (seq, event)
-             ON CONFLICT (run_id, seq) DO UPDATE SET event = EXCLUDED.event",
-            &[&id, &seqs, &bodies],
+}
+
+/// Takes the commits waiting (all of them, up to [`MAX_GROUP`]) and writes them in one
+/// statement: one round trip and one WAL flush for the step commits of many runs. While it
+/// writes, the next commits gather for the next committer.
+async fn committer(
+    pool: Pool,
+    pending: std::sync::Arc<
+        tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<PendingCommit>>,
+    >,
+) {
+    loop {
+        let group = {
+            let mut pending = pending.lock().await;
+            let Some(first) = pending.recv().await else {
+                return;
+            };
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match pending.try_recv() {
+                    Ok(next) => group.push(next),
+                    Err(_) => break,
+                }
+            }
+            group
+        };
+        let results = match get(&pool).await {
+            Ok(client) => write_group(&client, &group).await,
+            Err(err) => Err(err),
+        };
+        match results {
+            Ok(results) => {
+                for (commit, result) in group.into_iter().zip(results) {
+                    let _ = commit.reply.send(result);
+                }
+            }
+            Err(err) => {
+                for commit in group {
+                    let _ = commit.reply.send(Err(StoreError::Unavailable {
+                        context: "commit".into(),
+                        message: err.to_string(),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// Writes `group` in one statement: each commit's run row is updated if its fence holds, and
+/// its events are inserted only then. Returns each commit's result, in order.
+async fn write_group(
+    client: &tokio_postgres::Client,
+    group: &[PendingCommit],
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let now = micros(crate::journal::now_micros());
+    let mut ids = Vec::with_capacity(group.len());
+    let mut fences = Vec::with_capacity(group.len());
+    let mut updates = Vec::with_capacity(group.len());
+    let mut statuses = Vec::with_capacity(group.len());
+    let mut outputs = Vec::with_capacity(group.len());
+    let mut errors = Vec::with_capacity(group.len());
+    let (mut event_ids, mut seqs, mut bodies) = (Vec::new(), Vec::new(), Vec::new());
+    for commit in group {
+        let id = commit.run_id.to_string();
+        for (seq, body) in &commit.events {
+            event_ids.push(id.clone());
+            seqs.push(*seq);
+            bodies.push(body.as_str());
+        }
+        ids.push(id);
+        fences.push(commit.fence);
+        updates.push(commit.update.is_some());
+        statuses.push(commit.update.as_ref().map(|u| u.status.as_str()));
+        outputs.push(
+            commit
+                .update
+                .as_ref()
+                .and_then(|u| u.output.as_ref())
+                .map(serde_json::Value::to_string),
+        );
+        errors.push(commit.update.as_ref().and_then(|u| u.error.as_deref()));
+    }
+    let rows = client
+        .query(
+            &format!(
+                "WITH c AS (
+                    SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BOOL[], $4::TEXT[],
+                        $5::TEXT[], $6::TEXT[]) AS c (run_id, fence, has_update, status, output, error)
+                ), u AS (
+                    UPDATE hookflow_runs r SET
+                        status = CASE WHEN c.has_update THEN c.status ELSE r.status END,
+                        output = CASE WHEN c.has_update THEN c.output ELSE r.output END,
+                        error = CASE WHEN c.has_update THEN c.error ELSE r.error END,
+                        owner = CASE WHEN c.has_update AND c.status <> 'running'
+                            THEN NULL ELSE r.owner END,
+                        lease_until = CASE WHEN c.has_update AND c.status <> 'running'
+                            THEN NULL ELSE {NOW} + r.lease_micros END,
+                        updated_at = $7
+                    FROM c WHERE r.run_id = c.run_id AND r.fence = c.fence
+                    RETURNING r.run_id
+                ), e AS (
+                    INSERT INTO hookflow_events (run_id, seq, event)
+                    SELECT ev.run_id, ev.seq, ev.event
+                    FROM UNNEST($8::TEXT[], $9::BIGINT[], $10::TEXT[]) AS ev (run_id, seq, event)
+                    WHERE ev.run_id IN (SELECT run_id FROM u)
+                    ON CONFLICT (run_id, seq) DO UPDATE SET event = EXCLUDED.event
+                )
+                SELECT run_id FROM u"
+            ),
+            &[
+                &ids, &fences, &updates, &statuses, &outputs, &errors, &now, &event_ids, &seqs,
+                &bodies,
+            ],
         )
         .await
-        .map_err(pg("append an event"))?;
+        .map_err(pg("commit"))?;
+    let written: std::collections::HashSet<&str> = rows
+        .iter()
+        .filter_map(|row| row.try_get::<_, &str>(0).ok())
+        .collect();
+    let mut results = Vec::with_capacity(group.len());
+    for (commit, id) in group.iter().zip(&ids) {
+        results.push(if written.contains(id.as_str()) {
+            Ok(())
+        } else {
+            Err(refused(
+                client,
+                commit.run_id,
+                u64::try_from(commit.fence).unwrap_or(0),
+            )
+            .await)
+        });
     }
-    tx.commit().await.map_err(pg("commit"))
+    Ok(results)
+}
+
+/// Why a fenced write to `run_id` changed nothing: the run is gone, or its lease moved on.
+async fn refused(client: &tokio_postgres::Client, run_id: RunId, fence: u64) -> StoreError {
+    match client
+        .query_opt(
+            "SELECT fence FROM hookflow_runs WHERE run_id = $1",
+            &[&run_id.to_string()],
+        )
+        .await
+    {
+        Ok(None) => StoreError::NotFound(run_id),
+        Ok(Some(row)) => StoreError::Fenced {
+            run_id,
+            fence,
+            current: row
+                .try_get::<_, i64>(0)
+                .ok()
+                .and_then(|f| u64::try_from(f).ok())
+                .unwrap_or(0),
+        },
+        Err(err) => pg("read a run's lease")(err),
+    }
+}
+
+async fn claim(
+    client: &tokio_postgres::Client,
+    run_id: RunId,
+    lease: &Lease,
+) -> Result<Claim, StoreError> {
+    let id = run_id.to_string();
+    let taken = client
+        .execute(
+            &format!(
+                "UPDATE hookflow_runs SET owner = $2, fence = fence + 1,
+                    lease_until = {NOW} + $3, lease_micros = $3
+                 WHERE run_id = $1 AND status IN ('running', 'parked')
+                    AND (owner IS NULL OR owner = $2 OR lease_until IS NULL
+                        OR lease_until <= {NOW})"
+            ),
+            &[&id, &lease.owner, &micros(lease.micros())],
+        )
+        .await
+        .map_err(pg("claim a run"))?;
+    let (record, events) = load(client, run_id).await?;
+    if taken == 1 {
+        return Ok(Claim::Acquired(Box::new(record), events));
+    }
+    if record.status.is_finished() {
+        return Ok(Claim::Finished(Box::new(record), events));
+    }
+    Ok(Claim::Held {
+        owner: record.owner.clone().unwrap_or_default(),
+        until_micros: record.lease_until_micros.unwrap_or(0),
+    })
+}
+
+async fn claim_next(
+    client: &tokio_postgres::Client,
+    lease: &Lease,
+    workflows: &[(String, u32)],
+    limit: usize,
+) -> Result<Vec<StoredRun>, StoreError> {
+    let names: Vec<&str> = workflows.iter().map(|(w, _)| w.as_str()).collect();
+    let versions: Vec<i64> = workflows.iter().map(|(_, v)| i64::from(*v)).collect();
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            &format!(
+                "UPDATE hookflow_runs SET owner = $1, fence = fence + 1,
+                    lease_until = {NOW} + $2, lease_micros = $2
+                 WHERE run_id IN (
+                    SELECT run_id FROM hookflow_runs
+                    WHERE status = 'running'
+                        AND (owner IS NULL OR lease_until IS NULL OR lease_until <= {NOW})
+                        AND (workflow, version) IN
+                            (SELECT * FROM UNNEST($3::TEXT[], $4::BIGINT[]))
+                    ORDER BY created_at, run_id
+                    LIMIT $5
+                    FOR UPDATE SKIP LOCKED)
+                 RETURNING {RECORD_COLUMNS}"
+            ),
+            &[
+                &lease.owner,
+                &micros(lease.micros()),
+                &names,
+                &versions,
+                &limit,
+            ],
+        )
+        .await
+        .map_err(pg("claim runs"))?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut claimed: Vec<StoredRun> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        claimed.push((record(row)?, Vec::new()));
+    }
+    claimed.sort_by_key(|(r, _)| (r.created_at_micros, r.run_id));
+    let ids: Vec<String> = claimed.iter().map(|(r, _)| r.run_id.to_string()).collect();
+    let events = client
+        .query(
+            "SELECT run_id, seq, event FROM hookflow_events WHERE run_id = ANY($1)
+             ORDER BY run_id, seq",
+            &[&ids],
+        )
+        .await
+        .map_err(pg("read journals"))?;
+    let index: std::collections::HashMap<RunId, usize> = claimed
+        .iter()
+        .enumerate()
+        .map(|(i, (r, _))| (r.run_id, i))
+        .collect();
+    for row in events {
+        let id: &str = row.try_get(0).map_err(pg("read a journal"))?;
+        let seq: i64 = row.try_get(1).map_err(pg("read a journal"))?;
+        let body: &str = row.try_get(2).map_err(pg("read a journal"))?;
+        let run_id = parse_run_id(id)?;
+        if let Some(&i) = index.get(&run_id) {
+            claimed[i].1.push(row::event(id, seq, body)?);
+        }
+    }
+    Ok(claimed)
 }
 
 async fn load(
@@ -467,6 +815,9 @@ fn record(row: &Row) -> Result<RunRecord, StoreError> {
         error: row.try_get(11).map_err(&read)?,
         created_at: row.try_get(12).map_err(&read)?,
         updated_at: row.try_get(13).map_err(&read)?,
+        owner: row.try_get(14).map_err(&read)?,
+        fence: row.try_get(15).map_err(&read)?,
+        lease_until: row.try_get(16).map_err(&read)?,
     }
     .into_record()
 }

@@ -9,7 +9,8 @@ use crate::journal::Event;
 /// The columns of a run, in the order [`RawRun`] reads them.
 pub(crate) const RECORD_COLUMNS: &str =
     "run_id, workflow, version, input, status, idempotency_key, request_id,
-    actor, origin, additional_data, output, error, created_at, updated_at";
+    actor, origin, additional_data, output, error, created_at, updated_at, owner, fence,
+    lease_until";
 
 /// A `runs` row before its JSON columns are read.
 pub(crate) struct RawRun {
@@ -27,6 +28,9 @@ pub(crate) struct RawRun {
     pub(crate) error: Option<String>,
     pub(crate) created_at: i64,
     pub(crate) updated_at: i64,
+    pub(crate) owner: Option<String>,
+    pub(crate) fence: i64,
+    pub(crate) lease_until: Option<i64>,
 }
 
 impl RawRun {
@@ -69,6 +73,9 @@ impl RawRun {
             error: self.error.clone(),
             created_at_micros: u64::try_from(self.created_at).unwrap_or(0),
             updated_at_micros: u64::try_from(self.updated_at).unwrap_or(0),
+            owner: self.owner.clone(),
+            fence: u64::try_from(self.fence).map_err(|e| corrupt("fence", &e))?,
+            lease_until_micros: self.lease_until.and_then(|u| u64::try_from(u).ok()),
         })
     }
 }

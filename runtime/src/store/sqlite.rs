@@ -16,7 +16,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::row::{self, RECORD_COLUMNS, RawRun, micros, origin_str, parse_run_id};
-use super::{BoxFuture, Created, RunRecord, RunUpdate, Store, StoreError, StoredStatus};
+use super::{
+    BoxFuture, Claim, Created, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
+    StoredStatus,
+};
 use crate::context::RunId;
 use crate::journal::Event;
 
@@ -48,6 +51,10 @@ const MIGRATIONS: &[&str] = &[
         event  TEXT NOT NULL,
         PRIMARY KEY (run_id, seq)
     ) WITHOUT ROWID;",
+    // 2: leases (who may advance a run) and their fencing tokens.
+    "ALTER TABLE runs ADD COLUMN owner TEXT;
+    ALTER TABLE runs ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN lease_until INTEGER;",
 ];
 
 /// How much a commit survives.
@@ -91,13 +98,7 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 enum Request {
-    Create(Box<RunRecord>, oneshot::Sender<Result<Created, StoreError>>),
-    Commit(
-        RunId,
-        Vec<Event>,
-        Option<RunUpdate>,
-        oneshot::Sender<Result<(), StoreError>>,
-    ),
+    Write(Box<dyn Write>),
     Load(
         RunId,
         oneshot::Sender<Result<(RunRecord, Vec<Event>), StoreError>>,
@@ -109,6 +110,58 @@ enum Request {
         bool,
         oneshot::Sender<Result<Vec<RunRecord>, StoreError>>,
     ),
+}
+
+/// A write waiting for the writer thread: applied inside a group's transaction, answered
+/// once the transaction committed (or failed).
+trait Write: Send {
+    fn apply(&mut self, conn: &Connection);
+    fn answer(self: Box<Self>, failed: Option<&StoreError>);
+}
+
+struct WriteOp<T, F> {
+    write: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Write for WriteOp<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn apply(&mut self, conn: &Connection) {
+        if let Some(write) = self.write.take() {
+            self.result = Some(in_savepoint(conn, write));
+        }
+    }
+
+    fn answer(self: Box<Self>, failed: Option<&StoreError>) {
+        let result = match (failed, self.result) {
+            (Some(err), _) => Err(clone_err(err)),
+            (None, Some(result)) => result,
+            (None, None) => Err(stopped()),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Runs `write` so that, if it fails, nothing it wrote stays in the group's transaction.
+fn in_savepoint<T>(
+    conn: &Connection,
+    write: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("SAVEPOINT hookflow_write")
+        .map_err(unavailable("begin a savepoint"))?;
+    let result = write(conn);
+    let end = if result.is_ok() {
+        "RELEASE hookflow_write"
+    } else {
+        "ROLLBACK TO hookflow_write; RELEASE hookflow_write"
+    };
+    conn.execute_batch(end)
+        .map_err(unavailable("end a savepoint"))?;
+    result
 }
 
 impl SqliteStore {
@@ -160,21 +213,37 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Runs `write` in its own transaction on the caller's thread if the connection is free.
-    fn write_now<T: Send + 'static>(
+    /// Runs `now` in its own transaction on the caller's thread if the connection is free;
+    /// otherwise sends the write `later` makes to the writer thread, which groups it with the
+    /// others waiting.
+    fn write<T, F>(
         &self,
-        write: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Option<BoxFuture<'static, Result<T, StoreError>>> {
-        let mut conn = self.conn.try_lock().ok()?;
-        let result = (|| {
-            let tx = conn
-                .transaction()
-                .map_err(unavailable("begin a transaction"))?;
-            let value = write(&tx)?;
-            tx.commit().map_err(unavailable("commit"))?;
-            Ok(value)
-        })();
-        Some(Box::pin(std::future::ready(result)))
+        now: impl FnOnce(&Connection) -> Result<T, StoreError>,
+        later: impl FnOnce() -> F,
+    ) -> BoxFuture<'static, Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        if let Ok(mut conn) = self.conn.try_lock() {
+            let result = (|| {
+                let tx = conn
+                    .transaction()
+                    .map_err(unavailable("begin a transaction"))?;
+                let value = now(&tx)?;
+                tx.commit().map_err(unavailable("commit"))?;
+                Ok(value)
+            })();
+            return Box::pin(std::future::ready(result));
+        }
+        let write = later();
+        self.send(move |reply| {
+            Request::Write(Box::new(WriteOp {
+                write: Some(write),
+                result: None,
+                reply,
+            }))
+        })
     }
 
     fn send<T: Send + 'static>(
@@ -198,25 +267,88 @@ fn stopped() -> StoreError {
 }
 
 impl Store for SqliteStore {
-    fn create<'a>(&'a self, run: &'a RunRecord) -> BoxFuture<'a, Result<Created, StoreError>> {
-        if let Some(done) = self.write_now(|conn| create(conn, run)) {
-            return done;
-        }
-        let run = Box::new(run.clone());
-        self.send(move |reply| Request::Create(run, reply))
+    fn create<'a>(
+        &'a self,
+        run: &'a RunRecord,
+        lease: Option<&'a Lease>,
+    ) -> BoxFuture<'a, Result<Created, StoreError>> {
+        self.write(
+            |conn| create(conn, run, lease),
+            || {
+                let run = run.clone();
+                let lease = lease.cloned();
+                move |conn: &Connection| create(conn, &run, lease.as_ref())
+            },
+        )
     }
 
     fn commit<'a>(
         &'a self,
         run_id: RunId,
+        fence: u64,
         events: &'a [Event],
         update: Option<RunUpdate>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        if let Some(done) = self.write_now(|conn| commit(conn, run_id, events, update.as_ref())) {
-            return done;
-        }
-        let events = events.to_vec();
-        self.send(move |reply| Request::Commit(run_id, events, update, reply))
+        self.write(
+            |conn| commit(conn, run_id, fence, events, update.as_ref()),
+            || {
+                let events = events.to_vec();
+                let update = update.clone();
+                move |conn: &Connection| commit(conn, run_id, fence, &events, update.as_ref())
+            },
+        )
+    }
+
+    fn claim<'a>(
+        &'a self,
+        run_id: RunId,
+        lease: &'a Lease,
+    ) -> BoxFuture<'a, Result<Claim, StoreError>> {
+        self.write(
+            |conn| claim(conn, run_id, lease),
+            || {
+                let lease = lease.clone();
+                move |conn: &Connection| claim(conn, run_id, &lease)
+            },
+        )
+    }
+
+    fn claim_next<'a>(
+        &'a self,
+        lease: &'a Lease,
+        workflows: &'a [(String, u32)],
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
+        self.write(
+            |conn| claim_next(conn, lease, workflows, limit),
+            || {
+                let lease = lease.clone();
+                let workflows = workflows.to_vec();
+                move |conn: &Connection| claim_next(conn, &lease, &workflows, limit)
+            },
+        )
+    }
+
+    fn renew<'a>(
+        &'a self,
+        lease: &'a Lease,
+        runs: &'a [RunId],
+    ) -> BoxFuture<'a, Result<usize, StoreError>> {
+        self.write(
+            |conn| renew(conn, lease, runs),
+            || {
+                let lease = lease.clone();
+                let runs = runs.to_vec();
+                move |conn: &Connection| renew(conn, &lease, &runs)
+            },
+        )
+    }
+
+    fn release(&self, run_id: RunId, fence: u64) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.write(
+            |conn| release(conn, run_id, fence),
+            || move |conn: &Connection| release(conn, run_id, fence),
+        )
     }
 
     fn load(&self, run_id: RunId) -> BoxFuture<'_, Result<(RunRecord, Vec<Event>), StoreError>> {
@@ -270,11 +402,11 @@ fn writer(conn: &Mutex<Connection>, requests: mpsc::Receiver<Request>) {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match request {
-            Request::Create(..) | Request::Commit(..) => {
-                let mut group = vec![request];
+            Request::Write(write) => {
+                let mut group = vec![write];
                 while group.len() < MAX_GROUP {
                     match requests.try_recv() {
-                        Ok(r @ (Request::Create(..) | Request::Commit(..))) => group.push(r),
+                        Ok(Request::Write(write)) => group.push(write),
                         Ok(other) => {
                             next = Some(other);
                             break;
@@ -305,47 +437,20 @@ fn writer(conn: &Mutex<Connection>, requests: mpsc::Receiver<Request>) {
     }
 }
 
-enum Reply {
-    Created(
-        oneshot::Sender<Result<Created, StoreError>>,
-        Result<Created, StoreError>,
-    ),
-    Committed(
-        oneshot::Sender<Result<(), StoreError>>,
-        Result<(), StoreError>,
-    ),
-}
-
 /// Writes a group in one transaction; if the transaction fails as a whole, every write in it
 /// gets the error (and none is recorded).
-fn write_group(conn: &mut Connection, group: Vec<Request>) {
-    let mut replies = Vec::with_capacity(group.len());
+fn write_group(conn: &mut Connection, mut group: Vec<Box<dyn Write>>) {
     let outcome = (|| -> Result<(), StoreError> {
         let tx = conn
             .transaction()
             .map_err(unavailable("begin a transaction"))?;
-        for request in group {
-            match request {
-                Request::Create(run, reply) => {
-                    let result = create(&tx, &run);
-                    replies.push(Reply::Created(reply, result));
-                }
-                Request::Commit(run_id, events, update, reply) => {
-                    let result = commit(&tx, run_id, &events, update.as_ref());
-                    replies.push(Reply::Committed(reply, result));
-                }
-                Request::Load(..) | Request::List(..) => {}
-            }
+        for write in &mut group {
+            write.apply(&tx);
         }
         tx.commit().map_err(unavailable("commit"))
     })();
-    for reply in replies {
-        match (reply, &outcome) {
-            (Reply::Created(tx, result), Ok(())) => drop(tx.send(result)),
-            (Reply::Committed(tx, result), Ok(())) => drop(tx.send(result)),
-            (Reply::Created(tx, _), Err(err)) => drop(tx.send(Err(clone_err(err)))),
-            (Reply::Committed(tx, _), Err(err)) => drop(tx.send(Err(clone_err(err)))),
-        }
+    for write in group {
+        write.answer(outcome.as_ref().err());
     }
 }
 
@@ -356,7 +461,11 @@ fn clone_err(err: &StoreError) -> StoreError {
     }
 }
 
-fn create(conn: &Connection, run: &RunRecord) -> Result<Created, StoreError> {
+fn create(
+    conn: &Connection,
+    run: &RunRecord,
+    lease: Option<&Lease>,
+) -> Result<Created, StoreError> {
     if let Some(key) = &run.idempotency_key {
         let existing: Option<String> = conn
             .query_row(
@@ -376,11 +485,15 @@ fn create(conn: &Connection, run: &RunRecord) -> Result<Created, StoreError> {
         .actor
         .as_ref()
         .map(|a| serde_json::to_string(a).unwrap_or_default());
-    conn.execute(
+    let until = lease.map(|l| micros(crate::journal::now_micros().saturating_add(l.micros())));
+    conn.prepare_cached(
         "INSERT INTO runs (run_id, workflow, version, input, status, idempotency_key,
-            request_id, actor, origin, additional_data, output, error, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        params![
+            request_id, actor, origin, additional_data, output, error, created_at, updated_at,
+            owner, fence, lease_until)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    )
+    .and_then(|mut insert| {
+        insert.execute(params![
             run.run_id.to_string(),
             run.workflow,
             run.version,
@@ -395,8 +508,11 @@ fn create(conn: &Connection, run: &RunRecord) -> Result<Created, StoreError> {
             run.error,
             micros(run.created_at_micros),
             micros(run.updated_at_micros),
-        ],
-    )
+            lease.map(|l| &l.owner),
+            i64::from(lease.is_some()),
+            until,
+        ])
+    })
     .map_err(unavailable("record a new run"))?;
     Ok(Created::New)
 }
@@ -404,10 +520,44 @@ fn create(conn: &Connection, run: &RunRecord) -> Result<Created, StoreError> {
 fn commit(
     conn: &Connection,
     run_id: RunId,
+    fence: u64,
     events: &[Event],
     update: Option<&RunUpdate>,
 ) -> Result<(), StoreError> {
     let id = run_id.to_string();
+    let now = micros(crate::journal::now_micros());
+    let fence_sql = micros(fence);
+    // The fence first: a refused write records nothing.
+    let changed = match update {
+        Some(update) => {
+            let keep_lease = update.status == StoredStatus::Running;
+            conn.prepare_cached(
+                "UPDATE runs SET status = ?3, output = ?4, error = ?5, updated_at = ?6,
+                    owner = CASE WHEN ?7 THEN owner END,
+                    lease_until = CASE WHEN ?7 THEN lease_until END
+                 WHERE run_id = ?1 AND fence = ?2",
+            )
+            .and_then(|mut update_run| {
+                update_run.execute(params![
+                    id,
+                    fence_sql,
+                    update.status.as_str(),
+                    update.output.as_ref().map(serde_json::Value::to_string),
+                    update.error,
+                    now,
+                    keep_lease,
+                ])
+            })
+            .map_err(unavailable("update a run"))?
+        }
+        None => conn
+            .prepare_cached("UPDATE runs SET updated_at = ?3 WHERE run_id = ?1 AND fence = ?2")
+            .and_then(|mut touch| touch.execute(params![id, fence_sql, now]))
+            .map_err(unavailable("update a run"))?,
+    };
+    if changed == 0 {
+        return Err(refused(conn, run_id, fence));
+    }
     let mut insert = conn
         .prepare_cached("INSERT OR REPLACE INTO events (run_id, seq, event) VALUES (?1, ?2, ?3)")
         .map_err(unavailable("prepare an event insert"))?;
@@ -420,26 +570,142 @@ fn commit(
             .execute(params![id, event.seq, body])
             .map_err(unavailable("append an event"))?;
     }
-    let now = micros(crate::journal::now_micros());
-    let changed = match update {
-        Some(update) => conn
-            .execute(
-                "UPDATE runs SET status = ?2, output = ?3, error = ?4, updated_at = ?5 WHERE run_id = ?1",
-                params![
-                    id,
-                    update.status.as_str(),
-                    update.output.as_ref().map(serde_json::Value::to_string),
-                    update.error,
-                    now
-                ],
-            )
-            .map_err(unavailable("update a run"))?,
-        None => conn
-            .execute("UPDATE runs SET updated_at = ?2 WHERE run_id = ?1", params![id, now])
-            .map_err(unavailable("update a run"))?,
-    };
+    Ok(())
+}
+
+/// Why a fenced write to `run_id` changed nothing: the run is gone, or its lease moved on.
+fn refused(conn: &Connection, run_id: RunId, fence: u64) -> StoreError {
+    let current: Option<i64> = conn
+        .query_row(
+            "SELECT fence FROM runs WHERE run_id = ?1",
+            params![run_id.to_string()],
+            |row| row.get(0),
+        )
+        .optional()
+        .unwrap_or(None);
+    match current {
+        None => StoreError::NotFound(run_id),
+        Some(current) => StoreError::Fenced {
+            run_id,
+            fence,
+            current: u64::try_from(current).unwrap_or(0),
+        },
+    }
+}
+
+fn claim(conn: &Connection, run_id: RunId, lease: &Lease) -> Result<Claim, StoreError> {
+    let record = load_record(conn, run_id)?;
+    let now = crate::journal::now_micros();
+    if record.status.is_finished() {
+        let (record, events) = load(conn, run_id)?;
+        return Ok(Claim::Finished(Box::new(record), events));
+    }
+    if let (Some(owner), Some(until)) = (&record.owner, record.lease_until_micros) {
+        if *owner != lease.owner && until > now {
+            return Ok(Claim::Held {
+                owner: owner.clone(),
+                until_micros: until,
+            });
+        }
+    }
+    take(conn, run_id, record.fence, lease, now)?;
+    let (record, events) = load(conn, run_id)?;
+    Ok(Claim::Acquired(Box::new(record), events))
+}
+
+/// Gives run `run_id`'s lease, at generation `fence`, to `lease.owner`: generation `fence + 1`.
+fn take(
+    conn: &Connection,
+    run_id: RunId,
+    fence: u64,
+    lease: &Lease,
+    now: u64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE runs SET owner = ?3, fence = fence + 1, lease_until = ?4
+         WHERE run_id = ?1 AND fence = ?2",
+    )
+    .and_then(|mut take| {
+        take.execute(params![
+            run_id.to_string(),
+            micros(fence),
+            lease.owner,
+            micros(now.saturating_add(lease.micros()))
+        ])
+    })
+    .map_err(unavailable("claim a run"))?;
+    Ok(())
+}
+
+fn claim_next(
+    conn: &Connection,
+    lease: &Lease,
+    workflows: &[(String, u32)],
+    limit: usize,
+) -> Result<Vec<StoredRun>, StoreError> {
+    let now = crate::journal::now_micros();
+    let mut free = conn
+        .prepare_cached(
+            "SELECT run_id, workflow, version, fence FROM runs
+             WHERE status = 'running' AND (owner IS NULL OR lease_until IS NULL OR lease_until <= ?1)
+             ORDER BY created_at, run_id",
+        )
+        .map_err(unavailable("find runs to claim"))?;
+    let rows = free
+        .query_map(params![micros(now)], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
+            ))
+        })
+        .map_err(unavailable("find runs to claim"))?;
+    let mut chosen = Vec::new();
+    for row in rows {
+        if chosen.len() >= limit {
+            break;
+        }
+        let (run_id, workflow, version, fence) = row.map_err(unavailable("find runs to claim"))?;
+        if workflows
+            .iter()
+            .any(|(w, v)| *w == workflow && i64::from(*v) == version)
+        {
+            chosen.push((parse_run_id(&run_id)?, u64::try_from(fence).unwrap_or(0)));
+        }
+    }
+    drop(free);
+    let mut claimed = Vec::with_capacity(chosen.len());
+    for (run_id, fence) in chosen {
+        take(conn, run_id, fence, lease, now)?;
+        claimed.push(load(conn, run_id)?);
+    }
+    Ok(claimed)
+}
+
+fn renew(conn: &Connection, lease: &Lease, runs: &[RunId]) -> Result<usize, StoreError> {
+    let until = micros(crate::journal::now_micros().saturating_add(lease.micros()));
+    let mut renew = conn
+        .prepare_cached("UPDATE runs SET lease_until = ?3 WHERE run_id = ?1 AND owner = ?2")
+        .map_err(unavailable("renew a lease"))?;
+    let mut renewed = 0;
+    for run_id in runs {
+        renewed += renew
+            .execute(params![run_id.to_string(), lease.owner, until])
+            .map_err(unavailable("renew a lease"))?;
+    }
+    Ok(renewed)
+}
+
+fn release(conn: &Connection, run_id: RunId, fence: u64) -> Result<(), StoreError> {
+    let changed = conn
+        .execute(
+            "UPDATE runs SET owner = NULL, lease_until = NULL WHERE run_id = ?1 AND fence = ?2",
+            params![run_id.to_string(), micros(fence)],
+        )
+        .map_err(unavailable("release a run"))?;
     if changed == 0 {
-        return Err(StoreError::NotFound(run_id));
+        return Err(refused(conn, run_id, fence));
     }
     Ok(())
 }
@@ -517,5 +783,8 @@ fn raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
         error: row.get(11)?,
         created_at: row.get(12)?,
         updated_at: row.get(13)?,
+        owner: row.get(14)?,
+        fence: row.get(15)?,
+        lease_until: row.get(16)?,
     })
 }

@@ -1,0 +1,370 @@
+//! Workers: processes that take enqueued (and abandoned) runs from a shared store and run them.
+//!
+//! ```no_run
+//! # use hookflow_runtime::{Engine, Worker};
+//! # use std::time::Duration;
+//! # async fn demo(engine: Engine) -> Result<(), hookflow_runtime::WorkerError> {
+//! // An engine with a store and the workflows it may run (`.workflow::<Checkout>()`).
+//! let worker = Worker::new(&engine).concurrency(16).start()?;
+//! // ... until the process is asked to stop:
+//! let report = worker.shutdown(Duration::from_secs(10)).await;
+//! println!("{} runs finished, {} handed back", report.finished(), report.handed_back);
+//! # Ok(()) }
+//! ```
+//!
+//! A worker claims runs with [`Store::claim_next`](crate::store::Store::claim_next) (in
+//! PostgreSQL, `FOR UPDATE SKIP LOCKED`: workers never wait for one another), under its
+//! engine's lease; the engine's heartbeat renews the leases while the runs are in flight. A
+//! run whose worker died is claimed by another once its lease lapses, and resumed by replay.
+//! When the store is unreachable, the worker reports a [`WorkerError`] and keeps trying, with
+//! exponential backoff; runs stay in the store, none is lost.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::context::RunId;
+use crate::engine::Engine;
+use crate::outcome::RunStatus;
+use crate::store::StoreError;
+
+/// What [`Worker::on_error`] calls.
+type ErrorReport = Arc<dyn Fn(&WorkerError) + Send + Sync>;
+
+/// Takes runs from its engine's store and runs them, `concurrency` at a time.
+pub struct Worker {
+    engine: Engine,
+    concurrency: usize,
+    poll_interval: Duration,
+    max_backoff: Duration,
+    on_error: Option<ErrorReport>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("worker_id", &self.engine.worker_id())
+            .field("concurrency", &self.concurrency)
+            .field("poll_interval", &self.poll_interval)
+            .field("max_backoff", &self.max_backoff)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    /// A worker for `engine`, which needs a store and the workflows it may run
+    /// ([`EngineBuilder::workflow`](crate::EngineBuilder::workflow)). Defaults: 16 runs in
+    /// flight, polling every 100 ms when there is nothing to do, backoff up to 5 s when the
+    /// store fails.
+    pub fn new(engine: &Engine) -> Self {
+        Worker {
+            engine: engine.clone(),
+            concurrency: 16,
+            poll_interval: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            on_error: None,
+        }
+    }
+
+    /// How many runs this worker advances at once (at least 1).
+    #[must_use]
+    pub fn concurrency(mut self, runs: usize) -> Self {
+        self.concurrency = runs.max(1);
+        self
+    }
+
+    /// How long the worker waits before looking again when it found no run to claim.
+    #[must_use]
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// The longest wait between two attempts while the store fails (the wait doubles from
+    /// the poll interval up to this).
+    #[must_use]
+    pub fn max_backoff(mut self, backoff: Duration) -> Self {
+        self.max_backoff = backoff;
+        self
+    }
+
+    /// Called with every error the worker meets and goes on from (the store unreachable, a
+    /// run it could not hand back). They are also logged at `warn`.
+    #[must_use]
+    pub fn on_error(mut self, report: impl Fn(&WorkerError) + Send + Sync + 'static) -> Self {
+        self.on_error = Some(Arc::new(report));
+        self
+    }
+
+    /// Starts the worker on the current tokio runtime.
+    ///
+    /// # Errors
+    /// [`WorkerError::NoStore`], [`WorkerError::NoWorkflows`], or
+    /// [`WorkerError::NoRuntime`] when called outside a tokio runtime.
+    pub fn start(self) -> Result<WorkerHandle, WorkerError> {
+        if self.engine.inner.store.is_none() {
+            return Err(WorkerError::NoStore);
+        }
+        if self.engine.inner.resumers.is_empty() {
+            return Err(WorkerError::NoWorkflows);
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| WorkerError::NoRuntime)?;
+        let (stop, stopping) = watch::channel(None);
+        let stats = Arc::new(Mutex::new(WorkerReport::default()));
+        let task = runtime.spawn(self.run(stopping, Arc::clone(&stats)));
+        Ok(WorkerHandle { stop, task, stats })
+    }
+
+    async fn run(
+        self,
+        mut stopping: watch::Receiver<Option<Duration>>,
+        stats: Arc<Mutex<WorkerReport>>,
+    ) -> WorkerReport {
+        let Some(store) = self.engine.inner.store.clone() else {
+            return WorkerReport::default();
+        };
+        let lease = self.engine.inner.lease.clone();
+        let workflows: Vec<(String, u32)> = self.engine.inner.resumers.keys().cloned().collect();
+        let mut runs: JoinSet<(RunId, u64, RunStatus)> = JoinSet::new();
+        let mut fences: HashMap<tokio::task::Id, (RunId, u64)> = HashMap::new();
+        let mut backoff = self.poll_interval;
+        loop {
+            while let Some(done) = runs.try_join_next_with_id() {
+                self.finished(done, &mut fences, &stats).await;
+            }
+            if stopping.borrow().is_some() {
+                break;
+            }
+            let free = self.concurrency.saturating_sub(runs.len());
+            if free == 0 {
+                tokio::select! {
+                    Some(done) = runs.join_next_with_id() => {
+                        self.finished(done, &mut fences, &stats).await;
+                    }
+                    _ = stopping.changed() => {}
+                }
+                continue;
+            }
+            let wait = match store.claim_next(&lease, &workflows, free).await {
+                Ok(claimed) if claimed.is_empty() => {
+                    backoff = self.poll_interval;
+                    self.poll_interval
+                }
+                Ok(claimed) => {
+                    backoff = self.poll_interval;
+                    for (record, events) in claimed {
+                        let run_id = record.run_id;
+                        let fence = record.fence;
+                        let Some(guard) = self.engine.inner.in_flight.enter(run_id) else {
+                            // Already running here (resumed by hand since): it needs no
+                            // second driver.
+                            continue;
+                        };
+                        let key = (record.workflow.clone(), record.version);
+                        let Some(resumer) = self.engine.inner.resumers.get(&key) else {
+                            continue;
+                        };
+                        let run = resumer(self.engine.clone(), record, events, guard);
+                        let handle = runs.spawn(async move { (run_id, fence, run.await) });
+                        fences.insert(handle.id(), (run_id, fence));
+                        lock(&stats).claimed += 1;
+                    }
+                    continue;
+                }
+                Err(err) => {
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(self.max_backoff);
+                    self.report(&WorkerError::Claim {
+                        source: err,
+                        retry_in: wait,
+                    });
+                    lock(&stats).store_errors += 1;
+                    wait
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                Some(done) = runs.join_next_with_id() => {
+                    self.finished(done, &mut fences, &stats).await;
+                }
+                _ = stopping.changed() => {}
+            }
+        }
+
+        // Shutting down: let the runs in flight finish within the grace period, then hand
+        // the others back (their leases released: another worker resumes them at once).
+        let grace = stopping.borrow().unwrap_or_default();
+        let deadline = tokio::time::Instant::now() + grace;
+        while !runs.is_empty() {
+            match tokio::time::timeout_at(deadline, runs.join_next_with_id()).await {
+                Ok(Some(done)) => self.finished(done, &mut fences, &stats).await,
+                Ok(None) | Err(_) => break,
+            }
+        }
+        runs.abort_all();
+        while let Some(done) = runs.join_next_with_id().await {
+            match done {
+                Err(err) if err.is_cancelled() => {
+                    if let Some((run_id, fence)) = fences.remove(&err.id()) {
+                        self.hand_back(run_id, fence).await;
+                        lock(&stats).handed_back += 1;
+                    }
+                }
+                done => self.finished(done, &mut fences, &stats).await,
+            }
+        }
+        lock(&stats).clone()
+    }
+
+    /// Counts a finished run task; an interrupted run is handed back for another attempt.
+    async fn finished(
+        &self,
+        done: Result<(tokio::task::Id, (RunId, u64, RunStatus)), tokio::task::JoinError>,
+        fences: &mut HashMap<tokio::task::Id, (RunId, u64)>,
+        stats: &Mutex<WorkerReport>,
+    ) {
+        match done {
+            Ok((id, (run_id, fence, status))) => {
+                fences.remove(&id);
+                let interrupted = {
+                    let mut stats = lock(stats);
+                    match status {
+                        RunStatus::Completed => stats.completed += 1,
+                        RunStatus::Compensated => stats.compensated += 1,
+                        RunStatus::CompensationFailed => stats.compensation_failed += 1,
+                        RunStatus::Parked => stats.parked += 1,
+                        _ => stats.interrupted += 1,
+                    }
+                    status == RunStatus::Interrupted
+                };
+                if interrupted {
+                    // The store failed under it, or its lease was lost: let any worker (this
+                    // one included) take it again. If the store is still down, the lease
+                    // lapses instead.
+                    self.hand_back(run_id, fence).await;
+                }
+            }
+            Err(err) => {
+                // A run task does not panic (panics in user code fail the run); if one
+                // did, its lease lapses and another worker resumes it.
+                fences.remove(&err.id());
+                lock(stats).interrupted += 1;
+            }
+        }
+    }
+
+    async fn hand_back(&self, run_id: RunId, fence: u64) {
+        let Some(store) = &self.engine.inner.store else {
+            return;
+        };
+        match store.release(run_id, fence).await {
+            Ok(()) | Err(StoreError::Fenced { .. } | StoreError::NotFound(_)) => {}
+            Err(source) => self.report(&WorkerError::Release { run_id, source }),
+        }
+    }
+
+    fn report(&self, error: &WorkerError) {
+        tracing::warn!(worker = self.engine.worker_id(), %error, "hookflow: worker");
+        if let Some(on_error) = &self.on_error {
+            on_error(error);
+        }
+    }
+}
+
+fn lock(stats: &Mutex<WorkerReport>) -> std::sync::MutexGuard<'_, WorkerReport> {
+    crate::lock(stats)
+}
+
+/// A running [`Worker`].
+#[derive(Debug)]
+pub struct WorkerHandle {
+    stop: watch::Sender<Option<Duration>>,
+    task: tokio::task::JoinHandle<WorkerReport>,
+    stats: Arc<Mutex<WorkerReport>>,
+}
+
+impl WorkerHandle {
+    /// What the worker has done so far.
+    pub fn report(&self) -> WorkerReport {
+        lock(&self.stats).clone()
+    }
+
+    /// Stops claiming runs, lets the runs in flight finish for up to `grace`, then hands the
+    /// others back to the store (their leases released, so that another worker resumes them
+    /// at once by replay), and returns what the worker did. `Duration::ZERO` hands everything
+    /// in flight back at once.
+    pub async fn shutdown(self, grace: Duration) -> WorkerReport {
+        let _ = self.stop.send(Some(grace));
+        match self.task.await {
+            Ok(report) => report,
+            Err(_) => lock(&self.stats).clone(),
+        }
+    }
+}
+
+/// What a worker did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerReport {
+    /// Runs it claimed.
+    pub claimed: u64,
+    /// Runs it completed.
+    pub completed: u64,
+    /// Runs that failed and were compensated.
+    pub compensated: u64,
+    /// Runs that failed and whose compensation failed too.
+    pub compensation_failed: u64,
+    /// Runs it parked (their journal cannot be replayed).
+    pub parked: u64,
+    /// Runs interrupted under it (the store failed, or the lease was lost), left for another
+    /// attempt.
+    pub interrupted: u64,
+    /// Runs in flight at shutdown that it handed back.
+    pub handed_back: u64,
+    /// Failed attempts to claim runs (the store unreachable).
+    pub store_errors: u64,
+}
+
+impl WorkerReport {
+    /// Runs that reached their end (completed, compensated, or compensation failed).
+    pub fn finished(&self) -> u64 {
+        self.completed + self.compensated + self.compensation_failed
+    }
+}
+
+/// What goes wrong with a worker.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// A worker takes runs from a store, and the engine has none.
+    #[error("a worker needs an engine with a store: `Engine::builder().store(...)`")]
+    NoStore,
+    /// The engine knows no workflow to run.
+    #[error("a worker needs the workflows it may run: `Engine::builder().workflow::<Checkout>()`")]
+    NoWorkflows,
+    /// [`Worker::start`] was called outside a tokio runtime.
+    #[error("a worker starts on a tokio runtime: call `start` inside one")]
+    NoRuntime,
+    /// The worker could not claim runs (the store is unreachable); it tries again after
+    /// `retry_in`.
+    #[error("cannot claim runs (trying again in {retry_in:?}): {source}")]
+    Claim {
+        /// The store's error.
+        #[source]
+        source: StoreError,
+        /// When the worker tries again.
+        retry_in: Duration,
+    },
+    /// The worker could not hand a run back; its lease lapses instead.
+    #[error("cannot hand run {run_id} back (its lease will lapse instead): {source}")]
+    Release {
+        /// The run.
+        run_id: RunId,
+        /// The store's error.
+        #[source]
+        source: StoreError,
+    },
+}
