@@ -471,9 +471,10 @@ impl Store for Faulty {
         &'a self,
         lease: &'a Lease,
         workflows: &'a [(String, u32)],
+        skip: &'a [RunId],
         limit: usize,
     ) -> hookflow::store::BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
-        self.inner.claim_next(lease, workflows, limit)
+        self.inner.claim_next(lease, workflows, skip, limit)
     }
     fn renew<'a>(
         &'a self,

@@ -148,7 +148,11 @@ impl Worker {
                 }
                 continue;
             }
-            let wait = match store.claim_next(&lease, &workflows, free).await {
+            // Runs still in flight here are not claimed again, even if their lease lapsed
+            // (the heartbeat could not reach the store): another worker may take them over,
+            // this one goes on until its commits are refused.
+            let skip = self.engine.inner.in_flight.ids();
+            let wait = match store.claim_next(&lease, &workflows, &skip, free).await {
                 Ok(claimed) if claimed.is_empty() => {
                     backoff = self.poll_interval;
                     self.poll_interval
@@ -159,8 +163,9 @@ impl Worker {
                         let run_id = record.run_id;
                         let fence = record.fence;
                         let Some(guard) = self.engine.inner.in_flight.enter(run_id) else {
-                            // Already running here (resumed by hand since): it needs no
-                            // second driver.
+                            // Started here meanwhile (resumed by hand): hand the new lease
+                            // back rather than sit on it.
+                            self.hand_back(run_id, fence).await;
                             continue;
                         };
                         let key = (record.workflow.clone(), record.version);

@@ -109,6 +109,7 @@ impl Store for MemoryStore {
         &'a self,
         lease: &'a Lease,
         workflows: &'a [(String, u32)],
+        skip: &'a [RunId],
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
         Box::pin(async move {
@@ -122,6 +123,7 @@ impl Store for MemoryStore {
                         && workflows
                             .iter()
                             .any(|(w, v)| *w == r.workflow && *v == r.version)
+                        && !skip.contains(&r.run_id)
                 })
                 .collect();
             free.sort_by_key(|(r, _)| (r.created_at_micros, r.run_id));

@@ -278,13 +278,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Claim, StoreError>>;
 
     /// Claims up to `limit` running runs that nobody holds (enqueued, released, or whose
-    /// lease lapsed), oldest first, of the given `(workflow, version)`s only, without
-    /// waiting for runs other workers are claiming at the same moment. Each comes with its
-    /// journal, read after the claim.
+    /// lease lapsed), oldest first, of the given `(workflow, version)`s only and not in
+    /// `skip` (the runs still in flight in the claiming process under a lapsed lease),
+    /// without waiting for runs other workers are claiming at the same moment. Each comes
+    /// with its journal, read after the claim.
     fn claim_next<'a>(
         &'a self,
         lease: &'a Lease,
         workflows: &'a [(String, u32)],
+        skip: &'a [RunId],
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>>;
 
@@ -345,9 +347,10 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         &'a self,
         lease: &'a Lease,
         workflows: &'a [(String, u32)],
+        skip: &'a [RunId],
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
-        (**self).claim_next(lease, workflows, limit)
+        (**self).claim_next(lease, workflows, skip, limit)
     }
     fn renew<'a>(
         &'a self,

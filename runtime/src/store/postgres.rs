@@ -260,14 +260,16 @@ impl Store for PostgresStore {
         &'a self,
         lease: &'a Lease,
         workflows: &'a [(String, u32)],
+        skip: &'a [RunId],
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
         let lease = lease.clone();
         let workflows = workflows.to_vec();
+        let skip: Vec<String> = skip.iter().map(ToString::to_string).collect();
         let pool = self.pool.clone();
         self.spawn(async move {
             let client = get(&pool).await?;
-            claim_next(&client, &lease, &workflows, limit).await
+            claim_next(&client, &lease, &workflows, &skip, limit).await
         })
     }
 
@@ -679,6 +681,7 @@ async fn claim_next(
     client: &tokio_postgres::Client,
     lease: &Lease,
     workflows: &[(String, u32)],
+    skip: &[String],
     limit: usize,
 ) -> Result<Vec<StoredRun>, StoreError> {
     let names: Vec<&str> = workflows.iter().map(|(w, _)| w.as_str()).collect();
@@ -695,6 +698,7 @@ async fn claim_next(
                         AND (owner IS NULL OR lease_until IS NULL OR lease_until <= {NOW})
                         AND (workflow, version) IN
                             (SELECT * FROM UNNEST($3::TEXT[], $4::BIGINT[]))
+                        AND run_id <> ALL($6)
                     ORDER BY created_at, run_id
                     LIMIT $5
                     FOR UPDATE SKIP LOCKED)
@@ -706,6 +710,7 @@ async fn claim_next(
                 &names,
                 &versions,
                 &limit,
+                &skip,
             ],
         )
         .await

@@ -317,14 +317,16 @@ impl Store for SqliteStore {
         &'a self,
         lease: &'a Lease,
         workflows: &'a [(String, u32)],
+        skip: &'a [RunId],
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
         self.write(
-            |conn| claim_next(conn, lease, workflows, limit),
+            |conn| claim_next(conn, lease, workflows, skip, limit),
             || {
                 let lease = lease.clone();
                 let workflows = workflows.to_vec();
-                move |conn: &Connection| claim_next(conn, &lease, &workflows, limit)
+                let skip = skip.to_vec();
+                move |conn: &Connection| claim_next(conn, &lease, &workflows, &skip, limit)
             },
         )
     }
@@ -641,6 +643,7 @@ fn claim_next(
     conn: &Connection,
     lease: &Lease,
     workflows: &[(String, u32)],
+    skip: &[RunId],
     limit: usize,
 ) -> Result<Vec<StoredRun>, StoreError> {
     let now = crate::journal::now_micros();
@@ -667,11 +670,13 @@ fn claim_next(
             break;
         }
         let (run_id, workflow, version, fence) = row.map_err(unavailable("find runs to claim"))?;
+        let run_id = parse_run_id(&run_id)?;
         if workflows
             .iter()
             .any(|(w, v)| *w == workflow && i64::from(*v) == version)
+            && !skip.contains(&run_id)
         {
-            chosen.push((parse_run_id(&run_id)?, u64::try_from(fence).unwrap_or(0)));
+            chosen.push((run_id, u64::try_from(fence).unwrap_or(0)));
         }
     }
     drop(free);
