@@ -4,8 +4,10 @@
 //! single-threaded tokio runtime: every operation is spawned there and its result awaited
 //! from the caller's runtime. The caller's runtime can then be anything (a test's paused
 //! clock cannot fire the pool's timeouts early, and a runtime that shuts down does not take
-//! the store's connections with it). Each [`Store::commit`] is one transaction; concurrent
-//! runs commit concurrently on up to [`PostgresStore::MAX_CONNECTIONS`] connections.
+//! the store's connections with it). Commits go to a few committer tasks: each takes all the
+//! commits waiting and writes them with one statement, so that concurrent runs share round
+//! trips and WAL flushes. Lease times are read from the database's clock, the one every
+//! worker shares.
 //!
 //! The tables are `hookflow_runs` and `hookflow_events`, with JSON kept as text (exactly the
 //! bytes serde_json wrote, as in the SQLite store); the schema version is the single row of
