@@ -9,6 +9,11 @@
 #                                        once that process has exited. Starting a running
 #                                        cluster only prints its URL again.
 #   scripts/postgres.sh stop DIR         stops the cluster and removes DIR (nothing if absent).
+#   scripts/postgres.sh halt DIR [MODE]  stops the server (pg_ctl stop -m MODE: fast, the
+#                                        default, or immediate) and keeps DIR: the database is
+#                                        down, as after a crash or a restart for maintenance.
+#   scripts/postgres.sh restart DIR      starts a halted cluster again, on the same port with
+#                                        the same data, so that clients reconnect to one URL.
 #   scripts/postgres.sh psql URL SQL...  runs each SQL command with psql (one -c each).
 #
 # As root, the cluster runs as the system user `postgres` (initdb refuses root); it is
@@ -90,9 +95,7 @@ start() {
     local port started=
     for _ in 1 2 3 4 5; do
         port=$(free_port)
-        if as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 \
-            -o "-p $port -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-            start </dev/null >/dev/null 2>&1; then
+        if server_start "$port"; then
             started=1
             break
         fi
@@ -109,6 +112,32 @@ start() {
             watcher "$WATCH_PID" "$(readlink -f "$0")" "$DIR" </dev/null >/dev/null 2>&1 &
     fi
     url
+}
+
+# Starts the server of the cluster in DIR on port $1.
+server_start() {
+    as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 \
+        -o "-p $1 -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+        start </dev/null >/dev/null 2>&1
+}
+
+halt() {
+    [ -f "$DIR/port" ] || die "no cluster in $DIR"
+    find_bin
+    set_owner
+    as_owner "$BIN/pg_ctl" -D "$DIR/data" -m "$1" -w -t 60 stop </dev/null >/dev/null 2>&1 ||
+        die "pg_ctl stop -m $1 failed: $(tail -n 20 "$DIR/server.log" 2>/dev/null)"
+}
+
+restart() {
+    [ -f "$DIR/port" ] || die "no cluster in $DIR"
+    find_bin
+    set_owner
+    if as_owner "$BIN/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1; then
+        return
+    fi
+    server_start "$(cat "$DIR/port")" ||
+        die "the server did not start again: $(tail -n 20 "$DIR/server.log" 2>/dev/null)"
 }
 
 stop() {
@@ -149,12 +178,25 @@ stop)
     DIR=$(readlink -m "$2")
     stop
     ;;
+halt)
+    [ $# -ge 2 ] && [ $# -le 3 ] || die "usage: $0 halt DIR [fast|immediate]"
+    DIR=$(readlink -m "$2")
+    case "${3:-fast}" in
+    fast | immediate) halt "${3:-fast}" ;;
+    *) die "usage: $0 halt DIR [fast|immediate]" ;;
+    esac
+    ;;
+restart)
+    [ $# -eq 2 ] || die "usage: $0 restart DIR"
+    DIR=$(readlink -m "$2")
+    restart
+    ;;
 psql)
     [ $# -ge 3 ] || die "usage: $0 psql URL SQL..."
     shift
     run_psql "$@"
     ;;
 *)
-    die "usage: $0 start DIR [PID] | stop DIR | psql URL SQL..."
+    die "usage: $0 start DIR [PID] | stop DIR | halt DIR [MODE] | restart DIR | psql URL SQL..."
     ;;
 esac

@@ -138,13 +138,15 @@ impl Worker {
             if stopping.borrow().is_some() {
                 break;
             }
+            // `Ok(())` only: once the handle is dropped (a worker left running in the
+            // background), `changed()` fails at once, and that branch must not wake the loop.
             let free = self.concurrency.saturating_sub(runs.len());
             if free == 0 {
                 tokio::select! {
                     Some(done) = runs.join_next_with_id() => {
                         self.finished(done, &mut fences, &stats).await;
                     }
-                    _ = stopping.changed() => {}
+                    Ok(()) = stopping.changed() => {}
                 }
                 continue;
             }
@@ -195,7 +197,7 @@ impl Worker {
                 Some(done) = runs.join_next_with_id() => {
                     self.finished(done, &mut fences, &stats).await;
                 }
-                _ = stopping.changed() => {}
+                Ok(()) = stopping.changed() => {}
             }
         }
 
@@ -283,7 +285,8 @@ fn lock(stats: &Mutex<WorkerReport>) -> std::sync::MutexGuard<'_, WorkerReport> 
     crate::lock(stats)
 }
 
-/// A running [`Worker`].
+/// A running [`Worker`]. Dropping the handle leaves the worker running in the background
+/// (until its runtime shuts down); [`WorkerHandle::shutdown`] stops it.
 #[derive(Debug)]
 pub struct WorkerHandle {
     stop: watch::Sender<Option<Duration>>,

@@ -1,5 +1,5 @@
-// The PostgreSQL server the tests use (included by tests/durable.rs and
-// tests/postgres_store.rs).
+// The PostgreSQL server the tests use (included by tests/durable.rs, tests/postgres_store.rs
+// and tests/workers.rs), and clusters of a test's own that it may halt and restart.
 //
 // Once per test binary, the first test that asks starts a throw-away cluster with
 // `scripts/postgres.sh start DIR PID` (DIR in the temp directory, PID this process): the
@@ -107,4 +107,70 @@ fn pg_database(name: &str) -> String {
         ],
     );
     pg_with_database(server, &database)
+}
+
+/// A PostgreSQL cluster of one test's own, on a free port: unlike [`pg_server`]'s, which the
+/// other tests share, it may be halted and started again (a database outage). The script's
+/// watcher removes it once this process has exited; dropping it removes it at once.
+#[allow(dead_code)]
+struct PgCluster {
+    dir: std::path::PathBuf,
+    url: String,
+}
+
+#[allow(dead_code)]
+impl PgCluster {
+    /// Starts a new cluster for the test `name`; panics with the script's message if it
+    /// cannot.
+    fn start(name: &str) -> Self {
+        let pid = std::process::id();
+        let dir = std::env::temp_dir().join(format!("hookflow-postgres-{pid}-{name}"));
+        let url = pg_script_run(&["start".as_ref(), dir.as_os_str(), pid.to_string().as_ref()]);
+        assert!(url.starts_with("postgres://"), "scripts/postgres.sh start printed {url:?}");
+        PgCluster { dir, url }
+    }
+
+    /// The URL of its `hookflow` database.
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast` or `-m immediate`), keeping its data and port.
+    fn halt(&self, mode: &str) {
+        pg_script_run(&["halt".as_ref(), self.dir.as_os_str(), mode.as_ref()]);
+    }
+
+    /// Starts the halted server again, on the same port with the same data.
+    fn restart(&self) {
+        pg_script_run(&["restart".as_ref(), self.dir.as_os_str()]);
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash")
+            .arg(pg_script())
+            .arg("stop")
+            .arg(&self.dir)
+            .stdin(std::process::Stdio::null())
+            .output();
+    }
+}
+
+/// Runs `scripts/postgres.sh ARGS...`; its stdout, or a panic with its stderr.
+#[allow(dead_code)]
+fn pg_script_run(args: &[&std::ffi::OsStr]) -> String {
+    let output = std::process::Command::new("bash")
+        .arg(pg_script())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run scripts/postgres.sh");
+    assert!(
+        output.status.success(),
+        "scripts/postgres.sh {args:?} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
