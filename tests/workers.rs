@@ -895,11 +895,12 @@ impl Store for CountingStore {
         &'a self,
         lease: &'a hookflow::Lease,
         workflows: &'a [(String, u32)],
+        skip: &'a [hookflow::RunId],
         limit: usize,
     ) -> hookflow::store::BoxFuture<'a, Result<Vec<hookflow::StoredRun>, StoreError>> {
         self.claims
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.inner.claim_next(lease, workflows, limit)
+        self.inner.claim_next(lease, workflows, skip, limit)
     }
     fn renew<'a>(
         &'a self,

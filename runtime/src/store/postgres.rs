@@ -134,6 +134,17 @@ impl PostgresStore {
             .create_timeout(Some(Self::TIMEOUT))
             .wait_timeout(Some(Self::TIMEOUT))
             .recycle_timeout(Some(Self::TIMEOUT))
+            // Claims, commits and fencing tokens are only as good as the commits are durable:
+            // a server configured with `synchronous_commit = off` can lose acknowledged
+            // claims when it crashes, and two workers could then both hold generation 1.
+            .post_create(deadpool_postgres::Hook::async_fn(|client, _| {
+                Box::pin(async move {
+                    client
+                        .batch_execute("SET synchronous_commit = on")
+                        .await
+                        .map_err(deadpool_postgres::HookError::Backend)
+                })
+            }))
             .build()
             .map_err(|e| StoreError::Unavailable {
                 context: "build the connection pool".into(),
