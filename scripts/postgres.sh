@@ -16,6 +16,11 @@
 #                                        the same data, so that clients reconnect to one URL.
 #   scripts/postgres.sh psql URL SQL...  runs each SQL command with psql (one -c each).
 #
+# The tests' clusters trade durability for speed (fsync, synchronous_commit and
+# full_page_writes off; the hookflow store still asks for synchronous commits on its own
+# connections). HOOKFLOW_PG_SETTINGS="" starts a cluster with PostgreSQL's durable defaults
+# (the benchmarks do), or names other `-c` settings.
+#
 # As root, the cluster runs as the system user `postgres` (initdb refuses root); it is
 # created if missing. Quiet on success; on failure, says why on stderr and exits non-zero.
 set -euo pipefail
@@ -117,7 +122,7 @@ start() {
 # Starts the server of the cluster in DIR on port $1.
 server_start() {
     as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 \
-        -o "-p $1 -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+        -o "-p $1 -k $DIR -c listen_addresses=127.0.0.1 -c max_connections=200 ${HOOKFLOW_PG_SETTINGS--c fsync=off -c synchronous_commit=off -c full_page_writes=off}" \
         start </dev/null >/dev/null 2>&1
 }
 

@@ -675,11 +675,12 @@ pub async fn direct_gated() -> Result<(), String> {
 
 /// An engine for durable `w5` runs on `store` (`examples/bench_durable.rs`).
 pub fn durable_engine(store: impl hookflow::store::Store) -> Engine {
+    durable_builder(store).build()
+}
+
+/// [`durable_engine`]'s builder, for more settings (a worker id, a lease).
+pub fn durable_builder(store: impl hookflow::store::Store) -> hookflow::EngineBuilder {
     let mut hooks = Hooks::new();
     W5::hooks(&mut hooks).after_step3(seen);
-    Engine::builder()
-        .hooks(hooks)
-        .store(store)
-        .workflow::<W5>()
-        .build()
+    Engine::builder().hooks(hooks).store(store).workflow::<W5>()
 }

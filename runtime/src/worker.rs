@@ -141,7 +141,9 @@ impl Worker {
             // `Ok(())` only: once the handle is dropped (a worker left running in the
             // background), `changed()` fails at once, and that branch must not wake the loop.
             let free = self.concurrency.saturating_sub(runs.len());
-            if free == 0 {
+            // Claim in batches: while most slots are busy, wait for a quarter of them to
+            // free up (one claim statement for several runs rather than one per run).
+            if free == 0 || (free < self.concurrency.div_ceil(4) && !runs.is_empty()) {
                 tokio::select! {
                     Some(done) = runs.join_next_with_id() => {
                         self.finished(done, &mut fences, &stats).await;

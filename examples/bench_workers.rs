@@ -1,0 +1,369 @@
+//! W5 on PostgreSQL with worker processes:
+//! `cargo run --release --example bench_workers -- --runs 4000 --workers 1,2,4 --conc 16`.
+//!
+//! Starts a throw-away PostgreSQL with its durable defaults (`scripts/postgres.sh` with
+//! `HOOKFLOW_PG_SETTINGS=""`: fsync and synchronous commits on), unless `--url` names one.
+//! Measures, printing a table and one JSON line:
+//! - the driver's floor: a bare tokio-postgres insert-commit loop, sequential and with 64
+//!   connections in flight;
+//! - W5 run in place (`engine.run`), sequential;
+//! - W5 runs enqueued beforehand and taken by 1, 2, 4 worker processes (this program
+//!   re-executed with `--child`), `--conc` runs in flight each: runs per second from the
+//!   workers' start to the last run's end, every run checked completed;
+//! - resumption: a worker holding runs is killed with SIGKILL; the time until each of its
+//!   runs is claimed by the surviving worker, against the lease duration.
+
+#[path = "../benches/w5/mod.rs"]
+mod w5;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hookflow::store::postgres::PostgresStore;
+use hookflow::{RunId, Worker};
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+fn num(name: &str, default: u64) -> u64 {
+    arg(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    if let Some(url) = arg("--child") {
+        let conc = num("--conc", 16) as usize;
+        let lease = Duration::from_millis(num("--lease-ms", 2000));
+        let id = arg("--id").unwrap_or_else(|| "child".into());
+        runtime.block_on(child(&url, conc, lease, &id));
+        return;
+    }
+    let (url, cluster) = match arg("--url") {
+        Some(url) => (url, None),
+        None => {
+            let dir =
+                std::env::temp_dir().join(format!("hookflow-bench-pg-{}", std::process::id()));
+            (start_cluster(&dir), Some(dir))
+        }
+    };
+    let runs = num("--runs", 4000);
+    let conc = num("--conc", 16);
+    let lease_ms = num("--lease-ms", 2000);
+    let workers: Vec<u64> = arg("--workers")
+        .unwrap_or_else(|| "1,2,4".into())
+        .split(',')
+        .filter_map(|w| w.trim().parse().ok())
+        .collect();
+
+    let (floor_seq, floor_conc) = runtime.block_on(floor(&url, 2000));
+    let seq = runtime.block_on(sequential(&url, 500));
+    let mut by_workers = Vec::new();
+    for &w in &workers {
+        let rate = runtime.block_on(with_workers(&url, runs, w, conc, lease_ms));
+        by_workers.push((w, rate));
+    }
+    let (resume_mean, resume_max, orphans) = runtime.block_on(resumption(&url, lease_ms, conc));
+
+    println!("W5 on PostgreSQL (durable defaults), {runs} enqueued runs per worker count");
+    println!("  floor: bare insert-commit, sequential        {floor_seq:>8.0} commits/s");
+    println!("  floor: bare insert-commit, 64 in flight      {floor_conc:>8.0} commits/s");
+    println!("  W5 in place, sequential                      {seq:>8.0} runs/s");
+    for (w, rate) in &by_workers {
+        println!("  W5, {w} worker process(es) x {conc} in flight    {rate:>8.0} runs/s");
+    }
+    println!(
+        "  resumption after SIGKILL ({orphans} runs, lease {lease_ms} ms): mean {:.0} ms, max {:.0} ms = {:.2}x the lease",
+        resume_mean * 1e3,
+        resume_max * 1e3,
+        resume_max * 1e3 / lease_ms as f64
+    );
+    let workers_json: Vec<String> = by_workers
+        .iter()
+        .map(|(w, r)| format!("\"{w}\":{r:.0}"))
+        .collect();
+    println!(
+        "{{\"runs\":{runs},\"conc\":{conc},\"floor_seq\":{floor_seq:.0},\"floor_conc64\":{floor_conc:.0},\"w5_seq\":{seq:.0},\"workers\":{{{}}},\"lease_ms\":{lease_ms},\"resume_mean_ms\":{:.0},\"resume_max_ms\":{:.0}}}",
+        workers_json.join(","),
+        resume_mean * 1e3,
+        resume_max * 1e3
+    );
+    if let Some(dir) = cluster {
+        let _ = Command::new("bash")
+            .arg(script())
+            .args(["stop", dir.to_str().unwrap()])
+            .status();
+    }
+}
+
+fn script() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres.sh")
+}
+
+fn start_cluster(dir: &std::path::Path) -> String {
+    let out = Command::new("bash")
+        .arg(script())
+        .arg("start")
+        .arg(dir)
+        .arg(std::process::id().to_string())
+        .env("HOOKFLOW_PG_SETTINGS", "")
+        .output()
+        .expect("run scripts/postgres.sh");
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        out.status.success() && url.starts_with("postgres://"),
+        "cannot start PostgreSQL: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    url
+}
+
+async fn client(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// A bare insert-commit loop: sequential, then 64 connections at once.
+async fn floor(url: &str, n: u64) -> (f64, f64) {
+    let c = client(url).await;
+    c.batch_execute(
+        "DROP TABLE IF EXISTS bench_floor; CREATE TABLE bench_floor (id BIGINT, body TEXT)",
+    )
+    .await
+    .unwrap();
+    let body = "x".repeat(200);
+    let started = Instant::now();
+    for i in 0..n as i64 {
+        c.execute(
+            "INSERT INTO bench_floor (id, body) VALUES ($1, $2)",
+            &[&i, &body],
+        )
+        .await
+        .unwrap();
+    }
+    let seq = n as f64 / started.elapsed().as_secs_f64();
+    let mut clients = Vec::new();
+    for _ in 0..64 {
+        clients.push(Arc::new(client(url).await));
+    }
+    let started = Instant::now();
+    let per = (n * 4 / 64) as i64;
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|c| {
+            let body = body.clone();
+            tokio::spawn(async move {
+                for i in 0..per {
+                    c.execute(
+                        "INSERT INTO bench_floor (id, body) VALUES ($1, $2)",
+                        &[&i, &body],
+                    )
+                    .await
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let conc = (per * 64) as f64 / started.elapsed().as_secs_f64();
+    (seq, conc)
+}
+
+async fn reset(url: &str) {
+    // The store creates its tables; empty them between measurements.
+    drop(PostgresStore::connect(url).await.unwrap());
+    client(url)
+        .await
+        .batch_execute("TRUNCATE hookflow_runs, hookflow_events")
+        .await
+        .unwrap();
+}
+
+async fn finished(c: &tokio_postgres::Client) -> (i64, i64) {
+    let row = c
+        .query_one(
+            "SELECT count(*) FILTER (WHERE status = 'completed'),
+                    count(*) FILTER (WHERE status <> 'running' AND status <> 'completed')
+             FROM hookflow_runs",
+            &[],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// W5 run in place, one after the other.
+async fn sequential(url: &str, n: u64) -> f64 {
+    reset(url).await;
+    let engine = w5::durable_engine(PostgresStore::connect(url).await.unwrap());
+    let started = Instant::now();
+    for _ in 0..n {
+        let outcome = engine.run::<w5::W5>(w5::input()).await;
+        assert_eq!(outcome.status(), hookflow::RunStatus::Completed);
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+fn spawn_child(url: &str, conc: u64, lease_ms: u64, id: &str) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--child", url, "--conc", &conc.to_string()])
+        .args(["--lease-ms", &lease_ms.to_string(), "--id", id])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// A worker process: works until killed.
+async fn child(url: &str, conc: usize, lease: Duration, id: &str) {
+    let store = PostgresStore::connect(url).await.unwrap();
+    let engine = w5::durable_builder(store)
+        .worker_id(id)
+        .lease(lease)
+        .build();
+    let _worker = Worker::new(&engine)
+        .concurrency(conc)
+        .poll_interval(Duration::from_millis(20))
+        .start()
+        .unwrap();
+    std::future::pending::<()>().await;
+}
+
+async fn enqueue(url: &str, n: u64) -> Vec<RunId> {
+    let engine = Arc::new(w5::durable_engine(
+        PostgresStore::connect(url).await.unwrap(),
+    ));
+    let mut tasks = Vec::new();
+    for chunk in 0..8 {
+        let engine = Arc::clone(&engine);
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for _ in (chunk..n).step_by(8) {
+                ids.push(engine.enqueue::<w5::W5>(w5::input()).await.unwrap());
+            }
+            ids
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.extend(t.await.unwrap());
+    }
+    ids
+}
+
+/// `n` enqueued runs, taken by `workers` processes.
+async fn with_workers(url: &str, n: u64, workers: u64, conc: u64, lease_ms: u64) -> f64 {
+    reset(url).await;
+    enqueue(url, n).await;
+    let c = client(url).await;
+    let xacts_before = xacts(&c).await;
+    let started = Instant::now();
+    let mut children: Vec<Child> = (0..workers)
+        .map(|i| spawn_child(url, conc, lease_ms, &format!("bench-{workers}-{i}")))
+        .collect();
+    loop {
+        let (completed, other) = finished(&c).await;
+        assert_eq!(other, 0, "every W5 run completes");
+        if completed as u64 == n {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "{completed} of {n} runs completed after 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    let per_run = (xacts(&c).await - xacts_before) as f64 / n as f64;
+    eprintln!("  ({workers} workers: {per_run:.1} transactions per run, polling included)");
+    for child in &mut children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    rate
+}
+
+/// Transactions committed in the database so far.
+async fn xacts(c: &tokio_postgres::Client) -> i64 {
+    c.query_one(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+/// Kills a worker that holds runs; measures how long until the other worker claims each.
+async fn resumption(url: &str, lease_ms: u64, conc: u64) -> (f64, f64, usize) {
+    reset(url).await;
+    enqueue(url, 20_000).await;
+    let c = client(url).await;
+    let mut victim = spawn_child(url, conc, lease_ms, "victim");
+    // Let the victim hold runs, then kill it at once.
+    loop {
+        let (completed, _) = finished(&c).await;
+        if completed > 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let _ = victim.kill();
+    let killed = Instant::now();
+    let _ = victim.wait();
+    let orphans: Vec<String> = c
+        .query(
+            "SELECT run_id FROM hookflow_runs WHERE owner = 'victim' AND status = 'running'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!orphans.is_empty(), "the victim held runs when it died");
+    let mut heir = spawn_child(url, conc, lease_ms, "heir");
+    let mut resumed: Vec<f64> = Vec::new();
+    let mut waiting = orphans.clone();
+    while !waiting.is_empty() {
+        let taken: Vec<String> = c
+            .query(
+                "SELECT run_id FROM hookflow_runs
+                 WHERE run_id = ANY($1) AND owner IS DISTINCT FROM 'victim'",
+                &[&waiting],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let at = killed.elapsed().as_secs_f64();
+        for id in &taken {
+            resumed.push(at);
+            waiting.retain(|w| w != id);
+        }
+        assert!(
+            killed.elapsed() < Duration::from_millis(lease_ms * 10),
+            "orphaned runs not resumed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let _ = heir.kill();
+    let _ = heir.wait();
+    let mean = resumed.iter().sum::<f64>() / resumed.len() as f64;
+    let max = resumed.iter().copied().fold(0.0, f64::max);
+    (mean, max, orphans.len())
+}
