@@ -1,0 +1,204 @@
+//! The `hookflow` command: list, show, draw and resume the runs in a hookflow store (SQLite
+//! or PostgreSQL).
+//!
+//! ```text
+//! hookflow --db runs.db runs --status compensated
+//! hookflow --db postgres://hookflow@db/hookflow show 01938c1e-...
+//! hookflow --db runs.db diagram 01938c1e-...
+//! hookflow --db runs.db resume 01938c1e-...
+//! ```
+//!
+//! Looking needs nothing but the store. Resuming runs the workflow's code, which the
+//! `hookflow` binary does not have: build an admin binary of your own that registers your
+//! workflows (with their hooks and services) and hands the command line to this crate:
+//!
+//! ```no_run
+//! # use hookflow_runtime::EngineBuilder;
+//! fn main() -> std::process::ExitCode {
+//!     hookflow_cli::Cli::new()
+//!         .workflows(|builder: EngineBuilder| builder /* .workflow::<Checkout>().service(db) */)
+//!         .main()
+//! }
+//! ```
+
+mod args;
+mod open;
+mod render;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use hookflow_runtime::{Engine, EngineBuilder, Journal, ResumeError, RunId, StoreError};
+
+pub use args::{Args, Command};
+pub use open::open;
+pub use render::{duration, runs_table, show, utc};
+
+/// What goes wrong, each with what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The SQLite file does not exist.
+    #[error(
+        "no database at {}: give the SQLite file an engine writes to, or a postgres:// URL",
+        .0.display()
+    )]
+    NoDatabase(PathBuf),
+    /// The store cannot be opened or reached.
+    #[error("cannot open the store {db}: {source}")]
+    Open {
+        /// What `--db` said.
+        db: String,
+        /// Why.
+        #[source]
+        source: StoreError,
+    },
+    /// No such run in the store.
+    #[error("no run {0} in this store (`hookflow runs` lists them)")]
+    UnknownRun(RunId),
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+    /// The run's workflow is not registered here.
+    #[error(
+        "run {run_id} is a run of workflow `{workflow}` version {version}, which this binary does not know: resume it from an admin binary that registers it (`hookflow_cli::Cli::new().workflows(|b| b.workflow::<YourWorkflow>())`, see the hookflow-cli docs)"
+    )]
+    UnknownWorkflow {
+        /// The run.
+        run_id: RunId,
+        /// Its workflow.
+        workflow: String,
+        /// Its version.
+        version: u32,
+    },
+    /// Resuming failed.
+    #[error("cannot resume run {run_id}: {source}")]
+    Resume {
+        /// The run.
+        run_id: RunId,
+        /// Why.
+        #[source]
+        source: ResumeError,
+    },
+}
+
+type Register = Box<dyn Fn(EngineBuilder) -> EngineBuilder + Send + Sync>;
+
+/// The command, with the workflows it can resume.
+pub struct Cli {
+    register: Register,
+}
+
+impl Default for Cli {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Cli {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cli").finish_non_exhaustive()
+    }
+}
+
+impl Cli {
+    /// The command knowing no workflow: it lists, shows and draws runs, and cannot resume.
+    pub fn new() -> Self {
+        Cli {
+            register: Box::new(|builder| builder),
+        }
+    }
+
+    /// Registers what `resume` needs on the engine it builds over the store: the workflows,
+    /// and their hooks and services (`|b| b.hooks(hooks()).service(db).workflow::<Checkout>()`).
+    #[must_use]
+    pub fn workflows(
+        mut self,
+        register: impl Fn(EngineBuilder) -> EngineBuilder + Send + Sync + 'static,
+    ) -> Self {
+        self.register = Box::new(register);
+        self
+    }
+
+    /// Runs `args` and returns what to print.
+    ///
+    /// # Errors
+    /// [`CliError`], with what to do.
+    pub async fn execute(&self, args: Args) -> Result<String, CliError> {
+        let store = open(&args.db).await?;
+        let load = |run_id: RunId| {
+            let store = store.clone();
+            async move {
+                store.load(run_id).await.map_err(|err| match err {
+                    StoreError::NotFound(id) => CliError::UnknownRun(id),
+                    other => CliError::Store(other),
+                })
+            }
+        };
+        match args.command {
+            Command::Runs {
+                status,
+                workflow,
+                limit,
+            } => {
+                let runs = store
+                    .list(status, workflow.as_deref(), limit)
+                    .await
+                    .map_err(CliError::Store)?;
+                Ok(runs_table(&runs))
+            }
+            Command::Show { run } => {
+                let (record, events) = load(run).await?;
+                Ok(show(&record, &events))
+            }
+            Command::Diagram { run } => {
+                let (_, events) = load(run).await?;
+                Ok(Journal::from_events(events).to_mermaid_sequence())
+            }
+            Command::Resume { run } => {
+                load(run).await?;
+                let engine: Engine = (self.register)(Engine::builder().store(store)).build();
+                match engine.resume(run).await {
+                    Ok(status) => Ok(format!("run {run}: {status}\n")),
+                    Err(ResumeError::UnknownWorkflow { workflow, version }) => {
+                        Err(CliError::UnknownWorkflow {
+                            run_id: run,
+                            workflow,
+                            version,
+                        })
+                    }
+                    Err(source) => Err(CliError::Resume {
+                        run_id: run,
+                        source,
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Parses the process's arguments, runs them on a tokio runtime, prints the result (or
+    /// the error, on stderr) and returns the exit code: 0, 1 on an error, 2 on bad usage.
+    pub fn main(self) -> std::process::ExitCode {
+        let args = Args::parse();
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(err) => {
+                eprintln!("hookflow: cannot start a runtime: {err}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        match runtime.block_on(self.execute(args)) {
+            Ok(out) => {
+                print!("{out}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("hookflow: {err}");
+                std::process::ExitCode::FAILURE
+            }
+        }
+    }
+}
