@@ -176,8 +176,10 @@ fn the_metadata_lists_hooks_and_steps_in_source_order() {
             BodyCall::Hook("before_payment"),
             BodyCall::Step("authorize_payment"),
             BodyCall::Step("create_order"),
-            BodyCall::Step("reserve_inventory"),
-            BodyCall::Step("reserve_inventory"),
+            BodyCall::Parallel(&[
+                &[BodyCall::Step("reserve_inventory")],
+                &[BodyCall::Step("reserve_inventory")]
+            ]),
             BodyCall::Step("capture_payment"),
             BodyCall::Step("send_confirmation_email"),
             BodyCall::Step("request_fulfillment"),
@@ -214,22 +216,25 @@ fn the_checkout_draws_as_a_flowchart_with_its_handlers() {
     n5 --> n6
     n7["create_order"]
     n6 --> n7
-    n8["reserve_inventory"]
-    n7 --> n8
+    subgraph n8 ["parallel"]
     n9["reserve_inventory"]
-    n8 --> n9
-    n10["capture_payment"]
-    n9 --> n10
-    n11["send_confirmation_email"]
+    n7 --> n9
+    n10["reserve_inventory"]
+    n7 --> n10
+    end
+    n11["capture_payment"]
+    n9 --> n11
     n10 --> n11
-    n12["request_fulfillment"]
+    n12["send_confirmation_email"]
     n11 --> n12
-    n13{{"order_created: after#lt;Order#gt;"}}
-    n13_h0[/"sync_to_crm (configured)"/]
-    n13 -.- n13_h0
+    n13["request_fulfillment"]
     n12 --> n13
+    n14{{"order_created: after#lt;Order#gt;"}}
+    n14_h0[/"sync_to_crm (configured)"/]
+    n14 -.- n14_h0
+    n13 --> n14
     done(["Output"])
-    n13 --> done
+    n14 --> done
 "#
     );
 }

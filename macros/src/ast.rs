@@ -32,6 +32,8 @@ pub(crate) enum BodyCall {
     Step(String),
     Hook(String),
     Workflow(String),
+    /// `parallel!(...)`: the calls of each branch.
+    Parallel(Vec<Vec<BodyCall>>),
 }
 
 /// A `#[step]` function.
@@ -493,8 +495,14 @@ impl<'ast> Visit<'ast> for CallVisitor<'_> {
         {
             let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
             if let Ok(branches) = syn::parse::Parser::parse2(parser, mac.tokens.clone()) {
+                let mut calls = Vec::with_capacity(branches.len());
                 for branch in &branches {
+                    let before = self.calls.len();
                     self.visit_expr(branch);
+                    calls.push(self.calls.split_off(before));
+                }
+                if calls.iter().any(|c| !c.is_empty()) {
+                    self.calls.push(BodyCall::Parallel(calls));
                 }
             }
         }
@@ -571,22 +579,27 @@ mod tests {
         };
         let model = Workflow::from_syn(&cx, &args, &item).unwrap();
         cx.check().unwrap();
-        let seen: Vec<String> = model
-            .calls
-            .iter()
-            .map(|c| match c {
+        fn show(c: &BodyCall) -> String {
+            match c {
                 BodyCall::Step(s) => format!("step:{s}"),
                 BodyCall::Hook(h) => format!("hook:{h}"),
                 BodyCall::Workflow(w) => format!("workflow:{w}"),
-            })
-            .collect();
+                BodyCall::Parallel(branches) => {
+                    let branches: Vec<String> = branches
+                        .iter()
+                        .map(|b| b.iter().map(show).collect::<Vec<_>>().join(","))
+                        .collect();
+                    format!("parallel:[{}]", branches.join("|"))
+                }
+            }
+        }
+        let seen: Vec<String> = model.calls.iter().map(show).collect();
         assert_eq!(
             seen,
             [
                 "hook:validate",
                 "step:reserve",
-                "step:east",
-                "step:west",
+                "parallel:[step:east|step:west]",
                 "workflow:Refund",
                 "step:capture"
             ]

@@ -11,10 +11,46 @@ pub(crate) fn flowchart<W: Workflow>(engine: &Engine) -> String {
     let meta = W::META;
     let mut out = String::from("flowchart TD\n");
     let _ = writeln!(out, "    start([\"{}\"])", text(meta.name()));
-    let mut previous = "start".to_owned();
-    for (i, call) in meta.body().iter().enumerate() {
-        let node = format!("n{i}");
+    let mut next = 0;
+    let ends = draw::<W>(
+        &mut out,
+        engine,
+        meta.body(),
+        vec!["start".to_owned()],
+        &mut next,
+    );
+    out.push_str("    done([\"Output\"])\n");
+    for end in ends {
+        let _ = writeln!(out, "    {end} --> done");
+    }
+    out
+}
+
+/// Draws `calls` one after the other, after the nodes `from`; returns the last nodes (more
+/// than one after a `parallel!`, whose branches are drawn side by side in a subgraph).
+fn draw<W: Workflow>(
+    out: &mut String,
+    engine: &Engine,
+    calls: &[BodyCall],
+    from: Vec<String>,
+    next: &mut usize,
+) -> Vec<String> {
+    let meta = W::META;
+    let mut previous = from;
+    for call in calls {
+        let node = format!("n{next}");
+        *next += 1;
         match call {
+            BodyCall::Parallel(branches) => {
+                let _ = writeln!(out, "    subgraph {node} [\"parallel\"]");
+                let mut ends = Vec::new();
+                for branch in *branches {
+                    ends.extend(draw::<W>(out, engine, branch, previous.clone(), next));
+                }
+                out.push_str("    end\n");
+                previous = ends;
+                continue;
+            }
             BodyCall::Step(step) => {
                 let _ = writeln!(out, "    {node}[\"{}\"]", text(step));
             }
@@ -41,11 +77,12 @@ pub(crate) fn flowchart<W: Workflow>(engine: &Engine) -> String {
                 }
             }
         }
-        let _ = writeln!(out, "    {previous} --> {node}");
-        previous = node;
+        for p in &previous {
+            let _ = writeln!(out, "    {p} --> {node}");
+        }
+        previous = vec![node];
     }
-    let _ = writeln!(out, "    done([\"Output\"])\n    {previous} --> done");
-    out
+    previous
 }
 
 /// Text that cannot break out of a quoted Mermaid label.

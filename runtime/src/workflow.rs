@@ -87,12 +87,25 @@ impl WorkflowMeta {
         self.body
     }
 
-    /// The names of the steps the body calls, in source order.
+    /// The names of the steps the body calls, in source order (those of `parallel!`
+    /// branches included, branch after branch).
     pub fn steps(&self) -> impl Iterator<Item = &'static str> {
-        self.body.iter().filter_map(|c| match c {
-            BodyCall::Step(name) => Some(*name),
-            BodyCall::Hook(_) | BodyCall::Workflow(_) => None,
-        })
+        fn collect(calls: &'static [BodyCall], out: &mut Vec<&'static str>) {
+            for call in calls {
+                match call {
+                    BodyCall::Step(name) => out.push(name),
+                    BodyCall::Parallel(branches) => {
+                        for branch in *branches {
+                            collect(branch, out);
+                        }
+                    }
+                    BodyCall::Hook(_) | BodyCall::Workflow(_) => {}
+                }
+            }
+        }
+        let mut steps = Vec::new();
+        collect(self.body, &mut steps);
+        steps.into_iter()
     }
 
     /// The index of hook `name`; `on_compensation_failed` comes after the declared hooks.
@@ -147,4 +160,6 @@ pub enum BodyCall {
     Hook(&'static str),
     /// `Child::call(ctx, ...)`: a nested workflow, by type name.
     Workflow(&'static str),
+    /// `parallel!(a(ctx, ..), b(ctx, ..))`: what each branch calls, branch by branch.
+    Parallel(&'static [&'static [BodyCall]]),
 }
