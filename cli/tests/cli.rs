@@ -348,3 +348,46 @@ async fn resume_needs_the_workflow_and_finishes_the_run() {
     let (_, out, _) = hookflow(&filled.db, &["show", &run]);
     assert!(out.contains("run resumed from its journal"), "{out}");
 }
+
+/// The same commands over a PostgreSQL store (a throw-away server: tests/support/postgres.rs).
+mod postgres {
+    include!("../../tests/support/postgres.rs");
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runs_and_show_read_a_postgres_store() {
+        let url = pg_database("cli");
+        let engine = engine_builder()
+            .store(
+                hookflow::store::postgres::PostgresStore::connect(&url)
+                    .await
+                    .unwrap(),
+            )
+            .build();
+        let declined = engine
+            .run_with::<Checkout>(
+                CheckoutInput {
+                    cart_id: "cart_declined".into(),
+                },
+                RunOptions::new().request_id("req-pg"),
+            )
+            .await;
+        assert_eq!(declined.status(), RunStatus::Compensated);
+        let id = declined.run_id().to_string();
+        let (code, out, err) = hookflow(Path::new(&url), &["runs"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains(&format!("{id}  checkout v1  compensated")),
+            "{out}"
+        );
+        let (code, out, err) = hookflow(Path::new(&url), &["show", &id]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("request id  req-pg"), "{out}");
+        assert!(out.contains("capture_payment"), "{out}");
+        let unknown = "01900000-0000-7000-8000-000000000001";
+        let (code, _, err) = hookflow(Path::new(&url), &["diagram", unknown]);
+        assert_eq!(code, 1);
+        assert!(err.contains("no run"), "{err}");
+    }
+}

@@ -22,7 +22,12 @@ fn pg_server() -> &'static str {
 
 #[allow(dead_code)]
 fn pg_script() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres.sh")
+    // The root package's tests, or a workspace member's (cli/): the script is at the root.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    [dir.join("scripts/postgres.sh"), dir.join("../scripts/postgres.sh")]
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| dir.join("scripts/postgres.sh"))
 }
 
 #[allow(dead_code)]
