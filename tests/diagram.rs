@@ -1,4 +1,4 @@
-//! A run's journal as a Mermaid sequence diagram.
+//! A run's journal as a Mermaid sequence diagram and a Gantt chart.
 
 use hookflow::{Event, Journal};
 
@@ -9,11 +9,11 @@ fn event(seq: u32, at_micros: u64, kind: serde_json::Value) -> Event {
     serde_json::from_value(value).unwrap()
 }
 
-#[test]
-fn a_failed_run_reads_as_a_sequence_with_durations() {
+/// A declined payment: `reserve` (1.25 ms), `capture` failing after 0.5 ms, `reserve` undone.
+fn declined() -> Journal {
     use serde_json::json;
     let t0 = 1_700_000_000_000_000;
-    let journal = Journal::from_events(vec![
+    Journal::from_events(vec![
         event(
             0,
             t0,
@@ -69,9 +69,13 @@ fn a_failed_run_reads_as_a_sequence_with_durations() {
             t0 + 2_500,
             json!({"event": "run_ended", "status": "compensated"}),
         ),
-    ]);
+    ])
+}
+
+#[test]
+fn a_failed_run_reads_as_a_sequence_with_durations() {
     assert_eq!(
-        journal.to_mermaid_sequence(),
+        declined().to_mermaid_sequence(),
         "sequenceDiagram
     participant W as checkout
     participant S as steps
@@ -86,6 +90,23 @@ fn a_failed_run_reads_as_a_sequence_with_durations() {
     W->>S: undo reserve #0
     S-->>W: #0 undone (0.200 ms)
     Note over W: compensated after 2.500 ms
+"
+    );
+}
+
+#[test]
+fn a_failed_run_draws_as_a_gantt_chart() {
+    assert_eq!(
+        declined().to_mermaid_gantt(),
+        "gantt
+    title checkout
+    dateFormat x
+    axisFormat %S.%L s
+    section steps
+    reserve (0) :done, s0, 1700000000000, 1700000000001
+    capture (1) :crit, s1, 1700000000001, 1700000000002
+    section compensations
+    undo reserve (0) :u0, 1700000000001, 1700000000002
 "
     );
 }

@@ -39,11 +39,14 @@ pub enum Command {
         #[arg(value_parser = parse_run_id)]
         run: RunId,
     },
-    /// One run as a Mermaid sequence diagram, with step durations.
+    /// One run as a Mermaid sequence diagram, with step durations (or a Gantt chart).
     Diagram {
         /// The run's id.
         #[arg(value_parser = parse_run_id)]
         run: RunId,
+        /// A Gantt chart: each step and compensation as a bar on a time axis.
+        #[arg(long)]
+        gantt: bool,
     },
     /// Resume an interrupted or parked run, to its end (needs its workflow: see
     /// `hookflow_cli::Cli::workflows`).

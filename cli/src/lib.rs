@@ -151,9 +151,14 @@ impl Cli {
                 let (record, events) = load(run).await?;
                 Ok(show(&record, &events))
             }
-            Command::Diagram { run } => {
+            Command::Diagram { run, gantt } => {
                 let (_, events) = load(run).await?;
-                Ok(Journal::from_events(events).to_mermaid_sequence())
+                let journal = Journal::from_events(events);
+                Ok(if gantt {
+                    journal.to_mermaid_gantt()
+                } else {
+                    journal.to_mermaid_sequence()
+                })
             }
             Command::Resume { run } => {
                 load(run).await?;

@@ -266,6 +266,17 @@ async fn diagram_draws_the_run_as_a_sequence() {
     assert!(out.starts_with("sequenceDiagram\n"), "{out}");
     assert!(out.contains("capture_payment"), "{out}");
     assert!(out.contains("undone"), "{out}");
+    let (code, out, err) = hookflow(
+        &filled.db,
+        &["diagram", "--gantt", &filled.ids["checkout-cart_declined"]],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("gantt\n"), "{out}");
+    assert!(
+        out.contains(" :crit, s"),
+        "the failed step is critical: {out}"
+    );
+    assert!(out.contains("section compensations"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -494,6 +494,85 @@ impl fmt::Display for Journal {
 }
 
 impl Journal {
+    /// The run as a Mermaid Gantt chart: each step and each compensation as a bar from its
+    /// start to its end (failed ones marked critical), on a millisecond time axis.
+    ///
+    /// ```
+    /// # use hookflow_runtime::Journal;
+    /// let chart = Journal::default().to_mermaid_gantt();
+    /// assert!(chart.starts_with("gantt\n"));
+    /// ```
+    pub fn to_mermaid_gantt(&self) -> String {
+        use std::collections::HashMap;
+        use std::fmt::Write as _;
+
+        let mut out = String::from("gantt\n");
+        let title = self
+            .events
+            .iter()
+            .find_map(|e| match &e.kind {
+                EventKind::RunStarted { workflow, .. } => Some(workflow.to_string()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "workflow".to_owned());
+        let _ = writeln!(out, "    title {}", gantt_text(&title));
+        out.push_str("    dateFormat x\n    axisFormat %S.%L s\n");
+        let mut started: HashMap<u32, (u64, String)> = HashMap::new();
+        let mut undo_started: HashMap<u32, (u64, String)> = HashMap::new();
+        let (mut steps, mut undos) = (Vec::new(), Vec::new());
+        // Whole milliseconds for Mermaid's `x` format, a bar at least 1 ms long.
+        let bar = |name: &str, tag: &str, id: String, from: u64, to: u64| {
+            let (from, to) = (from / 1000, (to / 1000).max(from / 1000 + 1));
+            format!("    {name} :{tag}{id}, {from}, {to}")
+        };
+        for event in &self.events {
+            let at = event.at_micros;
+            match &event.kind {
+                EventKind::StepStarted { step, position } => {
+                    started.insert(*position, (at, gantt_text(step)));
+                }
+                EventKind::StepCompleted { position, .. }
+                | EventKind::StepFailed { position, .. } => {
+                    if let Some((from, name)) = started.remove(position) {
+                        let tag = if matches!(event.kind, EventKind::StepFailed { .. }) {
+                            "crit, "
+                        } else {
+                            "done, "
+                        };
+                        let name = format!("{name} ({position})");
+                        steps.push(bar(&name, tag, format!("s{position}"), from, at));
+                    }
+                }
+                EventKind::CompensationStarted { step, position, .. } => {
+                    undo_started.insert(*position, (at, gantt_text(step)));
+                }
+                EventKind::CompensationCompleted { position, .. }
+                | EventKind::CompensationFailed { position, .. } => {
+                    if let Some((from, name)) = undo_started.remove(position) {
+                        let tag = if matches!(event.kind, EventKind::CompensationFailed { .. }) {
+                            "crit, "
+                        } else {
+                            ""
+                        };
+                        let name = format!("undo {name} ({position})");
+                        undos.push(bar(&name, tag, format!("u{position}"), from, at));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (section, bars) in [("steps", steps), ("compensations", undos)] {
+            if !bars.is_empty() {
+                let _ = writeln!(out, "    section {section}");
+                for line in bars {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+
     /// The run as a Mermaid sequence diagram: the workflow calls its steps and hooks, each
     /// answer labelled with its outcome and duration, then the compensations in the order they
     /// ran. Paste it into any Mermaid renderer (GitHub renders ```mermaid blocks).
@@ -615,6 +694,11 @@ pub(crate) fn short(name: &str) -> &str {
 }
 
 /// Text that cannot break a Mermaid line: no newlines, no `;` or `#` (entity syntax).
+/// A Gantt task or title: no `:` (it ends a task's name), and [`mermaid_text`]'s rules.
+fn gantt_text(text: &str) -> String {
+    mermaid_text(text).replace(':', " ")
+}
+
 fn mermaid_text(text: &str) -> String {
     text.chars()
         .map(|c| match c {
