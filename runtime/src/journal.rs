@@ -494,6 +494,17 @@ impl fmt::Display for Journal {
 }
 
 impl Journal {
+    /// The workflow the run's `RunStarted` names, for diagram titles.
+    fn workflow_name(&self) -> String {
+        self.events
+            .iter()
+            .find_map(|e| match &e.kind {
+                EventKind::RunStarted { workflow, .. } => Some(workflow.to_string()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "workflow".to_owned())
+    }
+
     /// The run as a Mermaid Gantt chart: each step and each compensation as a bar from its
     /// start to its end (failed ones marked critical), on a millisecond time axis.
     ///
@@ -507,15 +518,7 @@ impl Journal {
         use std::fmt::Write as _;
 
         let mut out = String::from("gantt\n");
-        let title = self
-            .events
-            .iter()
-            .find_map(|e| match &e.kind {
-                EventKind::RunStarted { workflow, .. } => Some(workflow.to_string()),
-                _ => None,
-            })
-            .unwrap_or_else(|| "workflow".to_owned());
-        let _ = writeln!(out, "    title {}", gantt_text(&title));
+        let _ = writeln!(out, "    title {}", gantt_text(&self.workflow_name()));
         out.push_str("    dateFormat x\n    axisFormat %S.%L s\n");
         let mut started: HashMap<u32, (u64, String)> = HashMap::new();
         let mut undo_started: HashMap<u32, (u64, String)> = HashMap::new();
@@ -587,15 +590,11 @@ impl Journal {
         use std::fmt::Write as _;
 
         let mut out = String::from("sequenceDiagram\n");
-        let workflow = self
-            .events
-            .iter()
-            .find_map(|e| match &e.kind {
-                EventKind::RunStarted { workflow, .. } => Some(workflow.to_string()),
-                _ => None,
-            })
-            .unwrap_or_else(|| "workflow".to_owned());
-        let _ = writeln!(out, "    participant W as {}", mermaid_text(&workflow));
+        let _ = writeln!(
+            out,
+            "    participant W as {}",
+            mermaid_text(&self.workflow_name())
+        );
         out.push_str("    participant S as steps\n    participant H as hooks\n");
         let mut started: HashMap<u32, u64> = HashMap::new();
         let mut undo_started: HashMap<u32, u64> = HashMap::new();
