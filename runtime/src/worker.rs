@@ -138,12 +138,13 @@ impl Worker {
             if stopping.borrow().is_some() {
                 break;
             }
-            // `Ok(())` only: once the handle is dropped (a worker left running in the
-            // background), `changed()` fails at once, and that branch must not wake the loop.
             let free = self.concurrency.saturating_sub(runs.len());
             // Claim in batches: while most slots are busy, wait for a quarter of them to
             // free up (one claim statement for several runs rather than one per run).
             if free == 0 || (free < self.concurrency.div_ceil(4) && !runs.is_empty()) {
+                // `Ok(())` only: once the handle is dropped (a worker left running in the
+                // background), `changed()` fails at once, and that branch must not wake the
+                // loop.
                 tokio::select! {
                     Some(done) = runs.join_next_with_id() => {
                         self.finished(done, &mut fences, &stats).await;
@@ -174,6 +175,9 @@ impl Worker {
                         };
                         let key = (record.workflow.clone(), record.version);
                         let Some(resumer) = self.engine.inner.resumers.get(&key) else {
+                            // Not one of the workflows asked for: not ours to run.
+                            drop(guard);
+                            self.hand_back(run_id, fence).await;
                             continue;
                         };
                         let run = resumer(self.engine.clone(), record, events, guard);
