@@ -1,5 +1,7 @@
-//! The axum example (`examples/axum_checkout`), served on a local socket and sent real HTTP
-//! requests.
+//! The axum example (examples/axum_checkout): its router, served on a real socket, answers
+//! real HTTP/1.1 requests. The actor, the request id and the additional data reach the
+//! workflow's hooks; a failed run is an RFC 9457 problem naming the failed step or the
+//! rejecting hook, with what was undone.
 
 #[path = "../examples/axum_checkout/app.rs"]
 mod app;
@@ -10,38 +12,91 @@ mod workflow;
 
 use std::net::SocketAddr;
 
+use hookflow::MemoryStore;
 use hookflow::prelude::*;
+use plugin::{Credit, LoyaltyPlugin, LoyaltyProgram};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use workflow::Shop;
 
-/// The service on a free local port, and its engine (to look at the shop and the plugin).
-async fn serve() -> (SocketAddr, Engine) {
-    let engine = app::engine();
+/// The engine as `main.rs` builds it (without its stock top-up).
+fn engine() -> Engine {
+    let mut hooks = workflow::hooks();
+    hooks.plugin(LoyaltyPlugin);
+    Engine::builder()
+        .hooks(hooks)
+        .service(workflow::shop())
+        .service(LoyaltyProgram::demo())
+        .store(MemoryStore::new())
+        .build()
+}
+
+/// Serves the example's router on 127.0.0.1, on a free port.
+async fn serve(engine: &Engine) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = app::router(engine.clone());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (addr, engine)
+    addr
 }
 
+fn credits(engine: &Engine) -> Vec<Credit> {
+    engine
+        .service::<LoyaltyProgram>()
+        .unwrap()
+        .lock()
+        .credits
+        .clone()
+}
+
+/// An HTTP response, read to the end of the connection.
+#[derive(Debug)]
 struct Reply {
     status: u16,
+    /// Names in lower case.
     headers: Vec<(String, String)>,
-    body: Value,
+    body: String,
 }
 
 impl Reply {
     fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {}", self.body))
+    }
+
+    /// Checks that this is a problem response with `status`, and returns its object.
+    fn problem(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.header("content-type"), Some(app::PROBLEM_JSON));
+        let problem = self.json();
+        assert_eq!(problem["status"], status);
+        assert!(
+            problem["type"]
+                .as_str()
+                .unwrap()
+                .starts_with(app::PROBLEM_TYPES)
+        );
+        assert!(problem["title"].is_string());
+        assert!(problem["detail"].is_string());
+        assert_eq!(
+            problem["request_id"].as_str(),
+            self.header("x-request-id"),
+            "the problem names the request id that the header echoes"
+        );
+        problem
     }
 }
 
-/// An HTTP/1.1 POST over a new connection, read to its end.
+/// Sends `POST path` with `headers` and `body` over a new connection (`Connection: close`)
+/// and reads the whole response.
 async fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut request = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -51,194 +106,429 @@ async fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &str
     }
     request.push_str("\r\n");
     request.push_str(body);
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a complete response");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    parse(&String::from_utf8(raw).expect("a UTF-8 response"))
+}
+
+fn parse(raw: &str) -> Reply {
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a header section");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status = status_line
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers: Vec<(String, String)> = lines
+        .map(|line| {
+            let (name, value) = line.split_once(':').expect("a header line");
+            (name.trim().to_ascii_lowercase(), value.trim().to_owned())
+        })
         .collect();
-    Reply {
+    let reply = Reply {
         status,
         headers,
-        body: serde_json::from_str(body).unwrap_or(Value::Null),
-    }
+        body: body.to_owned(),
+    };
+    assert_eq!(reply.header("transfer-encoding"), None, "a sized body");
+    let length: usize = reply.header("content-length").unwrap().parse().unwrap();
+    assert_eq!(reply.body.len(), length);
+    reply
+}
+
+fn json_body(additional_data: Value) -> String {
+    json!({ "additional_data": additional_data }).to_string()
 }
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 
 #[tokio::test]
-async fn a_completed_checkout_answers_the_order_with_what_the_request_carried() {
-    let (addr, engine) = serve().await;
-    let body = json!({ "additional_data": { "gift_card": "GIFT-10", "loyalty_member": "m_42" } });
+async fn a_checkout_answers_the_order_and_the_workflow_sees_the_request_id_and_actor() {
+    let engine = engine();
+    let addr = serve(&engine).await;
     let reply = post(
         addr,
         "/carts/cart_ok/complete",
         &[
             ("Authorization", "Bearer usr_1"),
-            ("x-request-id", "req-42"),
-            JSON,
+            ("x-request-id", "req-test-1"),
         ],
-        &body.to_string(),
+        "",
     )
     .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(reply.header("x-request-id"), Some("req-42"));
     assert_eq!(reply.header("content-type"), Some("application/json"));
-    let order = &reply.body["order"];
-    assert_eq!(order["cart_id"], "cart_ok");
-    assert_eq!(order["total"], 6200);
-    // The gift card (from `additional_data`) paid $10 of it.
-    assert_eq!(order["charged"].as_u64().unwrap() + 10_00, 6200 + 496);
-    assert_eq!(reply.body["status"], "completed");
-    assert_eq!(reply.body["hook_errors"], json!([]));
-    // The loyalty plugin's hook saw the additional data, the request id and the actor.
-    let ledger = engine.service::<plugin::LoyaltyLedger>().unwrap();
-    let awards = ledger.awards.lock().unwrap().clone();
+    assert_eq!(reply.header("x-request-id"), Some("req-test-1"));
+    let body = reply.json();
+    assert_eq!(body["status"], "completed");
+    assert_eq!(body["request_id"], "req-test-1");
+    assert_eq!(body["order"]["cart_id"], "cart_ok");
+    assert_eq!(body["order"]["total"], 62_00);
+    assert_eq!(body["order"]["tax"], 4_96);
+    assert_eq!(body["order"]["charged"], 66_96);
+    assert_eq!(body["hook_errors"], json!([]));
+    let order_id = body["order"]["id"].as_str().unwrap();
+    let run_id = body["run_id"].as_str().unwrap();
+    assert!(hookflow::RunId::parse(run_id).is_ok());
+
+    // The loyalty plugin's `order_created` handler saw the run's request id and actor, and
+    // credited the signed-in customer's account.
     assert_eq!(
-        awards,
-        [plugin::Award {
-            member: "m_42".to_owned(),
-            points: 62,
-            order: order["id"].as_str().unwrap().to_owned(),
-            request_id: Some("req-42".to_owned()),
-            actor: Some("usr_1".to_owned()),
+        credits(&engine),
+        [Credit {
+            account: "acct_ada".into(),
+            order_id: order_id.into(),
+            points: 66,
+            run_id: run_id.into(),
+            request_id: Some("req-test-1".into()),
+            actor: Some("usr_1".into()),
         }]
     );
+    let shop = engine.service::<Shop>().unwrap();
+    assert_eq!(
+        shop.lock().orders.get(order_id).map(String::as_str),
+        Some("placed")
+    );
 }
 
 #[tokio::test]
-async fn a_failing_after_hook_is_reported_next_to_the_success() {
-    let (addr, _) = serve().await;
-    let body = json!({ "additional_data": { "loyalty_member": "nobody" } });
-    let reply = post(addr, "/carts/cart_ok/complete", &[JSON], &body.to_string()).await;
+async fn a_request_without_an_id_gets_one_made_and_echoed() {
+    let engine = engine();
+    let addr = serve(&engine).await;
+    let first = post(addr, "/carts/cart_ok/complete", &[], "").await;
+    let second = post(addr, "/carts/cart_ok/complete", &[], "").await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let id = first.header("x-request-id").unwrap();
+    assert!(id.starts_with("req_"), "{id}");
+    assert_eq!(first.json()["request_id"], id);
+    assert_ne!(
+        second.header("x-request-id"),
+        Some(id),
+        "a new id per request"
+    );
+
+    // An unusable one is refused, with a new id.
+    let long = "x".repeat(201);
+    let reply = post(
+        addr,
+        "/carts/cart_ok/complete",
+        &[("x-request-id", &long)],
+        "",
+    )
+    .await;
+    let problem = reply.problem(400);
+    assert_eq!(
+        problem["type"],
+        format!("{}invalid-request-id", app::PROBLEM_TYPES)
+    );
+    assert_ne!(reply.header("x-request-id"), Some(long.as_str()));
+}
+
+#[tokio::test]
+async fn the_additional_data_reaches_the_hooks() {
+    let engine = engine();
+    let addr = serve(&engine).await;
+    let body = json_body(json!({ "gift_card": "GIFT-10", "loyalty_card": "LC-1001" }));
+    let reply = post(addr, "/carts/cart_ok/complete", &[JSON], &body).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(
-        reply.body["hook_errors"],
-        json!([{ "hook": "order_created", "handler": "award_points", "plugin": "loyalty",
-                 "error": "unknown loyalty member `nobody`" }])
-    );
-    // No request id given: one was made, and echoed.
-    assert!(reply.header("x-request-id").unwrap().starts_with("req_"));
+    let order = &reply.json()["order"];
+    // The gift-card plugin took $10 off the amount charged...
+    assert_eq!(order["charged"], 66_96 - 10_00);
+    // ...and the loyalty plugin credited the card's account, for a guest (no actor).
+    let credits = credits(&engine);
+    assert_eq!(credits.len(), 1);
+    assert_eq!(credits[0].account, "acct_ada");
+    assert_eq!(credits[0].points, 56);
+    assert_eq!(credits[0].actor, None);
 }
 
 #[tokio::test]
-async fn a_declined_payment_is_a_problem_naming_the_step_and_the_compensation() {
-    let (addr, engine) = serve().await;
-    let reply = post(addr, "/carts/cart_declined/complete", &[], "").await;
-    assert_eq!(reply.status, 402, "{}", reply.body);
+async fn the_actor_comes_from_the_authorization_header() {
+    let engine = engine();
+    let addr = serve(&engine).await;
+    // An API key is an actor, but not a customer: it earns no points.
+    let reply = post(
+        addr,
+        "/carts/cart_ok/complete",
+        &[("authorization", "bearer sk_pos_1")],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(credits(&engine), []);
+    // usr_2 owns the frozen account acct_bob.
+    let reply = post(
+        addr,
+        "/carts/cart_ok/complete",
+        &[("Authorization", "Bearer usr_2")],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let errors = reply.json()["hook_errors"].clone();
+    assert_eq!(errors[0]["error"], "loyalty account acct_bob is frozen");
+}
+
+#[tokio::test]
+async fn a_failed_after_hook_is_reported_alongside_the_order() {
+    let engine = engine();
+    let addr = serve(&engine).await;
+    let body = json_body(json!({ "loyalty_card": "LC-2002" }));
+    let reply = post(addr, "/carts/cart_ok/complete", &[JSON], &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let body = reply.json();
+    assert_eq!(body["status"], "completed");
+    assert!(body["order"]["id"].is_string());
     assert_eq!(
-        reply.header("content-type"),
-        Some("application/problem+json")
+        body["hook_errors"],
+        json!([{
+            "hook": "order_created",
+            "handler": "award_points",
+            "slot": "configured",
+            "plugin": "loyalty",
+            "error": "loyalty account acct_bob is frozen",
+        }])
     );
-    let problem = &reply.body;
+    assert_eq!(credits(&engine), []);
+}
+
+#[tokio::test]
+async fn a_declined_payment_names_the_failed_step_and_the_undone_steps() {
+    let engine = engine();
+    let addr = serve(&engine).await;
+    let reply = post(
+        addr,
+        "/carts/cart_declined/complete",
+        &[
+            ("Authorization", "Bearer usr_1"),
+            ("x-request-id", "req-declined"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(reply.header("x-request-id"), Some("req-declined"));
+    let problem = reply.problem(402);
+    assert_eq!(
+        problem["type"],
+        format!("{}payment-declined", app::PROBLEM_TYPES)
+    );
+    assert_eq!(problem["instance"], "/carts/cart_declined/complete");
     assert_eq!(problem["failed_step"], "capture_payment");
-    assert_eq!(problem["failed_hook"], Value::Null);
     assert_eq!(problem["compensated"], true);
-    assert_eq!(problem["status"], 402);
-    assert_eq!(problem["title"], "Checkout failed");
+    assert_eq!(problem["workflow_status"], "compensated");
+    assert_eq!(
+        problem["compensated_steps"],
+        json!([
+            "reserve_inventory",
+            "reserve_inventory",
+            "create_order",
+            "authorize_payment"
+        ])
+    );
     assert!(
         problem["detail"]
             .as_str()
             .unwrap()
-            .starts_with("payment declined"),
-        "{problem}"
+            .contains("refused by the card issuer")
     );
-    // Compensated for real: the order was cancelled and the authorization voided.
-    let shop = engine.service::<workflow::Shop>().unwrap().lock();
+    assert!(problem.get("rejected_by").is_none());
+    // The order was cancelled and no points credited.
+    let shop = engine.service::<Shop>().unwrap();
     assert!(
-        shop.orders.values().all(|state| state == "cancelled") && !shop.orders.is_empty(),
-        "{:?}",
-        shop.orders
-    );
-    assert!(
-        shop.payments
+        shop.lock()
+            .orders
             .values()
-            .all(|state| state.starts_with("voided")),
-        "{:?}",
-        shop.payments
+            .all(|status| status == "cancelled")
     );
+    assert_eq!(credits(&engine), []);
 }
 
 #[tokio::test]
-async fn a_hook_rejection_is_unprocessable() {
-    let (addr, _) = serve().await;
-    let reply = post(addr, "/carts/cart_small/complete", &[], "").await;
-    assert_eq!(reply.status, 422, "{}", reply.body);
-    assert_eq!(reply.body["failed_hook"], "validate");
-    assert_eq!(reply.body["failed_step"], Value::Null);
-    assert_eq!(reply.body["compensated"], true);
-    assert!(
-        reply.body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("below the minimum of $10.00"),
-        "{}",
-        reply.body
-    );
-}
-
-#[tokio::test]
-async fn bad_requests_are_problems_and_run_nothing() {
-    let (addr, engine) = serve().await;
-    let reply = post(addr, "/carts/cart_ok/complete", &[JSON], "{oops").await;
-    assert_eq!(reply.status, 400);
+async fn a_failed_compensation_is_a_500_that_says_what_was_not_undone() {
+    let engine = engine();
+    engine
+        .service::<Shop>()
+        .unwrap()
+        .lock()
+        .warehouse_down_on_release = Some("west".into());
+    let addr = serve(&engine).await;
+    let reply = post(addr, "/carts/cart_stuck/complete", &[], "").await;
+    let problem = reply.problem(500);
     assert_eq!(
-        reply.header("content-type"),
-        Some("application/problem+json")
+        problem["type"],
+        format!("{}compensation-failed", app::PROBLEM_TYPES)
     );
+    assert_eq!(problem["failed_step"], "capture_payment");
+    assert_eq!(problem["compensated"], false);
+    assert_eq!(problem["workflow_status"], "compensation_failed");
+    let failures = problem["compensation_failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0]["step"], "reserve_inventory");
+}
+
+#[tokio::test]
+async fn an_unknown_cart_is_a_404_naming_the_step_that_looked() {
+    let engine = engine();
+    let addr = serve(&engine).await;
+    let problem = post(addr, "/carts/cart_nope/complete", &[], "")
+        .await
+        .problem(404);
+    assert_eq!(
+        problem["type"],
+        format!("{}cart-not-found", app::PROBLEM_TYPES)
+    );
+    assert_eq!(problem["failed_step"], "load_cart");
+    assert_eq!(problem["compensated_steps"], json!([]));
+}
+
+#[tokio::test]
+async fn a_hook_rejection_is_a_422_naming_the_hook_and_its_plugin() {
+    let engine = engine();
+    let addr = serve(&engine).await;
+    // The application's `validate` handler: below the minimum amount.
+    let problem = post(addr, "/carts/cart_small/complete", &[], "")
+        .await
+        .problem(422);
+    assert_eq!(
+        problem["type"],
+        format!("{}rejected-by-hook", app::PROBLEM_TYPES)
+    );
+    assert_eq!(
+        problem["rejected_by"],
+        json!({
+            "hook": "validate",
+            "handler": "validate_minimum_amount",
+            "slot": "configured",
+            "plugin": null,
+        })
+    );
+    assert_eq!(problem["failed_step"], Value::Null);
+    assert_eq!(problem["compensated"], true);
+    assert_eq!(
+        problem["detail"],
+        "order total $5.00 is below the minimum of $10.00"
+    );
+
+    // The loyalty plugin's: an unknown card.
+    let body = json_body(json!({ "loyalty_card": "LC-9999" }));
+    let problem = post(addr, "/carts/cart_ok/complete", &[JSON], &body)
+        .await
+        .problem(422);
+    assert_eq!(problem["rejected_by"]["handler"], "check_loyalty_card");
+    assert_eq!(problem["rejected_by"]["plugin"], "loyalty");
+    assert_eq!(problem["detail"], "unknown loyalty card LC-9999");
+
+    // Additional data of the wrong shape, rejected by the plugin with the field's path.
+    let body = json_body(json!({ "loyalty_card": 5 }));
+    let problem = post(addr, "/carts/cart_ok/complete", &[JSON], &body)
+        .await
+        .problem(422);
+    assert_eq!(problem["rejected_by"]["plugin"], "loyalty");
     assert!(
-        reply.body["detail"]
+        problem["detail"]
             .as_str()
             .unwrap()
-            .starts_with("the body is not a checkout request"),
+            .contains("`loyalty_card`"),
         "{}",
-        reply.body
+        problem["detail"]
     );
-    let reply = post(
-        addr,
-        "/carts/cart_ok/complete",
-        &[JSON],
+    // Nothing was paid for any of them.
+    let shop = engine.service::<Shop>().unwrap();
+    assert!(shop.lock().payments.is_empty());
+}
+
+#[tokio::test]
+async fn a_malformed_body_is_a_problem_and_the_service_goes_on() {
+    let engine = engine();
+    let addr = serve(&engine).await;
+    let path = "/carts/cart_ok/complete";
+    let problem = post(addr, path, &[JSON], "{\"additional_data\": ")
+        .await
+        .problem(400);
+    assert_eq!(
+        problem["type"],
+        format!("{}malformed-body", app::PROBLEM_TYPES)
+    );
+    for body in [
+        r#"{"additional_data": 5}"#,
         r#"{"additional_data": {}, "extra": 1}"#,
-    )
-    .await;
-    assert_eq!(reply.status, 400, "unknown fields are refused");
-    let reply = post(
-        addr,
-        "/carts/cart_ok/complete",
-        &[("Authorization", "Basic dXNyOnB3")],
-        "",
-    )
-    .await;
-    assert_eq!(reply.status, 401);
-    assert_eq!(
-        reply.body["detail"],
-        "the Authorization header must be `Bearer <user id>`"
-    );
-    let shop = engine.service::<workflow::Shop>().unwrap().lock();
-    assert!(shop.orders.is_empty() && shop.payments.is_empty());
+        "[]",
+    ] {
+        let problem = post(addr, path, &[JSON], body).await.problem(422);
+        assert_eq!(
+            problem["type"],
+            format!("{}invalid-body", app::PROBLEM_TYPES)
+        );
+    }
+    let problem = post(addr, path, &[("content-type", "text/plain")], "{}")
+        .await
+        .problem(415);
+    assert_eq!(problem["instance"], path);
+    // None of them ran the workflow; a good request still works.
+    assert!(engine.service::<Shop>().unwrap().lock().orders.is_empty());
+    let reply = post(addr, path, &[JSON], r#"{"additional_data": null}"#).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
 #[tokio::test]
-async fn a_retried_request_with_an_idempotency_key_checks_out_once() {
-    let (addr, engine) = serve().await;
-    let key = [("Idempotency-Key", "try-7")];
-    let first = post(addr, "/carts/cart_ok/complete", &key, "").await;
-    let again = post(addr, "/carts/cart_ok/complete", &key, "").await;
-    assert_eq!((first.status, again.status), (200, 200), "{}", again.body);
-    assert_eq!(first.body["run_id"], again.body["run_id"]);
-    assert_eq!(first.body["order"], again.body["order"]);
-    let shop = engine.service::<workflow::Shop>().unwrap().lock();
-    assert_eq!(shop.orders.len(), 1, "{:?}", shop.orders);
+async fn a_malformed_authorization_header_is_a_401() {
+    let engine = engine();
+    let addr = serve(&engine).await;
+    for value in [
+        "Basic dXNyXzE6cHc=",
+        "Bearer",
+        "Bearer ",
+        "Bearer usr_",
+        "Bearer adm_1",
+        "Bearer usr_1 2",
+    ] {
+        let reply = post(
+            addr,
+            "/carts/cart_ok/complete",
+            &[("Authorization", value)],
+            "",
+        )
+        .await;
+        let problem = reply.problem(401);
+        assert_eq!(
+            problem["type"],
+            format!("{}unauthorized", app::PROBLEM_TYPES)
+        );
+        assert_eq!(reply.header("www-authenticate"), Some("Bearer"), "{value}");
+    }
+    assert!(engine.service::<Shop>().unwrap().lock().orders.is_empty());
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_recorded_outcome() {
+    let engine = engine();
+    let addr = serve(&engine).await;
+    let path = "/carts/cart_ok/complete";
+    let key = ("Idempotency-Key", "key-1");
+    let first = post(addr, path, &[key], "").await;
+    let again = post(addr, path, &[key], "").await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(first.header("idempotent-replayed"), None);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    let (first, again) = (first.json(), again.json());
+    assert_eq!(again["run_id"], first["run_id"]);
+    assert_eq!(again["order"], first["order"]);
+    // Another key is another checkout.
+    let other = post(addr, path, &[("Idempotency-Key", "key-2")], "").await;
+    assert_ne!(other.json()["order"]["id"], first["order"]["id"]);
+    assert_eq!(engine.service::<Shop>().unwrap().lock().orders.len(), 2);
+
+    // A failed run replays as a problem that still names the failed step.
+    let path = "/carts/cart_declined/complete";
+    let first = post(addr, path, &[key], "").await.problem(402);
+    let reply = post(addr, path, &[key], "").await;
+    assert_eq!(reply.header("idempotent-replayed"), Some("true"));
+    let again = reply.problem(409);
+    assert_eq!(again["run_id"], first["run_id"]);
+    assert_eq!(again["failed_step"], "capture_payment");
+    assert_eq!(again["compensated"], true);
 }
