@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use hookflow_runtime::{Event, EventKind, Journal, RunRecord};
+use hookflow_runtime::{ActorKind, Event, EventKind, Journal, RunRecord};
 
 /// The `runs` table: one line per run, columns aligned.
 pub fn runs_table(runs: &[RunRecord]) -> String {
@@ -80,11 +80,17 @@ pub fn show(record: &RunRecord, events: &[Event]) -> String {
         line(&mut out, "request id", id);
     }
     if let Some(actor) = &record.actor {
-        line(
-            &mut out,
-            "actor",
-            &serde_json::to_string(actor).unwrap_or_default(),
-        );
+        let kind = match actor.kind() {
+            ActorKind::User => "user",
+            ActorKind::ApiKey => "API key",
+            _ => "system",
+        };
+        let roles = if actor.roles().is_empty() {
+            String::new()
+        } else {
+            format!(" (roles: {})", actor.roles().join(", "))
+        };
+        line(&mut out, "actor", &format!("{kind} {}{roles}", actor.id()));
     }
     if let Some(key) = &record.idempotency_key {
         line(&mut out, "idempotency", key);

@@ -206,6 +206,7 @@ async fn show_prints_the_record_timeline_steps_compensations_and_hook_errors() {
         "workflow    checkout v1",
         "status      compensation_failed",
         "request id  req-cart_stuck",
+        "actor       user usr_1 (roles: customer)",
         "idempotency checkout-cart_stuck",
         "lease       free (generation 1)",
         "\ntimeline\n",
