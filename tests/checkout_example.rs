@@ -155,7 +155,7 @@ fn the_metadata_lists_hooks_and_steps_in_source_order() {
     let hooks: Vec<(&str, HookKind, &str)> = meta
         .hooks()
         .iter()
-        .map(|h| (h.name, h.kind, h.payload))
+        .map(|h| (h.name(), h.kind(), h.payload()))
         .collect();
     assert_eq!(
         hooks,

@@ -58,9 +58,9 @@ fn draw<W: Workflow>(
                 let _ = writeln!(out, "    {node}[[\"{}\"]]", text(workflow));
             }
             BodyCall::Hook(hook) => {
-                let declared = meta.hooks().iter().find(|h| h.name == *hook);
+                let declared = meta.hooks().iter().find(|h| h.name() == *hook);
                 let label = match declared {
-                    Some(h) => format!("{}: {}#lt;{}#gt;", h.name, h.kind, h.payload),
+                    Some(h) => format!("{}: {}#lt;{}#gt;", h.name(), h.kind(), h.payload()),
                     None => (*hook).to_owned(),
                 };
                 let _ = writeln!(out, "    {node}{{{{\"{}\"}}}}", text(&label));

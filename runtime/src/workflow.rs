@@ -118,16 +118,51 @@ impl WorkflowMeta {
 }
 
 /// A declared hook.
+///
+/// Built by `#[workflow]`; read it through its accessors (it may gain fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HookMeta {
-    /// Its name.
-    pub name: &'static str,
-    /// Its kind.
-    pub kind: HookKind,
+    name: &'static str,
+    kind: HookKind,
+    payload: &'static str,
+    result: Option<&'static str>,
+}
+
+impl HookMeta {
+    #[doc(hidden)]
+    pub const fn __new(
+        name: &'static str,
+        kind: HookKind,
+        payload: &'static str,
+        result: Option<&'static str>,
+    ) -> Self {
+        HookMeta {
+            name,
+            kind,
+            payload,
+            result,
+        }
+    }
+
+    /// The hook's name, as declared.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The hook's kind.
+    pub const fn kind(&self) -> HookKind {
+        self.kind
+    }
+
     /// Its payload type, as written.
-    pub payload: &'static str,
+    pub const fn payload(&self) -> &'static str {
+        self.payload
+    }
+
     /// What its handlers return (`step` hooks), as written.
-    pub result: Option<&'static str>,
+    pub const fn result(&self) -> Option<&'static str> {
+        self.result
+    }
 }
 
 /// The kind of a hook.

@@ -243,12 +243,12 @@ fn generate(parts: &Parts<'_>) -> TokenStream {
             None => quote!(#private::Option::None),
         };
         metas.push(quote! {
-            #private::HookMeta {
-                name: #hook_name,
-                kind: #private::HookKind::#kind_meta,
-                payload: #payload_str,
-                result: #result_meta,
-            }
+            #private::HookMeta::__new(
+                #hook_name,
+                #private::HookKind::#kind_meta,
+                #payload_str,
+                #result_meta,
+            )
         });
     }
     let failed_index = u16::try_from(parts.hooks.len()).expect("fewer than 65536 hooks");
