@@ -608,7 +608,7 @@ impl Store for NoHeartbeat {
 #[tokio::test]
 async fn a_worker_needs_a_store_and_workflows() {
     let err = Worker::new(&Engine::new()).start().unwrap_err();
-    assert!(matches!(err, WorkerError::NoStore), "{err}");
+    assert!(matches!(err, WorkerError::NoStore(_)), "{err}");
     let bare = Engine::builder()
         .store(hookflow::store::MemoryStore::new())
         .build();

@@ -5,67 +5,69 @@
 //! A run goes one way: the [`Engine`] takes the input, the workflow body calls steps and
 //! fires hooks ([`hook`]), each completed step pushes its compensation, and the run ends as an
 //! [`Outcome`] with its [`Journal`]: completed, or failed with the completed steps undone in
-//! reverse order ([`compensation`]).
+//! reverse order.
+//!
+//! # Layers
+//!
+//! Each module imports only from the layers below its own (`tests/it/layers.rs` checks it):
+//!
+//! | layer | modules | what |
+//! |---|---|---|
+//! | 1 | `types` | ids, the clock, statuses, slots, options, metadata, errors and failures as data, bag, services, jobs, panic capture, the fault seam |
+//! | 2 | `journal`, `store`, `bus` | events and journals; the `Store` contract and its implementations; the event channel |
+//! | 3 | `hook`, `context`, `workflow` | hook registration (points, handler traits, registry, plugins); the contexts handlers and steps receive, the run state behind them and the environment a run is given; the `Workflow` trait |
+//! | 4 | `run` | run execution: body, steps, hook firing, compensation, parallel branches, nested workflows, replay, commits, halting, the outcome |
+//! | 5 | `engine`, `worker` | the engine (handle, builder, starts, resume, enqueue, leases) and the worker |
+//! | 6 | `view`, `testing` | diagrams, Mermaid rendering, subscriptions; test tools (feature `testing`) |
+//! | 7 | `__private` | what generated code names |
 
 #![warn(missing_docs, unreachable_pub)]
 
-mod actor;
-mod bag;
-pub mod compensation;
-mod context;
-mod diagram;
-mod durable;
-mod engine;
-mod error;
-pub mod hook;
-mod jobs;
+// Layer 1
+mod types;
+// Layer 2
+mod bus;
 pub mod journal;
-mod lease;
-mod nested;
-mod outcome;
-mod panic;
-mod parallel;
-mod policy;
-mod run;
-mod services;
-mod step;
 pub mod store;
-mod subscribe;
-pub mod testing;
-mod worker;
+// Layer 3
+mod context;
+pub mod hook;
 mod workflow;
-
+// Layer 4
+mod run;
+// Layer 5
+mod engine;
+mod worker;
+// Layer 6
+#[cfg(feature = "testing")]
+pub mod testing;
+mod view;
+// Layer 7
 #[doc(hidden)]
 pub mod __private;
 
-pub use actor::{Actor, ActorKind, Origin};
-pub use bag::Bag;
-pub use compensation::{CompensateFn, CompensationFailure, FailedCompensation};
-pub use context::{HookContext, RunContext, RunId, StepContext, WorkflowContext};
-pub use durable::ReplayError;
+pub use context::{CompensateFn, HookContext, Jobs, RunContext, StepContext, WorkflowContext};
 pub use engine::{
-    Engine, EngineBuilder, EnqueueError, ResumeError, ResumeReport, RunOptions, SpawnError,
+    DEFAULT_LEASE, Engine, EngineBuilder, EnqueueError, ResumeError, ResumeReport, SpawnError,
 };
-pub use error::{AdditionalDataError, BoxError, HookError, MissingService, PanicError, RunError};
 pub use hook::{After, Before, HookPoint, Hooks, Plugin, Registrar, Slot, StepHook};
-pub use jobs::{Job, JobDispatcher, Jobs};
 pub use journal::{Event, EventKind, Journal};
-pub use lease::DEFAULT_LEASE;
-pub use outcome::{HookFailure, Outcome, RunStatus};
-pub use policy::{RetryPolicy, StepTimeout};
-pub use step::{BestEffortFailure, StepData, StepFuture, StepMeta, StepResponse};
+pub use run::Outcome;
 pub use store::{Claim, Lease, MemoryStore, RunRecord, Store, StoreError, StoredRun, StoredStatus};
-pub use subscribe::RunEvents;
+pub use types::{
+    Actor, ActorKind, AdditionalDataError, Bag, BestEffortFailure, BodyCall, BoxError,
+    CompensationFailure, FailedCompensation, HookError, HookFailure, HookKind, HookMeta, Job,
+    JobDispatcher, MissingService, NoStore, Origin, PanicError, ReplayError, RetryPolicy, RunError,
+    RunId, RunOptions, RunStatus, StepData, StepFuture, StepMeta, StepResponse, StepTimeout,
+    WorkflowMeta,
+};
+pub use view::RunEvents;
 pub use worker::{Worker, WorkerError, WorkerHandle, WorkerReport};
-pub use workflow::{BodyCall, HookKind, HookMeta, Workflow, WorkflowMeta};
+pub use workflow::Workflow;
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
-/// A boxed, `Send` future.
-pub(crate) use store::BoxFuture;
-
-/// Locks a mutex of the runtime. No lock is held while user code runs, so a poisoned lock
-/// only means a panic elsewhere was caught; the data is still consistent.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+/// Compensations: the shape of a compensation function, and what a run reports of failed
+/// ones.
+pub mod compensation {
+    pub use crate::context::CompensateFn;
+    pub use crate::types::{CompensationFailure, FailedCompensation};
 }

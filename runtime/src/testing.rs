@@ -1,6 +1,9 @@
-//! Tools to prove your sagas correct: a [`FaultPlan`] that makes named steps, hook handlers
-//! or compensations fail, time out or panic on a given attempt, and
+//! Tools to prove your sagas correct (feature `testing`): a [`FaultPlan`] that makes named
+//! steps, hook handlers or compensations fail, time out or panic on a given attempt, and
 //! [`check_saga`], which checks the saga invariant on a run's journal.
+//!
+//! Enable it for your tests: `hookflow = { version = "...", features = ["testing"] }` in
+//! `[dev-dependencies]`. Without the feature, the runtime has no fault seam at all.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -8,20 +11,10 @@ use std::future::Future;
 
 use crate::engine::Engine;
 use crate::journal::{EventKind, Journal};
-use crate::outcome::{Outcome, RunStatus};
+use crate::run::Outcome;
+pub use crate::types::Fault;
+use crate::types::{FaultInjector, RunStatus};
 use crate::workflow::Workflow;
-
-/// A fault to inject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Fault {
-    /// The attempt fails (a transient failure: a step with `retry` retries it).
-    Fail,
-    /// The attempt times out (as if the step ran past its `timeout`).
-    Timeout,
-    /// The attempt panics.
-    Panic,
-}
 
 /// Which faults to inject, where, on which attempt. Give it to
 /// [`EngineBuilder::faults`](crate::EngineBuilder::faults).
@@ -81,8 +74,10 @@ impl FaultPlan {
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty() && self.compensations.is_empty() && self.handlers.is_empty()
     }
+}
 
-    pub(crate) fn for_step(&self, step: &str, attempt: u32) -> Option<Fault> {
+impl FaultInjector for FaultPlan {
+    fn step(&self, step: &str, attempt: u32) -> Option<Fault> {
         if self.steps.is_empty() {
             return None;
         }
@@ -93,14 +88,14 @@ impl FaultPlan {
             .copied()
     }
 
-    pub(crate) fn for_compensation(&self, step: &str, attempt: u32) -> Option<Fault> {
+    fn compensation(&self, step: &str, attempt: u32) -> Option<Fault> {
         if self.compensations.is_empty() {
             return None;
         }
         self.compensations.get(&(step.to_owned(), attempt)).copied()
     }
 
-    pub(crate) fn for_handler(&self, handler: &str) -> Option<Fault> {
+    fn handler(&self, handler: &str) -> Option<Fault> {
         self.handlers.iter().find_map(|(name, fault)| {
             let matches = handler == name
                 || handler
@@ -108,15 +103,6 @@ impl FaultPlan {
                     .is_some_and(|rest| rest.ends_with("::"));
             matches.then_some(*fault)
         })
-    }
-}
-
-/// The message of an injected fault.
-pub(crate) fn injected(fault: Fault) -> String {
-    match fault {
-        Fault::Fail => "injected fault: fail".to_owned(),
-        Fault::Timeout => "injected fault: timeout".to_owned(),
-        Fault::Panic => "injected fault: panic".to_owned(),
     }
 }
 
@@ -184,9 +170,9 @@ pub enum SagaViolation {
 /// # Errors
 /// The first violation found.
 pub fn check_saga(journal: &Journal) -> Result<(), SagaViolation> {
-    let failed_run = journal.kinds().any(
-        |k| matches!(k, EventKind::RunEnded { status } if *status != crate::RunStatus::Completed),
-    );
+    let failed_run = journal
+        .kinds()
+        .any(|k| matches!(k, EventKind::RunEnded { status } if *status != RunStatus::Completed));
     // Steps that completed with a compensation, in completion order.
     let mut pushed: Vec<(u32, String, Option<serde_json::Value>)> = Vec::new();
     // Compensations, each with the burst (run of consecutive compensation events) it is in.

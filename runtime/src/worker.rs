@@ -26,10 +26,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::context::RunId;
-use crate::engine::Engine;
-use crate::outcome::RunStatus;
-use crate::store::StoreError;
+use crate::engine::{ClaimedRun, Engine, WorkReadiness};
+use crate::types::{NoStore, RunId, RunStatus, StoreError};
 
 /// What [`Worker::on_error`] calls.
 type ErrorReport = Arc<dyn Fn(&WorkerError) + Send + Sync>;
@@ -105,11 +103,10 @@ impl Worker {
     /// [`WorkerError::NoStore`], [`WorkerError::NoWorkflows`], or
     /// [`WorkerError::NoRuntime`] when called outside a tokio runtime.
     pub fn start(self) -> Result<WorkerHandle, WorkerError> {
-        if self.engine.inner.store.is_none() {
-            return Err(WorkerError::NoStore);
-        }
-        if self.engine.inner.resumers.is_empty() {
-            return Err(WorkerError::NoWorkflows);
+        match self.engine.can_work() {
+            Ok(()) => {}
+            Err(WorkReadiness::NoStore) => return Err(WorkerError::NoStore(NoStore)),
+            Err(WorkReadiness::NoWorkflows) => return Err(WorkerError::NoWorkflows),
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| WorkerError::NoRuntime)?;
         let (stop, stopping) = watch::channel(None);
@@ -123,11 +120,6 @@ impl Worker {
         mut stopping: watch::Receiver<Option<Duration>>,
         stats: Arc<Mutex<WorkerReport>>,
     ) -> WorkerReport {
-        let Some(store) = self.engine.inner.store.clone() else {
-            return WorkerReport::default();
-        };
-        let lease = self.engine.inner.lease.clone();
-        let workflows: Vec<(String, u32)> = self.engine.inner.resumers.keys().cloned().collect();
         let mut runs: JoinSet<(RunId, u64, RunStatus)> = JoinSet::new();
         let mut fences: HashMap<tokio::task::Id, (RunId, u64)> = HashMap::new();
         let mut backoff = self.poll_interval;
@@ -153,34 +145,20 @@ impl Worker {
                 }
                 continue;
             }
-            // Runs still in flight here are not claimed again, even if their lease lapsed
-            // (the heartbeat could not reach the store): another worker may take them over,
-            // this one goes on until its commits are refused.
-            let skip = self.engine.inner.in_flight.ids();
-            let wait = match store.claim_next(&lease, &workflows, &skip, free).await {
+            let wait = match self.engine.claim_next(free).await {
                 Ok(claimed) if claimed.is_empty() => {
                     backoff = self.poll_interval;
                     self.poll_interval
                 }
                 Ok(claimed) => {
                     backoff = self.poll_interval;
-                    for (record, events) in claimed {
-                        let run_id = record.run_id;
-                        let fence = record.fence;
-                        let Some(guard) = self.engine.inner.in_flight.enter(run_id) else {
-                            // Started here meanwhile (resumed by hand): hand the new lease
-                            // back rather than sit on it.
+                    for ClaimedRun { run_id, fence, run } in claimed {
+                        let Some(run) = run else {
+                            // Not this engine's to run: hand the lease back rather than sit
+                            // on it.
                             self.hand_back(run_id, fence).await;
                             continue;
                         };
-                        let key = (record.workflow.clone(), record.version);
-                        let Some(resumer) = self.engine.inner.resumers.get(&key) else {
-                            // Not one of the workflows asked for: not ours to run.
-                            drop(guard);
-                            self.hand_back(run_id, fence).await;
-                            continue;
-                        };
-                        let run = resumer(self.engine.clone(), record, events, guard);
                         let handle = runs.spawn(async move { (run_id, fence, run.await) });
                         fences.insert(handle.id(), (run_id, fence));
                         lock(&stats).claimed += 1;
@@ -249,7 +227,7 @@ impl Worker {
                         RunStatus::Compensated => stats.compensated += 1,
                         RunStatus::CompensationFailed => stats.compensation_failed += 1,
                         RunStatus::Parked => stats.parked += 1,
-                        _ => stats.interrupted += 1,
+                        RunStatus::Interrupted => stats.interrupted += 1,
                     }
                     status == RunStatus::Interrupted
                 };
@@ -270,10 +248,7 @@ impl Worker {
     }
 
     async fn hand_back(&self, run_id: RunId, fence: u64) {
-        let Some(store) = &self.engine.inner.store else {
-            return;
-        };
-        match store.release(run_id, fence).await {
+        match self.engine.release(run_id, fence).await {
             Ok(()) | Err(StoreError::Fenced { .. } | StoreError::NotFound(_)) => {}
             Err(source) => self.report(&WorkerError::Release { run_id, source }),
         }
@@ -288,7 +263,7 @@ impl Worker {
 }
 
 fn lock(stats: &Mutex<WorkerReport>) -> std::sync::MutexGuard<'_, WorkerReport> {
-    crate::lock(stats)
+    crate::types::lock(stats)
 }
 
 /// A running [`Worker`]. Dropping the handle leaves the worker running in the background
@@ -354,8 +329,8 @@ impl WorkerReport {
 #[non_exhaustive]
 pub enum WorkerError {
     /// A worker takes runs from a store, and the engine has none.
-    #[error("a worker needs an engine with a store: `Engine::builder().store(...)`")]
-    NoStore,
+    #[error("a worker needs a store: {0}")]
+    NoStore(NoStore),
     /// The engine knows no workflow to run.
     #[error("a worker needs the workflows it may run: `Engine::builder().workflow::<Checkout>()`")]
     NoWorkflows,

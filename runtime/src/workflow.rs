@@ -1,5 +1,4 @@
-//! The [`Workflow`] trait that `#[workflow]` implements, and the static description of a
-//! workflow (its hooks and the steps its body calls) for docs, diagrams and tooling.
+//! The [`Workflow`] trait that `#[workflow]` implements.
 
 use std::fmt::{Debug, Display};
 use std::future::Future;
@@ -8,6 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::context::WorkflowContext;
+use crate::types::WorkflowMeta;
 
 /// A workflow: a typed async function with hooks, run by an [`Engine`](crate::Engine).
 ///
@@ -49,152 +49,5 @@ pub trait Workflow: Sized + Send + Sync + 'static {
     fn call(
         ctx: &WorkflowContext,
         input: Self::Input,
-    ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send + '_ {
-        crate::nested::call::<Self>(ctx, input)
-    }
-}
-
-/// What `#[workflow]` knows of a workflow at compile time.
-#[derive(Debug)]
-pub struct WorkflowMeta {
-    name: &'static str,
-    hooks: &'static [HookMeta],
-    body: &'static [BodyCall],
-}
-
-impl WorkflowMeta {
-    #[doc(hidden)]
-    pub const fn __new(
-        name: &'static str,
-        hooks: &'static [HookMeta],
-        body: &'static [BodyCall],
-    ) -> Self {
-        WorkflowMeta { name, hooks, body }
-    }
-
-    /// The workflow's name (the function's name).
-    pub const fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// The declared hooks, in declaration order.
-    pub const fn hooks(&self) -> &'static [HookMeta] {
-        self.hooks
-    }
-
-    /// The step calls and hook firings the macro sees in the body, in source order.
-    pub const fn body(&self) -> &'static [BodyCall] {
-        self.body
-    }
-
-    /// The names of the steps the body calls, in source order (those of `parallel!`
-    /// branches included, branch after branch).
-    pub fn steps(&self) -> impl Iterator<Item = &'static str> {
-        fn collect(calls: &'static [BodyCall], out: &mut Vec<&'static str>) {
-            for call in calls {
-                match call {
-                    BodyCall::Step(name) => out.push(name),
-                    BodyCall::Parallel(branches) => {
-                        for branch in *branches {
-                            collect(branch, out);
-                        }
-                    }
-                    BodyCall::Hook(_) | BodyCall::Workflow(_) => {}
-                }
-            }
-        }
-        let mut steps = Vec::new();
-        collect(self.body, &mut steps);
-        steps.into_iter()
-    }
-
-    /// The index of hook `name`; `on_compensation_failed` comes after the declared hooks.
-    pub fn hook_index(&self, name: &str) -> Option<usize> {
-        if name == "on_compensation_failed" {
-            return Some(self.hooks.len());
-        }
-        self.hooks.iter().position(|h| h.name == name)
-    }
-}
-
-/// A declared hook.
-///
-/// Built by `#[workflow]`; read it through its accessors (it may gain fields).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HookMeta {
-    name: &'static str,
-    kind: HookKind,
-    payload: &'static str,
-    result: Option<&'static str>,
-}
-
-impl HookMeta {
-    #[doc(hidden)]
-    pub const fn __new(
-        name: &'static str,
-        kind: HookKind,
-        payload: &'static str,
-        result: Option<&'static str>,
-    ) -> Self {
-        HookMeta {
-            name,
-            kind,
-            payload,
-            result,
-        }
-    }
-
-    /// The hook's name, as declared.
-    pub const fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// The hook's kind.
-    pub const fn kind(&self) -> HookKind {
-        self.kind
-    }
-
-    /// Its payload type, as written.
-    pub const fn payload(&self) -> &'static str {
-        self.payload
-    }
-
-    /// What its handlers return (`step` hooks), as written.
-    pub const fn result(&self) -> Option<&'static str> {
-        self.result
-    }
-}
-
-/// The kind of a hook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HookKind {
-    /// Handlers may change the data or abort.
-    Before,
-    /// Handlers observe; their errors are recorded.
-    After,
-    /// Handlers are steps, compensated like any step.
-    Step,
-}
-
-impl std::fmt::Display for HookKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            HookKind::Before => "before",
-            HookKind::After => "after",
-            HookKind::Step => "step",
-        })
-    }
-}
-
-/// Something the workflow body does, as the macro sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyCall {
-    /// A call `name(ctx, ...)`: a step (or a function taking the context).
-    Step(&'static str),
-    /// `ctx.hook(Workflow::NAME, ...)`: a hook firing, by hook name.
-    Hook(&'static str),
-    /// `Child::call(ctx, ...)`: a nested workflow, by type name.
-    Workflow(&'static str),
-    /// `parallel!(a(ctx, ..), b(ctx, ..))`: what each branch calls, branch by branch.
-    Parallel(&'static [&'static [BodyCall]]),
+    ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send + '_;
 }

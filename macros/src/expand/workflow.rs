@@ -351,6 +351,14 @@ fn generate(parts: &Parts<'_>) -> TokenStream {
             );
 
             #execute
+
+            fn call(
+                ctx: &#private::WorkflowContext,
+                input: Self::Input,
+            ) -> impl #private::Future<Output = #private::Result<Self::Output, Self::Error>>
+                   + #private::Send + '_ {
+                #private::call_nested::<Self>(ctx, input)
+            }
         }
     }
 }

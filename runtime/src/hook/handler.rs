@@ -6,10 +6,8 @@
 
 use std::future::Future;
 
-use crate::BoxFuture;
 use crate::context::{HookContext, WorkflowContext};
-use crate::error::BoxError;
-use crate::step::StepFuture;
+use crate::types::{BoxError, BoxFuture, StepFuture};
 
 /// A handler for a `before<T>` hook: `async fn(&HookContext, T) -> Result<T, E>`.
 #[diagnostic::on_unimplemented(

@@ -19,17 +19,23 @@
 //! Handlers run by [`Slot`] (prepended, configured, appended); within a slot, the
 //! application's handlers first, then plugins', each in registration order.
 
-mod fire;
+//!
+//! Layer 3: registration knows the contexts handlers receive, never the engine or how a run
+//! executes (firing, in the `run` layer, implements [`Fire`]).
+
 mod handler;
-pub(crate) mod registry;
+mod registry;
 
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
 
-use serde::{Deserialize, Serialize};
+use crate::context::WorkflowContext;
 
-pub use fire::Fire;
+pub use crate::types::Slot;
 pub use handler::{AfterHandler, BeforeHandler, StepHookHandler};
+pub(crate) use handler::{ErasedAfter, ErasedBefore, ErasedStepHook};
+pub(crate) use registry::{HandlerEntry, HandlerList, Registry, WorkflowHookTable};
 pub use registry::{Hooks, Plugin, Registrar};
 
 /// A `before` hook kind with payload `T`.
@@ -84,25 +90,24 @@ impl<W, K> fmt::Debug for HookPoint<W, K> {
     }
 }
 
-/// Where a handler runs among the handlers of its hook point: every prepended handler runs
-/// before every configured one, and every configured one before every appended one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Slot {
-    /// Runs first.
-    Prepended,
-    /// The default slot.
-    Configured,
-    /// Runs last.
-    Appended,
-}
+/// How a hook kind fires: what `ctx.hook(point, payload)` takes and returns for it.
+///
+/// Implemented for [`Before<T>`], [`After<T>`] and [`StepHook<T, R>`]; see
+/// [`WorkflowContext::hook`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a hook kind of workflow `{W}`",
+    note = "fire one of the workflow's own hook points, such as `Checkout::VALIDATE`"
+)]
+pub trait Fire<W>: Sized + 'static {
+    /// What the hook takes.
+    type Payload<'p>;
+    /// What firing it returns.
+    type Output;
 
-impl fmt::Display for Slot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Slot::Prepended => "prepended",
-            Slot::Configured => "configured",
-            Slot::Appended => "appended",
-        })
-    }
+    #[doc(hidden)]
+    fn fire<'a>(
+        point: HookPoint<W, Self>,
+        ctx: &'a WorkflowContext,
+        payload: Self::Payload<'a>,
+    ) -> impl Future<Output = Self::Output> + Send + 'a;
 }

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use super::handler::{
     AfterHandler, BeforeHandler, Erased, ErasedAfter, ErasedBefore, ErasedStepHook, StepHookHandler,
 };
-use super::{After, Before, HookPoint, Slot, StepHook};
+use super::{After, Before, HookPoint, StepHook};
+use crate::types::Slot;
 use crate::workflow::Workflow;
 
 /// The hook handlers of an application and its plugins, before they go into an

@@ -8,8 +8,8 @@ use super::{
     BoxFuture, Claim, Created, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
     StoredStatus,
 };
-use crate::context::RunId;
 use crate::journal::Event;
+use crate::types::{RunId, now_micros};
 
 /// A [`Store`] in memory.
 #[derive(Debug, Default)]
@@ -31,7 +31,7 @@ impl Store for MemoryStore {
         lease: Option<&'a Lease>,
     ) -> BoxFuture<'a, Result<Created, StoreError>> {
         Box::pin(async move {
-            let mut runs = crate::lock(&self.runs);
+            let mut runs = crate::types::lock(&self.runs);
             if let Some(key) = &run.idempotency_key {
                 if let Some((existing, _)) = runs
                     .values()
@@ -62,7 +62,7 @@ impl Store for MemoryStore {
         update: Option<RunUpdate>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let mut runs = crate::lock(&self.runs);
+            let mut runs = crate::types::lock(&self.runs);
             let (record, journal) = runs.get_mut(&run_id).ok_or(StoreError::NotFound(run_id))?;
             check_fence(record, fence)?;
             journal.extend_from_slice(events);
@@ -75,7 +75,7 @@ impl Store for MemoryStore {
                 record.output = update.output;
                 record.error = update.error;
             }
-            record.updated_at_micros = crate::journal::now_micros();
+            record.updated_at_micros = now_micros();
             Ok(())
         })
     }
@@ -86,13 +86,13 @@ impl Store for MemoryStore {
         lease: &'a Lease,
     ) -> BoxFuture<'a, Result<Claim, StoreError>> {
         Box::pin(async move {
-            let mut runs = crate::lock(&self.runs);
+            let mut runs = crate::types::lock(&self.runs);
             let (record, journal) = runs.get_mut(&run_id).ok_or(StoreError::NotFound(run_id))?;
             if record.status.is_finished() {
                 return Ok(Claim::Finished(Box::new(record.clone()), journal.clone()));
             }
             if let (Some(owner), Some(until)) = (&record.owner, record.lease_until_micros) {
-                if *owner != lease.owner && until > crate::journal::now_micros() {
+                if *owner != lease.owner && until > now_micros() {
                     return Ok(Claim::Held {
                         owner: owner.clone(),
                         until_micros: until,
@@ -113,8 +113,8 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
         Box::pin(async move {
-            let now = crate::journal::now_micros();
-            let mut runs = crate::lock(&self.runs);
+            let now = now_micros();
+            let mut runs = crate::types::lock(&self.runs);
             let mut free: Vec<&mut (RunRecord, Vec<Event>)> = runs
                 .values_mut()
                 .filter(|(r, _)| {
@@ -145,8 +145,8 @@ impl Store for MemoryStore {
         runs: &'a [RunId],
     ) -> BoxFuture<'a, Result<usize, StoreError>> {
         Box::pin(async move {
-            let until = crate::journal::now_micros().saturating_add(lease.micros());
-            let mut all = crate::lock(&self.runs);
+            let until = now_micros().saturating_add(lease.micros());
+            let mut all = crate::types::lock(&self.runs);
             let mut renewed = 0;
             for run_id in runs {
                 if let Some((record, _)) = all.get_mut(run_id) {
@@ -162,7 +162,7 @@ impl Store for MemoryStore {
 
     fn release(&self, run_id: RunId, fence: u64) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let mut runs = crate::lock(&self.runs);
+            let mut runs = crate::types::lock(&self.runs);
             let (record, _) = runs.get_mut(&run_id).ok_or(StoreError::NotFound(run_id))?;
             check_fence(record, fence)?;
             record.owner = None;
@@ -173,7 +173,7 @@ impl Store for MemoryStore {
 
     fn load(&self, run_id: RunId) -> BoxFuture<'_, Result<(RunRecord, Vec<Event>), StoreError>> {
         Box::pin(async move {
-            crate::lock(&self.runs)
+            crate::types::lock(&self.runs)
                 .get(&run_id)
                 .cloned()
                 .ok_or(StoreError::NotFound(run_id))
@@ -182,7 +182,7 @@ impl Store for MemoryStore {
 
     fn pending(&self) -> BoxFuture<'_, Result<Vec<RunRecord>, StoreError>> {
         Box::pin(async move {
-            let mut pending: Vec<RunRecord> = crate::lock(&self.runs)
+            let mut pending: Vec<RunRecord> = crate::types::lock(&self.runs)
                 .values()
                 .filter(|(r, _)| r.status == StoredStatus::Running)
                 .map(|(r, _)| r.clone())
@@ -199,7 +199,7 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>> {
         Box::pin(async move {
-            let mut runs: Vec<RunRecord> = crate::lock(&self.runs)
+            let mut runs: Vec<RunRecord> = crate::types::lock(&self.runs)
                 .values()
                 .map(|(r, _)| r)
                 .filter(|r| status.is_none_or(|s| r.status == s))
@@ -217,7 +217,7 @@ impl Store for MemoryStore {
 fn take(record: &mut RunRecord, lease: &Lease, fence: u64) {
     record.owner = Some(lease.owner.clone());
     record.fence = fence;
-    record.lease_until_micros = Some(crate::journal::now_micros().saturating_add(lease.micros()));
+    record.lease_until_micros = Some(now_micros().saturating_add(lease.micros()));
 }
 
 fn check_fence(record: &RunRecord, fence: u64) -> Result<(), StoreError> {

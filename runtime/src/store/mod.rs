@@ -18,20 +18,19 @@ mod row;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::actor::{Actor, Origin};
-use crate::context::RunId;
 use crate::journal::Event;
+use crate::types::{Actor, Origin, RunId};
+pub use crate::types::{StoreError, StoredStatus};
 
 pub use memory::MemoryStore;
 
 /// The future a [`Store`] method returns: boxed, so that stores can be trait objects.
-pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+pub use crate::types::BoxFuture;
 
 /// A run as a store keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,63 +114,6 @@ pub enum Claim {
     Finished(Box<RunRecord>, Vec<Event>),
 }
 
-/// Where a stored run is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum StoredStatus {
-    /// Started and not finished: running here or elsewhere, or interrupted (resume it).
-    Running,
-    /// Completed.
-    Completed,
-    /// Failed and fully compensated.
-    Compensated,
-    /// Failed, and some compensation failed too.
-    CompensationFailed,
-    /// Stopped on a replay error or a corrupt journal; resumable after a fix
-    /// ([`Engine::resume`](crate::Engine::resume)), never resumed automatically.
-    Parked,
-}
-
-impl StoredStatus {
-    /// Whether the run is over (completed, compensated, or compensation failed).
-    pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            StoredStatus::Completed | StoredStatus::Compensated | StoredStatus::CompensationFailed
-        )
-    }
-
-    /// The name stored in a database column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StoredStatus::Running => "running",
-            StoredStatus::Completed => "completed",
-            StoredStatus::Compensated => "compensated",
-            StoredStatus::CompensationFailed => "compensation_failed",
-            StoredStatus::Parked => "parked",
-        }
-    }
-
-    /// The status named `s` in a database column.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "running" => StoredStatus::Running,
-            "completed" => StoredStatus::Completed,
-            "compensated" => StoredStatus::Compensated,
-            "compensation_failed" => StoredStatus::CompensationFailed,
-            "parked" => StoredStatus::Parked,
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for StoredStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A change to a run's row, committed with its events.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunUpdate {
@@ -190,54 +132,6 @@ pub enum Created {
     New,
     /// A run with the same idempotency key exists: this one.
     Existing(Box<RunRecord>),
-}
-
-/// A store failed, or what it holds cannot be read.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The store cannot be opened or written (a missing directory, a read-only file, a full
-    /// disk, a database that is down).
-    #[error("store unavailable: {context}: {message}")]
-    Unavailable {
-        /// What the store was doing.
-        context: String,
-        /// The driver's error.
-        message: String,
-    },
-    /// A stored row cannot be read: corrupt, or written by an incompatible version.
-    #[error("corrupt record in run {run_id}: {message}")]
-    Corrupt {
-        /// The run.
-        run_id: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// The database was written by a newer hookflow.
-    #[error("the store's schema version {found} is newer than this hookflow's ({supported})")]
-    IncompatibleSchema {
-        /// The version found.
-        found: i64,
-        /// The newest version this build knows.
-        supported: i64,
-    },
-    /// No such run.
-    #[error("no run {0} in the store")]
-    NotFound(RunId),
-    /// A write under a lease that is no longer the run's: the lease lapsed and another
-    /// worker claimed the run (it resumes it by replay), or the run was released. Nothing of
-    /// the write was recorded.
-    #[error(
-        "run {run_id}: lease {fence} was lost (the run's lease is now generation {current}): another worker took the run over"
-    )]
-    Fenced {
-        /// The run.
-        run_id: RunId,
-        /// The generation the write was made under.
-        fence: u64,
-        /// The run's generation now.
-        current: u64,
-    },
 }
 
 /// Where runs and their journals are kept, and who may advance each run.

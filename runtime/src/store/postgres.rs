@@ -26,8 +26,8 @@ use super::{
     BoxFuture, Claim, Created, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
     StoredStatus,
 };
-use crate::context::RunId;
 use crate::journal::Event;
+use crate::types::{RunId, now_micros};
 
 /// The key of the advisory lock held while migrating, so that processes starting together
 /// migrate one after the other.
@@ -560,7 +560,7 @@ async fn write_group(
     client: &deadpool_postgres::Client,
     group: &[PendingCommit],
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-    let now = micros(crate::journal::now_micros());
+    let now = micros(now_micros());
     let mut ids = Vec::with_capacity(group.len());
     let mut fences = Vec::with_capacity(group.len());
     let mut updates = Vec::with_capacity(group.len());

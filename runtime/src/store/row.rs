@@ -2,9 +2,8 @@
 //! a row and a journal row are read back, with the same errors for corrupt data.
 
 use super::{RunRecord, StoreError, StoredStatus};
-use crate::actor::{Actor, Origin};
-use crate::context::RunId;
 use crate::journal::Event;
+use crate::types::{Actor, Origin, RunId};
 
 /// The columns of a run, in the order [`RawRun`] reads them.
 pub(crate) const RECORD_COLUMNS: &str =

@@ -20,8 +20,8 @@ use super::{
     BoxFuture, Claim, Created, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
     StoredStatus,
 };
-use crate::context::RunId;
 use crate::journal::Event;
+use crate::types::{RunId, now_micros};
 
 /// The most writes grouped into one transaction.
 const MAX_GROUP: usize = 256;
@@ -487,7 +487,7 @@ fn create(
         .actor
         .as_ref()
         .map(|a| serde_json::to_string(a).unwrap_or_default());
-    let until = lease.map(|l| micros(crate::journal::now_micros().saturating_add(l.micros())));
+    let until = lease.map(|l| micros(now_micros().saturating_add(l.micros())));
     conn.prepare_cached(
         "INSERT INTO runs (run_id, workflow, version, input, status, idempotency_key,
             request_id, actor, origin, additional_data, output, error, created_at, updated_at,
@@ -527,7 +527,7 @@ fn commit(
     update: Option<&RunUpdate>,
 ) -> Result<(), StoreError> {
     let id = run_id.to_string();
-    let now = micros(crate::journal::now_micros());
+    let now = micros(now_micros());
     let fence_sql = micros(fence);
     // The fence first: a refused write records nothing.
     let changed = match update {
@@ -597,7 +597,7 @@ fn refused(conn: &Connection, run_id: RunId, fence: u64) -> StoreError {
 
 fn claim(conn: &Connection, run_id: RunId, lease: &Lease) -> Result<Claim, StoreError> {
     let record = load_record(conn, run_id)?;
-    let now = crate::journal::now_micros();
+    let now = now_micros();
     if record.status.is_finished() {
         let (record, events) = load(conn, run_id)?;
         return Ok(Claim::Finished(Box::new(record), events));
@@ -646,7 +646,7 @@ fn claim_next(
     skip: &[RunId],
     limit: usize,
 ) -> Result<Vec<StoredRun>, StoreError> {
-    let now = crate::journal::now_micros();
+    let now = now_micros();
     let mut free = conn
         .prepare_cached(
             "SELECT run_id, workflow, version, fence FROM runs
@@ -689,7 +689,7 @@ fn claim_next(
 }
 
 fn renew(conn: &Connection, lease: &Lease, runs: &[RunId]) -> Result<usize, StoreError> {
-    let until = micros(crate::journal::now_micros().saturating_add(lease.micros()));
+    let until = micros(now_micros().saturating_add(lease.micros()));
     let mut renew = conn
         .prepare_cached("UPDATE runs SET lease_until = ?3 WHERE run_id = ?1 AND owner = ?2")
         .map_err(unavailable("renew a lease"))?;

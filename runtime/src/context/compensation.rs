@@ -1,0 +1,110 @@
+//! The run's compensation stack: what a completed step leaves to undo it, and the shape of a
+//! compensation function ([`CompensateFn`]). Running them is the `run` layer's.
+
+use std::fmt::Display;
+use std::future::Future;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::StepContext;
+use crate::types::{BoxFuture, RetryPolicy, to_json};
+
+/// A compensation for a step whose compensation data is `C`:
+/// `async fn(&StepContext, C) -> Result<(), E>`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot compensate a step whose compensation data is `{C}`",
+    label = "expected `async fn(&StepContext, {C}) -> Result<(), E>`",
+    note = "a compensation receives the data its step returned in `StepResponse::new(output, data)`:\n  async fn undo(ctx: &StepContext, data: {C}) -> Result<(), MyError>"
+)]
+pub trait CompensateFn<'a, C>: Fn(&'a StepContext, C) -> Self::Fut + Send + Sync + 'static {
+    /// The compensation's error.
+    type Err: Display;
+    /// The compensation's future.
+    type Fut: Future<Output = Result<(), Self::Err>> + Send + 'a;
+}
+
+impl<'a, C, F, Fut, E> CompensateFn<'a, C> for F
+where
+    F: Fn(&'a StepContext, C) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'a,
+    E: Display,
+{
+    type Err = E;
+    type Fut = Fut;
+}
+
+/// Checks, where `#[step(compensate = f)]` names `f`, that `f` compensates data `C`.
+#[doc(hidden)]
+pub fn compensation<C, F: for<'a> CompensateFn<'a, C> + Clone>(f: F) -> F {
+    f
+}
+
+/// A completed step's compensation, waiting on the run's stack.
+pub(crate) struct Compensation {
+    pub(crate) step: &'static str,
+    pub(crate) position: u32,
+    /// The workflow (the run's own, or a nested one) whose step it undoes.
+    pub(crate) frame: u32,
+    pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) action: Action,
+}
+
+/// A compensation and its data, type-erased. Stored inline when it fits in four words (the
+/// compensation is a function item, so that is the size of its data): most steps' undo
+/// costs no allocation.
+pub(crate) type Action = smallbox::SmallBox<dyn CompensateAction, smallbox::space::S4>;
+
+/// Erases a compensation and its data.
+pub(crate) fn action<C, F>(data: C, compensate: F) -> Action
+where
+    C: Serialize + DeserializeOwned + Send + 'static,
+    F: for<'a> CompensateFn<'a, C> + Clone,
+{
+    smallbox::smallbox!(Pending {
+        data: Some(data),
+        compensate,
+    })
+}
+
+pub(crate) trait CompensateAction: Send {
+    fn data_json(&self) -> Option<serde_json::Value>;
+    /// Starts the compensation with the data, which it takes: an action runs once.
+    fn run<'a>(&mut self, ctx: &'a StepContext) -> BoxFuture<'a, Result<(), String>>;
+    /// The same action with a copy of its data (made through serde), for one more attempt.
+    fn replica(&self) -> Option<Action>;
+}
+
+pub(crate) struct Pending<C, F> {
+    data: Option<C>,
+    compensate: F,
+}
+
+impl<C, F> CompensateAction for Pending<C, F>
+where
+    C: Serialize + DeserializeOwned + Send + 'static,
+    F: for<'a> CompensateFn<'a, C> + Clone,
+{
+    fn data_json(&self) -> Option<serde_json::Value> {
+        self.data.as_ref().and_then(to_json)
+    }
+
+    fn run<'a>(&mut self, ctx: &'a StepContext) -> BoxFuture<'a, Result<(), String>> {
+        let data = self.data.take();
+        let compensate = self.compensate.clone();
+        // The call is inside the future, so that a panic while making the compensation's
+        // future is caught with the rest.
+        Box::pin(async move {
+            match data {
+                Some(data) => compensate(ctx, data).await.map_err(|e| e.to_string()),
+                None => Err("internal: a compensation ran twice".to_owned()),
+            }
+        })
+    }
+
+    fn replica(&self) -> Option<Action> {
+        let json = serde_json::to_value(self.data.as_ref()?).ok()?;
+        let data: C = serde_json::from_value(json).ok()?;
+        Some(action(data, self.compensate.clone()))
+    }
+}

@@ -1,0 +1,288 @@
+//! The contexts user code receives: [`WorkflowContext`] in the workflow body,
+//! [`StepContext`] in steps and compensations, [`HookContext`] in `before`/`after` handlers.
+//! All three dereference to [`RunContext`], the run's shared view.
+//!
+//! Layer 3, with the hooks: the contexts, the run state behind them ([`RunShared`]), the
+//! environment a run is given ([`RunEnv`]) and its compensation stack. Their types are what
+//! handlers and steps are written against; the `run` layer above executes them.
+
+mod compensation;
+mod env;
+mod jobs;
+mod run;
+
+pub use compensation::CompensateFn;
+pub use compensation::compensation;
+pub(crate) use compensation::{Compensation, action};
+pub(crate) use env::RunEnv;
+pub use jobs::Jobs;
+pub(crate) use run::{Durable, Halt, RunShared, RunState};
+
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde::de::DeserializeOwned;
+
+use crate::hook::{Fire, HookPoint, WorkflowHookTable};
+use crate::types::{Actor, AdditionalDataError, Bag, MissingService, Origin, RunId, Slot};
+use crate::workflow::Workflow;
+
+/// What every context of a run can reach: ids, actor, origin, additional data, the bag,
+/// services, jobs and the run's tracing span.
+#[derive(Clone)]
+pub struct RunContext {
+    pub(crate) run: Arc<RunShared>,
+    /// The workflow this context belongs to: the run's, or a nested workflow's.
+    pub(crate) workflow: &'static str,
+}
+
+impl RunContext {
+    /// The run's id.
+    pub fn run_id(&self) -> RunId {
+        self.run.run_id
+    }
+
+    /// The workflow's name (a nested workflow's own name inside it).
+    pub fn workflow(&self) -> &'static str {
+        self.workflow
+    }
+
+    /// The fencing token of the lease under which this process advances the run, for a
+    /// durable run: it grows every time a worker takes the run over. Hand it to an external
+    /// system that can refuse writes carrying an older token than one it has seen, so that a
+    /// worker whose lease lapsed (paused, partitioned) cannot overwrite its successor's work.
+    pub fn fence(&self) -> Option<u64> {
+        self.run.durable.as_ref().map(|d| d.fence)
+    }
+
+    /// The request id the run was started with, if any.
+    pub fn request_id(&self) -> Option<&str> {
+        self.run.options.request_id.as_deref()
+    }
+
+    /// Who started the run, if known.
+    pub fn actor(&self) -> Option<&Actor> {
+        self.run.options.actor.as_ref()
+    }
+
+    /// Where the run was started from.
+    pub fn origin(&self) -> Origin {
+        self.run.options.origin
+    }
+
+    /// The additional data as given at start (JSON), if any.
+    pub fn raw_additional_data(&self) -> Option<&serde_json::Value> {
+        self.run.options.additional_data.as_ref()
+    }
+
+    /// The additional data, deserialized as `T`.
+    ///
+    /// # Errors
+    /// [`AdditionalDataError::Missing`] when the run has none, and
+    /// [`AdditionalDataError::Invalid`] naming the bad field's path (`items[1].qty`) when it does
+    /// not match `T`.
+    pub fn additional_data<T: DeserializeOwned>(&self) -> Result<T, AdditionalDataError> {
+        let type_name = std::any::type_name::<T>();
+        let value = self
+            .raw_additional_data()
+            .ok_or(AdditionalDataError::Missing { type_name })?;
+        serde_path_to_error::deserialize(value).map_err(|err| AdditionalDataError::Invalid {
+            type_name,
+            path: err.path().to_string(),
+            message: err.into_inner().to_string(),
+        })
+    }
+
+    /// The bag of typed values shared by this run's steps and hooks.
+    pub fn bag(&self) -> &Bag {
+        &self.run.bag
+    }
+
+    /// The engine's service of type `T`.
+    ///
+    /// # Errors
+    /// [`MissingService`], naming `T`, when the engine has no such service.
+    pub fn service<T: Any + Send + Sync>(&self) -> Result<&T, MissingService> {
+        self.run.env.services.get::<T>()
+    }
+
+    /// The run's background jobs: dispatched only if the run completes.
+    pub fn jobs(&self) -> Jobs<'_> {
+        Jobs { run: &self.run }
+    }
+
+    /// The run's tracing span.
+    pub fn span(&self) -> &tracing::Span {
+        &self.run.span
+    }
+}
+
+impl fmt::Debug for RunContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunContext")
+            .field("workflow", &self.workflow)
+            .field("run_id", &self.run.run_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The context of a workflow body: call steps with it and fire the workflow's hooks.
+pub struct WorkflowContext {
+    pub(crate) rc: RunContext,
+    pub(crate) workflow_type: TypeId,
+    /// This workflow's hook handlers, if it has any.
+    pub(crate) table: Option<Arc<WorkflowHookTable>>,
+    /// The compensation frame of this workflow: a nested workflow has its own, so that its
+    /// steps are compensated as a unit.
+    pub(crate) frame: u32,
+}
+
+impl WorkflowContext {
+    /// Fires a hook point of the workflow, such as `Checkout::VALIDATE`.
+    ///
+    /// What it takes and returns depends on the hook's kind:
+    ///
+    /// | kind | payload | returns |
+    /// |---|---|---|
+    /// | `before<T>` | `T` | `Result<T, HookError>`: the data after every handler |
+    /// | `after<T>` | `&T` | `()`: handler errors are recorded, never returned |
+    /// | `step<T, R>` | `T` (cloned per handler) | `Result<Vec<R>, HookError>`: one result per handler |
+    ///
+    /// A hook point with no handler returns at once without allocating.
+    pub fn hook<'a, W, K>(
+        &'a self,
+        point: HookPoint<W, K>,
+        payload: K::Payload<'a>,
+    ) -> impl Future<Output = K::Output> + Send + 'a
+    where
+        W: Workflow,
+        K: Fire<W>,
+    {
+        K::fire(point, self, payload)
+    }
+
+    pub(crate) fn shared(&self) -> &RunShared {
+        &self.rc.run
+    }
+
+    /// The hook table of workflow `workflow`: this one's own, or another's.
+    pub(crate) fn table_for(&self, workflow: TypeId) -> Option<&WorkflowHookTable> {
+        if workflow == self.workflow_type {
+            self.table.as_deref()
+        } else {
+            self.rc.run.env.registry.table(workflow).map(|t| &**t)
+        }
+    }
+
+    /// The context of workflow `W` in this run: the run's own (`frame` 0) or a nested one.
+    pub(crate) fn for_workflow<W: Workflow>(rc: RunContext, frame: u32) -> Self {
+        let workflow_type = TypeId::of::<W>();
+        let table = rc.run.env.registry.table(workflow_type).cloned();
+        WorkflowContext {
+            rc: RunContext {
+                run: rc.run,
+                workflow: W::META.name(),
+            },
+            workflow_type,
+            table,
+            frame,
+        }
+    }
+}
+
+impl fmt::Debug for WorkflowContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkflowContext")
+            .field("workflow", &self.rc.workflow)
+            .field("run_id", &self.rc.run.run_id)
+            .field("frame", &self.frame)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deref for WorkflowContext {
+    type Target = RunContext;
+    fn deref(&self) -> &RunContext {
+        &self.rc
+    }
+}
+
+/// The context of a step or a compensation.
+#[derive(Debug)]
+pub struct StepContext {
+    pub(crate) rc: RunContext,
+    pub(crate) step: &'static str,
+    pub(crate) position: u32,
+    pub(crate) attempt: AtomicU32,
+    pub(crate) compensating: bool,
+}
+
+impl StepContext {
+    /// The step's name.
+    pub fn step(&self) -> &'static str {
+        self.step
+    }
+
+    /// The step's position in the run (0 for the first step started).
+    pub fn position(&self) -> u32 {
+        self.position
+    }
+
+    /// The attempt being made, from 1 (a step with `retry(...)` or a compensation with
+    /// `compensate_retry(...)` may run several times).
+    pub fn attempt(&self) -> u32 {
+        self.attempt.load(Ordering::Relaxed)
+    }
+
+    /// Whether this context is a compensation's (undoing the step) rather than the step's.
+    pub fn is_compensating(&self) -> bool {
+        self.compensating
+    }
+
+    /// A key that is the same every time this step of this run executes: `"{run_id}:{position}"`.
+    /// Hand it to external systems (a payment provider) so that a retried call is applied once.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}:{}", self.rc.run.run_id, self.position)
+    }
+}
+
+impl Deref for StepContext {
+    type Target = RunContext;
+    fn deref(&self) -> &RunContext {
+        &self.rc
+    }
+}
+
+/// The context of a `before` or `after` hook handler.
+#[derive(Debug)]
+pub struct HookContext {
+    pub(crate) rc: RunContext,
+    pub(crate) hook: &'static str,
+    pub(crate) slot: Slot,
+    pub(crate) handler: &'static str,
+}
+
+impl HookContext {
+    /// The hook's name.
+    pub fn hook(&self) -> &'static str {
+        self.hook
+    }
+    /// The slot this handler was registered in.
+    pub fn slot(&self) -> Slot {
+        self.slot
+    }
+    /// This handler's name.
+    pub fn handler(&self) -> &'static str {
+        self.handler
+    }
+}
+
+impl Deref for HookContext {
+    type Target = RunContext;
+    fn deref(&self) -> &RunContext {
+        &self.rc
+    }
+}

@@ -1,0 +1,172 @@
+//! The state of one run, shared by its contexts: what the run's code reads, and what its
+//! execution (the `run` layer) changes. Plain state and its small accessors; no step, hook or
+//! compensation logic lives here.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::RunEnv;
+use super::compensation::Compensation;
+use crate::journal::{EventKind, Journal, Replay};
+use crate::store::Store;
+use crate::types::{
+    Bag, BestEffortFailure, FailedCompensation, HookFailure, Job, ReplayError, RunId, RunOptions,
+    StoreError, lock,
+};
+
+/// What a run shares between the workflow body, its steps and its hook handlers.
+pub(crate) struct RunShared {
+    pub(crate) env: Arc<RunEnv>,
+    pub(crate) run_id: RunId,
+    pub(crate) options: RunOptions,
+    pub(crate) state: Mutex<RunState>,
+    pub(crate) bag: Bag,
+    next_position: AtomicU32,
+    /// The last compensation frame handed out (0 is the run's own workflow).
+    last_frame: AtomicU32,
+    pub(crate) span: tracing::Span,
+    /// The store and replay state, when the engine has a store.
+    pub(crate) durable: Option<Durable>,
+    /// Set once the run must stop ([`RunShared::halt`]): read after every poll of the body.
+    halted: AtomicBool,
+}
+
+/// The mutable part of a run, behind one lock that is never held across user code.
+#[derive(Default)]
+pub(crate) struct RunState {
+    pub(crate) journal: Journal,
+    pub(crate) compensations: Vec<Compensation>,
+    pub(crate) hook_errors: Vec<HookFailure>,
+    pub(crate) jobs: Vec<Job>,
+    pub(crate) compensation_failures: Vec<FailedCompensation>,
+    pub(crate) best_effort_failures: Vec<BestEffortFailure>,
+    /// The step a panic went through, set before the panic unwinds the workflow body.
+    pub(crate) panicked_step: Option<&'static str>,
+    /// Why the run stops, once it must.
+    halt: Option<Halt>,
+}
+
+/// Why a run stops without running more of its body. The code that finds it calls
+/// [`RunShared::halt`] and waits forever; the run's driver, which polls the body, sees it
+/// after that poll, drops the body and ends the run: no unwinding.
+#[derive(Debug)]
+pub(crate) enum Halt {
+    /// A commit failed (the store is down, or refused a fence that is no longer the run's):
+    /// the run stops, still `running` in the store, and the next resume picks it up.
+    Store(StoreError),
+    /// The body does not match its journal, or the journal cannot be read: park the run.
+    Replay(ReplayError),
+    /// A run resumed while compensating reached the point where it had failed.
+    Failed(String),
+    /// A fault plan made a step fail: the run fails there, as if its error had been
+    /// propagated with `?` (feature `testing`).
+    #[cfg(feature = "testing")]
+    Injected {
+        /// The step.
+        step: &'static str,
+        /// The fault's message.
+        message: String,
+    },
+}
+
+/// The durable side of a run: its store, how much of its journal is committed, and what a
+/// resumed run replays.
+pub(crate) struct Durable {
+    pub(crate) store: Arc<dyn Store>,
+    /// How many events of the journal are in the store. Its lock also orders the commits of
+    /// concurrent branches.
+    pub(crate) persisted: tokio::sync::Mutex<usize>,
+    pub(crate) replay: Option<Replay>,
+    /// The lease generation this process holds the run under: every commit carries it.
+    pub(crate) fence: u64,
+}
+
+impl RunShared {
+    /// A run of `env` starting from `journal` (empty, or what a resumed run recorded), with
+    /// room for `compensations` entries on its stack.
+    pub(crate) fn new(
+        env: Arc<RunEnv>,
+        run_id: RunId,
+        options: RunOptions,
+        journal: Journal,
+        compensations: usize,
+        span: tracing::Span,
+        durable: Option<Durable>,
+    ) -> Self {
+        RunShared {
+            env,
+            run_id,
+            options,
+            state: Mutex::new(RunState {
+                journal,
+                compensations: Vec::with_capacity(compensations),
+                ..RunState::default()
+            }),
+            bag: Bag::default(),
+            next_position: AtomicU32::new(0),
+            last_frame: AtomicU32::new(0),
+            span,
+            durable,
+            halted: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn record(&self, kind: EventKind) {
+        self.push(&mut lock(&self.state), kind);
+    }
+
+    /// Appends an event to the journal (whose lock the caller holds) and passes it to the
+    /// run's subscribers, if the engine has any.
+    pub(crate) fn push(&self, state: &mut RunState, kind: EventKind) {
+        let event = state.journal.push(kind);
+        self.env.bus.publish(self.run_id, event);
+    }
+
+    pub(crate) fn next_position(&self) -> u32 {
+        self.next_position.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn new_frame(&self) -> u32 {
+        self.last_frame.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Whether step data is serialized into the journal: when asked, or for a store.
+    pub(crate) fn records_data(&self) -> bool {
+        self.env.record_data || self.durable.is_some()
+    }
+
+    /// What the journal recorded, if this run is being replayed.
+    pub(crate) fn replay(&self) -> Option<&Replay> {
+        self.durable.as_ref()?.replay.as_ref()
+    }
+
+    /// Stops the run: the first reason given stands.
+    pub(crate) fn halt(&self, halt: Halt) {
+        let mut state = lock(&self.state);
+        if state.halt.is_none() {
+            state.halt = Some(halt);
+            self.halted.store(true, Ordering::Release);
+        }
+    }
+
+    /// Whether the run must stop.
+    pub(crate) fn is_halted(&self) -> bool {
+        self.halted.load(Ordering::Acquire)
+    }
+
+    /// Why the run must stop, taken once.
+    pub(crate) fn take_halt(&self) -> Option<Halt> {
+        if !self.is_halted() {
+            return None;
+        }
+        lock(&self.state).halt.take()
+    }
+}
+
+impl std::fmt::Debug for RunShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("run_id", &self.run_id)
+            .finish_non_exhaustive()
+    }
+}

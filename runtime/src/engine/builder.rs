@@ -1,0 +1,161 @@
+//! [`EngineBuilder`]: hooks, services, jobs, a store, the workflows to resume, a lease.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use super::lease::DEFAULT_LEASE;
+use super::resume::{Resumer, resumer};
+use super::{Engine, EngineInner};
+use crate::bus::Bus;
+use crate::context::RunEnv;
+use crate::hook::Hooks;
+use crate::store::{Lease, Store};
+use crate::types::{Faults, JobDispatcher, Services, default_worker_id};
+use crate::workflow::Workflow;
+
+/// Builds an [`Engine`].
+///
+/// ```
+/// # use hookflow_runtime::{Engine, Hooks};
+/// struct Db;
+/// let engine = Engine::builder()
+///     .hooks(Hooks::new())
+///     .service(Db)
+///     .jobs(|job: hookflow_runtime::Job| println!("enqueue {}", job.name()))
+///     .build();
+/// # let _ = engine;
+/// ```
+#[derive(Default)]
+pub struct EngineBuilder {
+    hooks: Hooks,
+    services: Services,
+    dispatcher: Option<Box<dyn JobDispatcher>>,
+    record_data: bool,
+    faults: Faults,
+    store: Option<Arc<dyn Store>>,
+    resumers: HashMap<(String, u32), Resumer>,
+    worker_id: Option<String>,
+    lease: Option<Duration>,
+}
+
+impl EngineBuilder {
+    /// The worker id this engine's leases are held under (by default, the process id and
+    /// random bits). It must be unique among the live processes sharing the store: a store
+    /// lets an engine take back at once the runs its worker id holds (a worker restarted
+    /// under the same id resumes its runs without waiting for their leases to lapse).
+    #[must_use]
+    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
+        self.worker_id = Some(id.into());
+        self
+    }
+
+    /// How long a lease on a run holds without renewal (default 30 s). A heartbeat renews
+    /// the leases of the runs in flight every third of it; if the process dies, its runs are
+    /// taken over by other workers once their leases lapse, so the duration bounds how long
+    /// a dead worker's runs wait.
+    #[must_use]
+    pub fn lease(mut self, duration: Duration) -> Self {
+        self.lease = Some(duration);
+        self
+    }
+
+    /// Makes runs durable: recorded in `store`, committed step by step, resumable. Register
+    /// the workflows to resume with [`EngineBuilder::workflow`].
+    #[must_use]
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Lets this engine resume stored runs of `W` ([`Engine::resume_pending`]).
+    #[must_use]
+    pub fn workflow<W: Workflow>(mut self) -> Self {
+        self.resumers
+            .insert((W::META.name().to_owned(), W::VERSION), resumer::<W>());
+        self
+    }
+
+    /// The hook handlers (the application's and its plugins'). Replaces any set before.
+    #[must_use]
+    pub fn hooks(mut self, hooks: Hooks) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
+    /// Adds a service, resolved in steps and hooks with `ctx.service::<T>()`. One per type: a
+    /// second service of the same type replaces the first.
+    #[must_use]
+    pub fn service<T: Any + Send + Sync>(mut self, service: T) -> Self {
+        self.services.insert(service);
+        self
+    }
+
+    /// Where the jobs of completed runs go. Without one, they are only listed in the
+    /// outcome ([`Outcome::jobs`](crate::Outcome::jobs)).
+    #[must_use]
+    pub fn jobs(mut self, dispatcher: impl JobDispatcher) -> Self {
+        self.dispatcher = Some(Box::new(dispatcher));
+        self
+    }
+
+    /// Whether the journal records step outputs and compensation data as JSON (off by
+    /// default: the in-memory path never serializes them).
+    #[must_use]
+    pub fn record_data(mut self, record: bool) -> Self {
+        self.record_data = record;
+        self
+    }
+
+    /// Injects faults into steps, hook handlers and compensations: for tests (feature
+    /// `testing`; see [`testing`](crate::testing)).
+    #[cfg(feature = "testing")]
+    #[must_use]
+    pub fn faults(mut self, plan: crate::testing::FaultPlan) -> Self {
+        self.faults = if plan.is_empty() {
+            Faults::default()
+        } else {
+            Faults::new(Arc::new(plan))
+        };
+        self
+    }
+
+    /// The engine.
+    pub fn build(self) -> Engine {
+        let lease = Lease {
+            owner: self.worker_id.unwrap_or_else(default_worker_id),
+            duration: self.lease.unwrap_or(DEFAULT_LEASE),
+        };
+        let env = RunEnv {
+            registry: self.hooks.freeze(),
+            services: self.services,
+            dispatcher: self.dispatcher,
+            bus: Bus::default(),
+            store: self.store,
+            faults: self.faults,
+            record_data: self.record_data,
+            worker_id: lease.owner.clone(),
+        };
+        Engine {
+            inner: Arc::new(EngineInner {
+                env: Arc::new(env),
+                resumers: self.resumers,
+                in_flight: Arc::default(),
+                lease,
+                heartbeat: OnceLock::new(),
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("hooks", &self.hooks)
+            .field("services", &self.services.len())
+            .field("record_data", &self.record_data)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,69 @@
+//! Why an engine could not start, enqueue or resume a run.
+
+use crate::types::{NoStore, RunId, StoreError};
+
+/// Why [`Engine::resume`](crate::Engine::resume) could not resume a run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResumeError {
+    /// The run's workflow, at its version, is not registered on this engine
+    /// ([`EngineBuilder::workflow`](crate::EngineBuilder::workflow)).
+    #[error(
+        "unknown workflow `{workflow}` version {version}: register it with `Engine::builder().workflow::<W>()`"
+    )]
+    UnknownWorkflow {
+        /// The stored workflow name.
+        workflow: String,
+        /// The stored version.
+        version: u32,
+    },
+    /// Another worker holds the run's lease, and it has not lapsed: that worker is running
+    /// it (resume it after the lease lapses, if that worker died).
+    #[error("run {run_id} is held by worker `{owner}` until {until_micros} µs since the epoch")]
+    Held {
+        /// The run.
+        run_id: RunId,
+        /// The worker holding it.
+        owner: String,
+        /// Until when its lease holds, in microseconds since the Unix epoch.
+        until_micros: u64,
+    },
+    /// The run is already running in this engine.
+    #[error("run {run_id} is already running here (worker `{owner}`)")]
+    InFlight {
+        /// The run.
+        run_id: RunId,
+        /// This engine's worker id.
+        owner: String,
+    },
+    /// The engine has no store to resume from.
+    #[error(transparent)]
+    NoStore(#[from] NoStore),
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Why [`Engine::enqueue`](crate::Engine::enqueue) could not record a run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnqueueError {
+    /// Enqueued runs live in a store, and the engine has none.
+    #[error("cannot enqueue a run of `{workflow}`: {source}")]
+    NoStore {
+        /// The workflow.
+        workflow: &'static str,
+        /// That the engine has no store.
+        source: NoStore,
+    },
+    /// The store failed, or the input cannot be serialized.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// [`Engine::spawn`](crate::Engine::spawn) was called outside a tokio runtime.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot spawn a run of `{workflow}`: not inside a tokio runtime")]
+pub struct SpawnError {
+    pub(super) workflow: &'static str,
+}

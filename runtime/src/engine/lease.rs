@@ -1,0 +1,63 @@
+//! Leases: the heartbeat that keeps the leases of a process's in-flight runs alive.
+//!
+//! A durable run is advanced under a lease ([`Store::claim`], [`Store::claim_next`]); while
+//! the engine runs it, a heartbeat renews the lease of every run in flight here, every third of
+//! the lease's duration, in one store call. If the process dies, its leases lapse and other
+//! workers take its runs over. The heartbeat runs on its own thread with its own clock, so
+//! that a busy executor or a test's paused clock cannot starve it.
+
+use std::sync::{Arc, mpsc};
+use std::thread;
+use std::time::Duration;
+
+use super::in_flight::InFlight;
+use crate::store::{Lease, Store};
+
+/// The default lease duration ([`EngineBuilder::lease`](crate::EngineBuilder::lease)).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+/// The heartbeat thread; dropping this stops it.
+pub(crate) struct Heartbeat {
+    _stop: mpsc::Sender<()>,
+}
+
+impl Heartbeat {
+    /// Starts renewing, every `lease.duration / 3`, the leases of the runs in `in_flight`.
+    /// `None` if the thread cannot start (the leases then lapse unless runs are short; a
+    /// warning is logged).
+    pub(crate) fn start(
+        store: Arc<dyn Store>,
+        lease: Lease,
+        in_flight: Arc<InFlight>,
+    ) -> Option<Self> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let every = (lease.duration / 3).max(Duration::from_millis(10));
+        let started = thread::Builder::new()
+            .name("hookflow-heartbeat".into())
+            .spawn(move || {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    tracing::warn!("hookflow: cannot start the lease heartbeat's runtime");
+                    return;
+                };
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    let runs = in_flight.ids();
+                    if runs.is_empty() {
+                        continue;
+                    }
+                    if let Err(error) = runtime.block_on(store.renew(&lease, &runs)) {
+                        tracing::warn!(%error, runs = runs.len(), "hookflow: cannot renew leases");
+                    }
+                }
+            });
+        match started {
+            Ok(_) => Some(Heartbeat { _stop: stop }),
+            Err(error) => {
+                tracing::warn!(%error, "hookflow: cannot start the lease heartbeat");
+                None
+            }
+        }
+    }
+}

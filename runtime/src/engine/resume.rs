@@ -1,0 +1,238 @@
+//! Resuming stored runs by replay: one by hand ([`Engine::resume`]), every interrupted one
+//! ([`Engine::resume_pending`]), or the runs a [`Worker`](crate::Worker) claims
+//! ([`Engine::claim_next`]).
+
+use std::sync::Arc;
+
+use super::Engine;
+use super::error::ResumeError;
+use super::in_flight::InFlightGuard;
+use crate::context::Durable;
+use crate::journal::{Event, Replay};
+use crate::run::{Outcome, execute, park_input};
+use crate::store::{Claim, RunRecord, Store};
+use crate::types::{BoxFuture, NoStore, RunId, RunOptions, RunStatus, StoreError};
+use crate::workflow::Workflow;
+
+/// Resumes a claimed stored run of one workflow type.
+pub(super) type Resumer = Box<
+    dyn Fn(Engine, RunRecord, Vec<Event>, InFlightGuard) -> BoxFuture<'static, RunStatus>
+        + Send
+        + Sync,
+>;
+
+/// The resumer of workflow `W`.
+pub(super) fn resumer<W: Workflow>() -> Resumer {
+    Box::new(|engine: Engine, record, events, guard| {
+        Box::pin(async move {
+            let Some(store) = engine.store().cloned() else {
+                return RunStatus::Interrupted;
+            };
+            engine
+                .resume_claimed::<W>(store, record, events, guard)
+                .await
+                .status()
+        })
+    })
+}
+
+/// What [`Engine::resume_pending`] did.
+#[derive(Debug, Default)]
+pub struct ResumeReport {
+    /// The runs resumed, and how each ended.
+    pub resumed: Vec<(RunId, RunStatus)>,
+    /// The runs of workflows (or versions) this engine does not know: left in the store.
+    pub unknown: Vec<(RunId, String, u32)>,
+    /// The runs the store failed to load.
+    pub failed: Vec<(RunId, StoreError)>,
+    /// The runs another worker (named) holds a live lease on: left to it.
+    pub held: Vec<(RunId, String)>,
+}
+
+/// A run a worker claimed through [`Engine::claim_next`].
+pub(crate) struct ClaimedRun {
+    pub(crate) run_id: RunId,
+    /// The lease generation it was claimed under.
+    pub(crate) fence: u64,
+    /// Its resumption, to drive to its end; `None` when this engine cannot run it (another
+    /// workflow, or started here meanwhile): hand it back.
+    pub(crate) run: Option<BoxFuture<'static, RunStatus>>,
+}
+
+impl Engine {
+    /// Resumes a stored run of `W` by replaying its journal, under the lease this engine
+    /// claimed (`record.fence`), while `guard` marks it in flight here.
+    pub(super) async fn resume_claimed<W: Workflow>(
+        &self,
+        store: Arc<dyn Store>,
+        record: RunRecord,
+        events: Vec<Event>,
+        _guard: InFlightGuard,
+    ) -> Outcome<W> {
+        let run_id = record.run_id;
+        let durable = Durable {
+            store,
+            persisted: tokio::sync::Mutex::new(events.len()),
+            replay: Some(Replay::from_journal(&events)),
+            fence: record.fence,
+        };
+        let input: W::Input = match serde_json::from_value(record.input) {
+            Ok(input) => input,
+            Err(err) => return park_input(&durable, run_id, err.to_string()).await,
+        };
+        let options = RunOptions {
+            request_id: record.request_id,
+            actor: record.actor,
+            origin: record.origin,
+            additional_data: record.additional_data,
+            idempotency_key: record.idempotency_key,
+            run_id: None,
+        };
+        execute::<W>(
+            &self.inner.env,
+            run_id,
+            input,
+            options,
+            Some((durable, events)),
+        )
+        .await
+    }
+
+    /// Resumes every unfinished run in the store (not parked ones), each to its end, one after
+    /// the other. A run of a workflow this engine does not know (see
+    /// [`EngineBuilder::workflow`](crate::EngineBuilder::workflow)), or of another version, is
+    /// reported and left in the store. Without a store, there is nothing to resume.
+    ///
+    /// # Errors
+    /// When the store cannot list its runs.
+    pub async fn resume_pending(&self) -> Result<ResumeReport, StoreError> {
+        let Some(store) = self.store().cloned() else {
+            return Ok(ResumeReport::default());
+        };
+        let mut report = ResumeReport::default();
+        for record in store.pending().await? {
+            if self.inner.in_flight.contains(record.run_id) {
+                continue;
+            }
+            match self.resume(record.run_id).await {
+                Ok(status) => report.resumed.push((record.run_id, status)),
+                Err(ResumeError::Held { owner, .. } | ResumeError::InFlight { owner, .. }) => {
+                    report.held.push((record.run_id, owner));
+                }
+                Err(ResumeError::UnknownWorkflow { workflow, version }) => {
+                    report.unknown.push((record.run_id, workflow, version));
+                }
+                Err(ResumeError::Store(err)) => report.failed.push((record.run_id, err)),
+                // The store was there a moment ago.
+                Err(ResumeError::NoStore(_)) => {}
+            }
+        }
+        Ok(report)
+    }
+
+    /// Resumes one stored run, parked ones included (after a fix of the workflow's code).
+    ///
+    /// # Errors
+    /// [`ResumeError`] when the engine has no store, the store fails, the run's workflow is
+    /// unknown here, or the run is held by another worker or already running here.
+    pub async fn resume(&self, run_id: RunId) -> Result<RunStatus, ResumeError> {
+        let store = self.store().cloned().ok_or(NoStore)?;
+        let (record, _) = store.load(run_id).await.map_err(ResumeError::Store)?;
+        if let Some(status) = record.status.finished() {
+            return Ok(status);
+        }
+        let resumer = self
+            .inner
+            .resumers
+            .get(&(record.workflow.clone(), record.version))
+            .ok_or_else(|| ResumeError::UnknownWorkflow {
+                workflow: record.workflow.clone(),
+                version: record.version,
+            })?;
+        let guard = self
+            .inner
+            .in_flight
+            .enter(run_id)
+            .ok_or_else(|| ResumeError::InFlight {
+                run_id,
+                owner: self.inner.lease.owner.clone(),
+            })?;
+        self.keep_leases(&store);
+        match store
+            .claim(run_id, &self.inner.lease)
+            .await
+            .map_err(ResumeError::Store)?
+        {
+            Claim::Finished(record, _) => Ok(record.status.run_status()),
+            Claim::Held {
+                owner,
+                until_micros,
+            } => Err(ResumeError::Held {
+                run_id,
+                owner,
+                until_micros,
+            }),
+            Claim::Acquired(record, events) => {
+                Ok(resumer(self.clone(), *record, events, guard).await)
+            }
+        }
+    }
+
+    /// Whether this engine can feed a worker: it has a store and knows workflows to run.
+    pub(crate) fn can_work(&self) -> Result<(), WorkReadiness> {
+        if self.store().is_none() {
+            return Err(WorkReadiness::NoStore);
+        }
+        if self.inner.resumers.is_empty() {
+            return Err(WorkReadiness::NoWorkflows);
+        }
+        Ok(())
+    }
+
+    /// Claims up to `limit` free runs of the workflows this engine knows (never the runs in
+    /// flight here), each ready to be driven to its end.
+    pub(crate) async fn claim_next(&self, limit: usize) -> Result<Vec<ClaimedRun>, StoreError> {
+        let store = self.store().cloned().ok_or(StoreError::Unavailable {
+            context: "claiming runs".to_owned(),
+            message: NoStore.to_string(),
+        })?;
+        let workflows: Vec<(String, u32)> = self.inner.resumers.keys().cloned().collect();
+        // Runs still in flight here are not claimed again, even if their lease lapsed (the
+        // heartbeat could not reach the store): another worker may take them over, this one
+        // goes on until its commits are refused.
+        let skip = self.inner.in_flight.ids();
+        self.keep_leases(&store);
+        let claimed = store
+            .claim_next(&self.inner.lease, &workflows, &skip, limit)
+            .await?;
+        Ok(claimed
+            .into_iter()
+            .map(|(record, events)| {
+                let run_id = record.run_id;
+                let fence = record.fence;
+                // Started here meanwhile (resumed by hand), or not one of the workflows asked
+                // for: not ours to run.
+                let run = self.inner.in_flight.enter(run_id).and_then(|guard| {
+                    let key = (record.workflow.clone(), record.version);
+                    let resumer = self.inner.resumers.get(&key)?;
+                    Some(resumer(self.clone(), record, events, guard))
+                });
+                ClaimedRun { run_id, fence, run }
+            })
+            .collect())
+    }
+
+    /// Hands a run back, unfinished, if `fence` is still its lease: any worker may claim it.
+    pub(crate) async fn release(&self, run_id: RunId, fence: u64) -> Result<(), StoreError> {
+        match self.store() {
+            Some(store) => store.release(run_id, fence).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Why an engine cannot feed a worker.
+pub(crate) enum WorkReadiness {
+    NoStore,
+    NoWorkflows,
+}

@@ -1,0 +1,166 @@
+//! Starting runs: in place ([`Engine::run_with`]), or recorded for a worker
+//! ([`Engine::enqueue_with`]); an idempotency key the store knows gives back that run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Engine, EnqueueError};
+use crate::context::Durable;
+use crate::run::{Outcome, execute};
+use crate::store::{Claim, Created, RunRecord, Store};
+use crate::types::{NoStore, RunId, RunOptions, RunStatus, StoreError, StoredStatus, now_micros};
+use crate::workflow::Workflow;
+
+impl Engine {
+    /// Runs workflow `W` with `input` and `options` (request id, actor, origin, additional
+    /// data, idempotency key), to its end: completed, or failed and compensated.
+    ///
+    /// With a store, the run is recorded before it starts and each step's completion is
+    /// committed before the next step starts. A start with an idempotency key that the store
+    /// knows returns that run's outcome instead of running again (waiting for it if it is in
+    /// flight here, resuming it if it was interrupted).
+    pub async fn run_with<W: Workflow>(
+        &self,
+        input: W::Input,
+        mut options: RunOptions,
+    ) -> Outcome<W> {
+        let run_id = options.run_id.take().unwrap_or_else(RunId::new);
+        let mut _in_flight = None;
+        // One call to `execute` below, whatever the path: its future is inlined once in this
+        // one, and the rare paths are boxed, so that a run's future stays small.
+        let durable = match self.store().cloned() {
+            None => None,
+            Some(store) => {
+                let record = match new_record::<W>(run_id, &input, &options) {
+                    Ok(record) => record,
+                    Err(err) => {
+                        return Outcome::stopped(run_id, RunStatus::Interrupted, err.into());
+                    }
+                };
+                _in_flight = self.inner.in_flight.enter(run_id);
+                self.keep_leases(&store);
+                match store.create(&record, Some(&self.inner.lease)).await {
+                    Err(err) => {
+                        return Outcome::stopped(run_id, RunStatus::Interrupted, err.into());
+                    }
+                    Ok(Created::Existing(existing)) => {
+                        _in_flight = None;
+                        return Box::pin(self.existing::<W>(store, *existing)).await;
+                    }
+                    Ok(Created::New) => Some((
+                        Durable {
+                            store,
+                            persisted: tokio::sync::Mutex::new(0),
+                            replay: None,
+                            fence: 1,
+                        },
+                        Vec::new(),
+                    )),
+                }
+            }
+        };
+        execute::<W>(&self.inner.env, run_id, input, options, durable).await
+    }
+
+    /// The outcome of a run that exists with the same idempotency key: recorded if it is
+    /// over, awaited if it runs here or under another worker's lease, resumed here if it was
+    /// interrupted.
+    async fn existing<W: Workflow>(&self, store: Arc<dyn Store>, record: RunRecord) -> Outcome<W> {
+        let run_id = record.run_id;
+        let mut wait = Duration::from_millis(5);
+        loop {
+            if let Some(guard) = self.inner.in_flight.enter(run_id) {
+                self.keep_leases(&store);
+                match store.claim(run_id, &self.inner.lease).await {
+                    Err(err) => {
+                        return Outcome::stopped(run_id, RunStatus::Interrupted, err.into());
+                    }
+                    Ok(Claim::Finished(record, events)) => {
+                        return Outcome::from_record(*record, events);
+                    }
+                    Ok(Claim::Acquired(record, events)) => {
+                        if record.status == StoredStatus::Parked {
+                            drop(guard);
+                            // Parked runs are resumed by hand only: hand the lease back.
+                            let _ = store.release(run_id, record.fence).await;
+                            return Outcome::from_record(*record, events);
+                        }
+                        // Nobody was running it: it was interrupted. Go on with it.
+                        return self
+                            .resume_claimed::<W>(store, *record, events, guard)
+                            .await;
+                    }
+                    // Another worker runs it: wait for it.
+                    Ok(Claim::Held { .. }) => {}
+                }
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(200));
+        }
+    }
+
+    /// Records a run of `W` with `input` for any worker to run ([`Worker`](crate::Worker)),
+    /// and returns its id at once. With an idempotency key the store already knows, returns
+    /// that run's id instead.
+    ///
+    /// # Errors
+    /// [`EnqueueError`] when the engine has no store, the input cannot be serialized, or the
+    /// store fails.
+    pub async fn enqueue<W: Workflow>(&self, input: W::Input) -> Result<RunId, EnqueueError> {
+        self.enqueue_with::<W>(input, RunOptions::default()).await
+    }
+
+    /// [`Engine::enqueue`] with [`RunOptions`] (request id, actor, additional data,
+    /// idempotency key, run id).
+    ///
+    /// # Errors
+    /// As [`Engine::enqueue`].
+    pub async fn enqueue_with<W: Workflow>(
+        &self,
+        input: W::Input,
+        mut options: RunOptions,
+    ) -> Result<RunId, EnqueueError> {
+        let store = self.store().ok_or(EnqueueError::NoStore {
+            workflow: W::META.name(),
+            source: NoStore,
+        })?;
+        let run_id = options.run_id.take().unwrap_or_else(RunId::new);
+        let record = new_record::<W>(run_id, &input, &options)?;
+        match store.create(&record, None).await? {
+            Created::New => Ok(run_id),
+            Created::Existing(existing) => Ok(existing.run_id),
+        }
+    }
+}
+
+/// The record of a new run of `W`.
+fn new_record<W: Workflow>(
+    run_id: RunId,
+    input: &W::Input,
+    options: &RunOptions,
+) -> Result<RunRecord, StoreError> {
+    let input = serde_json::to_value(input).map_err(|err| StoreError::Corrupt {
+        run_id: run_id.to_string(),
+        message: format!("the input cannot be serialized: {err}"),
+    })?;
+    let now = now_micros();
+    Ok(RunRecord {
+        run_id,
+        workflow: W::META.name().to_owned(),
+        version: W::VERSION,
+        input,
+        status: StoredStatus::Running,
+        idempotency_key: options.idempotency_key.clone(),
+        request_id: options.request_id.clone(),
+        actor: options.actor.clone(),
+        origin: options.origin,
+        additional_data: options.additional_data.clone(),
+        output: None,
+        error: None,
+        created_at_micros: now,
+        updated_at_micros: now,
+        owner: None,
+        fence: 0,
+        lease_until_micros: None,
+    })
+}

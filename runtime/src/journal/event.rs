@@ -1,0 +1,378 @@
+//! The events a run records: what happened, one [`Event`] at a time.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::types::{RunId, RunStatus, Slot};
+
+/// A name in the journal: `&'static str` when recorded, owned when read back.
+pub type Name = Cow<'static, str>;
+
+/// One journal entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the run's journal, from 0.
+    pub seq: u32,
+    /// Wall-clock time, in microseconds since the Unix epoch.
+    pub at_micros: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What a journal [`Event`] records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The run began.
+    RunStarted {
+        /// The workflow's name.
+        workflow: Name,
+        /// The run's id.
+        run_id: RunId,
+    },
+    /// A step began. `position` counts the steps of the run from 0, in start order.
+    StepStarted {
+        /// The step's name.
+        step: Name,
+        /// The step's position in the run.
+        position: u32,
+    },
+    /// A step completed; its compensation (if any) is now on the run's stack.
+    StepCompleted {
+        /// The step's name.
+        step: Name,
+        /// The step's position in the run.
+        position: u32,
+        /// Whether the step has a compensation (now on the run's stack).
+        #[serde(default)]
+        compensable: bool,
+        /// The step's output, when the engine records data.
+        #[serde(
+            default,
+            deserialize_with = "present",
+            skip_serializing_if = "Option::is_none"
+        )]
+        output: Option<Value>,
+        /// The compensation data, when the step has a compensation and the engine records data.
+        #[serde(
+            default,
+            deserialize_with = "present",
+            skip_serializing_if = "Option::is_none"
+        )]
+        compensation: Option<Value>,
+    },
+    /// A step failed (returned an error or panicked). It is not compensated.
+    StepFailed {
+        /// The step's name.
+        step: Name,
+        /// The step's position in the run.
+        position: u32,
+        /// The error's message.
+        error: String,
+        /// Whether the step panicked.
+        panicked: bool,
+        /// How many attempts were made.
+        #[serde(default = "one")]
+        attempts: u32,
+        /// Whether the step was best-effort: the workflow went on without it.
+        #[serde(default)]
+        best_effort: bool,
+    },
+    /// An attempt of a step with `retry(...)` failed with a transient error; the step runs
+    /// again after `delay_micros`.
+    StepRetrying {
+        /// The step's name.
+        step: Name,
+        /// The step's position in the run.
+        position: u32,
+        /// The attempt that failed, from 1.
+        attempt: u32,
+        /// Its error.
+        error: String,
+        /// The delay before the next attempt, in microseconds.
+        delay_micros: u64,
+    },
+    /// A nested workflow began, as one step of its parent.
+    NestedStarted {
+        /// The nested workflow.
+        workflow: Name,
+        /// Its compensation frame.
+        frame: u32,
+    },
+    /// A nested workflow ended. If it failed, its completed steps were compensated first.
+    NestedEnded {
+        /// The nested workflow.
+        workflow: Name,
+        /// Its compensation frame.
+        frame: u32,
+        /// Whether it completed.
+        completed: bool,
+    },
+    /// A hook point with at least one handler fired. (A hook with no handler records nothing.)
+    HookFired {
+        /// The hook's name.
+        hook: Name,
+        /// How many handlers it has.
+        handlers: u32,
+    },
+    /// A `before` or `after` handler returned successfully.
+    HookHandlerCompleted {
+        /// The hook's name.
+        hook: Name,
+        /// The handler's slot.
+        slot: Slot,
+        /// The handler's name.
+        handler: Name,
+    },
+    /// A hook handler failed (returned an error or panicked).
+    HookHandlerFailed {
+        /// The hook's name.
+        hook: Name,
+        /// The handler's slot.
+        slot: Slot,
+        /// The handler's name.
+        handler: Name,
+        /// The error's message.
+        error: String,
+        /// Whether the handler panicked.
+        panicked: bool,
+    },
+    /// A compensation began.
+    CompensationStarted {
+        /// The compensated step's name.
+        step: Name,
+        /// The compensated step's position.
+        position: u32,
+        /// The compensation data, when the engine records data.
+        #[serde(
+            default,
+            deserialize_with = "present",
+            skip_serializing_if = "Option::is_none"
+        )]
+        data: Option<Value>,
+    },
+    /// An attempt of a compensation with `compensate_retry(...)` failed; it runs again
+    /// after `delay_micros`.
+    CompensationRetrying {
+        /// The compensated step's name.
+        step: Name,
+        /// The compensated step's position.
+        position: u32,
+        /// The attempt that failed, from 1.
+        attempt: u32,
+        /// Its error.
+        error: String,
+        /// The delay before the next attempt, in microseconds.
+        delay_micros: u64,
+    },
+    /// A compensation completed.
+    CompensationCompleted {
+        /// The compensated step's name.
+        step: Name,
+        /// The compensated step's position.
+        position: u32,
+    },
+    /// A compensation failed (returned an error or panicked). The others still run.
+    CompensationFailed {
+        /// The compensated step's name.
+        step: Name,
+        /// The compensated step's position.
+        position: u32,
+        /// The error's message.
+        error: String,
+        /// Whether the compensation panicked.
+        panicked: bool,
+    },
+    /// The jobs enqueued by a completed run were handed to the engine's dispatcher (or, if it
+    /// has none, listed in the outcome for the application to dispatch).
+    JobsDispatched {
+        /// How many.
+        count: u32,
+    },
+    /// The jobs enqueued by a failed run were dropped.
+    JobsDiscarded {
+        /// How many.
+        count: u32,
+    },
+    /// The workflow body failed: compensation begins. A run resumed after this goes on
+    /// compensating.
+    RunFailed {
+        /// Why.
+        error: String,
+    },
+    /// The run was resumed from its journal after an interruption.
+    RunResumed,
+    /// A worker took the run's lease: the events after this one, up to the next `Claimed`,
+    /// were committed under lease generation `fence` (the store refuses the writes of an
+    /// older one). Recorded when a durable run starts or resumes.
+    Claimed {
+        /// The worker (an engine's worker id).
+        worker: String,
+        /// The lease generation, the fencing token.
+        fence: u64,
+    },
+    /// The run was parked: its journal cannot be replayed (see `ReplayError`).
+    RunParked {
+        /// Why.
+        reason: String,
+    },
+    /// The run ended.
+    RunEnded {
+        /// How it ended.
+        status: RunStatus,
+    },
+}
+
+/// A recorded value, `null` included: only an absent field means "not recorded".
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// One line per event, as in a trace: `step reserve_inventory #2 completed`.
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventKind::RunStarted { workflow, run_id } => {
+                write!(f, "run started: {workflow} ({run_id})")
+            }
+            EventKind::StepStarted { step, position } => {
+                write!(f, "step {step} #{position} started")
+            }
+            EventKind::StepCompleted {
+                step,
+                position,
+                compensation,
+                ..
+            } => {
+                write!(f, "step {step} #{position} completed")?;
+                if let Some(data) = compensation {
+                    write!(f, ", undo data {data}")?;
+                }
+                Ok(())
+            }
+            EventKind::StepFailed {
+                step,
+                position,
+                error,
+                panicked,
+                attempts,
+                best_effort,
+            } => {
+                write!(f, "step {step} #{position} FAILED{}", panic_tag(*panicked))?;
+                if *attempts > 1 {
+                    write!(f, " after {attempts} attempts")?;
+                }
+                write!(f, ": {error}")?;
+                if *best_effort {
+                    write!(f, " (best effort: the workflow goes on)")?;
+                }
+                Ok(())
+            }
+            EventKind::StepRetrying {
+                step,
+                position,
+                attempt,
+                error,
+                delay_micros,
+            } => write!(
+                f,
+                "step {step} #{position} attempt {attempt} failed: {error}; retrying in {:.1}ms",
+                *delay_micros as f64 / 1000.0
+            ),
+            EventKind::NestedStarted { workflow, frame } => {
+                write!(f, "nested workflow {workflow} (frame {frame}) started")
+            }
+            EventKind::NestedEnded {
+                workflow,
+                frame,
+                completed,
+            } => {
+                let how = if *completed {
+                    "completed"
+                } else {
+                    "failed, its steps undone"
+                };
+                write!(f, "nested workflow {workflow} (frame {frame}) {how}")
+            }
+            EventKind::HookFired { hook, handlers } => {
+                let s = if *handlers == 1 { "" } else { "s" };
+                write!(f, "hook {hook} fired ({handlers} handler{s})")
+            }
+            EventKind::HookHandlerCompleted {
+                hook,
+                slot,
+                handler,
+            } => write!(f, "  {hook} <- {handler} [{slot}] ok"),
+            EventKind::HookHandlerFailed {
+                hook,
+                slot,
+                handler,
+                error,
+                panicked,
+            } => write!(
+                f,
+                "  {hook} <- {handler} [{slot}] FAILED{}: {error}",
+                panic_tag(*panicked)
+            ),
+            EventKind::CompensationStarted {
+                step,
+                position,
+                data,
+            } => {
+                write!(f, "compensate {step} #{position}")?;
+                if let Some(data) = data {
+                    write!(f, " with {data}")?;
+                }
+                Ok(())
+            }
+            EventKind::CompensationRetrying {
+                step,
+                position,
+                attempt,
+                error,
+                delay_micros,
+            } => write!(
+                f,
+                "compensate {step} #{position} attempt {attempt} failed: {error}; retrying in {:.1}ms",
+                *delay_micros as f64 / 1000.0
+            ),
+            EventKind::CompensationCompleted { step, position } => {
+                write!(f, "compensate {step} #{position} done")
+            }
+            EventKind::CompensationFailed {
+                step,
+                position,
+                error,
+                panicked,
+            } => write!(
+                f,
+                "compensate {step} #{position} FAILED{}: {error}",
+                panic_tag(*panicked)
+            ),
+            EventKind::JobsDispatched { count } => write!(f, "{count} job(s) dispatched"),
+            EventKind::JobsDiscarded { count } => {
+                write!(f, "{count} job(s) discarded (the run failed)")
+            }
+            EventKind::RunFailed { error } => write!(f, "run failed: {error}; compensating"),
+            EventKind::RunResumed => write!(f, "run resumed from its journal"),
+            EventKind::Claimed { worker, fence } => {
+                write!(f, "claimed by worker {worker} (lease generation {fence})")
+            }
+            EventKind::RunParked { reason } => write!(f, "run PARKED: {reason}"),
+            EventKind::RunEnded { status } => write!(f, "run ended: {status}"),
+        }
+    }
+}
+
+fn panic_tag(panicked: bool) -> &'static str {
+    if panicked { " (panic)" } else { "" }
+}

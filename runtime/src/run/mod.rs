@@ -1,0 +1,249 @@
+//! Layer 4, run execution: the run's state machine. A run's body calls steps ([`step`]),
+//! fires hooks ([`hooks`]), runs branches in parallel ([`parallel`]) and nested workflows
+//! ([`nested`]); each step's completion is committed ([`commit`]) before the body goes on; a
+//! resumed run replays its journal; a failed run is compensated ([`compensate`]); the run
+//! ends as an [`Outcome`]. A run that must stop halts ([`halt`]) instead of unwinding.
+//!
+//! It sees the [`RunEnv`] it is given (registry, services, job dispatcher, event bus, store,
+//! fault injector), never the engine.
+
+mod commit;
+mod compensate;
+mod halt;
+mod hooks;
+pub(crate) mod nested;
+pub(crate) mod outcome;
+pub(crate) mod parallel;
+pub(crate) mod step;
+
+use std::sync::Arc;
+
+use tracing::Instrument;
+
+use crate::context::{Durable, Halt, RunContext, RunEnv, RunShared, WorkflowContext};
+use crate::hook::{After, Fire, HookPoint};
+use crate::journal::{Event, EventKind, Journal};
+use crate::store::RunUpdate;
+use crate::types::{
+    CatchUnwind, CompensationFailure, ReplayError, RunError, RunId, RunOptions, RunStatus, lock,
+    message_of,
+};
+use crate::workflow::Workflow;
+
+use self::commit::commit;
+use self::compensate::{Scope, compensate};
+use self::halt::UntilHalted;
+use self::outcome::Leftovers;
+pub use self::outcome::Outcome;
+
+/// Runs workflow `W` with `input` in `env`, to its end. `durable` carries the store side of
+/// the run and, for a resumed run, its recorded journal.
+pub(crate) async fn execute<W: Workflow>(
+    env: &Arc<RunEnv>,
+    run_id: RunId,
+    input: W::Input,
+    options: RunOptions,
+    durable: Option<(Durable, Vec<Event>)>,
+) -> Outcome<W> {
+    let span = tracing::info_span!("workflow", workflow = W::META.name(), %run_id);
+    let (durable, recorded) = match durable {
+        Some((durable, recorded)) => (Some(durable), recorded),
+        None => (None, Vec::new()),
+    };
+    let resumed = !recorded.is_empty();
+    let mut journal = Journal::from_events(recorded);
+    journal.reserve(16);
+    let fence = durable.as_ref().map(|d| d.fence);
+    // One slot per step call and hook the macro saw, so that W5-sized workflows never grow
+    // the stack.
+    let shared = Arc::new(RunShared::new(
+        Arc::clone(env),
+        run_id,
+        options,
+        journal,
+        W::META.body().len() + 1,
+        span.clone(),
+        durable,
+    ));
+    let rc = RunContext {
+        run: shared,
+        workflow: W::META.name(),
+    };
+    let ctx = WorkflowContext::for_workflow::<W>(rc, 0);
+    ctx.shared().record(if resumed {
+        EventKind::RunResumed
+    } else {
+        EventKind::RunStarted {
+            workflow: W::META.name().into(),
+            run_id,
+        }
+    });
+    if let Some(fence) = fence {
+        ctx.shared().record(EventKind::Claimed {
+            worker: env.worker_id.clone(),
+            fence,
+        });
+    }
+    drive::<W>(&ctx, input).instrument(span).await
+}
+
+/// Runs the body, then compensates or dispatches, and gathers the outcome.
+async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W> {
+    let run = ctx.shared();
+    let body = UntilHalted::new(run, CatchUnwind::new(W::execute(ctx, input))).await;
+    let recorded_failure = run.replay().and_then(|r| r.failure.clone());
+    let result = match body {
+        // A run resumed while compensating failed before; its body only replayed.
+        Ok(Ok(Ok(_))) if recorded_failure.is_some() => Err(RunError::Recorded {
+            message: recorded_failure.clone().unwrap_or_default(),
+        }),
+        Ok(Ok(Ok(output))) => Ok(output),
+        Ok(Ok(Err(err))) => Err(RunError::Failed(err)),
+        Ok(Err(panic)) => {
+            let step = lock(&run.state).panicked_step.take();
+            let payload = panic.into_payload();
+            let message = message_of(&*payload);
+            // Let the payload go now: dropping it later could itself panic.
+            drop(payload);
+            tracing::error!(step, %message, "hookflow: workflow panicked");
+            Err(RunError::Panicked {
+                step: step.map(str::to_owned),
+                message,
+            })
+        }
+        Err(Halt::Store(err)) => return stopped(run, RunStatus::Interrupted, err.into()),
+        Err(Halt::Replay(err)) => return Box::pin(park(run, err)).await,
+        Err(Halt::Failed(message)) => Err(RunError::Recorded { message }),
+        #[cfg(feature = "testing")]
+        Err(Halt::Injected { step, message }) => Err(RunError::Injected {
+            step: step.to_owned(),
+            message,
+        }),
+    };
+
+    // The cause is rendered now: the error itself must not be held across an await (it
+    // need not be `Sync`).
+    let cause = result.as_ref().err().map(ToString::to_string);
+    let status = match cause {
+        None => RunStatus::Completed,
+        Some(cause) => {
+            if recorded_failure.is_none() {
+                run.record(EventKind::RunFailed {
+                    error: cause.clone(),
+                });
+                if let Err(err) = commit(run, None).await {
+                    return stopped(run, RunStatus::Interrupted, err.into());
+                }
+            }
+            // Boxed: only failed runs compensate, and their futures need not make every
+            // run's future larger.
+            if let Err(err) = Box::pin(compensate(ctx, Scope::All)).await {
+                return stopped(run, RunStatus::Interrupted, err.into());
+            }
+            let failed = lock(&run.state).compensation_failures.clone();
+            if failed.is_empty() {
+                RunStatus::Compensated
+            } else {
+                let failure = CompensationFailure {
+                    workflow: W::META.name().to_owned(),
+                    run_id: run.run_id,
+                    cause,
+                    failed,
+                };
+                let index = u16::try_from(W::META.hooks().len()).unwrap_or(u16::MAX);
+                let point = HookPoint::<W, After<CompensationFailure>>::__new(
+                    index,
+                    "on_compensation_failed",
+                );
+                Box::pin(<After<CompensationFailure> as Fire<W>>::fire(
+                    point, ctx, &failure,
+                ))
+                .await;
+                RunStatus::CompensationFailed
+            }
+        }
+    };
+
+    let jobs = std::mem::take(&mut lock(&run.state).jobs);
+    let count = u32::try_from(jobs.len()).unwrap_or(u32::MAX);
+    let jobs = if status == RunStatus::Completed {
+        if !jobs.is_empty() {
+            run.record(EventKind::JobsDispatched { count });
+            if let Some(dispatcher) = &run.env.dispatcher {
+                for job in &jobs {
+                    dispatcher.dispatch(job.clone());
+                }
+            }
+        }
+        jobs
+    } else {
+        if !jobs.is_empty() {
+            run.record(EventKind::JobsDiscarded { count });
+        }
+        Vec::new()
+    };
+
+    run.record(EventKind::RunEnded { status });
+    if run.durable.is_some() {
+        let update = RunUpdate {
+            status: status.stored(),
+            output: result.as_ref().ok().and_then(crate::types::to_json),
+            error: result.as_ref().err().map(ToString::to_string),
+        };
+        if let Err(err) = commit(run, Some(update)).await {
+            return stopped(run, RunStatus::Interrupted, err.into());
+        }
+    }
+    let leftovers = Leftovers::take(&mut lock(&run.state), jobs);
+    Outcome::new(run.run_id, status, result, leftovers)
+}
+
+/// The outcome of a run that stopped without finishing: interrupted by its store, or parked.
+fn stopped<W: Workflow>(
+    run: &RunShared,
+    status: RunStatus,
+    error: RunError<W::Error>,
+) -> Outcome<W> {
+    let leftovers = Leftovers::take(&mut lock(&run.state), Vec::new());
+    Outcome::new(run.run_id, status, Err(error), leftovers)
+}
+
+/// Parks a run whose journal cannot be replayed: recorded, not compensated, not corrupted.
+async fn park<W: Workflow>(run: &RunShared, error: ReplayError) -> Outcome<W> {
+    tracing::error!(%error, "hookflow: run parked");
+    run.record(EventKind::RunParked {
+        reason: error.to_string(),
+    });
+    let update = RunUpdate {
+        status: RunStatus::Parked.stored(),
+        output: None,
+        error: Some(error.to_string()),
+    };
+    if let Err(err) = commit(run, Some(update)).await {
+        return stopped(run, RunStatus::Interrupted, err.into());
+    }
+    stopped(run, RunStatus::Parked, error.into())
+}
+
+/// Parks a resumed run whose recorded input no longer fits the workflow's input type, before
+/// it starts: recorded in the store under `fence`.
+pub(crate) async fn park_input<W: Workflow>(
+    durable: &Durable,
+    run_id: RunId,
+    message: String,
+) -> Outcome<W> {
+    let error = ReplayError::Input(message);
+    let update = RunUpdate {
+        status: RunStatus::Parked.stored(),
+        output: None,
+        error: Some(error.to_string()),
+    };
+    if let Err(err) = durable
+        .store
+        .commit(run_id, durable.fence, &[], Some(update))
+        .await
+    {
+        return Outcome::stopped(run_id, RunStatus::Interrupted, err.into());
+    }
+    Outcome::stopped(run_id, RunStatus::Parked, error.into())
+}

@@ -1,0 +1,258 @@
+//! Error types of the runtime. Each carries enough context to say what failed and where.
+
+use std::fmt;
+
+use crate::types::{RunId, Slot};
+
+/// A boxed error, as hook handlers and compensations may return any error type.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A hook handler failed (returned an error or panicked).
+///
+/// A `before` or `step` hook returns it from `ctx.hook(...)`: propagate it with `?` to abort
+/// the run (your workflow's error type needs `From<HookError>`). A failing `after` handler
+/// never aborts: it is recorded in [`Outcome::hook_errors`](crate::Outcome::hook_errors).
+#[derive(Debug, thiserror::Error)]
+#[error("hook `{workflow}.{hook}`: handler `{handler}` ({slot} slot) failed: {source}")]
+pub struct HookError {
+    pub(crate) workflow: &'static str,
+    pub(crate) hook: &'static str,
+    pub(crate) slot: Slot,
+    pub(crate) handler: &'static str,
+    #[source]
+    pub(crate) source: BoxError,
+}
+
+impl HookError {
+    /// The workflow the hook belongs to.
+    pub fn workflow(&self) -> &'static str {
+        self.workflow
+    }
+    /// The hook's name, as declared in `#[workflow(hooks(...))]`.
+    pub fn hook(&self) -> &'static str {
+        self.hook
+    }
+    /// The slot of the handler that failed.
+    pub fn slot(&self) -> Slot {
+        self.slot
+    }
+    /// The handler's name (its function path).
+    pub fn handler(&self) -> &'static str {
+        self.handler
+    }
+    /// The handler's own error.
+    pub fn source_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.source
+    }
+    /// Whether the handler panicked rather than returned an error.
+    pub fn is_panic(&self) -> bool {
+        self.source.is::<PanicError>()
+    }
+}
+
+/// A panic inside user code, turned into an error that carries its message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("panicked: {message}")]
+pub struct PanicError {
+    pub(crate) message: String,
+}
+
+impl PanicError {
+    /// The panic's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// `ctx.service::<T>()` found no service of type `T` on the engine.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "no service of type `{type_name}` is registered on the engine; add it with `Engine::builder().service(...)`"
+)]
+pub struct MissingService {
+    pub(crate) type_name: &'static str,
+}
+
+impl MissingService {
+    /// The name of the missing type.
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+}
+
+/// The run's additional data could not be read as the requested type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdditionalDataError {
+    /// The run was started without additional data.
+    #[error("the run has no additional data (expected `{type_name}`)")]
+    Missing {
+        /// The type that was requested.
+        type_name: &'static str,
+    },
+    /// The data does not match the requested type.
+    #[error("invalid additional data at `{path}`: {message} (expected `{type_name}`)")]
+    Invalid {
+        /// The type that was requested.
+        type_name: &'static str,
+        /// Where in the data the problem is, e.g. `loyalty.points` or `items[2].sku`.
+        path: String,
+        /// What is wrong there.
+        message: String,
+    },
+}
+
+impl AdditionalDataError {
+    /// The path of the bad field (`.` for the root), if the data was present.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            AdditionalDataError::Missing { .. } => None,
+            AdditionalDataError::Invalid { path, .. } => Some(path),
+        }
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError<E> {
+    /// The workflow body returned an error (a step's error, a before-hook's abort, ...).
+    #[error("{0}")]
+    Failed(E),
+    /// User code panicked: a step or the workflow body.
+    #[error("{}", PanicAt(.step.as_deref(), .message))]
+    Panicked {
+        /// The step that panicked, if the panic was inside a step.
+        step: Option<String>,
+        /// The panic's message.
+        message: String,
+    },
+    /// The run had failed before it was resumed from its journal; this is the recorded
+    /// error (the workflow's own error type cannot be rebuilt from a journal).
+    #[error("{message}")]
+    Recorded {
+        /// The recorded error.
+        message: String,
+    },
+    /// The journal could not be replayed: the run is parked.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    /// The store failed: the run stopped and is still `running` in the store, to be resumed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A [`FaultPlan`](crate::testing::FaultPlan) made a step fail (feature `testing`).
+    #[cfg(feature = "testing")]
+    #[error("step `{step}` failed: {message}")]
+    Injected {
+        /// The step.
+        step: String,
+        /// The fault.
+        message: String,
+    },
+}
+
+impl<E> RunError<E> {
+    /// The workflow's own error, if the body returned one.
+    pub fn as_failed(&self) -> Option<&E> {
+        match self {
+            RunError::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+struct PanicAt<'a>(Option<&'a str>, &'a String);
+
+impl fmt::Display for PanicAt<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(step) => write!(f, "step `{step}` panicked: {}", self.1),
+            None => write!(f, "workflow body panicked: {}", self.1),
+        }
+    }
+}
+
+/// Why a resumed run could not be replayed. The run is parked, with this error, and can be
+/// resumed after a fix ([`Engine::resume`](crate::Engine::resume)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// The body called another step than the journal recorded at this position: the
+    /// workflow's code changed, or it is not deterministic.
+    #[error(
+        "replay mismatch at step #{position}: the journal recorded `{recorded}`, the workflow now calls `{called}`"
+    )]
+    Mismatch {
+        /// The step's position.
+        position: u32,
+        /// The step the journal recorded there.
+        recorded: String,
+        /// The step the body called.
+        called: String,
+    },
+    /// A recorded output or compensation data no longer deserializes as the step's type.
+    #[error("the recorded data of step `{step}` #{position} does not match its type: {message}")]
+    Corrupt {
+        /// The step.
+        step: String,
+        /// Its position.
+        position: u32,
+        /// The deserialization error.
+        message: String,
+    },
+    /// The recorded input no longer deserializes as the workflow's input type.
+    #[error("the recorded input does not match the workflow's input type: {0}")]
+    Input(String),
+}
+
+/// A store failed, or what it holds cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store cannot be opened or written (a missing directory, a read-only file, a full
+    /// disk, a database that is down).
+    #[error("store unavailable: {context}: {message}")]
+    Unavailable {
+        /// What the store was doing.
+        context: String,
+        /// The driver's error.
+        message: String,
+    },
+    /// A stored row cannot be read: corrupt, or written by an incompatible version.
+    #[error("corrupt record in run {run_id}: {message}")]
+    Corrupt {
+        /// The run.
+        run_id: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The database was written by a newer hookflow.
+    #[error("the store's schema version {found} is newer than this hookflow's ({supported})")]
+    IncompatibleSchema {
+        /// The version found.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// No such run.
+    #[error("no run {0} in the store")]
+    NotFound(RunId),
+    /// A write under a lease that is no longer the run's: the lease lapsed and another
+    /// worker claimed the run (it resumes it by replay), or the run was released. Nothing of
+    /// the write was recorded.
+    #[error(
+        "run {run_id}: lease {fence} was lost (the run's lease is now generation {current}): another worker took the run over"
+    )]
+    Fenced {
+        /// The run.
+        run_id: RunId,
+        /// The generation the write was made under.
+        fence: u64,
+        /// The run's generation now.
+        current: u64,
+    },
+}
+
+/// The engine has no store, and what was asked needs one (enqueueing, resuming, a worker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the engine has no store: build it with `Engine::builder().store(...)`")]
+pub struct NoStore;

@@ -1,0 +1,58 @@
+//! Layer 1, plain types: ids, the clock, statuses, slots, a run's options, the static
+//! description of workflows and steps, errors and failures that are data, and the small
+//! building blocks of a run (its bag, its services, its jobs, panic capture, the fault
+//! seam). Nothing here knows of journals, stores, hooks, runs or engines.
+
+mod actor;
+mod bag;
+mod clock;
+mod error;
+mod failure;
+mod fault;
+mod id;
+mod job;
+mod meta;
+mod options;
+mod panic;
+mod policy;
+mod services;
+mod slot;
+mod status;
+mod step_result;
+
+pub use actor::{Actor, ActorKind, Origin};
+pub use bag::Bag;
+pub(crate) use clock::now_micros;
+pub use error::{
+    AdditionalDataError, BoxError, HookError, MissingService, NoStore, PanicError, ReplayError,
+    RunError, StoreError,
+};
+pub use failure::{BestEffortFailure, CompensationFailure, FailedCompensation, HookFailure};
+pub use fault::Fault;
+#[cfg(feature = "testing")]
+pub(crate) use fault::FaultInjector;
+pub(crate) use fault::Faults;
+pub use id::RunId;
+pub(crate) use id::default_worker_id;
+pub use job::{Job, JobDispatcher};
+pub use meta::{BodyCall, HookKind, HookMeta, StepMeta, WorkflowMeta};
+pub use options::RunOptions;
+pub(crate) use panic::message_of;
+pub use panic::{CatchUnwind, Panic};
+pub use policy::{RetryPolicy, StepTimeout};
+pub(crate) use services::Services;
+pub use slot::Slot;
+pub use status::{RunStatus, StoredStatus};
+pub(crate) use step_result::to_json;
+pub use step_result::{StepData, StepFuture, StepResponse};
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Locks a mutex of the runtime. No lock is held while user code runs, so a poisoned lock
+/// only means a panic elsewhere was caught; the data is still consistent.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A boxed, `Send` future, as stores and type-erased handlers return.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -1,0 +1,80 @@
+//! How a run starts: [`RunOptions`] (request id, actor, origin, additional data, idempotency
+//! key, run id).
+
+use serde::Serialize;
+
+use crate::types::{Actor, Origin, RunId};
+
+/// Who, where from and with what additional data a run starts.
+///
+/// ```
+/// # use hookflow_runtime::{Actor, Origin, RunOptions};
+/// let options = RunOptions::new()
+///     .request_id("req_123")
+///     .actor(Actor::user("usr_1"))
+///     .origin(Origin::Api)
+///     .additional_data(serde_json::json!({ "loyalty": { "points": 120 } }));
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub(crate) request_id: Option<String>,
+    pub(crate) actor: Option<Actor>,
+    pub(crate) origin: Origin,
+    pub(crate) additional_data: Option<serde_json::Value>,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) run_id: Option<RunId>,
+}
+
+impl RunOptions {
+    /// Defaults: no request id, no actor, [`Origin::Local`], no additional data.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// The request id (e.g. an HTTP request's `x-request-id`).
+    #[must_use]
+    pub fn request_id(mut self, id: impl Into<String>) -> Self {
+        self.request_id = Some(id.into());
+        self
+    }
+    /// Who starts the run.
+    #[must_use]
+    pub fn actor(mut self, actor: Actor) -> Self {
+        self.actor = Some(actor);
+        self
+    }
+    /// Where the run starts from.
+    #[must_use]
+    pub fn origin(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
+    }
+    /// Extra data for hooks and steps, read with `ctx.additional_data::<T>()`.
+    #[must_use]
+    pub fn additional_data(mut self, data: serde_json::Value) -> Self {
+        self.additional_data = Some(data);
+        self
+    }
+    /// The run's id, made beforehand with [`RunId::generate`] (by default, a new one).
+    #[must_use]
+    pub fn run_id(mut self, run_id: RunId) -> Self {
+        self.run_id = Some(run_id);
+        self
+    }
+
+    /// A key that makes the start idempotent: with a store, a second start with the same key
+    /// returns the first run's outcome instead of running again.
+    #[must_use]
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// Extra data from any serializable value.
+    ///
+    /// # Errors
+    /// When `data` cannot be serialized to JSON.
+    pub fn additional_data_from(self, data: &impl Serialize) -> Result<Self, serde_json::Error> {
+        Ok(self.additional_data(serde_json::to_value(data)?))
+    }
+}

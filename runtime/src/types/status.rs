@@ -1,0 +1,146 @@
+//! Where a run is: [`RunStatus`], how a run ended as its caller sees it, and
+//! [`StoredStatus`], as a store keeps it. One mapping between them, both ways.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RunStatus {
+    /// The workflow returned its output.
+    Completed,
+    /// The workflow failed and every completed step was undone.
+    Compensated,
+    /// The workflow failed and some compensation failed too: needs attention.
+    CompensationFailed,
+    /// The run's journal could not be replayed (see `RunError::Replay`): parked in the store,
+    /// resumable after a fix.
+    Parked,
+    /// The store failed mid-run: the run stopped, is still `running` in the store, and the
+    /// next resume goes on with it.
+    Interrupted,
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RunStatus::Completed => "completed",
+            RunStatus::Compensated => "compensated",
+            RunStatus::CompensationFailed => "compensation failed",
+            RunStatus::Parked => "parked",
+            RunStatus::Interrupted => "interrupted",
+        })
+    }
+}
+
+/// Where a stored run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StoredStatus {
+    /// Started and not finished: running here or elsewhere, or interrupted (resume it).
+    Running,
+    /// Completed.
+    Completed,
+    /// Failed and fully compensated.
+    Compensated,
+    /// Failed, and some compensation failed too.
+    CompensationFailed,
+    /// Stopped on a replay error or a corrupt journal; resumable after a fix
+    /// ([`Engine::resume`](crate::Engine::resume)), never resumed automatically.
+    Parked,
+}
+
+impl StoredStatus {
+    /// Whether the run is over (completed, compensated, or compensation failed).
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            StoredStatus::Completed | StoredStatus::Compensated | StoredStatus::CompensationFailed
+        )
+    }
+
+    /// The name stored in a database column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoredStatus::Running => "running",
+            StoredStatus::Completed => "completed",
+            StoredStatus::Compensated => "compensated",
+            StoredStatus::CompensationFailed => "compensation_failed",
+            StoredStatus::Parked => "parked",
+        }
+    }
+
+    /// The status named `s` in a database column.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => StoredStatus::Running,
+            "completed" => StoredStatus::Completed,
+            "compensated" => StoredStatus::Compensated,
+            "compensation_failed" => StoredStatus::CompensationFailed,
+            "parked" => StoredStatus::Parked,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for StoredStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl RunStatus {
+    /// The status a store records for a run that stopped with this status: an interrupted
+    /// run is still `running` in the store (the next resume goes on with it).
+    pub(crate) fn stored(self) -> StoredStatus {
+        match self {
+            RunStatus::Completed => StoredStatus::Completed,
+            RunStatus::Compensated => StoredStatus::Compensated,
+            RunStatus::CompensationFailed => StoredStatus::CompensationFailed,
+            RunStatus::Parked => StoredStatus::Parked,
+            RunStatus::Interrupted => StoredStatus::Running,
+        }
+    }
+}
+
+impl StoredStatus {
+    /// How a run whose stored status is this one stands for its caller: a `running` run that
+    /// is not running here was interrupted.
+    pub(crate) fn run_status(self) -> RunStatus {
+        match self {
+            StoredStatus::Running => RunStatus::Interrupted,
+            StoredStatus::Completed => RunStatus::Completed,
+            StoredStatus::Compensated => RunStatus::Compensated,
+            StoredStatus::CompensationFailed => RunStatus::CompensationFailed,
+            StoredStatus::Parked => RunStatus::Parked,
+        }
+    }
+
+    /// The status of a finished run, `None` if it is not finished.
+    pub(crate) fn finished(self) -> Option<RunStatus> {
+        self.is_finished().then(|| self.run_status())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RunStatus, StoredStatus};
+
+    #[test]
+    fn every_run_status_round_trips_through_the_store_but_interrupted() {
+        for status in [
+            RunStatus::Completed,
+            RunStatus::Compensated,
+            RunStatus::CompensationFailed,
+            RunStatus::Parked,
+            RunStatus::Interrupted,
+        ] {
+            assert_eq!(status.stored().run_status(), status);
+        }
+        assert_eq!(RunStatus::Interrupted.stored(), StoredStatus::Running);
+    }
+}
