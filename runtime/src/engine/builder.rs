@@ -13,6 +13,8 @@ use crate::bus::Bus;
 use crate::context::RunEnv;
 use crate::hook::Hooks;
 use crate::store::{Lease, Store};
+#[cfg(feature = "testing")]
+use crate::types::FaultPlan;
 use crate::types::{Faults, JobDispatcher, Services, default_worker_id};
 use crate::workflow::Workflow;
 
@@ -113,7 +115,7 @@ impl EngineBuilder {
     /// `testing`; see [`testing`](crate::testing)).
     #[cfg(feature = "testing")]
     #[must_use]
-    pub fn faults(mut self, plan: crate::testing::FaultPlan) -> Self {
+    pub fn faults(mut self, plan: FaultPlan) -> Self {
         self.faults = if plan.is_empty() {
             Faults::default()
         } else {

@@ -15,8 +15,8 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::Outcome;
 use crate::context::RunEnv;
+use crate::run::Outcome;
 use crate::store::{Lease, Store};
 use crate::types::{MissingService, RunOptions, Slot};
 use crate::workflow::Workflow;

@@ -4,6 +4,8 @@
 //! `None` at compile time, so the seam costs nothing.
 
 #[cfg(feature = "testing")]
+use std::collections::HashMap;
+#[cfg(feature = "testing")]
 use std::sync::Arc;
 
 /// A fault to inject (feature `testing`).
@@ -117,5 +119,98 @@ impl Faults {
             let _ = handler;
             None
         }
+    }
+}
+
+/// Which faults to inject, where, on which attempt (feature `testing`). Give it to
+/// [`EngineBuilder::faults`](crate::EngineBuilder::faults).
+///
+/// ```
+/// use hookflow_runtime::testing::{Fault, FaultPlan};
+/// let plan = FaultPlan::new()
+///     .step("capture_payment", 1, Fault::Fail)     // first attempt fails
+///     .compensation("release_inventory", 1, Fault::Panic)
+///     .handler("apply_gift_card", Fault::Fail);    // by the end of the handler's name
+/// assert!(!plan.is_empty());
+/// ```
+#[cfg(feature = "testing")]
+#[derive(Debug, Clone, Default)]
+pub struct FaultPlan {
+    /// By step name and attempt; attempt 0 means every attempt.
+    steps: HashMap<(String, u32), Fault>,
+    compensations: HashMap<(String, u32), Fault>,
+    handlers: HashMap<String, Fault>,
+}
+
+#[cfg(feature = "testing")]
+impl FaultPlan {
+    /// No fault.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Step `name` meets `fault` on attempt `attempt` (from 1).
+    #[must_use]
+    pub fn step(mut self, name: impl Into<String>, attempt: u32, fault: Fault) -> Self {
+        self.steps.insert((name.into(), attempt), fault);
+        self
+    }
+
+    /// Step `name` meets `fault` on every attempt, so that retries cannot save it.
+    #[must_use]
+    pub fn step_always(mut self, name: impl Into<String>, fault: Fault) -> Self {
+        self.steps.insert((name.into(), 0), fault);
+        self
+    }
+
+    /// The compensation of step `name` meets `fault` on attempt `attempt` (from 1).
+    #[must_use]
+    pub fn compensation(mut self, name: impl Into<String>, attempt: u32, fault: Fault) -> Self {
+        self.compensations.insert((name.into(), attempt), fault);
+        self
+    }
+
+    /// Every `before`/`after` hook handler whose name is `name` or ends with `::name` meets
+    /// `fault`.
+    #[must_use]
+    pub fn handler(mut self, name: impl Into<String>, fault: Fault) -> Self {
+        self.handlers.insert(name.into(), fault);
+        self
+    }
+
+    /// Whether the plan injects nothing.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty() && self.compensations.is_empty() && self.handlers.is_empty()
+    }
+}
+
+#[cfg(feature = "testing")]
+impl FaultInjector for FaultPlan {
+    fn step(&self, step: &str, attempt: u32) -> Option<Fault> {
+        if self.steps.is_empty() {
+            return None;
+        }
+        let step = step.to_owned();
+        self.steps
+            .get(&(step.clone(), attempt))
+            .or_else(|| self.steps.get(&(step, 0)))
+            .copied()
+    }
+
+    fn compensation(&self, step: &str, attempt: u32) -> Option<Fault> {
+        if self.compensations.is_empty() {
+            return None;
+        }
+        self.compensations.get(&(step.to_owned(), attempt)).copied()
+    }
+
+    fn handler(&self, handler: &str) -> Option<Fault> {
+        self.handlers.iter().find_map(|(name, fault)| {
+            let matches = handler == name
+                || handler
+                    .strip_suffix(name.as_str())
+                    .is_some_and(|rest| rest.ends_with("::"));
+            matches.then_some(*fault)
+        })
     }
 }

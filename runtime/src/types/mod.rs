@@ -30,7 +30,7 @@ pub use error::{
 pub use failure::{BestEffortFailure, CompensationFailure, FailedCompensation, HookFailure};
 pub use fault::Fault;
 #[cfg(feature = "testing")]
-pub(crate) use fault::FaultInjector;
+pub use fault::FaultPlan;
 pub(crate) use fault::Faults;
 pub use id::RunId;
 pub(crate) use id::default_worker_id;
