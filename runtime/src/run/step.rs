@@ -13,7 +13,6 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use super::commit::commit;
-use super::halt::stop;
 use crate::context::{
     CompensateFn, Compensation, Halt, RunShared, StepContext, WorkflowContext, action,
 };
@@ -259,15 +258,23 @@ impl StepRun {
         F: for<'a> CompensateFn<'a, C> + Clone,
     {
         if let Some(replayed) = self.take_replayed() {
-            let output: O = self.recorded(replayed.output.as_ref()).await;
+            let Some(output) = self.recorded::<O>(replayed.output.as_ref()) else {
+                return halted().await;
+            };
             if !replayed.compensated {
-                let data: C = self.recorded(replayed.compensation.as_ref()).await;
+                let Some(data) = self.recorded::<C>(replayed.compensation.as_ref()) else {
+                    return halted().await;
+                };
                 let compensation = self.compensation(data, compensate);
                 lock(&self.run().state).compensations.push(compensation);
             }
             return Ok(output);
         }
-        let response = self.settle(attempt).await?;
+        let response = match self.settle(attempt) {
+            Settled::Ok(response) => response,
+            Settled::Err(err) => return Err(err),
+            Settled::Halted => return halted().await,
+        };
         let (output, data) = response.into_parts();
         let run = self.run();
         let (output_json, data_json) = if run.records_data() {
@@ -323,22 +330,24 @@ impl StepRun {
     /// run stops here, to be resumed.
     async fn commit(&self) {
         if let Err(err) = commit(self.run(), None).await {
-            stop::<()>(self.run(), Halt::Store(err)).await;
+            self.run().halt(Halt::Store(err));
+            halted::<()>().await;
         }
     }
 
-    /// A recorded value; the run is parked when it no longer fits its type.
-    async fn recorded<T: DeserializeOwned>(&self, value: Option<&serde_json::Value>) -> T {
+    /// A recorded value; `None`, with the run halted to be parked, when it no longer fits
+    /// its type.
+    fn recorded<T: DeserializeOwned>(&self, value: Option<&serde_json::Value>) -> Option<T> {
         let value = value.cloned().unwrap_or(serde_json::Value::Null);
         match serde_json::from_value(value) {
-            Ok(value) => value,
+            Ok(value) => Some(value),
             Err(err) => {
-                let error = ReplayError::Corrupt {
+                self.run().halt(Halt::Replay(ReplayError::Corrupt {
                     step: self.meta.name().to_owned(),
                     position: self.ctx.position,
                     message: err.to_string(),
-                };
-                stop(self.run(), Halt::Replay(error)).await
+                }));
+                None
             }
         }
     }
@@ -350,9 +359,16 @@ impl StepRun {
         E: Display,
     {
         if let Some(replayed) = self.take_replayed() {
-            return Ok(self.recorded(replayed.output.as_ref()).await);
+            return match self.recorded(replayed.output.as_ref()) {
+                Some(output) => Ok(output),
+                None => halted().await,
+            };
         }
-        let output = self.settle(attempt).await?;
+        let output = match self.settle(attempt) {
+            Settled::Ok(output) => output,
+            Settled::Err(err) => return Err(err),
+            Settled::Halted => return halted().await,
+        };
         self.completed(&output);
         self.commit().await;
         Ok(output)
@@ -366,7 +382,10 @@ impl StepRun {
         E: Display,
     {
         if let Some(replayed) = self.take_replayed() {
-            return Some(self.recorded(replayed.output.as_ref()).await);
+            return match self.recorded(replayed.output.as_ref()) {
+                Some(output) => Some(output),
+                None => halted().await,
+            };
         }
         let (error, panicked) = match attempt {
             Attempt::Ok(output) => {
@@ -374,7 +393,10 @@ impl StepRun {
                 self.commit().await;
                 return Some(output);
             }
-            Attempt::Replayed | Attempt::Halted => return self.halted().await,
+            Attempt::Replayed | Attempt::Halted => {
+                self.not_run();
+                return halted().await;
+            }
             Attempt::Err(err) => (err.to_string(), false),
             Attempt::Panicked(panic) => (panic.message(), true),
             Attempt::Injected(fault) => (fault.message(), false),
@@ -421,10 +443,10 @@ impl StepRun {
         });
     }
 
-    /// A step that does not run waits for its halted run to be dropped.
-    async fn halted<T>(&self) -> T {
-        // `Replayed` attempts are taken before settling; an internal slip stops the run
-        // rather than inventing a result.
+    /// A step that did not run: its run halted. `Replayed` attempts are taken before
+    /// settling, so an attempt that gets here without a halt is an internal slip, which stops
+    /// the run rather than invent a result.
+    fn not_run(&self) {
         if !self.run().is_halted() {
             let message = format!(
                 "internal: step `{}` #{} was settled without running",
@@ -433,12 +455,12 @@ impl StepRun {
             );
             self.run().halt(Halt::Failed(message));
         }
-        std::future::pending().await
     }
 
-    /// Journals a failure and returns the error; re-raises a user panic once recorded (its
-    /// siblings in `parallel!` finish, then the run fails).
-    async fn settle<T, E: Display>(&self, attempt: Attempt<T, E>) -> Result<T, E> {
+    /// Journals a failure and returns the error, or halts the run (the step did not run, or
+    /// an injected fault failed it); re-raises a user panic once recorded (its siblings in
+    /// `parallel!` finish, then the run fails).
+    fn settle<T, E: Display>(&self, attempt: Attempt<T, E>) -> Settled<T, E> {
         let run = self.run();
         let failed = |error: String, panicked: bool| EventKind::StepFailed {
             step: self.meta.name().into(),
@@ -449,15 +471,19 @@ impl StepRun {
             best_effort: false,
         };
         match attempt {
-            Attempt::Ok(value) => Ok(value),
-            Attempt::Replayed | Attempt::Halted => self.halted().await,
+            Attempt::Ok(value) => Settled::Ok(value),
             Attempt::Err(err) => {
                 run.record(failed(err.to_string(), false));
-                Err(err)
+                Settled::Err(err)
+            }
+            Attempt::Replayed | Attempt::Halted => {
+                self.not_run();
+                Settled::Halted
             }
             Attempt::Injected(fault) => {
                 run.record(failed(fault.message(), false));
-                self.injected(fault).await
+                self.injected(fault);
+                Settled::Halted
             }
             Attempt::Panicked(panic) => {
                 let mut state = lock(&run.state);
@@ -472,16 +498,28 @@ impl StepRun {
     /// An injected failure fails the run at this step, as if its error had been propagated
     /// with `?` (a step's own error type cannot be made from a fault).
     #[cfg(feature = "testing")]
-    async fn injected<T>(&self, fault: Fault) -> T {
-        let halt = Halt::Injected {
+    fn injected(&self, fault: Fault) {
+        self.run().halt(Halt::Injected {
             step: self.meta.name(),
             message: fault.message(),
-        };
-        stop(self.run(), halt).await
+        });
     }
 
     #[cfg(not(feature = "testing"))]
-    async fn injected<T>(&self, fault: Fault) -> T {
+    fn injected(&self, fault: Fault) {
         match fault {}
     }
+}
+
+/// How a step's attempt settles.
+enum Settled<T, E> {
+    Ok(T),
+    Err(E),
+    /// The run halted: the step waits to be dropped.
+    Halted,
+}
+
+/// Waits for the run's driver to see its halt and drop the body.
+fn halted<T>() -> std::future::Pending<T> {
+    std::future::pending()
 }
