@@ -1,0 +1,336 @@
+//! A PostgreSQL store, on tokio-postgres with a deadpool connection pool.
+//!
+//! The pool and its connections live on the store's own thread, which drives a
+//! single-threaded tokio runtime: every operation is spawned there and its result awaited
+//! from the caller's runtime. The caller's runtime can then be anything (a test's paused
+//! clock cannot fire the pool's timeouts early, and a runtime that shuts down does not take
+//! the store's connections with it). Commits go to a committer task: it takes all the
+//! commits waiting and writes them with one statement, so that concurrent runs share round
+//! trips and WAL flushes. Lease times are read from the database's clock, the one every
+//! worker shares.
+//!
+//! The tables are `hookflow_runs` and `hookflow_events`, with JSON kept as text (exactly the
+//! bytes serde_json wrote, as in the SQLite store); the schema version is the single row of
+//! `hookflow_schema`. Connections are unencrypted (`NoTls`): use a local server, a private
+//! network or a TLS-terminating proxy.
+
+mod committer;
+mod queries;
+mod schema;
+
+use std::thread;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::oneshot;
+use tokio_postgres::NoTls;
+
+use self::committer::{COMMITTERS, PendingCommit, committer};
+use self::queries::{claim, claim_next, create, list, load, release, renew};
+use self::schema::migrate;
+use super::row::micros;
+use super::{
+    BoxFuture, Claim, Created, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
+    StoredStatus,
+};
+use crate::journal::Event;
+use crate::types::RunId;
+
+/// The database's clock, in microseconds since the Unix epoch: leases are timed by the one
+/// clock every worker shares.
+const NOW: &str = "(extract(epoch from clock_timestamp()) * 1000000)::BIGINT";
+
+/// A [`Store`] in a PostgreSQL database.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), hookflow_runtime::store::StoreError> {
+/// use hookflow_runtime::store::postgres::PostgresStore;
+/// let store = PostgresStore::connect("postgres://hookflow@localhost/hookflow").await?;
+/// // Engine::builder().store(store).workflow::<Checkout>().build()
+/// # drop(store); Ok(()) }
+/// ```
+pub struct PostgresStore {
+    pool: Pool,
+    /// Commits go to the committers, which write those waiting together in one statement.
+    commits: tokio::sync::mpsc::UnboundedSender<PendingCommit>,
+    runtime: tokio::runtime::Handle,
+    /// Dropped with the store: its thread then stops and drops the runtime.
+    _stop: oneshot::Sender<()>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("pool", &self.pool.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// The most connections the pool opens.
+    pub const MAX_CONNECTIONS: usize = 8;
+
+    /// How long connecting, or waiting for a free connection, may take before the operation
+    /// fails with [`StoreError::Unavailable`].
+    pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database`, or
+    /// a libpq key-value string), migrates it, and starts the store's thread.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the url cannot be parsed or the server cannot be
+    /// reached or written, [`StoreError::IncompatibleSchema`] when a newer hookflow wrote the
+    /// database.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config = url.parse().map_err(pg("parse the url"))?;
+        let (runtime, stop) = start_thread()?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(Self::MAX_CONNECTIONS)
+            .runtime(Runtime::Tokio1)
+            .create_timeout(Some(Self::TIMEOUT))
+            .wait_timeout(Some(Self::TIMEOUT))
+            .recycle_timeout(Some(Self::TIMEOUT))
+            // Claims, commits and fencing tokens are only as good as the commits are durable:
+            // a server configured with `synchronous_commit = off` can lose acknowledged
+            // claims when it crashes, and two workers could then both hold generation 1.
+            .post_create(deadpool_postgres::Hook::async_fn(|client, _| {
+                Box::pin(async move {
+                    client
+                        .batch_execute("SET synchronous_commit = on")
+                        .await
+                        .map_err(deadpool_postgres::HookError::Backend)
+                })
+            }))
+            .build()
+            .map_err(|e| StoreError::Unavailable {
+                context: "build the connection pool".into(),
+                message: e.to_string(),
+            })?;
+        let (commits, pending) = tokio::sync::mpsc::unbounded_channel();
+        let pending = std::sync::Arc::new(tokio::sync::Mutex::new(pending));
+        for _ in 0..COMMITTERS {
+            runtime.spawn(committer(pool.clone(), std::sync::Arc::clone(&pending)));
+        }
+        let store = PostgresStore {
+            pool,
+            commits,
+            runtime,
+            _stop: stop,
+        };
+        let pool = store.pool.clone();
+        store
+            .spawn(async move {
+                let mut client = get(&pool).await?;
+                migrate(&mut client).await
+            })
+            .await?;
+        Ok(store)
+    }
+
+    /// Runs `work` on the store's runtime.
+    fn spawn<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> BoxFuture<'static, Result<T, StoreError>> {
+        let task = self.runtime.spawn(work);
+        Box::pin(async move {
+            task.await.map_err(|e| StoreError::Unavailable {
+                context: "reach the store's thread".into(),
+                message: e.to_string(),
+            })?
+        })
+    }
+}
+
+/// Starts the thread that drives the store's runtime until the returned sender is dropped.
+fn start_thread() -> Result<(tokio::runtime::Handle, oneshot::Sender<()>), StoreError> {
+    let failed = |e: std::io::Error| StoreError::Unavailable {
+        context: "start the store's thread".into(),
+        message: e.to_string(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(failed)?;
+    let handle = runtime.handle().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    thread::Builder::new()
+        .name("hookflow-postgres".into())
+        .spawn(move || {
+            let _ = runtime.block_on(stopped);
+        })
+        .map_err(failed)?;
+    Ok((handle, stop))
+}
+
+impl Store for PostgresStore {
+    fn create<'a>(
+        &'a self,
+        run: &'a RunRecord,
+        lease: Option<&'a Lease>,
+    ) -> BoxFuture<'a, Result<Created, StoreError>> {
+        let run = run.clone();
+        let lease = lease.cloned();
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let client = get(&pool).await?;
+            create(&client, &run, lease.as_ref()).await
+        })
+    }
+
+    fn commit<'a>(
+        &'a self,
+        run_id: RunId,
+        fence: u64,
+        events: &'a [Event],
+        update: Option<RunUpdate>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let id = run_id.to_string();
+        let bodies = events
+            .iter()
+            .map(|event| {
+                let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt {
+                    run_id: id.clone(),
+                    message: format!("event {} cannot be serialized: {e}", event.seq),
+                })?;
+                Ok((i64::from(event.seq), body))
+            })
+            .collect::<Result<Vec<_>, StoreError>>();
+        let (reply, response) = oneshot::channel();
+        let sent = bodies.map(|events| {
+            self.commits.send(PendingCommit {
+                run_id,
+                fence: micros(fence),
+                events,
+                update,
+                reply,
+            })
+        });
+        Box::pin(async move {
+            sent?.map_err(|_| stopped())?;
+            response.await.map_err(|_| stopped())?
+        })
+    }
+
+    fn claim<'a>(
+        &'a self,
+        run_id: RunId,
+        lease: &'a Lease,
+    ) -> BoxFuture<'a, Result<Claim, StoreError>> {
+        let lease = lease.clone();
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let client = get(&pool).await?;
+            claim(&client, run_id, &lease).await
+        })
+    }
+
+    fn claim_next<'a>(
+        &'a self,
+        lease: &'a Lease,
+        workflows: &'a [(String, u32)],
+        skip: &'a [RunId],
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
+        let lease = lease.clone();
+        let workflows = workflows.to_vec();
+        let skip: Vec<String> = skip.iter().map(ToString::to_string).collect();
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let client = get(&pool).await?;
+            claim_next(&client, &lease, &workflows, &skip, limit).await
+        })
+    }
+
+    fn renew<'a>(
+        &'a self,
+        lease: &'a Lease,
+        runs: &'a [RunId],
+    ) -> BoxFuture<'a, Result<usize, StoreError>> {
+        let lease = lease.clone();
+        let ids: Vec<String> = runs.iter().map(ToString::to_string).collect();
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let client = get(&pool).await?;
+            renew(&client, &lease, &ids).await
+        })
+    }
+
+    fn release(&self, run_id: RunId, fence: u64) -> BoxFuture<'_, Result<(), StoreError>> {
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let client = get(&pool).await?;
+            release(&client, run_id, fence).await
+        })
+    }
+
+    fn load(&self, run_id: RunId) -> BoxFuture<'_, Result<(RunRecord, Vec<Event>), StoreError>> {
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let client = get(&pool).await?;
+            load(&client, run_id).await
+        })
+    }
+
+    fn pending(&self) -> BoxFuture<'_, Result<Vec<RunRecord>, StoreError>> {
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let client = get(&pool).await?;
+            list(&client, Some(StoredStatus::Running), None, usize::MAX, true).await
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        status: Option<StoredStatus>,
+        workflow: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>> {
+        let workflow = workflow.map(str::to_owned);
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let client = get(&pool).await?;
+            list(&client, status, workflow.as_deref(), limit, false).await
+        })
+    }
+}
+
+async fn get(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
+    pool.get().await.map_err(|e| StoreError::Unavailable {
+        context: "connect to the database".into(),
+        message: match &e {
+            deadpool_postgres::PoolError::Backend(err) => db_message(err),
+            other => other.to_string(),
+        },
+    })
+}
+
+/// A tokio-postgres error's message, with the server's or the socket's error it wraps.
+fn db_message(err: &tokio_postgres::Error) -> String {
+    match (err.as_db_error(), std::error::Error::source(err)) {
+        (Some(db), _) => format!("{err}: {}", db.message()),
+        (None, Some(source)) => format!("{err}: {source}"),
+        (None, None) => err.to_string(),
+    }
+}
+
+fn pg(context: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
+    move |err| StoreError::Unavailable {
+        context: context.to_owned(),
+        message: db_message(&err),
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable {
+        context: "reach the store's thread".into(),
+        message: "the PostgreSQL store stopped".into(),
+    }
+}

@@ -1,0 +1,343 @@
+//! The SQL of each operation but the grouped commits: creating, claiming, renewing,
+//! releasing, loading and listing runs, and reading a run's row.
+
+use tokio_postgres::Row;
+
+use super::{NOW, pg};
+use crate::journal::Event;
+use crate::store::row::{self, RECORD_COLUMNS, RawRun, micros, origin_str, parse_run_id};
+use crate::store::{Claim, Created, Lease, RunRecord, StoreError, StoredRun, StoredStatus};
+use crate::types::RunId;
+
+pub(super) async fn create(
+    client: &deadpool_postgres::Client,
+    run: &RunRecord,
+    lease: Option<&Lease>,
+) -> Result<Created, StoreError> {
+    let json = |v: &Option<serde_json::Value>| v.as_ref().map(serde_json::Value::to_string);
+    let actor = run
+        .actor
+        .as_ref()
+        .map(|a| serde_json::to_string(a).unwrap_or_default());
+    let statement = client
+        .prepare_cached(&format!(
+            "INSERT INTO hookflow_runs (run_id, workflow, version, input, status,
+                idempotency_key, request_id, actor, origin, additional_data, output, error,
+                created_at, updated_at, owner, fence, lease_until, lease_micros)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                $15, $16, CASE WHEN $15::TEXT IS NULL THEN NULL ELSE {NOW} + $17 END, $17)
+             ON CONFLICT (idempotency_key) DO NOTHING"
+        ))
+        .await
+        .map_err(pg("prepare an insert"))?;
+    let inserted = client
+        .execute(
+            &statement,
+            &[
+                &run.run_id.to_string(),
+                &run.workflow,
+                &i64::from(run.version),
+                &run.input.to_string(),
+                &run.status.as_str(),
+                &run.idempotency_key,
+                &run.request_id,
+                &actor,
+                &origin_str(run.origin),
+                &json(&run.additional_data),
+                &json(&run.output),
+                &run.error,
+                &micros(run.created_at_micros),
+                &micros(run.updated_at_micros),
+                &lease.map(|l| &l.owner),
+                &i64::from(lease.is_some()),
+                &micros(lease.map_or(0, Lease::micros)),
+            ],
+        )
+        .await
+        .map_err(pg("record a new run"))?;
+    if inserted == 1 {
+        return Ok(Created::New);
+    }
+    // A run with this idempotency key exists (the insert waited for it to be committed).
+    let row = client
+        .query_opt(
+            &format!("SELECT {RECORD_COLUMNS} FROM hookflow_runs WHERE idempotency_key = $1"),
+            &[&run.idempotency_key],
+        )
+        .await
+        .map_err(pg("look up an idempotency key"))?
+        .ok_or_else(|| StoreError::Unavailable {
+            context: "look up an idempotency key".into(),
+            message: "the run holding the key disappeared".into(),
+        })?;
+    Ok(Created::Existing(Box::new(record(&row)?)))
+}
+
+/// Why a fenced write to `run_id` changed nothing: the run is gone, or its lease moved on.
+pub(super) async fn refused(
+    client: &tokio_postgres::Client,
+    run_id: RunId,
+    fence: u64,
+) -> StoreError {
+    match client
+        .query_opt(
+            "SELECT fence FROM hookflow_runs WHERE run_id = $1",
+            &[&run_id.to_string()],
+        )
+        .await
+    {
+        Ok(None) => StoreError::NotFound(run_id),
+        Ok(Some(row)) => StoreError::Fenced {
+            run_id,
+            fence,
+            current: row
+                .try_get::<_, i64>(0)
+                .ok()
+                .and_then(|f| u64::try_from(f).ok())
+                .unwrap_or(0),
+        },
+        Err(err) => pg("read a run's lease")(err),
+    }
+}
+
+pub(super) async fn claim(
+    client: &deadpool_postgres::Client,
+    run_id: RunId,
+    lease: &Lease,
+) -> Result<Claim, StoreError> {
+    let id = run_id.to_string();
+    let taken = client
+        .execute(
+            &format!(
+                "UPDATE hookflow_runs SET owner = $2, fence = fence + 1,
+                    lease_until = {NOW} + $3, lease_micros = $3
+                 WHERE run_id = $1 AND status IN ('running', 'parked')
+                    AND (owner IS NULL OR owner = $2 OR lease_until IS NULL
+                        OR lease_until <= {NOW})"
+            ),
+            &[&id, &lease.owner, &micros(lease.micros())],
+        )
+        .await
+        .map_err(pg("claim a run"))?;
+    let (record, events) = load(client, run_id).await?;
+    if taken == 1 {
+        return Ok(Claim::Acquired(Box::new(record), events));
+    }
+    if record.status.is_finished() {
+        return Ok(Claim::Finished(Box::new(record), events));
+    }
+    Ok(Claim::Held {
+        owner: record.owner.clone().unwrap_or_default(),
+        until_micros: record.lease_until_micros.unwrap_or(0),
+    })
+}
+
+pub(super) async fn claim_next(
+    client: &deadpool_postgres::Client,
+    lease: &Lease,
+    workflows: &[(String, u32)],
+    skip: &[String],
+    limit: usize,
+) -> Result<Vec<StoredRun>, StoreError> {
+    let names: Vec<&str> = workflows.iter().map(|(w, _)| w.as_str()).collect();
+    let versions: Vec<i64> = workflows.iter().map(|(_, v)| i64::from(*v)).collect();
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let statement = client
+        .prepare_cached(&format!(
+            "UPDATE hookflow_runs SET owner = $1, fence = fence + 1,
+                    lease_until = {NOW} + $2, lease_micros = $2
+                 WHERE run_id IN (
+                    SELECT run_id FROM hookflow_runs
+                    WHERE status = 'running'
+                        AND (owner IS NULL OR lease_until IS NULL OR lease_until <= {NOW})
+                        AND (workflow, version) IN
+                            (SELECT * FROM UNNEST($3::TEXT[], $4::BIGINT[]))
+                        AND run_id <> ALL($6)
+                    ORDER BY created_at, run_id
+                    LIMIT $5
+                    FOR UPDATE SKIP LOCKED)
+                 RETURNING {RECORD_COLUMNS}"
+        ))
+        .await
+        .map_err(pg("prepare a claim"))?;
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &lease.owner,
+                &micros(lease.micros()),
+                &names,
+                &versions,
+                &limit,
+                &skip,
+            ],
+        )
+        .await
+        .map_err(pg("claim runs"))?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut claimed: Vec<StoredRun> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        claimed.push((record(row)?, Vec::new()));
+    }
+    claimed.sort_by_key(|(r, _)| (r.created_at_micros, r.run_id));
+    // A run claimed for the first time (generation 1: enqueued, never started) has no
+    // journal yet: read only the others'.
+    let ids: Vec<String> = claimed
+        .iter()
+        .filter(|(r, _)| r.fence > 1)
+        .map(|(r, _)| r.run_id.to_string())
+        .collect();
+    if ids.is_empty() {
+        return Ok(claimed);
+    }
+    let statement = client
+        .prepare_cached(
+            "SELECT run_id, seq, event FROM hookflow_events WHERE run_id = ANY($1)
+             ORDER BY run_id, seq",
+        )
+        .await
+        .map_err(pg("prepare a journal read"))?;
+    let events = client
+        .query(&statement, &[&ids])
+        .await
+        .map_err(pg("read journals"))?;
+    let index: std::collections::HashMap<RunId, usize> = claimed
+        .iter()
+        .enumerate()
+        .map(|(i, (r, _))| (r.run_id, i))
+        .collect();
+    for row in events {
+        let id: &str = row.try_get(0).map_err(pg("read a journal"))?;
+        let seq: i64 = row.try_get(1).map_err(pg("read a journal"))?;
+        let body: &str = row.try_get(2).map_err(pg("read a journal"))?;
+        let run_id = parse_run_id(id)?;
+        if let Some(&i) = index.get(&run_id) {
+            claimed[i].1.push(row::event(id, seq, body)?);
+        }
+    }
+    Ok(claimed)
+}
+
+pub(super) async fn renew(
+    client: &tokio_postgres::Client,
+    lease: &Lease,
+    ids: &[String],
+) -> Result<usize, StoreError> {
+    // Rows a commit is writing are skipped (that commit renews them): no lock waits,
+    // no deadlock with the committers.
+    let renewed = client
+        .execute(
+            &format!(
+                "UPDATE hookflow_runs SET lease_until = {NOW} + $2, lease_micros = $2
+                 WHERE run_id IN (SELECT run_id FROM hookflow_runs
+                     WHERE run_id = ANY($3) AND owner = $1 FOR UPDATE SKIP LOCKED)"
+            ),
+            &[&lease.owner, &micros(lease.micros()), &ids],
+        )
+        .await
+        .map_err(pg("renew leases"))?;
+    Ok(usize::try_from(renewed).unwrap_or(usize::MAX))
+}
+
+pub(super) async fn release(
+    client: &tokio_postgres::Client,
+    run_id: RunId,
+    fence: u64,
+) -> Result<(), StoreError> {
+    let changed = client
+        .execute(
+            "UPDATE hookflow_runs SET owner = NULL, lease_until = NULL
+             WHERE run_id = $1 AND fence = $2",
+            &[&run_id.to_string(), &micros(fence)],
+        )
+        .await
+        .map_err(pg("release a run"))?;
+    if changed == 0 {
+        return Err(refused(client, run_id, fence).await);
+    }
+    Ok(())
+}
+
+pub(super) async fn load(
+    client: &deadpool_postgres::Client,
+    run_id: RunId,
+) -> Result<(RunRecord, Vec<Event>), StoreError> {
+    let id = run_id.to_string();
+    let select_run = client
+        .prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM hookflow_runs WHERE run_id = $1"
+        ))
+        .await
+        .map_err(pg("prepare a read"))?;
+    let select_events = client
+        .prepare_cached("SELECT seq, event FROM hookflow_events WHERE run_id = $1 ORDER BY seq")
+        .await
+        .map_err(pg("prepare a read"))?;
+    let row = client
+        .query_opt(&select_run, &[&id])
+        .await
+        .map_err(pg("read a run"))?
+        .ok_or(StoreError::NotFound(run_id))?;
+    let record = record(&row)?;
+    let rows = client
+        .query(&select_events, &[&id])
+        .await
+        .map_err(pg("read a journal"))?;
+    let mut events = Vec::with_capacity(rows.len());
+    for row in rows {
+        let seq: i64 = row.try_get(0).map_err(pg("read a journal"))?;
+        let body: &str = row.try_get(1).map_err(pg("read a journal"))?;
+        events.push(row::event(&id, seq, body)?);
+    }
+    Ok((record, events))
+}
+
+pub(super) async fn list(
+    client: &tokio_postgres::Client,
+    status: Option<StoredStatus>,
+    workflow: Option<&str>,
+    limit: usize,
+    oldest_first: bool,
+) -> Result<Vec<RunRecord>, StoreError> {
+    let order = if oldest_first { "ASC" } else { "DESC" };
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {RECORD_COLUMNS} FROM hookflow_runs
+                 WHERE ($1::TEXT IS NULL OR status = $1) AND ($2::TEXT IS NULL OR workflow = $2)
+                 ORDER BY created_at {order}, run_id {order} LIMIT $3"
+            ),
+            &[&status.map(StoredStatus::as_str), &workflow, &limit],
+        )
+        .await
+        .map_err(pg("list runs"))?;
+    rows.iter().map(record).collect()
+}
+
+/// Reads a `hookflow_runs` row selected with [`RECORD_COLUMNS`].
+fn record(row: &Row) -> Result<RunRecord, StoreError> {
+    let read = pg("read a run");
+    RawRun {
+        run_id: row.try_get(0).map_err(&read)?,
+        workflow: row.try_get(1).map_err(&read)?,
+        version: row.try_get(2).map_err(&read)?,
+        input: row.try_get(3).map_err(&read)?,
+        status: row.try_get(4).map_err(&read)?,
+        idempotency_key: row.try_get(5).map_err(&read)?,
+        request_id: row.try_get(6).map_err(&read)?,
+        actor: row.try_get(7).map_err(&read)?,
+        origin: row.try_get(8).map_err(&read)?,
+        additional_data: row.try_get(9).map_err(&read)?,
+        output: row.try_get(10).map_err(&read)?,
+        error: row.try_get(11).map_err(&read)?,
+        created_at: row.try_get(12).map_err(&read)?,
+        updated_at: row.try_get(13).map_err(&read)?,
+        owner: row.try_get(14).map_err(&read)?,
+        fence: row.try_get(15).map_err(&read)?,
+        lease_until: row.try_get(16).map_err(&read)?,
+    }
+    .into_record()
+}

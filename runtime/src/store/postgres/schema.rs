@@ -1,0 +1,79 @@
+//! The schema: its migrations, and how a database is brought up to date under an advisory
+//! lock.
+
+use super::pg;
+use crate::store::{StoreError, row};
+
+/// The key of the advisory lock held while migrating, so that processes starting together
+/// migrate one after the other.
+const MIGRATION_LOCK: i64 = 0x686f_6f6b_666c_6f77; // "hookflow"
+
+const MIGRATIONS: &[&str] = &[
+    // 1: runs and their journals.
+    "CREATE TABLE hookflow_runs (
+        run_id          TEXT PRIMARY KEY,
+        workflow        TEXT NOT NULL,
+        version         BIGINT NOT NULL,
+        input           TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        idempotency_key TEXT UNIQUE,
+        request_id      TEXT,
+        actor           TEXT,
+        origin          TEXT NOT NULL,
+        additional_data TEXT,
+        output          TEXT,
+        error           TEXT,
+        created_at      BIGINT NOT NULL,
+        updated_at      BIGINT NOT NULL
+    );
+    CREATE INDEX hookflow_runs_by_status ON hookflow_runs (status, created_at);
+    CREATE TABLE hookflow_events (
+        run_id TEXT NOT NULL,
+        seq    BIGINT NOT NULL,
+        event  TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    );",
+    // 2: leases (who may advance a run), their fencing tokens, and their duration (a commit
+    // renews its run's lease).
+    "ALTER TABLE hookflow_runs
+        ADD COLUMN owner TEXT,
+        ADD COLUMN fence BIGINT NOT NULL DEFAULT 0,
+        ADD COLUMN lease_until BIGINT,
+        ADD COLUMN lease_micros BIGINT NOT NULL DEFAULT 0;",
+];
+
+pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(pg("begin a transaction"))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(pg("lock the schema"))?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS hookflow_schema (
+            id      INTEGER PRIMARY KEY CHECK (id = 1),
+            version BIGINT NOT NULL
+        );
+        INSERT INTO hookflow_schema (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;",
+    )
+    .await
+    .map_err(pg("create the schema table"))?;
+    let version: i64 = tx
+        .query_one("SELECT version FROM hookflow_schema WHERE id = 1", &[])
+        .await
+        .map_err(pg("read the schema version"))?
+        .get(0);
+    for (next, migration) in row::pending_migrations(MIGRATIONS, version)? {
+        tx.batch_execute(migration)
+            .await
+            .map_err(pg("migrate the schema"))?;
+        tx.execute(
+            "UPDATE hookflow_schema SET version = $1 WHERE id = 1",
+            &[&next],
+        )
+        .await
+        .map_err(pg("migrate the schema"))?;
+    }
+    tx.commit().await.map_err(pg("migrate the schema"))
+}

@@ -1,0 +1,208 @@
+//! The writer thread, and how a write reaches the database: at once on the caller's thread
+//! when the connection is free, otherwise through the writer, which groups the writes waiting
+//! into one transaction.
+
+use std::sync::{Mutex, mpsc};
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::queries::{list, load};
+use super::{SqliteStore, unavailable};
+use crate::journal::Event;
+use crate::store::{BoxFuture, RunRecord, StoreError, StoredStatus};
+use crate::types::RunId;
+
+/// The most writes grouped into one transaction.
+const MAX_GROUP: usize = 256;
+
+/// What the writer thread is asked: a write, or a read.
+pub(super) enum Request {
+    Write(Box<dyn Write>),
+    Load(
+        RunId,
+        oneshot::Sender<Result<(RunRecord, Vec<Event>), StoreError>>,
+    ),
+    List(
+        Option<StoredStatus>,
+        Option<String>,
+        usize,
+        bool,
+        oneshot::Sender<Result<Vec<RunRecord>, StoreError>>,
+    ),
+}
+
+/// A write waiting for the writer thread: applied inside a group's transaction, answered
+/// once the transaction committed (or failed).
+pub(super) trait Write: Send {
+    fn apply(&mut self, conn: &Connection);
+    fn answer(self: Box<Self>, failed: Option<&StoreError>);
+}
+
+struct WriteOp<T, F> {
+    write: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Write for WriteOp<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn apply(&mut self, conn: &Connection) {
+        if let Some(write) = self.write.take() {
+            self.result = Some(in_savepoint(conn, write));
+        }
+    }
+
+    fn answer(self: Box<Self>, failed: Option<&StoreError>) {
+        let result = match (failed, self.result) {
+            (Some(err), _) => Err(clone_err(err)),
+            (None, Some(result)) => result,
+            (None, None) => Err(stopped()),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Runs `write` so that, if it fails, nothing it wrote stays in the group's transaction.
+fn in_savepoint<T>(
+    conn: &Connection,
+    write: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("SAVEPOINT hookflow_write")
+        .map_err(unavailable("begin a savepoint"))?;
+    let result = write(conn);
+    let end = if result.is_ok() {
+        "RELEASE hookflow_write"
+    } else {
+        "ROLLBACK TO hookflow_write; RELEASE hookflow_write"
+    };
+    conn.execute_batch(end)
+        .map_err(unavailable("end a savepoint"))?;
+    result
+}
+
+impl SqliteStore {
+    /// Runs `now` in its own transaction on the caller's thread if the connection is free;
+    /// otherwise sends the write `later` makes to the writer thread, which groups it with the
+    /// others waiting.
+    pub(super) fn write<T, F>(
+        &self,
+        now: impl FnOnce(&Connection) -> Result<T, StoreError>,
+        later: impl FnOnce() -> F,
+    ) -> BoxFuture<'static, Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        if let Ok(mut conn) = self.conn.try_lock() {
+            let result = (|| {
+                let tx = conn
+                    .transaction()
+                    .map_err(unavailable("begin a transaction"))?;
+                let value = now(&tx)?;
+                tx.commit().map_err(unavailable("commit"))?;
+                Ok(value)
+            })();
+            return Box::pin(std::future::ready(result));
+        }
+        let write = later();
+        self.send(move |reply| {
+            Request::Write(Box::new(WriteOp {
+                write: Some(write),
+                result: None,
+                reply,
+            }))
+        })
+    }
+
+    pub(super) fn send<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Request,
+    ) -> BoxFuture<'static, Result<T, StoreError>> {
+        let (reply, response) = oneshot::channel();
+        let sent = self.requests.send(make(reply));
+        Box::pin(async move {
+            sent.map_err(|_| stopped())?;
+            response.await.map_err(|_| stopped())?
+        })
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable {
+        context: "reach the writer thread".into(),
+        message: "the SQLite writer thread stopped".into(),
+    }
+}
+
+/// The writer thread: answers requests in order, grouping consecutive writes into one
+/// transaction.
+pub(super) fn writer(conn: &Mutex<Connection>, requests: mpsc::Receiver<Request>) {
+    let mut next = requests.recv().ok();
+    while let Some(request) = next.take() {
+        // A poisoned lock only means a panic while it was held; SQLite rolled back.
+        let mut conn = conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match request {
+            Request::Write(write) => {
+                let mut group = vec![write];
+                while group.len() < MAX_GROUP {
+                    match requests.try_recv() {
+                        Ok(Request::Write(write)) => group.push(write),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                write_group(&mut conn, group);
+            }
+            Request::Load(run_id, reply) => {
+                let _ = reply.send(load(&conn, run_id));
+            }
+            Request::List(status, workflow, limit, oldest_first, reply) => {
+                let _ = reply.send(list(
+                    &conn,
+                    status,
+                    workflow.as_deref(),
+                    limit,
+                    oldest_first,
+                ));
+            }
+        }
+        // Free the connection before waiting, for writes made on their callers' threads.
+        drop(conn);
+        if next.is_none() {
+            next = requests.recv().ok();
+        }
+    }
+}
+
+/// Writes a group in one transaction; if the transaction fails as a whole, every write in it
+/// gets the error (and none is recorded).
+fn write_group(conn: &mut Connection, mut group: Vec<Box<dyn Write>>) {
+    let outcome = (|| -> Result<(), StoreError> {
+        let tx = conn
+            .transaction()
+            .map_err(unavailable("begin a transaction"))?;
+        for write in &mut group {
+            write.apply(&tx);
+        }
+        tx.commit().map_err(unavailable("commit"))
+    })();
+    for write in group {
+        write.answer(outcome.as_ref().err());
+    }
+}
+
+fn clone_err(err: &StoreError) -> StoreError {
+    StoreError::Unavailable {
+        context: "commit".into(),
+        message: err.to_string(),
+    }
+}
