@@ -29,6 +29,7 @@ impl Default for Bus {
 }
 
 impl Bus {
+    #[inline]
     pub(crate) fn publish(&self, run_id: RunId, event: &Event) {
         if self.subscribers.load(Ordering::Relaxed) > 0 {
             // No receiver left is not an error: the subscriber went away.

@@ -111,17 +111,20 @@ impl RunShared {
         }
     }
 
+    #[inline]
     pub(crate) fn record(&self, kind: EventKind) {
         self.push(&mut lock(&self.state), kind);
     }
 
     /// Appends an event to the journal (whose lock the caller holds) and passes it to the
     /// run's subscribers, if the engine has any.
+    #[inline]
     pub(crate) fn push(&self, state: &mut RunState, kind: EventKind) {
         let event = state.journal.push(kind);
         self.env.bus.publish(self.run_id, event);
     }
 
+    #[inline]
     pub(crate) fn next_position(&self) -> u32 {
         self.next_position.fetch_add(1, Ordering::Relaxed)
     }
@@ -131,11 +134,13 @@ impl RunShared {
     }
 
     /// Whether step data is serialized into the journal: when asked, or for a store.
+    #[inline]
     pub(crate) fn records_data(&self) -> bool {
         self.env.record_data || self.durable.is_some()
     }
 
     /// What the journal recorded, if this run is being replayed.
+    #[inline]
     pub(crate) fn replay(&self) -> Option<&Replay> {
         self.durable.as_ref()?.replay.as_ref()
     }
@@ -150,11 +155,13 @@ impl RunShared {
     }
 
     /// Whether the run must stop.
+    #[inline]
     pub(crate) fn is_halted(&self) -> bool {
         self.halted.load(Ordering::Acquire)
     }
 
     /// Why the run must stop, taken once.
+    #[inline]
     pub(crate) fn take_halt(&self) -> Option<Halt> {
         if !self.is_halted() {
             return None;

@@ -55,6 +55,7 @@ impl Journal {
         self.events.reserve(additional);
     }
 
+    #[inline]
     pub(crate) fn push(&mut self, kind: EventKind) -> &Event {
         let seq = u32::try_from(self.events.len()).unwrap_or(u32::MAX);
         self.events.push(Event {

@@ -303,6 +303,9 @@ impl StepRun {
     }
 
     fn take_replayed(&mut self) -> Option<Box<Replayed>> {
+        if !matches!(self.mode, Mode::Replayed(_)) {
+            return None;
+        }
         match std::mem::replace(&mut self.mode, Mode::Run) {
             Mode::Replayed(replayed) => Some(replayed),
             mode => {

@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// The wall clock in microseconds since the Unix epoch: read for every journal event, so
 /// read directly (`SystemTime` adds a checked subtraction and 128-bit arithmetic per call).
 #[cfg(unix)]
+#[inline]
 pub(crate) fn now_micros() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,

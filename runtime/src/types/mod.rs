@@ -50,6 +50,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Locks a mutex of the runtime. No lock is held while user code runs, so a poisoned lock
 /// only means a panic elsewhere was caught; the data is still consistent.
+#[inline]
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
