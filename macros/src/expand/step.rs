@@ -1,8 +1,7 @@
 //! `#[step]`: the function keeps its name and inputs, takes the workflow's context, and runs
 //! the user's body (moved into a nested `async fn` of the same name) through the runtime's
 //! `StepRun`, with the step's options (retry, timeout, best effort). No lint attribute of the
-//! macro's covers the nested function: the generated function carries none, and the one
-//! `#[allow]` in the expansion is on a generated statement.
+//! macro's covers the nested function: the expansion carries none.
 //!
 //! Each of the step's types is checked once, by an assertion at the user's token
 //! (`step_data::<Receipt>()` at `Receipt`, `compensate::<Data, _>(undo)` at `undo`); the
@@ -17,7 +16,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 use syn::spanned::Spanned;
 
-use super::group_at;
+use super::{expr_at, group_at};
 use crate::ast::Step;
 use crate::attr::RetryArgs;
 
@@ -233,11 +232,7 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
     let yielded = future_output(step, returned);
     // The context handed to the body is at its type: a context of the wrong type is
     // reported there.
-    let ctx_arg = group_at(
-        ctx_ty.span(),
-        Delimiter::Parenthesis,
-        quote!(__hookflow_step.context()),
-    );
+    let ctx_arg = expr_at(ctx_ty, quote!(__hookflow_step.context()));
 
     // A step with a timeout turns it into its own error type: checked at `timeout`.
     let on_timeout = match &step.args.timeout {
@@ -268,12 +263,11 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
             let async_move = quote_spanned!(ret_span=> async move);
             let into = quote_spanned!(ret_span=> <#ret as #private::ResultParts>::into_result);
             let from = quote_spanned!(ret_span=> <#ret as #private::ResultParts>::from_result);
-            let awaited = group_at(
+            let into = group_at(
                 ret_span,
-                Delimiter::Parenthesis,
-                quote!(__hookflow_body.await),
+                Delimiter::Brace,
+                quote!(#into(__hookflow_body.await)),
             );
-            let into = group_at(ret_span, Delimiter::Brace, quote!(#into #awaited));
             let body = group_at(
                 ret_span,
                 Delimiter::Brace,
@@ -334,10 +328,6 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
                 let __hookflow_error = #error_check;
                 let mut __hookflow_step = #private::StepRun::start(__hookflow_ctx, &__HOOKFLOW_STEP);
                 #clone_checks
-                // The parentheses at the user's tokens (see `group_at`) carry spans, not
-                // precedence. This statement is all generated: it calls the user's function
-                // (nested above, outside the scope of this `allow`).
-                #[allow(unused_parens)]
                 let __hookflow_attempt = #execute;
                 #finish
             },

@@ -3,11 +3,9 @@
 
 use proc_macro2::{Delimiter, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
-use syn::spanned::Spanned;
-
 use syn::{Ident, ItemFn};
 
-use super::group_at;
+use super::{expr_at, group_at};
 use crate::ast::{BodyCall, Workflow};
 use crate::attr::{HookDecl, HookKind};
 use crate::names::{const_name, tokens_to_string};
@@ -46,12 +44,13 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
     };
     // The call is at the function's name (the context at its type): a body whose future is
     // not `Send`, or a context of the wrong type, is reported there.
-    let ctx_arg = group_at(wf.ctx_ty.span(), Delimiter::Parenthesis, quote!(ctx));
-    let execute = group_at(
+    let ctx_arg = expr_at(wf.ctx_ty, quote!(ctx));
+    let args = group_at(
         fn_ident.span(),
         Delimiter::Parenthesis,
-        quote!(#fn_ident(#ctx_arg, input)),
+        quote!(#ctx_arg, input),
     );
+    let execute = quote!(#fn_ident #args);
     let generated = generate(&Parts {
         item,
         krate: wf.args.krate.as_ref(),
@@ -92,11 +91,7 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
             impl #private_at_name::Future<Output = #private::Result<Self::Output, Self::Error>>
                 + #private_at_name::Send + '_
         };
-        // The parentheses at the user's tokens (see `group_at`) carry spans, not precedence;
-        // this `allow` covers `execute` only, generated in full (the user's function is beside
-        // the generated items, outside its scope).
         quote! {
-            #[allow(unused_parens)]
             fn execute(ctx: &#private::WorkflowContext, input: Self::Input) -> #future {
                 #body
             }

@@ -1,6 +1,6 @@
-// The lints the user sets apply to a step's body as written: the macro's own `allow`s cover
-// only the code it generates. Every kind of step expansion (plain, aliased return type,
-// retried, compensated) is below; only the user's `(1)` is reported.
+// The lints the user sets apply to a step's body as written: no lint attribute of the
+// macro's covers it. Every kind of step expansion (plain, aliased return type, retried,
+// compensated) is below; only the user's `(1)` is reported.
 #![deny(unused_parens, unused_braces)]
 use hookflow::prelude::*;
 
