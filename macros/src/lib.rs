@@ -23,7 +23,7 @@
 //! | 4     | `check`         | cross-cutting checks, a pass of its own after `ast`         |
 //! | 5     | `expand`        | generates the code (`expand::step`, `expand::workflow`)     |
 //! | 6     | `fallback`      | what is emitted beside errors, with `expand`'s builders     |
-//! | 7     | `lib`           | the entry points: parse, model, check, then expand or fall back |
+//! | 7     | `lib`           | the entry points: parse, model, check, expand or fall back  |
 //!
 //! The user's code is never inside a lint attribute of the macros': a step's body stays in a
 //! function of its own (nested in the generated one, which carries no `#[allow]`), and the
