@@ -6,6 +6,7 @@ use syn::{Expr, FnArg, GenericArgument, Ident, ItemFn, Pat, PathArguments, Retur
 
 use crate::attr::{HookDecl, StepArgs, WorkflowArgs};
 use crate::ctxt::Ctxt;
+use crate::names::{const_name, pascal_case, tokens_to_string};
 
 /// The `Ok` and `Err` types of a return type, as written (`Result<Order, CheckoutError>`),
 /// or `None` when the return type is not spelled `Result<_, _>` (an alias): the generated
@@ -276,19 +277,6 @@ fn require_context(cx: &Ctxt, sig: &syn::Signature, ty: &Type, context: &str) ->
     }
 }
 
-/// The tokens as the user would write them: `Vec<u8>`, not `Vec < u8 >`.
-pub(crate) fn tokens_to_string(tokens: &impl quote::ToTokens) -> String {
-    let s = tokens.to_token_stream().to_string();
-    s.replace(" < ", "<")
-        .replace("< ", "<")
-        .replace(" >", ">")
-        .replace(" ,", ",")
-        .replace(" :: ", "::")
-        .replace(":: ", "::")
-        .replace("& ", "&")
-        .replace(" :", ":")
-}
-
 fn result_types<'a>(
     cx: &Ctxt,
     output: &'a ReturnType,
@@ -421,30 +409,6 @@ fn last_segment_types<'a>(ty: &'a Type, name: &str) -> Option<Vec<&'a Type>> {
     )
 }
 
-/// `process_refund` -> `ProcessRefund`.
-pub(crate) fn pascal_case(ident: &Ident) -> Ident {
-    let raw = ident.to_string();
-    let name = raw.trim_start_matches("r#");
-    let mut out = String::with_capacity(name.len());
-    let mut upper = true;
-    for c in name.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    Ident::new(&out, ident.span())
-}
-
-/// `validate` -> `VALIDATE`.
-pub(crate) fn const_name(hook: &Ident) -> Ident {
-    Ident::new(&hook.to_string().to_uppercase(), hook.span())
-}
-
 /// Finds `name(ctx, ...)` calls and `ctx.hook(Type::HOOK, ...)` firings.
 struct CallVisitor<'h> {
     ctx: Option<Ident>,
@@ -535,15 +499,6 @@ impl<'ast> Visit<'ast> for CallVisitor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proc_macro2::Span;
-
-    #[test]
-    fn names_types_in_pascal_case() {
-        let id = |s: &str| Ident::new(s, Span::call_site());
-        assert_eq!(pascal_case(&id("checkout")), "Checkout");
-        assert_eq!(pascal_case(&id("process_refund")), "ProcessRefund");
-        assert_eq!(pascal_case(&id("import_v2_products")), "ImportV2Products");
-    }
 
     #[test]
     fn reports_every_signature_problem_at_once() {

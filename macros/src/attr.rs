@@ -1,6 +1,8 @@
-//! Parsing of the attribute arguments: `#[workflow(...)]` and `#[step(...)]`.
+//! Parsing of the attribute arguments, `#[workflow(...)]` and `#[step(...)]`, into plain
+//! data.
 //!
 //! Each option is parsed on its own, so that every bad option is reported in one build.
+//! Checks that compare options with each other or with the function run later, in `check`.
 
 use proc_macro2::{Spacing, TokenStream, TokenTree};
 use syn::ext::IdentExt;
@@ -8,6 +10,7 @@ use syn::parse::{ParseStream, Parser};
 use syn::{GenericArgument, Ident, LitStr, Path, Token, Type};
 
 use crate::ctxt::Ctxt;
+use crate::names::{did_you_mean, tokens_to_string};
 
 pub(crate) const HOOKS: &str = "hooks";
 pub(crate) const NAME: &str = "name";
@@ -92,12 +95,11 @@ impl WorkflowArgs {
                         syn::parenthesized!(content in input);
                         let list: TokenStream = content.parse()?;
                         no_more(input, "after `hooks(...)`")?;
-                        for decl in split_top_level(list) {
-                            if let Some(decl) = parse_hook(cx, decl) {
-                                crate::check::hook(cx, &args.hooks, &decl);
-                                args.hooks.push(decl);
-                            }
-                        }
+                        args.hooks.extend(
+                            split_top_level(list)
+                                .into_iter()
+                                .filter_map(|decl| parse_hook(cx, decl)),
+                        );
                     }
                     NAME => set_once(cx, &key, &mut args.name, parse_value(input, &key)?),
                     CRATE => set_once(cx, &key, &mut args.krate, parse_crate(input, &key)?),
@@ -198,7 +200,7 @@ fn parse_hook(cx: &Ctxt, tokens: TokenStream) -> Option<HookDecl> {
                 format!("this hook has no name; write `name: {name}<...>`, e.g. `validate: before<CheckoutData>`")
             } else {
                 let rest: TokenStream = input.fork().parse()?;
-                let rest = crate::ast::tokens_to_string(&rest);
+                let rest = tokens_to_string(&rest);
                 let rest = if rest.is_empty() { "kind<Payload>".to_owned() } else { rest };
                 format!("expected `:` after the hook name: `{name}: {rest}`")
             };
@@ -360,7 +362,7 @@ fn parse_retry(input: ParseStream, key: &Ident, allow_when: bool) -> syn::Result
 }
 
 /// `"250ms"`, `"5s"`, `"2m"`, `"1h"`, `"500us"`: microseconds.
-pub(crate) fn parse_duration(lit: &LitStr) -> syn::Result<u64> {
+fn parse_duration(lit: &LitStr) -> syn::Result<u64> {
     let text = lit.value();
     let text = text.trim();
     let split = text
@@ -431,7 +433,7 @@ fn set_once<T>(cx: &Ctxt, key: &Ident, slot: &mut Option<T>, value: T) {
 
 /// Splits at the commas that are not inside brackets or angle brackets. Empty pieces
 /// (a trailing comma) are dropped.
-pub(crate) fn split_top_level(tokens: TokenStream) -> Vec<TokenStream> {
+fn split_top_level(tokens: TokenStream) -> Vec<TokenStream> {
     let mut pieces = Vec::new();
     let mut current = Vec::new();
     let mut angle_depth = 0usize;
@@ -463,33 +465,6 @@ pub(crate) fn split_top_level(tokens: TokenStream) -> Vec<TokenStream> {
         .collect()
 }
 
-/// The closest of `candidates` to `word`, if it is close enough to be a typo.
-pub(crate) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (edit_distance(word, c), *c))
-        .filter(|(d, c)| *d <= 2 && *d < c.len())
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,16 +480,6 @@ mod tests {
     }
 
     #[test]
-    fn suggests_close_kinds() {
-        assert_eq!(
-            did_you_mean("befor", &[BEFORE, AFTER, STEP]),
-            Some("before")
-        );
-        assert_eq!(did_you_mean("aftr", &[BEFORE, AFTER, STEP]), Some("after"));
-        assert_eq!(did_you_mean("around", &[BEFORE, AFTER, STEP]), None);
-    }
-
-    #[test]
     fn reports_every_bad_option_at_once() {
         let cx = Ctxt::new();
         let args = WorkflowArgs::parse(
@@ -524,26 +489,6 @@ mod tests {
         let errors = cx.check().unwrap_err().into_iter().count();
         assert_eq!(errors, 5);
         assert!(args.hooks.is_empty());
-    }
-
-    #[test]
-    fn reports_duplicate_and_reserved_hooks_in_order() {
-        let cx = Ctxt::new();
-        WorkflowArgs::parse(
-            &cx,
-            quote!(hooks(a: before<u8>, a: after<u8>, on_compensation_failed: after<u8>, hooks: before<u8>, A: step<u8>)),
-        );
-        let errors: Vec<String> = cx
-            .check()
-            .unwrap_err()
-            .into_iter()
-            .map(|e| e.to_string())
-            .collect();
-        assert_eq!(errors.len(), 4, "{errors:?}");
-        assert!(errors[0].starts_with("duplicate hook `a`"));
-        assert!(errors[1].contains("built in"));
-        assert!(errors[2].contains("cannot be named `hooks`"));
-        assert!(errors[3].contains("clashes with `a`"));
     }
 
     #[test]

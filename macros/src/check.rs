@@ -1,9 +1,12 @@
-//! Checks that need more than one piece of the model (as serde_derive's `check.rs`).
-//! Simpler checks happen while parsing.
+//! Checks that need more than one piece of the input (as serde_derive's `check.rs`): a hook
+//! against the hooks declared before it, a step's options against each other and against its
+//! signature. This is its own pass, run by the entry points after `attr` has parsed and `ast`
+//! has modelled; simpler checks happen while parsing.
 
-use crate::ast::{Step, const_name, is_step_response};
-use crate::attr::HookDecl;
+use crate::ast::{Step, is_step_response};
+use crate::attr::{HookDecl, WorkflowArgs};
 use crate::ctxt::Ctxt;
+use crate::names::const_name;
 
 const ON_COMPENSATION_FAILED: &str = "on_compensation_failed";
 
@@ -19,10 +22,16 @@ pub(crate) fn is_reserved_hook(name: &str) -> bool {
     .contains(&name)
 }
 
-/// Checks a declared hook against the ones declared before it. It is called as each hook
-/// is parsed, so that errors come in source order, and needs no model of the function, so
-/// that a bad hook list is reported together with a bad signature.
-pub(crate) fn hook(cx: &Ctxt, before: &[HookDecl], hook: &HookDecl) {
+/// Checks the workflow's options: each declared hook against the built-in and reserved names
+/// and against the hooks declared before it. It needs no model of the function, so that a bad
+/// hook list is reported together with a bad signature.
+pub(crate) fn workflow(cx: &Ctxt, args: &WorkflowArgs) {
+    for (i, decl) in args.hooks.iter().enumerate() {
+        hook(cx, &args.hooks[..i], decl);
+    }
+}
+
+fn hook(cx: &Ctxt, before: &[HookDecl], hook: &HookDecl) {
     let name = hook.name.to_string();
     if name == ON_COMPENSATION_FAILED {
         cx.error_spanned_by(
@@ -51,6 +60,7 @@ pub(crate) fn hook(cx: &Ctxt, before: &[HookDecl], hook: &HookDecl) {
     }
 }
 
+/// Checks a step's options against each other and against its return type.
 pub(crate) fn step(cx: &Ctxt, step: &Step<'_>) {
     let args = &step.args;
     if let (Some(best_effort), Some(_)) = (&args.best_effort, &args.compensate) {
@@ -96,5 +106,61 @@ pub(crate) fn step(cx: &Ctxt, step: &Step<'_>) {
             ),
         ),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use super::*;
+    use crate::ast;
+
+    fn workflow_errors(args: proc_macro2::TokenStream) -> Vec<String> {
+        let cx = Ctxt::new();
+        let args = WorkflowArgs::parse(&cx, args);
+        workflow(&cx, &args);
+        cx.check()
+            .err()
+            .into_iter()
+            .flatten()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn parsing_alone_accepts_duplicates() {
+        let cx = Ctxt::new();
+        let args = WorkflowArgs::parse(&cx, quote!(hooks(a: before<u8>, a: after<u8>)));
+        cx.check().unwrap();
+        assert_eq!(args.hooks.len(), 2);
+    }
+
+    #[test]
+    fn reports_duplicate_and_reserved_hooks_in_order() {
+        let errors = workflow_errors(
+            quote!(hooks(a: before<u8>, a: after<u8>, on_compensation_failed: after<u8>, hooks: before<u8>, A: step<u8>)),
+        );
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors[0].starts_with("duplicate hook `a`"));
+        assert!(errors[1].contains("built in"));
+        assert!(errors[2].contains("cannot be named `hooks`"));
+        assert!(errors[3].contains("clashes with `a`"));
+    }
+
+    #[test]
+    fn reports_every_conflicting_step_option() {
+        let cx = Ctxt::new();
+        let args = crate::attr::StepArgs::parse(
+            &cx,
+            quote!(compensate = undo, best_effort, retry(max = 0)),
+        );
+        let item: syn::ItemFn = syn::parse_quote! {
+            async fn charge(ctx: &StepContext, amount: u64) -> Result<u64, E> { Ok(amount) }
+        };
+        let model = ast::Step::from_syn(&cx, &args, &item).unwrap();
+        step(&cx, &model);
+        // best effort with compensate, retry(max = 0), compensate without `StepResponse`
+        assert_eq!(cx.check().unwrap_err().into_iter().count(), 3);
     }
 }

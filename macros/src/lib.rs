@@ -11,6 +11,26 @@
 //! not reported again where they are used. Every stage reports into one `ctxt::Ctxt`, so
 //! every mistake is reported in one build.
 //!
+//! The modules are layers: each imports only from the layers below its own (or from its own
+//! layer), never from above. `tests/macros_layers.rs` checks it, with this map in its
+//! `LAYERS` table and a check that the two agree:
+//!
+//! | layer | modules         | what                                                        |
+//! |-------|-----------------|-------------------------------------------------------------|
+//! | 1     | `ctxt`, `names` | error accumulation; naming and token-text helpers           |
+//! | 2     | `attr`          | parses the attribute arguments into plain data              |
+//! | 3     | `ast`           | models the annotated function, with `attr`'s output         |
+//! | 4     | `check`         | cross-cutting checks, a pass of its own after `ast`         |
+//! | 5     | `expand`        | generates the code (`expand::step`, `expand::workflow`)     |
+//! | 6     | `fallback`      | what is emitted beside errors, with `expand`'s builders     |
+//! | 7     | `lib`           | the entry points: parse, model, check, expand or fall back  |
+//!
+//! The user's code is never inside a lint attribute of the macros': a step's body stays in a
+//! function of its own (nested in the generated one, which carries no `#[allow]`), and the
+//! generated code triggers none of the lints it used to allow (`unused_parens`,
+//! `unused_braces`, `clippy::manual_async_fn`), so that a crate may even `forbid` them
+//! (`tests/ui/pass/generated-code-needs-no-allow.rs`).
+//!
 //! Errors point at the user's tokens: checks are emitted as calls spanned there
 //! (`step_data::<Receipt>()` at `Receipt`, `compensate::<Data, _>(undo)` at `undo`), and the
 //! runtime receives the checked values in wrappers that always meet its bounds, so that no
@@ -24,6 +44,7 @@ mod check;
 mod ctxt;
 mod expand;
 mod fallback;
+mod names;
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
@@ -59,6 +80,7 @@ fn expand_workflow(args: TokenStream2, item: TokenStream2) -> TokenStream2 {
     let cx = Ctxt::new();
     let args = attr::WorkflowArgs::parse(&cx, args);
     let model = ast::Workflow::from_syn(&cx, &args, &function);
+    check::workflow(&cx, &args);
     match (cx.check(), model) {
         (Ok(()), Some(model)) => expand::workflow::expand(&model),
         (Err(errors), model) => fallback::workflow(&function, &args, model.as_ref(), &errors),

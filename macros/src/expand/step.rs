@@ -1,6 +1,7 @@
 //! `#[step]`: the function keeps its name and inputs, takes the workflow's context, and runs
 //! the user's body (moved into a nested `async fn` of the same name) through the runtime's
-//! `StepRun`, with the step's options (retry, timeout, best effort).
+//! `StepRun`, with the step's options (retry, timeout, best effort). No lint attribute of the
+//! macro's covers the nested function: the expansion carries none.
 //!
 //! Each of the step's types is checked once, by an assertion at the user's token
 //! (`step_data::<Receipt>()` at `Receipt`, `compensate::<Data, _>(undo)` at `undo`); the
@@ -12,38 +13,117 @@
 
 use proc_macro2::{Delimiter, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::Ident;
 use syn::spanned::Spanned;
 
-use super::group_at;
+use super::{expr_at, group_at};
 use crate::ast::Step;
 use crate::attr::RetryArgs;
 
+// The builders shared with the fallback (`crate::fallback::step`): the generated function's
+// signature and the user's function nested in it.
+
+/// The names the generated function gives the step's inputs: `__hookflow_arg0`, ...
+pub(crate) fn arg_idents(step: &Step<'_>) -> Vec<Ident> {
+    (0..step.inputs.len())
+        .map(|i| format_ident!("__hookflow_arg{}", i))
+        .collect()
+}
+
+/// What the generated function's future yields: the step's output and error as the workflow
+/// sees them (`returned`, the output without the compensation data), or for a best-effort
+/// step its output if it succeeded; `None` for the return type as written.
+pub(crate) fn future_output(
+    step: &Step<'_>,
+    returned: Option<(&TokenStream, &TokenStream)>,
+) -> TokenStream {
+    let private = super::private(step.args.krate.as_ref());
+    match returned {
+        Some((output, _)) if step.args.best_effort.is_some() => {
+            quote!(#private::Option<#output>)
+        }
+        Some((output, error)) => quote!(#private::Result<#output, #error>),
+        None => {
+            let ret = step.result.ret;
+            quote!(#ret)
+        }
+    }
+}
+
+/// The user's function as the generated one nests it, under its own name:
+/// `async fn charge(ctx: &StepContext, amount: u64) -> Result<u64, PaymentError> { ... }`.
+/// The user's body appears nowhere else, and no attribute of the macro's covers it: the lints
+/// the user set apply to it as written.
+pub(crate) fn user_fn(step: &Step<'_>) -> TokenStream {
+    let item = step.original;
+    let ident = &item.sig.ident;
+    let ctx_pat = match item.sig.inputs.first() {
+        Some(syn::FnArg::Typed(p)) => &p.pat,
+        _ => unreachable!("the model has a typed context parameter"),
+    };
+    let ctx_ty = step.ctx_ty;
+    let pats = step.inputs.iter().map(|(pat, _)| *pat);
+    let tys = step.inputs.iter().map(|(_, ty)| *ty);
+    let ret = step.result.ret;
+    let block = &item.block;
+    quote! {
+        async fn #ident(#ctx_pat: #ctx_ty, #(#pats: #tys),*) -> #ret #block
+    }
+}
+
+/// The generated function, with the user's attributes and visibility: `fn charge<'ctx>(
+/// __hookflow_ctx: &'ctx WorkflowContext, __hookflow_arg0: u64) -> StepFuture<impl
+/// Future<Output = #output> + Send + 'ctx> { #body }`. Its keyword, parentheses, braces,
+/// return type and `'ctx` are at the step's name (a future that is not `Send` is reported at
+/// the function that returns it, and `'ctx` resolves the same wherever it appears).
+pub(crate) fn step_fn(step: &Step<'_>, output: &TokenStream, body: TokenStream) -> TokenStream {
+    let krate = step.args.krate.as_ref();
+    let private = super::private(krate);
+    let item = step.original;
+    let attrs = &item.attrs;
+    let vis = &item.vis;
+    let ident = &item.sig.ident;
+    let span = ident.span();
+    let ctx_lifetime = quote_spanned!(span=> 'ctx);
+    let fn_token = quote_spanned!(span=> fn);
+    let arg_idents = arg_idents(step);
+    let arg_types = step.inputs.iter().map(|(_, ty)| *ty);
+    let params = group_at(
+        span,
+        Delimiter::Parenthesis,
+        quote! {
+            __hookflow_ctx: &#ctx_lifetime #private::WorkflowContext,
+            #(#arg_idents: #arg_types),*
+        },
+    );
+    let private_at_name = super::private_at(krate, span);
+    let future_ty = quote_spanned! {span=>
+        impl #private_at_name::Future<Output = #output> + #private_at_name::Send + 'ctx
+    };
+    let ret = quote_spanned!(span=> -> #private_at_name::StepFuture<#future_ty>);
+    let body = group_at(span, Delimiter::Brace, body);
+    quote! {
+        #(#attrs)*
+        #vis #fn_token #ident<#ctx_lifetime> #params #ret #body
+    }
+}
+
+/// The step: the generated function, with the user's function nested in it, the step's
+/// metadata and the future that runs it.
 pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
     let krate = step.args.krate.as_ref();
     let private = super::private(krate);
     // `::hookflow::__private` at a user's token, for the checks reported there.
     let private_at = |span: Span| super::private_at(krate, span);
-    let item = step.original;
-    let sig = &item.sig;
-    let attrs = &item.attrs;
-    let vis = &item.vis;
-    let ident = &sig.ident;
+    let ident = &step.original.sig.ident;
     let name = step.name();
-    let block = &item.block;
     let ret = step.result.ret;
     let ret_span = ret.span();
     let ctx_ty = step.ctx_ty;
-    let ctx_pat = match sig.inputs.first() {
-        Some(syn::FnArg::Typed(p)) => &p.pat,
-        _ => unreachable!("the model has a typed context parameter"),
-    };
     let best_effort = step.args.best_effort.is_some();
 
-    let arg_idents: Vec<_> = (0..step.inputs.len())
-        .map(|i| format_ident!("__hookflow_arg{}", i))
-        .collect();
+    let arg_idents = arg_idents(step);
     let arg_types: Vec<_> = step.inputs.iter().map(|(_, ty)| *ty).collect();
-    let arg_pats: Vec<_> = step.inputs.iter().map(|(pat, _)| *pat).collect();
 
     // The `Ok` and `Err` types, as written or projected through `ResultParts` (at the return
     // type, where a return type that is not a `Result` is reported).
@@ -141,29 +221,18 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
         }
     };
     let output_kind = data_kind(&format_ident!("__HookflowOutput"), &output_ty, output_span);
-    // The future's type is at the step's name: a body that is not `Send` is reported there.
-    let future_ty = {
-        let private_at_name = private_at(ident.span());
-        // What the generated function returns: the step's result (the return type as written,
-        // without `compensate`), or for a best-effort step its output if it succeeded.
-        let output = match (&step.result.spelled, &step.args.compensate) {
-            _ if best_effort => quote!(#private::Option<#output_ty>),
-            (None, None) => quote!(#ret),
-            _ => quote!(#private::Result<#output_ty, #err_ty>),
-        };
-        quote_spanned! {ident.span()=>
-            impl #private_at_name::Future<Output = #output> + #private_at_name::Send + 'ctx
-        }
+    // What the generated function returns: the step's result (the return type as written,
+    // without `compensate`), or for a best-effort step its output if it succeeded.
+    let returned = if best_effort || step.result.spelled.is_some() || step.args.compensate.is_some()
+    {
+        Some((&output_ty, &err_ty))
+    } else {
+        None
     };
-    // `'ctx` is at the step's name wherever it appears, so that its uses resolve together.
-    let ctx_lifetime = quote_spanned!(ident.span()=> 'ctx);
+    let yielded = future_output(step, returned);
     // The context handed to the body is at its type: a context of the wrong type is
     // reported there.
-    let ctx_arg = group_at(
-        ctx_ty.span(),
-        Delimiter::Parenthesis,
-        quote!(__hookflow_step.context()),
-    );
+    let ctx_arg = expr_at(ctx_ty, quote!(__hookflow_step.context()));
 
     // A step with a timeout turns it into its own error type: checked at `timeout`.
     let on_timeout = match &step.args.timeout {
@@ -194,12 +263,11 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
             let async_move = quote_spanned!(ret_span=> async move);
             let into = quote_spanned!(ret_span=> <#ret as #private::ResultParts>::into_result);
             let from = quote_spanned!(ret_span=> <#ret as #private::ResultParts>::from_result);
-            let awaited = group_at(
+            let into = group_at(
                 ret_span,
-                Delimiter::Parenthesis,
-                quote!(__hookflow_body.await),
+                Delimiter::Brace,
+                quote!(#into(__hookflow_body.await)),
             );
-            let into = group_at(ret_span, Delimiter::Brace, quote!(#into #awaited));
             let body = group_at(
                 ret_span,
                 Delimiter::Brace,
@@ -217,8 +285,11 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
             (body, finish)
         }
     };
-    let execute = match &step.args.retry {
-        None => quote!(__hookflow_step.execute(#body, #on_timeout).await),
+    let (clone_checks, execute) = match &step.args.retry {
+        None => (
+            TokenStream::new(),
+            quote!(__hookflow_step.execute(#body, #on_timeout).await),
+        ),
         Some(retry) => {
             let clone_checks = arg_types.iter().zip(&clones).map(|(ty, clone)| {
                 let private = private_at(ty.span());
@@ -235,16 +306,20 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
                 }
                 None => quote!(#private::Option::None),
             };
-            quote! {{
-                #(#clone_checks)*
-                __hookflow_step
-                    .execute_retrying(|| #body, #when, #on_timeout)
-                    .await
-            }}
+            (
+                quote!(#(#clone_checks)*),
+                quote! {
+                    __hookflow_step
+                        .execute_retrying(|| #body, #when, #on_timeout)
+                        .await
+                },
+            )
         }
     };
     let meta = step_meta(&private, step, &name);
 
+    // `StepFuture::__new(async move { .. })` at the step's name, path and parentheses too, so
+    // that the expression is there without parentheses around it (`unused_parens`).
     let future = {
         let run = group_at(
             ident.span(),
@@ -252,38 +327,26 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
             quote! {
                 let __hookflow_error = #error_check;
                 let mut __hookflow_step = #private::StepRun::start(__hookflow_ctx, &__HOOKFLOW_STEP);
+                #clone_checks
                 let __hookflow_attempt = #execute;
                 #finish
             },
         );
         let future = quote_spanned!(ident.span()=> async move #run);
-        group_at(
-            ident.span(),
-            Delimiter::Parenthesis,
-            quote!(#private::StepFuture::__new(#future)),
-        )
+        let new = {
+            let private = private_at(ident.span());
+            quote_spanned!(ident.span()=> #private::StepFuture::__new)
+        };
+        let args = group_at(ident.span(), Delimiter::Parenthesis, future);
+        quote!(#new #args)
     };
 
-    // The function's keyword, parentheses, braces and return type are at the step's name too
-    // (a future that is not `Send` is reported at the function that returns it).
-    let fn_token = quote_spanned!(ident.span()=> fn);
-    let params = group_at(
-        ident.span(),
-        Delimiter::Parenthesis,
+    let user_fn = user_fn(step);
+    step_fn(
+        step,
+        &yielded,
         quote! {
-            __hookflow_ctx: &#ctx_lifetime #private::WorkflowContext,
-            #(#arg_idents: #arg_types),*
-        },
-    );
-    let output = {
-        let private = private_at(ident.span());
-        quote_spanned!(ident.span()=> -> #private::StepFuture<#future_ty>)
-    };
-    let body = group_at(
-        ident.span(),
-        Delimiter::Brace,
-        quote! {
-            async fn #ident(#ctx_pat: #ctx_ty, #(#arg_pats: #arg_types),*) -> #ret #block
+            #user_fn
 
             #output_kind
 
@@ -293,12 +356,7 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
 
             #future
         },
-    );
-    quote! {
-        #(#attrs)*
-        #[allow(clippy::manual_async_fn, unused_braces, unused_parens)]
-        #vis #fn_token #ident<#ctx_lifetime> #params #output #body
-    }
+    )
 }
 
 /// `StepMeta::__new("name").__retry(...).__timeout(...)...`
@@ -335,53 +393,4 @@ fn retry_policy(private: &TokenStream, retry: &RetryArgs) -> TokenStream {
         policy = quote!(#policy.without_jitter());
     }
     policy
-}
-
-pub(crate) fn expand_fallback(step: &Step<'_>) -> Option<TokenStream> {
-    let item = step.original;
-    let sig = &item.sig;
-    let has_impl = |ty: &syn::Type| quote!(#ty).to_string().contains("impl");
-    if !sig.generics.params.is_empty()
-        || has_impl(step.result.ret)
-        || step.inputs.iter().any(|(_, ty)| has_impl(ty))
-    {
-        return None;
-    }
-    let private = super::private(step.args.krate.as_ref());
-    let attrs = &item.attrs;
-    let vis = &item.vis;
-    let ident = &sig.ident;
-    let block = &item.block;
-    let ret = step.result.ret;
-    let ctx_ty = step.ctx_ty;
-    let Some(syn::FnArg::Typed(ctx)) = sig.inputs.first() else {
-        return None;
-    };
-    let ctx_pat = &ctx.pat;
-    let arg_idents: Vec<_> = (0..step.inputs.len())
-        .map(|i| format_ident!("__hookflow_arg{}", i))
-        .collect();
-    let arg_types: Vec<_> = step.inputs.iter().map(|(_, ty)| *ty).collect();
-    let arg_pats: Vec<_> = step.inputs.iter().map(|(pat, _)| *pat).collect();
-    // What the caller gets: the output without the compensation data, when both are named.
-    let output = match (&step.args.compensate, step.response, step.result.spelled) {
-        (_, _, Some((ok, _))) if step.args.best_effort.is_some() => quote!(#private::Option<#ok>),
-        (Some(_), Some((out, _)), Some((_, err))) => quote!(#private::Result<#out, #err>),
-        _ => quote!(#ret),
-    };
-    Some(quote! {
-        #(#attrs)*
-        #[allow(unused_variables, clippy::manual_async_fn)]
-        #vis fn #ident<'ctx>(
-            __hookflow_ctx: &'ctx #private::WorkflowContext,
-            #(#arg_idents: #arg_types),*
-        ) -> #private::StepFuture<
-            impl #private::Future<Output = #output> + #private::Send + 'ctx
-        > {
-            #[allow(dead_code)]
-            async fn #ident(#ctx_pat: #ctx_ty, #(#arg_pats: #arg_types),*) -> #ret #block
-
-            #private::StepFuture::__new(#private::pending())
-        }
-    })
 }

@@ -3,31 +3,30 @@
 
 use proc_macro2::{Delimiter, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
-use syn::spanned::Spanned;
-
 use syn::{Ident, ItemFn};
 
-use super::group_at;
-use crate::ast::{BodyCall, Workflow, const_name, pascal_case, tokens_to_string};
-use crate::attr::{HookDecl, HookKind, WorkflowArgs};
-use crate::check::is_reserved_hook;
+use super::{expr_at, group_at};
+use crate::ast::{BodyCall, Workflow};
+use crate::attr::{HookDecl, HookKind};
+use crate::names::{const_name, tokens_to_string};
 
-/// What the generated items need to know: made from the model, or leniently from the
-/// function as written when it has errors ([`expand_fallback`]).
-struct Parts<'a> {
-    item: &'a ItemFn,
-    krate: Option<&'a syn::Path>,
-    type_ident: Ident,
-    name: String,
-    hooks: Vec<&'a HookDecl>,
-    input_ty: TokenStream,
-    output_ty: TokenStream,
-    error_ty: TokenStream,
-    calls: &'a [BodyCall],
+/// What the generated items need to know: made from the model ([`expand`]), or leniently
+/// from the function as written when it has errors (`crate::fallback::workflow`).
+pub(crate) struct Parts<'a> {
+    /// The user's function, emitted unchanged beside the generated items.
+    pub(crate) item: &'a ItemFn,
+    pub(crate) krate: Option<&'a syn::Path>,
+    pub(crate) type_ident: Ident,
+    pub(crate) name: String,
+    pub(crate) hooks: Vec<&'a HookDecl>,
+    pub(crate) input_ty: TokenStream,
+    pub(crate) output_ty: TokenStream,
+    pub(crate) error_ty: TokenStream,
+    pub(crate) calls: &'a [BodyCall],
     /// `version = N`.
-    version: Option<&'a syn::LitInt>,
+    pub(crate) version: Option<&'a syn::LitInt>,
     /// The body of `Workflow::execute`, which has `ctx` and `input`.
-    execute: TokenStream,
+    pub(crate) execute: TokenStream,
 }
 
 pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
@@ -45,12 +44,13 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
     };
     // The call is at the function's name (the context at its type): a body whose future is
     // not `Send`, or a context of the wrong type, is reported there.
-    let ctx_arg = group_at(wf.ctx_ty.span(), Delimiter::Parenthesis, quote!(ctx));
-    let execute = group_at(
+    let ctx_arg = expr_at(wf.ctx_ty, quote!(ctx));
+    let args = group_at(
         fn_ident.span(),
         Delimiter::Parenthesis,
-        quote!(#fn_ident(#ctx_arg, input)),
+        quote!(#ctx_arg, input),
     );
+    let execute = quote!(#fn_ident #args);
     let generated = generate(&Parts {
         item,
         krate: wf.args.krate.as_ref(),
@@ -70,66 +70,9 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
     }
 }
 
-/// The workflow's type, hook points and registrar for a function with errors, so that the
-/// code that uses them reports nothing more than the errors themselves. What the signature
-/// does not say is `()`, and `execute` never completes (the build fails anyway). Hooks that
-/// were reported (a duplicate, a reserved name) are left out; a generic function, or one not
-/// named in snake_case (its type would clash with it), gets nothing.
-pub(crate) fn expand_fallback(
-    item: &ItemFn,
-    args: &WorkflowArgs,
-    model: Option<&Workflow<'_>>,
-) -> TokenStream {
-    let sig = &item.sig;
-    let type_ident = pascal_case(&sig.ident);
-    if type_ident == sig.ident || !sig.generics.params.is_empty() {
-        return TokenStream::new();
-    }
-    let private = super::private(args.krate.as_ref());
-    let input_ty = match sig.inputs.iter().nth(1) {
-        Some(syn::FnArg::Typed(p)) if sig.inputs.len() == 2 => {
-            let ty = &p.ty;
-            quote!(#ty)
-        }
-        _ => quote!(()),
-    };
-    let (output_ty, error_ty) = match model.and_then(|m| m.result.spelled) {
-        Some((ok, err)) => (quote!(#ok), quote!(#err)),
-        None => (quote!(()), quote!(#private::Infallible)),
-    };
-    let mut seen = Vec::new();
-    let hooks = args
-        .hooks
-        .iter()
-        .filter(|h| {
-            let constant = const_name(&h.name).to_string();
-            let keep = !is_reserved_hook(&h.name.to_string()) && !seen.contains(&constant);
-            seen.push(constant);
-            keep
-        })
-        .collect();
-    generate(&Parts {
-        item,
-        krate: args.krate.as_ref(),
-        type_ident,
-        name: args
-            .name
-            .as_ref()
-            .map_or_else(|| sig.ident.to_string(), syn::LitStr::value),
-        hooks,
-        input_ty,
-        output_ty,
-        error_ty,
-        calls: model.map_or(&[], |m| &m.calls[..]),
-        version: args.version.as_ref(),
-        execute: quote! {
-            let _ = (ctx, input);
-            #private::pending()
-        },
-    })
-}
-
-fn generate(parts: &Parts<'_>) -> TokenStream {
+/// The workflow's type, its hook points, its registrar and its `Workflow` implementation (not
+/// the function itself).
+pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
     let private = super::private(parts.krate);
     let vis = &parts.item.vis;
     let fn_ident = &parts.item.sig.ident;
@@ -149,7 +92,6 @@ fn generate(parts: &Parts<'_>) -> TokenStream {
                 + #private_at_name::Send + '_
         };
         quote! {
-            #[allow(unused_parens)]
             fn execute(ctx: &#private::WorkflowContext, input: Self::Input) -> #future {
                 #body
             }

@@ -1,5 +1,5 @@
-// Several mistakes in one attribute and signature, all reported in one build, in source
-// order: an unknown hook kind, a duplicate hook, an unknown option and a missing return type.
+// Several mistakes, all reported in one build, pass by pass (attribute, signature, checks):
+// an unknown hook kind, an unknown option, a missing return type, then a duplicate hook.
 use hookflow::prelude::*;
 
 #[workflow(hooks(validate: befor<u64>, shipped: after<u64>, shipped: after<u64>), retries = 3)]
