@@ -1,15 +1,21 @@
-//! The layers of the runtime and of the macros: each module imports only from its own layer
-//! or the layers below (DESIGN.md's architecture). The maps are here, in one place; a module
-//! missing from its map fails the test too, so a new module must be placed.
+//! The modules of `runtime/src` and of `macros/src` are layers: each imports only from its own
+//! layer or from the layers below, never from a layer above (no import loop). `RUNTIME` and
+//! `MACROS` are the maps, here in one place; the tables in `runtime/src/lib.rs` and
+//! `macros/src/lib.rs` document them, and `*_lib_rs_documents_the_same_map` keeps them equal.
+//! A module missing from its map, or a map entry with no module, fails too.
+//!
+//! [`check_layers`] knows nothing of either crate: it reads a crate's `src` with a map.
 
 use std::collections::BTreeSet;
+use std::fs;
 use std::path::{Path, PathBuf};
 
-/// `runtime/src`: module -> layer. `lib.rs` assembles them all and is not checked.
+/// The layer of each module of `runtime/src` (DESIGN.md's architecture). `lib` is the crate
+/// root, which declares the modules and re-exports the public API.
 const RUNTIME: &[(&str, u8)] = &[
     // 1. plain types
     ("types", 1),
-    // 2. the journal, the store contract and its implementations, the event channel
+    // 2. the journal; the store contract and its implementations; the event channel
     ("journal", 2),
     ("store", 2),
     ("bus", 2),
@@ -27,311 +33,578 @@ const RUNTIME: &[(&str, u8)] = &[
     ("testing", 6),
     // 7. what generated code names
     ("__private", 7),
+    ("lib", 8),
 ];
 
-/// Every `.rs` file under `dir`.
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
+/// The layer of each module of `macros/src`: parse, model, check, generate.
+const MACROS: &[(&str, u8)] = &[
+    ("ctxt", 1),
+    ("names", 1),
+    ("attr", 2),
+    ("ast", 3),
+    ("check", 4),
+    ("expand", 5),
+    ("fallback", 6),
+    ("lib", 7),
+];
+
+fn src(krate: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(krate)
+        .join("src")
 }
 
-/// The source without comments, string and char literals (so that neither a doc link nor a
-/// message counts as an import).
-fn code_only(source: &str) -> String {
-    let bytes = source.as_bytes();
-    let mut out = String::with_capacity(source.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let rest = &source[i..];
-        if rest.starts_with("//") {
-            i += rest.find('\n').unwrap_or(rest.len());
-        } else if rest.starts_with("/*") {
-            let mut depth = 0;
-            let mut j = 0;
-            while j < rest.len() {
-                if rest[j..].starts_with("/*") {
-                    depth += 1;
-                    j += 2;
-                } else if rest[j..].starts_with("*/") {
-                    depth -= 1;
-                    j += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    j += rest[j..].chars().next().map_or(1, char::len_utf8);
-                }
-            }
-            i += j;
-        } else if let Some(len) = raw_string_len(rest) {
-            out.push_str("\"\"");
-            i += len;
-        } else if rest.starts_with('"') {
-            let mut j = 1;
-            while j < rest.len() {
-                match rest.as_bytes()[j] {
-                    b'\\' => j += 2,
-                    b'"' => {
-                        j += 1;
-                        break;
-                    }
-                    _ => j += 1,
-                }
-            }
-            out.push_str("\"\"");
-            i += j;
-        } else if rest.starts_with("'") && char_literal_len(rest).is_some() {
-            out.push_str("' '");
-            i += char_literal_len(rest).unwrap_or(1);
-        } else {
-            let c = rest.chars().next().unwrap_or(' ');
-            out.push(c);
-            i += c.len_utf8();
-        }
-    }
-    out
+#[test]
+fn runtime_modules_import_only_from_layers_below() {
+    let problems = check_layers(&src("runtime"), RUNTIME);
+    assert!(
+        problems.is_empty(),
+        "the modules of runtime/src are layers (see RUNTIME in tests/layers.rs):\n{}",
+        problems.join("\n")
+    );
 }
 
-/// The length of a raw string literal (`r"..."`, `r#"..."#`) at the start of `s`.
-fn raw_string_len(s: &str) -> Option<usize> {
-    let rest = s.strip_prefix('r').or_else(|| s.strip_prefix("br"))?;
-    let prefix = s.len() - rest.len();
-    let hashes = rest.len() - rest.trim_start_matches('#').len();
-    let body = rest[hashes..].strip_prefix('"')?;
-    let end = format!("\"{}", "#".repeat(hashes));
-    let close = body.find(&end)?;
-    Some(prefix + hashes + 1 + close + end.len())
+#[test]
+fn macros_modules_import_only_from_layers_below() {
+    let problems = check_layers(&src("macros"), MACROS);
+    assert!(
+        problems.is_empty(),
+        "the modules of macros/src are layers (see MACROS in tests/layers.rs):\n{}",
+        problems.join("\n")
+    );
 }
 
-/// The length of a char literal (`'a'`, `'\n'`, `'\''`) at the start of `s`, `None` for a
-/// lifetime.
-fn char_literal_len(s: &str) -> Option<usize> {
-    let body = &s[1..];
-    if let Some(escaped) = body.strip_prefix('\\') {
-        let close = escaped.find('\'')?;
-        return Some(1 + 1 + close + 1);
-    }
-    let c = body.chars().next()?;
-    body[c.len_utf8()..]
-        .starts_with('\'')
-        .then(|| 1 + c.len_utf8() + 1)
+#[test]
+fn runtime_lib_rs_documents_the_same_map() {
+    assert_documented("runtime", RUNTIME);
 }
 
-/// The top-level modules a file's code names through `crate::` (groups included) or through
-/// `super::` chains that reach the crate root. `depth` is how deep the file's module is (1
-/// for `x.rs` or `x/mod.rs`, 2 for `x/y.rs`, ...).
-fn referenced_modules(code: &str, depth: usize) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let chars: Vec<char> = code.chars().collect();
-    let text: String = chars.iter().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let starts_word = i == 0 || !(is_ident(chars[i - 1]) || chars[i - 1] == '$');
-        let rest: String = chars[i..chars.len().min(i + 8)].iter().collect();
-        if starts_word && rest.starts_with("crate") && text_at(&chars, i + 5, "::") {
-            collect_after(&chars, i + 7, &mut found);
-            i += 7;
-            continue;
-        }
-        if starts_word && rest.starts_with("super") && text_at(&chars, i + 5, "::") {
-            // Count the chain.
-            let mut j = i;
-            let mut ups = 0;
-            while text_at(&chars, j, "super::") {
-                ups += 1;
-                j += 7;
-            }
-            if ups >= depth {
-                collect_after(&chars, j, &mut found);
-            }
-            i = j;
-            continue;
-        }
-        i += 1;
-    }
-    let _ = text;
-    found
+#[test]
+fn macros_lib_rs_documents_the_same_map() {
+    assert_documented("macros", MACROS);
 }
 
-fn text_at(chars: &[char], at: usize, s: &str) -> bool {
-    let s: Vec<char> = s.chars().collect();
-    chars.len() >= at + s.len() && chars[at..at + s.len()] == s[..]
-}
-
-/// After `crate::`: one path's first segment, or each first segment of a `{...}` group.
-fn collect_after(chars: &[char], at: usize, found: &mut BTreeSet<String>) {
-    let ident = |from: usize| -> String {
-        chars[from..]
-            .iter()
-            .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
-            .collect()
-    };
-    let mut at = at;
-    while at < chars.len() && chars[at].is_whitespace() {
-        at += 1;
-    }
-    if chars.get(at) != Some(&'{') {
-        let name = ident(at);
-        if !name.is_empty() {
-            found.insert(name);
-        }
-        return;
-    }
-    // A group: the first segment of each item at nesting level 1.
-    let mut level = 0;
-    let mut expect = true;
-    let mut i = at;
-    while i < chars.len() {
-        match chars[i] {
-            '{' => {
-                level += 1;
-                expect = level == 1;
-            }
-            '}' => {
-                level -= 1;
-                if level == 0 {
-                    break;
-                }
-            }
-            ',' if level == 1 => expect = true,
-            c if c.is_whitespace() => {}
-            _ if expect && level == 1 => {
-                let name = ident(i);
-                if !name.is_empty() {
-                    found.insert(name.clone());
-                    i += name.len();
-                    expect = false;
-                    continue;
-                }
-                expect = false;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-}
-
-/// The module a file of `root` belongs to (its first path component, without `.rs`), and
-/// how deep its module is; `None` for the crate root.
-fn module_of(root: &Path, file: &Path) -> Option<(String, usize)> {
-    let relative = file.strip_prefix(root).ok()?;
-    let parts: Vec<String> = relative
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
-    if parts.len() == 1 && (parts[0] == "lib.rs" || parts[0] == "main.rs") {
-        return None;
-    }
-    let top = parts[0].trim_end_matches(".rs").to_owned();
-    let depth = if parts.last().is_some_and(|p| p == "mod.rs") {
-        parts.len() - 1
-    } else {
-        parts.len()
-    };
-    Some((top, depth))
-}
-
-/// Every import from a layer above its importer's, and every module missing from `map`.
-fn check_layers(root: &Path, map: &[(&str, u8)]) -> Vec<String> {
-    let layer = |module: &str| map.iter().find(|(m, _)| *m == module).map(|(_, l)| *l);
-    let mut problems = Vec::new();
-    for file in rust_files(root) {
-        let Some((module, depth)) = module_of(root, &file) else {
+/// The layer table in `<krate>/src/lib.rs` (rows `//! | N | `module`, ... | ...`) lists the
+/// same modules at the same layers as `map`.
+fn assert_documented(krate: &str, map: &[(&str, u8)]) {
+    let lib = fs::read_to_string(src(krate).join("lib.rs")).expect("lib.rs");
+    let mut documented = Vec::new();
+    for line in lib.lines() {
+        let Some(row) = line.strip_prefix("//! |") else {
             continue;
         };
-        let shown = file
-            .strip_prefix(root.parent().unwrap_or(root))
-            .unwrap_or(&file);
-        let Some(own) = layer(&module) else {
+        let cells: Vec<&str> = row.split('|').collect();
+        let Some(Ok(layer)) = cells.first().map(|c| c.trim().parse::<u8>()) else {
+            continue;
+        };
+        let modules = cells.get(1).copied().unwrap_or_default();
+        for name in modules.split('`').skip(1).step_by(2) {
+            documented.push((name.to_owned(), layer));
+        }
+    }
+    let mut expected: Vec<(String, u8)> = map.iter().map(|(m, l)| (m.to_string(), *l)).collect();
+    documented.sort();
+    expected.sort();
+    assert_eq!(
+        documented, expected,
+        "the layer table in {krate}/src/lib.rs and the map in tests/layers.rs differ"
+    );
+}
+
+/// The problems with the modules under `root` (a crate's `src`) and the layer `map`: a module
+/// that imports from a layer above its own, a module missing from the map, a map entry with no
+/// module. Empty when all is well.
+///
+/// A file's module is its top-level one: `attr.rs` is `attr`, `expand/step.rs` is `expand`,
+/// `lib.rs` is `lib`. Imports are the paths `crate::x` (with `use crate::{x, y}`), `super::x`
+/// that leave the top-level module, `self::x` and `x::` at the crate root; comments, strings,
+/// `pub(in ...)` and the bodies of `quote!`-like macros (generated code) are not read. An item
+/// of the crate root (`crate::helper`, `super::*` from a top-level module) counts as an import
+/// from the root's module.
+fn check_layers(root: &Path, map: &[(&str, u8)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let shown_root = root
+        .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+        .unwrap_or(root);
+    let mut files = Vec::new();
+    rust_files(root, &mut files);
+    files.sort();
+    let rel: Vec<PathBuf> = files
+        .iter()
+        .map(|f| f.strip_prefix(root).expect("under root").to_owned())
+        .collect();
+    let root_module = if rel.iter().any(|r| r == Path::new("main.rs")) {
+        "main"
+    } else {
+        "lib"
+    };
+    let paths: Vec<Vec<String>> = rel.iter().map(|r| module_path(r)).collect();
+    let modules: BTreeSet<String> = paths
+        .iter()
+        .map(|p| p.first().cloned().unwrap_or_else(|| root_module.to_owned()))
+        .collect();
+    let layer_of = |module: &str| map.iter().find(|(m, _)| *m == module).map(|(_, l)| *l);
+
+    for (i, (module, _)) in map.iter().enumerate() {
+        if map[..i].iter().any(|(m, _)| m == module) {
+            problems.push(format!("the layer map lists `{module}` twice"));
+        }
+        if !modules.contains(*module) {
             problems.push(format!(
-                "{}: module `{module}` is not in the layer map",
-                shown.display()
+                "the layer map lists `{module}`, but {} has no module `{module}`",
+                shown_root.display()
+            ));
+        }
+    }
+    for ((file, rel), path) in files.iter().zip(&rel).zip(&paths) {
+        let shown = shown_root.join(rel);
+        let shown = shown.display();
+        let module = path.first().map_or(root_module, String::as_str);
+        let Some(layer) = layer_of(module) else {
+            problems.push(format!(
+                "{shown}: module `{module}` is not in the layer map; give it a layer"
             ));
             continue;
         };
-        let source = std::fs::read_to_string(&file).unwrap();
-        for used in referenced_modules(&code_only(&source), depth) {
-            if used == module {
-                continue;
-            }
-            match layer(&used) {
-                Some(theirs) if theirs > own => problems.push(format!(
-                    "{} (layer {own}, `{module}`) imports `crate::{used}` (layer {theirs})",
-                    shown.display()
+        let source = fs::read_to_string(file).unwrap_or_else(|e| panic!("{shown}: {e}"));
+        for import in imports(&lex(&source), path, &modules) {
+            let target = import.module.as_deref().unwrap_or(root_module);
+            match layer_of(target) {
+                Some(target_layer) if target_layer > layer => problems.push(format!(
+                    "{shown}:{} (layer {layer}, {module}) imports `{}` (layer {target_layer}, {target})",
+                    import.line, import.text
                 )),
-                Some(_) => {}
-                None => problems.push(format!(
-                    "{} (layer {own}, `{module}`) names `crate::{used}`, which is not in the layer map",
-                    shown.display()
-                )),
+                // Below, the same layer, or a module already reported as missing from the map.
+                _ => {}
             }
         }
     }
     problems
 }
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let entries = fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for entry in entries {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
 }
 
-#[test]
-fn the_runtime_imports_only_from_lower_layers() {
-    let problems = check_layers(&workspace().join("runtime/src"), RUNTIME);
-    assert!(
-        problems.is_empty(),
-        "layer violations:\n  {}",
-        problems.join("\n  ")
-    );
+/// `attr.rs` -> `[attr]`, `expand/step.rs` -> `[expand, step]`, `expand/mod.rs` ->
+/// `[expand]`, `lib.rs` -> `[]`.
+fn module_path(rel: &Path) -> Vec<String> {
+    let mut path: Vec<String> = rel
+        .with_extension("")
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if path.len() == 1 && (path[0] == "lib" || path[0] == "main") {
+        path.clear();
+    } else if path.last().is_some_and(|last| last == "mod") {
+        path.pop();
+    }
+    path
 }
 
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    /// `::`
+    PathSep,
+    Punct(char),
+    /// A number.
+    Literal,
+}
+
+/// The tokens of a Rust file and their lines, without comments, strings, characters and
+/// lifetimes.
+fn lex(src: &str) -> Vec<(Tok, usize)> {
+    let chars: Vec<char> = src.chars().collect();
+    let at = |i: usize| chars.get(i).copied().unwrap_or('\0');
+    let is_ident_start = |c: char| c == '_' || c.is_alphabetic();
+    let is_ident_char = |c: char| c == '_' || c.is_alphanumeric();
+    let mut tokens = Vec::new();
+    let mut line = 1;
+    let mut i = 0;
+    // Skips a string whose opening `"` is at `i`, with escapes unless `raw`, then `hashes` `#`.
+    let skip_string = |mut i: usize, raw: bool, hashes: usize, line: &mut usize| -> usize {
+        i += 1;
+        while i < chars.len() {
+            match chars[i] {
+                '\\' if !raw => {
+                    if at(i + 1) == '\n' {
+                        *line += 1;
+                    }
+                    i += 2;
+                    continue;
+                }
+                '\n' => *line += 1,
+                '"' if (1..=hashes).all(|h| at(i + h) == '#') => return i + 1 + hashes,
+                _ => {}
+            }
+            i += 1;
+        }
+        i
+    };
+    // Skips a character literal whose opening `'` is at `i`.
+    let skip_char = |mut i: usize| -> usize {
+        i += 1;
+        if at(i) == '\\' {
+            i += 2;
+        }
+        while i < chars.len() && chars[i] != '\'' {
+            i += 1;
+        }
+        i + 1
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\n' => {
+                line += 1;
+                i += 1;
+            }
+            _ if c.is_whitespace() => i += 1,
+            '/' if at(i + 1) == '/' => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '/' if at(i + 1) == '*' => {
+                let mut depth = 0;
+                while i < chars.len() {
+                    if chars[i] == '/' && at(i + 1) == '*' {
+                        depth += 1;
+                        i += 2;
+                    } else if chars[i] == '*' && at(i + 1) == '/' {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        if chars[i] == '\n' {
+                            line += 1;
+                        }
+                        i += 1;
+                    }
+                }
+            }
+            '"' => i = skip_string(i, false, 0, &mut line),
+            '\'' if at(i + 1) == '\\' || at(i + 2) == '\'' => i = skip_char(i),
+            // A lifetime or a label.
+            '\'' => {
+                i += 1;
+                while is_ident_char(at(i)) {
+                    i += 1;
+                }
+            }
+            _ if c.is_ascii_digit() => {
+                while is_ident_char(at(i)) {
+                    i += 1;
+                }
+                tokens.push((Tok::Literal, line));
+            }
+            _ if is_ident_start(c) => {
+                let start = i;
+                while is_ident_char(at(i)) {
+                    i += 1;
+                }
+                let word: String = chars[start..i].iter().collect();
+                let raw_prefix = matches!(word.as_str(), "r" | "br" | "cr");
+                if raw_prefix && (at(i) == '"' || at(i) == '#') {
+                    let mut hashes = 0;
+                    while at(i + hashes) == '#' {
+                        hashes += 1;
+                    }
+                    if at(i + hashes) == '"' {
+                        i = skip_string(i + hashes, true, hashes, &mut line);
+                        continue;
+                    }
+                    if word == "r" && hashes == 1 && is_ident_start(at(i + 1)) {
+                        // A raw identifier: `r#type`.
+                        let start = i + 1;
+                        i = start;
+                        while is_ident_char(at(i)) {
+                            i += 1;
+                        }
+                        tokens.push((Tok::Ident(chars[start..i].iter().collect()), line));
+                        continue;
+                    }
+                }
+                if matches!(word.as_str(), "b" | "c") && at(i) == '"' {
+                    i = skip_string(i, false, 0, &mut line);
+                } else if word == "b" && at(i) == '\'' {
+                    i = skip_char(i);
+                } else {
+                    tokens.push((Tok::Ident(word), line));
+                }
+            }
+            ':' if at(i + 1) == ':' => {
+                tokens.push((Tok::PathSep, line));
+                i += 2;
+            }
+            _ => {
+                tokens.push((Tok::Punct(c), line));
+                i += 1;
+            }
+        }
+    }
+    tokens
+}
+
+/// Macros whose input is generated code, not this crate's paths.
+const QUOTE_MACROS: &[&str] = &[
+    "quote",
+    "quote_spanned",
+    "parse_quote",
+    "parse_quote_spanned",
+];
+
+/// An import of a file: where, as written, and the top-level module it reaches (`None`: an
+/// item of the crate root).
+#[derive(Debug)]
+struct Import {
+    line: usize,
+    text: String,
+    module: Option<String>,
+}
+
+/// The paths of a file (whose module path is `file_path`) that reach a top-level module
+/// (`modules`) or the crate root.
+fn imports(
+    tokens: &[(Tok, usize)],
+    file_path: &[String],
+    modules: &BTreeSet<String>,
+) -> Vec<Import> {
+    let tok = |i: usize| tokens.get(i).map(|(t, _)| t);
+    let ident = |i: usize| match tok(i) {
+        Some(Tok::Ident(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    let punct = |i: usize, c: char| tok(i) == Some(&Tok::Punct(c));
+    let path_sep = |i: usize| tok(i) == Some(&Tok::PathSep);
+    let mut found = Vec::new();
+    // Inline modules (`mod tests { .. }`): their names and the brace depth they opened at.
+    let mut inline: Vec<(String, usize)> = Vec::new();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < tokens.len() {
+        let line = tokens[i].1;
+        let starts_path = i == 0 || !path_sep(i - 1);
+        // The module path at this token.
+        let here = || -> Vec<String> {
+            let inline = inline.iter().map(|(m, _)| m.clone());
+            file_path.iter().cloned().chain(inline).collect()
+        };
+        match tok(i).expect("in bounds") {
+            Tok::Punct('{') => depth += 1,
+            Tok::Punct('}') => {
+                depth = depth.saturating_sub(1);
+                if inline.last().is_some_and(|(_, d)| *d == depth) {
+                    inline.pop();
+                }
+            }
+            Tok::Ident(kw) if kw == "mod" && punct(i + 2, '{') => {
+                if let Some(name) = ident(i + 1) {
+                    inline.push((name.to_owned(), depth));
+                }
+            }
+            // Generated code: skip the macro's input.
+            Tok::Ident(name)
+                if QUOTE_MACROS.contains(&name.as_str())
+                    && punct(i + 1, '!')
+                    && (punct(i + 2, '(') || punct(i + 2, '{') || punct(i + 2, '[')) =>
+            {
+                let mut nesting = 0usize;
+                let mut j = i + 2;
+                while let Some(t) = tok(j) {
+                    match t {
+                        Tok::Punct('(' | '{' | '[') => nesting += 1,
+                        Tok::Punct(')' | '}' | ']') => {
+                            nesting -= 1;
+                            if nesting == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                i = j + 1;
+                continue;
+            }
+            // `pub(in crate::x)` is a visibility, not an import.
+            Tok::Ident(kw) if kw == "in" && punct(i.wrapping_sub(1), '(') => {
+                while tok(i).is_some() && !punct(i, ')') {
+                    i += 1;
+                }
+                continue;
+            }
+            // `$crate::x` in a `macro_rules!` is what the macro's expansion names, in the
+            // user's crate: generated code, not an import.
+            Tok::Ident(kw) if kw == "crate" && punct(i.wrapping_sub(1), '$') => {}
+            Tok::Ident(kw) if starts_path && kw == "crate" && path_sep(i + 1) => {
+                found.extend(reach(&[], "crate", i + 2, tokens, modules, line));
+            }
+            Tok::Ident(kw) if starts_path && kw == "self" && path_sep(i + 1) => {
+                found.extend(reach(&here(), "self", i + 2, tokens, modules, line));
+            }
+            Tok::Ident(kw) if starts_path && kw == "super" && path_sep(i + 1) => {
+                let mut base = here();
+                let mut text = String::new();
+                let mut j = i;
+                while ident(j) == Some("super") && path_sep(j + 1) {
+                    base.pop();
+                    text.push_str(if text.is_empty() { "super" } else { "::super" });
+                    j += 2;
+                }
+                found.extend(reach(&base, &text, j, tokens, modules, line));
+                i = j;
+                continue;
+            }
+            // At the crate root, `attr::X` names the module `attr`.
+            Tok::Ident(name)
+                if starts_path
+                    && file_path.is_empty()
+                    && inline.is_empty()
+                    && path_sep(i + 1)
+                    && modules.contains(name)
+                    && !punct(i + 2, '<') =>
+            {
+                found.push(Import {
+                    line,
+                    text: name.clone(),
+                    module: Some(name.clone()),
+                });
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    found
+}
+
+/// What `prefix::<the tokens from i>` reaches from the module path `base`: the top-level
+/// module `base` is in, or, from the crate root, the module (or modules, for `{a, b}`) named
+/// next, or an item of the root.
+fn reach(
+    base: &[String],
+    prefix: &str,
+    i: usize,
+    tokens: &[(Tok, usize)],
+    modules: &BTreeSet<String>,
+    line: usize,
+) -> Vec<Import> {
+    // `name` is `None` for `self` in a group: the module `base` itself.
+    let named = |name: Option<&str>| Import {
+        line,
+        text: name.map_or_else(|| prefix.to_owned(), |name| format!("{prefix}::{name}")),
+        module: match (base.first(), name) {
+            (Some(top), _) => Some(top.clone()),
+            (None, Some(name)) => modules.get(name).cloned(),
+            (None, None) => None,
+        },
+    };
+    match tokens.get(i).map(|(t, _)| t) {
+        Some(Tok::Ident(name)) => vec![named(Some(name))],
+        Some(Tok::Punct('*')) => vec![Import {
+            line,
+            text: format!("{prefix}::*"),
+            module: base.first().cloned(),
+        }],
+        // `crate::{a::X, b}`: the first name of each item of the group.
+        Some(Tok::Punct('{')) => {
+            let mut found = Vec::new();
+            let mut nesting = 0usize;
+            let mut item_start = true;
+            for (t, _) in &tokens[i..] {
+                match t {
+                    Tok::Punct('{') => {
+                        nesting += 1;
+                        continue;
+                    }
+                    Tok::Punct('}') => {
+                        nesting -= 1;
+                        if nesting == 0 {
+                            break;
+                        }
+                    }
+                    Tok::Punct(',') if nesting == 1 => {
+                        item_start = true;
+                        continue;
+                    }
+                    Tok::Ident(name) if nesting == 1 && item_start => {
+                        found.push(named(Some(name.as_str()).filter(|n| *n != "self")));
+                    }
+                    _ => {}
+                }
+                item_start = false;
+            }
+            found
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// `check_layers` on a made-up crate: it reports what it should and nothing else.
 #[test]
-fn the_checker_finds_an_upward_import_and_an_unmapped_module() {
-    let dir = std::env::temp_dir().join(format!("hookflow-layers-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("low")).unwrap();
-    std::fs::write(dir.join("lib.rs"), "mod low; mod high; mod stray;").unwrap();
-    std::fs::write(
-        dir.join("low/mod.rs"),
-        "// crate::high in a comment is fine\nuse super::high::Thing;\nconst S: &str = \"crate::high\";",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("low/inner.rs"),
-        "use crate::{high::{A, B}, low::C};",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("high.rs"),
-        "use crate::low::Thing; fn f<'a>(x: &'a str) {}",
-    )
-    .unwrap();
-    std::fs::write(dir.join("stray.rs"), "").unwrap();
-    let problems = check_layers(&dir, &[("low", 1), ("high", 2)]);
-    let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(problems.len(), 3, "{problems:#?}");
-    assert!(
-        problems[0].contains("low/inner.rs (layer 1, `low`) imports `crate::high` (layer 2)"),
-        "{problems:#?}"
-    );
-    assert!(
-        problems[1].contains("low/mod.rs (layer 1, `low`) imports `crate::high` (layer 2)"),
-        "{problems:#?}"
-    );
-    assert!(
-        problems[2].contains("stray.rs: module `stray` is not in the layer map"),
-        "{problems:#?}"
+fn check_layers_reports_upward_imports_and_unmapped_modules() {
+    let root = std::env::temp_dir().join(format!("hookflow-layers-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&root);
+    let files = [
+        (
+            "lib.rs",
+            "mod low;\nmod high;\nmod sub;\nmod stray;\nuse crate::high::H;\nfn helper() {}\n",
+        ),
+        (
+            "low.rs",
+            concat!(
+                "//! Names crate::high in a comment, which is no import.\n",
+                "use crate::high;\n",
+                "const S: &str = \"crate::high::S\";\n",
+                "fn f() { let _ = quote::quote!(crate::high::Q); let _ = r#\"crate::high\"#; }\n",
+                "use super::helper;\n",
+                "pub(in crate::low) fn g<'a>(_: &'a str) -> char { 'x' }\n",
+                "mod tests {\n    use super::*;\n    use crate::{sub::deep, high::H, low};\n}\n",
+            ),
+        ),
+        ("high.rs", "use crate::low;\n"),
+        ("sub/mod.rs", "pub mod deep;\n"),
+        (
+            "sub/deep.rs",
+            "use super::super::low::L;\nfn f() { super::super::high::h(); super::other(); }\n",
+        ),
+        ("stray.rs", ""),
+    ];
+    for (path, text) in files {
+        let path = root.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    let map = [("lib", 9), ("low", 1), ("sub", 2), ("high", 3), ("gone", 4)];
+    let mut problems = check_layers(&root, &map);
+    for problem in &mut problems {
+        *problem = problem.replace(&format!("{}/", root.display()), "");
+    }
+    fs::remove_dir_all(&root).unwrap();
+    assert_eq!(
+        problems,
+        [
+            format!(
+                "the layer map lists `gone`, but {} has no module `gone`",
+                root.display()
+            ),
+            "low.rs:2 (layer 1, low) imports `crate::high` (layer 3, high)".to_owned(),
+            "low.rs:5 (layer 1, low) imports `super::helper` (layer 9, lib)".to_owned(),
+            "low.rs:9 (layer 1, low) imports `crate::sub` (layer 2, sub)".to_owned(),
+            "low.rs:9 (layer 1, low) imports `crate::high` (layer 3, high)".to_owned(),
+            "stray.rs: module `stray` is not in the layer map; give it a layer".to_owned(),
+            "sub/deep.rs:2 (layer 2, sub) imports `super::super::high` (layer 3, high)".to_owned(),
+        ]
     );
 }

@@ -9,7 +9,8 @@
 //!
 //! # Layers
 //!
-//! Each module imports only from the layers below its own (`tests/it/layers.rs` checks it):
+//! Each module imports only from its own layer or the layers below (`tests/layers.rs`
+//! checks it, with this map):
 //!
 //! | layer | modules | what |
 //! |---|---|---|
@@ -20,6 +21,7 @@
 //! | 5 | `engine`, `worker` | the engine (handle, builder, starts, resume, enqueue, leases) and the worker |
 //! | 6 | `view`, `testing` | diagrams, Mermaid rendering, subscriptions; test tools (feature `testing`) |
 //! | 7 | `__private` | what generated code names |
+//! | 8 | `lib` | the crate root: declares the modules, re-exports the public API |
 
 #![warn(missing_docs, unreachable_pub)]
 
