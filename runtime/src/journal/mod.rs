@@ -3,8 +3,8 @@
 //! The in-memory engine keeps the journal in the run's [`Outcome`](crate::Outcome); a store
 //! persists the same events. Step outputs and compensation data are recorded as JSON only
 //! when the engine asks for it ([`EngineBuilder::record_data`](crate::EngineBuilder::record_data))
-//! or has a store: the default path never serializes them. [`Replay`] reads a recorded
-//! journal back for a resumed run.
+//! or has a store: the default path never serializes them. A resumed run reads its recorded
+//! journal back (`replay`) to replay its body.
 
 mod event;
 mod replay;

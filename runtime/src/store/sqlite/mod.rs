@@ -1,6 +1,7 @@
 //! An embedded SQLite store, on rusqlite, with one dedicated writer thread.
 //!
-//! Every operation goes to that thread over a channel. Writes that arrive together (the step
+//! A write that finds the connection free runs at once on the caller's thread; otherwise it
+//! goes to the writer thread over a channel, and writes that arrive together there (the step
 //! commits of concurrent runs) are grouped into one transaction: one fsync for many runs.
 //! The database is in WAL mode with `synchronous = NORMAL`: a committed step survives a crash
 //! of the process; after a power loss, the last transactions before it may be lost (the
