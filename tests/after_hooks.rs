@@ -244,11 +244,15 @@ async fn successful_handlers_leave_no_hook_errors_and_are_journaled() {
             EventKind::HookFired {
                 hook: "order_placed".into(),
                 handlers: 2,
+                firing: 0,
+                names: Vec::new(),
             },
             EventKind::HookHandlerCompleted {
                 hook: "order_placed".into(),
                 slot: Slot::Configured,
                 handler: std::any::type_name_of_val(&send_confirmation).into(),
+                firing: 0,
+                data: None,
             },
             EventKind::HookHandlerFailed {
                 hook: "order_placed".into(),
@@ -256,6 +260,7 @@ async fn successful_handlers_leave_no_hook_errors_and_are_journaled() {
                 handler: std::any::type_name_of_val(&sync_crm).into(),
                 error: "CRM timed out after 3000 ms".into(),
                 panicked: false,
+                firing: 0,
             },
         ]
     );

@@ -269,6 +269,7 @@ async fn the_abort_is_journaled_as_a_failed_handler() {
             handler: std::any::type_name_of_val(&credit_limit).into(),
             error: "customer cus_ada is over their credit limit by 10000 cents".into(),
             panicked: false,
+            firing: 0,
         }]
     );
     assert!(

@@ -534,7 +534,7 @@ async fn a_registered_service_is_found_and_the_last_one_of_a_type_wins() {
 // =============================================================================================
 
 /// What the coupon handler leaves for the pricing step.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Coupon {
     code: String,
     percent_off: u64,

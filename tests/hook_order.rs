@@ -310,7 +310,7 @@ async fn five_handlers_on_one_hook_all_run() {
     let journal = outcome.journal();
     assert!(journal.kinds().any(|k| matches!(
         k,
-        EventKind::HookFired { hook, handlers: 5 } if hook == "validate"
+        EventKind::HookFired { hook, handlers: 5, .. } if hook == "validate"
     )));
     let completed = journal
         .kinds()

@@ -96,14 +96,24 @@ fn expected_failed_run(run_id: hookflow::RunId, data: bool) -> Vec<EventKind> {
             workflow: "pay".into(),
             run_id,
         },
+        // With record_data, a firing lists its handlers and a `before` handler's data is
+        // journaled: a resumed run replays them.
         EventKind::HookFired {
             hook: "screen".into(),
             handlers: 1,
+            firing: 0,
+            names: if data {
+                vec![std::any::type_name_of_val(&screen_amount).into()]
+            } else {
+                Vec::new()
+            },
         },
         EventKind::HookHandlerCompleted {
             hook: "screen".into(),
             slot: Slot::Configured,
             handler: std::any::type_name_of_val(&screen_amount).into(),
+            firing: 0,
+            data: when(json!({ "cents": 2500, "decline": true })),
         },
         EventKind::StepStarted {
             step: "hold_funds".into(),
@@ -172,9 +182,9 @@ async fn a_failed_run_matched_variant_by_variant() {
     let mut next = || kinds.next().expect("another event");
     assert!(matches!(next(), EventKind::RunStarted { workflow, run_id }
         if workflow == "pay" && *run_id == outcome.run_id()));
-    assert!(matches!(next(), EventKind::HookFired { hook, handlers: 1 } if hook == "screen"));
+    assert!(matches!(next(), EventKind::HookFired { hook, handlers: 1, .. } if hook == "screen"));
     assert!(
-        matches!(next(), EventKind::HookHandlerCompleted { hook, slot: Slot::Configured, handler }
+        matches!(next(), EventKind::HookHandlerCompleted { hook, slot: Slot::Configured, handler, .. }
         if hook == "screen" && handler.ends_with("::screen_amount"))
     );
     assert!(matches!(next(), EventKind::StepStarted { step, position: 0 } if step == "hold_funds"));

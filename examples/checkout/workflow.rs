@@ -58,14 +58,15 @@ pub struct PricedCart {
     total: Cents,
 }
 
-/// What the `validate` hook sees and may change.
-#[derive(Debug, Clone)]
+/// What the `validate` hook sees and may change (journaled: a resumed run gets back what each
+/// handler returned).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckoutData {
     cart: PricedCart,
 }
 
 /// What the `before_payment` hook sees and may change.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PaymentRequest {
     cart_id: String,
     amount: Cents,
@@ -90,7 +91,7 @@ pub struct Order {
 }
 
 /// The order id, left in the run's bag for the `on_compensation_failed` handler.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OrderId(pub String);
 
 /// The workflow's input.

@@ -6,8 +6,8 @@
 pub use crate::context::{CompensateFn, StepContext, WorkflowContext, compensation};
 pub use crate::engine::Engine;
 pub use crate::hook::{
-    After, AfterHandler, Before, BeforeHandler, HookPoint, Hooks, Registrar, Slot, StepHook,
-    StepHookHandler,
+    After, AfterHandler, Before, BeforeHandler, HookData, HookDataOps, HookPoint, Hooks, Registrar,
+    Slot, StepHook, StepHookHandler,
 };
 pub use crate::run::nested::call as call_nested;
 pub use crate::run::outcome::Outcome;
@@ -414,4 +414,10 @@ impl<W, T, R, F: Unimplementable> StepHookArg<W, T, R, NeverFits> for F {
     fn register(self, _: &mut Registrar<'_, W>, _: HookPoint<W, StepHook<T, R>>) {
         unreachable!("`Unimplementable` has no impl")
     }
+}
+
+/// Checks at compile time that `T` may be a `before` hook's payload (at the type declared in
+/// `#[workflow(hooks(name: before<T>))]`).
+pub const fn hook_data<T: HookData>() -> HookDataOps {
+    HookDataOps::of::<T>()
 }

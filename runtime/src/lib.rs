@@ -48,7 +48,7 @@ mod view;
 #[doc(hidden)]
 pub mod __private;
 
-pub use context::{CompensateFn, HookContext, Jobs, RunContext, StepContext, WorkflowContext};
+pub use context::{Bag, CompensateFn, HookContext, Jobs, RunContext, StepContext, WorkflowContext};
 pub use engine::{
     DEFAULT_LEASE, Engine, EngineBuilder, EnqueueError, ResumeError, ResumeReport, SpawnError,
 };
@@ -57,7 +57,7 @@ pub use journal::{Event, EventKind, Journal};
 pub use run::Outcome;
 pub use store::{Claim, Lease, MemoryStore, RunRecord, Store, StoreError, StoredRun, StoredStatus};
 pub use types::{
-    Actor, ActorKind, AdditionalDataError, Bag, BestEffortFailure, BodyCall, BoxError,
+    Actor, ActorKind, AdditionalDataError, BagValue, BestEffortFailure, BodyCall, BoxError,
     CompensationFailure, FailedCompensation, HookError, HookFailure, HookKind, HookMeta, Job,
     JobDispatcher, MissingService, NoStore, Origin, PanicError, ReplayError, RetryPolicy, RunError,
     RunId, RunOptions, RunStatus, StepData, StepFuture, StepMeta, StepResponse, StepTimeout,

@@ -160,12 +160,23 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
         let method_doc = format!(
             "Registers a handler on hook `{hook_name}` (`{kind_str}<{payload_str}>`): {signature}."
         );
+        // A `before` hook's payload is journaled (what each handler returns): checked at the
+        // type the user declared.
+        let journaled = match hook.kind {
+            HookKind::Before => {
+                let span = syn::spanned::Spanned::span(payload);
+                let private_at = super::private_at(parts.krate, span);
+                let ops = quote_spanned!(span=> #private_at::hook_data::<#payload>());
+                quote!(.__journaled(#ops))
+            }
+            _ => TokenStream::new(),
+        };
         // The point's type is spanned at the declaration: a payload of the wrong type when
         // firing is compared with the type the user wrote.
         consts.push(quote_spanned! {hook_ident.span()=>
             #[doc = #const_doc]
             #vis const #constant: #private::HookPoint<#ty, #kind_ty> =
-                #private::HookPoint::__new(#index, #hook_name);
+                #private::HookPoint::__new(#index, #hook_name)#journaled;
         });
         methods.push(quote! {
             #[doc = #method_doc]

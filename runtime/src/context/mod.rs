@@ -6,11 +6,14 @@
 //! environment a run is given ([`RunEnv`]) and its compensation stack. Their types are what
 //! handlers and steps are written against; the `run` layer above executes them.
 
+mod bag;
 mod compensation;
 mod env;
 mod jobs;
 mod run;
 
+pub use bag::Bag;
+pub(crate) use bag::Writer;
 pub use compensation::CompensateFn;
 pub use compensation::compensation;
 pub(crate) use compensation::{Compensation, action};
@@ -27,7 +30,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde::de::DeserializeOwned;
 
 use crate::hook::{Fire, HookPoint, WorkflowHookTable};
-use crate::types::{Actor, AdditionalDataError, Bag, MissingService, Origin, RunId, Slot};
+use crate::types::{Actor, AdditionalDataError, MissingService, Origin, RunId, Slot};
 use crate::workflow::Workflow;
 
 /// What every context of a run can reach: ids, actor, origin, additional data, the bag,
@@ -37,6 +40,8 @@ pub struct RunContext {
     pub(crate) run: Arc<RunShared>,
     /// The workflow this context belongs to: the run's, or a nested workflow's.
     pub(crate) workflow: &'static str,
+    /// Who writes to the bag through this context.
+    pub(crate) writer: Writer,
 }
 
 impl RunContext {
@@ -97,8 +102,20 @@ impl RunContext {
     }
 
     /// The bag of typed values shared by this run's steps and hooks.
-    pub fn bag(&self) -> &Bag {
-        &self.run.bag
+    pub fn bag(&self) -> Bag<'_> {
+        Bag {
+            run: &self.run,
+            writer: self.writer,
+        }
+    }
+
+    /// This context for `writer`.
+    pub(crate) fn writing_as(&self, writer: Writer) -> RunContext {
+        RunContext {
+            run: std::sync::Arc::clone(&self.run),
+            workflow: self.workflow,
+            writer,
+        }
     }
 
     /// The engine's service of type `T`.
@@ -185,6 +202,7 @@ impl WorkflowContext {
             rc: RunContext {
                 run: rc.run,
                 workflow: W::META.name(),
+                writer: Writer::Body,
             },
             workflow_type,
             table,
@@ -263,6 +281,10 @@ pub struct HookContext {
     pub(crate) hook: &'static str,
     pub(crate) slot: Slot,
     pub(crate) handler: &'static str,
+    /// The firing of the run's hooks this handler runs in.
+    pub(crate) firing: u32,
+    /// The handler's place among the firing's handlers.
+    pub(crate) index: u32,
 }
 
 impl HookContext {
@@ -277,6 +299,13 @@ impl HookContext {
     /// This handler's name.
     pub fn handler(&self) -> &'static str {
         self.handler
+    }
+    /// A key that is the same every time this handler runs in this firing of this run,
+    /// `"{run_id}:hook{firing}:{index}"`: a handler that was in flight when its process died
+    /// runs again with the same key (hand it to external systems so that the effect is
+    /// applied once).
+    pub fn idempotency_key(&self) -> String {
+        format!("{}:hook{}:{}", self.rc.run.run_id, self.firing, self.index)
     }
 }
 

@@ -10,8 +10,8 @@ use super::compensation::Compensation;
 use crate::journal::{EventKind, Journal, Replay};
 use crate::store::Store;
 use crate::types::{
-    Bag, BestEffortFailure, FailedCompensation, HookFailure, Job, ReplayError, RunId, RunOptions,
-    StoreError, lock,
+    BagStore, BestEffortFailure, FailedCompensation, HookFailure, Job, ReplayError, RunId,
+    RunOptions, StoreError, lock,
 };
 
 /// What a run shares between the workflow body, its steps and its hook handlers.
@@ -20,8 +20,9 @@ pub(crate) struct RunShared {
     pub(crate) run_id: RunId,
     pub(crate) options: RunOptions,
     pub(crate) state: Mutex<RunState>,
-    pub(crate) bag: Bag,
+    pub(crate) bag: BagStore,
     next_position: AtomicU32,
+    next_firing: AtomicU32,
     /// The last compensation frame handed out (0 is the run's own workflow).
     last_frame: AtomicU32,
     pub(crate) span: tracing::Span,
@@ -102,8 +103,9 @@ impl RunShared {
                 compensations: Vec::with_capacity(compensations),
                 ..RunState::default()
             }),
-            bag: Bag::default(),
+            bag: BagStore::default(),
             next_position: AtomicU32::new(0),
+            next_firing: AtomicU32::new(0),
             last_frame: AtomicU32::new(0),
             span,
             durable,
@@ -127,6 +129,12 @@ impl RunShared {
     #[inline]
     pub(crate) fn next_position(&self) -> u32 {
         self.next_position.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The index of the next hook firing (the body fires hooks in the same order on replay).
+    #[inline]
+    pub(crate) fn next_firing(&self) -> u32 {
+        self.next_firing.fetch_add(1, Ordering::Relaxed)
     }
 
     pub(crate) fn new_frame(&self) -> u32 {

@@ -26,9 +26,13 @@
 mod handler;
 mod registry;
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::context::WorkflowContext;
 
@@ -51,7 +55,30 @@ pub struct StepHook<T, R = ()>(PhantomData<fn(T) -> R>);
 pub struct HookPoint<W, K> {
     index: u16,
     name: &'static str,
+    /// How the journal writes and reads a `before` hook's data (checked at the declaration).
+    data: Option<HookDataOps>,
     _marker: PhantomData<fn() -> (W, K)>,
+}
+
+/// How the journal writes and reads a `before` hook's payload, type-erased: made by
+/// `#[workflow]` where the hook is declared, with the payload's serde impls.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct HookDataOps {
+    pub(crate) to_json: fn(&dyn Any) -> Option<serde_json::Value>,
+    pub(crate) from_json: fn(serde_json::Value) -> Result<Box<dyn Any + Send>, serde_json::Error>,
+}
+
+impl HookDataOps {
+    /// The operations of payload `T`.
+    pub(crate) const fn of<T: HookData>() -> Self {
+        HookDataOps {
+            to_json: |value| value.downcast_ref::<T>().and_then(crate::types::to_json),
+            from_json: |json| {
+                serde_json::from_value::<T>(json).map(|t| Box::new(t) as Box<dyn Any + Send>)
+            },
+        }
+    }
 }
 
 impl<W, K> HookPoint<W, K> {
@@ -60,8 +87,20 @@ impl<W, K> HookPoint<W, K> {
         HookPoint {
             index,
             name,
+            data: None,
             _marker: PhantomData,
         }
+    }
+
+    #[doc(hidden)]
+    pub const fn __journaled(mut self, ops: HookDataOps) -> Self {
+        self.data = Some(ops);
+        self
+    }
+
+    /// How the journal writes and reads the hook's data, if it is journaled.
+    pub(crate) fn data_ops(&self) -> Option<HookDataOps> {
+        self.data
     }
 
     /// The hook's name, as declared.
@@ -111,3 +150,16 @@ pub trait Fire<W>: Sized + 'static {
         payload: Self::Payload<'a>,
     ) -> impl Future<Output = Self::Output> + Send + 'a;
 }
+
+/// What a `before` hook's payload must be: a serde type, because the run's journal records
+/// what each handler returns, so that a resumed run gets it back without calling the handler
+/// again. `#[workflow]` checks it where the hook is declared (and only there).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the payload of a `before` hook",
+    label = "not `Serialize + DeserializeOwned + Send + 'static`",
+    note = "the run's journal records what each `before` handler returns, so that a resumed run gets it back without calling the handler again; derive them: #[derive(serde::Serialize, serde::Deserialize)]"
+)]
+pub trait HookData: Serialize + DeserializeOwned + Send + 'static {}
+// Not recommended: a type that is not hook data is reported with `HookData`'s message, once.
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned + Send + 'static> HookData for T {}

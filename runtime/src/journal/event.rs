@@ -119,6 +119,13 @@ pub enum EventKind {
         hook: Name,
         /// How many handlers it has.
         handlers: u32,
+        /// Which firing of the run's hooks this is, from 0, in the order the body fired them.
+        #[serde(default)]
+        firing: u32,
+        /// The handlers' names, in the order they run, when the run records data (it has a
+        /// store): a resumed run checks that it replays the same handlers.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        names: Vec<Name>,
     },
     /// A `before` or `after` handler returned successfully.
     HookHandlerCompleted {
@@ -128,6 +135,17 @@ pub enum EventKind {
         slot: Slot,
         /// The handler's name.
         handler: Name,
+        /// The firing it belongs to.
+        #[serde(default)]
+        firing: u32,
+        /// What a `before` handler returned, as JSON, when the run records data: a resumed
+        /// run gets it back without calling the handler again.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )]
+        data: Option<Value>,
     },
     /// A hook handler failed (returned an error or panicked).
     HookHandlerFailed {
@@ -141,6 +159,9 @@ pub enum EventKind {
         error: String,
         /// Whether the handler panicked.
         panicked: bool,
+        /// The firing it belongs to.
+        #[serde(default)]
+        firing: u32,
     },
     /// A compensation began.
     CompensationStarted {
@@ -187,6 +208,28 @@ pub enum EventKind {
         error: String,
         /// Whether the compensation panicked.
         panicked: bool,
+    },
+    /// A step, a hook handler or a compensation of a run that records data put a value in the
+    /// bag, or took one out: a resumed run that replays it restores the bag from this.
+    BagWritten {
+        /// The value's type (`std::any::type_name`).
+        key: Name,
+        /// The value it was set to, as JSON; absent when it was taken out.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )]
+        value: Option<Value>,
+        /// The position of the step that wrote it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<u32>,
+        /// The hook firing and the handler's place in it, for a handler's write.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handler: Option<(u32, u32)>,
+        /// The position of the step whose compensation wrote it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        compensation: Option<u32>,
     },
     /// The jobs enqueued by a completed run were handed to the engine's dispatcher (or, if it
     /// has none, listed in the outcome for the application to dispatch).
@@ -303,7 +346,7 @@ impl fmt::Display for EventKind {
                 };
                 write!(f, "nested workflow {workflow} (frame {frame}) {how}")
             }
-            EventKind::HookFired { hook, handlers } => {
+            EventKind::HookFired { hook, handlers, .. } => {
                 let s = if *handlers == 1 { "" } else { "s" };
                 write!(f, "hook {hook} fired ({handlers} handler{s})")
             }
@@ -311,6 +354,7 @@ impl fmt::Display for EventKind {
                 hook,
                 slot,
                 handler,
+                ..
             } => write!(f, "  {hook} <- {handler} [{slot}] ok"),
             EventKind::HookHandlerFailed {
                 hook,
@@ -318,6 +362,7 @@ impl fmt::Display for EventKind {
                 handler,
                 error,
                 panicked,
+                ..
             } => write!(
                 f,
                 "  {hook} <- {handler} [{slot}] FAILED{}: {error}",
@@ -358,6 +403,10 @@ impl fmt::Display for EventKind {
                 "compensate {step} #{position} FAILED{}: {error}",
                 panic_tag(*panicked)
             ),
+            EventKind::BagWritten { key, value, .. } => match value {
+                Some(value) => write!(f, "bag: {key} = {value}"),
+                None => write!(f, "bag: {key} taken"),
+            },
             EventKind::JobsDispatched { count } => write!(f, "{count} job(s) dispatched"),
             EventKind::JobsDiscarded { count } => {
                 write!(f, "{count} job(s) discarded (the run failed)")

@@ -7,10 +7,18 @@ use serde_json::Value;
 
 use super::{Event, EventKind};
 
-/// What a resumed run's journal says about each step position.
+/// What a resumed run's journal says about each step position and each hook firing.
 #[derive(Debug, Default)]
 pub(crate) struct Replay {
     pub(crate) steps: HashMap<u32, Recorded>,
+    /// The hook firings, by firing index.
+    pub(crate) firings: HashMap<u32, RecordedFiring>,
+    /// What each step put in the bag (or took out), by position, in order.
+    pub(crate) bag_by_step: HashMap<u32, Vec<BagWrite>>,
+    /// What each hook handler put in the bag, by (firing, handler), in order.
+    pub(crate) bag_by_handler: HashMap<(u32, u32), Vec<BagWrite>>,
+    /// What compensations put in the bag, in order.
+    pub(crate) bag_by_compensation: Vec<BagWrite>,
     /// The recorded failure, if the run had failed and was compensating.
     pub(crate) failure: Option<String>,
 }
@@ -22,6 +30,28 @@ pub(crate) struct Recorded {
     pub(crate) output: Option<Value>,
     pub(crate) compensation: Option<Value>,
     pub(crate) compensated: bool,
+}
+
+/// A recorded bag write: the value's type name, and its value (`None`: taken out).
+pub(crate) type BagWrite = (String, Option<Value>);
+
+/// A recorded hook firing: its handlers, and how each that ran ended.
+#[derive(Debug)]
+pub(crate) struct RecordedFiring {
+    pub(crate) hook: String,
+    /// The handlers it had, in run order (empty in journals that did not record them).
+    pub(crate) names: Vec<String>,
+    /// The handlers that ended, in run order.
+    pub(crate) ended: Vec<RecordedHandler>,
+}
+
+/// How a recorded hook handler ended.
+#[derive(Debug)]
+pub(crate) struct RecordedHandler {
+    pub(crate) handler: String,
+    /// `Ok(data)`: completed, with what a `before` handler returned; `Err((error, panicked))`:
+    /// failed.
+    pub(crate) outcome: Result<Option<Value>, (String, bool)>,
 }
 
 impl Replay {
@@ -57,6 +87,71 @@ impl Replay {
                 | EventKind::CompensationFailed { position, .. } => {
                     if let Some(r) = replay.steps.get_mut(position) {
                         r.compensated = true;
+                    }
+                }
+                EventKind::HookFired {
+                    hook,
+                    firing,
+                    names,
+                    ..
+                } => {
+                    replay.firings.insert(
+                        *firing,
+                        RecordedFiring {
+                            hook: hook.to_string(),
+                            names: names.iter().map(ToString::to_string).collect(),
+                            ended: Vec::new(),
+                        },
+                    );
+                }
+                EventKind::HookHandlerCompleted {
+                    handler,
+                    firing,
+                    data,
+                    ..
+                } => {
+                    if let Some(f) = replay.firings.get_mut(firing) {
+                        f.ended.push(RecordedHandler {
+                            handler: handler.to_string(),
+                            outcome: Ok(data.clone()),
+                        });
+                    }
+                }
+                EventKind::HookHandlerFailed {
+                    handler,
+                    firing,
+                    error,
+                    panicked,
+                    ..
+                } => {
+                    if let Some(f) = replay.firings.get_mut(firing) {
+                        f.ended.push(RecordedHandler {
+                            handler: handler.to_string(),
+                            outcome: Err((error.clone(), *panicked)),
+                        });
+                    }
+                }
+                EventKind::BagWritten {
+                    key,
+                    value,
+                    step,
+                    handler,
+                    compensation,
+                } => {
+                    let write = (key.to_string(), value.clone());
+                    match (step, handler, compensation) {
+                        (Some(position), _, _) => {
+                            replay.bag_by_step.entry(*position).or_default().push(write);
+                        }
+                        (_, Some(handler), _) => {
+                            replay
+                                .bag_by_handler
+                                .entry(*handler)
+                                .or_default()
+                                .push(write);
+                        }
+                        (_, _, Some(_)) => replay.bag_by_compensation.push(write),
+                        _ => {}
                     }
                 }
                 EventKind::RunFailed { error } => replay.failure = Some(error.clone()),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use super::commit::commit;
-use crate::context::{Compensation, StepContext, WorkflowContext};
+use crate::context::{Compensation, StepContext, WorkflowContext, Writer};
 use crate::journal::EventKind;
 use crate::types::{CatchUnwind, FailedCompensation, StoreError, lock};
 
@@ -75,7 +75,7 @@ async fn compensate_one(ctx: &WorkflowContext, entry: Compensation) -> Option<Fa
         data,
     });
     let sctx = StepContext {
-        rc: ctx.rc.clone(),
+        rc: ctx.rc.writing_as(Writer::Compensation(position)),
         step,
         position,
         attempt: AtomicU32::new(1),

@@ -6,12 +6,12 @@ use std::future::Future;
 
 use tracing::Instrument;
 
-use crate::context::{HookContext, RunShared, WorkflowContext};
+use super::firing::{Firing, halted};
+use crate::context::{HookContext, RunShared, WorkflowContext, Writer};
 use crate::hook::{
     After, Before, ErasedAfter, ErasedBefore, ErasedStepHook, Fire, HandlerEntry, HandlerList,
     HookPoint, StepHook,
 };
-use crate::journal::EventKind;
 use crate::types::{BoxError, CatchUnwind, HookError, HookFailure, PanicError, lock};
 use crate::workflow::Workflow;
 
@@ -24,14 +24,21 @@ fn handlers<W: Workflow, H: ?Sized + 'static>(
 
 fn hook_context<H: ?Sized>(
     ctx: &WorkflowContext,
-    hook: &'static str,
+    firing: &Firing<'_>,
+    index: usize,
     entry: &HandlerEntry<H>,
 ) -> HookContext {
+    let index = u32::try_from(index).unwrap_or(u32::MAX);
     HookContext {
-        rc: ctx.rc.clone(),
-        hook,
+        rc: ctx.rc.writing_as(Writer::Handler {
+            firing: firing.index,
+            index,
+        }),
+        hook: firing.hook,
         slot: entry.slot,
         handler: entry.name,
+        firing: firing.index,
+        index,
     }
 }
 
@@ -59,49 +66,6 @@ where
     }
 }
 
-fn fired(run: &RunShared, hook: &'static str, handlers: usize) {
-    run.record(EventKind::HookFired {
-        hook: hook.into(),
-        handlers: u32::try_from(handlers).unwrap_or(u32::MAX),
-    });
-}
-
-fn completed<H: ?Sized>(run: &RunShared, hook: &'static str, entry: &HandlerEntry<H>) {
-    run.record(EventKind::HookHandlerCompleted {
-        hook: hook.into(),
-        slot: entry.slot,
-        handler: entry.name.into(),
-    });
-}
-
-/// Records a failed handler and makes the error that reports it.
-fn failed<H: ?Sized>(
-    run: &RunShared,
-    workflow: &'static str,
-    hook: &'static str,
-    entry: &HandlerEntry<H>,
-    outcome: Result<BoxError, PanicError>,
-) -> HookError {
-    let (source, panicked): (BoxError, bool) = match outcome {
-        Ok(err) => (err, false),
-        Err(panic) => (Box::new(panic), true),
-    };
-    run.record(EventKind::HookHandlerFailed {
-        hook: hook.into(),
-        slot: entry.slot,
-        handler: entry.name.into(),
-        error: source.to_string(),
-        panicked,
-    });
-    HookError {
-        workflow,
-        hook,
-        slot: entry.slot,
-        handler: entry.name,
-        source,
-    }
-}
-
 impl<W: Workflow, T: Send + 'static> Fire<W> for Before<T> {
     type Payload<'p> = T;
     type Output = Result<T, HookError>;
@@ -111,19 +75,52 @@ impl<W: Workflow, T: Send + 'static> Fire<W> for Before<T> {
         let Some(list) = handlers::<W, dyn ErasedBefore<T>>(ctx, point.index()) else {
             return Ok(payload);
         };
-        let hook = point.name();
-        fired(run, hook, list.entries().len());
+        let entries = list.entries();
+        let Some(firing) = Firing::start(run, W::META.name(), point.name(), entries) else {
+            return halted().await;
+        };
+        let ops = point.data_ops();
         let mut data = payload;
-        for entry in list.entries() {
-            let hctx = hook_context(ctx, hook, entry);
-            let call = call_handler(run, entry.name, || entry.handler.call(&hctx, data));
-            match call.instrument(handler_span(hook, entry)).await {
-                Ok(Ok(next)) => {
-                    data = next;
-                    completed(run, hook, entry);
+        for (i, entry) in entries.iter().enumerate() {
+            // A handler whose end the journal recorded does not run again.
+            match (firing.recorded(i), ops) {
+                (Some(Ok(Some(recorded))), Some(ops)) => {
+                    let read = (ops.from_json)(recorded.clone());
+                    match read.map(|b| b.downcast::<T>().map(|t| *t)) {
+                        Ok(Ok(recorded)) => {
+                            data = recorded;
+                            firing.restore_bag(i);
+                            continue;
+                        }
+                        Ok(Err(_)) => unreachable_type(),
+                        Err(err) => {
+                            let message = err.to_string();
+                            return firing.corrupt(entry, message).await;
+                        }
+                    }
                 }
-                Ok(Err(err)) => return Err(failed(run, W::META.name(), hook, entry, Ok(err))),
-                Err(panic) => return Err(failed(run, W::META.name(), hook, entry, Err(panic))),
+                (Some(Err((error, panicked))), _) => {
+                    firing.restore_bag(i);
+                    return Err(firing.replayed_failure(entry, error, *panicked));
+                }
+                // Completed without its data (a journal of a run that did not record data),
+                // or never ended: it runs again.
+                _ => {}
+            }
+            let hctx = hook_context(ctx, &firing, i, entry);
+            let call = call_handler(run, entry.name, || entry.handler.call(&hctx, data));
+            match call.instrument(handler_span(firing.hook, entry)).await {
+                Ok(Ok(next)) => {
+                    let recorded = match ops {
+                        Some(ops) if run.records_data() => (ops.to_json)(&next),
+                        _ => None,
+                    };
+                    data = next;
+                    firing.completed(i, entry, recorded);
+                    firing.commit().await;
+                }
+                Ok(Err(err)) => return Err(firing.failed(i, entry, Ok(err))),
+                Err(panic) => return Err(firing.failed(i, entry, Err(panic))),
             }
         }
         Ok(data)
@@ -139,23 +136,42 @@ impl<W: Workflow, T: Sync + 'static> Fire<W> for After<T> {
         let Some(list) = handlers::<W, dyn ErasedAfter<T>>(ctx, point.index()) else {
             return;
         };
-        let hook = point.name();
-        fired(run, hook, list.entries().len());
-        for entry in list.entries() {
-            let hctx = hook_context(ctx, hook, entry);
-            let call = call_handler(run, entry.name, || entry.handler.call(&hctx, value));
-            let outcome = match call.instrument(handler_span(hook, entry)).await {
-                Ok(Ok(())) => {
-                    completed(run, hook, entry);
+        let entries = list.entries();
+        let Some(firing) = Firing::start(run, W::META.name(), point.name(), entries) else {
+            return halted().await;
+        };
+        for (i, entry) in entries.iter().enumerate() {
+            let error = match firing.recorded(i) {
+                // Completed before the run was resumed: it does not run again.
+                Some(Ok(_)) => {
+                    firing.restore_bag(i);
                     continue;
                 }
-                Ok(Err(err)) => Ok(err),
-                Err(panic) => Err(panic),
+                // Failed before: its failure is the run's again, without running it.
+                Some(Err((error, panicked))) => {
+                    firing.restore_bag(i);
+                    firing.replayed_failure(entry, error, *panicked)
+                }
+                None => {
+                    let hctx = hook_context(ctx, &firing, i, entry);
+                    let call = call_handler(run, entry.name, || entry.handler.call(&hctx, value));
+                    let outcome = match call.instrument(handler_span(firing.hook, entry)).await {
+                        Ok(Ok(())) => {
+                            firing.completed(i, entry, None);
+                            firing.commit().await;
+                            continue;
+                        }
+                        Ok(Err(err)) => Ok(err),
+                        Err(panic) => Err(panic),
+                    };
+                    let error = firing.failed(i, entry, outcome);
+                    firing.commit().await;
+                    error
+                }
             };
-            let error = failed(run, W::META.name(), hook, entry, outcome);
             tracing::warn!(%error, "hookflow: after-hook handler failed; recorded, nothing rolled back");
             lock(&run.state).hook_errors.push(HookFailure {
-                hook,
+                hook: firing.hook,
                 slot: entry.slot,
                 handler: entry.name,
                 plugin: entry.plugin.as_deref().map(str::to_owned),
@@ -175,9 +191,10 @@ impl<W: Workflow, T: Clone + Send + Sync + 'static, R: Send + 'static> Fire<W> f
         let Some(list) = handlers::<W, dyn ErasedStepHook<T, R>>(ctx, point.index()) else {
             return Ok(Vec::new());
         };
-        let hook = point.name();
         let entries = list.entries();
-        fired(run, hook, entries.len());
+        let Some(firing) = Firing::start(run, W::META.name(), point.name(), entries) else {
+            return halted().await;
+        };
         let mut results = Vec::with_capacity(entries.len());
         let mut payload = Some(payload);
         for (i, entry) in entries.iter().enumerate() {
@@ -188,23 +205,30 @@ impl<W: Workflow, T: Clone + Send + Sync + 'static, R: Send + 'static> Fire<W> f
                 payload.clone()
             };
             let Some(input) = input else { break };
+            // The handlers are steps: a resumed run replays them from their own records.
             let call = CatchUnwind::new(entry.handler.call(ctx, input));
             match call.await {
                 Ok(Ok(result)) => {
                     results.push(result);
-                    completed(run, hook, entry);
+                    firing.completed(i, entry, None);
                 }
-                Ok(Err(err)) => return Err(failed(run, W::META.name(), hook, entry, Ok(err))),
+                Ok(Err(err)) => return Err(firing.failed(i, entry, Ok(err))),
                 Err(panic) => {
                     // The step recorded its panic; it is this hook's error now, not the body's.
                     lock(&run.state).panicked_step = None;
                     let panic = PanicError {
                         message: panic.message(),
                     };
-                    return Err(failed(run, W::META.name(), hook, entry, Err(panic)));
+                    return Err(firing.failed(i, entry, Err(panic)));
                 }
             }
         }
         Ok(results)
     }
+}
+
+/// The journal's data of a `before` hook is written and read by the same hook point, for the
+/// same payload type.
+fn unreachable_type<T>() -> T {
+    unreachable!("a hook point's data operations read its own payload type")
 }

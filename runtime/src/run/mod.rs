@@ -9,6 +9,7 @@
 
 mod commit;
 mod compensate;
+mod firing;
 mod halt;
 mod hooks;
 pub(crate) mod nested;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use crate::context::{Durable, Halt, RunContext, RunEnv, RunShared, WorkflowContext};
+use crate::context::{Durable, Halt, RunContext, RunEnv, RunShared, WorkflowContext, Writer};
 use crate::hook::{After, Fire, HookPoint};
 use crate::journal::{Event, EventKind, Journal};
 use crate::store::RunUpdate;
@@ -68,6 +69,7 @@ pub(crate) async fn execute<W: Workflow>(
     let rc = RunContext {
         run: shared,
         workflow: W::META.name(),
+        writer: Writer::Body,
     };
     let ctx = WorkflowContext::for_workflow::<W>(rc, 0);
     ctx.shared().record(if resumed {
@@ -133,6 +135,12 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
                 });
                 if let Err(err) = commit(run, None).await {
                     return stopped(run, RunStatus::Interrupted, err.into());
+                }
+            }
+            // A run resumed while compensating: what the compensations that ran put in the bag.
+            if let Some(replay) = run.replay() {
+                for (key, value) in &replay.bag_by_compensation {
+                    run.bag.restore(key, value.clone());
                 }
             }
             // Boxed: only failed runs compensate, and their futures need not make every

@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use super::commit::commit;
 use crate::context::{
-    CompensateFn, Compensation, Halt, RunShared, StepContext, WorkflowContext, action,
+    CompensateFn, Compensation, Halt, RunShared, StepContext, WorkflowContext, Writer, action,
 };
 use crate::journal::EventKind;
 use crate::types::{
@@ -111,7 +111,7 @@ impl StepRun {
         StepRun {
             mode,
             ctx: StepContext {
-                rc: wf.rc.clone(),
+                rc: wf.rc.writing_as(Writer::Step(position)),
                 step: name,
                 position,
                 attempt: AtomicU32::new(1),
@@ -302,12 +302,25 @@ impl StepRun {
         Ok(output)
     }
 
+    /// What the journal recorded of this step, if it completed before the run was resumed;
+    /// the bag gets back what the step put in it.
     fn take_replayed(&mut self) -> Option<Box<Replayed>> {
         if !matches!(self.mode, Mode::Replayed(_)) {
             return None;
         }
         match std::mem::replace(&mut self.mode, Mode::Run) {
-            Mode::Replayed(replayed) => Some(replayed),
+            Mode::Replayed(replayed) => {
+                let run = self.run();
+                if let Some(writes) = run
+                    .replay()
+                    .and_then(|r| r.bag_by_step.get(&self.ctx.position))
+                {
+                    for (key, value) in writes {
+                        run.bag.restore(key, value.clone());
+                    }
+                }
+                Some(replayed)
+            }
             mode => {
                 self.mode = mode;
                 None

@@ -1,98 +1,166 @@
-//! A typed bag that steps and hooks use to pass values along one run.
+//! The storage behind a run's bag: values of any serde type, one per type, and the values a
+//! resumed run restored from its journal, which become typed when first read.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// Values of any type, one per type, shared by every step and hook handler of one run.
-///
-/// Reach it with `ctx.bag()`. A hook handler can leave a value for a later step, or the
-/// workflow body can leave the order id for an `on_compensation_failed` handler.
-///
-/// ```
-/// # use hookflow_runtime::Bag;
-/// #[derive(Clone, Debug, PartialEq)]
-/// struct GiftCard(u64);
-///
-/// let bag = Bag::default();
-/// assert_eq!(bag.insert(GiftCard(500)), None);
-/// assert_eq!(bag.get::<GiftCard>(), Some(GiftCard(500)));
-/// assert_eq!(bag.take::<GiftCard>(), Some(GiftCard(500)));
-/// assert!(!bag.contains::<GiftCard>());
-///
-/// bag.update(|seen: &mut Vec<&str>| seen.push("validate"));
-/// bag.update(|seen: &mut Vec<&str>| seen.push("reserve"));
-/// assert_eq!(bag.get::<Vec<&str>>(), Some(vec!["validate", "reserve"]));
-/// ```
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::lock;
+
+/// What the bag can hold: a serde type, because the run's journal records what steps and
+/// hook handlers put in the bag, so that a resumed run has it back.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be kept in a run's bag",
+    label = "not `Serialize + DeserializeOwned + Send + Sync + 'static`",
+    note = "the run's journal records what steps and hook handlers put in the bag, so that a resumed run has it back; derive them: #[derive(serde::Serialize, serde::Deserialize)]"
+)]
+pub trait BagValue: Serialize + DeserializeOwned + Any + Send + Sync {}
+// Not recommended: a type that is not a bag value is reported with `BagValue`'s message, once.
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned + Any + Send + Sync> BagValue for T {}
+
+/// The values of one run's bag.
 #[derive(Default)]
-pub struct Bag {
-    values: Mutex<Option<HashMap<TypeId, Box<dyn Any + Send + Sync>>>>,
+pub(crate) struct BagStore {
+    inner: Mutex<Values>,
 }
 
-impl Bag {
+#[derive(Default)]
+struct Values {
+    /// By type: the values put in (or read back) in this process.
+    typed: Option<HashMap<TypeId, Typed>>,
+    /// By type name: values restored from the journal, not read as their type yet.
+    restored: Option<HashMap<String, Value>>,
+}
+
+struct Typed {
+    name: &'static str,
+    value: Box<dyn Any + Send + Sync>,
+}
+
+impl BagStore {
     /// Stores `value`, returning the value of that type stored before, if any.
-    pub fn insert<T: Any + Send + Sync>(&self, value: T) -> Option<T> {
-        let mut values = crate::types::lock(&self.values);
-        values
-            .get_or_insert_with(HashMap::new)
-            .insert(TypeId::of::<T>(), Box::new(value))
-            .and_then(|old| old.downcast::<T>().ok().map(|b| *b))
+    pub(crate) fn insert<T: BagValue>(&self, value: T) -> Option<T> {
+        let mut values = lock(&self.inner);
+        let old = values.take_typed::<T>();
+        values.typed.get_or_insert_with(HashMap::new).insert(
+            TypeId::of::<T>(),
+            Typed {
+                name: std::any::type_name::<T>(),
+                value: Box::new(value),
+            },
+        );
+        old
     }
 
-    /// A clone of the stored value of type `T`.
-    pub fn get<T: Any + Send + Sync + Clone>(&self) -> Option<T> {
-        self.with(|v: Option<&T>| v.cloned())
-    }
-
-    /// Calls `f` with a reference to the stored value of type `T` (no clone).
-    ///
-    /// The bag is locked while `f` runs: do not touch the bag from `f`.
-    pub fn with<T: Any + Send + Sync, R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
-        let values = crate::types::lock(&self.values);
+    /// Calls `f` with a reference to the stored value of type `T`, while the bag is locked.
+    pub(crate) fn with<T: BagValue, R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
+        let mut values = lock(&self.inner);
+        values.read_restored::<T>();
         f(values
+            .typed
             .as_ref()
             .and_then(|m| m.get(&TypeId::of::<T>()))
-            .and_then(|b| b.downcast_ref::<T>()))
+            .and_then(|t| t.value.downcast_ref::<T>()))
     }
 
-    /// Changes the stored value of type `T` in place (starting from `T::default()` if there
-    /// is none), atomically with respect to other steps of the run, and returns what `f`
-    /// returns.
-    ///
-    /// The bag is locked while `f` runs: do not touch the bag from `f`.
-    pub fn update<T: Any + Send + Sync + Default, R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        let mut values = crate::types::lock(&self.values);
+    /// Changes the stored value of type `T` in place (from `T::default()` if there is none)
+    /// and calls `after` with it, while the bag is locked.
+    pub(crate) fn update<T: BagValue + Default, R>(
+        &self,
+        f: impl FnOnce(&mut T) -> R,
+        after: impl FnOnce(&T),
+    ) -> R {
+        let mut values = lock(&self.inner);
+        values.read_restored::<T>();
         let slot = values
+            .typed
             .get_or_insert_with(HashMap::new)
             .entry(TypeId::of::<T>())
-            .or_insert_with(|| Box::new(T::default()));
-        match slot.downcast_mut::<T>() {
-            Some(value) => f(value),
+            .or_insert_with(|| Typed {
+                name: std::any::type_name::<T>(),
+                value: Box::new(T::default()),
+            });
+        match slot.value.downcast_mut::<T>() {
+            Some(value) => {
+                let result = f(value);
+                after(value);
+                result
+            }
             // Unreachable: values are stored under their own type's id.
             None => f(&mut T::default()),
         }
     }
 
     /// Removes and returns the stored value of type `T`.
-    pub fn take<T: Any + Send + Sync>(&self) -> Option<T> {
-        let mut values = crate::types::lock(&self.values);
-        values
-            .as_mut()
-            .and_then(|m| m.remove(&TypeId::of::<T>()))
-            .and_then(|b| b.downcast::<T>().ok().map(|b| *b))
+    pub(crate) fn take<T: BagValue>(&self) -> Option<T> {
+        let mut values = lock(&self.inner);
+        values.read_restored::<T>();
+        values.take_typed::<T>()
     }
 
-    /// Whether a value of type `T` is stored.
-    pub fn contains<T: Any + Send + Sync>(&self) -> bool {
-        self.with(|v: Option<&T>| v.is_some())
+    /// Puts back what the journal recorded of the value whose type is named `name`: `Some`
+    /// the value it was set to, `None` taken out. Read as its type when first asked for.
+    pub(crate) fn restore(&self, name: &str, value: Option<Value>) {
+        let mut values = lock(&self.inner);
+        if let Some(typed) = values.typed.as_mut() {
+            typed.retain(|_, t| t.name != name);
+        }
+        let restored = values.restored.get_or_insert_with(HashMap::new);
+        match value {
+            Some(value) => {
+                restored.insert(name.to_owned(), value);
+            }
+            None => {
+                restored.remove(name);
+            }
+        }
+    }
+
+    /// How many values the bag holds.
+    pub(crate) fn len(&self) -> usize {
+        let values = lock(&self.inner);
+        values.typed.as_ref().map_or(0, HashMap::len)
+            + values.restored.as_ref().map_or(0, HashMap::len)
     }
 }
 
-impl std::fmt::Debug for Bag {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let len = crate::types::lock(&self.values)
-            .as_ref()
-            .map_or(0, HashMap::len);
-        f.debug_struct("Bag").field("values", &len).finish()
+impl Values {
+    fn take_typed<T: 'static>(&mut self) -> Option<T> {
+        self.typed
+            .as_mut()
+            .and_then(|m| m.remove(&TypeId::of::<T>()))
+            .and_then(|t| t.value.downcast::<T>().ok().map(|b| *b))
+    }
+
+    /// Reads a restored value of type `T` as a `T`, once.
+    fn read_restored<T: BagValue>(&mut self) {
+        let Some(restored) = self.restored.as_mut() else {
+            return;
+        };
+        let name = std::any::type_name::<T>();
+        let Some(json) = restored.remove(name) else {
+            return;
+        };
+        match serde_json::from_value::<T>(json) {
+            Ok(value) => {
+                self.typed.get_or_insert_with(HashMap::new).insert(
+                    TypeId::of::<T>(),
+                    Typed {
+                        name,
+                        value: Box::new(value),
+                    },
+                );
+            }
+            Err(error) => tracing::error!(
+                %error,
+                r#type = name,
+                "hookflow: a bag value restored from the journal no longer reads as its type; it is dropped"
+            ),
+        }
     }
 }

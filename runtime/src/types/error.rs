@@ -199,6 +199,22 @@ pub enum ReplayError {
         /// The deserialization error.
         message: String,
     },
+    /// A hook's handlers are not the ones the journal recorded for this firing (a plugin was
+    /// added or removed, or a handler renamed, between the crash and the resume): a resumed
+    /// run replays the handlers it ran, so it is parked rather than run with others.
+    #[error(
+        "replay mismatch at hook `{hook}` (firing #{firing}): the journal recorded the handlers {recorded:?}, the engine now has {now:?}; register the same handlers to resume the run"
+    )]
+    HandlersChanged {
+        /// The hook.
+        hook: String,
+        /// Its firing in the run.
+        firing: u32,
+        /// The handlers recorded, in run order.
+        recorded: Vec<String>,
+        /// The handlers registered now, in run order.
+        now: Vec<String>,
+    },
     /// The recorded input no longer deserializes as the workflow's input type.
     #[error("the recorded input does not match the workflow's input type: {0}")]
     Input(String),

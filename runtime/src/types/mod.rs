@@ -21,7 +21,8 @@ mod status;
 mod step_result;
 
 pub use actor::{Actor, ActorKind, Origin};
-pub use bag::Bag;
+pub(crate) use bag::BagStore;
+pub use bag::BagValue;
 pub(crate) use clock::now_micros;
 pub use error::{
     AdditionalDataError, BoxError, HookError, MissingService, NoStore, PanicError, ReplayError,

@@ -137,7 +137,7 @@ impl Journal {
                 EventKind::StepRetrying {
                     position, attempt, ..
                 } => format!("S-->>S: #{position} attempt {attempt} failed, retrying"),
-                EventKind::HookFired { hook, handlers } => {
+                EventKind::HookFired { hook, handlers, .. } => {
                     format!("W->>H: {} ({handlers} handlers)", mermaid_text(hook))
                 }
                 EventKind::HookHandlerCompleted { handler, slot, .. } => {

@@ -1,0 +1,216 @@
+//! One firing of a hook point, under the replay rule: a fresh run records the firing (its
+//! index and, with a store, its handlers' names) and how each handler ended (with what a
+//! `before` handler returned); a resumed run finds the firing in its journal, checks that the
+//! engine has the same handlers, and gives back what each recorded handler did instead of
+//! calling it again. A handler whose end was not recorded (it was in flight at the crash)
+//! runs again, with the same `ctx.idempotency_key()`.
+
+use super::commit::commit;
+use crate::context::{Halt, RunShared};
+use crate::hook::HandlerEntry;
+use crate::journal::{EventKind, RecordedFiring};
+use crate::types::{BoxError, HookError, PanicError, ReplayError};
+
+/// A hook firing in progress.
+pub(super) struct Firing<'a> {
+    run: &'a RunShared,
+    workflow: &'static str,
+    pub(super) hook: &'static str,
+    /// Its index among the run's firings.
+    pub(super) index: u32,
+    /// What the journal recorded of it, for a resumed run.
+    recorded: Option<&'a RecordedFiring>,
+}
+
+impl<'a> Firing<'a> {
+    /// Starts a firing of `hook` with `entries`: records it, or, for a resumed run that
+    /// recorded it, checks that the handlers are the ones that ran. `None` when they are not:
+    /// the run is halted, to be parked.
+    pub(super) fn start<H: ?Sized>(
+        run: &'a RunShared,
+        workflow: &'static str,
+        hook: &'static str,
+        entries: &[HandlerEntry<H>],
+    ) -> Option<Self> {
+        let index = run.next_firing();
+        let recorded = run.replay().and_then(|r| r.firings.get(&index));
+        let firing = Firing {
+            run,
+            workflow,
+            hook,
+            index,
+            recorded,
+        };
+        match recorded {
+            None => {
+                let names = if run.records_data() {
+                    entries.iter().map(|e| e.name.into()).collect()
+                } else {
+                    Vec::new()
+                };
+                run.record(EventKind::HookFired {
+                    hook: hook.into(),
+                    handlers: u32::try_from(entries.len()).unwrap_or(u32::MAX),
+                    firing: index,
+                    names,
+                });
+                Some(firing)
+            }
+            Some(recorded) => {
+                let now: Vec<&str> = entries.iter().map(|e| e.name).collect();
+                // The handlers recorded for this firing, or (in a journal that did not list
+                // them) the ones that ended.
+                let before: Vec<&str> = if recorded.names.is_empty() {
+                    recorded.ended.iter().map(|h| h.handler.as_str()).collect()
+                } else {
+                    recorded.names.iter().map(String::as_str).collect()
+                };
+                let same = recorded.hook == hook
+                    && if recorded.names.is_empty() {
+                        now.starts_with(&before)
+                    } else {
+                        now == before
+                    };
+                if same {
+                    return Some(firing);
+                }
+                run.halt(Halt::Replay(ReplayError::HandlersChanged {
+                    hook: hook.to_owned(),
+                    firing: index,
+                    recorded: before.iter().map(|s| (*s).to_owned()).collect(),
+                    now: now.iter().map(|s| (*s).to_owned()).collect(),
+                }));
+                None
+            }
+        }
+    }
+
+    /// How handler `i` ended, if the journal recorded it: `Ok(data)` or `Err((error,
+    /// panicked))`. A handler that is not called again because of it has its bag writes
+    /// restored with [`Firing::restore_bag`].
+    #[allow(clippy::type_complexity)] // the recorded outcome, as the journal keeps it
+    pub(super) fn recorded(
+        &self,
+        i: usize,
+    ) -> Option<&'a Result<Option<serde_json::Value>, (String, bool)>> {
+        self.recorded?.ended.get(i).map(|h| &h.outcome)
+    }
+
+    /// Commits what the firing's handlers did so far, before the body goes on: a handler
+    /// whose end is committed does not run again on resume (one in flight at a crash does,
+    /// with the same idempotency key, as a step does). If the store fails, the run halts.
+    pub(super) async fn commit(&self) {
+        if let Err(err) = commit(self.run, None).await {
+            self.run.halt(Halt::Store(err));
+            halted::<()>().await;
+        }
+    }
+
+    /// Puts back in the bag what handler `i` put there before the run was resumed.
+    pub(super) fn restore_bag(&self, i: usize) {
+        let index = u32::try_from(i).unwrap_or(u32::MAX);
+        let Some(writes) = self
+            .run
+            .replay()
+            .and_then(|r| r.bag_by_handler.get(&(self.index, index)))
+        else {
+            return;
+        };
+        for (key, value) in writes {
+            self.run.bag.restore(key, value.clone());
+        }
+    }
+
+    /// Records that handler `i` completed (with what a `before` handler returned), unless
+    /// the journal has it already.
+    pub(super) fn completed<H: ?Sized>(
+        &self,
+        i: usize,
+        entry: &HandlerEntry<H>,
+        data: Option<serde_json::Value>,
+    ) {
+        if self.recorded(i).is_some() {
+            return;
+        }
+        self.run.record(EventKind::HookHandlerCompleted {
+            hook: self.hook.into(),
+            slot: entry.slot,
+            handler: entry.name.into(),
+            firing: self.index,
+            data,
+        });
+    }
+
+    /// Records that handler `i` failed (unless the journal has it already) and makes the
+    /// error that reports it.
+    pub(super) fn failed<H: ?Sized>(
+        &self,
+        i: usize,
+        entry: &HandlerEntry<H>,
+        outcome: Result<BoxError, PanicError>,
+    ) -> HookError {
+        let (source, panicked): (BoxError, bool) = match outcome {
+            Ok(err) => (err, false),
+            Err(panic) => (Box::new(panic), true),
+        };
+        if self.recorded(i).is_none() {
+            self.run.record(EventKind::HookHandlerFailed {
+                hook: self.hook.into(),
+                slot: entry.slot,
+                handler: entry.name.into(),
+                error: source.to_string(),
+                panicked,
+                firing: self.index,
+            });
+        }
+        self.error(entry, source)
+    }
+
+    /// The error of a handler whose failure the journal recorded: its message (a panic stays
+    /// a panic), without running it again.
+    pub(super) fn replayed_failure<H: ?Sized>(
+        &self,
+        entry: &HandlerEntry<H>,
+        error: &str,
+        panicked: bool,
+    ) -> HookError {
+        let source: BoxError = if panicked {
+            let message = error.strip_prefix("panicked: ").unwrap_or(error);
+            Box::new(PanicError {
+                message: message.to_owned(),
+            })
+        } else {
+            error.to_owned().into()
+        };
+        self.error(entry, source)
+    }
+
+    fn error<H: ?Sized>(&self, entry: &HandlerEntry<H>, source: BoxError) -> HookError {
+        HookError {
+            workflow: self.workflow,
+            hook: self.hook,
+            slot: entry.slot,
+            handler: entry.name,
+            source,
+        }
+    }
+
+    /// Parks the run: what a `before` handler returned no longer reads as the hook's data.
+    pub(super) async fn corrupt<H: ?Sized, T>(
+        &self,
+        entry: &HandlerEntry<H>,
+        message: String,
+    ) -> T {
+        self.run.halt(Halt::Replay(ReplayError::Corrupt {
+            step: format!("{} <- {}", self.hook, entry.name),
+            position: self.index,
+            message,
+        }));
+        halted().await
+    }
+}
+
+/// Waits for the run's driver to see its halt and drop the body.
+pub(super) fn halted<T>() -> std::future::Pending<T> {
+    std::future::pending()
+}
