@@ -21,6 +21,8 @@ struct World {
     captured: AtomicUsize,
     hang: AtomicBool,
     hung: tokio::sync::Notify,
+    /// The ids of the jobs dispatched, in order.
+    dispatched: std::sync::Mutex<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,9 @@ async fn authorize(ctx: &StepContext, order: Order) -> Result<u64, PayError> {
         .fetch_add(1, Ordering::SeqCst);
     ctx.bag()
         .insert(PaymentIntent(format!("pi_{}", order.cents)));
+    ctx.jobs()
+        .enqueue("receipt", &order.cents)
+        .map_err(|_| PayError::NoIntent)?;
     Ok(order.cents)
 }
 
@@ -78,6 +83,7 @@ async fn pay(ctx: &WorkflowContext, order: Order) -> Result<String, PayError> {
     let order = ctx.hook(Pay::VALIDATE, order).await?;
     let cents = authorize(ctx, order).await?;
     ctx.hook(Pay::AUTHORIZED, &cents).await;
+    let _ = ctx.jobs().enqueue("audit_log", &cents);
     capture(ctx, cents).await
 }
 
@@ -94,11 +100,14 @@ async fn validate(ctx: &HookContext, mut order: Order) -> Result<Order, std::io:
     Ok(order)
 }
 
-async fn notify(ctx: &HookContext, _cents: &u64) -> Result<(), std::io::Error> {
+async fn notify(ctx: &HookContext, cents: &u64) -> Result<(), std::io::Error> {
     ctx.service::<Arc<World>>()
         .map_err(std::io::Error::other)?
         .notified
         .fetch_add(1, Ordering::SeqCst);
+    ctx.jobs()
+        .enqueue("notify_crm", cents)
+        .map_err(std::io::Error::other)?;
     Ok(())
 }
 
@@ -114,11 +123,13 @@ fn engine_with(store: &Arc<MemoryStore>, world: &Arc<World>, extra_handler: bool
     }
     let _ = registrar;
     // One worker id: the restarted process takes its runs back at once.
+    let queue = Arc::clone(world);
     Engine::builder()
         .worker_id("shop")
         .store(Arc::clone(store))
         .hooks(hooks)
         .service(Arc::clone(world))
+        .jobs(move |job: hookflow::Job| queue.dispatched.lock().unwrap().push(job.id().to_owned()))
         .workflow::<Pay>()
         .build()
 }
@@ -181,6 +192,16 @@ async fn a_resumed_run_gets_back_its_bag_and_its_hook_handlers_do_not_run_again(
     assert_eq!(world.notified.load(Ordering::SeqCst), 1, "notify ran again");
     // The step in flight runs again (with the same idempotency key).
     assert_eq!(world.captured.load(Ordering::SeqCst), 2);
+    // The jobs of the replayed step and handler came back from the journal, the body's was
+    // enqueued again: each dispatched once, with the ids the first execution gave them.
+    assert_eq!(
+        *world.dispatched.lock().unwrap(),
+        [
+            format!("{run_id}/step0/0"),
+            format!("{run_id}/hook1.0/0"),
+            format!("{run_id}/body/0"),
+        ]
+    );
 }
 
 #[tokio::test]

@@ -4,17 +4,24 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
-use super::RunShared;
+use super::{RunShared, Writer};
+use crate::journal::EventKind;
 use crate::types::{Job, lock};
 
 /// The handle that `ctx.jobs()` returns.
 #[derive(Debug)]
 pub struct Jobs<'a> {
     pub(crate) run: &'a RunShared,
+    pub(crate) writer: Writer,
 }
 
 impl Jobs<'_> {
     /// Enqueues a job; it is dispatched when the run completes, and dropped if it fails.
+    /// It gets a stable id ([`Job::id`]).
+    ///
+    /// With a store, a job a step or a hook handler enqueues is journaled with it, and a
+    /// resumed run that replays the step has it back; the body's own jobs are enqueued again
+    /// by the body, with the same ids.
     ///
     /// # Errors
     /// When `payload` cannot be serialized to JSON.
@@ -23,8 +30,37 @@ impl Jobs<'_> {
         name: impl Into<Cow<'static, str>>,
         payload: &impl Serialize,
     ) -> Result<(), serde_json::Error> {
-        let job = Job::new(name, serde_json::to_value(payload)?);
-        lock(&self.run.state).jobs.push(job);
+        let payload = serde_json::to_value(payload)?;
+        let origin = match self.writer {
+            Writer::Body => "body".to_owned(),
+            Writer::Step(position) => format!("step{position}"),
+            Writer::Handler { firing, index } => format!("hook{firing}.{index}"),
+            Writer::Compensation(position) => format!("undo{position}"),
+        };
+        let prefix = format!("{}/{origin}/", self.run.run_id);
+        let mut state = lock(&self.run.state);
+        let n = state
+            .jobs
+            .iter()
+            .filter(|j| j.id().starts_with(&prefix))
+            .count();
+        let job = Job::new(name, payload).with_id(format!("{prefix}{n}"));
+        let (step, handler) = match self.writer {
+            Writer::Step(position) => (Some(position), None),
+            Writer::Handler { firing, index } => (None, Some((firing, index))),
+            Writer::Body | Writer::Compensation(_) => (None, None),
+        };
+        if (step.is_some() || handler.is_some()) && self.run.records_data() {
+            self.run.push(
+                &mut state,
+                EventKind::JobEnqueued {
+                    job: job.clone(),
+                    step,
+                    handler,
+                },
+            );
+        }
+        state.jobs.push(job);
         Ok(())
     }
 

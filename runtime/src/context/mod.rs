@@ -128,7 +128,10 @@ impl RunContext {
 
     /// The run's background jobs: dispatched only if the run completes.
     pub fn jobs(&self) -> Jobs<'_> {
-        Jobs { run: &self.run }
+        Jobs {
+            run: &self.run,
+            writer: self.writer,
+        }
     }
 
     /// The run's tracing span.

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::types::{RunId, RunStatus, Slot};
+use crate::types::{Job, RunId, RunStatus, Slot};
 
 /// A name in the journal: `&'static str` when recorded, owned when read back.
 pub type Name = Cow<'static, str>;
@@ -231,6 +231,18 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         compensation: Option<u32>,
     },
+    /// A step or a hook handler of a run that records data enqueued a job: a resumed run that
+    /// replays it has the job back (with the same id).
+    JobEnqueued {
+        /// The job.
+        job: Job,
+        /// The position of the step that enqueued it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<u32>,
+        /// The hook firing and the handler's place in it, for a handler's job.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handler: Option<(u32, u32)>,
+    },
     /// The jobs enqueued by a completed run were handed to the engine's dispatcher (or, if it
     /// has none, listed in the outcome for the application to dispatch).
     JobsDispatched {
@@ -407,6 +419,9 @@ impl fmt::Display for EventKind {
                 Some(value) => write!(f, "bag: {key} = {value}"),
                 None => write!(f, "bag: {key} taken"),
             },
+            EventKind::JobEnqueued { job, .. } => {
+                write!(f, "job {} enqueued ({})", job.name(), job.id())
+            }
             EventKind::JobsDispatched { count } => write!(f, "{count} job(s) dispatched"),
             EventKind::JobsDiscarded { count } => {
                 write!(f, "{count} job(s) discarded (the run failed)")

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::{Event, EventKind};
+use crate::types::Job;
 
 /// What a resumed run's journal says about each step position and each hook firing.
 #[derive(Debug, Default)]
@@ -19,6 +20,10 @@ pub(crate) struct Replay {
     pub(crate) bag_by_handler: HashMap<(u32, u32), Vec<BagWrite>>,
     /// What compensations put in the bag, in order.
     pub(crate) bag_by_compensation: Vec<BagWrite>,
+    /// The jobs each step enqueued, by position, in order.
+    pub(crate) jobs_by_step: HashMap<u32, Vec<Job>>,
+    /// The jobs each hook handler enqueued, by (firing, handler), in order.
+    pub(crate) jobs_by_handler: HashMap<(u32, u32), Vec<Job>>,
     /// The recorded failure, if the run had failed and was compensating.
     pub(crate) failure: Option<String>,
 }
@@ -154,6 +159,23 @@ impl Replay {
                         _ => {}
                     }
                 }
+                EventKind::JobEnqueued { job, step, handler } => match (step, handler) {
+                    (Some(position), _) => {
+                        replay
+                            .jobs_by_step
+                            .entry(*position)
+                            .or_default()
+                            .push(job.clone());
+                    }
+                    (_, Some(handler)) => {
+                        replay
+                            .jobs_by_handler
+                            .entry(*handler)
+                            .or_default()
+                            .push(job.clone());
+                    }
+                    _ => {}
+                },
                 EventKind::RunFailed { error } => replay.failure = Some(error.clone()),
                 _ => {}
             }

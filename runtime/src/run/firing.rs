@@ -9,7 +9,7 @@ use super::commit::commit;
 use crate::context::{Halt, RunShared};
 use crate::hook::HandlerEntry;
 use crate::journal::{EventKind, RecordedFiring};
-use crate::types::{BoxError, HookError, PanicError, ReplayError};
+use crate::types::{BoxError, HookError, PanicError, ReplayError, lock};
 
 /// A hook firing in progress.
 pub(super) struct Firing<'a> {
@@ -106,18 +106,18 @@ impl<'a> Firing<'a> {
         }
     }
 
-    /// Puts back in the bag what handler `i` put there before the run was resumed.
+    /// Puts back in the bag what handler `i` put there before the run was resumed, and in
+    /// the run the jobs it enqueued.
     pub(super) fn restore_bag(&self, i: usize) {
-        let index = u32::try_from(i).unwrap_or(u32::MAX);
-        let Some(writes) = self
-            .run
-            .replay()
-            .and_then(|r| r.bag_by_handler.get(&(self.index, index)))
-        else {
+        let Some(replay) = self.run.replay() else {
             return;
         };
-        for (key, value) in writes {
-            self.run.bag.restore(key, value.clone());
+        let key = (self.index, u32::try_from(i).unwrap_or(u32::MAX));
+        for (name, value) in replay.bag_by_handler.get(&key).into_iter().flatten() {
+            self.run.bag.restore(name, value.clone());
+        }
+        if let Some(jobs) = replay.jobs_by_handler.get(&key) {
+            lock(&self.run.state).jobs.extend(jobs.iter().cloned());
         }
     }
 

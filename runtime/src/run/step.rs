@@ -303,7 +303,7 @@ impl StepRun {
     }
 
     /// What the journal recorded of this step, if it completed before the run was resumed;
-    /// the bag gets back what the step put in it.
+    /// the bag gets back what the step put in it, and the run the jobs it enqueued.
     fn take_replayed(&mut self) -> Option<Box<Replayed>> {
         if !matches!(self.mode, Mode::Replayed(_)) {
             return None;
@@ -311,12 +311,13 @@ impl StepRun {
         match std::mem::replace(&mut self.mode, Mode::Run) {
             Mode::Replayed(replayed) => {
                 let run = self.run();
-                if let Some(writes) = run
-                    .replay()
-                    .and_then(|r| r.bag_by_step.get(&self.ctx.position))
-                {
-                    for (key, value) in writes {
+                if let Some(replay) = run.replay() {
+                    let position = self.ctx.position;
+                    for (key, value) in replay.bag_by_step.get(&position).into_iter().flatten() {
                         run.bag.restore(key, value.clone());
+                    }
+                    if let Some(jobs) = replay.jobs_by_step.get(&position) {
+                        lock(&run.state).jobs.extend(jobs.iter().cloned());
                     }
                 }
                 Some(replayed)
