@@ -1,13 +1,15 @@
 //! hookflow's integration tests, in one test crate (`cargo test --test it`): a module per
 //! feature, each of them a test crate of its own until they were put together so that the
-//! tests link once instead of once per file. The trybuild suite (`tests/compiletest.rs`,
-//! cases in `tests/ui/`) stays a crate of its own.
+//! tests link once instead of once per file. Two stay crates of their own: the trybuild
+//! suite (`tests/compiletest.rs`, cases in `tests/ui/`), which runs cargo and rustc, and the
+//! crash test (`tests/crash.rs`), whose kills are timed in milliseconds and need the CPU that
+//! the other tests of this binary would take.
 //!
 //! The modules share one process: nothing here may set process-wide state (environment
 //! variables, the panic hook, a global subscriber) for every test, and a module's statics
-//! are its own. `crash` and `workers` run this binary again as their child processes: the
-//! entry points they run (`crash::child_worker`, `workers::worker_process`) are ignored
-//! tests, selected with `--ignored --exact`, not tests of their own.
+//! are its own. `workers` runs this binary again as its worker processes: the entry point
+//! they run (`workers::worker_process`) is an ignored test, selected with `--ignored
+//! --exact`, not a test of its own.
 
 /// Helpers shared by the modules: `support::postgres` is the PostgreSQL server the tests
 /// use (one per run of this binary).
@@ -27,7 +29,6 @@ mod before_hooks;
 mod checkout_example;
 mod compensation;
 mod context;
-mod crash;
 mod diagram;
 mod durable;
 mod hook_order;

@@ -1,8 +1,7 @@
 //! Workers sharing one PostgreSQL database (issue 8's "what it must show").
 //!
 //! - `killed_workers_lose_nothing_repeat_nothing_and_never_overlap`: three worker processes
-//!   (this test binary executed again on its ignored entry point `workers::worker_process`,
-//!   as `crash` does) take enqueued checkout runs
+//!   (this test binary executed again, as tests/crash.rs does) take enqueued checkout runs
 //!   from one database. One of them is killed with SIGKILL at random moments and started
 //!   again under a new worker id, so that the runs it held are taken over by the others (or
 //!   by its next incarnation) only once their leases lapse, and resumed by replay. At the
