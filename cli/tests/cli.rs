@@ -361,9 +361,9 @@ async fn resume_needs_the_workflow_and_finishes_the_run() {
     assert!(out.contains("run resumed from its journal"), "{out}");
 }
 
-/// The same commands over a PostgreSQL store (a throw-away server: tests/support/postgres.rs).
+/// The same commands over a PostgreSQL store (a throw-away server: tests/it/support/postgres.rs).
 mod postgres {
-    include!("../../tests/support/postgres.rs");
+    include!("../../tests/it/support/postgres.rs");
 
     use super::*;
 

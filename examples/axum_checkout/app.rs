@@ -4,7 +4,7 @@
 //! RFC 9457 problem (`application/problem+json`) that names the failed step or the rejecting
 //! hook and says whether the completed steps were undone.
 //!
-//! `router(engine)` is the whole service; `main.rs` serves it, and `tests/axum_checkout.rs`
+//! `router(engine)` is the whole service; `main.rs` serves it, and `tests/it/axum_checkout.rs`
 //! sends it real HTTP requests.
 
 use axum::body::Bytes;

@@ -1,5 +1,5 @@
 //! The checkout workflow: its domain, steps, hooks and plugin. `main.rs` runs it; the test
-//! `tests/checkout_example.rs` checks its saga at every failure point.
+//! `tests/it/checkout_example.rs` checks its saga at every failure point.
 //!
 //! The workflow loads and prices the cart, checks stock, asks the tax service (with a
 //! timeout), lets hooks validate the order and adjust the payment, authorizes the payment

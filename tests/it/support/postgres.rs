@@ -1,5 +1,6 @@
-// The PostgreSQL server the tests use (included by tests/durable.rs, tests/postgres_store.rs
-// and tests/workers.rs), and clusters of a test's own that it may halt and restart.
+// The PostgreSQL server the tests use (the module `support::postgres` of tests/it, used by
+// its modules durable, leases, postgres_store and workers; cli/tests/cli.rs includes this
+// file with `include!`), and clusters of a test's own that it may halt and restart.
 //
 // Once per test binary, the first test that asks starts a throw-away cluster with
 // `scripts/postgres.sh start DIR PID` (DIR in the temp directory, PID this process): the
@@ -12,7 +13,7 @@
 
 /// The URL of the server's `hookflow` database.
 #[allow(dead_code)]
-fn pg_server() -> &'static str {
+pub fn pg_server() -> &'static str {
     static SERVER: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
     match SERVER.get_or_init(pg_start) {
         Ok(url) => url,
@@ -24,10 +25,13 @@ fn pg_server() -> &'static str {
 fn pg_script() -> std::path::PathBuf {
     // The root package's tests, or a workspace member's (cli/): the script is at the root.
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    [dir.join("scripts/postgres.sh"), dir.join("../scripts/postgres.sh")]
-        .into_iter()
-        .find(|p| p.exists())
-        .unwrap_or_else(|| dir.join("scripts/postgres.sh"))
+    [
+        dir.join("scripts/postgres.sh"),
+        dir.join("../scripts/postgres.sh"),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+    .unwrap_or_else(|| dir.join("scripts/postgres.sh"))
 }
 
 #[allow(dead_code)]
@@ -62,7 +66,7 @@ fn pg_start() -> Result<String, String> {
 
 /// Runs each SQL command on the database at `url`, with psql; panics if one fails.
 #[allow(dead_code)]
-fn pg_psql(url: &str, commands: &[&str]) {
+pub fn pg_psql(url: &str, commands: &[&str]) {
     let output = std::process::Command::new("bash")
         .arg(pg_script())
         .arg("psql")
@@ -80,7 +84,7 @@ fn pg_psql(url: &str, commands: &[&str]) {
 
 /// `url` with its database replaced by `database`.
 #[allow(dead_code)]
-fn pg_with_database(url: &str, database: &str) -> String {
+pub fn pg_with_database(url: &str, database: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, format!("?{query}")),
         None => (url, String::new()),
@@ -94,12 +98,18 @@ fn pg_with_database(url: &str, database: &str) -> String {
 
 /// A new, empty database for the test `name`: its URL.
 #[allow(dead_code)]
-fn pg_database(name: &str) -> String {
+pub fn pg_database(name: &str) -> String {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .take(30)
         .collect();
     let database = format!("hookflow_{}_{n}_{name}", std::process::id());
@@ -118,7 +128,7 @@ fn pg_database(name: &str) -> String {
 /// other tests share, it may be halted and started again (a database outage). The script's
 /// watcher removes it once this process has exited; dropping it removes it at once.
 #[allow(dead_code)]
-struct PgCluster {
+pub struct PgCluster {
     dir: std::path::PathBuf,
     url: String,
 }
@@ -127,26 +137,29 @@ struct PgCluster {
 impl PgCluster {
     /// Starts a new cluster for the test `name`; panics with the script's message if it
     /// cannot.
-    fn start(name: &str) -> Self {
+    pub fn start(name: &str) -> Self {
         let pid = std::process::id();
         let dir = std::env::temp_dir().join(format!("hookflow-postgres-{pid}-{name}"));
         let url = pg_script_run(&["start".as_ref(), dir.as_os_str(), pid.to_string().as_ref()]);
-        assert!(url.starts_with("postgres://"), "scripts/postgres.sh start printed {url:?}");
+        assert!(
+            url.starts_with("postgres://"),
+            "scripts/postgres.sh start printed {url:?}"
+        );
         PgCluster { dir, url }
     }
 
     /// The URL of its `hookflow` database.
-    fn url(&self) -> &str {
+    pub fn url(&self) -> &str {
         &self.url
     }
 
     /// Stops the server (`pg_ctl stop -m fast` or `-m immediate`), keeping its data and port.
-    fn halt(&self, mode: &str) {
+    pub fn halt(&self, mode: &str) {
         pg_script_run(&["halt".as_ref(), self.dir.as_os_str(), mode.as_ref()]);
     }
 
     /// Starts the halted server again, on the same port with the same data.
-    fn restart(&self) {
+    pub fn restart(&self) {
         pg_script_run(&["restart".as_ref(), self.dir.as_os_str()]);
     }
 }

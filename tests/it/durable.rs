@@ -130,7 +130,7 @@ fn transfer_input() -> TransferRequest {
 }
 
 /// Each scenario runs against every store: in memory, a SQLite file, and a PostgreSQL database
-/// (a server started once for this test binary: see tests/support/postgres.rs).
+/// (a server started once for this test binary: see tests/it/support/postgres.rs).
 macro_rules! on_every_store {
     ($($scenario:ident),* $(,)?) => {
         mod memory {
@@ -159,7 +159,7 @@ macro_rules! on_every_store {
             }
         }
         mod postgres {
-            include!("support/postgres.rs");
+            use crate::support::postgres::pg_database;
             $(
                 #[tokio::test(start_paused = true)]
                 async fn $scenario() {

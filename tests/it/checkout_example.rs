@@ -1,15 +1,12 @@
 //! The checkout example's workflow (examples/checkout/workflow.rs): its four scenarios end
 //! as the example says, and its saga holds at every failure point.
 
-#[path = "../examples/checkout/workflow.rs"]
-mod workflow;
-
 use std::time::Duration;
 
+use crate::workflow::{Checkout, CheckoutError, CheckoutInput, Shop, hooks, shop};
 use hookflow::prelude::*;
 use hookflow::testing::{FailurePoint, check_failure_points, check_saga};
 use serde_json::json;
-use workflow::{Checkout, CheckoutError, CheckoutInput, Shop, hooks, shop};
 
 fn engine_with(shop: Shop) -> Engine {
     Engine::builder()

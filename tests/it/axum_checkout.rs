@@ -3,21 +3,19 @@
 //! workflow's hooks; a failed run is an RFC 9457 problem naming the failed step or the
 //! rejecting hook, with what was undone.
 
-#[path = "../examples/axum_checkout/app.rs"]
+#[path = "../../examples/axum_checkout/app.rs"]
 mod app;
-#[path = "../examples/axum_checkout/plugin.rs"]
+#[path = "../../examples/axum_checkout/plugin.rs"]
 mod plugin;
-#[path = "../examples/checkout/workflow.rs"]
-mod workflow;
 
 use std::net::SocketAddr;
 
+use crate::workflow::{self, Shop};
 use hookflow::MemoryStore;
 use hookflow::prelude::*;
 use plugin::{Credit, LoyaltyPlugin, LoyaltyProgram};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use workflow::Shop;
 
 /// The engine as `main.rs` builds it (without its stock top-up).
 fn engine() -> Engine {

@@ -1,7 +1,7 @@
 //! The PostgreSQL store's own faults: a server that cannot be reached, a newer schema,
 //! corrupt or foreign rows, idempotent starts racing, and runs that survive the store being
 //! closed and connected again. The server is started once for this test binary (see
-//! tests/support/postgres.rs); each test has a database of its own.
+//! tests/it/support/postgres.rs); each test has a database of its own.
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use hookflow::prelude::*;
 use hookflow::store::postgres::PostgresStore;
 use hookflow::store::{Created, RunRecord, Store, StoreError, StoredStatus};
 
-include!("support/postgres.rs");
+use crate::support::postgres::{pg_database, pg_psql, pg_server, pg_with_database};
 
 #[derive(Debug, thiserror::Error)]
 #[error("never")]

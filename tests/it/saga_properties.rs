@@ -252,13 +252,40 @@ proptest! {
 
     #[test]
     fn the_saga_invariant_holds_for_random_workflows(ops in prop::collection::vec(op(), 1..8)) {
-        silence_panics();
+        let _quiet = silence_panics();
         check(numbered(ops))?;
     }
 }
 
-/// The generated panics are expected: keep them off the test output.
-fn silence_panics() {
+/// The generated panics are expected: keep them off the test output. The panic hook is the
+/// whole process's, and the other tests of this binary run in it at the same time: the hook
+/// installed here stays silent only on a thread that holds a [`Quiet`] (the case's runtime
+/// is current-thread, so its panics happen on the thread running the case), and hands every
+/// other panic, another test's failure among them, to the hook it replaced.
+fn silence_panics() -> Quiet {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    QUIET.with(|quiet| quiet.set(true));
+    Quiet
+}
+
+thread_local! {
+    /// Whether this thread's panics are expected ones, kept off the output.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// This thread's panics are silenced until it is dropped.
+struct Quiet;
+
+impl Drop for Quiet {
+    fn drop(&mut self) {
+        QUIET.with(|quiet| quiet.set(false));
+    }
 }

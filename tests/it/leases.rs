@@ -660,7 +660,7 @@ macro_rules! on_every_store {
             )*
         }
         mod postgres {
-            include!("support/postgres.rs");
+            use crate::support::postgres::pg_database;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {

@@ -1,0 +1,48 @@
+//! hookflow's integration tests, in one test crate (`cargo test --test it`): a module per
+//! feature, each of them a test crate of its own until they were put together so that the
+//! tests link once instead of once per file. Two stay crates of their own: the trybuild
+//! suite (`tests/compiletest.rs`, cases in `tests/ui/`), which runs cargo and rustc, and the
+//! crash test (`tests/crash.rs`), whose kills are timed in milliseconds and need the CPU that
+//! the other tests of this binary would take.
+//!
+//! The modules share one process: nothing here may set process-wide state (environment
+//! variables, the panic hook, a global subscriber) for every test, and a module's statics
+//! are its own. `workers` runs this binary again as its worker processes: the entry point
+//! they run (`workers::worker_process`) is an ignored test, selected with `--ignored
+//! --exact`, not a test of its own.
+
+/// Helpers shared by the modules: `support::postgres` is the PostgreSQL server the tests
+/// use (one per run of this binary).
+mod support {
+    pub mod postgres;
+}
+
+/// The checkout example's workflow, as `checkout_example` and `axum_checkout` use it. It sits
+/// at the root of the crate because the axum example's modules (`axum_checkout::app`,
+/// `axum_checkout::plugin`) name it `crate::workflow`, as in the example's own binary.
+#[path = "../../examples/checkout/workflow.rs"]
+mod workflow;
+
+mod after_hooks;
+mod axum_checkout;
+mod before_hooks;
+mod checkout_example;
+mod compensation;
+mod context;
+mod diagram;
+mod durable;
+mod hook_order;
+mod jobs;
+mod journal;
+mod leases;
+mod nested;
+mod panics;
+mod parallel;
+mod postgres_store;
+mod saga_properties;
+mod spawn;
+mod sqlite_store;
+mod step_hooks;
+mod step_options;
+mod subscribe;
+mod workers;
