@@ -1,9 +1,12 @@
 //! hookflow's integration tests, in one test crate (`cargo test --test it`): a module per
 //! feature, each of them a test crate of its own until they were put together so that the
-//! tests link once instead of once per file. Two stay crates of their own: the trybuild
-//! suite (`tests/compiletest.rs`, cases in `tests/ui/`), which runs cargo and rustc, and the
-//! crash test (`tests/crash.rs`), whose kills are timed in milliseconds and need the CPU that
-//! the other tests of this binary would take.
+//! tests link once instead of once per file. A new behaviour test is a module here. Crates
+//! of their own are the tests that build or time things, or test no behaviour: the trybuild
+//! suite (`tests/compiletest.rs`, cases in `tests/ui/`) and `tests/panic_abort.rs` run cargo
+//! (their builds would take the CPU from the tests of this binary, which run beside each
+//! other, while separate test binaries run one after the other); the crash test
+//! (`tests/crash.rs`) times its kills in milliseconds and needs the CPU to itself; and
+//! `tests/layers.rs` checks the import layers of the sources without using hookflow.
 //!
 //! The modules share one process: nothing here may set process-wide state (environment
 //! variables, the panic hook, a global subscriber) for every test, and a module's statics
