@@ -1,8 +1,11 @@
 //! Crash test: a child process runs checkout workflows against a SQLite file and is killed
 //! with SIGKILL at random points, in steps, hooks and compensations; after each kill a new
 //! process resumes. At the end every run is `completed` or `compensated`, and an external
-//! ledger (another SQLite file, written by the steps with their idempotency keys) shows each
-//! side effect applied exactly once and each undo exactly once, and no run missing.
+//! ledger (another SQLite file, written with idempotency keys by the steps, by a `before` and
+//! an `after` hook handler, and by the job dispatcher with each job's id) shows each side
+//! effect, each handler's effect and each job of a completed run applied exactly once, each
+//! undo exactly once, no job of a compensated run, and no run missing. The `before` handler
+//! leaves a value in the bag that a later step needs: a resumed run must have it back.
 //!
 //! `cargo test --test crash` kills 30 times; `HOOKFLOW_CRASH_KILLS=200 cargo test --release
 //! --test crash -- --nocapture` kills 200 times. `HOOKFLOW_CRASH_SEED=n` replays a seed.
@@ -67,6 +70,8 @@ impl Ledger {
 enum OrderError {
     #[error("payment declined")]
     Declined,
+    #[error("order {0} was not reviewed: the bag lost what the review left")]
+    NotReviewed(u64),
     #[error(transparent)]
     Hook(#[from] HookError),
     #[error(transparent)]
@@ -116,15 +121,24 @@ async fn create_order(
     order: Order,
 ) -> Result<StepResponse<u64, u64>, OrderError> {
     effect(ctx, "create").await?;
+    // Dispatched once the run completes; dropped if it is compensated.
+    let _ = ctx.jobs().enqueue("send_receipt", &order.number);
     Ok(StepResponse::new(order.number, order.number))
 }
 async fn cancel(ctx: &StepContext, _n: u64) -> Result<(), OrderError> {
     effect(ctx, "cancel").await
 }
 
+/// What the review left in the bag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Reviewed(u64);
+
 /// Declines every third order, after the other steps: those runs are compensated.
 #[step]
 async fn capture(ctx: &StepContext, order: Order) -> Result<(), OrderError> {
+    if ctx.bag().get::<Reviewed>() != Some(Reviewed(order.number)) {
+        return Err(OrderError::NotReviewed(order.number));
+    }
     effect(ctx, "capture").await?;
     if order.number % 3 == 0 {
         return Err(OrderError::Declined);
@@ -132,28 +146,48 @@ async fn capture(ctx: &StepContext, order: Order) -> Result<(), OrderError> {
     Ok(())
 }
 
-#[workflow(hooks(review: before<Order>))]
+#[workflow(hooks(review: before<Order>, created: after<u64>))]
 async fn checkout(ctx: &WorkflowContext, order: Order) -> Result<u64, OrderError> {
     reserve(ctx, order.clone()).await?;
     let order = ctx.hook(Checkout::REVIEW, order).await?;
     authorize(ctx, order.clone()).await?;
     let number = create_order(ctx, order.clone()).await?;
+    ctx.hook(Checkout::CREATED, &number).await;
     capture(ctx, order).await?;
     Ok(number)
 }
 
-async fn review(_ctx: &HookContext, order: Order) -> Result<Order, OrderError> {
+/// A `before` handler with an effect of its own, which leaves a note in the bag for
+/// `capture`.
+async fn review(ctx: &HookContext, order: Order) -> Result<Order, OrderError> {
     tokio::time::sleep(Duration::from_micros(200)).await;
+    ctx.service::<Ledger>()?
+        .apply(&ctx.idempotency_key(), &ctx.run_id().to_string(), "review");
+    ctx.bag().insert(Reviewed(order.number));
     Ok(order)
+}
+
+/// An `after` handler with an effect of its own.
+async fn notify(ctx: &HookContext, _number: &u64) -> Result<(), OrderError> {
+    tokio::time::sleep(Duration::from_micros(200)).await;
+    ctx.service::<Ledger>()?
+        .apply(&ctx.idempotency_key(), &ctx.run_id().to_string(), "notify");
+    Ok(())
 }
 
 fn engine(dir: &Path) -> Engine {
     let mut hooks = Hooks::new();
-    Checkout::hooks(&mut hooks).review(review);
+    Checkout::hooks(&mut hooks).review(review).created(notify);
+    // The queue: applies each job once, by its id.
+    let queue = Ledger::open(&dir.join("ledger.db"));
     // Every child is the same application restarted: it takes its runs back at once.
     Engine::builder()
         .worker_id("crash-child")
         .hooks(hooks)
+        .jobs(move |job: hookflow::Job| {
+            let run_id = job.id().split('/').next().unwrap_or_default().to_owned();
+            queue.apply(job.id(), &run_id, "job");
+        })
         .store(SqliteStore::open(dir.join("runs.db")).unwrap())
         .service(Ledger::open(&dir.join("ledger.db")))
         .workflow::<Checkout>()
@@ -207,11 +241,8 @@ fn child_worker() {
 fn phase(kind: &hookflow::EventKind) -> &'static str {
     use hookflow::EventKind as K;
     match kind {
-        // Hook firings are committed with the next step: after `reserve` (#0) completes, the
-        // `review` hook runs, then `authorize`.
-        K::StepCompleted { position: 0, .. } => "review hook or authorize",
         K::StepStarted { .. } | K::StepCompleted { .. } | K::StepFailed { .. } => "step",
-        K::HookFired { .. } | K::HookHandlerCompleted { .. } => "hook",
+        K::HookFired { .. } | K::HookHandlerCompleted { .. } | K::BagWritten { .. } => "hook",
         K::RunFailed { .. }
         | K::CompensationStarted { .. }
         | K::CompensationCompleted { .. }
@@ -367,13 +398,26 @@ fn verify(dir: &Path, kills: usize, stopped_in: &BTreeMap<String, usize>) {
                 "run {id} (order {number}) step {pos}"
             );
         }
+        // The hook handlers' effects, by their idempotency keys (firing 0: `review`, firing
+        // 1: `created`), each once.
+        let handler = |firing: u32| {
+            rows.get(&format!("{id}:hook{firing}:0"))
+                .map(|(_, w)| w.as_str())
+        };
+        assert_eq!(handler(0), Some("review"), "run {id} (order {number})");
+        assert_eq!(handler(1), Some("notify"), "run {id} (order {number})");
+        // The job `create_order` (#2) enqueued: dispatched once the run completed, by its id;
+        // never for a compensated run.
+        let job = rows.get(&format!("{id}/step2/0")).map(|(_, w)| w.as_str());
         if number % 3 == 0 {
             assert_eq!(run.status, StoredStatus::Compensated, "order {number}");
             assert_eq!(undo(0), Some("release"));
             assert_eq!(undo(1), Some("void"));
             assert_eq!(undo(2), Some("cancel"));
             assert_eq!(undo(3), None, "the failed step is not compensated");
+            assert_eq!(job, None, "order {number}: a job of a compensated run");
         } else {
+            assert_eq!(job, Some("job"), "order {number}: its job");
             assert_eq!(run.status, StoredStatus::Completed, "order {number}");
             assert!((0..4).all(|p| undo(p).is_none()), "order {number} undone");
         }

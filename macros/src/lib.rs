@@ -12,7 +12,7 @@
 //! every mistake is reported in one build.
 //!
 //! The modules are layers: each imports only from the layers below its own (or from its own
-//! layer), never from above. `tests/it/layers.rs` checks it, with this map in its
+//! layer), never from above. `tests/layers.rs` checks it, with this map in its
 //! `MACROS` table and a check that the two agree:
 //!
 //! | layer | modules         | what                                                        |

@@ -9,7 +9,7 @@
 //!
 //! # Layers
 //!
-//! Each module imports only from its own layer or the layers below (`tests/it/layers.rs`
+//! Each module imports only from its own layer or the layers below (`tests/layers.rs`
 //! checks it, with this map):
 //!
 //! | layer | modules | what |

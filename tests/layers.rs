@@ -59,7 +59,7 @@ fn runtime_modules_import_only_from_layers_below() {
     let problems = check_layers(&src("runtime"), RUNTIME);
     assert!(
         problems.is_empty(),
-        "the modules of runtime/src are layers (see RUNTIME in tests/it/layers.rs):\n{}",
+        "the modules of runtime/src are layers (see RUNTIME in tests/layers.rs):\n{}",
         problems.join("\n")
     );
 }
@@ -69,7 +69,7 @@ fn macros_modules_import_only_from_layers_below() {
     let problems = check_layers(&src("macros"), MACROS);
     assert!(
         problems.is_empty(),
-        "the modules of macros/src are layers (see MACROS in tests/it/layers.rs):\n{}",
+        "the modules of macros/src are layers (see MACROS in tests/layers.rs):\n{}",
         problems.join("\n")
     );
 }
@@ -107,7 +107,7 @@ fn assert_documented(krate: &str, map: &[(&str, u8)]) {
     expected.sort();
     assert_eq!(
         documented, expected,
-        "the layer table in {krate}/src/lib.rs and the map in tests/it/layers.rs differ"
+        "the layer table in {krate}/src/lib.rs and the map in tests/layers.rs differ"
     );
 }
 
