@@ -169,7 +169,6 @@ async fn review(ctx: &HookContext, order: Order) -> Result<Order, OrderError> {
 
 /// An `after` handler with an effect of its own.
 async fn notify(ctx: &HookContext, _number: &u64) -> Result<(), OrderError> {
-    tokio::time::sleep(Duration::from_micros(200)).await;
     ctx.service::<Ledger>()?
         .apply(&ctx.idempotency_key(), &ctx.run_id().to_string(), "notify");
     Ok(())
@@ -225,6 +224,9 @@ fn child_worker() {
             if finish {
                 return;
             }
+            // The parent's kill is timed from here: how long a child takes to start and
+            // resume depends on the machine's load, not on what is tested.
+            println!("READY");
             let mut next = store.list(None, None, usize::MAX).await.unwrap().len() as u64 + 1;
             loop {
                 let options = RunOptions::new().idempotency_key(format!("order-{next}"));
@@ -307,19 +309,28 @@ fn killed_workers_lose_nothing_and_repeat_nothing() {
     let mut stopped_in: BTreeMap<String, usize> = BTreeMap::new();
     let collect = |child: std::process::Child, stopped_in: &mut BTreeMap<String, usize>| {
         let output = child.wait_with_output().unwrap();
-        for line in String::from_utf8_lossy(&output.stdout).lines() {
-            // The harness prints `test child_worker ... ` before the child's own lines.
-            if let Some((_, phase)) = line.split_once("STOPPED-IN ") {
-                *stopped_in.entry(phase.trim().to_owned()).or_default() += 1;
-            }
-        }
+        count_stops(&String::from_utf8_lossy(&output.stdout), stopped_in);
         output.status
     };
     for _ in 0..kills {
         let mut child = spawn_child(&dir, false);
-        // Let it start, resume, and get some way into new runs.
+        // Let it start and resume (it says `READY`), then get some way into new runs.
+        let mut early = String::new();
+        if let Some(stdout) = child.stdout.as_mut() {
+            let mut reader = std::io::BufReader::new(stdout);
+            let mut line = String::new();
+            while std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) > 0 {
+                let ready = line.contains("READY");
+                early.push_str(&line);
+                line.clear();
+                if ready {
+                    break;
+                }
+            }
+        }
         std::thread::sleep(Duration::from_millis(15 + rng.next() % 40));
         child.kill().unwrap(); // SIGKILL
+        count_stops(&early, &mut stopped_in);
         collect(child, &mut stopped_in);
     }
     let status = collect(spawn_child(&dir, true), &mut stopped_in);
@@ -331,6 +342,16 @@ fn killed_workers_lose_nothing_and_repeat_nothing() {
 
     verify(&dir, kills, &stopped_in);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Counts the `STOPPED-IN` lines of a child's output, by phase.
+fn count_stops(output: &str, stopped_in: &mut BTreeMap<String, usize>) {
+    for line in output.lines() {
+        // The harness prints `test child_worker ... ` before the child's own lines.
+        if let Some((_, phase)) = line.split_once("STOPPED-IN ") {
+            *stopped_in.entry(phase.trim().to_owned()).or_default() += 1;
+        }
+    }
 }
 
 fn verify(dir: &Path, kills: usize, stopped_in: &BTreeMap<String, usize>) {
