@@ -1,7 +1,7 @@
 //! A hookflow application built with `panic = "abort"` (the workspace's `panic-abort`
 //! profile): a three-step workflow on a store whose commits fail after the first step. The
 //! run must end `Interrupted` and the process must go on and exit normally: a run that stops
-//! returns from its future, it does not unwind. `tests/it/panic_abort.rs` builds and runs it.
+//! returns from its future, it does not unwind. `tests/panic_abort.rs` builds and runs it.
 //!
 //! Prints `status: <status>` and `steps run: <n>`, then exits 0; a second run (with the store
 //! healthy again) resumes the interrupted one to its end and prints `resumed: <status>`.
