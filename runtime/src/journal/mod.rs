@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::types::now_micros;
 
 pub use event::{Event, EventKind, Name};
-pub(crate) use replay::Replay;
+pub(crate) use replay::{Recorded, RecordedFailure, Replay};
 
 /// A run's events, in the order they happened.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
