@@ -169,6 +169,14 @@ pub use hookflow_macros::workflow;
 /// `Output` and `Data` must be `Serialize + DeserializeOwned + Send + 'static` (checked at
 /// compile time), and `Error` must implement `Display`.
 ///
+/// If `Error` also implements `Serialize + DeserializeOwned` (found at compile time, not
+/// required), a run that records data (one with a store, or `record_data(true)`) journals a
+/// failure with the error's value, and a resumed run gives the body that same value back
+/// instead of running the step again. With an error type that is not serde, a resumed run
+/// that finds a failure the body went on from is parked (`ReplayError::UnreplayableFailure`):
+/// make the error type serde to let it replay handled failures. Either way, a step whose
+/// failure reached the store never runs again.
+///
 /// # Options
 ///
 /// - `compensate = path`: the step's undo, an `async fn(&StepContext, Data) -> Result<(), E>`

@@ -145,6 +145,7 @@ pub fn show(record: &RunRecord, events: &[Event]) -> String {
                 attempts,
                 best_effort,
                 panicked,
+                ..
             } => {
                 let took = since(&started, *position, event.at_micros);
                 let what = match (best_effort, panicked) {

@@ -12,12 +12,13 @@ pub use crate::hook::{
 pub use crate::run::nested::call as call_nested;
 pub use crate::run::outcome::Outcome;
 pub use crate::run::parallel::Settle;
-pub use crate::run::step::{Attempt, StepRun};
+pub use crate::run::step::{Attempt, JournalError, RebuildFn, StepRun};
 pub use crate::types::{
     BodyCall, CatchUnwind, CompensationFailure, Fault, HookKind, HookMeta, Panic, RetryPolicy,
     RunOptions, StepData, StepFuture, StepMeta, StepResponse, StepTimeout, WorkflowMeta,
 };
 pub use crate::workflow::Workflow;
+use ::core::marker::PhantomData;
 pub use ::core::time::Duration;
 pub use ::tokio::join;
 
@@ -153,60 +154,181 @@ impl<'de, K: DataKind> serde::Deserialize<'de> for Journaled<K> {
 pub trait StepError: fmt::Display {}
 impl<E: fmt::Display> StepError for E {}
 
-/// How to display a step's error.
-pub struct ErrorKind<E> {
-    fmt: fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result,
-}
-
-impl<E> Clone for ErrorKind<E> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<E> Copy for ErrorKind<E> {}
+/// A step's error type `E`, checked by [`step_error`] at the user's type.
+pub struct ErrorKind<E>(PhantomData<fn() -> E>);
 
 /// Checks at compile time that `E` may be a step's error.
 pub const fn step_error<E: StepError>() -> ErrorKind<E> {
-    ErrorKind {
-        fmt: <E as fmt::Display>::fmt,
-    }
+    ErrorKind(PhantomData)
 }
 
 impl<E> ErrorKind<E> {
-    fn wrap(self, error: E) -> Displayed<E> {
-        Displayed {
-            error,
-            fmt: self.fmt,
+    /// The probe of what `E` offers: `(&&&kind.probe()).ops()`.
+    pub fn probe(&self) -> ErrorProbe<E> {
+        ErrorProbe(PhantomData)
+    }
+}
+
+/// The probe of what the journal can do with a step's error type `E`, decided where the type
+/// is concrete, in the code `#[step]` generates, without requiring anything of it but
+/// `Display` (which [`step_error`] checks): by autoref specialization.
+///
+/// In `(&&&kind.probe()).ops()`, method lookup tries the receiver `&&&ErrorProbe<E>` first,
+/// which only [`errors::SerdeError`] (implemented on `&&ErrorProbe<E>` for a `Display +
+/// Serialize + DeserializeOwned` `E`) accepts; failing that, `&&ErrorProbe<E>`, which
+/// [`errors::PlainError`] (on `&ErrorProbe<E>`, for a `Display` `E`) accepts; failing that,
+/// `&ErrorProbe<E>`, which [`errors::NotAnError`] (on `ErrorProbe<E>`, for any `E`: the step
+/// does not compile, `step_error` says why, and nothing here adds to it) accepts. The
+/// generated code brings the three traits into scope with `use errors::*`.
+pub struct ErrorProbe<E>(PhantomData<fn() -> E>);
+
+/// What to do with a step's error: display it, or write its value as JSON.
+pub enum ErrorCall<'a, 'f, E> {
+    /// Display it.
+    Fmt(&'a E, &'a mut fmt::Formatter<'f>),
+    /// Write its value as JSON, if its type is serde.
+    Json(&'a E, &'a mut Option<serde_json::Value>),
+}
+
+/// What a step's error type offers, in one function pointer: a step's error carries it, as
+/// small as a `Display` function alone.
+pub type ErrorFn<E> = fn(ErrorCall<'_, '_, E>) -> fmt::Result;
+
+/// What a step's error type offers: its [`ErrorFn`] and, if the type is serde, how to read a
+/// recorded value of it back.
+pub struct ErrorOps<E> {
+    call: ErrorFn<E>,
+    rebuild: Option<RebuildFn<Displayed<E>>>,
+}
+
+fn serde_error<E: fmt::Display + serde::Serialize>(call: ErrorCall<'_, '_, E>) -> fmt::Result {
+    match call {
+        ErrorCall::Fmt(error, f) => error.fmt(f),
+        ErrorCall::Json(error, json) => {
+            *json = serde_json::to_value(error).ok();
+            Ok(())
         }
     }
 }
 
-/// A step's error, displayed as `E` is.
+/// A recorded error value, read back.
+fn rebuild<E>(value: serde_json::Value) -> Result<Displayed<E>, serde_json::Error>
+where
+    E: fmt::Display + serde::Serialize + serde::de::DeserializeOwned,
+{
+    Ok(Displayed {
+        error: serde_json::from_value(value)?,
+        call: serde_error::<E>,
+    })
+}
+
+fn plain_error<E: fmt::Display>(call: ErrorCall<'_, '_, E>) -> fmt::Result {
+    match call {
+        ErrorCall::Fmt(error, f) => error.fmt(f),
+        ErrorCall::Json(..) => Ok(()),
+    }
+}
+
+/// The probe's traits (see [`ErrorProbe`]).
+pub mod errors {
+    use super::{ErrorOps, ErrorProbe, fmt};
+
+    /// The error type is serde: its value is journaled and replayed.
+    pub trait SerdeError<E> {
+        /// What `E` offers.
+        fn ops(&self) -> ErrorOps<E>;
+    }
+
+    impl<E> SerdeError<E> for &&ErrorProbe<E>
+    where
+        E: fmt::Display + serde::Serialize + serde::de::DeserializeOwned,
+    {
+        fn ops(&self) -> ErrorOps<E> {
+            ErrorOps {
+                call: super::serde_error::<E>,
+                rebuild: Some(super::rebuild::<E>),
+            }
+        }
+    }
+
+    /// The error type is not serde: only its message is journaled.
+    pub trait PlainError<E> {
+        /// What `E` offers.
+        fn ops(&self) -> ErrorOps<E>;
+    }
+
+    impl<E: fmt::Display> PlainError<E> for &ErrorProbe<E> {
+        fn ops(&self) -> ErrorOps<E> {
+            ErrorOps {
+                call: super::plain_error::<E>,
+                rebuild: None,
+            }
+        }
+    }
+
+    /// The type is not a step's error (not `Display`): the step does not compile, and
+    /// `step_error` says why.
+    pub trait NotAnError<E> {
+        /// Nothing.
+        fn ops(&self) -> ErrorOps<E>;
+    }
+
+    impl<E> NotAnError<E> for ErrorProbe<E> {
+        fn ops(&self) -> ErrorOps<E> {
+            ErrorOps {
+                call: |_| Ok(()),
+                rebuild: None,
+            }
+        }
+    }
+}
+
+impl<E> ErrorOps<E> {
+    fn wrap(&self, error: E) -> Displayed<E> {
+        Displayed {
+            error,
+            call: self.call,
+        }
+    }
+}
+
+/// A step's error, displayed (and journaled) as `E` is.
 pub struct Displayed<E> {
     error: E,
-    fmt: fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result,
+    call: ErrorFn<E>,
 }
 
 impl<E> fmt::Display for Displayed<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        (self.fmt)(&self.error, f)
+        (self.call)(ErrorCall::Fmt(&self.error, f))
+    }
+}
+
+impl<E> JournalError for Displayed<E> {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        let mut json = None;
+        // Writing JSON reports no error: a value that fails to serialize is left out.
+        let _ = (self.call)(ErrorCall::Json(&self.error, &mut json));
+        json
     }
 }
 
 /// Wraps the attempt of a step without compensation, for `StepRun::finish_plain` and
 /// `finish_best_effort`.
+#[inline]
 pub fn journal_output<K: DataKind<Data = O>, O, E>(
     attempt: Attempt<O, E>,
-    error: ErrorKind<E>,
+    error: ErrorOps<E>,
 ) -> Attempt<Journaled<K>, Displayed<E>> {
-    map_attempt(attempt, Journaled::new, |e| error.wrap(e))
+    map_attempt(attempt, Journaled::new, error)
 }
 
 /// Wraps the attempt of a step with a compensation, for `StepRun::finish`.
 #[allow(clippy::type_complexity)] // the types say what is wrapped
+#[inline]
 pub fn journal_response<KO: DataKind<Data = O>, KC: DataKind<Data = C>, O, C, E>(
     attempt: Attempt<StepResponse<O, C>, E>,
-    error: ErrorKind<E>,
+    error: ErrorOps<E>,
 ) -> Attempt<StepResponse<Journaled<KO>, Journaled<KC>>, Displayed<E>> {
     map_attempt(
         attempt,
@@ -214,18 +336,22 @@ pub fn journal_response<KO: DataKind<Data = O>, KC: DataKind<Data = C>, O, C, E>
             let (output, data) = response.into_parts();
             StepResponse::new(Journaled::new(output), Journaled::new(data))
         },
-        |e| error.wrap(e),
+        error,
     )
 }
 
-fn map_attempt<T, U, E, F>(
+/// Wraps an attempt's output with `ok` and its error as `error` says; rebuilds the recorded
+/// error of a step that failed before the run was resumed, if `E` is serde.
+#[inline]
+fn map_attempt<T, U, E>(
     attempt: Attempt<T, E>,
     ok: impl FnOnce(T) -> U,
-    err: impl FnOnce(E) -> F,
-) -> Attempt<U, F> {
+    error: ErrorOps<E>,
+) -> Attempt<U, Displayed<E>> {
     match attempt {
         Attempt::Ok(value) => Attempt::Ok(ok(value)),
-        Attempt::Err(error) => Attempt::Err(err(error)),
+        Attempt::Err(e) => Attempt::Err(error.wrap(e)),
+        Attempt::Failed(recorded, _) => Attempt::Failed(recorded, error.rebuild),
         Attempt::Panicked(panic) => Attempt::Panicked(panic),
         Attempt::Injected(fault) => Attempt::Injected(fault),
         Attempt::Replayed => Attempt::Replayed,

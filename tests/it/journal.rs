@@ -137,6 +137,7 @@ fn expected_failed_run(run_id: hookflow::RunId, data: bool) -> Vec<EventKind> {
             panicked: false,
             attempts: 1,
             best_effort: false,
+            error_data: None,
         },
         EventKind::RunFailed {
             error: "card declined: insufficient funds".into(),
@@ -194,7 +195,7 @@ async fn a_failed_run_matched_variant_by_variant() {
     );
     assert!(matches!(next(), EventKind::StepStarted { step, position: 1 } if step == "capture"));
     assert!(
-        matches!(next(), EventKind::StepFailed { step, position: 1, error, panicked: false, attempts: 1, best_effort: false }
+        matches!(next(), EventKind::StepFailed { step, position: 1, error, panicked: false, attempts: 1, best_effort: false, error_data: None }
         if step == "capture" && error == "card declined: insufficient funds")
     );
     assert!(
@@ -319,6 +320,7 @@ async fn the_json_form_is_a_flat_list_of_tagged_events() {
             panicked: false,
             attempts: 1,
             best_effort: false,
+            error_data: None,
         }
     );
 }

@@ -43,6 +43,7 @@ mod panics;
 mod parallel;
 mod postgres_store;
 mod replay;
+mod replay_failures;
 mod saga_properties;
 mod spawn;
 mod sqlite_store;

@@ -326,6 +326,13 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
             Delimiter::Brace,
             quote! {
                 let __hookflow_error = #error_check;
+                // What the journal can do with the error type (display it; write and read it
+                // if it is serde), found here where the type is concrete: see
+                // `__private::ErrorProbe`.
+                let __hookflow_error = {
+                    use #private::errors::*;
+                    (&&&__hookflow_error.probe()).ops()
+                };
                 let mut __hookflow_step = #private::StepRun::start(__hookflow_ctx, &__HOOKFLOW_STEP);
                 #clone_checks
                 let __hookflow_attempt = #execute;

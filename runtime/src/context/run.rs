@@ -59,6 +59,14 @@ pub(crate) enum Halt {
     Replay(ReplayError),
     /// A run resumed while compensating reached the point where it had failed.
     Failed(String),
+    /// A resumed run reached a step that had panicked (and was recorded so by a commit of a
+    /// sibling branch before the run's failure was): the run fails there, as it did.
+    Panicked {
+        /// The step.
+        step: &'static str,
+        /// The panic's message.
+        message: String,
+    },
     /// A fault plan made a step fail: the run fails there, as if its error had been
     /// propagated with `?` (feature `testing`).
     #[cfg(feature = "testing")]

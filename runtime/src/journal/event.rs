@@ -82,6 +82,15 @@ pub enum EventKind {
         /// Whether the step was best-effort: the workflow went on without it.
         #[serde(default)]
         best_effort: bool,
+        /// The error's value, when the engine records data and the step's error type is
+        /// `Serialize + Deserialize`: a resumed run gives it back to a body that handled the
+        /// failure, without running the step again.
+        #[serde(
+            default,
+            deserialize_with = "present",
+            skip_serializing_if = "Option::is_none"
+        )]
+        error_data: Option<Value>,
     },
     /// An attempt of a step with `retry(...)` failed with a transient error; the step runs
     /// again after `delay_micros`.
@@ -321,6 +330,7 @@ impl fmt::Display for EventKind {
                 panicked,
                 attempts,
                 best_effort,
+                ..
             } => {
                 write!(f, "step {step} #{position} FAILED{}", panic_tag(*panicked))?;
                 if *attempts > 1 {

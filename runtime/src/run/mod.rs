@@ -116,6 +116,10 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
         Err(Halt::Store(err)) => return stopped(run, RunStatus::Interrupted, err.into()),
         Err(Halt::Replay(err)) => return Box::pin(park(run, err)).await,
         Err(Halt::Failed(message)) => Err(RunError::Recorded { message }),
+        Err(Halt::Panicked { step, message }) => Err(RunError::Panicked {
+            step: Some(step.to_owned()),
+            message,
+        }),
         #[cfg(feature = "testing")]
         Err(Halt::Injected { step, message }) => Err(RunError::Injected {
             step: step.to_owned(),

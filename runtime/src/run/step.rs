@@ -16,7 +16,7 @@ use super::commit::commit;
 use crate::context::{
     CompensateFn, Compensation, Halt, RunShared, StepContext, WorkflowContext, Writer, action,
 };
-use crate::journal::EventKind;
+use crate::journal::{EventKind, Recorded, RecordedFailure};
 use crate::types::{
     BestEffortFailure, CatchUnwind, Fault, Panic, ReplayError, StepMeta, StepResponse, StepTimeout,
     lock, to_json,
@@ -35,8 +35,66 @@ pub enum Attempt<T, E> {
     Injected(Fault),
     /// The step completed before the run was resumed: its recorded output stands.
     Replayed,
+    /// The step failed before the run was resumed: its recorded error stands, given back to
+    /// the body rebuilt with the function (`None`: the error type is not serde) that the code
+    /// `#[step]` generates adds.
+    Failed(Box<RecordedError>, Option<RebuildFn<E>>),
     /// The run stopped before the step could run: it never will.
     Halted,
+}
+
+/// How the recorded value of a step's error is read back.
+#[doc(hidden)]
+pub type RebuildFn<E> = fn(serde_json::Value) -> Result<E, serde_json::Error>;
+
+/// The error of a step that failed before its run was resumed, as the journal recorded it.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct RecordedError {
+    /// Its message.
+    error: String,
+    /// Its value, if the step's error type was serde when it was recorded.
+    data: Option<serde_json::Value>,
+    /// Why it could not be rebuilt, once that was tried.
+    problem: Option<String>,
+}
+
+impl RecordedError {
+    /// The recorded error as a value of the step's error type, with `from_json` (`None`: the
+    /// type is not serde); or, when it cannot be rebuilt, itself, saying why.
+    ///
+    /// # Errors
+    /// The recorded error, with the reason, when it cannot be rebuilt.
+    fn rebuild<E>(mut self: Box<Self>, from_json: Option<RebuildFn<E>>) -> Result<E, Box<Self>> {
+        let problem = match (from_json, self.data.take()) {
+            (None, _) => format!(
+                "its error type is not Serialize + Deserialize, and the journal holds only its message {:?}",
+                self.error
+            ),
+            (Some(_), None) => format!(
+                "the journal holds only its message {:?} (recorded when the error type was not Serialize + Deserialize)",
+                self.error
+            ),
+            (Some(from_json), Some(value)) => match from_json(value) {
+                Ok(error) => return Ok(error),
+                Err(err) => format!(
+                    "the recorded value of {:?} does not match the step's error type: {err}",
+                    self.error
+                ),
+            },
+        };
+        self.problem = Some(problem);
+        Err(self)
+    }
+}
+
+/// What the journal records of a step's error: its message, and its value as JSON when its
+/// type is serde. Used by the code `#[step]` generates.
+#[doc(hidden)]
+pub trait JournalError: Display {
+    /// The error's value as JSON; `None` if its type is not `Serialize + Deserialize` (or it
+    /// fails to serialize).
+    fn to_json(&self) -> Option<serde_json::Value>;
 }
 
 /// One execution of a step, from start to finish. Used by the code `#[step]` generates.
@@ -52,10 +110,32 @@ pub struct StepRun {
 
 enum Mode {
     Run,
-    /// The step completed before the run was resumed.
-    Replayed(Box<Replayed>),
+    /// The step ended before the run was resumed: it does not run again. (One box for every
+    /// way it ended: the mode stays one word.)
+    Ended(Box<Ended>),
     /// The run stopped at (or before) this step.
     Halted,
+}
+
+/// How a step ended before its run was resumed.
+enum Ended {
+    /// It completed: its recorded output stands.
+    Completed(Replayed),
+    /// It failed, and the body went on (or may have): its error is given back.
+    Failed(RecordedError),
+    /// The best-effort step failed: it returns `None` again.
+    BestEffortFailed(BestEffortFailure),
+}
+
+impl Ended {
+    /// What the step reports instead of an attempt.
+    #[cold]
+    fn attempt<T, E>(&self) -> Attempt<T, E> {
+        match self {
+            Ended::Completed(_) | Ended::BestEffortFailed(_) => Attempt::Replayed,
+            Ended::Failed(recorded) => Attempt::Failed(Box::new(recorded.clone()), None),
+        }
+    }
 }
 
 struct Replayed {
@@ -66,8 +146,9 @@ struct Replayed {
 
 impl StepRun {
     /// Journals the step's start and makes its context. A step of a resumed run looks in the
-    /// journal first: a completed step replays its output; a step that does not match the
-    /// journal, or that a run resumed while compensating never got past, halts the run.
+    /// journal first: a completed step replays its output; a failed step replays its failure
+    /// ([`failed_mode`]); a step that does not match the journal, or that a run resumed
+    /// while compensating never got past, halts the run.
     pub fn start(wf: &WorkflowContext, meta: &'static StepMeta) -> Self {
         let run = wf.shared();
         let name = meta.name();
@@ -76,6 +157,8 @@ impl StepRun {
             Mode::Halted
         } else {
             match run.replay().map(|r| (r.steps.get(&position), &r.failure)) {
+                // Whatever the journal says happened at this position (completed, failed, in
+                // flight), it happened to this step, or the run is parked.
                 Some((Some(recorded), _)) if recorded.step != name => {
                     run.halt(Halt::Replay(ReplayError::Mismatch {
                         position,
@@ -85,14 +168,21 @@ impl StepRun {
                     Mode::Halted
                 }
                 Some((Some(recorded), _)) if recorded.completed => {
-                    Mode::Replayed(Box::new(Replayed {
+                    Mode::Ended(Box::new(Ended::Completed(Replayed {
                         output: recorded.output.clone(),
                         compensation: recorded.compensation.clone(),
                         compensated: recorded.compensated,
-                    }))
+                    })))
                 }
+                Some((
+                    Some(Recorded {
+                        failed: Some(failed),
+                        ..
+                    }),
+                    run_failure,
+                )) => failed_mode(run, meta, position, failed, run_failure.as_deref()),
                 // A run that was compensating has replayed up to where it failed: this step
-                // failed (or was never reached).
+                // was never reached (or was in flight when the run failed).
                 Some((_, Some(failure))) => {
                     run.halt(Halt::Failed(failure.clone()));
                     Mode::Halted
@@ -108,6 +198,9 @@ impl StepRun {
                 }
             }
         };
+        if matches!(mode, Mode::Ended(_)) {
+            restore_effects(run, position);
+        }
         StepRun {
             mode,
             ctx: StepContext {
@@ -133,10 +226,11 @@ impl StepRun {
     }
 
     /// What a step that does not run reports instead of an attempt.
+    #[inline]
     fn skipped<T, E>(&self) -> Option<Attempt<T, E>> {
-        match self.mode {
+        match &self.mode {
             Mode::Run => None,
-            Mode::Replayed(_) => Some(Attempt::Replayed),
+            Mode::Ended(ended) => Some(ended.attempt()),
             Mode::Halted => Some(Attempt::Halted),
         }
     }
@@ -254,78 +348,110 @@ impl StepRun {
     where
         O: Serialize + DeserializeOwned,
         C: Serialize + DeserializeOwned + Send + 'static,
-        E: Display,
+        E: JournalError,
         F: for<'a> CompensateFn<'a, C> + Clone,
     {
-        if let Some(replayed) = self.take_replayed() {
-            let Some(output) = self.recorded::<O>(replayed.output.as_ref()) else {
-                return halted().await;
-            };
-            if !replayed.compensated {
-                let Some(data) = self.recorded::<C>(replayed.compensation.as_ref()) else {
-                    return halted().await;
+        // What was recalled is gone before the step awaits anything.
+        let halt = match self.recall::<O, C>(true) {
+            Recalled::Completed(output, data) => {
+                if let Some(data) = data {
+                    let compensation = self.compensation(data, compensate);
+                    lock(&self.run().state).compensations.push(compensation);
+                }
+                return Ok(output);
+            }
+            Recalled::Halted => true,
+            Recalled::No | Recalled::BestEffortFailed => false,
+        };
+        if halt {
+            return halted().await;
+        }
+        let output = match self.settle(attempt) {
+            Settled::Ok(response) => {
+                let (output, data) = response.into_parts();
+                let run = self.run();
+                let (output_json, data_json) = if run.records_data() {
+                    (to_json(&output), to_json(&data))
+                } else {
+                    (None, None)
                 };
                 let compensation = self.compensation(data, compensate);
-                lock(&self.run().state).compensations.push(compensation);
+                {
+                    // One lock for the event and the compensation: they are one fact.
+                    let mut state = lock(&run.state);
+                    run.push(
+                        &mut state,
+                        EventKind::StepCompleted {
+                            step: self.meta.name().into(),
+                            position: self.ctx.position,
+                            compensable: true,
+                            output: output_json,
+                            compensation: data_json,
+                        },
+                    );
+                    state.compensations.push(compensation);
+                }
+                Ok(output)
             }
-            return Ok(output);
-        }
-        let response = match self.settle(attempt) {
-            Settled::Ok(response) => response,
             Settled::Err(err) => return Err(err),
+            // Boxed: only runs that record data get here, and the others' futures need not
+            // hold the error across the commit.
+            Settled::Recorded(err) => Err(Box::new(err)),
             Settled::Halted => return halted().await,
         };
-        let (output, data) = response.into_parts();
-        let run = self.run();
-        let (output_json, data_json) = if run.records_data() {
-            (to_json(&output), to_json(&data))
-        } else {
-            (None, None)
-        };
-        let compensation = self.compensation(data, compensate);
-        {
-            // One lock for the event and the compensation: they are one fact.
-            let mut state = lock(&run.state);
-            run.push(
-                &mut state,
-                EventKind::StepCompleted {
-                    step: self.meta.name().into(),
-                    position: self.ctx.position,
-                    compensable: true,
-                    output: output_json,
-                    compensation: data_json,
-                },
-            );
-            state.compensations.push(compensation);
-        }
         self.commit().await;
-        Ok(output)
+        output.map_err(|err| *err)
     }
 
-    /// What the journal recorded of this step, if it completed before the run was resumed;
-    /// the bag gets back what the step put in it, and the run the jobs it enqueued.
-    fn take_replayed(&mut self) -> Option<Box<Replayed>> {
-        if !matches!(self.mode, Mode::Replayed(_)) {
-            return None;
+    /// What the journal says of the step, if it ended before the run was resumed, read at
+    /// once (nothing of it is held across an await): its output and, `with_data` and unless
+    /// it was compensated, its compensation data. A failure is carried by the attempt
+    /// (`Attempt::Failed`) instead.
+    #[inline]
+    fn recall<O: DeserializeOwned, C: DeserializeOwned>(
+        &mut self,
+        with_data: bool,
+    ) -> Recalled<O, C> {
+        if matches!(self.mode, Mode::Ended(_)) {
+            self.recall_ended(with_data)
+        } else {
+            Recalled::No
         }
-        match std::mem::replace(&mut self.mode, Mode::Run) {
-            Mode::Replayed(replayed) => {
-                let run = self.run();
-                if let Some(replay) = run.replay() {
-                    let position = self.ctx.position;
-                    for (key, value) in replay.bag_by_step.get(&position).into_iter().flatten() {
-                        run.bag.restore(key, value.clone());
-                    }
-                    if let Some(jobs) = replay.jobs_by_step.get(&position) {
-                        lock(&run.state).jobs.extend(jobs.iter().cloned());
-                    }
-                }
-                Some(replayed)
-            }
+    }
+
+    #[inline(never)]
+    fn recall_ended<O: DeserializeOwned, C: DeserializeOwned>(
+        &mut self,
+        with_data: bool,
+    ) -> Recalled<O, C> {
+        let ended = match std::mem::replace(&mut self.mode, Mode::Run) {
+            Mode::Ended(ended) => ended,
             mode => {
                 self.mode = mode;
-                None
+                return Recalled::No;
             }
+        };
+        match *ended {
+            Ended::Completed(replayed) => {
+                let Some(output) = self.recorded::<O>(replayed.output.as_ref()) else {
+                    return Recalled::Halted;
+                };
+                let data = if with_data && !replayed.compensated {
+                    match self.recorded::<C>(replayed.compensation.as_ref()) {
+                        Some(data) => Some(data),
+                        None => return Recalled::Halted,
+                    }
+                } else {
+                    None
+                };
+                Recalled::Completed(output, data)
+            }
+            Ended::BestEffortFailed(failure) => {
+                // Reported again in the outcome; the journal has it already.
+                lock(&self.run().state).best_effort_failures.push(failure);
+                Recalled::BestEffortFailed
+            }
+            Ended::Failed(_) => Recalled::No,
         }
     }
 
@@ -373,22 +499,27 @@ impl StepRun {
     pub async fn finish_plain<O, E>(&mut self, attempt: Attempt<O, E>) -> Result<O, E>
     where
         O: Serialize + DeserializeOwned,
-        E: Display,
+        E: JournalError,
     {
-        if let Some(replayed) = self.take_replayed() {
-            return match self.recorded(replayed.output.as_ref()) {
-                Some(output) => Ok(output),
-                None => halted().await,
-            };
+        let halt = match self.recall::<O, ()>(false) {
+            Recalled::Completed(output, _) => return Ok(output),
+            Recalled::Halted => true,
+            Recalled::No | Recalled::BestEffortFailed => false,
+        };
+        if halt {
+            return halted().await;
         }
         let output = match self.settle(attempt) {
-            Settled::Ok(output) => output,
+            Settled::Ok(output) => {
+                self.completed(&output);
+                Ok(output)
+            }
             Settled::Err(err) => return Err(err),
+            Settled::Recorded(err) => Err(Box::new(err)),
             Settled::Halted => return halted().await,
         };
-        self.completed(&output);
         self.commit().await;
-        Ok(output)
+        output.map_err(|err| *err)
     }
 
     /// Finishes a best-effort step: a failure (an error, a timeout, a panic) is recorded and
@@ -398,11 +529,14 @@ impl StepRun {
         O: Serialize + DeserializeOwned,
         E: Display,
     {
-        if let Some(replayed) = self.take_replayed() {
-            return match self.recorded(replayed.output.as_ref()) {
-                Some(output) => Some(output),
-                None => halted().await,
-            };
+        let halt = match self.recall::<O, ()>(false) {
+            Recalled::Completed(output, _) => return Some(output),
+            Recalled::BestEffortFailed => return None,
+            Recalled::Halted => true,
+            Recalled::No => false,
+        };
+        if halt {
+            return halted().await;
         }
         let (error, panicked) = match attempt {
             Attempt::Ok(output) => {
@@ -410,7 +544,7 @@ impl StepRun {
                 self.commit().await;
                 return Some(output);
             }
-            Attempt::Replayed | Attempt::Halted => {
+            Attempt::Replayed | Attempt::Failed(..) | Attempt::Halted => {
                 self.not_run();
                 return halted().await;
             }
@@ -431,6 +565,7 @@ impl StepRun {
                     panicked,
                     attempts: self.ctx.attempt(),
                     best_effort: true,
+                    error_data: None,
                 },
             );
             state.best_effort_failures.push(BestEffortFailure {
@@ -476,38 +611,79 @@ impl StepRun {
 
     /// Journals a failure and returns the error, or halts the run (the step did not run, or
     /// an injected fault failed it); re-raises a user panic once recorded (its siblings in
-    /// `parallel!` finish, then the run fails).
-    fn settle<T, E: Display>(&self, attempt: Attempt<T, E>) -> Settled<T, E> {
+    /// `parallel!` finish, then the run fails). A step that failed before the run was resumed
+    /// returns its rebuilt error and records nothing, or parks the run if it cannot be rebuilt.
+    fn settle<T, E: JournalError>(&self, attempt: Attempt<T, E>) -> Settled<T, E> {
         let run = self.run();
-        let failed = |error: String, panicked: bool| EventKind::StepFailed {
+        let failed = |error: String, panicked: bool, error_data| EventKind::StepFailed {
             step: self.meta.name().into(),
             position: self.ctx.position,
             error,
             panicked,
             attempts: self.ctx.attempt(),
             best_effort: false,
+            error_data,
         };
         match attempt {
             Attempt::Ok(value) => Settled::Ok(value),
             Attempt::Err(err) => {
-                run.record(failed(err.to_string(), false));
-                Settled::Err(err)
+                // Only a run that records data serializes the error (never the in-memory path).
+                let data = if run.records_data() {
+                    err.to_json()
+                } else {
+                    None
+                };
+                let replayable = data.is_some();
+                run.record(failed(err.to_string(), false, data));
+                if replayable {
+                    Settled::Recorded(err)
+                } else {
+                    Settled::Err(err)
+                }
             }
+            Attempt::Failed(recorded, rebuild) => self.refail(recorded, rebuild),
             Attempt::Replayed | Attempt::Halted => {
                 self.not_run();
                 Settled::Halted
             }
             Attempt::Injected(fault) => {
-                run.record(failed(fault.message(), false));
+                run.record(failed(fault.message(), false, None));
                 self.injected(fault);
                 Settled::Halted
             }
             Attempt::Panicked(panic) => {
                 let mut state = lock(&run.state);
-                run.push(&mut state, failed(panic.message(), true));
+                run.push(&mut state, failed(panic.message(), true, None));
                 state.panicked_step = Some(self.meta.name());
                 drop(state);
                 panic.resume()
+            }
+        }
+    }
+
+    /// A step that failed before the run was resumed: its recorded error, rebuilt, to give
+    /// back to the body; or, if it cannot be rebuilt, the run parked rather than run the step
+    /// again. Nothing is recorded.
+    #[cold]
+    #[inline(never)]
+    fn refail<T, E>(
+        &self,
+        recorded: Box<RecordedError>,
+        rebuild: Option<RebuildFn<E>>,
+    ) -> Settled<T, E> {
+        match recorded.rebuild(rebuild) {
+            Ok(err) => Settled::Err(err),
+            Err(recorded) => {
+                let reason = recorded
+                    .problem
+                    .unwrap_or_else(|| format!("{:?} was not rebuilt", recorded.error));
+                self.run()
+                    .halt(Halt::Replay(ReplayError::UnreplayableFailure {
+                        step: self.meta.name().to_owned(),
+                        position: self.ctx.position,
+                        reason,
+                    }));
+                Settled::Halted
             }
         }
     }
@@ -528,10 +704,25 @@ impl StepRun {
     }
 }
 
+/// What [`StepRun::recall`] found.
+enum Recalled<O, C> {
+    /// The step did not end before the run was resumed: its attempt settles.
+    No,
+    /// It completed: its output and its compensation data, if it is to be pushed.
+    Completed(O, Option<C>),
+    /// The best-effort step failed: it returns `None` again.
+    BestEffortFailed,
+    /// A recorded value no longer fits its type: the run is halted.
+    Halted,
+}
+
 /// How a step's attempt settles.
 enum Settled<T, E> {
     Ok(T),
     Err(E),
+    /// Failed, with its error's value in the journal: committed before the body sees it, so
+    /// that what the body does with it is replayed with the same error.
+    Recorded(E),
     /// The run halted: the step waits to be dropped.
     Halted,
 }
@@ -539,4 +730,65 @@ enum Settled<T, E> {
 /// Waits for the run's driver to see its halt and drop the body.
 fn halted<T>() -> std::future::Pending<T> {
     std::future::pending()
+}
+
+/// What a step whose position the journal recorded as failed does on replay. It never runs
+/// again, and records nothing:
+/// - a best-effort step returns `None` again;
+/// - a step that panicked fails the run again (a panic is never handled);
+/// - a step whose failure ended the run (the run failed, and no step started after the
+///   failure), with no recorded value, fails the run there with the run's recorded error:
+///   nothing after it needs the body to go on;
+/// - any other step gives its recorded error back to the body, rebuilt from its JSON (the
+///   error type is serde); when it cannot be rebuilt, the run is parked
+///   (`ReplayError::UnreplayableFailure`).
+fn failed_mode(
+    run: &RunShared,
+    meta: &'static StepMeta,
+    position: u32,
+    failed: &RecordedFailure,
+    run_failure: Option<&str>,
+) -> Mode {
+    if meta.is_best_effort() {
+        return Mode::Ended(Box::new(Ended::BestEffortFailed(BestEffortFailure {
+            step: meta.name().to_owned(),
+            position,
+            error: failed.error.clone(),
+            panicked: failed.panicked,
+        })));
+    }
+    let ended_run = !failed.best_effort && !failed.went_on;
+    match run_failure {
+        Some(failure) if failed.panicked || (ended_run && failed.data.is_none()) => {
+            run.halt(Halt::Failed(failure.to_owned()));
+            Mode::Halted
+        }
+        None if failed.panicked => {
+            run.halt(Halt::Panicked {
+                step: meta.name(),
+                message: failed.error.clone(),
+            });
+            Mode::Halted
+        }
+        _ => Mode::Ended(Box::new(Ended::Failed(RecordedError {
+            error: failed.error.clone(),
+            data: failed.data.clone(),
+            problem: None,
+        }))),
+    }
+}
+
+/// A step that ended before the run was resumed does not run again: the bag gets back what it
+/// put there, and the run the jobs it enqueued, from the journal.
+#[inline(never)]
+fn restore_effects(run: &RunShared, position: u32) {
+    let Some(replay) = run.replay() else {
+        return;
+    };
+    for (key, value) in replay.bag_by_step.get(&position).into_iter().flatten() {
+        run.bag.restore(key, value.clone());
+    }
+    if let Some(jobs) = replay.jobs_by_step.get(&position) {
+        lock(&run.state).jobs.extend(jobs.iter().cloned());
+    }
 }

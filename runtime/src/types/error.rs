@@ -218,6 +218,21 @@ pub enum ReplayError {
     /// The recorded input no longer deserializes as the workflow's input type.
     #[error("the recorded input does not match the workflow's input type: {0}")]
     Input(String),
+    /// A step had failed before the run was resumed and the body went on, but its error
+    /// cannot be given back to the body: the error type is not `Serialize + Deserialize`, or
+    /// the recorded value no longer deserializes. Running the step again instead would be a
+    /// silent re-execution.
+    #[error(
+        "step `{step}` #{position} failed before the run was resumed and its error cannot be replayed: {reason}; make the step's error type Serialize + Deserialize to let a resumed run replay a handled failure"
+    )]
+    UnreplayableFailure {
+        /// The step.
+        step: String,
+        /// Its position.
+        position: u32,
+        /// Why its error cannot be rebuilt (with the recorded message).
+        reason: String,
+    },
 }
 
 /// A store failed, or what it holds cannot be read.
