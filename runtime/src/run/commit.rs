@@ -1,7 +1,8 @@
 //! Committing a durable run's journal to its store: each step's completion is committed
 //! before the workflow goes on, and a run's end with its final status.
 
-use crate::context::{Durable, RunShared};
+use super::halt::halted;
+use crate::context::{Durable, Halt, RunShared};
 use crate::journal::Event;
 use crate::store::RunUpdate;
 use crate::types::{BoxFuture, StoreError, lock};
@@ -55,4 +56,13 @@ async fn commit_to(
         .await?;
     *persisted += events.len();
     Ok(())
+}
+
+/// Commits what the run recorded so far before it goes on (a step's end, a hook handler's
+/// end); if the store fails or refuses the fence, the run halts here, to be resumed.
+pub(crate) async fn commit_or_halt(run: &RunShared) {
+    if let Err(err) = commit(run, None).await {
+        run.halt(Halt::Store(err));
+        halted::<()>().await;
+    }
 }

@@ -5,7 +5,8 @@
 //! calling it again. A handler whose end was not recorded (it was in flight at the crash)
 //! runs again, with the same `ctx.idempotency_key()`.
 
-use super::commit::commit;
+use super::commit::commit_or_halt;
+use super::halt::halted;
 use crate::context::{Halt, RunShared};
 use crate::hook::HandlerEntry;
 use crate::journal::{EventKind, RecordedFiring};
@@ -100,10 +101,7 @@ impl<'a> Firing<'a> {
     /// whose end is committed does not run again on resume (one in flight at a crash does,
     /// with the same idempotency key, as a step does). If the store fails, the run halts.
     pub(super) async fn commit(&self) {
-        if let Err(err) = commit(self.run, None).await {
-            self.run.halt(Halt::Store(err));
-            halted::<()>().await;
-        }
+        commit_or_halt(self.run).await;
     }
 
     /// Puts back in the bag what handler `i` put there before the run was resumed, and in
@@ -208,9 +206,4 @@ impl<'a> Firing<'a> {
         }));
         halted().await
     }
-}
-
-/// Waits for the run's driver to see its halt and drop the body.
-pub(super) fn halted<T>() -> std::future::Pending<T> {
-    std::future::pending()
 }

@@ -17,7 +17,12 @@ use crate::context::{Halt, RunShared};
 /// Stops the run for `halt` (unless it stopped already) and never resolves.
 pub(crate) async fn stop<T>(run: &RunShared, halt: Halt) -> T {
     run.halt(halt);
-    std::future::pending().await
+    halted().await
+}
+
+/// What code whose run has halted awaits: it never resolves, and the run's driver drops it.
+pub(crate) fn halted<T>() -> std::future::Pending<T> {
+    std::future::pending()
 }
 
 pin_project_lite::pin_project! {

@@ -6,7 +6,8 @@ use std::future::Future;
 
 use tracing::Instrument;
 
-use super::firing::{Firing, halted};
+use super::firing::Firing;
+use super::halt::halted;
 use crate::context::{HookContext, RunShared, WorkflowContext, Writer};
 use crate::hook::{
     After, Before, ErasedAfter, ErasedBefore, ErasedStepHook, Fire, HandlerEntry, HandlerList,

@@ -12,7 +12,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use super::commit::commit;
+use super::commit::commit_or_halt;
+use super::halt::halted;
 use crate::context::{
     CompensateFn, Compensation, Halt, RunShared, StepContext, WorkflowContext, Writer, action,
 };
@@ -472,10 +473,7 @@ impl StepRun {
     /// Commits the step's completion before the workflow goes on; if the store fails, the
     /// run stops here, to be resumed.
     async fn commit(&self) {
-        if let Err(err) = commit(self.run(), None).await {
-            self.run().halt(Halt::Store(err));
-            halted::<()>().await;
-        }
+        commit_or_halt(self.run()).await;
     }
 
     /// A recorded value; `None`, with the run halted to be parked, when it no longer fits
@@ -725,11 +723,6 @@ enum Settled<T, E> {
     Recorded(E),
     /// The run halted: the step waits to be dropped.
     Halted,
-}
-
-/// Waits for the run's driver to see its halt and drop the body.
-fn halted<T>() -> std::future::Pending<T> {
-    std::future::pending()
 }
 
 /// What a step whose position the journal recorded as failed does on replay. It never runs
