@@ -22,6 +22,19 @@ pub(crate) enum Writer {
     Compensation(u32),
 }
 
+impl Writer {
+    /// Who wrote, as the journal's events name it: the step's position, the hook handler's
+    /// (firing, index), or the compensated step's position; all `None` for the body.
+    pub(crate) fn journal_fields(self) -> (Option<u32>, Option<(u32, u32)>, Option<u32>) {
+        match self {
+            Writer::Body => (None, None, None),
+            Writer::Step(position) => (Some(position), None, None),
+            Writer::Handler { firing, index } => (None, Some((firing, index)), None),
+            Writer::Compensation(position) => (None, None, Some(position)),
+        }
+    }
+}
+
 /// Values of any serde type, one per type, shared by every step and hook handler of one run:
 /// a hook handler can leave a value for a later step, or the body the order id for an
 /// `on_compensation_failed` handler. Reach it with `ctx.bag()`.
@@ -109,12 +122,7 @@ impl Bag<'_> {
             },
             None => None,
         };
-        let (step, handler, compensation) = match self.writer {
-            Writer::Body => (None, None, None),
-            Writer::Step(position) => (Some(position), None, None),
-            Writer::Handler { firing, index } => (None, Some((firing, index)), None),
-            Writer::Compensation(position) => (None, None, Some(position)),
-        };
+        let (step, handler, compensation) = self.writer.journal_fields();
         self.run.record(EventKind::BagWritten {
             key: std::any::type_name::<T>().into(),
             value,

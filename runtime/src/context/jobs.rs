@@ -45,11 +45,8 @@ impl Jobs<'_> {
             .filter(|j| j.id().starts_with(&prefix))
             .count();
         let job = Job::new(name, payload).with_id(format!("{prefix}{n}"));
-        let (step, handler) = match self.writer {
-            Writer::Step(position) => (Some(position), None),
-            Writer::Handler { firing, index } => (None, Some((firing, index))),
-            Writer::Body | Writer::Compensation(_) => (None, None),
-        };
+        // A compensation's jobs are discarded with its failed run: not journaled.
+        let (step, handler, _) = self.writer.journal_fields();
         if (step.is_some() || handler.is_some()) && self.run.records_data() {
             self.run.push(
                 &mut state,

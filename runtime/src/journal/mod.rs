@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::types::now_micros;
 
 pub use event::{Event, EventKind, Name};
-pub(crate) use replay::{Recorded, RecordedFailure, RecordedFiring, Replay};
+pub(crate) use replay::{BagWrite, Recorded, RecordedFailure, RecordedFiring, Replay};
 
 /// A run's events, in the order they happened.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use super::halt::halted;
 use crate::context::{Halt, RunShared};
 use crate::hook::HandlerEntry;
 use crate::journal::{EventKind, RecordedFiring};
-use crate::types::{BoxError, HookError, PanicError, ReplayError, lock};
+use crate::types::{BoxError, HookError, PanicError, ReplayError};
 
 /// A hook firing in progress.
 pub(super) struct Firing<'a> {
@@ -111,12 +111,8 @@ impl<'a> Firing<'a> {
             return;
         };
         let key = (self.index, u32::try_from(i).unwrap_or(u32::MAX));
-        for (name, value) in replay.bag_by_handler.get(&key).into_iter().flatten() {
-            self.run.bag.restore(name, value.clone());
-        }
-        if let Some(jobs) = replay.jobs_by_handler.get(&key) {
-            lock(&self.run.state).jobs.extend(jobs.iter().cloned());
-        }
+        let bag = replay.bag_by_handler.get(&key);
+        super::restore_effects(self.run, bag, replay.jobs_by_handler.get(&key));
     }
 
     /// Records that handler `i` completed (with what a `before` handler returned), unless

@@ -23,7 +23,7 @@ use tracing::Instrument;
 
 use crate::context::{Durable, Halt, RunContext, RunEnv, RunShared, WorkflowContext, Writer};
 use crate::hook::{After, Fire, HookPoint};
-use crate::journal::{Event, EventKind, Journal};
+use crate::journal::{BagWrite, Event, EventKind, Journal};
 use crate::store::RunUpdate;
 use crate::types::{
     CatchUnwind, CompensationFailure, ReplayError, RunError, RunId, RunOptions, RunStatus, lock,
@@ -143,9 +143,7 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
             }
             // A run resumed while compensating: what the compensations that ran put in the bag.
             if let Some(replay) = run.replay() {
-                for (key, value) in &replay.bag_by_compensation {
-                    run.bag.restore(key, value.clone());
-                }
+                restore_effects(run, Some(&replay.bag_by_compensation), None);
             }
             // Boxed: only failed runs compensate, and their futures need not make every
             // run's future larger.
@@ -208,6 +206,22 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
     }
     let leftovers = Leftovers::take(&mut lock(&run.state), jobs);
     Outcome::new(run.run_id, status, result, leftovers)
+}
+
+/// Puts back what a step, a hook handler or the compensations did before the run was
+/// resumed, as the journal recorded it: their bag writes, in order, and the jobs they
+/// enqueued.
+pub(crate) fn restore_effects(
+    run: &RunShared,
+    bag: Option<&Vec<BagWrite>>,
+    jobs: Option<&Vec<crate::types::Job>>,
+) {
+    for (key, value) in bag.into_iter().flatten() {
+        run.bag.restore(key, value.clone());
+    }
+    if let Some(jobs) = jobs {
+        lock(&run.state).jobs.extend(jobs.iter().cloned());
+    }
 }
 
 /// The outcome of a run that stopped without finishing: interrupted by its store, or parked.

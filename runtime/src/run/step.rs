@@ -200,7 +200,7 @@ impl StepRun {
             }
         };
         if matches!(mode, Mode::Ended(_)) {
-            restore_effects(run, position);
+            restore_step_effects(run, position);
         }
         StepRun {
             mode,
@@ -774,14 +774,9 @@ fn failed_mode(
 /// A step that ended before the run was resumed does not run again: the bag gets back what it
 /// put there, and the run the jobs it enqueued, from the journal.
 #[inline(never)]
-fn restore_effects(run: &RunShared, position: u32) {
-    let Some(replay) = run.replay() else {
-        return;
-    };
-    for (key, value) in replay.bag_by_step.get(&position).into_iter().flatten() {
-        run.bag.restore(key, value.clone());
-    }
-    if let Some(jobs) = replay.jobs_by_step.get(&position) {
-        lock(&run.state).jobs.extend(jobs.iter().cloned());
+fn restore_step_effects(run: &RunShared, position: u32) {
+    if let Some(replay) = run.replay() {
+        let bag = replay.bag_by_step.get(&position);
+        super::restore_effects(run, bag, replay.jobs_by_step.get(&position));
     }
 }
