@@ -87,11 +87,8 @@ struct Order {
 async fn effect(ctx: &StepContext, what: &str) -> Result<(), OrderError> {
     // Long enough for kills to land inside steps and compensations.
     tokio::time::sleep(Duration::from_micros(300)).await;
-    let key = if ctx.is_compensating() {
-        format!("{}:undo", ctx.idempotency_key())
-    } else {
-        ctx.idempotency_key()
-    };
+    // `{run}:{position}:{step}`, and `…:undo` for a compensation.
+    let key = ctx.idempotency_key();
     ctx.service::<Ledger>()?
         .apply(&key, &ctx.run_id().to_string(), what);
     Ok(())
@@ -406,9 +403,13 @@ fn verify(dir: &Path, kills: usize, stopped_in: &BTreeMap<String, usize>) {
         let number = run.idempotency_key.as_deref().unwrap()["order-".len()..]
             .parse::<u64>()
             .unwrap();
-        let effect = |pos: u32| rows.get(&format!("{id}:{pos}")).map(|(_, w)| w.as_str());
+        let steps = ["reserve", "authorize", "create_order", "capture"];
+        let effect = |pos: u32| {
+            rows.get(&format!("{id}:{pos}:{}", steps[pos as usize]))
+                .map(|(_, w)| w.as_str())
+        };
         let undo = |pos: u32| {
-            rows.get(&format!("{id}:{pos}:undo"))
+            rows.get(&format!("{id}:{pos}:{}:undo", steps[pos as usize]))
                 .map(|(_, w)| w.as_str())
         };
         let expected = ["reserve", "authorize", "create", "capture"];
@@ -420,10 +421,16 @@ fn verify(dir: &Path, kills: usize, stopped_in: &BTreeMap<String, usize>) {
             );
         }
         // The hook handlers' effects, by their idempotency keys (firing 0: `review`, firing
-        // 1: `created`), each once.
+        // 1: `created`, each handler 0 of its firing), each once.
         let handler = |firing: u32| {
-            rows.get(&format!("{id}:hook{firing}:0"))
-                .map(|(_, w)| w.as_str())
+            let prefix = format!("{id}:hook{firing}:0:");
+            let mut found = rows.iter().filter(|(key, _)| key.starts_with(&prefix));
+            let effect = found.next().map(|(_, (_, w))| w.as_str());
+            assert!(
+                found.next().is_none(),
+                "run {id}: two effects under {prefix}"
+            );
+            effect
         };
         assert_eq!(handler(0), Some("review"), "run {id} (order {number})");
         assert_eq!(handler(1), Some("notify"), "run {id} (order {number})");

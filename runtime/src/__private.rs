@@ -12,6 +12,7 @@ pub use crate::hook::{
 pub use crate::run::nested::call as call_nested;
 pub use crate::run::outcome::Outcome;
 pub use crate::run::parallel::Settle;
+pub use crate::run::scope::{Branch, Group};
 pub use crate::run::step::{Attempt, JournalError, RebuildFn, StepRun};
 pub use crate::types::{
     BodyCall, CatchUnwind, CompensationFailure, Fault, HookKind, HookMeta, Panic, RetryPolicy,

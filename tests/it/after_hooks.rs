@@ -246,6 +246,7 @@ async fn successful_handlers_leave_no_hook_errors_and_are_journaled() {
                 handlers: 2,
                 firing: 0,
                 names: Vec::new(),
+                key: None,
             },
             EventKind::HookHandlerCompleted {
                 hook: "order_placed".into(),

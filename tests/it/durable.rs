@@ -246,10 +246,10 @@ async fn a_crashed_run_resumes_without_running_completed_steps_again(store: Arc<
     assert_eq!(
         calls,
         [
-            format!("debit alice {run_id}:0"),
-            format!("hold 500 {run_id}:1"),
-            format!("credit bob {run_id}:2"),
-            format!("credit bob {run_id}:2"),
+            format!("debit alice {run_id}:0:debit"),
+            format!("hold 500 {run_id}:1:hold"),
+            format!("credit bob {run_id}:2:credit"),
+            format!("credit bob {run_id}:2:credit"),
         ]
     );
     let (record, events) = store.load(run_id).await.unwrap();
@@ -280,14 +280,14 @@ async fn a_run_that_crashed_while_compensating_goes_on_compensating(store: Arc<d
     assert_eq!(
         bank.calls(),
         [
-            format!("debit alice {run_id}:0"),
-            format!("hold 500 {run_id}:1"),
-            format!("credit bob {run_id}:2"),
-            format!("undo-hold 500 {run_id}:1"),
-            format!("undo-debit alice {run_id}:0"),
+            format!("debit alice {run_id}:0:debit"),
+            format!("hold 500 {run_id}:1:hold"),
+            format!("credit bob {run_id}:2:credit"),
+            format!("undo-hold 500 {run_id}:1:hold:undo"),
+            format!("undo-debit alice {run_id}:0:debit:undo"),
             // The resumed run replays its body up to the failure, then compensates what is
             // left: undo-debit again (it was in flight), never undo-hold again, never credit.
-            format!("undo-debit alice {run_id}:0"),
+            format!("undo-debit alice {run_id}:0:debit:undo"),
         ]
     );
     let (record, events) = store.load(run_id).await.unwrap();

@@ -107,6 +107,7 @@ fn expected_failed_run(run_id: hookflow::RunId, data: bool) -> Vec<EventKind> {
             } else {
                 Vec::new()
             },
+            key: None,
         },
         EventKind::HookHandlerCompleted {
             hook: "screen".into(),
@@ -118,6 +119,7 @@ fn expected_failed_run(run_id: hookflow::RunId, data: bool) -> Vec<EventKind> {
         EventKind::StepStarted {
             step: "hold_funds".into(),
             position: 0,
+            key: None,
         },
         EventKind::StepCompleted {
             step: "hold_funds".into(),
@@ -129,6 +131,7 @@ fn expected_failed_run(run_id: hookflow::RunId, data: bool) -> Vec<EventKind> {
         EventKind::StepStarted {
             step: "capture".into(),
             position: 1,
+            key: None,
         },
         EventKind::StepFailed {
             step: "capture".into(),
@@ -188,12 +191,16 @@ async fn a_failed_run_matched_variant_by_variant() {
         matches!(next(), EventKind::HookHandlerCompleted { hook, slot: Slot::Configured, handler, .. }
         if hook == "screen" && handler.ends_with("::screen_amount"))
     );
-    assert!(matches!(next(), EventKind::StepStarted { step, position: 0 } if step == "hold_funds"));
+    assert!(
+        matches!(next(), EventKind::StepStarted { step, position: 0, .. } if step == "hold_funds")
+    );
     assert!(
         matches!(next(), EventKind::StepCompleted { step, position: 0, compensable: true, output: None, compensation: None }
         if step == "hold_funds")
     );
-    assert!(matches!(next(), EventKind::StepStarted { step, position: 1 } if step == "capture"));
+    assert!(
+        matches!(next(), EventKind::StepStarted { step, position: 1, .. } if step == "capture")
+    );
     assert!(
         matches!(next(), EventKind::StepFailed { step, position: 1, error, panicked: false, attempts: 1, best_effort: false, error_data: None }
         if step == "capture" && error == "card declined: insufficient funds")
@@ -244,6 +251,7 @@ async fn a_completed_run_records_the_output_of_a_plain_step_and_no_compensation_
             EventKind::StepStarted {
                 step: "capture".into(),
                 position: 1,
+                key: None,
             },
             EventKind::StepCompleted {
                 step: "capture".into(),

@@ -44,6 +44,7 @@ mod parallel;
 mod postgres_store;
 mod replay;
 mod replay_failures;
+mod replay_parallel;
 mod saga_properties;
 mod spawn;
 mod sqlite_store;

@@ -578,7 +578,7 @@ async fn a_changed_step_at_an_in_flight_position_is_a_mismatch(store: Arc<dyn St
     let (_, events) = store.load(run_id).await.unwrap();
     assert!(
         events.iter().any(
-            |e| matches!(&e.kind, EventKind::StepStarted { step, position: 0 } if step == "pack")
+            |e| matches!(&e.kind, EventKind::StepStarted { step, position: 0, .. } if step == "pack")
         ),
         "pack's start is committed"
     );

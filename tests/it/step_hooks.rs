@@ -349,7 +349,7 @@ async fn handlers_take_step_positions_in_the_order_they_run() {
         .journal()
         .kinds()
         .filter_map(|k| match k {
-            EventKind::StepStarted { step, position } => Some((step.as_ref(), *position)),
+            EventKind::StepStarted { step, position, .. } => Some((step.as_ref(), *position)),
             _ => None,
         })
         .collect();

@@ -106,11 +106,8 @@ impl Ledger {
             .get(0);
         // Long enough for kills to land inside steps and compensations.
         tokio::time::sleep(Duration::from_millis(2)).await;
-        let key = if ctx.is_compensating() {
-            format!("{}:undo", ctx.idempotency_key())
-        } else {
-            ctx.idempotency_key()
-        };
+        // `{run}:{position}:{step}`, and `…:undo` for a compensation.
+        let key = ctx.idempotency_key();
         self.client
             .execute(
                 "INSERT INTO ledger (key, run_id, what) VALUES ($1, $2, $3)
@@ -576,10 +573,15 @@ async fn verify(
     for record in &records {
         let id = record.run_id.to_string();
         let number = number(record);
-        let effect = |pos: u32| effects.get(&format!("{id}:{pos}")).map(|(_, w)| w.as_str());
+        let steps = ["reserve", "authorize", "create_order", "capture"];
+        let effect = |pos: u32| {
+            effects
+                .get(&format!("{id}:{pos}:{}", steps[pos as usize]))
+                .map(|(_, w)| w.as_str())
+        };
         let undo = |pos: u32| {
             effects
-                .get(&format!("{id}:{pos}:undo"))
+                .get(&format!("{id}:{pos}:{}:undo", steps[pos as usize]))
                 .map(|(_, w)| w.as_str())
         };
         for (pos, what) in ["reserve", "authorize", "create", "capture"]

@@ -5,19 +5,19 @@ use serde::Serialize;
 
 use super::RunShared;
 use crate::journal::EventKind;
-use crate::types::{BagStore, BagValue, to_json};
+use crate::types::{BagStore, BagValue, Key, to_json};
 
 /// Who writes to the bag, for the journal: what a step or a hook handler puts in the bag is
 /// recorded with it, and a resumed run that replays the step or handler (without running it)
 /// restores it. The body's own writes are not recorded: the body runs again on resume.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Writer {
     /// The workflow body.
     Body,
-    /// The step at this position.
-    Step(u32),
-    /// The handler at `index` of hook firing `firing`.
-    Handler { firing: u32, index: u32 },
+    /// The step at this position, with its key.
+    Step { position: u32, key: Key },
+    /// The handler at `index` of hook firing `firing`, with the firing's key.
+    Handler { firing: u32, index: u32, key: Key },
     /// The compensation of the step at this position.
     Compensation(u32),
 }
@@ -25,11 +25,11 @@ pub(crate) enum Writer {
 impl Writer {
     /// Who wrote, as the journal's events name it: the step's position, the hook handler's
     /// (firing, index), or the compensated step's position; all `None` for the body.
-    pub(crate) fn journal_fields(self) -> (Option<u32>, Option<(u32, u32)>, Option<u32>) {
-        match self {
+    pub(crate) fn journal_fields(&self) -> (Option<u32>, Option<(u32, u32)>, Option<u32>) {
+        match *self {
             Writer::Body => (None, None, None),
-            Writer::Step(position) => (Some(position), None, None),
-            Writer::Handler { firing, index } => (None, Some((firing, index)), None),
+            Writer::Step { position, .. } => (Some(position), None, None),
+            Writer::Handler { firing, index, .. } => (None, Some((firing, index)), None),
             Writer::Compensation(position) => (None, None, Some(position)),
         }
     }
@@ -59,7 +59,7 @@ impl Writer {
 /// ```
 pub struct Bag<'a> {
     pub(crate) run: &'a RunShared,
-    pub(crate) writer: Writer,
+    pub(crate) writer: &'a Writer,
 }
 
 impl Bag<'_> {
@@ -111,7 +111,7 @@ impl Bag<'_> {
     /// Journals a write by a step, a hook handler or a compensation of a run that records
     /// data (it has a store): `Some` the new value, `None` taken out.
     fn record<T: Serialize>(&self, value: Option<&T>) {
-        if self.writer == Writer::Body || !self.run.records_data() {
+        if *self.writer == Writer::Body || !self.run.records_data() {
             return;
         }
         let value = match value {

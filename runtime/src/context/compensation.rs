@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::StepContext;
-use crate::types::{BoxFuture, RetryPolicy, to_json};
+use crate::types::{BoxFuture, Key, RetryPolicy, to_json};
 
 /// A compensation for a step whose compensation data is `C`:
 /// `async fn(&StepContext, C) -> Result<(), E>`.
@@ -44,6 +44,8 @@ pub fn compensation<C, F: for<'a> CompensateFn<'a, C> + Clone>(f: F) -> F {
 pub(crate) struct Compensation {
     pub(crate) step: &'static str,
     pub(crate) position: u32,
+    /// The step's key, for the compensation's idempotency key.
+    pub(crate) key: Key,
     /// The workflow (the run's own, or a nested one) whose step it undoes.
     pub(crate) frame: u32,
     pub(crate) retry: Option<RetryPolicy>,

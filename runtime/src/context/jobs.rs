@@ -12,7 +12,7 @@ use crate::types::{Job, lock};
 #[derive(Debug)]
 pub struct Jobs<'a> {
     pub(crate) run: &'a RunShared,
-    pub(crate) writer: Writer,
+    pub(crate) writer: &'a Writer,
 }
 
 impl Jobs<'_> {
@@ -33,8 +33,8 @@ impl Jobs<'_> {
         let payload = serde_json::to_value(payload)?;
         let origin = match self.writer {
             Writer::Body => "body".to_owned(),
-            Writer::Step(position) => format!("step{position}"),
-            Writer::Handler { firing, index } => format!("hook{firing}.{index}"),
+            Writer::Step { key, .. } => format!("step{key}"),
+            Writer::Handler { key, index, .. } => format!("hook{key}.{index}"),
             Writer::Compensation(position) => format!("undo{position}"),
         };
         let prefix = format!("{}/{origin}/", self.run.run_id);

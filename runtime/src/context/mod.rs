@@ -19,7 +19,7 @@ pub use compensation::compensation;
 pub(crate) use compensation::{Compensation, action};
 pub(crate) use env::RunEnv;
 pub use jobs::Jobs;
-pub(crate) use run::{Durable, Halt, RunShared, RunState};
+pub(crate) use run::{Counters, Durable, Halt, RunShared, RunState};
 
 use std::any::{Any, TypeId};
 use std::fmt;
@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde::de::DeserializeOwned;
 
 use crate::hook::{Fire, HookPoint, WorkflowHookTable};
-use crate::types::{Actor, AdditionalDataError, MissingService, Origin, RunId, Slot};
+use crate::types::{Actor, AdditionalDataError, Key, MissingService, Origin, RunId, Slot};
 use crate::workflow::Workflow;
 
 /// What every context of a run can reach: ids, actor, origin, additional data, the bag,
@@ -105,7 +105,7 @@ impl RunContext {
     pub fn bag(&self) -> Bag<'_> {
         Bag {
             run: &self.run,
-            writer: self.writer,
+            writer: &self.writer,
         }
     }
 
@@ -130,7 +130,7 @@ impl RunContext {
     pub fn jobs(&self) -> Jobs<'_> {
         Jobs {
             run: &self.run,
-            writer: self.writer,
+            writer: &self.writer,
         }
     }
 
@@ -237,6 +237,8 @@ pub struct StepContext {
     pub(crate) rc: RunContext,
     pub(crate) step: &'static str,
     pub(crate) position: u32,
+    /// Where the step is in the run's code (its place in a `parallel!` branch, if in one).
+    pub(crate) key: Key,
     pub(crate) attempt: AtomicU32,
     pub(crate) compensating: bool,
 }
@@ -263,10 +265,18 @@ impl StepContext {
         self.compensating
     }
 
-    /// A key that is the same every time this step of this run executes: `"{run_id}:{position}"`.
-    /// Hand it to external systems (a payment provider) so that a retried call is applied once.
+    /// A key that is the same every time this step of this run executes, also when a resumed
+    /// run executes it again: `"{run_id}:{place}:{step}"`, where `place` is the step's position
+    /// (or its place in a `parallel!` branch, `p0.1/0`). A compensation has the key of its
+    /// step followed by `:undo`. Hand it to external systems (a payment provider) so that a
+    /// retried call is applied once.
+    ///
+    /// The step's name is part of it: if the code changed between a crash and the resume so
+    /// that another step is called where one was in flight, that step does not reuse the
+    /// first one's key.
     pub fn idempotency_key(&self) -> String {
-        format!("{}:{}", self.rc.run.run_id, self.position)
+        let undo = if self.compensating { ":undo" } else { "" };
+        format!("{}:{}:{}{undo}", self.rc.run.run_id, self.key, self.step)
     }
 }
 
@@ -284,8 +294,8 @@ pub struct HookContext {
     pub(crate) hook: &'static str,
     pub(crate) slot: Slot,
     pub(crate) handler: &'static str,
-    /// The firing of the run's hooks this handler runs in.
-    pub(crate) firing: u32,
+    /// Where the firing this handler runs in is in the run's code.
+    pub(crate) firing: Key,
     /// The handler's place among the firing's handlers.
     pub(crate) index: u32,
 }
@@ -304,11 +314,16 @@ impl HookContext {
         self.handler
     }
     /// A key that is the same every time this handler runs in this firing of this run,
-    /// `"{run_id}:hook{firing}:{index}"`: a handler that was in flight when its process died
-    /// runs again with the same key (hand it to external systems so that the effect is
-    /// applied once).
+    /// `"{run_id}:hook{firing}:{index}:{handler}"` (`firing` counts the run's hook firings, or
+    /// is the firing's place in a `parallel!` branch): a handler that was in flight when its
+    /// process died runs again with the same key (hand it to external systems so that the
+    /// effect is applied once). Another handler at the same place after a change of plugins
+    /// gets another key.
     pub fn idempotency_key(&self) -> String {
-        format!("{}:hook{}:{}", self.rc.run.run_id, self.firing, self.index)
+        format!(
+            "{}:hook{}:{}:{}",
+            self.rc.run.run_id, self.firing, self.index, self.handler
+        )
     }
 }
 

@@ -23,6 +23,9 @@ pub(crate) struct RunShared {
     pub(crate) bag: BagStore,
     next_position: AtomicU32,
     next_firing: AtomicU32,
+    /// What the body started outside any `parallel!` branch: the keys of its steps and
+    /// firings.
+    pub(crate) top: Counters,
     /// The last compensation frame handed out (0 is the run's own workflow).
     last_frame: AtomicU32,
     pub(crate) span: tracing::Span,
@@ -30,6 +33,34 @@ pub(crate) struct RunShared {
     pub(crate) durable: Option<Durable>,
     /// Set once the run must stop ([`RunShared::halt`]): read after every poll of the body.
     halted: AtomicBool,
+}
+
+/// What has started so far in one sequential stretch of a run's code (its top level, or a
+/// `parallel!` branch): the counts that steps' and firings' keys are made of.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    steps: AtomicU32,
+    groups: AtomicU32,
+    firings: AtomicU32,
+}
+
+impl Counters {
+    /// The number of the step that starts now.
+    #[inline]
+    pub(crate) fn step(&self) -> u32 {
+        self.steps.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The number of the `parallel!` group that starts now.
+    pub(crate) fn group(&self) -> u32 {
+        self.groups.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The number of the hook firing that starts now.
+    #[inline]
+    pub(crate) fn firing(&self) -> u32 {
+        self.firings.fetch_add(1, Ordering::Relaxed)
+    }
 }
 
 /// The mutable part of a run, behind one lock that is never held across user code.
@@ -102,6 +133,11 @@ impl RunShared {
         span: tracing::Span,
         durable: Option<Durable>,
     ) -> Self {
+        // A resumed run's new steps and firings come after the recorded ones.
+        let (next_position, next_firing) = durable
+            .as_ref()
+            .and_then(|d| d.replay.as_ref())
+            .map_or((0, 0), |r| (r.next_position, r.next_firing));
         RunShared {
             env,
             run_id,
@@ -112,8 +148,9 @@ impl RunShared {
                 ..RunState::default()
             }),
             bag: BagStore::default(),
-            next_position: AtomicU32::new(0),
-            next_firing: AtomicU32::new(0),
+            next_position: AtomicU32::new(next_position),
+            next_firing: AtomicU32::new(next_firing),
+            top: Counters::default(),
             last_frame: AtomicU32::new(0),
             span,
             durable,

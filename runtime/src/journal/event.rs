@@ -41,6 +41,12 @@ pub enum EventKind {
         step: Name,
         /// The step's position in the run.
         position: u32,
+        /// Where the step is in the run's code, when that is not its position: a step inside
+        /// a `parallel!` branch (`"p0.1/0"`: group 0, branch 1, its first step), or one after
+        /// such a group. A resumed run matches its steps to the journal by this key, whatever
+        /// order its branches start their steps in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<Box<str>>,
     },
     /// A step completed; its compensation (if any) is now on the run's stack.
     StepCompleted {
@@ -135,6 +141,10 @@ pub enum EventKind {
         /// store): a resumed run checks that it replays the same handlers.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         names: Vec<Name>,
+        /// Where the firing is in the run's code, when that is not its index (a firing inside
+        /// a `parallel!` branch, or after one): what a resumed run matches it by.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<Box<str>>,
     },
     /// A `before` or `after` handler returned successfully.
     HookHandlerCompleted {
@@ -308,7 +318,7 @@ impl fmt::Display for EventKind {
             EventKind::RunStarted { workflow, run_id } => {
                 write!(f, "run started: {workflow} ({run_id})")
             }
-            EventKind::StepStarted { step, position } => {
+            EventKind::StepStarted { step, position, .. } => {
                 write!(f, "step {step} #{position} started")
             }
             EventKind::StepCompleted {

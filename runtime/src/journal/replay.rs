@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::{Event, EventKind};
-use crate::types::Job;
+use crate::types::{Job, Key};
 
 /// What a resumed run's journal says about each step position and each hook firing.
 #[derive(Debug, Default)]
@@ -26,6 +26,17 @@ pub(crate) struct Replay {
     pub(crate) jobs_by_handler: HashMap<(u32, u32), Vec<Job>>,
     /// The recorded failure, if the run had failed and was compensating.
     pub(crate) failure: Option<String>,
+    /// The position of each recorded step, by its key.
+    step_keys: HashMap<Key, u32>,
+    /// The index of each recorded hook firing, by its key.
+    firing_keys: HashMap<Key, u32>,
+    /// Whether the journal records keys. One written before keys existed matched its steps
+    /// and firings by the order they started in, and is replayed so.
+    keyed: bool,
+    /// The first position a step that is not in the journal takes.
+    pub(crate) next_position: u32,
+    /// The first index a hook firing that is not in the journal takes.
+    pub(crate) next_firing: u32,
 }
 
 #[derive(Debug)]
@@ -81,7 +92,15 @@ impl Replay {
         let mut last_failures: Vec<u32> = Vec::new();
         for event in events {
             match &event.kind {
-                EventKind::StepStarted { step, position } => {
+                EventKind::StepStarted {
+                    step,
+                    position,
+                    key,
+                } => {
+                    replay.keyed |= key.is_some();
+                    let key = key.as_deref().map_or(Key::Top(*position), Key::parse);
+                    replay.step_keys.insert(key, *position);
+                    replay.next_position = replay.next_position.max(position.saturating_add(1));
                     for failed in last_failures.drain(..) {
                         if let Some(f) = replay
                             .steps
@@ -144,8 +163,13 @@ impl Replay {
                     hook,
                     firing,
                     names,
+                    key,
                     ..
                 } => {
+                    replay.keyed |= key.is_some();
+                    let key = key.as_deref().map_or(Key::Top(*firing), Key::parse);
+                    replay.firing_keys.insert(key, *firing);
+                    replay.next_firing = replay.next_firing.max(firing.saturating_add(1));
                     replay.firings.insert(
                         *firing,
                         RecordedFiring {
@@ -226,6 +250,31 @@ impl Replay {
                 _ => {}
             }
         }
+        if !replay.keyed {
+            // Steps and firings take positions in the order they start, from 0, as they
+            // did when the journal was written.
+            replay.next_position = 0;
+            replay.next_firing = 0;
+        }
         replay
+    }
+
+    /// The position of the step at `key`: the recorded one, or `fresh()` for a step the
+    /// journal does not have.
+    #[inline]
+    pub(crate) fn position(&self, key: &Key, fresh: impl FnOnce() -> u32) -> u32 {
+        match self.keyed {
+            true => self.step_keys.get(key).copied().unwrap_or_else(fresh),
+            false => fresh(),
+        }
+    }
+
+    /// The index of the hook firing at `key`: the recorded one, or `fresh()`.
+    #[inline]
+    pub(crate) fn firing(&self, key: &Key, fresh: impl FnOnce() -> u32) -> u32 {
+        match self.keyed {
+            true => self.firing_keys.get(key).copied().unwrap_or_else(fresh),
+            false => fresh(),
+        }
     }
 }

@@ -60,6 +60,7 @@ async fn compensate_one(ctx: &WorkflowContext, entry: Compensation) -> Option<Fa
     let Compensation {
         step,
         position,
+        key,
         retry,
         action,
         ..
@@ -78,6 +79,7 @@ async fn compensate_one(ctx: &WorkflowContext, entry: Compensation) -> Option<Fa
         rc: ctx.rc.writing_as(Writer::Compensation(position)),
         step,
         position,
+        key,
         attempt: AtomicU32::new(1),
         compensating: true,
     };

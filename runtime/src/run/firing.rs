@@ -10,7 +10,7 @@ use super::halt::halted;
 use crate::context::{Halt, RunShared};
 use crate::hook::HandlerEntry;
 use crate::journal::{EventKind, RecordedFiring};
-use crate::types::{BoxError, HookError, PanicError, ReplayError};
+use crate::types::{BoxError, HookError, Key, PanicError, ReplayError};
 
 /// A hook firing in progress.
 pub(super) struct Firing<'a> {
@@ -19,6 +19,8 @@ pub(super) struct Firing<'a> {
     pub(super) hook: &'static str,
     /// Its index among the run's firings.
     pub(super) index: u32,
+    /// Where it is in the run's code.
+    pub(super) key: Key,
     /// What the journal recorded of it, for a resumed run.
     recorded: Option<&'a RecordedFiring>,
 }
@@ -33,13 +35,18 @@ impl<'a> Firing<'a> {
         hook: &'static str,
         entries: &[HandlerEntry<H>],
     ) -> Option<Self> {
-        let index = run.next_firing();
+        let key = super::scope::firing_key(run);
+        let index = match run.replay() {
+            Some(replay) => replay.firing(&key, || run.next_firing()),
+            None => run.next_firing(),
+        };
         let recorded = run.replay().and_then(|r| r.firings.get(&index));
         let firing = Firing {
             run,
             workflow,
             hook,
             index,
+            key,
             recorded,
         };
         match recorded {
@@ -54,6 +61,7 @@ impl<'a> Firing<'a> {
                     handlers: u32::try_from(entries.len()).unwrap_or(u32::MAX),
                     firing: index,
                     names,
+                    key: firing.key.unless_position(index),
                 });
                 Some(firing)
             }

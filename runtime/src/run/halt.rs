@@ -45,7 +45,8 @@ impl<F: Future> Future for UntilHalted<'_, F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let polled = this.body.poll(cx);
+        let run = *this.run;
+        let polled = super::scope::polling(run, || this.body.poll(cx));
         // A halt wins over whatever the body did in the same poll.
         if let Some(halt) = this.run.take_halt() {
             return Poll::Ready(Err(halt));

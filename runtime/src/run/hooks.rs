@@ -34,11 +34,12 @@ fn hook_context<H: ?Sized>(
         rc: ctx.rc.writing_as(Writer::Handler {
             firing: firing.index,
             index,
+            key: firing.key.clone(),
         }),
         hook: firing.hook,
         slot: entry.slot,
         handler: entry.name,
-        firing: firing.index,
+        firing: firing.key.clone(),
         index,
     }
 }

@@ -15,6 +15,7 @@ mod hooks;
 pub(crate) mod nested;
 pub(crate) mod outcome;
 pub(crate) mod parallel;
+pub(crate) mod scope;
 pub(crate) mod step;
 
 use std::sync::Arc;

@@ -13,14 +13,21 @@ use crate::types::Panic;
 ///
 /// Every branch returns `Result<_, E>` with the same `E`.
 ///
+/// A resumed run replays each branch's steps as they were recorded, whatever order the
+/// branches start them in this time: a step is known by its branch and its place in it, not
+/// by when it started. Steps run concurrently by other means (`tokio::join!`, `select!`, a
+/// spawned task) are known by the order they start in, which a replay need not repeat: run
+/// concurrent steps with `parallel!`.
+///
 /// See the `hookflow` crate for an example.
 #[macro_export]
 macro_rules! parallel {
-    ($($branch:expr),+ $(,)?) => {
-        $crate::__private::Settle::settle(
-            $crate::__private::join!($($crate::__private::CatchUnwind::new($branch)),+)
-        )
-    };
+    ($($branch:expr),+ $(,)?) => {{
+        let group = $crate::__private::Group::new();
+        $crate::__private::Settle::settle($crate::__private::join!(
+            $($crate::__private::CatchUnwind::new(group.branch($branch))),+
+        ))
+    }};
 }
 
 /// Turns the joined results of `parallel!` branches into one `Result`.

@@ -153,7 +153,11 @@ impl StepRun {
     pub fn start(wf: &WorkflowContext, meta: &'static StepMeta) -> Self {
         let run = wf.shared();
         let name = meta.name();
-        let position = run.next_position();
+        let key = super::scope::step_key(run);
+        let position = match run.replay() {
+            Some(replay) => replay.position(&key, || run.next_position()),
+            None => run.next_position(),
+        };
         let mode = if run.is_halted() {
             Mode::Halted
         } else {
@@ -194,6 +198,7 @@ impl StepRun {
                     run.record(EventKind::StepStarted {
                         step: name.into(),
                         position,
+                        key: key.unless_position(position),
                     });
                     Mode::Run
                 }
@@ -205,9 +210,13 @@ impl StepRun {
         StepRun {
             mode,
             ctx: StepContext {
-                rc: wf.rc.writing_as(Writer::Step(position)),
+                rc: wf.rc.writing_as(Writer::Step {
+                    position,
+                    key: key.clone(),
+                }),
                 step: name,
                 position,
+                key,
                 attempt: AtomicU32::new(1),
                 compensating: false,
             },
@@ -464,6 +473,7 @@ impl StepRun {
         Compensation {
             step: self.meta.name(),
             position: self.ctx.position,
+            key: self.ctx.key.clone(),
             frame: self.frame,
             retry: self.meta.compensate_retry().copied(),
             action: action(data, compensate),

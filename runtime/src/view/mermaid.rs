@@ -41,7 +41,7 @@ impl Journal {
         for event in self.events() {
             let at = event.at_micros;
             match &event.kind {
-                EventKind::StepStarted { step, position } => {
+                EventKind::StepStarted { step, position, .. } => {
                     started.insert(*position, (at, gantt_text(step)));
                 }
                 EventKind::StepCompleted { position, .. }
@@ -112,7 +112,7 @@ impl Journal {
         for event in self.events() {
             let at = event.at_micros;
             let line = match &event.kind {
-                EventKind::StepStarted { step, position } => {
+                EventKind::StepStarted { step, position, .. } => {
                     started.insert(*position, at);
                     format!("W->>S: {} #{position}", mermaid_text(step))
                 }
