@@ -10,7 +10,7 @@ use crate::types::{BagStore, BagValue, Key, to_json};
 /// Who writes to the bag, for the journal: what a step or a hook handler puts in the bag is
 /// recorded with it, and a resumed run that replays the step or handler (without running it)
 /// restores it. The body's own writes are not recorded: the body runs again on resume.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Writer {
     /// The workflow body.
     Body,
@@ -18,19 +18,29 @@ pub(crate) enum Writer {
     Step { position: u32, key: Key },
     /// The handler at `index` of hook firing `firing`, with the firing's key.
     Handler { firing: u32, index: u32, key: Key },
-    /// The compensation of the step at this position.
-    Compensation(u32),
+    /// The compensation of the step at this position, with the step's key.
+    Compensation { position: u32, key: Key },
 }
 
 impl Writer {
     /// Who wrote, as the journal's events name it: the step's position, the hook handler's
     /// (firing, index), or the compensated step's position; all `None` for the body.
-    pub(crate) fn journal_fields(&self) -> (Option<u32>, Option<(u32, u32)>, Option<u32>) {
-        match *self {
+    pub(crate) fn journal_fields(self) -> (Option<u32>, Option<(u32, u32)>, Option<u32>) {
+        match self {
             Writer::Body => (None, None, None),
             Writer::Step { position, .. } => (Some(position), None, None),
             Writer::Handler { firing, index, .. } => (None, Some((firing, index)), None),
-            Writer::Compensation(position) => (None, None, Some(position)),
+            Writer::Compensation { position, .. } => (None, None, Some(position)),
+        }
+    }
+
+    /// The key of the step or firing that writes: `None` for the body.
+    pub(crate) fn key(self) -> Option<Key> {
+        match self {
+            Writer::Body => None,
+            Writer::Step { key, .. }
+            | Writer::Handler { key, .. }
+            | Writer::Compensation { key, .. } => Some(key),
         }
     }
 }
@@ -59,7 +69,7 @@ impl Writer {
 /// ```
 pub struct Bag<'a> {
     pub(crate) run: &'a RunShared,
-    pub(crate) writer: &'a Writer,
+    pub(crate) writer: Writer,
 }
 
 impl Bag<'_> {
@@ -111,7 +121,7 @@ impl Bag<'_> {
     /// Journals a write by a step, a hook handler or a compensation of a run that records
     /// data (it has a store): `Some` the new value, `None` taken out.
     fn record<T: Serialize>(&self, value: Option<&T>) {
-        if *self.writer == Writer::Body || !self.run.records_data() {
+        if self.writer == Writer::Body || !self.run.records_data() {
             return;
         }
         let value = match value {

@@ -12,7 +12,7 @@ use crate::types::{Job, lock};
 #[derive(Debug)]
 pub struct Jobs<'a> {
     pub(crate) run: &'a RunShared,
-    pub(crate) writer: &'a Writer,
+    pub(crate) writer: Writer,
 }
 
 impl Jobs<'_> {
@@ -33,9 +33,11 @@ impl Jobs<'_> {
         let payload = serde_json::to_value(payload)?;
         let origin = match self.writer {
             Writer::Body => "body".to_owned(),
-            Writer::Step { key, .. } => format!("step{key}"),
-            Writer::Handler { key, index, .. } => format!("hook{key}.{index}"),
-            Writer::Compensation(position) => format!("undo{position}"),
+            Writer::Step { key, .. } => self.run.with_key(key, |k| format!("step{k}")),
+            Writer::Handler { key, index, .. } => {
+                self.run.with_key(key, |k| format!("hook{k}.{index}"))
+            }
+            Writer::Compensation { position, .. } => format!("undo{position}"),
         };
         let prefix = format!("{}/{origin}/", self.run.run_id);
         let mut state = lock(&self.run.state);

@@ -105,7 +105,7 @@ impl RunContext {
     pub fn bag(&self) -> Bag<'_> {
         Bag {
             run: &self.run,
-            writer: &self.writer,
+            writer: self.writer,
         }
     }
 
@@ -130,7 +130,7 @@ impl RunContext {
     pub fn jobs(&self) -> Jobs<'_> {
         Jobs {
             run: &self.run,
-            writer: &self.writer,
+            writer: self.writer,
         }
     }
 
@@ -237,8 +237,6 @@ pub struct StepContext {
     pub(crate) rc: RunContext,
     pub(crate) step: &'static str,
     pub(crate) position: u32,
-    /// Where the step is in the run's code (its place in a `parallel!` branch, if in one).
-    pub(crate) key: Key,
     pub(crate) attempt: AtomicU32,
     pub(crate) compensating: bool,
 }
@@ -276,7 +274,11 @@ impl StepContext {
     /// first one's key.
     pub fn idempotency_key(&self) -> String {
         let undo = if self.compensating { ":undo" } else { "" };
-        format!("{}:{}:{}{undo}", self.rc.run.run_id, self.key, self.step)
+        let run = self.rc.run.run_id;
+        let key = self.rc.writer.key().unwrap_or(Key::Top(self.position));
+        self.rc
+            .run
+            .with_key(key, |key| format!("{run}:{key}:{}{undo}", self.step))
     }
 }
 
@@ -320,10 +322,10 @@ impl HookContext {
     /// effect is applied once). Another handler at the same place after a change of plugins
     /// gets another key.
     pub fn idempotency_key(&self) -> String {
-        format!(
-            "{}:hook{}:{}:{}",
-            self.rc.run.run_id, self.firing, self.index, self.handler
-        )
+        let run = self.rc.run.run_id;
+        self.rc.run.with_key(self.firing, |firing| {
+            format!("{run}:hook{firing}:{}:{}", self.index, self.handler)
+        })
     }
 }
 

@@ -10,8 +10,8 @@ use super::compensation::Compensation;
 use crate::journal::{EventKind, Journal, Replay};
 use crate::store::Store;
 use crate::types::{
-    BagStore, BestEffortFailure, FailedCompensation, HookFailure, Job, ReplayError, RunId,
-    RunOptions, StoreError, lock,
+    BagStore, BestEffortFailure, FailedCompensation, HookFailure, Job, Key, KeyText, ReplayError,
+    RunId, RunOptions, StoreError, lock,
 };
 
 /// What a run shares between the workflow body, its steps and its hook handlers.
@@ -74,6 +74,8 @@ pub(crate) struct RunState {
     pub(crate) best_effort_failures: Vec<BestEffortFailure>,
     /// The step a panic went through, set before the panic unwinds the workflow body.
     pub(crate) panicked_step: Option<&'static str>,
+    /// The paths of the run's `Branch` keys (steps and firings in `parallel!` branches).
+    paths: Vec<Box<str>>,
     /// Why the run stops, once it must.
     halt: Option<Halt>,
 }
@@ -116,7 +118,8 @@ pub(crate) struct Durable {
     /// How many events of the journal are in the store. Its lock also orders the commits of
     /// concurrent branches.
     pub(crate) persisted: tokio::sync::Mutex<usize>,
-    pub(crate) replay: Option<Replay>,
+    /// Boxed: it is large, and a run's futures carry their `Durable` by value.
+    pub(crate) replay: Option<Box<Replay>>,
     /// The lease generation this process holds the run under: every commit carries it.
     pub(crate) fence: u64,
 }
@@ -195,7 +198,44 @@ impl RunShared {
     /// What the journal recorded, if this run is being replayed.
     #[inline]
     pub(crate) fn replay(&self) -> Option<&Replay> {
-        self.durable.as_ref()?.replay.as_ref()
+        self.durable.as_ref()?.replay.as_deref()
+    }
+
+    /// The key of a step or firing in a `parallel!` branch at `path`.
+    pub(crate) fn branch_key(&self, path: String) -> Key {
+        let mut state = lock(&self.state);
+        state.paths.push(path.into());
+        Key::Branch(u32::try_from(state.paths.len() - 1).unwrap_or(u32::MAX))
+    }
+
+    /// Calls `f` with `key` as the journal writes it (holding the run's state for a path:
+    /// `f` must not lock it).
+    pub(crate) fn with_key<R>(&self, key: Key, f: impl FnOnce(KeyText<'_>) -> R) -> R {
+        match key {
+            Key::Top(n) => f(KeyText::Top(n)),
+            Key::Branch(i) => {
+                let state = lock(&self.state);
+                let path = state.paths.get(i as usize).map_or("?", |p| &**p);
+                f(KeyText::Path(path))
+            }
+        }
+    }
+
+    /// The position of the step at `key`: the journal's, for a step a resumed run recorded,
+    /// or the next one.
+    #[inline]
+    pub(crate) fn position_at(&self, key: Key) -> u32 {
+        self.replay()
+            .and_then(|replay| self.with_key(key, |k| replay.position(k)))
+            .unwrap_or_else(|| self.next_position())
+    }
+
+    /// The index of the hook firing at `key`: the journal's, or the next one.
+    #[inline]
+    pub(crate) fn firing_at(&self, key: Key) -> u32 {
+        self.replay()
+            .and_then(|replay| self.with_key(key, |k| replay.firing(k)))
+            .unwrap_or_else(|| self.next_firing())
     }
 
     /// Stops the run: the first reason given stands.

@@ -73,7 +73,7 @@ impl Engine {
         let durable = Durable {
             store,
             persisted: tokio::sync::Mutex::new(events.len()),
-            replay: Some(Replay::from_journal(&events)),
+            replay: Some(Box::new(Replay::from_journal(&events))),
             fence: record.fence,
         };
         let input: W::Input = match serde_json::from_value(record.input) {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::{Event, EventKind};
-use crate::types::{Job, Key};
+use crate::types::{Job, KeyText};
 
 /// What a resumed run's journal says about each step position and each hook firing.
 #[derive(Debug, Default)]
@@ -26,10 +26,12 @@ pub(crate) struct Replay {
     pub(crate) jobs_by_handler: HashMap<(u32, u32), Vec<Job>>,
     /// The recorded failure, if the run had failed and was compensating.
     pub(crate) failure: Option<String>,
-    /// The position of each recorded step, by its key.
-    step_keys: HashMap<Key, u32>,
+    /// The position of each recorded step, by its key: a number (`Top`) or a path.
+    top_steps: HashMap<u32, u32>,
+    path_steps: HashMap<Box<str>, u32>,
     /// The index of each recorded hook firing, by its key.
-    firing_keys: HashMap<Key, u32>,
+    top_firings: HashMap<u32, u32>,
+    path_firings: HashMap<Box<str>, u32>,
     /// Whether the journal records keys. One written before keys existed matched its steps
     /// and firings by the order they started in, and is replayed so.
     keyed: bool,
@@ -98,8 +100,13 @@ impl Replay {
                     key,
                 } => {
                     replay.keyed |= key.is_some();
-                    let key = key.as_deref().map_or(Key::Top(*position), Key::parse);
-                    replay.step_keys.insert(key, *position);
+                    match key
+                        .as_deref()
+                        .map_or(KeyText::Top(*position), KeyText::parse)
+                    {
+                        KeyText::Top(n) => replay.top_steps.insert(n, *position),
+                        KeyText::Path(path) => replay.path_steps.insert(path.into(), *position),
+                    };
                     replay.next_position = replay.next_position.max(position.saturating_add(1));
                     for failed in last_failures.drain(..) {
                         if let Some(f) = replay
@@ -167,8 +174,10 @@ impl Replay {
                     ..
                 } => {
                     replay.keyed |= key.is_some();
-                    let key = key.as_deref().map_or(Key::Top(*firing), Key::parse);
-                    replay.firing_keys.insert(key, *firing);
+                    match key.as_deref().map_or(KeyText::Top(*firing), KeyText::parse) {
+                        KeyText::Top(n) => replay.top_firings.insert(n, *firing),
+                        KeyText::Path(path) => replay.path_firings.insert(path.into(), *firing),
+                    };
                     replay.next_firing = replay.next_firing.max(firing.saturating_add(1));
                     replay.firings.insert(
                         *firing,
@@ -259,22 +268,26 @@ impl Replay {
         replay
     }
 
-    /// The position of the step at `key`: the recorded one, or `fresh()` for a step the
-    /// journal does not have.
-    #[inline]
-    pub(crate) fn position(&self, key: &Key, fresh: impl FnOnce() -> u32) -> u32 {
-        match self.keyed {
-            true => self.step_keys.get(key).copied().unwrap_or_else(fresh),
-            false => fresh(),
+    /// The recorded position of the step at `key`, if the journal has it. A journal without
+    /// keys answers `None`: its steps take positions in start order.
+    pub(crate) fn position(&self, key: KeyText<'_>) -> Option<u32> {
+        if !self.keyed {
+            return None;
+        }
+        match key {
+            KeyText::Top(n) => self.top_steps.get(&n).copied(),
+            KeyText::Path(path) => self.path_steps.get(path).copied(),
         }
     }
 
-    /// The index of the hook firing at `key`: the recorded one, or `fresh()`.
-    #[inline]
-    pub(crate) fn firing(&self, key: &Key, fresh: impl FnOnce() -> u32) -> u32 {
-        match self.keyed {
-            true => self.firing_keys.get(key).copied().unwrap_or_else(fresh),
-            false => fresh(),
+    /// The recorded index of the hook firing at `key`, if the journal has it.
+    pub(crate) fn firing(&self, key: KeyText<'_>) -> Option<u32> {
+        if !self.keyed {
+            return None;
+        }
+        match key {
+            KeyText::Top(n) => self.top_firings.get(&n).copied(),
+            KeyText::Path(path) => self.path_firings.get(path).copied(),
         }
     }
 }

@@ -76,10 +76,9 @@ async fn compensate_one(ctx: &WorkflowContext, entry: Compensation) -> Option<Fa
         data,
     });
     let sctx = StepContext {
-        rc: ctx.rc.writing_as(Writer::Compensation(position)),
+        rc: ctx.rc.writing_as(Writer::Compensation { position, key }),
         step,
         position,
-        key,
         attempt: AtomicU32::new(1),
         compensating: true,
     };

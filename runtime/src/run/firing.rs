@@ -36,10 +36,7 @@ impl<'a> Firing<'a> {
         entries: &[HandlerEntry<H>],
     ) -> Option<Self> {
         let key = super::scope::firing_key(run);
-        let index = match run.replay() {
-            Some(replay) => replay.firing(&key, || run.next_firing()),
-            None => run.next_firing(),
-        };
+        let index = run.firing_at(key);
         let recorded = run.replay().and_then(|r| r.firings.get(&index));
         let firing = Firing {
             run,
@@ -61,7 +58,7 @@ impl<'a> Firing<'a> {
                     handlers: u32::try_from(entries.len()).unwrap_or(u32::MAX),
                     firing: index,
                     names,
-                    key: firing.key.unless_position(index),
+                    key: run.with_key(key, |k| k.unless_position(index)),
                 });
                 Some(firing)
             }

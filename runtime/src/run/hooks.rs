@@ -34,12 +34,12 @@ fn hook_context<H: ?Sized>(
         rc: ctx.rc.writing_as(Writer::Handler {
             firing: firing.index,
             index,
-            key: firing.key.clone(),
+            key: firing.key,
         }),
         hook: firing.hook,
         slot: entry.slot,
         handler: entry.name,
-        firing: firing.key.clone(),
+        firing: firing.key,
         index,
     }
 }

@@ -28,6 +28,9 @@ thread_local! {
     /// The `parallel!` branches being polled on this thread, outermost first, each with the
     /// run that was being polled when it was entered.
     static BRANCHES: RefCell<Vec<(usize, Arc<BranchScope>)>> = const { RefCell::new(Vec::new()) };
+    /// How many branches `BRANCHES` holds: a step outside any branch looks no further (a
+    /// `Cell` without destructor costs a load; the `RefCell`'s key checks its registration).
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
 fn address(run: &RunShared) -> usize {
@@ -59,7 +62,16 @@ pub(crate) fn firing_key(run: &RunShared) -> Key {
     key(run, Counters::firing)
 }
 
+#[inline]
 fn key(run: &RunShared, next: fn(&Counters) -> u32) -> Key {
+    if DEPTH.get() == 0 {
+        return Key::Top(next(&run.top));
+    }
+    branch_key(run, next)
+}
+
+#[cold]
+fn branch_key(run: &RunShared, next: fn(&Counters) -> u32) -> Key {
     let me = address(run);
     BRANCHES.with_borrow(|stack| {
         // This run's branches: the innermost ones, entered while its body was polled.
@@ -71,7 +83,7 @@ fn key(run: &RunShared, next: fn(&Counters) -> u32) -> Key {
             None => Key::Top(next(&run.top)),
             Some(((_, inner), outer)) => {
                 let scope = inner.scope(run, outer);
-                Key::Branch(format!("{}{}", scope.prefix, next(&scope.counters)).into())
+                run.branch_key(format!("{}{}", scope.prefix, next(&scope.counters)))
             }
         }
     })
@@ -161,10 +173,12 @@ impl<F: Future> Future for Branch<F> {
         impl Drop for Leave {
             fn drop(&mut self) {
                 BRANCHES.with_borrow_mut(|stack| stack.pop());
+                DEPTH.set(DEPTH.get() - 1);
             }
         }
         let this = self.project();
         BRANCHES.with_borrow_mut(|stack| stack.push((POLLING.get(), Arc::clone(this.scope))));
+        DEPTH.set(DEPTH.get() + 1);
         let _leave = Leave;
         this.future.poll(cx)
     }

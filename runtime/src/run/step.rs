@@ -19,8 +19,8 @@ use crate::context::{
 };
 use crate::journal::{EventKind, Recorded, RecordedFailure};
 use crate::types::{
-    BestEffortFailure, CatchUnwind, Fault, Panic, ReplayError, StepMeta, StepResponse, StepTimeout,
-    lock, to_json,
+    BestEffortFailure, CatchUnwind, Fault, Key, Panic, ReplayError, StepMeta, StepResponse,
+    StepTimeout, lock, to_json,
 };
 
 /// How one attempt of a step ended.
@@ -154,10 +154,7 @@ impl StepRun {
         let run = wf.shared();
         let name = meta.name();
         let key = super::scope::step_key(run);
-        let position = match run.replay() {
-            Some(replay) => replay.position(&key, || run.next_position()),
-            None => run.next_position(),
-        };
+        let position = run.position_at(key);
         let mode = if run.is_halted() {
             Mode::Halted
         } else {
@@ -198,7 +195,7 @@ impl StepRun {
                     run.record(EventKind::StepStarted {
                         step: name.into(),
                         position,
-                        key: key.unless_position(position),
+                        key: run.with_key(key, |k| k.unless_position(position)),
                     });
                     Mode::Run
                 }
@@ -210,13 +207,9 @@ impl StepRun {
         StepRun {
             mode,
             ctx: StepContext {
-                rc: wf.rc.writing_as(Writer::Step {
-                    position,
-                    key: key.clone(),
-                }),
+                rc: wf.rc.writing_as(Writer::Step { position, key }),
                 step: name,
                 position,
-                key,
                 attempt: AtomicU32::new(1),
                 compensating: false,
             },
@@ -473,7 +466,12 @@ impl StepRun {
         Compensation {
             step: self.meta.name(),
             position: self.ctx.position,
-            key: self.ctx.key.clone(),
+            key: self
+                .ctx
+                .rc
+                .writer
+                .key()
+                .unwrap_or(Key::Top(self.ctx.position)),
             frame: self.frame,
             retry: self.meta.compensate_retry().copied(),
             action: action(data, compensate),

@@ -37,7 +37,7 @@ pub(crate) use fault::Faults;
 pub use id::RunId;
 pub(crate) use id::default_worker_id;
 pub use job::{Job, JobDispatcher};
-pub(crate) use key::Key;
+pub(crate) use key::{Key, KeyText};
 pub use meta::{BodyCall, HookKind, HookMeta, StepMeta, WorkflowMeta};
 pub use options::RunOptions;
 pub(crate) use panic::message_of;
