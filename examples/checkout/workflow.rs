@@ -1,12 +1,15 @@
 //! The checkout workflow: its domain, steps, hooks and plugin. `main.rs` runs it; the test
-//! `tests/it/checkout_example.rs` checks its saga at every failure point.
+//! `tests/it/checkout_example.rs` checks its saga at every failure point, and
+//! `tests/it/crash_equivalence.rs` that it resumes from every crash point as if uninterrupted.
 //!
 //! The workflow loads and prices the cart, checks stock, asks the tax service (with a
 //! timeout), lets hooks validate the order and adjust the payment, authorizes the payment
 //! (retried while the provider is unavailable), creates the order, reserves the stock in two
 //! warehouses in parallel and captures the payment; then it sends the confirmation email and
 //! the fulfillment request, best effort. Each step that changes the world has a
-//! compensation, so a failure undoes what was done, in reverse order.
+//! compensation, so a failure undoes what was done, in reverse order. The steps that make
+//! something (an authorization, an order, a reservation) pass their idempotency key to the
+//! shop: run again after a crash, they get back what they made instead of making it twice.
 //!
 //! Hooks on it:
 //! - `validate` (before): the application enforces a minimum order amount;
@@ -170,12 +173,24 @@ pub struct ShopState {
     pub emails: Vec<String>,
     pub fulfillment_requests: Vec<String>,
     next_id: u32,
+    /// The id each call made, by the call's idempotency key.
+    made: BTreeMap<String, String>,
 }
 
 impl ShopState {
-    fn next_id(&mut self, prefix: &str) -> String {
+    /// What the call with idempotency key `key` made, if it made something: a step that runs
+    /// again after a crash (its completion was not recorded) finds what it made the first
+    /// time, and does not make it twice.
+    fn made_by(&self, key: &str) -> Option<String> {
+        self.made.get(key).cloned()
+    }
+
+    /// A new id, for what the call with idempotency key `key` makes.
+    fn new_id(&mut self, prefix: &str, key: String) -> String {
         self.next_id += 1;
-        format!("{prefix}_{}", self.next_id)
+        let id = format!("{prefix}_{}", self.next_id);
+        self.made.insert(key, id.clone());
+        id
     }
 }
 
@@ -280,19 +295,26 @@ async fn authorize_payment(
 ) -> Result<StepResponse<Authorization, String>, CheckoutError> {
     let shop = ctx.service::<Shop>()?;
     let mut state = shop.lock();
-    if state.provider_unavailable_for > 0 {
-        state.provider_unavailable_for -= 1;
-        return Err(CheckoutError::ProviderUnavailable);
-    }
-    let id = state.next_id("auth");
-    state.payments.insert(
-        id.clone(),
-        format!(
-            "authorized {} for {}",
-            money(request.amount),
-            request.cart_id
-        ),
-    );
+    let key = ctx.idempotency_key();
+    let id = match state.made_by(&key) {
+        Some(id) => id,
+        None => {
+            if state.provider_unavailable_for > 0 {
+                state.provider_unavailable_for -= 1;
+                return Err(CheckoutError::ProviderUnavailable);
+            }
+            let id = state.new_id("auth", key);
+            state.payments.insert(
+                id.clone(),
+                format!(
+                    "authorized {} for {}",
+                    money(request.amount),
+                    request.cart_id
+                ),
+            );
+            id
+        }
+    };
     let auth = Authorization {
         id: id.clone(),
         amount: request.amount,
@@ -318,8 +340,15 @@ async fn create_order(
 ) -> Result<StepResponse<Order, String>, CheckoutError> {
     let shop = ctx.service::<Shop>()?;
     let mut state = shop.lock();
-    let id = state.next_id("order");
-    state.orders.insert(id.clone(), "placed".to_owned());
+    let key = ctx.idempotency_key();
+    let id = match state.made_by(&key) {
+        Some(id) => id,
+        None => {
+            let id = state.new_id("order", key);
+            state.orders.insert(id.clone(), "placed".to_owned());
+            id
+        }
+    };
     let order = Order {
         id: id.clone(),
         cart_id: cart.id,
@@ -357,20 +386,27 @@ async fn reserve_inventory(
     tokio::task::yield_now().await;
     let shop = ctx.service::<Shop>()?;
     let mut state = shop.lock();
-    let id = state.next_id("res");
-    for line in &lines {
-        let key = (warehouse.clone(), line.sku.clone());
-        let available = state.warehouse_stock.get(&key).copied().unwrap_or(0);
-        if available < line.quantity {
-            return Err(CheckoutError::OutOfStock {
-                sku: format!("{} in {warehouse}", line.sku),
-                available,
-                wanted: line.quantity,
-            });
+    let key = ctx.idempotency_key();
+    let id = match state.made_by(&key) {
+        Some(id) => id,
+        None => {
+            for line in &lines {
+                let key = (warehouse.clone(), line.sku.clone());
+                let available = state.warehouse_stock.get(&key).copied().unwrap_or(0);
+                if available < line.quantity {
+                    return Err(CheckoutError::OutOfStock {
+                        sku: format!("{} in {warehouse}", line.sku),
+                        available,
+                        wanted: line.quantity,
+                    });
+                }
+                state.warehouse_stock.insert(key, available - line.quantity);
+            }
+            let id = state.new_id("res", key);
+            state.reservations.insert(id.clone(), lines.clone());
+            id
         }
-        state.warehouse_stock.insert(key, available - line.quantity);
-    }
-    state.reservations.insert(id.clone(), lines.clone());
+    };
     Ok(StepResponse::new(
         id.clone(),
         Reservation {
@@ -393,13 +429,16 @@ async fn release_inventory(
             reservation.id, reservation.warehouse
         )));
     }
+    // Released once: run again after a crash, it finds nothing left to put back.
+    if state.reservations.remove(&reservation.id).is_none() {
+        return Ok(());
+    }
     for line in &reservation.lines {
         *state
             .warehouse_stock
             .entry((reservation.warehouse.clone(), line.sku.clone()))
             .or_default() += line.quantity;
     }
-    state.reservations.remove(&reservation.id);
     Ok(())
 }
 

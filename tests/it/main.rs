@@ -32,6 +32,7 @@ mod before_hooks;
 mod checkout_example;
 mod compensation;
 mod context;
+mod crash_equivalence;
 mod diagram;
 mod durable;
 mod hook_order;

@@ -19,7 +19,7 @@ pub use compensation::compensation;
 pub(crate) use compensation::{Compensation, action};
 pub(crate) use env::RunEnv;
 pub use jobs::Jobs;
-pub(crate) use run::{Counters, Durable, Halt, RunShared, RunState};
+pub(crate) use run::{Counters, Durable, Halt, RunShared};
 
 use std::any::{Any, TypeId};
 use std::fmt;

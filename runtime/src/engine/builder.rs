@@ -143,7 +143,7 @@ impl EngineBuilder {
         Engine {
             inner: Arc::new(EngineInner {
                 env: Arc::new(env),
-                resumers: self.resumers,
+                resumers: Arc::new(self.resumers),
                 in_flight: Arc::default(),
                 lease,
                 heartbeat: OnceLock::new(),

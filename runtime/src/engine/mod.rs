@@ -41,8 +41,9 @@ pub struct Engine {
 struct EngineInner {
     /// What each run is given.
     env: Arc<RunEnv>,
-    /// How to resume a stored run, by workflow name and version.
-    resumers: std::collections::HashMap<(String, u32), Resumer>,
+    /// How to resume a stored run, by workflow name and version (shared with the engine's
+    /// restarts, under the feature `testing`).
+    resumers: Arc<std::collections::HashMap<(String, u32), Resumer>>,
     in_flight: Arc<InFlight>,
     /// The lease this engine's runs are advanced under (its worker id and duration).
     lease: Lease,
@@ -114,6 +115,24 @@ impl Engine {
     /// How many hook handlers the engine holds, on all workflows.
     pub fn handler_count(&self) -> usize {
         self.inner.env.registry.handler_count()
+    }
+
+    /// This engine restarted, as a process restarted with the same configuration: the same
+    /// hooks, services, job dispatcher and store, and nothing of this engine's runs (none in
+    /// flight, a lease heartbeat of its own). The crash checks of [`testing`](crate::testing)
+    /// resume a crashed run on it: the services play the outside world, which outlives the
+    /// process.
+    #[cfg(feature = "testing")]
+    pub(crate) fn restarted(&self) -> Engine {
+        Engine {
+            inner: Arc::new(EngineInner {
+                env: Arc::clone(&self.inner.env),
+                resumers: Arc::clone(&self.inner.resumers),
+                in_flight: Arc::default(),
+                lease: self.inner.lease.clone(),
+                heartbeat: OnceLock::new(),
+            }),
+        }
     }
 
     /// What the engine's runs are given: for the views built on the engine.

@@ -205,7 +205,7 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
             return stopped(run, RunStatus::Interrupted, err.into());
         }
     }
-    let leftovers = Leftovers::take(&mut lock(&run.state), jobs);
+    let leftovers = Leftovers::take(run, jobs);
     Outcome::new(run.run_id, status, result, leftovers)
 }
 
@@ -231,7 +231,7 @@ fn stopped<W: Workflow>(
     status: RunStatus,
     error: RunError<W::Error>,
 ) -> Outcome<W> {
-    let leftovers = Leftovers::take(&mut lock(&run.state), Vec::new());
+    let leftovers = Leftovers::take(run, Vec::new());
     Outcome::new(run.run_id, status, Err(error), leftovers)
 }
 

@@ -1,13 +1,16 @@
 //! How a run ended: its status, its output or error, its hook errors and its journal.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::context::RunState;
+use serde_json::Value;
+
+use crate::context::RunShared;
 use crate::journal::{Event, EventKind, Journal};
 use crate::store::RunRecord;
 use crate::types::{
-    BestEffortFailure, FailedCompensation, HookFailure, Job, ReplayError, RunError, RunId,
-    RunStatus,
+    BagStore, BestEffortFailure, FailedCompensation, HookFailure, Job, ReplayError, RunError,
+    RunId, RunStatus, lock,
 };
 use crate::workflow::Workflow;
 
@@ -21,10 +24,11 @@ pub struct Outcome<W: Workflow> {
     best_effort_failures: Vec<BestEffortFailure>,
     jobs: Vec<Job>,
     journal: Journal,
+    bag: BagStore,
 }
 
-/// What a run leaves besides its status and result: its journal, its recorded failures and
-/// the jobs it dispatched.
+/// What a run leaves besides its status and result: its journal, its recorded failures, the
+/// jobs it dispatched and its bag.
 #[derive(Default)]
 pub(crate) struct Leftovers {
     pub(crate) journal: Journal,
@@ -32,17 +36,20 @@ pub(crate) struct Leftovers {
     pub(crate) compensation_failures: Vec<FailedCompensation>,
     pub(crate) best_effort_failures: Vec<BestEffortFailure>,
     pub(crate) jobs: Vec<Job>,
+    pub(crate) bag: BagStore,
 }
 
 impl Leftovers {
-    /// Takes them out of a run's state (the jobs are the ones dispatched, given apart).
-    pub(crate) fn take(state: &mut RunState, jobs: Vec<Job>) -> Self {
+    /// Takes them out of a run (the jobs are the ones dispatched, given apart).
+    pub(crate) fn take(run: &RunShared, jobs: Vec<Job>) -> Self {
+        let mut state = lock(&run.state);
         Leftovers {
             journal: std::mem::take(&mut state.journal),
             hook_errors: std::mem::take(&mut state.hook_errors),
             compensation_failures: std::mem::take(&mut state.compensation_failures),
             best_effort_failures: std::mem::take(&mut state.best_effort_failures),
             jobs,
+            bag: run.bag.take_all(),
         }
     }
 }
@@ -61,6 +68,7 @@ impl<W: Workflow> Outcome<W> {
             compensation_failures,
             best_effort_failures,
             jobs,
+            bag,
         } = leftovers;
         Outcome {
             run_id,
@@ -71,6 +79,7 @@ impl<W: Workflow> Outcome<W> {
             best_effort_failures,
             jobs,
             journal,
+            bag,
         }
     }
 
@@ -176,6 +185,13 @@ impl<W: Workflow> Outcome<W> {
     /// The jobs the run enqueued and the engine dispatched (empty unless it completed).
     pub fn jobs(&self) -> &[Job] {
         &self.jobs
+    }
+
+    /// What the run's bag held when it ended: each value as JSON, by the name of its type
+    /// (`std::any::type_name`). Empty for the recorded outcome of a run that had ended (an
+    /// idempotent start): stores keep the bag's writes in the journal, not the bag.
+    pub fn bag_json(&self) -> BTreeMap<String, Value> {
+        self.bag.to_json()
     }
 
     /// Everything that happened, in order.

@@ -2,7 +2,7 @@
 //! resumed run restored from its journal, which become typed when first read.
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use serde::Serialize;
@@ -40,6 +40,22 @@ struct Values {
 struct Typed {
     name: &'static str,
     value: Box<dyn Any + Send + Sync>,
+    /// The value as JSON (what [`BagStore::to_json`] shows).
+    json: fn(&(dyn Any + Send + Sync)) -> Option<Value>,
+}
+
+impl Typed {
+    fn new<T: BagValue>(value: T) -> Self {
+        Typed {
+            name: std::any::type_name::<T>(),
+            value: Box::new(value),
+            json: |value| {
+                value
+                    .downcast_ref::<T>()
+                    .and_then(|v| serde_json::to_value(v).ok())
+            },
+        }
+    }
 }
 
 impl BagStore {
@@ -47,13 +63,10 @@ impl BagStore {
     pub(crate) fn insert<T: BagValue>(&self, value: T) -> Option<T> {
         let mut values = lock(&self.inner);
         let old = values.take_typed::<T>();
-        values.typed.get_or_insert_with(HashMap::new).insert(
-            TypeId::of::<T>(),
-            Typed {
-                name: std::any::type_name::<T>(),
-                value: Box::new(value),
-            },
-        );
+        values
+            .typed
+            .get_or_insert_with(HashMap::new)
+            .insert(TypeId::of::<T>(), Typed::new(value));
         old
     }
 
@@ -81,10 +94,7 @@ impl BagStore {
             .typed
             .get_or_insert_with(HashMap::new)
             .entry(TypeId::of::<T>())
-            .or_insert_with(|| Typed {
-                name: std::any::type_name::<T>(),
-                value: Box::new(T::default()),
-            });
+            .or_insert_with(|| Typed::new(T::default()));
         match slot.value.downcast_mut::<T>() {
             Some(value) => {
                 let result = f(value);
@@ -121,6 +131,29 @@ impl BagStore {
         }
     }
 
+    /// Moves the values out, leaving the bag empty: what a run's outcome keeps of its bag.
+    pub(crate) fn take_all(&self) -> BagStore {
+        BagStore {
+            inner: Mutex::new(std::mem::take(&mut *lock(&self.inner))),
+        }
+    }
+
+    /// Every value, as JSON, by the name of its type (`std::any::type_name`), whether it was
+    /// put in by this process or restored from the journal.
+    pub(crate) fn to_json(&self) -> BTreeMap<String, Value> {
+        let values = lock(&self.inner);
+        let typed = values.typed.iter().flatten().filter_map(|(_, t)| {
+            let json = (t.json)(&*t.value)?;
+            Some((t.name.to_owned(), json))
+        });
+        let restored = values
+            .restored
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()));
+        typed.chain(restored).collect()
+    }
+
     /// How many values the bag holds.
     pub(crate) fn len(&self) -> usize {
         let values = lock(&self.inner);
@@ -148,13 +181,9 @@ impl Values {
         };
         match serde_json::from_value::<T>(json) {
             Ok(value) => {
-                self.typed.get_or_insert_with(HashMap::new).insert(
-                    TypeId::of::<T>(),
-                    Typed {
-                        name,
-                        value: Box::new(value),
-                    },
-                );
+                self.typed
+                    .get_or_insert_with(HashMap::new)
+                    .insert(TypeId::of::<T>(), Typed::new(value));
             }
             Err(error) => tracing::error!(
                 %error,

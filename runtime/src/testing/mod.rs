@@ -1,9 +1,23 @@
 //! Tools to prove your sagas correct (feature `testing`): a [`FaultPlan`] that makes named
-//! steps, hook handlers or compensations fail, time out or panic on a given attempt, and
-//! [`check_saga`], which checks the saga invariant on a run's journal.
+//! steps, hook handlers or compensations fail, time out or panic on a given attempt;
+//! [`check_saga`], which checks the saga invariant on a run's journal, and
+//! [`check_failure_points`], which checks it with each step and handler failing in turn; and
+//! [`check_crash_points`], which stops a durable run at every commit it makes, resumes it,
+//! and checks that it ends as if it had not crashed (its side effects counted in a
+//! [`Ledger`]).
 //!
 //! Enable it for your tests: `hookflow = { version = "...", features = ["testing"] }` in
 //! `[dev-dependencies]`. Without the feature, the runtime has no fault seam at all.
+
+mod crash;
+mod crash_store;
+mod ledger;
+
+pub use crash::{
+    CrashPoint, CrashPointResult, CrashReport, Difference, Mismatch, Moment, RunSummary,
+    check_crash_points, check_crash_points_with,
+};
+pub use ledger::Ledger;
 
 use std::collections::HashMap;
 use std::fmt;
