@@ -566,7 +566,7 @@ async fn validate_minimum_amount(
 }
 
 /// `order_created`: enqueues a CRM sync (dispatched only if the run completes).
-async fn sync_to_crm(ctx: &HookContext, order: &Order) -> Result<(), serde_json::Error> {
+async fn sync_to_crm(ctx: &HookContext, order: &Order) -> Result<(), hookflow::RecordError> {
     ctx.jobs().enqueue(
         "sync_order_to_crm",
         &json!({ "order": order.id, "customer": order.email }),

@@ -99,7 +99,9 @@ pub const fn step_data<T: StepData>() -> DataOps<T> {
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, serde_json::Error> {
-    serde_json::to_value(value)
+    // Never recursing past what a record may hold (a value too deep is an error, not a stack
+    // overflow).
+    crate::types::to_json_value(value)
 }
 
 /// A step's output or compensation data type and its [`DataOps`], as a type: `#[step]`
@@ -206,7 +208,7 @@ fn serde_error<E: fmt::Display + serde::Serialize>(call: ErrorCall<'_, '_, E>) -
     match call {
         ErrorCall::Fmt(error, f) => error.fmt(f),
         ErrorCall::Json(error, json) => {
-            *json = serde_json::to_value(error).ok();
+            *json = crate::types::to_json_value(error).ok();
             Ok(())
         }
     }

@@ -63,6 +63,7 @@ pub use types::{
     RunId, RunOptions, RunStatus, StepData, StepFuture, StepMeta, StepResponse, StepTimeout,
     WorkflowMeta,
 };
+pub use types::{DEFAULT_MAX_RECORD_BYTES, MAX_DEPTH, RecordError, Rejection};
 pub use view::RunEvents;
 pub use worker::{Worker, WorkerError, WorkerHandle, WorkerReport};
 pub use workflow::Workflow;

@@ -228,6 +228,8 @@ impl Worker {
                         RunStatus::CompensationFailed => stats.compensation_failed += 1,
                         RunStatus::Parked => stats.parked += 1,
                         RunStatus::Interrupted => stats.interrupted += 1,
+                        // Only a start is rejected; a worker resumes runs that started.
+                        RunStatus::Rejected => {}
                     }
                     status == RunStatus::Interrupted
                 };

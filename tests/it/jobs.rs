@@ -27,7 +27,7 @@ enum OrderError {
     #[error("card declined")]
     Declined,
     #[error("could not enqueue: {0}")]
-    Enqueue(#[from] serde_json::Error),
+    Enqueue(#[from] hookflow::RecordError),
     #[error(transparent)]
     MissingService(#[from] MissingService),
 }

@@ -39,6 +39,7 @@ mod hook_order;
 mod jobs;
 mod journal;
 mod leases;
+mod limits;
 mod nested;
 mod panics;
 mod parallel;

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::RunShared;
 use crate::journal::EventKind;
-use crate::types::{BagStore, BagValue, Key, to_json};
+use crate::types::{BagStore, BagValue, Key};
 
 /// Who writes to the bag, for the journal: what a step or a hook handler puts in the bag is
 /// recorded with it, and a resumed run that replays the step or handler (without running it)
@@ -125,11 +125,14 @@ impl Bag<'_> {
             return;
         }
         let value = match value {
-            Some(value) => match to_json(value) {
-                Some(json) => Some(json),
-                // Logged by `to_json`; not journaled, so a resumed run will not have it.
-                None => return,
-            },
+            Some(value) => {
+                let what = || format!("the bag value `{}`", std::any::type_name::<T>());
+                match self.run.record_json(value, what) {
+                    Some(json) => Some(json),
+                    // Cannot be recorded: the run halts, to be parked with the reason.
+                    None => return,
+                }
+            }
             None => None,
         };
         let (step, handler, compensation) = self.writer.journal_fields();

@@ -21,4 +21,6 @@ pub(crate) struct RunEnv {
     pub(crate) record_data: bool,
     /// The worker id the runs' leases are held under, recorded when a durable run starts.
     pub(crate) worker_id: String,
+    /// How large, as JSON, one recorded value may be.
+    pub(crate) max_record_bytes: usize,
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{RunShared, Writer};
 use crate::journal::EventKind;
-use crate::types::{Job, lock};
+use crate::types::{Job, RecordError, lock, to_record};
 
 /// The handle that `ctx.jobs()` returns.
 #[derive(Debug)]
@@ -24,13 +24,18 @@ impl Jobs<'_> {
     /// by the body, with the same ids.
     ///
     /// # Errors
-    /// When `payload` cannot be serialized to JSON.
+    /// [`RecordError`] when `payload` cannot be serialized to JSON, is nested deeper than
+    /// [`MAX_DEPTH`](crate::MAX_DEPTH) or is larger than the engine's
+    /// [`max_record_bytes`](crate::EngineBuilder::max_record_bytes); nothing is enqueued.
     pub fn enqueue(
         &self,
         name: impl Into<Cow<'static, str>>,
         payload: &impl Serialize,
-    ) -> Result<(), serde_json::Error> {
-        let payload = serde_json::to_value(payload)?;
+    ) -> Result<(), RecordError> {
+        let name = name.into();
+        let payload = to_record(payload, self.run.env.max_record_bytes, || {
+            format!("the payload of job `{name}`")
+        })?;
         let origin = match self.writer {
             Writer::Body => "body".to_owned(),
             Writer::Step { key, .. } => self.run.with_key(key, |k| format!("step{k}")),

@@ -10,8 +10,8 @@ use super::compensation::Compensation;
 use crate::journal::{EventKind, Journal, Replay};
 use crate::store::Store;
 use crate::types::{
-    BagStore, BestEffortFailure, FailedCompensation, HookFailure, Job, Key, KeyText, ReplayError,
-    RunId, RunOptions, StoreError, lock,
+    BagStore, BestEffortFailure, FailedCompensation, HookFailure, Job, Key, KeyText, RecordError,
+    ReplayError, RunId, RunOptions, StoreError, lock, to_record,
 };
 
 /// What a run shares between the workflow body, its steps and its hook handlers.
@@ -92,6 +92,8 @@ pub(crate) enum Halt {
     Replay(ReplayError),
     /// A run resumed while compensating reached the point where it had failed.
     Failed(String),
+    /// A value the run made cannot be recorded: park the run there.
+    Unrecordable(RecordError),
     /// A resumed run reached a step that had panicked (and was recorded so by a commit of a
     /// sibling branch before the run's failure was): the run fails there, as it did.
     Panicked {
@@ -236,6 +238,23 @@ impl RunShared {
         self.replay()
             .and_then(|replay| self.with_key(key, |k| replay.firing(k)))
             .unwrap_or_else(|| self.next_firing())
+    }
+
+    /// `value` as JSON for the journal, within the record limits
+    /// ([`to_record`](crate::types::to_record)). A value that cannot be recorded halts the
+    /// run, to be parked with the reason; `what` names it there.
+    pub(crate) fn record_json<T: serde::Serialize + ?Sized>(
+        &self,
+        value: &T,
+        what: impl FnOnce() -> String,
+    ) -> Option<serde_json::Value> {
+        match to_record(value, self.env.max_record_bytes, what) {
+            Ok(json) => Some(json),
+            Err(err) => {
+                self.halt(Halt::Unrecordable(err));
+                None
+            }
+        }
     }
 
     /// Stops the run: the first reason given stands.

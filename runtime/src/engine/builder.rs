@@ -15,7 +15,7 @@ use crate::hook::Hooks;
 use crate::store::{Lease, Store};
 #[cfg(feature = "testing")]
 use crate::types::FaultPlan;
-use crate::types::{Faults, JobDispatcher, Services, default_worker_id};
+use crate::types::{DEFAULT_MAX_RECORD_BYTES, Faults, JobDispatcher, Services, default_worker_id};
 use crate::workflow::Workflow;
 
 /// Builds an [`Engine`].
@@ -41,6 +41,7 @@ pub struct EngineBuilder {
     resumers: HashMap<(String, u32), Resumer>,
     worker_id: Option<String>,
     lease: Option<Duration>,
+    max_record_bytes: Option<usize>,
 }
 
 impl EngineBuilder {
@@ -61,6 +62,20 @@ impl EngineBuilder {
     #[must_use]
     pub fn lease(mut self, duration: Duration) -> Self {
         self.lease = Some(duration);
+        self
+    }
+
+    /// How large one value a durable run records may be, as JSON (default
+    /// [`DEFAULT_MAX_RECORD_BYTES`], 16 MiB): the input, the additional data, a step's output
+    /// or compensation data, a `before` hook's data, a bag value, a job's payload, the output.
+    /// A larger one is refused where it is made: a run whose input is too large is
+    /// [`Rejected`](crate::RunStatus::Rejected) before it starts; a run whose step makes a
+    /// value too large is parked there ([`RunError::Record`](crate::RunError::Record)). Values
+    /// are also refused when nested deeper than [`MAX_DEPTH`](crate::MAX_DEPTH) levels, which
+    /// the store could not read back.
+    #[must_use]
+    pub fn max_record_bytes(mut self, bytes: usize) -> Self {
+        self.max_record_bytes = Some(bytes);
         self
     }
 
@@ -138,6 +153,7 @@ impl EngineBuilder {
             store: self.store,
             faults: self.faults,
             record_data: self.record_data,
+            max_record_bytes: self.max_record_bytes.unwrap_or(DEFAULT_MAX_RECORD_BYTES),
             worker_id: lease.owner.clone(),
         };
         Engine {

@@ -1,6 +1,6 @@
 //! Why an engine could not start, enqueue or resume a run.
 
-use crate::types::{NoStore, RunId, StoreError};
+use crate::types::{NoStore, Rejection, RunId, StoreError};
 
 /// Why [`Engine::resume`](crate::Engine::resume) could not resume a run.
 #[derive(Debug, thiserror::Error)]
@@ -56,9 +56,13 @@ pub enum EnqueueError {
         /// That the engine has no store.
         source: NoStore,
     },
-    /// The store failed, or the input cannot be serialized.
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The run was refused: its input or additional data cannot be recorded. Nothing was
+    /// recorded.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
 }
 
 /// [`Engine::spawn`](crate::Engine::spawn) was called outside a tokio runtime.

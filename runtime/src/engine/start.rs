@@ -8,7 +8,10 @@ use super::{Engine, EnqueueError};
 use crate::context::Durable;
 use crate::run::{Outcome, execute};
 use crate::store::{Claim, Created, RunRecord, Store};
-use crate::types::{NoStore, RunId, RunOptions, RunStatus, StoreError, StoredStatus, now_micros};
+use crate::types::{
+    NoStore, Rejection, RunId, RunOptions, RunStatus, StoredStatus, check_value, now_micros,
+    to_record,
+};
 use crate::workflow::Workflow;
 
 impl Engine {
@@ -31,10 +34,10 @@ impl Engine {
         let durable = match self.store().cloned() {
             None => None,
             Some(store) => {
-                let record = match new_record::<W>(run_id, &input, &options) {
+                let record = match new_record::<W>(self, run_id, &input, &options) {
                     Ok(record) => record,
-                    Err(err) => {
-                        return Outcome::stopped(run_id, RunStatus::Interrupted, err.into());
+                    Err(rejection) => {
+                        return Outcome::stopped(run_id, RunStatus::Rejected, rejection.into());
                     }
                 };
                 _in_flight = self.inner.in_flight.enter(run_id);
@@ -125,7 +128,7 @@ impl Engine {
             source: NoStore,
         })?;
         let run_id = options.run_id.take().unwrap_or_else(RunId::new);
-        let record = new_record::<W>(run_id, &input, &options)?;
+        let record = new_record::<W>(self, run_id, &input, &options)?;
         match store.create(&record, None).await? {
             Created::New => Ok(run_id),
             Created::Existing(existing) => Ok(existing.run_id),
@@ -133,16 +136,24 @@ impl Engine {
     }
 }
 
-/// The record of a new run of `W`.
+/// The record of a new run of `W`, or why it cannot be recorded: an input or additional data
+/// that could not be read back is refused here, before anything is written.
 fn new_record<W: Workflow>(
+    engine: &Engine,
     run_id: RunId,
     input: &W::Input,
     options: &RunOptions,
-) -> Result<RunRecord, StoreError> {
-    let input = serde_json::to_value(input).map_err(|err| StoreError::Corrupt {
-        run_id: run_id.to_string(),
-        message: format!("the input cannot be serialized: {err}"),
+) -> Result<RunRecord, Rejection> {
+    let max_bytes = engine.env().max_record_bytes;
+    let workflow = W::META.name();
+    let input = to_record(input, max_bytes, || {
+        format!("the input of a run of `{workflow}`")
     })?;
+    if let Some(data) = &options.additional_data {
+        check_value(data, max_bytes, || {
+            format!("the additional data of a run of `{workflow}`")
+        })?;
+    }
     let now = now_micros();
     Ok(RunRecord {
         run_id,

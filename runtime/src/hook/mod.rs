@@ -35,6 +35,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::context::WorkflowContext;
+use crate::types::RecordError;
 
 pub use crate::types::Slot;
 pub use handler::{AfterHandler, BeforeHandler, StepHookHandler};
@@ -60,12 +61,17 @@ pub struct HookPoint<W, K> {
     _marker: PhantomData<fn() -> (W, K)>,
 }
 
+/// A `before` hook's payload as JSON, within the record limits (its largest size given), or
+/// why not; the function names the payload in the error.
+type PayloadToJson =
+    fn(&dyn Any, usize, &dyn Fn() -> String) -> Result<serde_json::Value, RecordError>;
+
 /// How the journal writes and reads a `before` hook's payload, type-erased: made by
 /// `#[workflow]` where the hook is declared, with the payload's serde impls.
 #[doc(hidden)]
 #[derive(Clone, Copy)]
 pub struct HookDataOps {
-    pub(crate) to_json: fn(&dyn Any) -> Option<serde_json::Value>,
+    pub(crate) to_json: PayloadToJson,
     pub(crate) from_json: fn(serde_json::Value) -> Result<Box<dyn Any + Send>, serde_json::Error>,
 }
 
@@ -73,7 +79,13 @@ impl HookDataOps {
     /// The operations of payload `T`.
     pub(crate) const fn of<T: HookData>() -> Self {
         HookDataOps {
-            to_json: |value| value.downcast_ref::<T>().and_then(crate::types::to_json),
+            to_json: |value, max_bytes, what| match value.downcast_ref::<T>() {
+                Some(value) => crate::types::to_record(value, max_bytes, what),
+                None => Err(RecordError::Unserializable {
+                    what: what(),
+                    message: "not the hook's payload type".to_owned(),
+                }),
+            },
             from_json: |json| {
                 serde_json::from_value::<T>(json).map(|t| Box::new(t) as Box<dyn Any + Send>)
             },

@@ -7,8 +7,8 @@ use std::future::Future;
 use tracing::Instrument;
 
 use super::firing::Firing;
-use super::halt::halted;
-use crate::context::{HookContext, RunShared, WorkflowContext, Writer};
+use super::halt::{halted, stop};
+use crate::context::{Halt, HookContext, RunShared, WorkflowContext, Writer};
 use crate::hook::{
     After, Before, ErasedAfter, ErasedBefore, ErasedStepHook, Fire, HandlerEntry, HandlerList,
     HookPoint, StepHook,
@@ -114,7 +114,19 @@ impl<W: Workflow, T: Send + 'static> Fire<W> for Before<T> {
             match call.instrument(handler_span(firing.hook, entry)).await {
                 Ok(Ok(next)) => {
                     let recorded = match ops {
-                        Some(ops) if run.records_data() => (ops.to_json)(&next),
+                        Some(ops) if run.records_data() => {
+                            let what = || {
+                                format!(
+                                    "the data handler `{}` of hook `{}` returned",
+                                    entry.name, firing.hook
+                                )
+                            };
+                            match (ops.to_json)(&next, run.env.max_record_bytes, &what) {
+                                Ok(json) => Some(json),
+                                // Not recorded: the run parks here, the handler in flight.
+                                Err(err) => return stop(run, Halt::Unrecordable(err)).await,
+                            }
+                        }
                         _ => None,
                     };
                     data = next;

@@ -28,7 +28,7 @@ use crate::journal::{BagWrite, Event, EventKind, Journal};
 use crate::store::RunUpdate;
 use crate::types::{
     CatchUnwind, CompensationFailure, ReplayError, RunError, RunId, RunOptions, RunStatus, lock,
-    message_of,
+    message_of, to_record,
 };
 use crate::workflow::Workflow;
 
@@ -115,7 +115,8 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
             })
         }
         Err(Halt::Store(err)) => return stopped(run, RunStatus::Interrupted, err.into()),
-        Err(Halt::Replay(err)) => return Box::pin(park(run, err)).await,
+        Err(Halt::Replay(err)) => return Box::pin(park(run, err.into())).await,
+        Err(Halt::Unrecordable(err)) => return Box::pin(park(run, err.into())).await,
         Err(Halt::Failed(message)) => Err(RunError::Recorded { message }),
         Err(Halt::Panicked { step, message }) => Err(RunError::Panicked {
             step: Some(step.to_owned()),
@@ -126,6 +127,20 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
             step: step.to_owned(),
             message,
         }),
+    };
+
+    // A durable run's output is recorded with its end: one that cannot be (too deep, too
+    // large) parks the run before it dispatches anything.
+    let output_json = match (&run.durable, &result) {
+        (Some(_), Ok(output)) => {
+            match to_record(output, run.env.max_record_bytes, || {
+                "the workflow's output".to_owned()
+            }) {
+                Ok(json) => Some(json),
+                Err(err) => return Box::pin(park(run, err.into())).await,
+            }
+        }
+        _ => None,
     };
 
     // The cause is rendered now: the error itself must not be held across an await (it
@@ -198,7 +213,7 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
     if run.durable.is_some() {
         let update = RunUpdate {
             status: status.stored(),
-            output: result.as_ref().ok().and_then(crate::types::to_json),
+            output: output_json,
             error: result.as_ref().err().map(ToString::to_string),
         };
         if let Err(err) = commit(run, Some(update)).await {
@@ -236,7 +251,7 @@ fn stopped<W: Workflow>(
 }
 
 /// Parks a run whose journal cannot be replayed: recorded, not compensated, not corrupted.
-async fn park<W: Workflow>(run: &RunShared, error: ReplayError) -> Outcome<W> {
+async fn park<W: Workflow>(run: &RunShared, error: RunError<W::Error>) -> Outcome<W> {
     tracing::error!(%error, "hookflow: run parked");
     run.record(EventKind::RunParked {
         reason: error.to_string(),
@@ -249,7 +264,7 @@ async fn park<W: Workflow>(run: &RunShared, error: ReplayError) -> Outcome<W> {
     if let Err(err) = commit(run, Some(update)).await {
         return stopped(run, RunStatus::Interrupted, err.into());
     }
-    stopped(run, RunStatus::Parked, error.into())
+    stopped(run, RunStatus::Parked, error)
 }
 
 /// Parks a resumed run whose recorded input no longer fits the workflow's input type, before

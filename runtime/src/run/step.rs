@@ -20,7 +20,7 @@ use crate::context::{
 use crate::journal::{EventKind, Recorded, RecordedFailure};
 use crate::types::{
     BestEffortFailure, CatchUnwind, Fault, Key, Panic, ReplayError, StepMeta, StepResponse,
-    StepTimeout, lock, to_json,
+    StepTimeout, lock,
 };
 
 /// How one attempt of a step ended.
@@ -374,7 +374,16 @@ impl StepRun {
                 let (output, data) = response.into_parts();
                 let run = self.run();
                 let (output_json, data_json) = if run.records_data() {
-                    (to_json(&output), to_json(&data))
+                    let name = self.meta.name();
+                    let output =
+                        run.record_json(&output, || format!("the output of step `{name}`"));
+                    let data = run
+                        .record_json(&data, || format!("the compensation data of step `{name}`"));
+                    if run.is_halted() {
+                        // Not recorded: the run parks here, the step in flight.
+                        return halted().await;
+                    }
+                    (output, data)
                 } else {
                     (None, None)
                 };
@@ -517,7 +526,9 @@ impl StepRun {
         }
         let output = match self.settle(attempt) {
             Settled::Ok(output) => {
-                self.completed(&output);
+                if !self.completed(&output) {
+                    return halted().await;
+                }
                 Ok(output)
             }
             Settled::Err(err) => return Err(err),
@@ -546,7 +557,9 @@ impl StepRun {
         }
         let (error, panicked) = match attempt {
             Attempt::Ok(output) => {
-                self.completed(&output);
+                if !self.completed(&output) {
+                    return halted().await;
+                }
                 self.commit().await;
                 return Some(output);
             }
@@ -585,10 +598,17 @@ impl StepRun {
         None
     }
 
-    fn completed<O: Serialize>(&self, output: &O) {
+    /// Records the completion of a step without compensation; `false` when its output
+    /// cannot be recorded (the run halts, to be parked there).
+    fn completed<O: Serialize>(&self, output: &O) -> bool {
         let run = self.run();
         let output_json = if run.records_data() {
-            to_json(output)
+            let name = self.meta.name();
+            let json = run.record_json(output, || format!("the output of step `{name}`"));
+            if json.is_none() {
+                return false;
+            }
+            json
         } else {
             None
         };
@@ -599,6 +619,7 @@ impl StepRun {
             output: output_json,
             compensation: None,
         });
+        true
     }
 
     /// A step that did not run: its run halted. `Replayed` attempts are taken before

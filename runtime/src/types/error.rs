@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::types::{RunId, Slot};
+use crate::types::{RecordError, RunId, Slot};
 
 /// A boxed error, as hook handlers and compensations may return any error type.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -139,6 +139,15 @@ pub enum RunError<E> {
     /// The store failed: the run stopped and is still `running` in the store, to be resumed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A value the run made cannot be recorded (nested too deep, too large, or refused by
+    /// the store): the run is parked where it made it, to be resumed after a fix
+    /// ([`Engine::resume`](crate::Engine::resume); a larger
+    /// [`max_record_bytes`](crate::EngineBuilder::max_record_bytes), a smaller value).
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// The run was refused before it started: nothing of it ran.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
     /// A [`FaultPlan`](crate::testing::FaultPlan) made a step fail (feature `testing`).
     #[cfg(feature = "testing")]
     #[error("step `{step}` failed: {message}")]
@@ -281,6 +290,16 @@ pub enum StoreError {
         /// The run's generation now.
         current: u64,
     },
+}
+
+/// Why a run was refused before it started ([`RunStatus::Rejected`](crate::RunStatus)):
+/// nothing of it ran, and no record was written for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// Its input or additional data cannot be recorded.
+    #[error(transparent)]
+    Record(#[from] RecordError),
 }
 
 /// The engine has no store, and what was asked needs one (enqueueing, resuming, a worker).

@@ -16,6 +16,7 @@ mod meta;
 mod options;
 mod panic;
 mod policy;
+mod record;
 mod services;
 mod slot;
 mod status;
@@ -26,8 +27,8 @@ pub(crate) use bag::BagStore;
 pub use bag::BagValue;
 pub(crate) use clock::now_micros;
 pub use error::{
-    AdditionalDataError, BoxError, HookError, MissingService, NoStore, PanicError, ReplayError,
-    RunError, StoreError,
+    AdditionalDataError, BoxError, HookError, MissingService, NoStore, PanicError, Rejection,
+    ReplayError, RunError, StoreError,
 };
 pub use failure::{BestEffortFailure, CompensationFailure, FailedCompensation, HookFailure};
 pub use fault::Fault;
@@ -43,6 +44,8 @@ pub use options::RunOptions;
 pub(crate) use panic::message_of;
 pub use panic::{CatchUnwind, Panic};
 pub use policy::{RetryPolicy, StepTimeout};
+pub use record::{DEFAULT_MAX_RECORD_BYTES, MAX_DEPTH, RecordError};
+pub(crate) use record::{check_value, to_json_value, to_record};
 pub(crate) use services::Services;
 pub use slot::Slot;
 pub use status::{RunStatus, StoredStatus};

@@ -22,6 +22,9 @@ pub enum RunStatus {
     /// The store failed mid-run: the run stopped, is still `running` in the store, and the
     /// next resume goes on with it.
     Interrupted,
+    /// The run was refused before it started (see `RunError::Rejected`): nothing of it ran,
+    /// and nothing new was recorded.
+    Rejected,
 }
 
 impl fmt::Display for RunStatus {
@@ -32,6 +35,7 @@ impl fmt::Display for RunStatus {
             RunStatus::CompensationFailed => "compensation failed",
             RunStatus::Parked => "parked",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Rejected => "rejected",
         })
     }
 }
@@ -103,6 +107,8 @@ impl RunStatus {
             RunStatus::CompensationFailed => StoredStatus::CompensationFailed,
             RunStatus::Parked => StoredStatus::Parked,
             RunStatus::Interrupted => StoredStatus::Running,
+            // Never stored: a rejected run has no record of its own.
+            RunStatus::Rejected => StoredStatus::Running,
         }
     }
 }

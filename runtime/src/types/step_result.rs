@@ -78,7 +78,7 @@ impl<F: Future> Future for StepFuture<F> {
 /// A step's output or data as JSON for the journal; `None`, with a warning, when it cannot be
 /// serialized.
 pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Option<serde_json::Value> {
-    match serde_json::to_value(value) {
+    match super::to_json_value(value) {
         Ok(v) => Some(v),
         Err(err) => {
             tracing::warn!(%err, "hookflow: step data could not be serialized for the journal");
