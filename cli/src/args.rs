@@ -4,7 +4,9 @@ use clap::{Parser, Subcommand};
 use hookflow_runtime::{RunId, StoredStatus};
 
 /// Look at the runs in a hookflow store, draw them, and resume them.
-#[derive(Debug, Parser)]
+///
+/// `runs`, `show` and `diagram` open the store read-only; only `resume` writes.
+#[derive(Parser)]
 #[command(name = "hookflow", version)]
 pub struct Args {
     /// The store: a SQLite file an engine writes to, or a `postgres://` URL.
@@ -14,6 +16,16 @@ pub struct Args {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The `--db` without its password.
+impl std::fmt::Debug for Args {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Args")
+            .field("db", &hookflow_runtime::store::redact(&self.db))
+            .field("command", &self.command)
+            .finish()
+    }
 }
 
 /// A subcommand.

@@ -46,6 +46,8 @@ mod replay;
 mod replay_failures;
 mod saga_properties;
 mod spawn;
+mod sqlite_processes;
+mod sqlite_read_only;
 mod sqlite_store;
 mod step_hooks;
 mod step_options;
