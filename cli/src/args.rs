@@ -84,3 +84,24 @@ fn parse_run_id(s: &str) -> Result<RunId, String> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Args;
+
+    #[test]
+    fn debug_hides_the_password() {
+        for db in [
+            "postgres://alice:TopSecret123@db/shop",
+            "host=db user=alice password=TopSecret123",
+        ] {
+            let args = Args::parse_from(["hookflow", "--db", db, "runs"]);
+            let shown = format!("{args:?}");
+            assert!(!shown.contains("TopSecret123"), "{shown}");
+            assert!(shown.contains("***"), "{shown}");
+            assert!(shown.contains("Runs"), "{shown}");
+        }
+    }
+}

@@ -52,7 +52,7 @@ pub async fn open(db: &str) -> Result<Arc<dyn Store>, CliError> {
     if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
         return Err(CliError::NotAStore {
             db: redact(db),
-            reason: "the file is empty: no hookflow engine has written to it".into(),
+            reason: "the database is empty: no hookflow engine has written to it".into(),
         });
     }
     let store = SqliteStore::open(path).map_err(|source| failed(db, source))?;

@@ -41,6 +41,7 @@ mod leases;
 mod nested;
 mod panics;
 mod parallel;
+mod postgres_connect;
 mod postgres_store;
 mod replay;
 mod replay_failures;

@@ -347,7 +347,7 @@ fn unavailable(context: &'static str) -> impl Fn(rusqlite::Error) -> StoreError 
         Some(rusqlite::ErrorCode::DatabaseBusy) => StoreError::Unavailable {
             context: context.to_owned(),
             message: format!(
-                "{err}: another connection held the write lock for longer than the busy timeout"
+                "{err}: another connection holds the write lock (a write waits for it up to the busy timeout)"
             ),
         },
         _ => StoreError::Unavailable {
