@@ -4,7 +4,9 @@ use clap::{Parser, Subcommand};
 use hookflow_runtime::{RunId, StoredStatus};
 
 /// Look at the runs in a hookflow store, draw them, and resume them.
-#[derive(Debug, Parser)]
+///
+/// `runs`, `show` and `diagram` open the store read-only; only `resume` writes.
+#[derive(Parser)]
 #[command(name = "hookflow", version)]
 pub struct Args {
     /// The store: a SQLite file an engine writes to, or a `postgres://` URL.
@@ -14,6 +16,16 @@ pub struct Args {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The `--db` without its password.
+impl std::fmt::Debug for Args {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Args")
+            .field("db", &hookflow_runtime::store::redact(&self.db))
+            .field("command", &self.command)
+            .finish()
+    }
 }
 
 /// A subcommand.
@@ -71,4 +83,25 @@ fn parse_run_id(s: &str) -> Result<RunId, String> {
             "`{s}` is not a run id ({e}): run ids look like 01900000-0000-7000-8000-000000000000"
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Args;
+
+    #[test]
+    fn debug_hides_the_password() {
+        for db in [
+            "postgres://alice:TopSecret123@db/shop",
+            "host=db user=alice password=TopSecret123",
+        ] {
+            let args = Args::parse_from(["hookflow", "--db", db, "runs"]);
+            let shown = format!("{args:?}");
+            assert!(!shown.contains("TopSecret123"), "{shown}");
+            assert!(shown.contains("***"), "{shown}");
+            assert!(shown.contains("Runs"), "{shown}");
+        }
+    }
 }

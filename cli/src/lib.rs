@@ -31,23 +31,32 @@ use clap::Parser;
 use hookflow_runtime::{Engine, EngineBuilder, Journal, ResumeError, RunId, StoreError};
 
 pub use args::{Args, Command};
-pub use open::open;
+pub use open::{open, open_read_only};
 pub use render::{duration, runs_table, show, utc};
 
 /// What goes wrong, each with what to do about it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CliError {
-    /// The SQLite file does not exist.
+    /// The SQLite file does not exist (its path, with any password hidden: it may have been
+    /// meant as a connection string).
     #[error(
         "no database at {}: give the SQLite file an engine writes to, or a postgres:// URL",
         .0.display()
     )]
     NoDatabase(PathBuf),
+    /// What `--db` names is not a hookflow store: nothing was written to it.
+    #[error("{db} is not a hookflow store ({reason}); it was left as it was")]
+    NotAStore {
+        /// What `--db` said, its password hidden.
+        db: String,
+        /// What it is instead.
+        reason: String,
+    },
     /// The store cannot be opened or reached.
     #[error("cannot open the store {db}: {source}")]
     Open {
-        /// What `--db` said.
+        /// What `--db` said, its password hidden.
         db: String,
         /// Why.
         #[source]
@@ -125,7 +134,11 @@ impl Cli {
     /// # Errors
     /// [`CliError`], with what to do.
     pub async fn execute(&self, args: Args) -> Result<String, CliError> {
-        let store = open(&args.db).await?;
+        // Looking never writes: only `resume` opens the store for writing.
+        let store = match args.command {
+            Command::Resume { .. } => open(&args.db).await?,
+            _ => open_read_only(&args.db).await?,
+        };
         let load = |run_id: RunId| {
             let store = store.clone();
             async move {

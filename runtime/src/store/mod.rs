@@ -9,10 +9,16 @@
 //! - [`MemoryStore`]: in memory, for tests and single-process idempotency;
 //! - `SqliteStore` (feature `sqlite`): an embedded SQLite file;
 //! - `PostgresStore` (feature `postgres`): a PostgreSQL database, through a connection pool.
+//!
+//! Both SQL stores also open read-only (`SqliteStore::open_read_only`,
+//! `PostgresStore::connect_read_only`): they never create, migrate or write, and refuse what
+//! is not a hookflow store ([`StoreError::NotAStore`]). [`redact`] hides the password of a
+//! connection string that is to be printed or logged.
 
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod redact;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod row;
 #[cfg(feature = "sqlite")]
@@ -28,6 +34,7 @@ use crate::types::{Actor, Origin, RunId};
 pub use crate::types::{StoreError, StoredStatus};
 
 pub use memory::MemoryStore;
+pub use redact::redact;
 
 /// The future a [`Store`] method returns: boxed, so that stores can be trait objects.
 pub use crate::types::BoxFuture;

@@ -11,6 +11,11 @@ pub(crate) const RECORD_COLUMNS: &str =
     actor, origin, additional_data, output, error, created_at, updated_at, owner, fence,
     lease_until";
 
+/// The names of [`RECORD_COLUMNS`].
+pub(crate) fn record_columns() -> impl Iterator<Item = &'static str> {
+    RECORD_COLUMNS.split(',').map(str::trim)
+}
+
 /// A `runs` row before its JSON columns are read.
 pub(crate) struct RawRun {
     pub(crate) run_id: String,
@@ -128,4 +133,28 @@ pub(crate) fn pending_migrations(
         .enumerate()
         .skip(usize::try_from(version).unwrap_or(0))
         .map(|(i, sql)| (i64::try_from(i).unwrap_or(i64::MAX) + 1, *sql)))
+}
+
+/// Checks, for a store opened read-only (which never migrates), that its schema is this
+/// build's.
+///
+/// # Errors
+/// [`StoreError::IncompatibleSchema`] when `version` is newer than `migrations` know,
+/// [`StoreError::SchemaOutdated`] when it is older.
+pub(crate) fn current_schema(
+    migrations: &'static [&'static str],
+    version: i64,
+) -> Result<(), StoreError> {
+    let supported = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
+    match version.cmp(&supported) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Greater => Err(StoreError::IncompatibleSchema {
+            found: version,
+            supported,
+        }),
+        std::cmp::Ordering::Less => Err(StoreError::SchemaOutdated {
+            found: version,
+            supported,
+        }),
+    }
 }

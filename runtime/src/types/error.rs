@@ -290,6 +290,59 @@ pub enum StoreError {
         /// The run's generation now.
         current: u64,
     },
+    /// What was opened is not a hookflow store (another application's database, an empty
+    /// file): a read-only open never writes to it, and a read-write open refuses to turn it
+    /// into one.
+    #[error("not a hookflow store: {reason}")]
+    NotAStore {
+        /// What was found instead.
+        reason: String,
+    },
+    /// The store's schema is older than this hookflow's, and the store was opened read-only,
+    /// which never migrates.
+    #[error(
+        "the store's schema version {found} is older than this hookflow's ({supported}) and a read-only store does not migrate it: open it once for writing (an engine over it) to migrate it"
+    )]
+    SchemaOutdated {
+        /// The version found.
+        found: i64,
+        /// The version this build reads.
+        supported: i64,
+    },
+    /// A write to a store opened read-only: nothing was written.
+    #[error("the store was opened read-only: cannot {context}")]
+    ReadOnly {
+        /// The write that was refused.
+        context: String,
+    },
+    /// The database server accepted the connection (or was being connected to) and did not
+    /// answer within the connect timeout.
+    #[error(
+        "store unavailable: {context}: the server did not answer within {}",
+        Seconds(*.timeout)
+    )]
+    NoAnswer {
+        /// What the store was doing.
+        context: String,
+        /// How long it waited.
+        timeout: std::time::Duration,
+    },
+}
+
+/// A timeout as people write it: `10 s`, `1.5 s`, `250 ms`.
+struct Seconds(std::time::Duration);
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        if d.subsec_nanos() == 0 {
+            write!(f, "{} s", d.as_secs())
+        } else if d < std::time::Duration::from_secs(1) {
+            write!(f, "{} ms", d.as_millis())
+        } else {
+            write!(f, "{:.1} s", d.as_secs_f64())
+        }
+    }
 }
 
 /// Why a run was refused before it started ([`RunStatus::Rejected`](crate::RunStatus)):

@@ -27,7 +27,7 @@ use tokio_postgres::NoTls;
 
 use self::committer::{COMMITTERS, PendingCommit, committer};
 use self::queries::{claim, claim_next, create, list, load, release, renew};
-use self::schema::migrate;
+use self::schema::{check, migrate};
 use super::row::micros;
 use super::{
     BoxFuture, Claim, Created, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
@@ -54,6 +54,8 @@ pub struct PostgresStore {
     /// Commits go to the committers, which write those waiting together in one statement.
     commits: tokio::sync::mpsc::UnboundedSender<PendingCommit>,
     runtime: tokio::runtime::Handle,
+    /// Connected with [`PostgresStore::connect_read_only`]: every write is refused.
+    read_only: bool,
     /// Dropped with the store: its thread then stops and drops the runtime.
     _stop: oneshot::Sender<()>,
 }
@@ -62,6 +64,7 @@ impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresStore")
             .field("pool", &self.pool.status())
+            .field("read_only", &self.read_only)
             .finish_non_exhaustive()
     }
 }
@@ -70,19 +73,47 @@ impl PostgresStore {
     /// The most connections the pool opens.
     pub const MAX_CONNECTIONS: usize = 8;
 
-    /// How long connecting, or waiting for a free connection, may take before the operation
-    /// fails with [`StoreError::Unavailable`].
+    /// How long connecting may take when the url sets no `connect_timeout`, and how long an
+    /// operation waits for a free connection, before it fails: with
+    /// [`StoreError::NoAnswer`] when the server did not answer, [`StoreError::Unavailable`]
+    /// otherwise.
     pub const TIMEOUT: Duration = Duration::from_secs(10);
 
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`, or
     /// a libpq key-value string), migrates it, and starts the store's thread.
     ///
+    /// The url's `connect_timeout` (in seconds; [`PostgresStore::TIMEOUT`] if it has none)
+    /// bounds each connection's whole establishment, the server's answers included: a
+    /// server that accepts the connection and never answers is reported as
+    /// [`StoreError::NoAnswer`] once it elapsed. No error of the store contains the url's
+    /// password (see [`redact`](crate::store::redact) to print the url itself).
+    ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the url cannot be parsed or the server cannot be
-    /// reached or written, [`StoreError::IncompatibleSchema`] when a newer hookflow wrote the
-    /// database.
+    /// reached or written, [`StoreError::NoAnswer`] when it did not answer in time,
+    /// [`StoreError::IncompatibleSchema`] when a newer hookflow wrote the database.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, false).await
+    }
+
+    /// Connects to the database at `url` to read it only: nothing is created or migrated,
+    /// every session is read-only (`default_transaction_read_only`), and every write
+    /// ([`Store::create`], [`Store::commit`], claims...) fails with [`StoreError::ReadOnly`].
+    ///
+    /// # Errors
+    /// As [`PostgresStore::connect`], and [`StoreError::NotAStore`] for a database without
+    /// hookflow's tables, [`StoreError::SchemaOutdated`] for one an older hookflow wrote
+    /// (connecting for writing once migrates it).
+    pub async fn connect_read_only(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, true).await
+    }
+
+    async fn connect_with(url: &str, read_only: bool) -> Result<Self, StoreError> {
         let config: tokio_postgres::Config = url.parse().map_err(pg("parse the url"))?;
+        let timeout = config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(Self::TIMEOUT);
         let (runtime, stop) = start_thread()?;
         let manager = Manager::from_config(
             config,
@@ -91,19 +122,24 @@ impl PostgresStore {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
+        // Claims, commits and fencing tokens are only as good as the commits are durable:
+        // a server configured with `synchronous_commit = off` can lose acknowledged claims
+        // when it crashes, and two workers could then both hold generation 1.
+        let session = if read_only {
+            "SET synchronous_commit = on; SET default_transaction_read_only = on"
+        } else {
+            "SET synchronous_commit = on"
+        };
         let pool = Pool::builder(manager)
             .max_size(Self::MAX_CONNECTIONS)
             .runtime(Runtime::Tokio1)
-            .create_timeout(Some(Self::TIMEOUT))
+            .create_timeout(Some(timeout))
             .wait_timeout(Some(Self::TIMEOUT))
-            .recycle_timeout(Some(Self::TIMEOUT))
-            // Claims, commits and fencing tokens are only as good as the commits are durable:
-            // a server configured with `synchronous_commit = off` can lose acknowledged
-            // claims when it crashes, and two workers could then both hold generation 1.
-            .post_create(deadpool_postgres::Hook::async_fn(|client, _| {
+            .recycle_timeout(Some(timeout))
+            .post_create(deadpool_postgres::Hook::async_fn(move |client, _| {
                 Box::pin(async move {
                     client
-                        .batch_execute("SET synchronous_commit = on")
+                        .batch_execute(session)
                         .await
                         .map_err(deadpool_postgres::HookError::Backend)
                 })
@@ -115,23 +151,55 @@ impl PostgresStore {
             })?;
         let (commits, pending) = tokio::sync::mpsc::unbounded_channel();
         let pending = std::sync::Arc::new(tokio::sync::Mutex::new(pending));
-        for _ in 0..COMMITTERS {
-            runtime.spawn(committer(pool.clone(), std::sync::Arc::clone(&pending)));
+        if !read_only {
+            for _ in 0..COMMITTERS {
+                runtime.spawn(committer(pool.clone(), std::sync::Arc::clone(&pending)));
+            }
         }
         let store = PostgresStore {
             pool,
             commits,
             runtime,
+            read_only,
             _stop: stop,
         };
         let pool = store.pool.clone();
         store
             .spawn(async move {
-                let mut client = get(&pool).await?;
-                migrate(&mut client).await
+                let connected = tokio::time::timeout(timeout, async {
+                    let mut client = get(&pool).await?;
+                    if read_only {
+                        check(&client).await
+                    } else {
+                        migrate(&mut client).await
+                    }
+                });
+                connected.await.unwrap_or(Err(StoreError::NoAnswer {
+                    context: "connect to the database".into(),
+                    timeout,
+                }))
             })
             .await?;
         Ok(store)
+    }
+
+    /// Whether the store was connected read-only ([`PostgresStore::connect_read_only`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Refuses `what` (a write) on a read-only store.
+    fn writable<T: Send + 'static>(
+        &self,
+        what: &str,
+    ) -> Result<(), BoxFuture<'static, Result<T, StoreError>>> {
+        if self.read_only {
+            let refused = StoreError::ReadOnly {
+                context: what.to_owned(),
+            };
+            return Err(Box::pin(std::future::ready(Err(refused))));
+        }
+        Ok(())
     }
 
     /// Runs `work` on the store's runtime.
@@ -176,6 +244,9 @@ impl Store for PostgresStore {
         run: &'a RunRecord,
         lease: Option<&'a Lease>,
     ) -> BoxFuture<'a, Result<Created, StoreError>> {
+        if let Err(refused) = self.writable("record a new run") {
+            return refused;
+        }
         let run = run.clone();
         let lease = lease.cloned();
         let pool = self.pool.clone();
@@ -192,6 +263,9 @@ impl Store for PostgresStore {
         events: &'a [Event],
         update: Option<RunUpdate>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
+        if let Err(refused) = self.writable("commit") {
+            return refused;
+        }
         let id = run_id.to_string();
         let bodies = events
             .iter()
@@ -224,6 +298,9 @@ impl Store for PostgresStore {
         run_id: RunId,
         lease: &'a Lease,
     ) -> BoxFuture<'a, Result<Claim, StoreError>> {
+        if let Err(refused) = self.writable("claim a run") {
+            return refused;
+        }
         let lease = lease.clone();
         let pool = self.pool.clone();
         self.spawn(async move {
@@ -239,6 +316,9 @@ impl Store for PostgresStore {
         skip: &'a [RunId],
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
+        if let Err(refused) = self.writable("claim runs") {
+            return refused;
+        }
         let lease = lease.clone();
         let workflows = workflows.to_vec();
         let skip: Vec<String> = skip.iter().map(ToString::to_string).collect();
@@ -254,6 +334,9 @@ impl Store for PostgresStore {
         lease: &'a Lease,
         runs: &'a [RunId],
     ) -> BoxFuture<'a, Result<usize, StoreError>> {
+        if let Err(refused) = self.writable("renew a lease") {
+            return refused;
+        }
         let lease = lease.clone();
         let ids: Vec<String> = runs.iter().map(ToString::to_string).collect();
         let pool = self.pool.clone();
@@ -264,6 +347,9 @@ impl Store for PostgresStore {
     }
 
     fn release(&self, run_id: RunId, fence: u64) -> BoxFuture<'_, Result<(), StoreError>> {
+        if let Err(refused) = self.writable("release a run") {
+            return refused;
+        }
         let pool = self.pool.clone();
         self.spawn(async move {
             let client = get(&pool).await?;
@@ -303,13 +389,37 @@ impl Store for PostgresStore {
 }
 
 async fn get(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
-    pool.get().await.map_err(|e| StoreError::Unavailable {
-        context: "connect to the database".into(),
-        message: match &e {
-            deadpool_postgres::PoolError::Backend(err) => db_message(err),
-            other => other.to_string(),
+    use deadpool_postgres::{HookError, PoolError, TimeoutType};
+    let context = || "connect to the database".to_owned();
+    let no_answer = || StoreError::NoAnswer {
+        context: context(),
+        timeout: pool.timeouts().create.unwrap_or(PostgresStore::TIMEOUT),
+    };
+    pool.get().await.map_err(|e| match &e {
+        PoolError::Timeout(TimeoutType::Create | TimeoutType::Recycle) => no_answer(),
+        PoolError::Backend(err) | PoolError::PostCreateHook(HookError::Backend(err))
+            if timed_out(err) =>
+        {
+            no_answer()
+        }
+        PoolError::Backend(err) | PoolError::PostCreateHook(HookError::Backend(err)) => {
+            StoreError::Unavailable {
+                context: context(),
+                message: db_message(err),
+            }
+        }
+        other => StoreError::Unavailable {
+            context: context(),
+            message: other.to_string(),
         },
     })
+}
+
+/// Whether `err` is tokio-postgres's own `connect_timeout` elapsing on a socket connect.
+fn timed_out(err: &tokio_postgres::Error) -> bool {
+    std::error::Error::source(err)
+        .and_then(|source| source.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
 }
 
 /// A tokio-postgres error's message, with the server's or the socket's error it wraps.

@@ -1,5 +1,5 @@
-//! The schema: its migrations, and how a database is brought up to date under an advisory
-//! lock.
+//! The schema: its migrations, how a database is brought up to date under an advisory
+//! lock, and how a database connected read-only is checked without writing.
 
 use super::pg;
 use crate::store::{StoreError, row};
@@ -76,4 +76,44 @@ pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()
         .map_err(pg("migrate the schema"))?;
     }
     tx.commit().await.map_err(pg("migrate the schema"))
+}
+
+/// Checks, without writing, that the database has hookflow's tables at this build's schema
+/// version.
+///
+/// # Errors
+/// [`StoreError::NotAStore`] for a database without them, [`StoreError::SchemaOutdated`] or
+/// [`StoreError::IncompatibleSchema`] for an older or a newer hookflow's.
+pub(super) async fn check(client: &deadpool_postgres::Object) -> Result<(), StoreError> {
+    let tables = client
+        .query_one(
+            "SELECT to_regclass('hookflow_schema') IS NOT NULL,
+                to_regclass('hookflow_runs') IS NOT NULL,
+                to_regclass('hookflow_events') IS NOT NULL",
+            &[],
+        )
+        .await
+        .map_err(pg("read the schema"))?;
+    let (schema, runs, events): (bool, bool, bool) = (tables.get(0), tables.get(1), tables.get(2));
+    if !schema {
+        return Err(StoreError::NotAStore {
+            reason:
+                "the database has no table `hookflow_schema`: no hookflow engine has written to it"
+                    .into(),
+        });
+    }
+    let version: i64 = client
+        .query_opt("SELECT version FROM hookflow_schema WHERE id = 1", &[])
+        .await
+        .map_err(pg("read the schema version"))?
+        .map_or(0, |row| row.get(0));
+    row::current_schema(MIGRATIONS, version)?;
+    if !runs || !events {
+        return Err(StoreError::NotAStore {
+            reason: format!(
+                "its schema version is {version}, but it has no table `hookflow_runs` or `hookflow_events`"
+            ),
+        });
+    }
+    Ok(())
 }

@@ -6,9 +6,16 @@
 //! The database is in WAL mode with `synchronous = NORMAL`: a committed step survives a crash
 //! of the process; after a power loss, the last transactions before it may be lost (the
 //! database stays consistent, and those runs resume from an earlier step). Use
-//! [`SqliteStore::open_with`] and [`Durability::Full`] for `synchronous = FULL`, which survives
-//! power loss too, at the cost of an fsync per group.
+//! [`SqliteBuilder::durability`] and [`Durability::Full`] for `synchronous = FULL`, which
+//! survives power loss too, at the cost of an fsync per group.
+//!
+//! Processes may share the file (each with its own worker id): every write transaction takes
+//! the write lock up front (`BEGIN IMMEDIATE`), and waits for another process's up to the
+//! busy timeout ([`SqliteBuilder::busy_timeout`], [`SqliteStore::BUSY_TIMEOUT`] by default)
+//! before failing with "database is locked". Opening a new file is race-free too: the schema
+//! version is read and the migrations applied under one write lock.
 
+mod open;
 mod queries;
 mod schema;
 mod writer;
@@ -16,11 +23,11 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
+use std::time::Duration;
 
 use rusqlite::Connection;
 
 use self::queries::{claim, claim_next, commit, create, release, renew};
-use self::schema::migrate;
 use self::writer::{Request, writer};
 use super::{
     BoxFuture, Claim, Created, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
@@ -59,43 +66,136 @@ pub struct SqliteStore {
     /// goes to the writer, which groups it with the others waiting.
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    /// Opened with [`SqliteStore::open_read_only`]: every write is refused.
+    read_only: bool,
 }
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore")
             .field("path", &self.path)
-            .finish()
+            .field("read_only", &self.read_only)
+            .finish_non_exhaustive()
     }
 }
 
-impl SqliteStore {
+/// How a [`SqliteStore`] is opened: its [`Durability`] and busy timeout.
+///
+/// ```
+/// # fn main() -> Result<(), hookflow_runtime::store::StoreError> {
+/// use std::time::Duration;
+/// use hookflow_runtime::store::sqlite::{Durability, SqliteStore};
+/// # let dir = std::env::temp_dir().join(format!("hookflow-doc-b-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir).unwrap();
+/// let store = SqliteStore::builder()
+///     .durability(Durability::Full)
+///     .busy_timeout(Duration::from_secs(30))
+///     .open(dir.join("runs.db"))?;
+/// # drop(store); std::fs::remove_dir_all(dir).unwrap();
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SqliteBuilder {
+    durability: Durability,
+    busy_timeout: Duration,
+}
+
+impl Default for SqliteBuilder {
+    fn default() -> Self {
+        SqliteBuilder {
+            durability: Durability::Normal,
+            busy_timeout: SqliteStore::BUSY_TIMEOUT,
+        }
+    }
+}
+
+impl SqliteBuilder {
+    /// How much a commit survives ([`Durability::Normal`] by default).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// How long a write (or the migration when opening) waits for the write lock another
+    /// process holds on the file before it fails with "database is locked"
+    /// ([`SqliteStore::BUSY_TIMEOUT`], 5 s, by default). A run whose commit fails so ends
+    /// `Interrupted`, to be resumed.
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
     /// Opens (or creates) the database at `path`, migrates it, and starts its writer thread.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the file cannot be opened or written (a missing
-    /// directory, no permission, a read-only file), [`StoreError::IncompatibleSchema`] when a
-    /// newer hookflow wrote it.
+    /// directory, no permission, a read-only file), [`StoreError::NotAStore`] when it is
+    /// another application's database (left as it was), [`StoreError::IncompatibleSchema`]
+    /// when a newer hookflow wrote it.
+    pub fn open(&self, path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let conn = open::read_write(&path, self.durability, self.busy_timeout)?;
+        SqliteStore::start(conn, path, false)
+    }
+
+    /// Opens the existing database at `path` to read it only: nothing is ever created,
+    /// migrated or written (the file stays byte for byte as it was), and every write
+    /// ([`Store::create`], [`Store::commit`], claims...) fails with
+    /// [`StoreError::ReadOnly`]. The database is read under SQLite's locks, so that an engine
+    /// may be writing to it meanwhile; on a read-only medium, where SQLite cannot create the
+    /// `-wal` and `-shm` files it reads a WAL database with, a database without a `-wal` file
+    /// is read as immutable.
+    ///
+    /// # Errors
+    /// [`StoreError::NotAStore`] for an empty file, another application's database or a
+    /// file that is not a SQLite database; [`StoreError::SchemaOutdated`] for a store an
+    /// older hookflow wrote (opening it for writing once migrates it);
+    /// [`StoreError::IncompatibleSchema`] for a newer hookflow's; [`StoreError::Unavailable`]
+    /// when the file cannot be opened.
+    pub fn open_read_only(&self, path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let conn = open::read_only(&path, self.busy_timeout)?;
+        SqliteStore::start(conn, path, true)
+    }
+}
+
+impl SqliteStore {
+    /// How long a write waits for another process's write lock on the file, unless
+    /// [`SqliteBuilder::busy_timeout`] says otherwise.
+    pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// How the store is opened: its durability and busy timeout.
+    pub fn builder() -> SqliteBuilder {
+        SqliteBuilder::default()
+    }
+
+    /// Opens (or creates) the database at `path`, migrates it, and starts its writer thread.
+    ///
+    /// # Errors
+    /// As [`SqliteBuilder::open`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Self::open_with(path, Durability::Normal)
+        Self::builder().open(path)
     }
 
     /// Opens the database at `path` with the given [`Durability`].
     ///
     /// # Errors
-    /// As [`SqliteStore::open`].
+    /// As [`SqliteBuilder::open`].
     pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> Result<Self, StoreError> {
-        let path = path.as_ref().to_path_buf();
-        let conn = Connection::open(&path).map_err(unavailable("open the database"))?;
-        let synchronous = match durability {
-            Durability::Normal => "NORMAL",
-            Durability::Full => "FULL",
-        };
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA busy_timeout = 5000;"
-        ))
-        .map_err(unavailable("configure the database"))?;
-        migrate(&conn)?;
+        Self::builder().durability(durability).open(path)
+    }
+
+    /// Opens the existing database at `path` to read it only: see
+    /// [`SqliteBuilder::open_read_only`].
+    ///
+    /// # Errors
+    /// As [`SqliteBuilder::open_read_only`].
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::builder().open_read_only(path)
+    }
+
+    fn start(conn: Connection, path: PathBuf, read_only: bool) -> Result<Self, StoreError> {
         let (requests, receiver) = mpsc::channel();
         let conn = Arc::new(Mutex::new(conn));
         let shared = Arc::clone(&conn);
@@ -110,12 +210,18 @@ impl SqliteStore {
             requests,
             conn,
             path,
+            read_only,
         })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the store was opened read-only ([`SqliteStore::open_read_only`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 }
 
@@ -126,6 +232,7 @@ impl Store for SqliteStore {
         lease: Option<&'a Lease>,
     ) -> BoxFuture<'a, Result<Created, StoreError>> {
         self.write(
+            "record a new run",
             |conn| create(conn, run, lease),
             || {
                 let run = run.clone();
@@ -143,6 +250,7 @@ impl Store for SqliteStore {
         update: Option<RunUpdate>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.write(
+            "commit",
             |conn| commit(conn, run_id, fence, events, update.as_ref()),
             || {
                 let events = events.to_vec();
@@ -158,6 +266,7 @@ impl Store for SqliteStore {
         lease: &'a Lease,
     ) -> BoxFuture<'a, Result<Claim, StoreError>> {
         self.write(
+            "claim a run",
             |conn| claim(conn, run_id, lease),
             || {
                 let lease = lease.clone();
@@ -174,6 +283,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
         self.write(
+            "claim runs",
             |conn| claim_next(conn, lease, workflows, skip, limit),
             || {
                 let lease = lease.clone();
@@ -190,6 +300,7 @@ impl Store for SqliteStore {
         runs: &'a [RunId],
     ) -> BoxFuture<'a, Result<usize, StoreError>> {
         self.write(
+            "renew a lease",
             |conn| renew(conn, lease, runs),
             || {
                 let lease = lease.clone();
@@ -201,6 +312,7 @@ impl Store for SqliteStore {
 
     fn release(&self, run_id: RunId, fence: u64) -> BoxFuture<'_, Result<(), StoreError>> {
         self.write(
+            "release a run",
             |conn| release(conn, run_id, fence),
             || move |conn: &Connection| release(conn, run_id, fence),
         )
@@ -228,8 +340,19 @@ impl Store for SqliteStore {
 }
 
 fn unavailable(context: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |err| StoreError::Unavailable {
-        context: context.to_owned(),
-        message: err.to_string(),
+    move |err| match err.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => StoreError::NotAStore {
+            reason: format!("it is not a SQLite database ({err})"),
+        },
+        Some(rusqlite::ErrorCode::DatabaseBusy) => StoreError::Unavailable {
+            context: context.to_owned(),
+            message: format!(
+                "{err}: another connection holds the write lock (a write waits for it up to the busy timeout)"
+            ),
+        },
+        _ => StoreError::Unavailable {
+            context: context.to_owned(),
+            message: err.to_string(),
+        },
     }
 }

@@ -1,6 +1,8 @@
-//! The schema: its migrations, and how a database is brought up to date.
+//! The schema: its migrations, how a database is brought up to date (under one write lock,
+//! so that processes opening a new file together migrate it once), and how a database opened
+//! read-only is checked without writing.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 use super::unavailable;
 use crate::store::{StoreError, row};
@@ -36,15 +38,138 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN lease_until INTEGER;",
 ];
 
-pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(unavailable("read the schema version"))?;
+/// The tables of a hookflow store.
+const TABLES: [&str; 2] = ["runs", "events"];
+
+/// Brings the database up to date. The version is read and the migrations applied in one
+/// transaction that takes the write lock first (`BEGIN IMMEDIATE`): a process that opens the
+/// file at the same moment waits (up to the busy timeout), then finds it migrated.
+///
+/// # Errors
+/// [`StoreError::NotAStore`] for another application's database (it is left as it was),
+/// [`StoreError::IncompatibleSchema`] for a newer hookflow's.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable("lock the database to migrate it"))?;
+    let version = user_version(&tx)?;
+    let objects = objects(&tx)?;
+    if version == 0 && !objects.is_empty() {
+        return Err(foreign(&objects));
+    }
+    if version > 0 {
+        has_tables(version, &objects)?;
+    }
     for (next, migration) in row::pending_migrations(MIGRATIONS, version)? {
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {migration}; PRAGMA user_version = {next}; COMMIT;"
-        ))
-        .map_err(unavailable("migrate the schema"))?;
+        tx.execute_batch(&format!("{migration}; PRAGMA user_version = {next};"))
+            .map_err(unavailable("migrate the schema"))?;
+    }
+    tx.commit().map_err(unavailable("migrate the schema"))
+}
+
+/// Checks, without writing, that the database is a hookflow store of this build's schema
+/// version, with the columns a run is read from.
+///
+/// # Errors
+/// [`StoreError::NotAStore`] for an empty file or another application's database,
+/// [`StoreError::SchemaOutdated`] or [`StoreError::IncompatibleSchema`] for an older or a
+/// newer hookflow's.
+pub(super) fn check(conn: &Connection) -> Result<(), StoreError> {
+    // One read transaction: the version and the tables of one moment.
+    let tx = conn
+        .unchecked_transaction()
+        .map_err(unavailable("read the schema"))?;
+    let version = user_version(&tx)?;
+    let objects = objects(&tx)?;
+    if version == 0 {
+        return Err(if objects.is_empty() {
+            StoreError::NotAStore {
+                reason: "the database is empty: no hookflow engine has written to it".into(),
+            }
+        } else {
+            foreign(&objects)
+        });
+    }
+    has_tables(version, &objects)?;
+    row::current_schema(MIGRATIONS, version)?;
+    let mut columns = tx
+        .prepare("SELECT name FROM pragma_table_info('runs')")
+        .map_err(unavailable("read the schema"))?;
+    let columns = columns
+        .query_map([], |row| row.get::<_, String>(0))
+        .map_err(unavailable("read the schema"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable("read the schema"))?;
+    if let Some(missing) = row::record_columns().find(|c| !columns.iter().any(|have| have == c)) {
+        return Err(StoreError::NotAStore {
+            reason: format!(
+                "its table `runs` has no column `{missing}`: it is not the one hookflow writes"
+            ),
+        });
     }
     Ok(())
+}
+
+fn user_version(conn: &Connection) -> Result<i64, StoreError> {
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(unavailable("read the schema version"))
+}
+
+/// The database's tables, views, indexes and triggers (SQLite's own excepted), by name.
+fn objects(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+             ORDER BY type <> 'table', name",
+        )
+        .map_err(unavailable("read the schema"))?;
+    stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .map_err(unavailable("read the schema"))?
+        .collect::<Result<_, _>>()
+        .map_err(unavailable("read the schema"))
+}
+
+/// Another application's database: what it holds, by name (the first few).
+fn foreign(objects: &[(String, String)]) -> StoreError {
+    const SHOWN: usize = 5;
+    let mut names: Vec<String> = objects
+        .iter()
+        .take(SHOWN)
+        .map(|(kind, name)| format!("{kind} `{name}`"))
+        .collect();
+    if objects.len() > SHOWN {
+        names.push(format!("{} more", objects.len() - SHOWN));
+    }
+    StoreError::NotAStore {
+        reason: format!(
+            "it holds another application's schema ({}) and no hookflow schema version",
+            names.join(", ")
+        ),
+    }
+}
+
+/// A database with a schema version must have hookflow's tables: another application may
+/// use `user_version` too.
+fn has_tables(version: i64, objects: &[(String, String)]) -> Result<(), StoreError> {
+    let missing: Vec<&str> = TABLES
+        .into_iter()
+        .filter(|table| {
+            !objects
+                .iter()
+                .any(|(kind, name)| kind == "table" && name == table)
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::NotAStore {
+        reason: format!(
+            "its schema version (user_version) is {version}, but it has no table {}",
+            missing
+                .iter()
+                .map(|t| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    })
 }

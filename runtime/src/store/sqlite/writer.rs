@@ -4,7 +4,7 @@
 
 use std::sync::{Mutex, mpsc};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::queries::{list, load};
@@ -87,9 +87,10 @@ fn in_savepoint<T>(
 impl SqliteStore {
     /// Runs `now` in its own transaction on the caller's thread if the connection is free;
     /// otherwise sends the write `later` makes to the writer thread, which groups it with the
-    /// others waiting.
+    /// others waiting. A store opened read-only refuses it (`what` it is, for the error).
     pub(super) fn write<T, F>(
         &self,
+        what: &'static str,
         now: impl FnOnce(&Connection) -> Result<T, StoreError>,
         later: impl FnOnce() -> F,
     ) -> BoxFuture<'static, Result<T, StoreError>>
@@ -97,11 +98,14 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        if self.read_only {
+            return Box::pin(std::future::ready(Err(StoreError::ReadOnly {
+                context: what.into(),
+            })));
+        }
         if let Ok(mut conn) = self.conn.try_lock() {
             let result = (|| {
-                let tx = conn
-                    .transaction()
-                    .map_err(unavailable("begin a transaction"))?;
+                let tx = begin(&mut conn)?;
                 let value = now(&tx)?;
                 tx.commit().map_err(unavailable("commit"))?;
                 Ok(value)
@@ -187,9 +191,7 @@ pub(super) fn writer(conn: &Mutex<Connection>, requests: mpsc::Receiver<Request>
 /// gets the error (and none is recorded).
 fn write_group(conn: &mut Connection, mut group: Vec<Box<dyn Write>>) {
     let outcome = (|| -> Result<(), StoreError> {
-        let tx = conn
-            .transaction()
-            .map_err(unavailable("begin a transaction"))?;
+        let tx = begin(conn)?;
         for write in &mut group {
             write.apply(&tx);
         }
@@ -198,6 +200,14 @@ fn write_group(conn: &mut Connection, mut group: Vec<Box<dyn Write>>) {
     for write in group {
         write.answer(outcome.as_ref().err());
     }
+}
+
+/// A write transaction, with the write lock taken up front (`BEGIN IMMEDIATE`): it waits for
+/// another process's transaction (up to the busy timeout) instead of failing at its first
+/// write, as a deferred transaction that read first does when another process wrote since.
+fn begin(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable("begin a transaction"))
 }
 
 fn clone_err(err: &StoreError) -> StoreError {
