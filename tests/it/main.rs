@@ -38,6 +38,7 @@ mod hook_order;
 mod jobs;
 mod journal;
 mod leases;
+mod memory_store;
 mod nested;
 mod panics;
 mod parallel;
