@@ -2,19 +2,26 @@
 //! who asks (the `Authorization` header), which request it is (`x-request-id`) and the
 //! storefront's additional data (the JSON body), and answers with the order, or with an
 //! RFC 9457 problem (`application/problem+json`) that names the failed step or the rejecting
-//! hook and says whether the completed steps were undone.
+//! hook and says whether the completed steps were undone. Every other error is a problem too:
+//! an unknown path (404), another method (405), a body too large (413), not JSON (415), not
+//! valid JSON (400) or not a checkout request (422), a cart id that is not UTF-8 (400): the
+//! router's fallbacks and the extractors' rejections, mapped to [`Problem`]s.
 //!
 //! `router(engine)` is the whole service; `main.rs` serves it, and `tests/it/axum_checkout.rs`
 //! sends it real HTTP requests.
 
+use std::time::Duration;
+
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use hookflow::prelude::*;
+use hookflow::store::{MemoryStore, Retention};
 use hookflow::{EventKind, Journal, RunId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -35,11 +42,33 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// service points it at its documentation.
 pub const PROBLEM_TYPES: &str = "https://hookflow.example/problems/";
 
-/// The checkout service: `POST /carts/{id}/complete`, any other path a 404 problem.
+/// How long a checkout started with an `Idempotency-Key` is remembered after it ended: a retry
+/// within this window gets the recorded outcome, a later one checks out again.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// The store of the service's runs: in memory, it keeps a checkout with an idempotency key
+/// for [`IDEMPOTENCY_WINDOW`] after it ended, and one without (nothing can ask for it again)
+/// not at all, so that it does not grow with every request.
+pub fn store() -> MemoryStore {
+    MemoryStore::new().retention(
+        Retention::new()
+            .unkeyed(Duration::ZERO)
+            .keyed(IDEMPOTENCY_WINDOW),
+    )
+}
+
+/// The largest request body the service reads: a checkout request is small.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The checkout service: `POST /carts/{id}/complete`; another method there is a 405 problem,
+/// any other path a 404 problem.
 pub fn router(engine: Engine) -> Router {
     Router::new()
         .route("/carts/{id}/complete", post(complete_cart))
+        // After the routes: it applies to the routes above (axum adds the `Allow` header).
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(request_id))
         .with_state(engine)
 }
@@ -104,16 +133,35 @@ async fn not_found(
         .extension("request_id", request_id)
 }
 
-/// `POST /carts/{id}/complete`.
+/// Another method than `POST` on the checkout route (axum adds `Allow: POST`).
+async fn method_not_allowed(
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    request: Request,
+) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method Not Allowed",
+    )
+    .detail(format!(
+        "`{}` is not served here: a checkout is `POST /carts/{{id}}/complete`",
+        request.method()
+    ))
+    .instance(request.uri().path())
+    .extension("request_id", request_id)
+}
+
+/// `POST /carts/{id}/complete`. The path and the body come as extractors' results, so that
+/// their rejections become problems with the request's id, in the order the checks run.
 async fn complete_cart(
     State(engine): State<Engine>,
     Extension(RequestId(request_id)): Extension<RequestId>,
-    Path(cart_id): Path<String>,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    cart_id: Result<Path<String>, PathRejection>,
+    body: Result<CheckoutBody, Problem>,
 ) -> Response {
-    match checkout(&engine, cart_id, &headers, &body, &request_id).await {
+    match checkout(&engine, cart_id, &headers, body, &request_id).await {
         Ok(response) => response,
         Err(problem) => problem
             .instance(uri.path())
@@ -125,13 +173,14 @@ async fn complete_cart(
 /// Runs the checkout with the request's actor, additional data and ids.
 async fn checkout(
     engine: &Engine,
-    cart_id: String,
+    cart_id: Result<Path<String>, PathRejection>,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Result<CheckoutBody, Problem>,
     request_id: &str,
 ) -> Result<Response, Problem> {
+    let Path(cart_id) = cart_id?;
     let actor = actor(headers)?;
-    let additional_data = additional_data(headers, body)?;
+    let CheckoutBody(additional_data) = body?;
     let idempotency_key = idempotency_key(headers)?;
 
     let run_id = RunId::generate();
@@ -226,60 +275,121 @@ fn unauthorized(detail: &str) -> Problem {
         .header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
 }
 
-/// The body: empty, or `{"additional_data": {...}}`.
+/// The body: empty, or `{"additional_data": {...}}`. Deserialized from a JSON object only
+/// (a struct would take an array too), then its fields checked.
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "Map<String, Value>")]
+struct CompleteCart {
+    additional_data: Option<Map<String, Value>>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CompleteCart {
+struct CompleteCartFields {
     #[serde(default)]
     additional_data: Option<Map<String, Value>>,
 }
 
-/// The additional data in the body, if any. A body must be JSON, and say so.
-fn additional_data(
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Option<Map<String, Value>>, Problem> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
+impl TryFrom<Map<String, Value>> for CompleteCart {
+    type Error = serde_json::Error;
+    fn try_from(object: Map<String, Value>) -> Result<Self, Self::Error> {
+        let fields: CompleteCartFields = serde_json::from_value(Value::Object(object))?;
+        Ok(CompleteCart {
+            additional_data: fields.additional_data,
+        })
     }
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|mime| {
-            let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json"
-                || (mime.starts_with("application/") && mime.ends_with("+json"))
-        });
-    if !json {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "The request body must be JSON",
-        )
-        .detail("send `content-type: application/json`"));
+}
+
+/// The additional data of the request's body, if any: axum's `Json` extractor when the body
+/// says it is JSON (its rejections become problems: 400, 413, 415, 422); a body without a
+/// content type must be empty.
+#[derive(Debug)]
+pub struct CheckoutBody(Option<Map<String, Value>>);
+
+impl<S: Send + Sync> FromRequest<S> for CheckoutBody {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
+        if request.headers().contains_key(header::CONTENT_TYPE) {
+            let Json(body) = Json::<CompleteCart>::from_request(request, state).await?;
+            return Ok(CheckoutBody(body.additional_data));
+        }
+        let body = Bytes::from_request(request, state).await?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            Ok(CheckoutBody(None))
+        } else {
+            Err(unsupported_media_type())
+        }
     }
-    let invalid = |detail: String| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-body",
-            "The request body is not a checkout request",
-        )
-        .detail(format!(
-            "{detail}; expected {{\"additional_data\": {{...}}}}"
-        ))
-    };
-    match serde_json::from_slice::<Value>(body) {
-        Ok(value @ Value::Object(_)) => serde_json::from_value::<CompleteCart>(value)
-            .map(|request| request.additional_data)
-            .map_err(|err| invalid(err.to_string())),
-        Ok(_) => Err(invalid("not a JSON object".to_owned())),
-        Err(err) => Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "malformed-body",
-            "The request body is not valid JSON",
-        )
-        .detail(err.to_string())),
+}
+
+fn unsupported_media_type() -> Problem {
+    Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "The request body must be JSON",
+    )
+    .detail("send `content-type: application/json`")
+}
+
+impl From<JsonRejection> for Problem {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(error) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-body",
+                "The request body is not a checkout request",
+            )
+            .detail(format!(
+                "{}; expected {{\"additional_data\": {{...}}}}",
+                error.body_text()
+            )),
+            JsonRejection::JsonSyntaxError(error) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed-body",
+                "The request body is not valid JSON",
+            )
+            .detail(error.body_text()),
+            JsonRejection::MissingJsonContentType(_) => unsupported_media_type(),
+            JsonRejection::BytesRejection(rejection) => rejection.into(),
+            other => Problem::new(
+                other.status(),
+                "invalid-body",
+                "The request body was refused",
+            )
+            .detail(other.body_text()),
+        }
+    }
+}
+
+impl From<BytesRejection> for Problem {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "The request body is too large",
+            )
+            .detail(format!("a checkout request has at most {BODY_LIMIT} bytes"))
+        } else {
+            Problem::new(
+                rejection.status(),
+                "unreadable-body",
+                "The request body could not be read",
+            )
+            .detail(rejection.body_text())
+        }
+    }
+}
+
+impl From<PathRejection> for Problem {
+    fn from(rejection: PathRejection) -> Self {
+        let (kind, title) = if rejection.status().is_client_error() {
+            ("invalid-path", "The cart id in the path is invalid")
+        } else {
+            ("internal-error", "The path could not be read")
+        };
+        Problem::new(rejection.status(), kind, title).detail(rejection.body_text())
     }
 }
 

@@ -15,11 +15,12 @@ mod plugin;
 #[path = "../checkout/workflow.rs"]
 mod workflow;
 
+use hookflow::Job;
 use hookflow::prelude::*;
-use hookflow::{Job, MemoryStore};
 
 /// The engine: the shop, the application's hooks with the gift-card plugin, the loyalty
-/// plugin and its program, and an in-memory store for idempotency keys.
+/// plugin and its program, and an in-memory store for idempotency keys (`app::store`: it
+/// keeps only keyed runs, for `app::IDEMPOTENCY_WINDOW` after their end).
 fn engine() -> Engine {
     let shop = workflow::shop();
     {
@@ -37,7 +38,7 @@ fn engine() -> Engine {
         .hooks(hooks)
         .service(shop)
         .service(plugin::LoyaltyProgram::demo())
-        .store(MemoryStore::new())
+        .store(app::store())
         .jobs(
             |job: Job| tracing::info!(job = job.name(), payload = %job.payload(), "job dispatched"),
         )

@@ -55,7 +55,9 @@ pub use engine::{
 pub use hook::{After, Before, HookPoint, Hooks, Plugin, Registrar, Slot, StepHook};
 pub use journal::{Event, EventKind, Journal};
 pub use run::Outcome;
-pub use store::{Claim, Lease, MemoryStore, RunRecord, Store, StoreError, StoredRun, StoredStatus};
+pub use store::{
+    Claim, Lease, MemoryStore, Retention, RunRecord, Store, StoreError, StoredRun, StoredStatus,
+};
 pub use types::{
     Actor, ActorKind, AdditionalDataError, BagValue, BestEffortFailure, BodyCall, BoxError,
     CompensationFailure, FailedCompensation, HookError, HookFailure, HookKind, HookMeta, Job,

@@ -1,7 +1,9 @@
 //! The axum example (examples/axum_checkout): its router, served on a real socket, answers
 //! real HTTP/1.1 requests. The actor, the request id and the additional data reach the
 //! workflow's hooks; a failed run is an RFC 9457 problem naming the failed step or the
-//! rejecting hook, with what was undone.
+//! rejecting hook, with what was undone. Every other error is a problem too (405, 413, 415,
+//! 400 for invalid JSON or a cart id that is not UTF-8, 422), and the store keeps only the
+//! runs started with an idempotency key.
 
 #[path = "../../examples/axum_checkout/app.rs"]
 mod app;
@@ -9,6 +11,7 @@ mod app;
 mod plugin;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::workflow::{self, Shop};
 use hookflow::MemoryStore;
@@ -19,14 +22,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The engine as `main.rs` builds it (without its stock top-up).
 fn engine() -> Engine {
+    engine_and_store().0
+}
+
+/// The engine, and the store it keeps its runs in (`app::store()`, as in `main.rs`).
+fn engine_and_store() -> (Engine, Arc<MemoryStore>) {
     let mut hooks = workflow::hooks();
     hooks.plugin(LoyaltyPlugin);
-    Engine::builder()
+    let store = Arc::new(app::store());
+    let engine = Engine::builder()
         .hooks(hooks)
         .service(workflow::shop())
         .service(LoyaltyProgram::demo())
-        .store(MemoryStore::new())
-        .build()
+        .store(Arc::clone(&store))
+        .build();
+    (engine, store)
 }
 
 /// Serves the example's router on 127.0.0.1, on a free port.
@@ -95,17 +105,30 @@ impl Reply {
 /// Sends `POST path` with `headers` and `body` over a new connection (`Connection: close`)
 /// and reads the whole response.
 async fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    send(addr, "POST", path, headers, body.as_bytes()).await
+}
+
+/// Sends `method path` with `headers` and `body` (any bytes) over a new connection
+/// (`Connection: close`) and reads the whole response.
+async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
     let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
-    request.push_str(body);
+    let mut request = request.into_bytes();
+    request.extend_from_slice(body);
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(&request).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
     parse(&String::from_utf8(raw).expect("a UTF-8 response"))
@@ -465,6 +488,22 @@ async fn a_malformed_body_is_a_problem_and_the_service_goes_on() {
         .await
         .problem(415);
     assert_eq!(problem["instance"], path);
+    // A body without a content type is not taken for JSON.
+    post(addr, path, &[], "{}").await.problem(415);
+    // Not UTF-8, so not JSON: a 400 problem.
+    let problem = send(
+        addr,
+        "POST",
+        path,
+        &[JSON],
+        b"{\"additional_data\": \"\xff\"}",
+    )
+    .await
+    .problem(400);
+    assert_eq!(
+        problem["type"],
+        format!("{}malformed-body", app::PROBLEM_TYPES)
+    );
     // None of them ran the workflow; a good request still works.
     assert!(engine.service::<Shop>().unwrap().lock().orders.is_empty());
     let reply = post(addr, path, &[JSON], r#"{"additional_data": null}"#).await;
@@ -529,4 +568,98 @@ async fn an_idempotency_key_replays_the_recorded_outcome() {
     assert_eq!(again["run_id"], first["run_id"]);
     assert_eq!(again["failed_step"], "capture_payment");
     assert_eq!(again["compensated"], true);
+}
+
+#[tokio::test]
+async fn another_method_is_a_405_problem_that_says_which_one_is_allowed() {
+    let engine = engine();
+    let addr = serve(&engine).await;
+    let path = "/carts/cart_ok/complete";
+    for method in ["GET", "PUT", "DELETE"] {
+        let reply = send(addr, method, path, &[("x-request-id", "req-405")], b"").await;
+        let problem = reply.problem(405);
+        assert_eq!(reply.header("allow"), Some("POST"), "{method}");
+        assert_eq!(
+            problem["type"],
+            format!("{}method-not-allowed", app::PROBLEM_TYPES)
+        );
+        assert_eq!(problem["instance"], path);
+        assert_eq!(problem["request_id"], "req-405");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(method),
+            "{problem}"
+        );
+    }
+    // An unknown path is still a 404 problem, whatever the method.
+    let reply = send(addr, "GET", "/carts", &[], b"").await;
+    reply.problem(404);
+    assert!(engine.service::<Shop>().unwrap().lock().orders.is_empty());
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_413_problem() {
+    let engine = engine();
+    let addr = serve(&engine).await;
+    let path = "/carts/cart_ok/complete";
+    let padding = "x".repeat(app::BODY_LIMIT);
+    let body = json_body(json!({ "note": padding }));
+    assert!(body.len() > app::BODY_LIMIT);
+    let problem = post(addr, path, &[JSON], &body).await.problem(413);
+    assert_eq!(
+        problem["type"],
+        format!("{}body-too-large", app::PROBLEM_TYPES)
+    );
+    assert_eq!(problem["instance"], path);
+    // At the limit, the body is read (and this one is a checkout).
+    let body = json_body(json!({ "note": "x".repeat(app::BODY_LIMIT - 40) }));
+    assert!(body.len() <= app::BODY_LIMIT, "{}", body.len());
+    let reply = post(addr, path, &[JSON], &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(engine.service::<Shop>().unwrap().lock().orders.len(), 1);
+}
+
+#[tokio::test]
+async fn a_cart_id_that_is_not_utf8_is_a_400_problem() {
+    let engine = engine();
+    let addr = serve(&engine).await;
+    let path = "/carts/cart_%FF/complete";
+    let problem = post(addr, path, &[], "").await.problem(400);
+    assert_eq!(
+        problem["type"],
+        format!("{}invalid-path", app::PROBLEM_TYPES)
+    );
+    assert_eq!(problem["instance"], path);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("UTF-8"),
+        "{problem}"
+    );
+    // Percent-encoded UTF-8 is a cart id like any other.
+    let problem = post(addr, "/carts/caf%C3%A9/complete", &[], "")
+        .await
+        .problem(404);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("café"),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn the_store_keeps_only_checkouts_with_an_idempotency_key() {
+    let (engine, store) = engine_and_store();
+    let addr = serve(&engine).await;
+    for cart in ["cart_ok", "cart_declined", "cart_nope"] {
+        post(addr, &format!("/carts/{cart}/complete"), &[], "").await;
+    }
+    assert_eq!(
+        store.len(),
+        0,
+        "runs without an idempotency key are not kept"
+    );
+    let path = "/carts/cart_ok/complete";
+    let first = post(addr, path, &[("Idempotency-Key", "k-1")], "").await;
+    assert_eq!(store.len(), 1);
+    let again = post(addr, path, &[("Idempotency-Key", "k-1")], "").await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json()["run_id"], first.json()["run_id"]);
+    assert_eq!(store.len(), 1);
 }

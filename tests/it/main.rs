@@ -40,6 +40,7 @@ mod jobs;
 mod journal;
 mod leases;
 mod limits;
+mod memory_store;
 mod nested;
 mod panics;
 mod parallel;

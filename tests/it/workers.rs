@@ -6,11 +6,16 @@
 //!   again under a new worker id, so that the runs it held are taken over by the others (or
 //!   by its next incarnation) only once their leases lapse, and resumed by replay. At the
 //!   end: every run is completed or compensated (none lost); a ledger in the same database,
-//!   written by the steps and compensations with their idempotency keys, holds each effect
-//!   and each undo exactly once; the journals' `Claimed` events show strictly increasing
-//!   fencing tokens, with every step committed under the fence (and by the worker) that
-//!   executed it; and the step executions the ledger timed (start and end, or the kill of
-//!   their process) never overlap across fences: no step of a run ran in two workers at once.
+//!   written with idempotency keys by the steps and compensations, by a `before` and an
+//!   `after` hook handler, and by the job dispatcher with each job's id, holds each effect,
+//!   each undo and each handler's effect exactly once, the job of each completed run once
+//!   (a redelivery with the same id is absorbed and counted) and none of a compensated run;
+//!   the `before` handler leaves a value in the bag that a later step needs, so a run resumed
+//!   by another worker must have it back; the journals' `Claimed` events show strictly
+//!   increasing fencing tokens, with every step, compensation and handler committed under
+//!   the fence (and by the worker) that executed it; and the executions the ledger timed
+//!   (start and end, or the kill of their process) never overlap across fences: nothing of a
+//!   run ran in two workers at once.
 //! - `workers_ride_out_a_database_outage`: two workers (in this process) work through
 //!   enqueued runs on a cluster of the test's own, which is stopped for a few seconds and
 //!   started again, twice (`pg_ctl stop -m immediate`, then `-m fast`). The workers report
@@ -51,22 +56,29 @@ const LEASE: Duration = Duration::from_secs(2);
 
 // ---- the workflow ----------------------------------------------------------------------
 
-/// The external system the steps write to: effects keyed by idempotency key (applied once
-/// whatever the retries, a repeat only counts an attempt), and a record of every execution
-/// of a step or compensation, timed, with the fence and worker it ran under.
+/// The external system the steps, the hook handlers and the job dispatcher write to: effects
+/// keyed by idempotency key (applied once whatever the retries, a repeat only counts an
+/// attempt), jobs keyed by their ids the same way, and a record of every execution of a step,
+/// a compensation or a hook handler, timed, with the fence and worker it ran under.
+#[derive(Clone)]
 struct Ledger {
-    client: tokio_postgres::Client,
+    client: Arc<tokio_postgres::Client>,
     worker: String,
 }
 
+/// `origin` names what executed: `step N`, `undo N` (the compensation of step N) or
+/// `hook F.I` (the handler at place I of the run's hook firing F).
 const LEDGER_SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS ledger (
         key TEXT PRIMARY KEY, run_id TEXT NOT NULL, what TEXT NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 1);
     CREATE TABLE IF NOT EXISTS executions (
-        id BIGSERIAL PRIMARY KEY, run_id TEXT NOT NULL, position INTEGER NOT NULL,
-        compensating BOOLEAN NOT NULL, fence BIGINT NOT NULL, worker TEXT NOT NULL,
+        id BIGSERIAL PRIMARY KEY, run_id TEXT NOT NULL, origin TEXT NOT NULL,
+        fence BIGINT NOT NULL, worker TEXT NOT NULL,
         pid BIGINT NOT NULL, started_at BIGINT NOT NULL, ended_at BIGINT);";
+
+const APPLY: &str = "INSERT INTO ledger (key, run_id, what) VALUES ($1, $2, $3)
+    ON CONFLICT (key) DO UPDATE SET attempts = ledger.attempts + 1";
 
 impl Ledger {
     /// Connects to the ledger at `url` (creating its tables), on the current runtime.
@@ -74,27 +86,24 @@ impl Ledger {
         let client = connect(url).await;
         client.batch_execute(LEDGER_SCHEMA).await.unwrap();
         Ledger {
-            client,
+            client: Arc::new(client),
             worker: worker.to_owned(),
         }
     }
 
-    /// Executes the effect `what` of the step (or compensation) of `ctx`, recording the
-    /// execution's start and end around it.
-    async fn effect(&self, ctx: &StepContext, what: &str) {
+    /// Executes the effect `what`, keyed by `key`, of the execution `origin` of the run of
+    /// `ctx`, recording the execution's start and end around it.
+    async fn effect(&self, ctx: &RunContext, origin: &str, key: &str, what: &str) {
         let run_id = ctx.run_id().to_string();
-        let position = i32::try_from(ctx.position()).unwrap();
         let fence = i64::try_from(ctx.fence().expect("a durable run")).unwrap();
         let execution: i64 = self
             .client
             .query_one(
-                "INSERT INTO executions
-                    (run_id, position, compensating, fence, worker, pid, started_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                "INSERT INTO executions (run_id, origin, fence, worker, pid, started_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                 &[
                     &run_id,
-                    &position,
-                    &ctx.is_compensating(),
+                    &origin,
                     &fence,
                     &self.worker,
                     &i64::from(std::process::id()),
@@ -104,16 +113,10 @@ impl Ledger {
             .await
             .expect("record an execution")
             .get(0);
-        // Long enough for kills to land inside steps and compensations.
+        // Long enough for kills to land inside steps, compensations and handlers.
         tokio::time::sleep(Duration::from_millis(2)).await;
-        // `{run}:{position}:{step}`, and `…:undo` for a compensation.
-        let key = ctx.idempotency_key();
         self.client
-            .execute(
-                "INSERT INTO ledger (key, run_id, what) VALUES ($1, $2, $3)
-                 ON CONFLICT (key) DO UPDATE SET attempts = ledger.attempts + 1",
-                &[&key, &run_id, &what],
-            )
+            .execute(APPLY, &[&key, &run_id, &what])
             .await
             .expect("apply an effect");
         self.client
@@ -123,6 +126,27 @@ impl Ledger {
             )
             .await
             .expect("end an execution");
+    }
+
+    /// The job queue: takes a job of a completed run once by its id (a redelivery, after a
+    /// worker died between dispatching a run's jobs and recording its end, only counts an
+    /// attempt). It returns once the job is in the ledger, as a queue acknowledges a job: the
+    /// dispatcher is synchronous and the run's end is committed after it.
+    fn deliver(&self, job: &hookflow::Job) {
+        let run_id = job.id().split('/').next().unwrap_or_default().to_owned();
+        let what = format!("{}:{}", job.name(), job.payload());
+        let key = job.id().to_owned();
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                self.client
+                    .execute(APPLY, &[&key, &run_id, &what])
+                    .await
+                    .expect("deliver a job");
+                // Widens the window between the delivery and the commit of the run's end, so
+                // that kills land in it too: those runs deliver their jobs again.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            });
+        });
     }
 }
 
@@ -145,6 +169,10 @@ fn now_micros() -> i64 {
 enum OrderError {
     #[error("payment declined")]
     Declined,
+    #[error("order {0} was not reviewed: the bag lost what the review left")]
+    NotReviewed(u64),
+    #[error(transparent)]
+    Hook(#[from] HookError),
     #[error(transparent)]
     Service(#[from] hookflow::MissingService),
 }
@@ -155,8 +183,34 @@ struct Order {
     amount: u64,
 }
 
+/// A step's (or a compensation's) effect, keyed by its idempotency key
+/// (`{run}:{position}:{step}`, and `…:undo` for a compensation).
 async fn effect(ctx: &StepContext, what: &str) -> Result<(), OrderError> {
-    ctx.service::<Ledger>()?.effect(ctx, what).await;
+    let origin = if ctx.is_compensating() {
+        format!("undo {}", ctx.position())
+    } else {
+        format!("step {}", ctx.position())
+    };
+    let key = ctx.idempotency_key();
+    ctx.service::<Ledger>()?
+        .effect(ctx, &origin, &key, what)
+        .await;
+    Ok(())
+}
+
+/// A hook handler's effect, keyed by `HookContext::idempotency_key()`.
+async fn handler_effect(ctx: &HookContext, what: &str) -> Result<(), OrderError> {
+    let key = ctx.idempotency_key();
+    // `{run_id}:hook{firing}:{index}:{handler}` -> `hook {firing}.{index}`
+    let mut place = key
+        .rsplit_once(":hook")
+        .expect("a hook handler's key")
+        .1
+        .splitn(3, ':');
+    let (firing, index) = (place.next().unwrap_or(""), place.next().unwrap_or(""));
+    ctx.service::<Ledger>()?
+        .effect(ctx, &format!("hook {firing}.{index}"), &key, what)
+        .await;
     Ok(())
 }
 
@@ -184,15 +238,27 @@ async fn create_order(
     order: Order,
 ) -> Result<StepResponse<u64, u64>, OrderError> {
     effect(ctx, "create").await?;
+    // Dispatched once the run completes (id `{run_id}/step2/0`); dropped if it is compensated.
+    ctx.jobs()
+        .enqueue("send_receipt", &order.number)
+        .expect("a job's payload");
     Ok(StepResponse::new(order.number, order.number))
 }
 async fn cancel(ctx: &StepContext, _n: u64) -> Result<(), OrderError> {
     effect(ctx, "cancel").await
 }
 
-/// Declines every third order, after the other steps: those runs are compensated.
+/// What the review left in the bag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Reviewed(u64);
+
+/// Declines every third order, after the other steps: those runs are compensated. Needs
+/// what the review left in the bag, also in a run resumed by another worker.
 #[step]
 async fn capture(ctx: &StepContext, order: Order) -> Result<(), OrderError> {
+    if ctx.bag().get::<Reviewed>() != Some(Reviewed(order.number)) {
+        return Err(OrderError::NotReviewed(order.number));
+    }
     effect(ctx, "capture").await?;
     if order.number % 3 == 0 {
         return Err(OrderError::Declined);
@@ -200,19 +266,39 @@ async fn capture(ctx: &StepContext, order: Order) -> Result<(), OrderError> {
     Ok(())
 }
 
-#[workflow]
+#[workflow(hooks(review: before<Order>, created: after<u64>))]
 async fn checkout(ctx: &WorkflowContext, order: Order) -> Result<u64, OrderError> {
     reserve(ctx, order.clone()).await?;
+    let order = ctx.hook(Checkout::REVIEW, order).await?;
     authorize(ctx, order.clone()).await?;
     let number = create_order(ctx, order.clone()).await?;
+    ctx.hook(Checkout::CREATED, &number).await;
     capture(ctx, order).await?;
     Ok(number)
 }
 
+/// A `before` handler (hook firing 0) with an effect of its own, which leaves a note in the
+/// bag for `capture`.
+async fn review(ctx: &HookContext, order: Order) -> Result<Order, OrderError> {
+    handler_effect(ctx, "review").await?;
+    ctx.bag().insert(Reviewed(order.number));
+    Ok(order)
+}
+
+/// An `after` handler (hook firing 1) with an effect of its own.
+async fn notify(ctx: &HookContext, _number: &u64) -> Result<(), OrderError> {
+    handler_effect(ctx, "notify").await
+}
+
 fn engine(store: PostgresStore, ledger: Ledger, lease: Duration) -> Engine {
+    let mut hooks = Hooks::new();
+    Checkout::hooks(&mut hooks).review(review).created(notify);
+    let queue = ledger.clone();
     Engine::builder()
         .worker_id(ledger.worker.clone())
         .lease(lease)
+        .hooks(hooks)
+        .jobs(move |job: hookflow::Job| queue.deliver(&job))
         .store(store)
         .service(ledger)
         .workflow::<Checkout>()
@@ -475,8 +561,9 @@ fn killed_workers_lose_nothing_repeat_nothing_and_never_overlap() {
         println!(
             "{runs} runs in {:.1} s (enqueued in {:.1} s), verified in {:.1} s; {} kills (the \
              victim holding {held_at_kills} runs in all); {} runs taken over from a killed \
-             worker, {} claimed more than once; {} step executions, {} repeated executions \
-             absorbed by idempotency keys",
+             worker, {} claimed more than once; {} executions of steps, compensations and \
+             hook handlers, {} repeated effects absorbed by idempotency keys, of which {} \
+             jobs delivered again with the same id",
             worked.as_secs_f64(),
             enqueued.as_secs_f64(),
             (start.elapsed() - worked).as_secs_f64(),
@@ -485,6 +572,7 @@ fn killed_workers_lose_nothing_repeat_nothing_and_never_overlap() {
             checked.claimed_again,
             checked.executions,
             checked.repeated,
+            checked.redelivered,
         );
         for report in reports {
             println!("  {report}");
@@ -496,23 +584,25 @@ fn killed_workers_lose_nothing_repeat_nothing_and_never_overlap() {
 struct Checked {
     executions: usize,
     repeated: i64,
+    /// Jobs delivered again with an id the ledger had (part of `repeated`).
+    redelivered: i64,
     claimed_again: usize,
     taken_over_from_killed: usize,
 }
 
-/// One execution of a step or compensation, as the ledger recorded it.
+/// One execution of a step, a compensation or a hook handler, as the ledger recorded it.
 struct Execution {
-    position: u32,
-    compensating: bool,
+    origin: String,
     fence: u64,
     worker: String,
     started_at: i64,
     ended_at: Option<i64>,
 }
 
-/// Checks that the `runs` orders ended as they should, each effect and undo applied exactly
-/// once, the journals' fences, and (with `killed`: when each killed worker died) that no
-/// executions of a run under different fences overlap in time.
+/// Checks that the `runs` orders ended as they should: each effect, undo and hook handler's
+/// effect applied exactly once, each job of a completed run delivered (once by its id) and
+/// none of a compensated run, the journals' fences, and (with `killed`: when each killed
+/// worker died) that no executions of a run under different fences overlap in time.
 async fn verify(
     store: &PostgresStore,
     ledger: &tokio_postgres::Client,
@@ -524,7 +614,7 @@ async fn verify(
     numbers.sort_unstable();
     assert_eq!(numbers, (1..=runs).collect::<Vec<_>>(), "a run is missing");
 
-    // The ledger: exactly once each effect and each undo.
+    // The ledger: exactly once each effect, each undo, each handler's effect and each job.
     let mut effects: HashMap<String, (String, String)> = HashMap::new();
     for row in ledger
         .query("SELECT key, run_id, what FROM ledger", &[])
@@ -541,11 +631,18 @@ async fn verify(
         .await
         .unwrap()
         .get(0);
+    let redelivered: i64 = ledger
+        .query_one(
+            "SELECT COALESCE(SUM(attempts - 1), 0)::BIGINT FROM ledger WHERE key LIKE '%/%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
     let mut executions: HashMap<String, Vec<Execution>> = HashMap::new();
     let rows = ledger
         .query(
-            "SELECT run_id, position, compensating, fence, worker, started_at, ended_at
-             FROM executions",
+            "SELECT run_id, origin, fence, worker, started_at, ended_at FROM executions",
             &[],
         )
         .await
@@ -553,19 +650,21 @@ async fn verify(
     let execution_count = rows.len();
     for row in rows {
         executions.entry(row.get(0)).or_default().push(Execution {
-            position: u32::try_from(row.get::<_, i32>(1)).unwrap(),
-            compensating: row.get(2),
-            fence: u64::try_from(row.get::<_, i64>(3)).unwrap(),
-            worker: row.get(4),
-            started_at: row.get(5),
-            ended_at: row.get(6),
+            origin: row.get(1),
+            fence: u64::try_from(row.get::<_, i64>(2)).unwrap(),
+            worker: row.get(3),
+            started_at: row.get(4),
+            ended_at: row.get(5),
         });
     }
     let compensated = runs / 3;
+    let jobs = effects.keys().filter(|key| key.contains('/')).count() as u64;
+    assert_eq!(jobs, runs - compensated, "one job per completed run");
     assert_eq!(
         effects.len() as u64,
-        4 * runs + 3 * compensated,
-        "effects for unknown runs or steps"
+        // 4 steps and 2 hook handlers a run, 3 undos a compensated run, a job a completed one
+        6 * runs + 3 * compensated + jobs,
+        "effects for unknown runs, steps, handlers or jobs"
     );
 
     let mut claimed_again = 0;
@@ -590,6 +689,29 @@ async fn verify(
         {
             assert_eq!(effect(pos as u32), Some(what), "order {number} step {pos}");
         }
+        // The hook handlers' effects, by their idempotency keys (firing 0: `review`, a
+        // `before` handler; firing 1: `notify`, an `after` handler), each once.
+        let handler = |firing: u32| {
+            // `{run}:hook{firing}:{index}:{handler}`: handler 0 of the firing, once.
+            let prefix = format!("{id}:hook{firing}:0:");
+            let mut found = effects.iter().filter(|(key, _)| key.starts_with(&prefix));
+            let effect = found.next().map(|(_, (_, w))| w.as_str());
+            assert!(found.next().is_none(), "two effects under {prefix}");
+            effect
+        };
+        assert_eq!(handler(0), Some("review"), "order {number}");
+        assert_eq!(handler(1), Some("notify"), "order {number}");
+        // The job `create_order` (#2) enqueued: delivered once the run completed, by its id;
+        // never for a compensated run.
+        let job = effects
+            .get(&format!("{id}/step2/0"))
+            .map(|(_, w)| w.as_str());
+        if number % 3 == 0 {
+            assert_eq!(job, None, "order {number}: a job of a compensated run");
+        } else {
+            let receipt = format!("send_receipt:{number}");
+            assert_eq!(job, Some(receipt.as_str()), "order {number}: its job");
+        }
         if number % 3 == 0 {
             assert_eq!(record.status, StoredStatus::Compensated, "order {number}");
             assert_eq!(undo(0), Some("release"), "order {number}");
@@ -607,12 +729,15 @@ async fn verify(
         let runs_executions = executions.get(&id).map(Vec::as_slice).unwrap_or_default();
 
         // The fences: strictly increasing; every event after the claim it was committed
-        // under; every completed step or compensation executed under that fence, by that
-        // worker, after the claim, and ended before its completion was recorded.
+        // under; every completed step, compensation or hook handler executed under that
+        // fence, by that worker, after the claim, and ended before its completion was
+        // recorded.
         let mut claims: Vec<(String, u64)> = Vec::new();
         let mut claimed_at = 0;
+        // The handlers completed so far in each hook firing: the next one's place.
+        let mut handlers: HashMap<u32, u32> = HashMap::new();
         for event in &events {
-            let (position, compensating) = match &event.kind {
+            let origin = match &event.kind {
                 EventKind::RunStarted { .. } | EventKind::RunResumed => continue,
                 EventKind::Claimed { worker, fence } => {
                     if let Some((_, last)) = claims.last() {
@@ -625,8 +750,13 @@ async fn verify(
                     claimed_at = i64::try_from(event.at_micros).unwrap();
                     continue;
                 }
-                EventKind::StepCompleted { position, .. } => (*position, false),
-                EventKind::CompensationCompleted { position, .. } => (*position, true),
+                EventKind::StepCompleted { position, .. } => format!("step {position}"),
+                EventKind::CompensationCompleted { position, .. } => format!("undo {position}"),
+                EventKind::HookHandlerCompleted { firing, .. } => {
+                    let index = handlers.entry(*firing).or_default();
+                    *index += 1;
+                    format!("hook {firing}.{}", *index - 1)
+                }
                 _ => {
                     assert!(
                         !claims.is_empty(),
@@ -641,8 +771,7 @@ async fn verify(
                 .unwrap_or_else(|| panic!("order {number}: {:?} before any claim", event.kind));
             let at = i64::try_from(event.at_micros).unwrap();
             let ran = runs_executions.iter().any(|e| {
-                e.position == position
-                    && e.compensating == compensating
+                e.origin == origin
                     && e.fence == *fence
                     && e.worker == *worker
                     && e.started_at >= claimed_at
@@ -674,9 +803,9 @@ async fn verify(
             let end = e.ended_at.unwrap_or_else(|| {
                 *killed.get(&e.worker).unwrap_or_else(|| {
                     panic!(
-                        "order {number}: an execution of #{} under fence {} never ended, and \
+                        "order {number}: an execution of {} under fence {} never ended, and \
                          its worker {} was not killed",
-                        e.position, e.fence, e.worker
+                        e.origin, e.fence, e.worker
                     )
                 })
             });
@@ -698,13 +827,14 @@ async fn verify(
             assert!(
                 end <= start,
                 "order {number}: fence {f1} ({w1}) executed until {end}, after fence {f2} \
-                 ({w2}) started at {start}: a step ran in two workers at once"
+                 ({w2}) started at {start}: a step or handler ran in two workers at once"
             );
         }
     }
     Checked {
         executions: execution_count,
         repeated,
+        redelivered,
         claimed_again,
         taken_over_from_killed,
     }
@@ -851,11 +981,13 @@ fn workers_ride_out_a_database_outage() {
         );
         println!(
             "{runs} runs in {:.1} s through outages of {}; {interrupted} runs interrupted, \
-             {} resumed by replay; {} repeated executions absorbed by idempotency keys",
+             {} resumed by replay; {} repeated effects absorbed by idempotency keys, of which \
+             {} jobs delivered again with the same id",
             worked.as_secs_f64(),
             outages.join(" and "),
             checked.claimed_again,
             checked.repeated,
+            checked.redelivered,
         );
     });
 }

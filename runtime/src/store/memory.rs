@@ -1,8 +1,10 @@
 //! A store in memory: runs survive nothing, but idempotency keys and replay work within one
-//! process, and tests can inspect what a durable engine records.
+//! process, and tests can inspect what a durable engine records. How long it keeps the runs
+//! that ended is its [`Retention`]: every run for the store's lifetime by default.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use super::{
     BoxFuture, Claim, Created, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
@@ -11,16 +13,152 @@ use super::{
 use crate::journal::Event;
 use crate::types::{RunId, now_micros};
 
+/// How long a [`MemoryStore`] keeps a run once it has ended (completed, compensated, or
+/// compensation failed), by whether it was started with an idempotency key. Runs that are
+/// running or parked are always kept.
+///
+/// The default, [`Retention::new`], keeps every run for the store's lifetime: what tests and
+/// tools that inspect the store after a run expect. A long-lived service sets both limits,
+/// so that its memory does not grow with every request:
+///
+/// ```
+/// use std::time::Duration;
+/// use hookflow_runtime::store::{MemoryStore, Retention};
+///
+/// let store = MemoryStore::new().retention(
+///     Retention::new()
+///         // A run without an idempotency key is forgotten as it ends: its outcome went to
+///         // its caller, and nothing can ask for it again.
+///         .unkeyed(Duration::ZERO)
+///         // A run with one answers retries with its recorded outcome for an hour after it
+///         // ended; after that, the key starts a new run.
+///         .keyed(Duration::from_secs(60 * 60)),
+/// );
+/// # let _ = store;
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    unkeyed: Option<Duration>,
+    keyed: Option<Duration>,
+}
+
+impl Retention {
+    /// Keeps every run for the store's lifetime (the default).
+    pub const fn new() -> Self {
+        Retention {
+            unkeyed: None,
+            keyed: None,
+        }
+    }
+
+    /// Keeps a run started without an idempotency key for `time` after it ended;
+    /// `Duration::ZERO` forgets it as it ends.
+    #[must_use]
+    pub const fn unkeyed(mut self, time: Duration) -> Self {
+        self.unkeyed = Some(time);
+        self
+    }
+
+    /// Keeps a run started with an idempotency key for `time` after it ended: until then, a
+    /// start with the same key returns its recorded outcome; after, the key is free again and
+    /// starts a new run.
+    #[must_use]
+    pub const fn keyed(mut self, time: Duration) -> Self {
+        self.keyed = Some(time);
+        self
+    }
+
+    /// How long an ended run is kept, by whether it has an idempotency key (`None`: for the
+    /// store's lifetime).
+    fn of(self, keyed: bool) -> Option<Duration> {
+        if keyed { self.keyed } else { self.unkeyed }
+    }
+}
+
 /// A [`Store`] in memory.
+///
+/// Finds a run by its idempotency key through an index (a start with a key costs the same
+/// however many runs the store holds), and forgets ended runs as its [`Retention`] says
+/// (by default, never).
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    runs: Mutex<HashMap<RunId, (RunRecord, Vec<Event>)>>,
+    retention: Retention,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    runs: HashMap<RunId, (RunRecord, Vec<Event>)>,
+    /// Idempotency key -> the run started with it.
+    keys: HashMap<String, RunId>,
+    /// The ended runs to forget, by when (microseconds since the Unix epoch).
+    expiring: BTreeSet<(u64, RunId)>,
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store that keeps every run (see [`MemoryStore::retention`]).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The store, keeping ended runs only as long as `retention` says.
+    #[must_use]
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// How many runs the store holds (running, parked, and ended ones not forgotten yet).
+    pub fn len(&self) -> usize {
+        self.lock(now_micros()).runs.len()
+    }
+
+    /// Whether the store holds no run.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The store's state, without the runs whose time was up at `now`.
+    fn lock(&self, now: u64) -> std::sync::MutexGuard<'_, Inner> {
+        let mut inner = crate::types::lock(&self.inner);
+        inner.expire(now);
+        inner
+    }
+}
+
+impl Inner {
+    /// Forgets the ended runs whose time is up at `now`.
+    fn expire(&mut self, now: u64) {
+        while let Some(&(at, run_id)) = self.expiring.first() {
+            if at > now {
+                break;
+            }
+            self.expiring.pop_first();
+            self.forget(run_id);
+        }
+    }
+
+    /// Removes a run and its idempotency key.
+    fn forget(&mut self, run_id: RunId) {
+        if let Some((record, _)) = self.runs.remove(&run_id) {
+            if let Some(key) = record.idempotency_key {
+                if self.keys.get(&key) == Some(&run_id) {
+                    self.keys.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// A run just ended at `now`: forgets it at once, later, or never, as `retention` says.
+    fn ended(&mut self, run_id: RunId, keyed: bool, retention: Retention, now: u64) {
+        match retention.of(keyed) {
+            None => {}
+            Some(Duration::ZERO) => self.forget(run_id),
+            Some(time) => {
+                let micros = u64::try_from(time.as_micros()).unwrap_or(u64::MAX);
+                self.expiring.insert((now.saturating_add(micros), run_id));
+            }
+        }
     }
 }
 
@@ -31,14 +169,14 @@ impl Store for MemoryStore {
         lease: Option<&'a Lease>,
     ) -> BoxFuture<'a, Result<Created, StoreError>> {
         Box::pin(async move {
-            let mut runs = crate::types::lock(&self.runs);
+            let mut inner = self.lock(now_micros());
             if let Some(key) = &run.idempotency_key {
-                if let Some((existing, _)) = runs
-                    .values()
-                    .find(|(r, _)| r.idempotency_key.as_ref() == Some(key))
-                {
-                    return Ok(Created::Existing(Box::new(existing.clone())));
+                if let Some(existing) = inner.keys.get(key) {
+                    if let Some((existing, _)) = inner.runs.get(existing) {
+                        return Ok(Created::Existing(Box::new(existing.clone())));
+                    }
                 }
+                inner.keys.insert(key.clone(), run.run_id);
             }
             let mut record = run.clone();
             match lease {
@@ -49,7 +187,7 @@ impl Store for MemoryStore {
                     record.lease_until_micros = None;
                 }
             }
-            runs.insert(run.run_id, (record, Vec::new()));
+            inner.runs.insert(run.run_id, (record, Vec::new()));
             Ok(Created::New)
         })
     }
@@ -62,20 +200,30 @@ impl Store for MemoryStore {
         update: Option<RunUpdate>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let mut runs = crate::types::lock(&self.runs);
-            let (record, journal) = runs.get_mut(&run_id).ok_or(StoreError::NotFound(run_id))?;
+            let now = now_micros();
+            let mut inner = self.lock(now);
+            let (record, journal) = inner
+                .runs
+                .get_mut(&run_id)
+                .ok_or(StoreError::NotFound(run_id))?;
             check_fence(record, fence)?;
             journal.extend_from_slice(events);
-            if let Some(update) = update {
-                if update.status != StoredStatus::Running {
-                    record.owner = None;
-                    record.lease_until_micros = None;
-                }
-                record.status = update.status;
-                record.output = update.output;
-                record.error = update.error;
+            record.updated_at_micros = now;
+            let Some(update) = update else {
+                return Ok(());
+            };
+            if update.status != StoredStatus::Running {
+                record.owner = None;
+                record.lease_until_micros = None;
             }
-            record.updated_at_micros = now_micros();
+            let ended = update.status.is_finished() && !record.status.is_finished();
+            record.status = update.status;
+            record.output = update.output;
+            record.error = update.error;
+            if ended {
+                let keyed = record.idempotency_key.is_some();
+                inner.ended(run_id, keyed, self.retention, now);
+            }
             Ok(())
         })
     }
@@ -86,13 +234,15 @@ impl Store for MemoryStore {
         lease: &'a Lease,
     ) -> BoxFuture<'a, Result<Claim, StoreError>> {
         Box::pin(async move {
-            let mut runs = crate::types::lock(&self.runs);
+            let now = now_micros();
+            let mut inner = self.lock(now);
+            let runs = &mut inner.runs;
             let (record, journal) = runs.get_mut(&run_id).ok_or(StoreError::NotFound(run_id))?;
             if record.status.is_finished() {
                 return Ok(Claim::Finished(Box::new(record.clone()), journal.clone()));
             }
             if let (Some(owner), Some(until)) = (&record.owner, record.lease_until_micros) {
-                if *owner != lease.owner && until > now_micros() {
+                if *owner != lease.owner && until > now {
                     return Ok(Claim::Held {
                         owner: owner.clone(),
                         until_micros: until,
@@ -114,7 +264,8 @@ impl Store for MemoryStore {
     ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
         Box::pin(async move {
             let now = now_micros();
-            let mut runs = crate::types::lock(&self.runs);
+            let mut inner = self.lock(now);
+            let runs = &mut inner.runs;
             let mut free: Vec<&mut (RunRecord, Vec<Event>)> = runs
                 .values_mut()
                 .filter(|(r, _)| {
@@ -145,8 +296,10 @@ impl Store for MemoryStore {
         runs: &'a [RunId],
     ) -> BoxFuture<'a, Result<usize, StoreError>> {
         Box::pin(async move {
-            let until = now_micros().saturating_add(lease.micros());
-            let mut all = crate::types::lock(&self.runs);
+            let now = now_micros();
+            let until = now.saturating_add(lease.micros());
+            let mut inner = self.lock(now);
+            let all = &mut inner.runs;
             let mut renewed = 0;
             for run_id in runs {
                 if let Some((record, _)) = all.get_mut(run_id) {
@@ -162,7 +315,8 @@ impl Store for MemoryStore {
 
     fn release(&self, run_id: RunId, fence: u64) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let mut runs = crate::types::lock(&self.runs);
+            let mut inner = self.lock(now_micros());
+            let runs = &mut inner.runs;
             let (record, _) = runs.get_mut(&run_id).ok_or(StoreError::NotFound(run_id))?;
             check_fence(record, fence)?;
             record.owner = None;
@@ -173,7 +327,8 @@ impl Store for MemoryStore {
 
     fn load(&self, run_id: RunId) -> BoxFuture<'_, Result<(RunRecord, Vec<Event>), StoreError>> {
         Box::pin(async move {
-            crate::types::lock(&self.runs)
+            self.lock(now_micros())
+                .runs
                 .get(&run_id)
                 .cloned()
                 .ok_or(StoreError::NotFound(run_id))
@@ -182,7 +337,9 @@ impl Store for MemoryStore {
 
     fn pending(&self) -> BoxFuture<'_, Result<Vec<RunRecord>, StoreError>> {
         Box::pin(async move {
-            let mut pending: Vec<RunRecord> = crate::types::lock(&self.runs)
+            let mut pending: Vec<RunRecord> = self
+                .lock(now_micros())
+                .runs
                 .values()
                 .filter(|(r, _)| r.status == StoredStatus::Running)
                 .map(|(r, _)| r.clone())
@@ -199,7 +356,9 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>> {
         Box::pin(async move {
-            let mut runs: Vec<RunRecord> = crate::types::lock(&self.runs)
+            let mut runs: Vec<RunRecord> = self
+                .lock(now_micros())
+                .runs
                 .values()
                 .map(|(r, _)| r)
                 .filter(|r| status.is_none_or(|s| r.status == s))
@@ -229,5 +388,71 @@ fn check_fence(record: &RunRecord, fence: u64) -> Result<(), StoreError> {
             fence,
             current: record.fence,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Origin, RunId, StoredStatus};
+
+    fn record(key: &str) -> RunRecord {
+        RunRecord {
+            run_id: RunId::generate(),
+            workflow: "pay".into(),
+            version: 1,
+            input: serde_json::json!(1),
+            status: StoredStatus::Running,
+            idempotency_key: Some(key.to_owned()),
+            request_id: None,
+            actor: None,
+            origin: Origin::Local,
+            additional_data: None,
+            output: None,
+            error: None,
+            created_at_micros: 0,
+            updated_at_micros: 0,
+            owner: None,
+            fence: 0,
+            lease_until_micros: None,
+        }
+    }
+
+    /// A start with a known key finds its run through the index (no scan of the runs), and
+    /// a forgotten run takes its key out of the index.
+    #[tokio::test]
+    async fn keys_lead_to_their_runs_through_the_index_and_leave_it_with_them() {
+        let store = MemoryStore::new();
+        let first = record("order-1");
+        assert_eq!(store.create(&first, None).await.unwrap(), Created::New);
+        store.create(&record("order-2"), None).await.unwrap();
+        {
+            let inner = crate::types::lock(&store.inner);
+            assert_eq!(inner.keys.len(), 2);
+            assert_eq!(inner.keys.get("order-1"), Some(&first.run_id));
+        }
+        // Found by the index alone: with the run's own record taken out of the key's way
+        // (its stored key changed), the index still answers.
+        crate::types::lock(&store.inner)
+            .runs
+            .get_mut(&first.run_id)
+            .unwrap()
+            .0
+            .idempotency_key = None;
+        match store.create(&record("order-1"), None).await.unwrap() {
+            Created::Existing(existing) => assert_eq!(existing.run_id, first.run_id),
+            Created::New => panic!("a second run with a known key"),
+        }
+        crate::types::lock(&store.inner)
+            .runs
+            .get_mut(&first.run_id)
+            .unwrap()
+            .0
+            .idempotency_key = Some("order-1".into());
+        // Forgotten, it frees its key.
+        crate::types::lock(&store.inner).forget(first.run_id);
+        let inner = crate::types::lock(&store.inner);
+        assert_eq!(inner.keys.len(), 1);
+        assert!(!inner.keys.contains_key("order-1"));
     }
 }

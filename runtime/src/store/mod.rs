@@ -6,7 +6,8 @@
 //! did not finish (the process died) is resumed by replay
 //! ([`Engine::resume_pending`](crate::Engine::resume_pending)).
 //!
-//! - [`MemoryStore`]: in memory, for tests and single-process idempotency;
+//! - [`MemoryStore`]: in memory, for tests and single-process idempotency (ended runs kept
+//!   for as long as its [`Retention`] says);
 //! - `SqliteStore` (feature `sqlite`): an embedded SQLite file;
 //! - `PostgresStore` (feature `postgres`): a PostgreSQL database, through a connection pool.
 //!
@@ -33,7 +34,7 @@ use crate::journal::Event;
 use crate::types::{Actor, Origin, RunId};
 pub use crate::types::{StoreError, StoredStatus};
 
-pub use memory::MemoryStore;
+pub use memory::{MemoryStore, Retention};
 pub use redact::redact;
 
 /// The future a [`Store`] method returns: boxed, so that stores can be trait objects.
