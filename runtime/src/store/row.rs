@@ -73,7 +73,7 @@ impl RawRun {
                 "local" => Origin::Local,
                 other => return Err(corrupt("origin", &format!("unknown origin `{other}`"))),
             },
-            additional_data: json("additional data", &self.additional_data)?,
+            additional_data: json("additional_data", &self.additional_data)?,
             output: json("output", &self.output)?,
             error: self.error.clone(),
             created_at_micros: u64::try_from(self.created_at).unwrap_or(0),
@@ -85,12 +85,20 @@ impl RawRun {
     }
 }
 
-/// A stored run id.
+/// A stored run id, as hookflow writes them (lowercase, hyphenated): another spelling of the
+/// same UUID would not match the run's journal rows, nor the run id a load looks it up by.
 pub(crate) fn parse_run_id(s: &str) -> Result<RunId, StoreError> {
-    RunId::parse(s).map_err(|e| StoreError::Corrupt {
+    let corrupt = |message: String| StoreError::Corrupt {
         run_id: s.to_owned(),
-        message: format!("bad run id: {e}"),
-    })
+        message,
+    };
+    let run_id = RunId::parse(s).map_err(|e| corrupt(format!("bad run id: {e}")))?;
+    if run_id.to_string() != s {
+        return Err(corrupt(format!(
+            "bad run id: not written as hookflow writes it (`{run_id}`)"
+        )));
+    }
+    Ok(run_id)
 }
 
 /// The origin as stored.

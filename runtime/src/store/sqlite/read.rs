@@ -204,7 +204,10 @@ pub(super) fn claim_key(found: &rusqlite::Row<'_>) -> rusqlite::Result<ClaimKey>
     };
     let key = (|| -> Result<(RunId, String, i64, u64), String> {
         let run_id = text(("run_id", stored))?;
-        let run_id = RunId::parse(&run_id).map_err(|e| format!("bad run id: {e}"))?;
+        let run_id = row::parse_run_id(&run_id).map_err(|e| match e {
+            StoreError::Corrupt { message, .. } => message,
+            other => other.to_string(),
+        })?;
         let workflow = text(column(2, "workflow")?)?;
         let version = integer(column(3, "version")?)?;
         let fence = integer(column(4, "fence")?)?;
