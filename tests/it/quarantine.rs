@@ -135,32 +135,37 @@ pub(crate) async fn a_poisoned_run_does_not_stop_a_worker(store: Arc<dyn Store>,
     .await;
 
     let reported: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let report_to = Arc::clone(&reported);
+    let failures: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (report_to, fail_to) = (Arc::clone(&reported), Arc::clone(&failures));
     let worker = Worker::new(&engine)
         .concurrency(4)
         .poll_interval(Duration::from_millis(10))
-        .on_error(move |error| {
-            if let WorkerError::Quarantined { run_id, reason } = error {
-                report_to
-                    .lock()
-                    .unwrap()
-                    .push((run_id.clone(), reason.clone()));
-            }
+        .on_error(move |error| match error {
+            WorkerError::Quarantined { run_id, reason } => report_to
+                .lock()
+                .unwrap()
+                .push((run_id.clone(), reason.clone())),
+            other => fail_to.lock().unwrap().push(other.to_string()),
         })
         .start()
         .unwrap();
-    // Until the 20 are done (a bound against a hang, not a measure).
+    // Until the 20 are done, or the worker fails (a bound against a hang, not a measure).
     for _ in 0..6000 {
         let completed = store
             .list(Some(StoredStatus::Completed), None, 100)
             .await
             .unwrap();
-        if completed.runs.len() == 20 {
+        if completed.runs.len() == 20 || !failures.lock().unwrap().is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let report = worker.shutdown(Duration::from_secs(10)).await;
+    assert_eq!(
+        *failures.lock().unwrap(),
+        Vec::<String>::new(),
+        "{report:?}"
+    );
     assert_eq!(report.completed, 20, "{report:?}");
     assert_eq!(report.quarantined, 1, "{report:?}");
     assert_eq!(report.store_errors, 0, "{report:?}");

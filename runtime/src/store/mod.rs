@@ -15,6 +15,12 @@
 //! `PostgresStore::connect_read_only`): they never create, migrate or write, and refuse what
 //! is not a hookflow store ([`StoreError::NotAStore`]). [`redact`] hides the password of a
 //! connection string that is to be printed or logged.
+//!
+//! A run whose row (or a row of its journal) cannot be read, hand-written, damaged or written
+//! by a hookflow whose records this one cannot read, never poisons the others: the SQL
+//! stores read rows one by one, and [`Store::pending`] and [`Store::claim_next`]
+//! **quarantine** such a run (park it, with the reason in its `error`) and report it as
+//! [`Unreadable`] in what they return ([`Found`]); [`Store::list`] only reports it.
 
 mod memory;
 #[cfg(feature = "postgres")]

@@ -187,6 +187,7 @@ pub(super) async fn claim_next(
         .await
         .map_err(pg("claim runs"))?;
     if rows.is_empty() {
+        // Nothing changed: the transaction rolls back as it is dropped.
         return Ok(Found::default());
     }
     let mut found = Found::default();
