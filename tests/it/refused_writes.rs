@@ -269,6 +269,83 @@ mod postgres {
         assert_eq!(packed.count(), 8);
     }
 
+    /// Commits made at once are written together, in one statement, which the server refuses
+    /// whole: each is then written alone, and only the one with the refused data fails.
+    #[tokio::test]
+    async fn a_refused_commit_fails_alone_among_those_written_with_it() {
+        use hookflow::store::{Lease, RunRecord, StoreError};
+        use hookflow::{Event, Origin};
+        let url = pg_database("refused_group");
+        let store = PostgresStore::connect(&url).await.unwrap();
+        pg_psql(
+            &url,
+            &["ALTER TABLE hookflow_events ALTER COLUMN event TYPE VARCHAR(20000)"],
+        );
+        let lease = Lease {
+            owner: "refused".into(),
+            duration: std::time::Duration::from_secs(60),
+        };
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            let run_id = RunId::generate();
+            let record = RunRecord {
+                run_id,
+                workflow: "ship".into(),
+                version: 1,
+                input: serde_json::json!({}),
+                status: StoredStatus::Running,
+                idempotency_key: None,
+                request_id: None,
+                actor: None,
+                origin: Origin::Local,
+                additional_data: None,
+                output: None,
+                error: None,
+                created_at_micros: 1,
+                updated_at_micros: 1,
+                owner: None,
+                fence: 0,
+                lease_until_micros: None,
+            };
+            store.create(&record, Some(&lease)).await.unwrap();
+            ids.push(run_id);
+        }
+        let event = |bytes: usize| {
+            vec![Event {
+                seq: 0,
+                at_micros: 1,
+                kind: EventKind::RunFailed {
+                    error: "e".repeat(bytes),
+                },
+            }]
+        };
+        let (small, big) = (event(10), event(30_000));
+        // Each commit is handed to the committer when it is made: the four wait together.
+        let commits: Vec<_> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| store.commit(id, 1, if i == 1 { &big } else { &small }, None))
+            .collect();
+        let mut results = Vec::new();
+        for commit in commits {
+            results.push(commit.await);
+        }
+        for (i, result) in results.iter().enumerate() {
+            if i == 1 {
+                assert!(
+                    matches!(result, Err(StoreError::Refused { .. })),
+                    "{results:?}"
+                );
+            } else {
+                assert!(result.is_ok(), "{results:?}");
+            }
+        }
+        for (i, &id) in ids.iter().enumerate() {
+            let (_, events) = store.load(id).await.unwrap();
+            assert_eq!(events.len(), usize::from(i != 1));
+        }
+    }
+
     #[tokio::test]
     async fn a_nul_in_an_idempotency_key_rejects_the_start_and_writes_nothing() {
         let url = pg_database("refused_key");

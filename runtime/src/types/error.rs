@@ -387,7 +387,7 @@ pub enum Rejection {
     /// another workflow): a key names one request, and this is another. Nothing was recorded.
     /// The same key with the same input gives back the run that holds it.
     #[error(
-        "idempotency key `{key}` is held by run {run_id}, started with another input: nothing was recorded (a new request needs a new key)"
+        "idempotency key `{key}` is held by run {run_id}, which was started with another input or is of another workflow: nothing was recorded (a new request needs a new key)"
     )]
     IdempotencyConflict {
         /// The key.
