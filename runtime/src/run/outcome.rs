@@ -193,7 +193,10 @@ impl<W: Workflow> Outcome<W> {
     /// (`std::any::type_name`). Empty for the recorded outcome of a run that had ended (an
     /// idempotent start): stores keep the bag's writes in the journal, not the bag.
     pub fn bag_json(&self) -> BTreeMap<String, Value> {
-        self.bag.as_ref().map(|bag| bag.to_json()).unwrap_or_default()
+        self.bag
+            .as_ref()
+            .map(|bag| bag.to_json())
+            .unwrap_or_default()
     }
 
     /// Everything that happened, in order.
