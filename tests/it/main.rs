@@ -46,6 +46,8 @@ mod panics;
 mod parallel;
 mod postgres_connect;
 mod postgres_store;
+mod refused_writes;
+mod rejects;
 mod replay;
 mod replay_failures;
 mod replay_parallel;
