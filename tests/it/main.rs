@@ -49,6 +49,8 @@ mod postgres_store;
 mod quarantine;
 mod quarantine_postgres;
 mod quarantine_properties;
+mod refused_writes;
+mod rejects;
 mod replay;
 mod replay_failures;
 mod replay_parallel;

@@ -92,7 +92,8 @@ pub(crate) enum Halt {
     Replay(ReplayError),
     /// A run resumed while compensating reached the point where it had failed.
     Failed(String),
-    /// A value the run made cannot be recorded: park the run there.
+    /// A value the run made cannot be recorded (too deep or too large for the engine, or
+    /// refused by the store): park the run there.
     Unrecordable(RecordError),
     /// A resumed run reached a step that had panicked (and was recorded so by a commit of a
     /// sibling branch before the run's failure was): the run fails there, as it did.

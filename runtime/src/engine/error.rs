@@ -69,8 +69,9 @@ pub enum EnqueueError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The run was refused: its input or additional data cannot be recorded. Nothing was
-    /// recorded.
+    /// The run was refused, and nothing was recorded: its input or additional data cannot be
+    /// recorded, its idempotency key is held by a run with another input, or its run id is
+    /// taken.
     #[error(transparent)]
     Rejected(#[from] Rejection),
 }

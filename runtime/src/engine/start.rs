@@ -9,8 +9,8 @@ use crate::context::Durable;
 use crate::run::{Outcome, execute};
 use crate::store::{Claim, Created, RunRecord, Store};
 use crate::types::{
-    NoStore, Rejection, RunId, RunOptions, RunStatus, StoredStatus, check_value, now_micros,
-    to_record,
+    NoStore, RecordError, Rejection, RunId, RunOptions, RunStatus, StoreError, StoredStatus,
+    check_value, now_micros, to_record,
 };
 use crate::workflow::Workflow;
 
@@ -20,8 +20,12 @@ impl Engine {
     ///
     /// With a store, the run is recorded before it starts and each step's completion is
     /// committed before the next step starts. A start with an idempotency key that the store
-    /// knows returns that run's outcome instead of running again (waiting for it if it is in
-    /// flight here, resuming it if it was interrupted).
+    /// knows, and the same input, returns that run's outcome instead of running again
+    /// (waiting for it if it is in flight here, resuming it if it was interrupted). A start
+    /// that cannot be recorded ends [`RunStatus::Rejected`] with nothing written
+    /// ([`RunError::Rejected`](crate::RunError::Rejected)): its key is held by a run with
+    /// another input ([`Rejection::IdempotencyConflict`]), its run id is taken
+    /// ([`Rejection::RunIdTaken`]), or its input cannot be recorded ([`Rejection::Record`]).
     pub async fn run_with<W: Workflow>(
         &self,
         input: W::Input,
@@ -44,11 +48,19 @@ impl Engine {
                 self.keep_leases(&store);
                 match store.create(&record, Some(&self.inner.lease)).await {
                     Err(err) => {
-                        return Outcome::stopped(run_id, RunStatus::Interrupted, err.into());
+                        let (status, error) = match refused::<W>(err) {
+                            Ok(rejection) => (RunStatus::Rejected, rejection.into()),
+                            Err(err) => (RunStatus::Interrupted, err.into()),
+                        };
+                        return Outcome::stopped(run_id, status, error);
                     }
                     Ok(Created::Existing(existing)) => {
                         _in_flight = None;
                         return Box::pin(self.existing::<W>(store, *existing)).await;
+                    }
+                    Ok(conflict @ (Created::RunIdTaken | Created::KeyConflict { .. })) => {
+                        let rejection = conflict_of(conflict, run_id, &options);
+                        return Outcome::stopped(run_id, RunStatus::Rejected, rejection.into());
                     }
                     Ok(Created::New) => Some((
                         Durable {
@@ -111,12 +123,13 @@ impl Engine {
     }
 
     /// Records a run of `W` with `input` for any worker to run ([`Worker`](crate::Worker)),
-    /// and returns its id at once. With an idempotency key the store already knows, returns
-    /// that run's id instead.
+    /// and returns its id at once. With an idempotency key the store already knows (and the
+    /// same input), returns that run's id instead.
     ///
     /// # Errors
-    /// [`EnqueueError`] when the engine has no store, the input cannot be serialized, or the
-    /// store fails.
+    /// [`EnqueueError`] when the engine has no store, the store fails, or the run is refused
+    /// ([`EnqueueError::Rejected`]: its input cannot be recorded, its idempotency key is held
+    /// by a run with another input, its run id is taken).
     pub async fn enqueue<W: Workflow>(&self, input: W::Input) -> Result<RunId, EnqueueError> {
         self.enqueue_with::<W>(input, RunOptions::default()).await
     }
@@ -137,10 +150,38 @@ impl Engine {
         })?;
         let run_id = options.run_id.take().unwrap_or_else(RunId::new);
         let record = new_record::<W>(self, run_id, &input, &options)?;
-        match store.create(&record, None).await? {
-            Created::New => Ok(run_id),
-            Created::Existing(existing) => Ok(existing.run_id),
+        match store.create(&record, None).await {
+            Ok(Created::New) => Ok(run_id),
+            Ok(Created::Existing(existing)) => Ok(existing.run_id),
+            Ok(conflict) => Err(conflict_of(conflict, run_id, &options).into()),
+            Err(err) => Err(match refused::<W>(err) {
+                Ok(rejection) => rejection.into(),
+                Err(err) => err.into(),
+            }),
         }
+    }
+}
+
+/// Why a start was refused, from what [`Store::create`] found instead of recording it.
+fn conflict_of(created: Created, run_id: RunId, options: &RunOptions) -> Rejection {
+    match created {
+        Created::KeyConflict { run_id: holder } => Rejection::IdempotencyConflict {
+            key: options.idempotency_key.clone().unwrap_or_default(),
+            run_id: holder,
+        },
+        _ => Rejection::RunIdTaken { run_id },
+    }
+}
+
+/// A new run's record that the store refused for good (too large for it, not valid for it)
+/// rejects the start, as nothing was written; any other store error is returned as it is.
+fn refused<W: Workflow>(err: StoreError) -> Result<Rejection, StoreError> {
+    match err {
+        StoreError::Refused { message, .. } => Ok(Rejection::Record(RecordError::Refused {
+            what: format!("the record of a new run of `{}`", W::META.name()),
+            message,
+        })),
+        other => Err(other),
     }
 }
 

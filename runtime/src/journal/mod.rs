@@ -51,6 +51,11 @@ impl Journal {
         Journal { events }
     }
 
+    /// Keeps the first `len` events (what a store committed), dropping the rest.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.events.truncate(len);
+    }
+
     pub(crate) fn reserve(&mut self, additional: usize) {
         self.events.reserve(additional);
     }

@@ -1,11 +1,34 @@
 //! Committing a durable run's journal to its store: each step's completion is committed
 //! before the workflow goes on, and a run's end with its final status.
+//!
+//! A commit that fails stops the run ([`Halt`]): for a store that failed (down, locked, a
+//! lease lost), the run stops `Interrupted`, still running in the store, to be resumed; for
+//! data the store refused for good ([`StoreError::Refused`]: too large for it, not valid for
+//! it), the run is parked with the reason, as trying again would fail again.
 
 use super::halt::halted;
 use crate::context::{Durable, Halt, RunShared};
-use crate::journal::Event;
+use crate::journal::{Event, EventKind};
 use crate::store::RunUpdate;
-use crate::types::{BoxFuture, StoreError, lock};
+use crate::types::{BoxFuture, RecordError, StoreError, StoredStatus, lock};
+
+/// Why a commit failed, and so how the run stops.
+#[derive(Debug)]
+pub(crate) enum Failed {
+    /// The store failed, or refused the fence: the run stops `Interrupted`, to be resumed.
+    Store(StoreError),
+    /// The store refused the data for good: the run is parked.
+    Refused(RecordError),
+}
+
+impl From<Failed> for Halt {
+    fn from(failed: Failed) -> Halt {
+        match failed {
+            Failed::Store(err) => Halt::Store(err),
+            Failed::Refused(err) => Halt::Unrecordable(err),
+        }
+    }
+}
 
 /// Commits the journal's new events, with `update`. Without a store, it is ready at once,
 /// and its future is one pointer wide (the in-memory path carries no store state).
@@ -17,10 +40,10 @@ pub(crate) fn commit(run: &RunShared, update: Option<RunUpdate>) -> Commit<'_> {
 }
 
 /// The future of [`commit`].
-pub(crate) struct Commit<'a>(Option<BoxFuture<'a, Result<(), StoreError>>>);
+pub(crate) struct Commit<'a>(Option<BoxFuture<'a, Result<(), Failed>>>);
 
 impl std::future::Future for Commit<'_> {
-    type Output = Result<(), StoreError>;
+    type Output = Result<(), Failed>;
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -36,7 +59,7 @@ async fn commit_to(
     run: &RunShared,
     durable: &Durable,
     update: Option<RunUpdate>,
-) -> Result<(), StoreError> {
+) -> Result<(), Failed> {
     let mut persisted = durable.persisted.lock().await;
     let events: Vec<Event> = {
         let state = lock(&run.state);
@@ -50,19 +73,67 @@ async fn commit_to(
     if events.is_empty() && update.is_none() {
         return Ok(());
     }
-    durable
+    let ends = update.as_ref().map(|u| u.status);
+    let committed = durable
         .store
         .commit(run.run_id, durable.fence, &events, update)
-        .await?;
-    *persisted += events.len();
-    Ok(())
+        .await;
+    match committed {
+        Ok(()) => {
+            *persisted += events.len();
+            Ok(())
+        }
+        Err(StoreError::Refused { message, .. }) => Err(Failed::Refused(RecordError::Refused {
+            what: refused_what(&events, ends),
+            message,
+        })),
+        Err(err) => Err(Failed::Store(err)),
+    }
+}
+
+/// What a refused commit held, in words: "the output of step `charge` #1".
+fn refused_what(events: &[Event], ends: Option<StoredStatus>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for event in events {
+        match &event.kind {
+            EventKind::StepCompleted { step, position, .. } => {
+                parts.push(format!("the output of step `{step}` #{position}"));
+            }
+            EventKind::StepFailed { step, position, .. } => {
+                parts.push(format!("the failure of step `{step}` #{position}"));
+            }
+            EventKind::HookHandlerCompleted { hook, handler, .. } => {
+                parts.push(format!("the end of handler `{handler}` of hook `{hook}`"));
+            }
+            EventKind::BagWritten { key, .. } => parts.push(format!("a bag value `{key}`")),
+            EventKind::JobEnqueued { .. } => parts.push("a job".to_owned()),
+            EventKind::RunFailed { .. } => parts.push("the run's failure".to_owned()),
+            _ => {}
+        }
+    }
+    match ends {
+        Some(StoredStatus::Completed) => parts.push("the workflow's output".to_owned()),
+        Some(status) => parts.push(format!("the run's end ({status})")),
+        None => {}
+    }
+    parts.dedup();
+    if parts.is_empty() {
+        parts.push("the run's journal".to_owned());
+    }
+    let count = events.len();
+    format!(
+        "{} (a commit of {count} journal event{})",
+        parts.join(", "),
+        if count == 1 { "" } else { "s" }
+    )
 }
 
 /// Commits what the run recorded so far before it goes on (a step's end, a hook handler's
-/// end); if the store fails or refuses the fence, the run halts here, to be resumed.
+/// end); if the commit fails, the run halts here: to be resumed (the store failed or refused
+/// the fence), or parked (the store refused the data).
 pub(crate) async fn commit_or_halt(run: &RunShared) {
-    if let Err(err) = commit(run, None).await {
-        run.halt(Halt::Store(err));
+    if let Err(failed) = commit(run, None).await {
+        run.halt(failed.into());
         halted::<()>().await;
     }
 }

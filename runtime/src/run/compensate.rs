@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use tracing::Instrument;
 
-use super::commit::commit;
+use super::commit::{Failed, commit};
 use crate::context::{Compensation, StepContext, WorkflowContext, Writer};
 use crate::journal::EventKind;
-use crate::types::{CatchUnwind, FailedCompensation, StoreError, lock};
+use crate::types::{CatchUnwind, FailedCompensation, lock};
 
 /// Which compensations to run.
 #[derive(Clone, Copy)]
@@ -28,7 +28,7 @@ pub(crate) enum Scope {
 pub(crate) async fn compensate(
     ctx: &WorkflowContext,
     scope: Scope,
-) -> Result<Vec<FailedCompensation>, StoreError> {
+) -> Result<Vec<FailedCompensation>, Failed> {
     let run = ctx.shared();
     let mut failures = Vec::new();
     loop {

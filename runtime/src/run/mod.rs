@@ -27,12 +27,12 @@ use crate::hook::{After, Fire, HookPoint};
 use crate::journal::{BagWrite, Event, EventKind, Journal};
 use crate::store::RunUpdate;
 use crate::types::{
-    CatchUnwind, CompensationFailure, ReplayError, RunError, RunId, RunOptions, RunStatus, lock,
-    message_of, to_record,
+    CatchUnwind, CompensationFailure, RecordError, ReplayError, RunError, RunId, RunOptions,
+    RunStatus, lock, message_of, to_record,
 };
 use crate::workflow::Workflow;
 
-use self::commit::commit;
+use self::commit::{Failed, commit};
 use self::compensate::{Scope, compensate};
 use self::halt::UntilHalted;
 use self::outcome::Leftovers;
@@ -153,8 +153,8 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
                 run.record(EventKind::RunFailed {
                     error: cause.clone(),
                 });
-                if let Err(err) = commit(run, None).await {
-                    return stopped(run, RunStatus::Interrupted, err.into());
+                if let Err(failed) = commit(run, None).await {
+                    return ended_by(run, failed).await;
                 }
             }
             // A run resumed while compensating: what the compensations that ran put in the bag.
@@ -163,8 +163,8 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
             }
             // Boxed: only failed runs compensate, and their futures need not make every
             // run's future larger.
-            if let Err(err) = Box::pin(compensate(ctx, Scope::All)).await {
-                return stopped(run, RunStatus::Interrupted, err.into());
+            if let Err(failed) = Box::pin(compensate(ctx, Scope::All)).await {
+                return ended_by(run, failed).await;
             }
             let failed = lock(&run.state).compensation_failures.clone();
             if failed.is_empty() {
@@ -216,8 +216,8 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
             output: output_json,
             error: result.as_ref().err().map(ToString::to_string),
         };
-        if let Err(err) = commit(run, Some(update)).await {
-            return stopped(run, RunStatus::Interrupted, err.into());
+        if let Err(failed) = commit(run, Some(update)).await {
+            return ended_by(run, failed).await;
         }
     }
     let leftovers = Leftovers::take(run, jobs);
@@ -250,9 +250,26 @@ fn stopped<W: Workflow>(
     Outcome::new(run.run_id, status, Err(error), leftovers)
 }
 
-/// Parks a run whose journal cannot be replayed: recorded, not compensated, not corrupted.
+/// The end of a run whose commit failed: interrupted by a store failure (still running in
+/// the store, to be resumed), or parked (the store refused its data: trying again would
+/// fail again).
+async fn ended_by<W: Workflow>(run: &RunShared, failed: Failed) -> Outcome<W> {
+    match failed {
+        Failed::Store(err) => stopped(run, RunStatus::Interrupted, err.into()),
+        Failed::Refused(err) => Box::pin(park(run, err.into())).await,
+    }
+}
+
+/// Parks a run whose journal cannot be replayed, or a value of which cannot be recorded:
+/// recorded, not compensated, not corrupted. When the store refused a commit, the events it
+/// refused are dropped from the journal (what was committed stays), so that the park's own
+/// commit does not write them again.
 async fn park<W: Workflow>(run: &RunShared, error: RunError<W::Error>) -> Outcome<W> {
     tracing::error!(%error, "hookflow: run parked");
+    if let (Some(durable), RunError::Record(RecordError::Refused { .. })) = (&run.durable, &error) {
+        let persisted = *durable.persisted.lock().await;
+        lock(&run.state).journal.truncate(persisted);
+    }
     run.record(EventKind::RunParked {
         reason: error.to_string(),
     });
@@ -261,8 +278,13 @@ async fn park<W: Workflow>(run: &RunShared, error: RunError<W::Error>) -> Outcom
         output: None,
         error: Some(error.to_string()),
     };
-    if let Err(err) = commit(run, Some(update)).await {
-        return stopped(run, RunStatus::Interrupted, err.into());
+    if let Err(failed) = commit(run, Some(update)).await {
+        let error = match failed {
+            Failed::Store(err) => err.into(),
+            // The park itself was refused: the run stays where it was in the store.
+            Failed::Refused(_) => error,
+        };
+        return stopped(run, RunStatus::Interrupted, error);
     }
     stopped(run, RunStatus::Parked, error)
 }

@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use super::compensate::{Scope, compensate};
 use super::halt::stop;
-use crate::context::{Halt, WorkflowContext};
+use crate::context::WorkflowContext;
 use crate::journal::EventKind;
 use crate::types::{CatchUnwind, lock};
 use crate::workflow::Workflow;
@@ -49,8 +49,8 @@ pub async fn call<W: Workflow>(
             Ok(output)
         }
         Ok(Err(err)) => {
-            if let Err(store) = compensate(&child, Scope::Frame(frame)).await {
-                return stop(run, Halt::Store(store)).await;
+            if let Err(failed) = compensate(&child, Scope::Frame(frame)).await {
+                return stop(run, failed.into()).await;
             }
             run.record(ended(false));
             Err(err)

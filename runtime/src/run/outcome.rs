@@ -24,7 +24,9 @@ pub struct Outcome<W: Workflow> {
     best_effort_failures: Vec<BestEffortFailure>,
     jobs: Vec<Job>,
     journal: Journal,
-    bag: BagStore,
+    /// The run's bag, if it held anything (boxed: most runs leave none, and an outcome is
+    /// moved several times on its way out).
+    bag: Option<Box<BagStore>>,
 }
 
 /// What a run leaves besides its status and result: its journal, its recorded failures, the
@@ -36,7 +38,7 @@ pub(crate) struct Leftovers {
     pub(crate) compensation_failures: Vec<FailedCompensation>,
     pub(crate) best_effort_failures: Vec<BestEffortFailure>,
     pub(crate) jobs: Vec<Job>,
-    pub(crate) bag: BagStore,
+    pub(crate) bag: Option<Box<BagStore>>,
 }
 
 impl Leftovers {
@@ -191,7 +193,10 @@ impl<W: Workflow> Outcome<W> {
     /// (`std::any::type_name`). Empty for the recorded outcome of a run that had ended (an
     /// idempotent start): stores keep the bag's writes in the journal, not the bag.
     pub fn bag_json(&self) -> BTreeMap<String, Value> {
-        self.bag.to_json()
+        self.bag
+            .as_ref()
+            .map(|bag| bag.to_json())
+            .unwrap_or_default()
     }
 
     /// Everything that happened, in order.

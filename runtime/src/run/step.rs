@@ -195,7 +195,10 @@ impl StepRun {
                     run.record(EventKind::StepStarted {
                         step: name.into(),
                         position,
-                        key: run.with_key(key, |k| k.unless_position(position)),
+                        key: match key {
+                            Key::Top(n) if n == position => None,
+                            key => run.with_key(key, |k| k.unless_position(position)),
+                        },
                     });
                     Mode::Run
                 }

@@ -171,11 +171,20 @@ impl Store for MemoryStore {
         Box::pin(async move {
             let mut inner = self.lock(now_micros());
             if let Some(key) = &run.idempotency_key {
-                if let Some(existing) = inner.keys.get(key) {
-                    if let Some((existing, _)) = inner.runs.get(existing) {
+                let holder = inner.keys.get(key).and_then(|id| inner.runs.get(id));
+                if let Some((existing, _)) = holder {
+                    if existing.same_request(run) {
                         return Ok(Created::Existing(Box::new(existing.clone())));
                     }
+                    return Ok(Created::KeyConflict {
+                        run_id: existing.run_id,
+                    });
                 }
+            }
+            if inner.runs.contains_key(&run.run_id) {
+                return Ok(Created::RunIdTaken);
+            }
+            if let Some(key) = &run.idempotency_key {
                 inner.keys.insert(key.clone(), run.run_id);
             }
             let mut record = run.clone();
@@ -443,7 +452,7 @@ mod tests {
             .idempotency_key = None;
         match store.create(&record("order-1"), None).await.unwrap() {
             Created::Existing(existing) => assert_eq!(existing.run_id, first.run_id),
-            Created::New => panic!("a second run with a known key"),
+            other => panic!("a known key with the same input: {other:?}"),
         }
         crate::types::lock(&store.inner)
             .runs

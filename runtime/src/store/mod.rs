@@ -215,13 +215,39 @@ pub struct RunUpdate {
     pub error: Option<String>,
 }
 
+impl RunRecord {
+    /// Whether `new`, a run to create with this run's idempotency key, asks for the same
+    /// thing: the same workflow and the same input, compared as JSON values. A store that keeps
+    /// JSON as text reads this run's input back from its text; `new`'s is compared as it
+    /// reads back too, so that numbers that do not survive a round trip exactly (a float's
+    /// last digit) compare as they are stored. [`Store::create`] answers
+    /// [`Created::Existing`] when it does, [`Created::KeyConflict`] when it does not.
+    pub fn same_request(&self, new: &RunRecord) -> bool {
+        self.workflow == new.workflow
+            && (self.input == new.input
+                || serde_json::from_str::<Value>(&new.input.to_string())
+                    .is_ok_and(|read_back| read_back == self.input))
+    }
+}
+
 /// What [`Store::create`] did.
+///
+/// Only [`Created::New`] recorded anything: the other answers leave the store as it was.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Created {
     /// The run was recorded.
     New,
-    /// A run with the same idempotency key exists: this one.
+    /// A run with the same idempotency key, of the same workflow and with the same input
+    /// ([`RunRecord::same_request`]), exists: this one.
     Existing(Box<RunRecord>),
+    /// A run with the same run id exists (and does not hold the new run's idempotency key).
+    RunIdTaken,
+    /// A run with the same idempotency key exists, started with another input or of another
+    /// workflow.
+    KeyConflict {
+        /// The run that holds the key.
+        run_id: RunId,
+    },
 }
 
 /// Where runs and their journals are kept, and who may advance each run.
@@ -233,9 +259,13 @@ pub enum Created {
 /// lapsed fail with [`StoreError::Fenced`] and the two never both advance the run.
 pub trait Store: Send + Sync + 'static {
     /// Records a new run, unless a run with the same idempotency key exists, in which case
-    /// it returns that run. With `lease`, the run is created claimed by its owner (fence 1);
-    /// without, it is created free (fence 0), for any worker to claim
-    /// ([`Store::claim_next`]).
+    /// it returns that run if it asks for the same ([`RunRecord::same_request`]:
+    /// [`Created::Existing`]) and records nothing otherwise ([`Created::KeyConflict`]); or a
+    /// run with the same run id exists ([`Created::RunIdTaken`], nothing recorded). The
+    /// idempotency key is looked at first. With `lease`, the run is created claimed by its
+    /// owner (fence 1); without, it is created free (fence 0), for any worker to claim
+    /// ([`Store::claim_next`]). A record the store cannot hold (too large, not valid for it)
+    /// is [`StoreError::Refused`].
     fn create<'a>(
         &'a self,
         run: &'a RunRecord,
@@ -244,7 +274,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends `events` to the run's journal and applies `update`, atomically, if `fence` is
     /// still the run's lease generation ([`StoreError::Fenced`] otherwise). An update to a
-    /// finished or parked status also releases the lease.
+    /// finished or parked status also releases the lease. Data the store cannot hold (a value
+    /// too large for it, or not valid for it) is [`StoreError::Refused`], with nothing
+    /// written: the engine then parks the run instead of trying again.
     fn commit<'a>(
         &'a self,
         run_id: RunId,

@@ -131,11 +131,16 @@ impl BagStore {
         }
     }
 
-    /// Moves the values out, leaving the bag empty: what a run's outcome keeps of its bag.
-    pub(crate) fn take_all(&self) -> BagStore {
-        BagStore {
-            inner: Mutex::new(std::mem::take(&mut *lock(&self.inner))),
+    /// Moves the values out, leaving the bag empty: what a run's outcome keeps of its bag
+    /// (`None` if it holds nothing).
+    pub(crate) fn take_all(&self) -> Option<Box<BagStore>> {
+        let values = std::mem::take(&mut *lock(&self.inner));
+        if values.typed.is_none() && values.restored.is_none() {
+            return None;
         }
+        Some(Box::new(BagStore {
+            inner: Mutex::new(values),
+        }))
     }
 
     /// Every value, as JSON, by the name of its type (`std::any::type_name`), whether it was

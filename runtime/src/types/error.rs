@@ -327,6 +327,29 @@ pub enum StoreError {
         /// How long it waited.
         timeout: std::time::Duration,
     },
+    /// The store refused a write for good: a value too large for it (SQLite's
+    /// `SQLITE_TOOBIG`, "string or blob too big"; PostgreSQL's 1 GB limit on a value) or not
+    /// valid for it (a SQLite constraint or type error; a PostgreSQL data exception, SQLSTATE
+    /// class 22, or 54000 `program_limit_exceeded`). Nothing of the write was recorded, and
+    /// writing it again cannot succeed, unlike [`StoreError::Unavailable`]: a run whose commit
+    /// is refused is parked ([`RecordError::Refused`]), and a start is rejected.
+    #[error("the store refused to {context}: {message}")]
+    Refused {
+        /// What the store was doing.
+        context: String,
+        /// The driver's error.
+        message: String,
+    },
+}
+
+impl StoreError {
+    /// Whether the store refused the write for good ([`StoreError::Refused`]): the data is
+    /// what it cannot hold, and trying again would fail again. Every other error is
+    /// transient for a run (a store that is down or locked, a lease lost): the run stops
+    /// `Interrupted`, still running in the store, to be resumed.
+    pub fn is_refused(&self) -> bool {
+        matches!(self, StoreError::Refused { .. })
+    }
 }
 
 /// A timeout as people write it: `10 s`, `1.5 s`, `250 ms`.
@@ -353,6 +376,25 @@ pub enum Rejection {
     /// Its input or additional data cannot be recorded.
     #[error(transparent)]
     Record(#[from] RecordError),
+    /// A run with the id it asked for ([`RunOptions::run_id`](crate::RunOptions::run_id))
+    /// exists: the new run was not recorded, and the existing one was left as it was.
+    #[error("run id {run_id} is taken: a run with this id exists, and it was left as it was")]
+    RunIdTaken {
+        /// The id asked for.
+        run_id: RunId,
+    },
+    /// Its idempotency key is held by a run that was started with another input (or of
+    /// another workflow): a key names one request, and this is another. Nothing was recorded.
+    /// The same key with the same input gives back the run that holds it.
+    #[error(
+        "idempotency key `{key}` is held by run {run_id}, which was started with another input or is of another workflow: nothing was recorded (a new request needs a new key)"
+    )]
+    IdempotencyConflict {
+        /// The key.
+        key: String,
+        /// The run that holds it.
+        run_id: RunId,
+    },
 }
 
 /// The engine has no store, and what was asked needs one (enqueueing, resuming, a worker).

@@ -55,7 +55,10 @@ impl RunOptions {
         self.additional_data = Some(data);
         self
     }
-    /// The run's id, made beforehand with [`RunId::generate`] (by default, a new one).
+    /// The run's id, made beforehand with [`RunId::generate`] (by default, a new one). With a
+    /// store, a start whose id a run already has is rejected
+    /// ([`Rejection::RunIdTaken`](crate::Rejection::RunIdTaken)), and that run is left as it
+    /// was.
     #[must_use]
     pub fn run_id(mut self, run_id: RunId) -> Self {
         self.run_id = Some(run_id);
@@ -63,7 +66,9 @@ impl RunOptions {
     }
 
     /// A key that makes the start idempotent: with a store, a second start with the same key
-    /// returns the first run's outcome instead of running again.
+    /// and the same input returns the first run's outcome instead of running again; one with
+    /// another input (or of another workflow) is rejected
+    /// ([`Rejection::IdempotencyConflict`](crate::Rejection::IdempotencyConflict)).
     #[must_use]
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());

@@ -16,14 +16,17 @@ pub enum RunStatus {
     Compensated,
     /// The workflow failed and some compensation failed too: needs attention.
     CompensationFailed,
-    /// The run's journal could not be replayed (see `RunError::Replay`): parked in the store,
-    /// resumable after a fix.
+    /// The run's journal could not be replayed (see `RunError::Replay`), or a value it made
+    /// cannot be recorded (see `RunError::Record`: too large or too deep for the engine, or
+    /// refused by the store): parked in the store, resumable after a fix, never resumed by
+    /// itself.
     Parked,
     /// The store failed mid-run: the run stopped, is still `running` in the store, and the
     /// next resume goes on with it.
     Interrupted,
-    /// The run was refused before it started (see `RunError::Rejected`): nothing of it ran,
-    /// and nothing new was recorded.
+    /// The run was refused before it started (see `RunError::Rejected`): its input cannot be
+    /// recorded, its run id is taken, or its idempotency key is held by a run with another
+    /// input. Nothing of it ran, and nothing new was recorded.
     Rejected,
 }
 
@@ -53,7 +56,8 @@ pub enum StoredStatus {
     Compensated,
     /// Failed, and some compensation failed too.
     CompensationFailed,
-    /// Stopped on a replay error or a corrupt journal; resumable after a fix
+    /// Stopped on a replay error, a corrupt journal or a value that cannot be recorded (a
+    /// write the store refused); resumable after a fix
     /// ([`Engine::resume`](crate::Engine::resume)), never resumed automatically.
     Parked,
 }

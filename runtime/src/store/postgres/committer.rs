@@ -5,7 +5,7 @@ use deadpool_postgres::Pool;
 use tokio::sync::oneshot;
 
 use super::queries::refused;
-use super::{NOW, get, pg};
+use super::{NOW, get, pg, pg_write, stopped};
 use crate::store::row::micros;
 use crate::store::{RunUpdate, StoreError};
 use crate::types::{RunId, now_micros};
@@ -19,13 +19,32 @@ pub(super) const COMMITTERS: usize = 1;
 /// The most commits written in one statement.
 const MAX_GROUP: usize = 512;
 
+/// The most bytes of data gathered into one statement: a larger commit is written alone.
+const MAX_GROUP_BYTES: usize = 64 << 20;
+
+/// The largest commit sent: PostgreSQL reads no message over 1 GB (and drops the connection
+/// that sends one, which would look like an outage), so a larger commit is refused before it
+/// is sent ([`StoreError::Refused`]).
+pub(super) const MAX_COMMIT_BYTES: usize = (1 << 30) - (1 << 20);
+
 /// A commit waiting for a committer.
 pub(super) struct PendingCommit {
     pub(super) run_id: RunId,
     pub(super) fence: i64,
     pub(super) events: Vec<(i64, String)>,
     pub(super) update: Option<RunUpdate>,
+    /// The size of its data ([`bytes_of`]).
+    pub(super) bytes: usize,
     pub(super) reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// The bytes of a commit's data: its events and its update's output and error.
+pub(super) fn bytes_of(events: &[(i64, String)], update: Option<&RunUpdate>) -> usize {
+    let update = update.map_or(0, |u| {
+        u.output.as_ref().map_or(0, |o| o.to_string().len())
+            + u.error.as_ref().map_or(0, String::len)
+    });
+    events.iter().map(|(_, body)| body.len()).sum::<usize>() + update
 }
 
 /// Takes the commits waiting (all of them, up to [`MAX_GROUP`]) and writes them in one
@@ -37,23 +56,53 @@ pub(super) async fn committer(
         tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<PendingCommit>>,
     >,
 ) {
+    // A commit taken that did not fit in the last group: the first of the next one.
+    let mut carried: Option<PendingCommit> = None;
     loop {
         let group = {
             let mut pending = pending.lock().await;
-            let Some(first) = pending.recv().await else {
-                return;
+            let first = match carried.take() {
+                Some(first) => first,
+                None => match pending.recv().await {
+                    Some(first) => first,
+                    None => return,
+                },
             };
+            let mut bytes = first.bytes;
             let mut group = vec![first];
             while group.len() < MAX_GROUP {
                 match pending.try_recv() {
-                    Ok(next) => group.push(next),
+                    Ok(next) if bytes + next.bytes > MAX_GROUP_BYTES => {
+                        carried = Some(next);
+                        break;
+                    }
+                    Ok(next) => {
+                        bytes += next.bytes;
+                        group.push(next);
+                    }
                     Err(_) => break,
                 }
             }
             group
         };
         let results = match get(&pool).await {
-            Ok(client) => write_group(&client, &group).await,
+            Ok(client) => match write_group(&client, &group).await {
+                // The server refused one commit's data, and the statement with it: each is
+                // written alone, so that only that one is refused.
+                Err(err) if err.is_refused() && group.len() > 1 => {
+                    let mut results = Vec::with_capacity(group.len());
+                    for commit in &group {
+                        results.push(
+                            match write_group(&client, std::slice::from_ref(commit)).await {
+                                Ok(mut result) => result.pop().unwrap_or_else(|| Err(stopped())),
+                                Err(err) => Err(err),
+                            },
+                        );
+                    }
+                    Ok(results)
+                }
+                written => written,
+            },
             Err(err) => Err(err),
         };
         match results {
@@ -64,9 +113,15 @@ pub(super) async fn committer(
             }
             Err(err) => {
                 for commit in group {
-                    let _ = commit.reply.send(Err(StoreError::Unavailable {
-                        context: "commit".into(),
-                        message: err.to_string(),
+                    let _ = commit.reply.send(Err(match &err {
+                        StoreError::Refused { context, message } => StoreError::Refused {
+                            context: context.clone(),
+                            message: message.clone(),
+                        },
+                        other => StoreError::Unavailable {
+                            context: "commit".into(),
+                            message: other.to_string(),
+                        },
                     }));
                 }
             }
@@ -145,7 +200,7 @@ async fn write_group(
             ],
         )
         .await
-        .map_err(pg("commit"))?;
+        .map_err(pg_write("commit"))?;
     let written: std::collections::HashSet<&str> = rows
         .iter()
         .filter_map(|row| row.try_get::<_, &str>(0).ok())

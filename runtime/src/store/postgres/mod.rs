@@ -26,7 +26,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::oneshot;
 use tokio_postgres::NoTls;
 
-use self::committer::{COMMITTERS, PendingCommit, committer};
+use self::committer::{COMMITTERS, MAX_COMMIT_BYTES, PendingCommit, bytes_of, committer};
 use self::queries::{claim, claim_next, create, release, renew};
 use self::read::{list, load, pending};
 use self::schema::{check, migrate};
@@ -269,6 +269,14 @@ impl Store for PostgresStore {
             return refused;
         }
         let id = run_id.to_string();
+        // A message for people: a NUL in it (which PostgreSQL text cannot hold) is not worth
+        // refusing the run's end for.
+        let update = update.map(|mut update| {
+            if let Some(error) = update.error.as_mut().filter(|e| e.contains('\0')) {
+                *error = error.replace('\0', "\u{FFFD}");
+            }
+            update
+        });
         let bodies = events
             .iter()
             .map(|event| {
@@ -278,19 +286,34 @@ impl Store for PostgresStore {
                 })?;
                 Ok((i64::from(event.seq), body))
             })
-            .collect::<Result<Vec<_>, StoreError>>();
+            .collect::<Result<Vec<_>, StoreError>>()
+            .and_then(|events| {
+                let bytes = bytes_of(&events, update.as_ref());
+                if bytes > MAX_COMMIT_BYTES {
+                    return Err(StoreError::Refused {
+                        context: "commit".into(),
+                        message: format!(
+                            "the commit is {bytes} bytes, and PostgreSQL reads no message over 1 GB"
+                        ),
+                    });
+                }
+                Ok((events, bytes))
+            });
         let (reply, response) = oneshot::channel();
-        let sent = bodies.map(|events| {
-            self.commits.send(PendingCommit {
-                run_id,
-                fence: micros(fence),
-                events,
-                update,
-                reply,
-            })
+        let sent = bodies.and_then(|(events, bytes)| {
+            self.commits
+                .send(PendingCommit {
+                    run_id,
+                    fence: micros(fence),
+                    events,
+                    update,
+                    bytes,
+                    reply,
+                })
+                .map_err(|_| stopped())
         });
         Box::pin(async move {
-            sent?.map_err(|_| stopped())?;
+            sent?;
             response.await.map_err(|_| stopped())?
         })
     }
@@ -432,6 +455,27 @@ fn db_message(err: &tokio_postgres::Error) -> String {
         (Some(db), _) => format!("{err}: {}", db.message()),
         (None, Some(source)) => format!("{err}: {source}"),
         (None, None) => err.to_string(),
+    }
+}
+
+/// As [`pg`], for a statement that writes a run's data: a data exception of the server
+/// (SQLSTATE class 22: a value too long for its column, a NUL byte in text, ...) or
+/// `program_limit_exceeded` (54000: a value over 1 GB, an index row too large) is
+/// [`StoreError::Refused`], as writing the same data again cannot succeed.
+fn pg_write(context: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
+    move |err| {
+        let refused = err.code().is_some_and(|state| {
+            state.code().starts_with("22")
+                || *state == tokio_postgres::error::SqlState::PROGRAM_LIMIT_EXCEEDED
+        });
+        if refused {
+            StoreError::Refused {
+                context: context.to_owned(),
+                message: db_message(&err),
+            }
+        } else {
+            pg(context)(err)
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! runs (reading them back is in `read`).
 
 use super::read::{load_readable, park, read_journals, record, stored_id};
-use super::{NOW, pg};
+use super::{NOW, pg, pg_write};
 use crate::store::row::{self, RECORD_COLUMNS, micros, origin_str};
 use crate::store::{Claim, Created, Found, Lease, RunRecord, StoreError, StoredRun};
 use crate::types::RunId;
@@ -24,7 +24,7 @@ pub(super) async fn create(
                 created_at, updated_at, owner, fence, lease_until, lease_micros)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
                 $15, $16, CASE WHEN $15::TEXT IS NULL THEN NULL ELSE {NOW} + $17 END, $17)
-             ON CONFLICT (idempotency_key) DO NOTHING"
+             ON CONFLICT DO NOTHING"
         ))
         .await
         .map_err(pg("prepare an insert"))?;
@@ -52,23 +52,44 @@ pub(super) async fn create(
             ],
         )
         .await
-        .map_err(pg("record a new run"))?;
+        .map_err(pg_write("record a new run"))?;
     if inserted == 1 {
         return Ok(Created::New);
     }
-    // A run with this idempotency key exists (the insert waited for it to be committed).
-    let row = client
+    // A run with this idempotency key or this run id exists (the insert waited for it to be
+    // committed), and nothing was written: the key first.
+    if run.idempotency_key.is_some() {
+        let row = client
+            .query_opt(
+                &format!("SELECT {RECORD_COLUMNS} FROM hookflow_runs WHERE idempotency_key = $1"),
+                &[&run.idempotency_key],
+            )
+            .await
+            .map_err(pg("look up an idempotency key"))?;
+        if let Some(row) = row {
+            let existing = record(&row)?;
+            if existing.same_request(run) {
+                return Ok(Created::Existing(Box::new(existing)));
+            }
+            return Ok(Created::KeyConflict {
+                run_id: existing.run_id,
+            });
+        }
+    }
+    let taken = client
         .query_opt(
-            &format!("SELECT {RECORD_COLUMNS} FROM hookflow_runs WHERE idempotency_key = $1"),
-            &[&run.idempotency_key],
+            "SELECT 1 FROM hookflow_runs WHERE run_id = $1",
+            &[&run.run_id.to_string()],
         )
         .await
-        .map_err(pg("look up an idempotency key"))?
-        .ok_or_else(|| StoreError::Unavailable {
-            context: "look up an idempotency key".into(),
-            message: "the run holding the key disappeared".into(),
-        })?;
-    Ok(Created::Existing(Box::new(record(&row)?)))
+        .map_err(pg("look up a run id"))?;
+    match taken {
+        Some(_) => Ok(Created::RunIdTaken),
+        None => Err(StoreError::Unavailable {
+            context: "record a new run".into(),
+            message: "the run holding its idempotency key or run id disappeared".into(),
+        }),
+    }
 }
 
 /// Why a fenced write to `run_id` changed nothing: the run is gone, or its lease moved on.

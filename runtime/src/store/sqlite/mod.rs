@@ -100,6 +100,7 @@ impl std::fmt::Debug for SqliteStore {
 pub struct SqliteBuilder {
     durability: Durability,
     busy_timeout: Duration,
+    max_length: Option<u32>,
 }
 
 impl Default for SqliteBuilder {
@@ -107,6 +108,7 @@ impl Default for SqliteBuilder {
         SqliteBuilder {
             durability: Durability::Normal,
             busy_timeout: SqliteStore::BUSY_TIMEOUT,
+            max_length: None,
         }
     }
 }
@@ -127,6 +129,18 @@ impl SqliteBuilder {
         self
     }
 
+    /// The largest string a store opened for writing writes or reads, in bytes: SQLite's
+    /// `SQLITE_LIMIT_LENGTH`, 1,000,000,000 by default (the most it can be). A commit with a
+    /// larger value (a step's output, in its journal event) is refused with "string or blob
+    /// too big" ([`StoreError::Refused`]), and its run parked; a start with a larger input
+    /// is rejected. Below [`EngineBuilder::max_record_bytes`](crate::EngineBuilder) it bounds
+    /// what that lets through. A run already stored with a larger value cannot be read back
+    /// while it is lower: lower it on a new store, or above what the store holds.
+    pub fn max_length(mut self, bytes: u32) -> Self {
+        self.max_length = Some(bytes);
+        self
+    }
+
     /// Opens (or creates) the database at `path`, migrates it, and starts its writer thread.
     ///
     /// # Errors
@@ -137,6 +151,11 @@ impl SqliteBuilder {
     pub fn open(&self, path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         let conn = open::read_write(&path, self.durability, self.busy_timeout)?;
+        if let Some(bytes) = self.max_length {
+            let bytes = i32::try_from(bytes).unwrap_or(i32::MAX);
+            conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, bytes)
+                .map_err(unavailable("set the length limit"))?;
+        }
         SqliteStore::start(conn, path, false)
     }
 
@@ -344,6 +363,23 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'a, Result<Found<RunRecord>, StoreError>> {
         let workflow = workflow.map(str::to_owned);
         self.send(move |reply| Request::List(status, workflow, limit, false, reply))
+    }
+}
+
+/// As [`unavailable`], for a statement that writes a run's data: an error that writing the
+/// same data again cannot mend (a value over the length limit, `SQLITE_TOOBIG`; a constraint
+/// or type error) is [`StoreError::Refused`].
+fn refusable(context: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |err| match err.sqlite_error_code() {
+        Some(
+            rusqlite::ErrorCode::TooBig
+            | rusqlite::ErrorCode::ConstraintViolation
+            | rusqlite::ErrorCode::TypeMismatch,
+        ) => StoreError::Refused {
+            context: context.to_owned(),
+            message: err.to_string(),
+        },
+        _ => unavailable(context)(err),
     }
 }
 

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::read::{claim_key, load, load_readable, load_record, park};
-use super::unavailable;
+use super::{refusable, unavailable};
 use crate::journal::Event;
 use crate::store::row::{self, micros, origin_str, parse_run_id};
 use crate::store::{
@@ -28,8 +28,13 @@ pub(super) fn create(
             .optional()
             .map_err(unavailable("look up an idempotency key"))?;
         if let Some(run_id) = existing {
-            let run_id = parse_run_id(&run_id)?;
-            return Ok(Created::Existing(Box::new(load_record(conn, run_id)?)));
+            let existing = load_record(conn, parse_run_id(&run_id)?)?;
+            if existing.same_request(run) {
+                return Ok(Created::Existing(Box::new(existing)));
+            }
+            return Ok(Created::KeyConflict {
+                run_id: existing.run_id,
+            });
         }
     }
     let json = |v: &Option<serde_json::Value>| v.as_ref().map(serde_json::Value::to_string);
@@ -38,34 +43,41 @@ pub(super) fn create(
         .as_ref()
         .map(|a| serde_json::to_string(a).unwrap_or_default());
     let until = lease.map(|l| micros(now_micros().saturating_add(l.micros())));
-    conn.prepare_cached(
-        "INSERT INTO runs (run_id, workflow, version, input, status, idempotency_key,
+    // The key is free (this transaction holds the write lock): a conflict can only be the
+    // run id's, and it leaves the existing run as it was.
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO runs (run_id, workflow, version, input, status, idempotency_key,
             request_id, actor, origin, additional_data, output, error, created_at, updated_at,
             owner, fence, lease_until)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-    )
-    .and_then(|mut insert| {
-        insert.execute(params![
-            run.run_id.to_string(),
-            run.workflow,
-            run.version,
-            run.input.to_string(),
-            run.status.as_str(),
-            run.idempotency_key,
-            run.request_id,
-            actor,
-            origin_str(run.origin),
-            json(&run.additional_data),
-            json(&run.output),
-            run.error,
-            micros(run.created_at_micros),
-            micros(run.updated_at_micros),
-            lease.map(|l| &l.owner),
-            i64::from(lease.is_some()),
-            until,
-        ])
-    })
-    .map_err(unavailable("record a new run"))?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+         ON CONFLICT (run_id) DO NOTHING",
+        )
+        .and_then(|mut insert| {
+            insert.execute(params![
+                run.run_id.to_string(),
+                run.workflow,
+                run.version,
+                run.input.to_string(),
+                run.status.as_str(),
+                run.idempotency_key,
+                run.request_id,
+                actor,
+                origin_str(run.origin),
+                json(&run.additional_data),
+                json(&run.output),
+                run.error,
+                micros(run.created_at_micros),
+                micros(run.updated_at_micros),
+                lease.map(|l| &l.owner),
+                i64::from(lease.is_some()),
+                until,
+            ])
+        })
+        .map_err(refusable("record a new run"))?;
+    if inserted == 0 {
+        return Ok(Created::RunIdTaken);
+    }
     Ok(Created::New)
 }
 
@@ -100,7 +112,7 @@ pub(super) fn commit(
                     keep_lease,
                 ])
             })
-            .map_err(unavailable("update a run"))?
+            .map_err(refusable("update a run"))?
         }
         None => conn
             .prepare_cached("UPDATE runs SET updated_at = ?3 WHERE run_id = ?1 AND fence = ?2")
@@ -120,7 +132,7 @@ pub(super) fn commit(
         })?;
         insert
             .execute(params![id, event.seq, body])
-            .map_err(unavailable("append an event"))?;
+            .map_err(refusable("append an event"))?;
     }
     Ok(())
 }
