@@ -208,7 +208,7 @@ fn child_worker() {
         .block_on(async {
             let engine = engine(&dir);
             let store = SqliteStore::open(dir.join("runs.db")).unwrap();
-            for run in store.pending().await.unwrap() {
+            for run in store.pending().await.unwrap().runs {
                 let (_, events) = store.load(run.run_id).await.unwrap();
                 let last = events.last().map(|e| phase(&e.kind)).unwrap_or("created");
                 println!("STOPPED-IN {last}");
@@ -224,7 +224,7 @@ fn child_worker() {
             // The parent's kill is timed from here: how long a child takes to start and
             // resume depends on the machine's load, not on what is tested.
             println!("READY");
-            let mut next = store.list(None, None, usize::MAX).await.unwrap().len() as u64 + 1;
+            let mut next = store.list(None, None, usize::MAX).await.unwrap().runs.len() as u64 + 1;
             loop {
                 let options = RunOptions::new().idempotency_key(format!("order-{next}"));
                 let order = Order {
@@ -359,7 +359,8 @@ fn verify(dir: &Path, kills: usize, stopped_in: &BTreeMap<String, usize>) {
     let store = Arc::new(SqliteStore::open(dir.join("runs.db")).unwrap());
     let runs = runtime
         .block_on(store.list(None, None, usize::MAX))
-        .unwrap();
+        .unwrap()
+        .runs;
     assert!(
         runs.len() > kills / 2,
         "only {} runs for {kills} kills",

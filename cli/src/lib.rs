@@ -154,11 +154,12 @@ impl Cli {
                 workflow,
                 limit,
             } => {
-                let runs = store
+                // Runs whose row cannot be read are listed as such: the others still are.
+                let found = store
                     .list(status, workflow.as_deref(), limit)
                     .await
                     .map_err(CliError::Store)?;
-                Ok(runs_table(&runs))
+                Ok(runs_table(&found.runs, &found.unreadable))
             }
             Command::Show { run } => {
                 let (record, events) = load(run).await?;

@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use hookflow_runtime::{ActorKind, Event, EventKind, Journal, RunRecord};
+use hookflow_runtime::{ActorKind, Event, EventKind, Journal, RunRecord, Unreadable};
 
-/// The `runs` table: one line per run, columns aligned.
-pub fn runs_table(runs: &[RunRecord]) -> String {
+/// The `runs` table: one line per run, columns aligned; then a line per run whose row cannot
+/// be read: its id as stored and `unreadable: ` with the reason.
+pub fn runs_table(runs: &[RunRecord], unreadable: &[Unreadable]) -> String {
     let mut rows = vec![[
         "RUN".to_owned(),
         "WORKFLOW".to_owned(),
@@ -44,8 +45,30 @@ pub fn runs_table(runs: &[RunRecord]) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
-    if runs.is_empty() {
+    for run in unreadable {
+        let _ = writeln!(
+            out,
+            "{}  unreadable: {}",
+            printable(&run.run_id),
+            printable(&run.reason)
+        );
+    }
+    if runs.is_empty() && unreadable.is_empty() {
         out.push_str("(no runs)\n");
+    }
+    out
+}
+
+/// `text` with control characters escaped: a run id or a reason read from a corrupt row may
+/// hold anything, and must not drive the terminal.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
     }
     out
 }

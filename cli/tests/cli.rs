@@ -97,6 +97,7 @@ async fn fill(name: &str) -> Filled {
         .list(None, None, 100)
         .await
         .unwrap()
+        .runs
         .into_iter()
         .map(|r| (r.idempotency_key.unwrap(), r.run_id.to_string()))
         .collect();
@@ -355,7 +356,8 @@ async fn resume_needs_the_workflow_and_finishes_the_run() {
     let running = store
         .list(Some(StoredStatus::Running), None, 10)
         .await
-        .unwrap();
+        .unwrap()
+        .runs;
     assert!(running.is_empty(), "{running:?}");
     let (_, out, _) = hookflow(&filled.db, &["show", &run]);
     assert!(out.contains("run resumed from its journal"), "{out}");

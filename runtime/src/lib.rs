@@ -56,7 +56,8 @@ pub use hook::{After, Before, HookPoint, Hooks, Plugin, Registrar, Slot, StepHoo
 pub use journal::{Event, EventKind, Journal};
 pub use run::Outcome;
 pub use store::{
-    Claim, Lease, MemoryStore, Retention, RunRecord, Store, StoreError, StoredRun, StoredStatus,
+    Claim, Found, Lease, MemoryStore, Retention, RunRecord, Store, StoreError, StoredRun,
+    StoredStatus, Unreadable,
 };
 pub use types::{
     Actor, ActorKind, AdditionalDataError, BagValue, BestEffortFailure, BodyCall, BoxError,

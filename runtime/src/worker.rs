@@ -90,7 +90,8 @@ impl Worker {
     }
 
     /// Called with every error the worker meets and goes on from (the store unreachable, a
-    /// run it could not hand back). They are also logged at `warn`.
+    /// run it could not hand back, a run quarantined because it cannot be read). They are
+    /// also logged at `warn`.
     #[must_use]
     pub fn on_error(mut self, report: impl Fn(&WorkerError) + Send + Sync + 'static) -> Self {
         self.on_error = Some(Arc::new(report));
@@ -152,7 +153,14 @@ impl Worker {
                 }
                 Ok(claimed) => {
                     backoff = self.poll_interval;
-                    for ClaimedRun { run_id, fence, run } in claimed {
+                    for unreadable in claimed.unreadable {
+                        lock(&stats).quarantined += 1;
+                        self.report(&WorkerError::Quarantined {
+                            run_id: unreadable.run_id,
+                            reason: unreadable.reason,
+                        });
+                    }
+                    for ClaimedRun { run_id, fence, run } in claimed.runs {
                         let Some(run) = run else {
                             // Not this engine's to run: hand the lease back rather than sit
                             // on it.
@@ -317,6 +325,10 @@ pub struct WorkerReport {
     pub handed_back: u64,
     /// Failed attempts to claim runs (the store unreachable).
     pub store_errors: u64,
+    /// Runs the store quarantined as this worker claimed: their record or journal cannot be
+    /// read, so they were parked instead of run (each also reported to
+    /// [`Worker::on_error`] as [`WorkerError::Quarantined`]).
+    pub quarantined: u64,
 }
 
 impl WorkerReport {
@@ -357,5 +369,16 @@ pub enum WorkerError {
         /// The store's error.
         #[source]
         source: StoreError,
+    },
+    /// A run the worker would have claimed cannot be read (its record or journal is corrupt,
+    /// or written by a hookflow whose records this one cannot read): the store quarantined
+    /// it, parked with the reason in its `error`, and the worker goes on with the others.
+    /// Repair the row, then resume the run (`engine.resume(run_id)`, `hookflow resume`).
+    #[error("run {run_id} cannot be read and was quarantined (parked): {reason}")]
+    Quarantined {
+        /// The run's id as stored (it may itself be what cannot be read).
+        run_id: String,
+        /// Why it cannot be read.
+        reason: String,
     },
 }

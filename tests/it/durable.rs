@@ -234,7 +234,7 @@ async fn a_crashed_run_resumes_without_running_completed_steps_again(store: Arc<
         RunOptions::new(),
     )
     .await;
-    let pending = store.pending().await.unwrap();
+    let pending = store.pending().await.unwrap().runs;
     assert_eq!(pending.len(), 1);
     let run_id = pending[0].run_id;
 
@@ -259,7 +259,7 @@ async fn a_crashed_run_resumes_without_running_completed_steps_again(store: Arc<
         Some(serde_json::json!(["debited alice", "credited bob"]))
     );
     assert!(events.iter().any(|e| e.kind == EventKind::RunResumed));
-    assert!(store.pending().await.unwrap().is_empty());
+    assert!(store.pending().await.unwrap().runs.is_empty());
 }
 
 async fn a_run_that_crashed_while_compensating_goes_on_compensating(store: Arc<dyn Store>) {
@@ -273,7 +273,7 @@ async fn a_run_that_crashed_while_compensating_goes_on_compensating(store: Arc<d
         RunOptions::new(),
     )
     .await;
-    let run_id = store.pending().await.unwrap()[0].run_id;
+    let run_id = store.pending().await.unwrap().runs[0].run_id;
 
     let report = engine(store.clone(), &bank).resume_pending().await.unwrap();
     assert_eq!(report.resumed, [(run_id, RunStatus::Compensated)]);
@@ -347,7 +347,7 @@ async fn a_changed_workflow_parks_the_run_with_a_replay_error(store: Arc<dyn Sto
         RunOptions::new(),
     )
     .await;
-    let run_id = store.pending().await.unwrap()[0].run_id;
+    let run_id = store.pending().await.unwrap().runs[0].run_id;
 
     let changed = Engine::builder()
         .worker_id("app")
@@ -388,11 +388,11 @@ async fn a_run_of_an_unknown_workflow_or_version_is_reported_not_dropped(store: 
         RunOptions::new(),
     )
     .await;
-    let run_id = store.pending().await.unwrap()[0].run_id;
+    let run_id = store.pending().await.unwrap().runs[0].run_id;
     let stranger = Engine::builder().store(store.clone()).build();
     let report = stranger.resume_pending().await.unwrap();
     assert_eq!(report.unknown, [(run_id, "transfer".to_owned(), 1)]);
-    assert_eq!(store.pending().await.unwrap().len(), 1, "still there");
+    assert_eq!(store.pending().await.unwrap().runs.len(), 1, "still there");
     let err = stranger.resume(run_id).await.unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -473,7 +473,7 @@ impl Store for Faulty {
         workflows: &'a [(String, u32)],
         skip: &'a [RunId],
         limit: usize,
-    ) -> hookflow::store::BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
+    ) -> hookflow::store::BoxFuture<'a, Result<hookflow::store::Found<StoredRun>, StoreError>> {
         self.inner.claim_next(lease, workflows, skip, limit)
     }
     fn renew<'a>(
@@ -500,7 +500,12 @@ impl Store for Faulty {
             Ok((record, events))
         })
     }
-    fn pending(&self) -> hookflow::store::BoxFuture<'_, Result<Vec<RunRecord>, StoreError>> {
+    fn pending(
+        &self,
+    ) -> hookflow::store::BoxFuture<
+        '_,
+        Result<hookflow::store::Found<hookflow::RunRecord>, StoreError>,
+    > {
         self.inner.pending()
     }
     fn list<'a>(
@@ -508,7 +513,10 @@ impl Store for Faulty {
         status: Option<StoredStatus>,
         workflow: Option<&'a str>,
         limit: usize,
-    ) -> hookflow::store::BoxFuture<'a, Result<Vec<RunRecord>, StoreError>> {
+    ) -> hookflow::store::BoxFuture<
+        'a,
+        Result<hookflow::store::Found<hookflow::RunRecord>, StoreError>,
+    > {
         self.inner.list(status, workflow, limit)
     }
 }
@@ -524,7 +532,7 @@ async fn a_corrupt_journal_row_parks_the_run() {
         RunOptions::new(),
     )
     .await;
-    let run_id = store.pending().await.unwrap()[0].run_id;
+    let run_id = store.pending().await.unwrap().runs[0].run_id;
     store.corrupt_outputs.store(true, Ordering::SeqCst);
     let report = engine(store.clone(), &bank).resume_pending().await.unwrap();
     assert_eq!(report.resumed, [(run_id, RunStatus::Parked)]);

@@ -228,7 +228,8 @@ async fn claim_next_takes_free_runs_oldest_first_and_once(store: Arc<dyn Store>)
     let first = store
         .claim_next(&lease("b", 10_000), &known, &[], 3)
         .await
-        .unwrap();
+        .unwrap()
+        .runs;
     assert_eq!(ids(&first), [1, 2, 3]);
     assert!(
         first
@@ -238,13 +239,15 @@ async fn claim_next_takes_free_runs_oldest_first_and_once(store: Arc<dyn Store>)
     let second = store
         .claim_next(&lease("c", 10_000), &known, &[], 10)
         .await
-        .unwrap();
+        .unwrap()
+        .runs;
     assert_eq!(ids(&second), [4, 5]);
     assert!(
         store
             .claim_next(&lease("d", 10_000), &known, &[], 10)
             .await
             .unwrap()
+            .runs
             .is_empty()
     );
     // Released: free again at once, at the next generation.
@@ -252,7 +255,8 @@ async fn claim_next_takes_free_runs_oldest_first_and_once(store: Arc<dyn Store>)
     let again = store
         .claim_next(&lease("d", 10_000), &known, &[], 10)
         .await
-        .unwrap();
+        .unwrap()
+        .runs;
     assert_eq!(ids(&again), [4]);
     assert_eq!(again[0].0.fence, 2);
 }
@@ -285,6 +289,7 @@ async fn renewing_keeps_only_the_owners_leases(store: Arc<dyn Store>) {
             .claim_next(&lease("b", 1000), &known, &[], 10)
             .await
             .unwrap()
+            .runs
             .is_empty()
     );
 }
@@ -323,7 +328,8 @@ async fn workers_run_what_is_enqueued(store: Arc<dyn Store>) {
         let done = store
             .list(Some(StoredStatus::Completed), None, 1000)
             .await
-            .unwrap();
+            .unwrap()
+            .runs;
         done.len() == ids.len()
     })
     .await;
@@ -508,6 +514,7 @@ async fn shutdown_hands_back_what_is_in_flight(store: Arc<dyn Store>) {
             .list(Some(StoredStatus::Completed), None, 10)
             .await
             .unwrap()
+            .runs
             .len()
             == 3
     })
@@ -572,7 +579,7 @@ impl Store for NoHeartbeat {
         workflows: &'a [(String, u32)],
         skip: &'a [RunId],
         limit: usize,
-    ) -> hookflow::store::BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
+    ) -> hookflow::store::BoxFuture<'a, Result<hookflow::store::Found<StoredRun>, StoreError>> {
         self.0.claim_next(lease, workflows, skip, limit)
     }
     fn renew<'a>(
@@ -592,7 +599,12 @@ impl Store for NoHeartbeat {
     fn load(&self, run_id: RunId) -> hookflow::store::BoxFuture<'_, Result<StoredRun, StoreError>> {
         self.0.load(run_id)
     }
-    fn pending(&self) -> hookflow::store::BoxFuture<'_, Result<Vec<RunRecord>, StoreError>> {
+    fn pending(
+        &self,
+    ) -> hookflow::store::BoxFuture<
+        '_,
+        Result<hookflow::store::Found<hookflow::RunRecord>, StoreError>,
+    > {
         self.0.pending()
     }
     fn list<'a>(
@@ -600,7 +612,10 @@ impl Store for NoHeartbeat {
         status: Option<StoredStatus>,
         workflow: Option<&'a str>,
         limit: usize,
-    ) -> hookflow::store::BoxFuture<'a, Result<Vec<RunRecord>, StoreError>> {
+    ) -> hookflow::store::BoxFuture<
+        'a,
+        Result<hookflow::store::Found<hookflow::RunRecord>, StoreError>,
+    > {
         self.0.list(status, workflow, limit)
     }
 }

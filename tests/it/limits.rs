@@ -125,7 +125,7 @@ async fn additional_data_nested_too_deep_is_rejected_and_nothing_is_written() {
         other => panic!("expected a rejection, got {other:?}"),
     }
     assert_eq!(counts.made.load(Ordering::SeqCst), 0, "the run started");
-    assert!(store.list(None, None, 10).await.unwrap().is_empty());
+    assert!(store.list(None, None, 10).await.unwrap().runs.is_empty());
 
     // The deepest accepted additional data is written and read back.
     let fits = nested(MAX_DEPTH - 1);
@@ -165,7 +165,7 @@ fn an_input_nested_ten_thousand_levels_is_rejected_without_overflowing_the_stack
                         RecordError::TooDeep { .. }
                     )))
                 );
-                let nothing = store.list(None, None, 10).await.unwrap().is_empty();
+                let nothing = store.list(None, None, 10).await.unwrap().runs.is_empty();
                 // The outcome holds no copy of the input: dropping it is cheap. The input
                 // itself was moved into the run and dropped there... level by level below.
                 (outcome.status(), rejected, nothing)
@@ -221,7 +221,7 @@ async fn a_step_output_over_the_bound_parks_the_run_which_resumes_after_a_fix() 
         EventKind::StepCompleted { step, .. } if step == "make"
     )));
     // A parked run is not resumed by itself.
-    assert!(store.pending().await.unwrap().is_empty());
+    assert!(store.pending().await.unwrap().runs.is_empty());
     assert_eq!(small.resume_pending().await.unwrap().resumed, []);
 
     // With a larger bound, resumed by hand: the step runs again, under the same key.

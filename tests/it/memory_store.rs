@@ -104,7 +104,7 @@ async fn runs_without_a_key_are_forgotten_as_they_end_and_kept_while_they_run() 
     let held = till.held.notified();
     let run = engine.spawn::<Pay>(30, RunOptions::new()).unwrap();
     held.await;
-    let running = store.list(None, None, 10).await.unwrap();
+    let running = store.list(None, None, 10).await.unwrap().runs;
     assert_eq!(running.len(), 1);
     assert_eq!(running[0].status, StoredStatus::Running);
     till.hold.store(false, Ordering::SeqCst);

@@ -95,7 +95,7 @@ async fn a_read_only_connection_never_creates_or_migrates() {
     drop(PostgresStore::connect(&url).await.unwrap());
     let store = PostgresStore::connect_read_only(&url).await.unwrap();
     assert!(store.is_read_only());
-    assert!(store.list(None, None, 10).await.unwrap().is_empty());
+    assert!(store.list(None, None, 10).await.unwrap().runs.is_empty());
     let lease = Lease {
         owner: "reader".into(),
         duration: Duration::from_secs(5),
@@ -119,7 +119,7 @@ async fn a_read_only_connection_never_creates_or_migrates() {
             .map(drop),
         "claim runs",
     );
-    assert!(store.pending().await.unwrap().is_empty());
+    assert!(store.pending().await.unwrap().runs.is_empty());
     drop(store);
 
     // An older hookflow's database: refused read-only (connecting for writing migrates it).

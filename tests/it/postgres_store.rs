@@ -62,9 +62,10 @@ async fn runs_survive_closing_and_connecting_again() {
     let listed = store
         .list(Some(StoredStatus::Completed), Some("ship"), 10)
         .await
-        .unwrap();
+        .unwrap()
+        .runs;
     assert_eq!(listed.len(), 1);
-    assert!(store.pending().await.unwrap().is_empty());
+    assert!(store.pending().await.unwrap().runs.is_empty());
 }
 
 #[tokio::test]
@@ -180,7 +181,7 @@ async fn racing_creates_with_one_idempotency_key_record_one_run() {
             assert_eq!(existing.run_id, new[0]);
         }
     }
-    assert_eq!(store.list(None, None, 100).await.unwrap().len(), 1);
+    assert_eq!(store.list(None, None, 100).await.unwrap().runs.len(), 1);
 }
 
 #[tokio::test]
@@ -224,7 +225,7 @@ async fn corrupt_and_foreign_rows_are_typed_errors_and_nothing_is_lost() {
         }
     }
     // The run rows are intact: nothing is lost.
-    assert_eq!(store.list(None, None, 10).await.unwrap().len(), 2);
+    assert_eq!(store.list(None, None, 10).await.unwrap().runs.len(), 2);
 
     // A corrupt run row.
     pg_psql(
@@ -242,7 +243,7 @@ async fn corrupt_and_foreign_rows_are_typed_errors_and_nothing_is_lost() {
 }
 
 #[tokio::test]
-async fn a_corrupt_pending_run_is_reported_by_resume_not_dropped() {
+async fn a_corrupt_pending_run_is_quarantined_by_resume_not_dropped() {
     let url = pg_database("pending");
     let store = Arc::new(PostgresStore::connect(&url).await.unwrap());
     let run_id = engine(Arc::clone(&store))
@@ -261,13 +262,28 @@ async fn a_corrupt_pending_run_is_reported_by_resume_not_dropped() {
     );
     let store = Arc::new(PostgresStore::connect(&url).await.unwrap());
     let report = engine(Arc::clone(&store)).resume_pending().await.unwrap();
-    assert_eq!(report.failed.len(), 1);
-    assert_eq!(report.failed[0].0, run_id);
-    assert!(matches!(report.failed[0].1, StoreError::Corrupt { .. }));
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert!(report.resumed.is_empty(), "{report:?}");
+    assert_eq!(report.quarantined.len(), 1, "{report:?}");
+    assert_eq!(report.quarantined[0].run_id, run_id.to_string());
+    assert!(
+        report.quarantined[0]
+            .reason
+            .starts_with("event 0 cannot be read: "),
+        "{report:?}"
+    );
+    // Parked, not dropped: listed with its reason, no longer pending.
+    assert!(store.pending().await.unwrap().is_empty());
+    let parked = store
+        .list(Some(StoredStatus::Parked), None, 10)
+        .await
+        .unwrap()
+        .runs;
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].run_id, run_id);
     assert_eq!(
-        store.pending().await.unwrap().len(),
-        1,
-        "still pending, not dropped"
+        parked[0].error.as_deref(),
+        Some(report.quarantined[0].error().as_str())
     );
 }
 

@@ -113,7 +113,7 @@ async fn a_run_id_that_exists_is_rejected_and_the_existing_run_is_untouched(stor
     assert_eq!(record.input, queued.0.input);
     assert!(events.is_empty());
     assert_eq!(packed.count(), 1);
-    assert_eq!(store.list(None, None, 100).await.unwrap().len(), 2);
+    assert_eq!(store.list(None, None, 100).await.unwrap().runs.len(), 2);
 }
 
 async fn an_idempotency_key_reused_with_another_input_is_rejected(store: Arc<dyn Store>) {
@@ -140,7 +140,7 @@ async fn an_idempotency_key_reused_with_another_input_is_rejected(store: Arc<dyn
     );
     assert_eq!(packed.count(), 1, "nothing of the second run ran");
     assert_eq!(
-        store.list(None, None, 100).await.unwrap().len(),
+        store.list(None, None, 100).await.unwrap().runs.len(),
         1,
         "nothing recorded"
     );
@@ -161,7 +161,7 @@ async fn an_idempotency_key_reused_with_another_input_is_rejected(store: Arc<dyn
     let enqueued = engine.enqueue_with::<Ship>(parcel("alice"), keyed()).await;
     assert_eq!(enqueued.unwrap(), first.run_id());
     assert_eq!(packed.count(), 1);
-    assert_eq!(store.list(None, None, 100).await.unwrap().len(), 1);
+    assert_eq!(store.list(None, None, 100).await.unwrap().runs.len(), 1);
     assert_eq!(store.load(first.run_id()).await.unwrap(), before);
 }
 

@@ -361,7 +361,7 @@ async fn crash_once<W: Workflow<Input = u64>>(
         outcome = &mut run => panic!("the run should hang in {step}, it ended: {:?}", outcome.status()),
         () = shop.hung.notified() => {}
     }
-    let pending = store.pending().await.unwrap();
+    let pending = store.pending().await.unwrap().runs;
     assert_eq!(pending.len(), 1, "the crashed run is pending");
     let run_id = pending[0].run_id;
     while !committed(&store.load(run_id).await.unwrap().1) {

@@ -162,7 +162,11 @@ async fn processes_sharing_a_file_finish_every_run() {
         assert!(out.contains(&format!("completed={RUNS} ")), "{out}");
     }
     let store = SqliteStore::open_read_only(&db).unwrap();
-    let runs = store.list(None, Some("booking"), 10 * RUNS).await.unwrap();
+    let runs = store
+        .list(None, Some("booking"), 10 * RUNS)
+        .await
+        .unwrap()
+        .runs;
     assert_eq!(runs.len(), 2 * RUNS);
     for run in &runs {
         assert_eq!(run.status, StoredStatus::Completed, "{run:?}");

@@ -83,7 +83,7 @@ async fn a_read_only_store_reads_a_live_store_and_refuses_every_write() {
     let (record, events) = store.load(first).await.unwrap();
     assert_eq!(record.status, StoredStatus::Completed);
     assert!(!events.is_empty());
-    assert!(store.pending().await.unwrap().is_empty());
+    assert!(store.pending().await.unwrap().runs.is_empty());
 
     let lease = Lease {
         owner: "reader".into(),
@@ -117,7 +117,7 @@ async fn a_read_only_store_reads_a_live_store_and_refuses_every_write() {
     // SQLite's locks, with the WAL, not a frozen copy).
     let writer = Arc::new(SqliteStore::open(&path).unwrap());
     let second = engine(writer).run::<Post>("p2".into()).await.run_id();
-    let listed = store.list(None, Some("post"), 10).await.unwrap();
+    let listed = store.list(None, Some("post"), 10).await.unwrap().runs;
     assert_eq!(
         listed.iter().map(|r| r.run_id).collect::<Vec<_>>(),
         [second, first]
@@ -248,7 +248,7 @@ async fn an_older_store_is_refused_read_only_and_migrated_when_opened_for_writin
 
     drop(SqliteStore::open(&path).unwrap());
     let store = SqliteStore::open_read_only(&path).unwrap();
-    assert!(store.list(None, None, 10).await.unwrap().is_empty());
+    assert!(store.list(None, None, 10).await.unwrap().runs.is_empty());
     drop(store);
 
     // A newer hookflow's store: refused read-only too.
@@ -288,7 +288,7 @@ async fn a_store_on_a_read_only_medium_is_read() {
     let store = SqliteStore::open_read_only(&path).unwrap();
     let (record, _) = store.load(run_id).await.unwrap();
     assert_eq!(record.output, Some(serde_json::json!("stamped p1")));
-    assert_eq!(store.list(None, None, 10).await.unwrap().len(), 1);
+    assert_eq!(store.list(None, None, 10).await.unwrap().runs.len(), 1);
     drop(store);
     assert_eq!(bytes(&path), before);
     std::fs::remove_dir_all(dir).unwrap();

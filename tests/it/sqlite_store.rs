@@ -59,7 +59,8 @@ async fn runs_survive_closing_and_opening_the_database() {
     let listed = store
         .list(Some(StoredStatus::Completed), Some("ship"), 10)
         .await
-        .unwrap();
+        .unwrap()
+        .runs;
     assert_eq!(listed.len(), 1);
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -144,12 +145,12 @@ async fn corrupt_and_foreign_rows_are_typed_errors_and_nothing_is_lost() {
         }
     }
     // The run rows are intact: nothing is lost.
-    assert_eq!(store.list(None, None, 10).await.unwrap().len(), 2);
+    assert_eq!(store.list(None, None, 10).await.unwrap().runs.len(), 2);
     std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
-async fn a_corrupt_pending_run_is_reported_by_resume_not_dropped() {
+async fn a_corrupt_pending_run_is_quarantined_by_resume_not_dropped() {
     let dir = tempdir("pending");
     let path = dir.join("runs.db");
     let store = Arc::new(SqliteStore::open(&path).unwrap());
@@ -172,13 +173,28 @@ async fn a_corrupt_pending_run_is_reported_by_resume_not_dropped() {
     drop(conn);
     let store = Arc::new(SqliteStore::open(&path).unwrap());
     let report = engine(Arc::clone(&store)).resume_pending().await.unwrap();
-    assert_eq!(report.failed.len(), 1);
-    assert_eq!(report.failed[0].0, run_id);
-    assert!(matches!(report.failed[0].1, StoreError::Corrupt { .. }));
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert!(report.resumed.is_empty(), "{report:?}");
+    assert_eq!(report.quarantined.len(), 1, "{report:?}");
+    assert_eq!(report.quarantined[0].run_id, run_id.to_string());
+    assert!(
+        report.quarantined[0]
+            .reason
+            .starts_with("event 0 cannot be read: "),
+        "{report:?}"
+    );
+    // Parked, not dropped: listed with its reason, no longer pending.
+    assert!(store.pending().await.unwrap().is_empty());
+    let parked = store
+        .list(Some(StoredStatus::Parked), None, 10)
+        .await
+        .unwrap()
+        .runs;
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].run_id, run_id);
     assert_eq!(
-        store.pending().await.unwrap().len(),
-        1,
-        "still pending, not dropped"
+        parked[0].error.as_deref(),
+        Some(report.quarantined[0].error().as_str())
     );
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -337,7 +337,8 @@ async fn drained(store: &PostgresStore, limit: Duration) {
         let running = store
             .list(Some(StoredStatus::Running), None, 5)
             .await
-            .unwrap();
+            .unwrap()
+            .runs;
         if running.is_empty() {
             return;
         }
@@ -497,7 +498,8 @@ fn killed_workers_lose_nothing_repeat_nothing_and_never_overlap() {
             let remaining = store
                 .list(Some(StoredStatus::Running), None, usize::MAX)
                 .await
-                .unwrap();
+                .unwrap()
+                .runs;
             if remaining.is_empty() {
                 break;
             }
@@ -609,7 +611,7 @@ async fn verify(
     runs: u64,
     killed: &HashMap<String, i64>,
 ) -> Checked {
-    let records = store.list(None, None, usize::MAX).await.unwrap();
+    let records = store.list(None, None, usize::MAX).await.unwrap().runs;
     let mut numbers: Vec<u64> = records.iter().map(number).collect();
     numbers.sort_unstable();
     assert_eq!(numbers, (1..=runs).collect::<Vec<_>>(), "a run is missing");
@@ -1030,7 +1032,10 @@ impl Store for CountingStore {
         workflows: &'a [(String, u32)],
         skip: &'a [hookflow::RunId],
         limit: usize,
-    ) -> hookflow::store::BoxFuture<'a, Result<Vec<hookflow::StoredRun>, StoreError>> {
+    ) -> hookflow::store::BoxFuture<
+        'a,
+        Result<hookflow::store::Found<hookflow::StoredRun>, StoreError>,
+    > {
         self.claims
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.inner.claim_next(lease, workflows, skip, limit)
@@ -1057,7 +1062,10 @@ impl Store for CountingStore {
     }
     fn pending(
         &self,
-    ) -> hookflow::store::BoxFuture<'_, Result<Vec<hookflow::RunRecord>, StoreError>> {
+    ) -> hookflow::store::BoxFuture<
+        '_,
+        Result<hookflow::store::Found<hookflow::RunRecord>, StoreError>,
+    > {
         self.inner.pending()
     }
     fn list<'a>(
@@ -1065,7 +1073,10 @@ impl Store for CountingStore {
         status: Option<StoredStatus>,
         workflow: Option<&'a str>,
         limit: usize,
-    ) -> hookflow::store::BoxFuture<'a, Result<Vec<hookflow::RunRecord>, StoreError>> {
+    ) -> hookflow::store::BoxFuture<
+        'a,
+        Result<hookflow::store::Found<hookflow::RunRecord>, StoreError>,
+    > {
         self.inner.list(status, workflow, limit)
     }
 }

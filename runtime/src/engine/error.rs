@@ -42,6 +42,16 @@ pub enum ResumeError {
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
+    /// The run's record or journal cannot be read (corrupt, or written by a hookflow whose
+    /// records this one cannot read): it was quarantined, parked in the store with the
+    /// reason in its `error`. Repair the row, then resume it again.
+    #[error("run {run_id} cannot be read and was quarantined (parked): {reason}")]
+    Quarantined {
+        /// The run.
+        run_id: RunId,
+        /// Why it cannot be read.
+        reason: String,
+    },
 }
 
 /// Why [`Engine::enqueue`](crate::Engine::enqueue) could not record a run.

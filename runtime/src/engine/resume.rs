@@ -10,7 +10,7 @@ use super::in_flight::InFlightGuard;
 use crate::context::Durable;
 use crate::journal::{Event, Replay};
 use crate::run::{Outcome, execute, park_input};
-use crate::store::{Claim, RunRecord, Store};
+use crate::store::{Claim, Found, RunRecord, Store, Unreadable};
 use crate::types::{BoxFuture, NoStore, RunId, RunOptions, RunStatus, StoreError};
 use crate::workflow::Workflow;
 
@@ -47,6 +47,10 @@ pub struct ResumeReport {
     pub failed: Vec<(RunId, StoreError)>,
     /// The runs another worker (named) holds a live lease on: left to it.
     pub held: Vec<(RunId, String)>,
+    /// The runs whose record or journal cannot be read: quarantined (parked in the store,
+    /// the reason in their `error`), not resumed. Repair the row, then
+    /// [`Engine::resume`] each.
+    pub quarantined: Vec<Unreadable>,
 }
 
 /// A run a worker claimed through [`Engine::claim_next`].
@@ -101,16 +105,22 @@ impl Engine {
     /// Resumes every unfinished run in the store (not parked ones), each to its end, one after
     /// the other. A run of a workflow this engine does not know (see
     /// [`EngineBuilder::workflow`](crate::EngineBuilder::workflow)), or of another version, is
-    /// reported and left in the store. Without a store, there is nothing to resume.
+    /// reported and left in the store. A run whose record or journal cannot be read is
+    /// quarantined ([`ResumeReport::quarantined`]) and the others resumed. Without a store,
+    /// there is nothing to resume.
     ///
     /// # Errors
-    /// When the store cannot list its runs.
+    /// When the store cannot list its runs (it is down; never because of what a row holds).
     pub async fn resume_pending(&self) -> Result<ResumeReport, StoreError> {
         let Some(store) = self.store().cloned() else {
             return Ok(ResumeReport::default());
         };
-        let mut report = ResumeReport::default();
-        for record in store.pending().await? {
+        let pending = store.pending().await?;
+        let mut report = ResumeReport {
+            quarantined: pending.unreadable,
+            ..ResumeReport::default()
+        };
+        for record in pending.runs {
             if self.inner.in_flight.contains(record.run_id) {
                 continue;
             }
@@ -123,6 +133,13 @@ impl Engine {
                     report.unknown.push((record.run_id, workflow, version));
                 }
                 Err(ResumeError::Store(err)) => report.failed.push((record.run_id, err)),
+                // It became unreadable since it was listed.
+                Err(ResumeError::Quarantined { run_id, reason }) => {
+                    report.quarantined.push(Unreadable {
+                        run_id: run_id.to_string(),
+                        reason,
+                    });
+                }
                 // The store was there a moment ago.
                 Err(ResumeError::NoStore(_)) => {}
             }
@@ -130,14 +147,25 @@ impl Engine {
         Ok(report)
     }
 
-    /// Resumes one stored run, parked ones included (after a fix of the workflow's code).
+    /// Resumes one stored run, parked ones included (after a fix of the workflow's code, or
+    /// of a quarantined run's row).
+    ///
+    /// A run whose record or journal cannot be read is quarantined (parked, the reason in
+    /// its `error`; it may have been already) and [`ResumeError::Quarantined`] says why,
+    /// unless it is finished or another worker's live lease holds it
+    /// ([`ResumeError::Store`] with [`StoreError::Corrupt`] then: nothing is written).
     ///
     /// # Errors
-    /// [`ResumeError`] when the engine has no store, the store fails, the run's workflow is
-    /// unknown here, or the run is held by another worker or already running here.
+    /// [`ResumeError`] when the engine has no store, the store fails, the run cannot be
+    /// read, the run's workflow is unknown here, or the run is held by another worker or
+    /// already running here.
     pub async fn resume(&self, run_id: RunId) -> Result<RunStatus, ResumeError> {
         let store = self.store().cloned().ok_or(NoStore)?;
-        let (record, _) = store.load(run_id).await.map_err(ResumeError::Store)?;
+        let record = match store.load(run_id).await {
+            Ok((record, _)) => record,
+            Err(StoreError::Corrupt { .. }) => return self.quarantine(&store, run_id).await,
+            Err(err) => return Err(ResumeError::Store(err)),
+        };
         if let Some(status) = record.status.finished() {
             return Ok(status);
         }
@@ -175,6 +203,48 @@ impl Engine {
             Claim::Acquired(record, events) => {
                 Ok(resumer(self.clone(), *record, events, guard).await)
             }
+            Claim::Quarantined(unreadable) => Err(quarantined(run_id, unreadable)),
+        }
+    }
+
+    /// Quarantines run `run_id`, which cannot be read, through a claim (which parks it
+    /// unless it is finished or held by another worker).
+    async fn quarantine(
+        &self,
+        store: &Arc<dyn Store>,
+        run_id: RunId,
+    ) -> Result<RunStatus, ResumeError> {
+        let _guard = self
+            .inner
+            .in_flight
+            .enter(run_id)
+            .ok_or_else(|| ResumeError::InFlight {
+                run_id,
+                owner: self.inner.lease.owner.clone(),
+            })?;
+        match store
+            .claim(run_id, &self.inner.lease)
+            .await
+            .map_err(ResumeError::Store)?
+        {
+            Claim::Quarantined(unreadable) => Err(quarantined(run_id, unreadable)),
+            Claim::Held {
+                owner,
+                until_micros,
+            } => Err(ResumeError::Held {
+                run_id,
+                owner,
+                until_micros,
+            }),
+            Claim::Finished(record, _) => Ok(record.status.run_status()),
+            // Repaired since it was read: hand it back, and let the caller try again.
+            Claim::Acquired(record, _) => {
+                let _ = store.release(run_id, record.fence).await;
+                Err(ResumeError::Store(StoreError::Unavailable {
+                    context: format!("resume run {run_id}"),
+                    message: "its row changed while it was read: try again".into(),
+                }))
+            }
         }
     }
 
@@ -190,8 +260,9 @@ impl Engine {
     }
 
     /// Claims up to `limit` free runs of the workflows this engine knows (never the runs in
-    /// flight here), each ready to be driven to its end.
-    pub(crate) async fn claim_next(&self, limit: usize) -> Result<Vec<ClaimedRun>, StoreError> {
+    /// flight here), each ready to be driven to its end; and the runs the store quarantined
+    /// on the way (their record or journal cannot be read).
+    pub(crate) async fn claim_next(&self, limit: usize) -> Result<Found<ClaimedRun>, StoreError> {
         let store = self.store().cloned().ok_or(StoreError::Unavailable {
             context: "claiming runs".to_owned(),
             message: NoStore.to_string(),
@@ -205,7 +276,8 @@ impl Engine {
         let claimed = store
             .claim_next(&self.inner.lease, &workflows, &skip, limit)
             .await?;
-        Ok(claimed
+        let runs = claimed
+            .runs
             .into_iter()
             .map(|(record, events)| {
                 let run_id = record.run_id;
@@ -219,7 +291,11 @@ impl Engine {
                 });
                 ClaimedRun { run_id, fence, run }
             })
-            .collect())
+            .collect();
+        Ok(Found {
+            runs,
+            unreadable: claimed.unreadable,
+        })
     }
 
     /// Hands a run back, unfinished, if `fence` is still its lease: any worker may claim it.
@@ -228,6 +304,14 @@ impl Engine {
             Some(store) => store.release(run_id, fence).await,
             None => Ok(()),
         }
+    }
+}
+
+/// The error of resuming run `run_id`, which the store quarantined.
+fn quarantined(run_id: RunId, unreadable: Unreadable) -> ResumeError {
+    ResumeError::Quarantined {
+        run_id,
+        reason: unreadable.reason,
     }
 }
 

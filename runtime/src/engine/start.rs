@@ -107,6 +107,14 @@ impl Engine {
                     }
                     // Another worker runs it: wait for it.
                     Ok(Claim::Held { .. }) => {}
+                    // Its row cannot be read: parked, like any run that cannot go on.
+                    Ok(Claim::Quarantined(unreadable)) => {
+                        let err = crate::store::StoreError::Corrupt {
+                            run_id: unreadable.run_id,
+                            message: unreadable.reason,
+                        };
+                        return Outcome::stopped(run_id, RunStatus::Parked, err.into());
+                    }
                 }
             }
             tokio::time::sleep(wait).await;

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::{
-    BoxFuture, Claim, Created, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
+    BoxFuture, Claim, Created, Found, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
     StoredStatus,
 };
 use crate::journal::Event;
@@ -270,7 +270,8 @@ impl Store for MemoryStore {
         workflows: &'a [(String, u32)],
         skip: &'a [RunId],
         limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Found<StoredRun>, StoreError>> {
+        // Runs in memory are never unreadable: nothing to quarantine.
         Box::pin(async move {
             let now = now_micros();
             let mut inner = self.lock(now);
@@ -287,15 +288,16 @@ impl Store for MemoryStore {
                 })
                 .collect();
             free.sort_by_key(|(r, _)| (r.created_at_micros, r.run_id));
-            Ok(free
-                .into_iter()
-                .take(limit)
-                .map(|(record, journal)| {
-                    let fence = record.fence + 1;
-                    take(record, lease, fence);
-                    (record.clone(), journal.clone())
-                })
-                .collect())
+            Ok(Found::readable(
+                free.into_iter()
+                    .take(limit)
+                    .map(|(record, journal)| {
+                        let fence = record.fence + 1;
+                        take(record, lease, fence);
+                        (record.clone(), journal.clone())
+                    })
+                    .collect(),
+            ))
         })
     }
 
@@ -344,7 +346,7 @@ impl Store for MemoryStore {
         })
     }
 
-    fn pending(&self) -> BoxFuture<'_, Result<Vec<RunRecord>, StoreError>> {
+    fn pending(&self) -> BoxFuture<'_, Result<Found<RunRecord>, StoreError>> {
         Box::pin(async move {
             let mut pending: Vec<RunRecord> = self
                 .lock(now_micros())
@@ -354,7 +356,7 @@ impl Store for MemoryStore {
                 .map(|(r, _)| r.clone())
                 .collect();
             pending.sort_by_key(|r| (r.created_at_micros, r.run_id));
-            Ok(pending)
+            Ok(Found::readable(pending))
         })
     }
 
@@ -363,7 +365,7 @@ impl Store for MemoryStore {
         status: Option<StoredStatus>,
         workflow: Option<&'a str>,
         limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Found<RunRecord>, StoreError>> {
         Box::pin(async move {
             let mut runs: Vec<RunRecord> = self
                 .lock(now_micros())
@@ -376,7 +378,7 @@ impl Store for MemoryStore {
                 .collect();
             runs.sort_by_key(|r| std::cmp::Reverse((r.created_at_micros, r.run_id)));
             runs.truncate(limit);
-            Ok(runs)
+            Ok(Found::readable(runs))
         })
     }
 }

@@ -15,6 +15,12 @@
 //! `PostgresStore::connect_read_only`): they never create, migrate or write, and refuse what
 //! is not a hookflow store ([`StoreError::NotAStore`]). [`redact`] hides the password of a
 //! connection string that is to be printed or logged.
+//!
+//! A run whose row (or a row of its journal) cannot be read, hand-written, damaged or written
+//! by a hookflow whose records this one cannot read, never poisons the others: the SQL
+//! stores read rows one by one, and [`Store::pending`] and [`Store::claim_next`]
+//! **quarantine** such a run (park it, with the reason in its `error`) and report it as
+//! [`Unreadable`] in what they return ([`Found`]); [`Store::list`] only reports it.
 
 mod memory;
 #[cfg(feature = "postgres")]
@@ -89,6 +95,78 @@ pub struct RunRecord {
 /// A run and its journal, as a store returns them.
 pub type StoredRun = (RunRecord, Vec<Event>);
 
+/// A run a store could not read: its row, or a row of its journal, does not parse (corrupt on
+/// disk, written by hand, or by a hookflow whose records this one cannot read).
+///
+/// [`Store::pending`] and [`Store::claim_next`] **quarantine** such a run: they park it in the
+/// store (status `parked`, its lease released, its `error` set to `quarantined: ` and the
+/// reason) and report it here, and every other run goes on. [`Store::list`] only reports it.
+/// Once the row is repaired, [`Engine::resume`](crate::Engine::resume) resumes it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Unreadable {
+    /// The run's id as stored: it may itself be what does not parse, so it is not a
+    /// [`RunId`].
+    pub run_id: String,
+    /// Why it cannot be read, e.g. "the record cannot be read: actor: key must be a string
+    /// at line 1 column 2" or "event 3 cannot be read: EOF while parsing a value at line 1
+    /// column 1".
+    pub reason: String,
+}
+
+impl Unreadable {
+    /// What a quarantined run's `error` says: `quarantined: ` and the reason.
+    pub fn error(&self) -> String {
+        quarantined(&self.reason)
+    }
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "run {}: {}", self.run_id, self.reason)
+    }
+}
+
+/// The `error` of a run quarantined for `reason`.
+pub(crate) fn quarantined(reason: &str) -> String {
+    format!("quarantined: {reason}")
+}
+
+/// What a store read, row by row: the runs it could read, and those it could not (each
+/// reported, never failing the rest). [`Store::pending`] and [`Store::claim_next`] have
+/// quarantined the unreadable ones (parked them in the store); [`Store::list`] only reports
+/// them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found<T> {
+    /// The runs read, in the order the method gives.
+    pub runs: Vec<T>,
+    /// The runs that could not be read.
+    pub unreadable: Vec<Unreadable>,
+}
+
+impl<T> Default for Found<T> {
+    fn default() -> Self {
+        Found {
+            runs: Vec::new(),
+            unreadable: Vec::new(),
+        }
+    }
+}
+
+impl<T> Found<T> {
+    /// Runs that could all be read.
+    pub fn readable(runs: Vec<T>) -> Self {
+        Found {
+            runs,
+            unreadable: Vec::new(),
+        }
+    }
+
+    /// Whether nothing was found, readable or not.
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty() && self.unreadable.is_empty()
+    }
+}
+
 /// A lease to take or renew: who takes it, and for how long without renewal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -120,6 +198,10 @@ pub enum Claim {
     },
     /// The run is over: there is nothing to claim. Its record and journal.
     Finished(Box<RunRecord>, Vec<Event>),
+    /// The run's record or journal cannot be read, and it was neither finished nor held by
+    /// another live lease: it was quarantined instead (parked, its lease released, the
+    /// reason in its `error`).
+    Quarantined(Unreadable),
 }
 
 /// A change to a run's row, committed with its events.
@@ -204,7 +286,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// Takes the lease of one run (running or parked) that nobody else holds, or whose lease
-    /// lapsed: increments its generation and returns it with its journal.
+    /// lapsed: increments its generation and returns it with its journal. A run whose record
+    /// or journal cannot be read is quarantined instead ([`Claim::Quarantined`]) unless it is
+    /// finished or another owner's live lease holds it ([`StoreError::Corrupt`] then).
     fn claim<'a>(
         &'a self,
         run_id: RunId,
@@ -216,13 +300,18 @@ pub trait Store: Send + Sync + 'static {
     /// `skip` (the runs still in flight in the claiming process under a lapsed lease),
     /// without waiting for runs other workers are claiming at the same moment. Each comes
     /// with its journal, read after the claim.
+    ///
+    /// The rows are read one by one: a free running run whose record or journal cannot be
+    /// read is quarantined (parked in the store, its lease released, in the same transaction
+    /// where the store has them) and reported in [`Found::unreadable`]; it does not count
+    /// towards `limit`, and the readable runs are claimed as if it were not there.
     fn claim_next<'a>(
         &'a self,
         lease: &'a Lease,
         workflows: &'a [(String, u32)],
         skip: &'a [RunId],
         limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>>;
+    ) -> BoxFuture<'a, Result<Found<StoredRun>, StoreError>>;
 
     /// Renews the lease of `runs` (those still held by `lease.owner`) for another
     /// `lease.duration`: the heartbeat of the runs a worker is advancing. Returns how many
@@ -241,15 +330,22 @@ pub trait Store: Send + Sync + 'static {
     fn load(&self, run_id: RunId) -> BoxFuture<'_, Result<(RunRecord, Vec<Event>), StoreError>>;
 
     /// The runs that are not finished and not parked, oldest first.
-    fn pending(&self) -> BoxFuture<'_, Result<Vec<RunRecord>, StoreError>>;
+    ///
+    /// The rows are read one by one, each run's journal too: a run whose record or journal
+    /// cannot be read is quarantined (parked in the store, whoever held its lease fenced out)
+    /// and reported in [`Found::unreadable`], and the others are returned. A store opened
+    /// read-only writes nothing: it only reports them.
+    fn pending(&self) -> BoxFuture<'_, Result<Found<RunRecord>, StoreError>>;
 
-    /// Runs, newest first, optionally only those with `status` or of `workflow`.
+    /// Runs, newest first, optionally only those with `status` or of `workflow`. Read-only:
+    /// a row that cannot be read is reported in [`Found::unreadable`] (it counts towards
+    /// `limit`) and left as it is.
     fn list<'a>(
         &'a self,
         status: Option<StoredStatus>,
         workflow: Option<&'a str>,
         limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>>;
+    ) -> BoxFuture<'a, Result<Found<RunRecord>, StoreError>>;
 }
 
 /// A shared store is a store: keep an `Arc` to inspect what the engine records.
@@ -283,7 +379,7 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         workflows: &'a [(String, u32)],
         skip: &'a [RunId],
         limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Found<StoredRun>, StoreError>> {
         (**self).claim_next(lease, workflows, skip, limit)
     }
     fn renew<'a>(
@@ -299,7 +395,7 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn load(&self, run_id: RunId) -> BoxFuture<'_, Result<(RunRecord, Vec<Event>), StoreError>> {
         (**self).load(run_id)
     }
-    fn pending(&self) -> BoxFuture<'_, Result<Vec<RunRecord>, StoreError>> {
+    fn pending(&self) -> BoxFuture<'_, Result<Found<RunRecord>, StoreError>> {
         (**self).pending()
     }
     fn list<'a>(
@@ -307,7 +403,7 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         status: Option<StoredStatus>,
         workflow: Option<&'a str>,
         limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Found<RunRecord>, StoreError>> {
         (**self).list(status, workflow, limit)
     }
 }

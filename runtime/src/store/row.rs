@@ -1,7 +1,8 @@
-//! What the SQL stores (SQLite, PostgreSQL) share: how a run is laid out in columns, and how
-//! a row and a journal row are read back, with the same errors for corrupt data.
+//! What the SQL stores (SQLite, PostgreSQL) share: how a run is laid out in columns, how
+//! a row and a journal row are read back, with the same errors for corrupt data, and how a
+//! run that cannot be read is told apart from a store that fails (quarantine).
 
-use super::{RunRecord, StoreError, StoredStatus};
+use super::{RunRecord, StoreError, StoredStatus, Unreadable};
 use crate::journal::Event;
 use crate::types::{Actor, Origin, RunId};
 
@@ -72,7 +73,7 @@ impl RawRun {
                 "local" => Origin::Local,
                 other => return Err(corrupt("origin", &format!("unknown origin `{other}`"))),
             },
-            additional_data: json("additional data", &self.additional_data)?,
+            additional_data: json("additional_data", &self.additional_data)?,
             output: json("output", &self.output)?,
             error: self.error.clone(),
             created_at_micros: u64::try_from(self.created_at).unwrap_or(0),
@@ -84,12 +85,20 @@ impl RawRun {
     }
 }
 
-/// A stored run id.
+/// A stored run id, as hookflow writes them (lowercase, hyphenated): another spelling of the
+/// same UUID would not match the run's journal rows, nor the run id a load looks it up by.
 pub(crate) fn parse_run_id(s: &str) -> Result<RunId, StoreError> {
-    RunId::parse(s).map_err(|e| StoreError::Corrupt {
+    let corrupt = |message: String| StoreError::Corrupt {
         run_id: s.to_owned(),
-        message: format!("bad run id: {e}"),
-    })
+        message,
+    };
+    let run_id = RunId::parse(s).map_err(|e| corrupt(format!("bad run id: {e}")))?;
+    if run_id.to_string() != s {
+        return Err(corrupt(format!(
+            "bad run id: not written as hookflow writes it (`{run_id}`)"
+        )));
+    }
+    Ok(run_id)
 }
 
 /// The origin as stored.
@@ -103,6 +112,45 @@ pub(crate) fn origin_str(origin: Origin) -> &'static str {
 /// Microseconds as a SQL integer.
 pub(crate) fn micros(m: u64) -> i64 {
     i64::try_from(m).unwrap_or(i64::MAX)
+}
+
+/// The run `run_id` (as stored) whose record cannot be read for `err`, if `err` says so
+/// ([`StoreError::Corrupt`]); any other error is the store failing, and is given back.
+pub(crate) fn unreadable_record(run_id: &str, err: StoreError) -> Result<Unreadable, StoreError> {
+    match err {
+        StoreError::Corrupt { message, .. } => Ok(Unreadable {
+            run_id: run_id.to_owned(),
+            reason: record_reason(&message),
+        }),
+        other => Err(other),
+    }
+}
+
+/// Why a run whose record does not parse (`message` says which column, and how) cannot be
+/// read.
+pub(crate) fn record_reason(message: &str) -> String {
+    format!("the record cannot be read: {message}")
+}
+
+/// The run `run_id` (as stored) whose journal cannot be read for `err`, if `err` says so
+/// ([`StoreError::Corrupt`], from [`event`]); any other error is given back.
+pub(crate) fn unreadable_journal(run_id: &str, err: StoreError) -> Result<Unreadable, StoreError> {
+    match err {
+        StoreError::Corrupt { message, .. } => Ok(Unreadable {
+            run_id: run_id.to_owned(),
+            reason: message,
+        }),
+        other => Err(other),
+    }
+}
+
+/// The error a claim gives for a run it found unreadable and did not quarantine (finished,
+/// or held by another live lease).
+pub(crate) fn corrupt(unreadable: Unreadable) -> StoreError {
+    StoreError::Corrupt {
+        run_id: unreadable.run_id,
+        message: unreadable.reason,
+    }
 }
 
 /// A journal row of run `run_id`.

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use super::crash::Moment;
 use crate::journal::{Event, EventKind};
 use crate::store::{
-    BoxFuture, Claim, Created, Lease, MemoryStore, RunRecord, RunUpdate, Store, StoreError,
+    BoxFuture, Claim, Created, Found, Lease, MemoryStore, RunRecord, RunUpdate, Store, StoreError,
     StoredRun, StoredStatus,
 };
 use crate::types::{RunId, lock};
@@ -136,7 +136,7 @@ impl Store for CrashStore {
         workflows: &'a [(String, u32)],
         skip: &'a [RunId],
         limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Found<StoredRun>, StoreError>> {
         Box::pin(async move {
             self.refuse_if_crashed("claiming runs")?;
             self.inner.claim_next(lease, workflows, skip, limit).await
@@ -165,7 +165,7 @@ impl Store for CrashStore {
         self.inner.load(run_id)
     }
 
-    fn pending(&self) -> BoxFuture<'_, Result<Vec<RunRecord>, StoreError>> {
+    fn pending(&self) -> BoxFuture<'_, Result<Found<RunRecord>, StoreError>> {
         self.inner.pending()
     }
 
@@ -174,7 +174,7 @@ impl Store for CrashStore {
         status: Option<StoredStatus>,
         workflow: Option<&'a str>,
         limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Found<RunRecord>, StoreError>> {
         self.inner.list(status, workflow, limit)
     }
 }

@@ -77,7 +77,7 @@ impl Store for Outage {
         workflows: &'a [(String, u32)],
         skip: &'a [RunId],
         limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
+    ) -> BoxFuture<'a, Result<hookflow::store::Found<StoredRun>, StoreError>> {
         self.inner.claim_next(lease, workflows, skip, limit)
     }
     fn renew<'a>(
@@ -93,7 +93,9 @@ impl Store for Outage {
     fn load(&self, run_id: RunId) -> BoxFuture<'_, Result<(RunRecord, Vec<Event>), StoreError>> {
         self.inner.load(run_id)
     }
-    fn pending(&self) -> BoxFuture<'_, Result<Vec<RunRecord>, StoreError>> {
+    fn pending(
+        &self,
+    ) -> BoxFuture<'_, Result<hookflow::store::Found<hookflow::RunRecord>, StoreError>> {
         self.inner.pending()
     }
     fn list<'a>(
@@ -101,7 +103,7 @@ impl Store for Outage {
         status: Option<StoredStatus>,
         workflow: Option<&'a str>,
         limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>> {
+    ) -> BoxFuture<'a, Result<hookflow::store::Found<hookflow::RunRecord>, StoreError>> {
         self.inner.list(status, workflow, limit)
     }
 }

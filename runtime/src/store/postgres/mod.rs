@@ -16,6 +16,7 @@
 
 mod committer;
 mod queries;
+mod read;
 mod schema;
 
 use std::thread;
@@ -26,11 +27,12 @@ use tokio::sync::oneshot;
 use tokio_postgres::NoTls;
 
 use self::committer::{COMMITTERS, MAX_COMMIT_BYTES, PendingCommit, bytes_of, committer};
-use self::queries::{claim, claim_next, create, list, load, release, renew};
+use self::queries::{claim, claim_next, create, release, renew};
+use self::read::{list, load, pending};
 use self::schema::{check, migrate};
 use super::row::micros;
 use super::{
-    BoxFuture, Claim, Created, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
+    BoxFuture, Claim, Created, Found, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
     StoredStatus,
 };
 use crate::journal::Event;
@@ -338,7 +340,7 @@ impl Store for PostgresStore {
         workflows: &'a [(String, u32)],
         skip: &'a [RunId],
         limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Found<StoredRun>, StoreError>> {
         if let Err(refused) = self.writable("claim runs") {
             return refused;
         }
@@ -347,8 +349,8 @@ impl Store for PostgresStore {
         let skip: Vec<String> = skip.iter().map(ToString::to_string).collect();
         let pool = self.pool.clone();
         self.spawn(async move {
-            let client = get(&pool).await?;
-            claim_next(&client, &lease, &workflows, &skip, limit).await
+            let mut client = get(&pool).await?;
+            claim_next(&mut client, &lease, &workflows, &skip, limit).await
         })
     }
 
@@ -388,11 +390,13 @@ impl Store for PostgresStore {
         })
     }
 
-    fn pending(&self) -> BoxFuture<'_, Result<Vec<RunRecord>, StoreError>> {
+    fn pending(&self) -> BoxFuture<'_, Result<Found<RunRecord>, StoreError>> {
         let pool = self.pool.clone();
+        // A read-only store reports the unreadable runs without quarantining them.
+        let quarantine = !self.read_only;
         self.spawn(async move {
             let client = get(&pool).await?;
-            list(&client, Some(StoredStatus::Running), None, usize::MAX, true).await
+            pending(&client, quarantine).await
         })
     }
 
@@ -401,7 +405,7 @@ impl Store for PostgresStore {
         status: Option<StoredStatus>,
         workflow: Option<&'a str>,
         limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Found<RunRecord>, StoreError>> {
         let workflow = workflow.map(str::to_owned);
         let pool = self.pool.clone();
         self.spawn(async move {

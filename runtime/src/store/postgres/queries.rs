@@ -1,12 +1,10 @@
-//! The SQL of each operation but the grouped commits: creating, claiming, renewing,
-//! releasing, loading and listing runs, and reading a run's row.
+//! The SQL of each write but the grouped commits: creating, claiming, renewing and releasing
+//! runs (reading them back is in `read`).
 
-use tokio_postgres::Row;
-
+use super::read::{load_readable, park, read_journals, record, stored_id};
 use super::{NOW, pg, pg_write};
-use crate::journal::Event;
-use crate::store::row::{self, RECORD_COLUMNS, RawRun, micros, origin_str, parse_run_id};
-use crate::store::{Claim, Created, Lease, RunRecord, StoreError, StoredRun, StoredStatus};
+use crate::store::row::{self, RECORD_COLUMNS, micros, origin_str};
+use crate::store::{Claim, Created, Found, Lease, RunRecord, StoreError, StoredRun};
 use crate::types::RunId;
 
 pub(super) async fn create(
@@ -140,7 +138,18 @@ pub(super) async fn claim(
         )
         .await
         .map_err(pg("claim a run"))?;
-    let (record, events) = load(client, run_id).await?;
+    let (record, events) = match load_readable(client, run_id).await? {
+        Ok(run) => run,
+        Err(unreadable) => {
+            // The record (or the journal) cannot be read: quarantine it, unless it is
+            // finished or another owner's live lease holds it.
+            let pg_client: &tokio_postgres::Client = client;
+            if park(pg_client, &unreadable, Some(&lease.owner)).await? {
+                return Ok(Claim::Quarantined(unreadable));
+            }
+            return Err(row::corrupt(unreadable));
+        }
+    };
     if taken == 1 {
         return Ok(Claim::Acquired(Box::new(record), events));
     }
@@ -153,17 +162,20 @@ pub(super) async fn claim(
     })
 }
 
+/// Claims up to `limit` free runs in one transaction: the claim, the journals of the runs
+/// claimed before (generation > 1), and the quarantine of those that cannot be read.
 pub(super) async fn claim_next(
-    client: &deadpool_postgres::Client,
+    client: &mut deadpool_postgres::Client,
     lease: &Lease,
     workflows: &[(String, u32)],
     skip: &[String],
     limit: usize,
-) -> Result<Vec<StoredRun>, StoreError> {
+) -> Result<Found<StoredRun>, StoreError> {
     let names: Vec<&str> = workflows.iter().map(|(w, _)| w.as_str()).collect();
     let versions: Vec<i64> = workflows.iter().map(|(_, v)| i64::from(*v)).collect();
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let statement = client
+    let tx = client.transaction().await.map_err(pg("begin a claim"))?;
+    let statement = tx
         .prepare_cached(&format!(
             "UPDATE hookflow_runs SET owner = $1, fence = fence + 1,
                     lease_until = {NOW} + $2, lease_micros = $2
@@ -181,7 +193,7 @@ pub(super) async fn claim_next(
         ))
         .await
         .map_err(pg("prepare a claim"))?;
-    let rows = client
+    let rows = tx
         .query(
             &statement,
             &[
@@ -196,49 +208,40 @@ pub(super) async fn claim_next(
         .await
         .map_err(pg("claim runs"))?;
     if rows.is_empty() {
-        return Ok(Vec::new());
+        // Nothing changed: the transaction rolls back as it is dropped.
+        return Ok(Found::default());
     }
-    let mut claimed: Vec<StoredRun> = Vec::with_capacity(rows.len());
+    let mut found = Found::default();
     for row in &rows {
-        claimed.push((record(row)?, Vec::new()));
-    }
-    claimed.sort_by_key(|(r, _)| (r.created_at_micros, r.run_id));
-    // A run claimed for the first time (generation 1: enqueued, never started) has no
-    // journal yet: read only the others'.
-    let ids: Vec<String> = claimed
-        .iter()
-        .filter(|(r, _)| r.fence > 1)
-        .map(|(r, _)| r.run_id.to_string())
-        .collect();
-    if ids.is_empty() {
-        return Ok(claimed);
-    }
-    let statement = client
-        .prepare_cached(
-            "SELECT run_id, seq, event FROM hookflow_events WHERE run_id = ANY($1)
-             ORDER BY run_id, seq",
-        )
-        .await
-        .map_err(pg("prepare a journal read"))?;
-    let events = client
-        .query(&statement, &[&ids])
-        .await
-        .map_err(pg("read journals"))?;
-    let index: std::collections::HashMap<RunId, usize> = claimed
-        .iter()
-        .enumerate()
-        .map(|(i, (r, _))| (r.run_id, i))
-        .collect();
-    for row in events {
-        let id: &str = row.try_get(0).map_err(pg("read a journal"))?;
-        let seq: i64 = row.try_get(1).map_err(pg("read a journal"))?;
-        let body: &str = row.try_get(2).map_err(pg("read a journal"))?;
-        let run_id = parse_run_id(id)?;
-        if let Some(&i) = index.get(&run_id) {
-            claimed[i].1.push(row::event(id, seq, body)?);
+        match record(row) {
+            Ok(record) => found.runs.push((record, Vec::new())),
+            Err(err) => found
+                .unreadable
+                .push(row::unreadable_record(&stored_id(row), err)?),
         }
     }
-    Ok(claimed)
+    found
+        .runs
+        .sort_by_key(|(r, _)| (r.created_at_micros, r.run_id));
+    // A run claimed for the first time (generation 1: enqueued, never started) has no
+    // journal yet: read only the others'.
+    let pg_tx: &tokio_postgres::Transaction<'_> = &tx;
+    let mut broken = read_journals(pg_tx, &mut found.runs, true).await?;
+    let unreadable = &mut found.unreadable;
+    found
+        .runs
+        .retain(|(r, _)| match broken.remove(&r.run_id.to_string()) {
+            Some(this) => {
+                unreadable.push(this);
+                false
+            }
+            None => true,
+        });
+    for this in &found.unreadable {
+        park(pg_tx, this, Some(&lease.owner)).await?;
+    }
+    tx.commit().await.map_err(pg("claim runs"))?;
+    Ok(found)
 }
 
 pub(super) async fn renew(
@@ -279,86 +282,4 @@ pub(super) async fn release(
         return Err(refused(client, run_id, fence).await);
     }
     Ok(())
-}
-
-pub(super) async fn load(
-    client: &deadpool_postgres::Client,
-    run_id: RunId,
-) -> Result<(RunRecord, Vec<Event>), StoreError> {
-    let id = run_id.to_string();
-    let select_run = client
-        .prepare_cached(&format!(
-            "SELECT {RECORD_COLUMNS} FROM hookflow_runs WHERE run_id = $1"
-        ))
-        .await
-        .map_err(pg("prepare a read"))?;
-    let select_events = client
-        .prepare_cached("SELECT seq, event FROM hookflow_events WHERE run_id = $1 ORDER BY seq")
-        .await
-        .map_err(pg("prepare a read"))?;
-    let row = client
-        .query_opt(&select_run, &[&id])
-        .await
-        .map_err(pg("read a run"))?
-        .ok_or(StoreError::NotFound(run_id))?;
-    let record = record(&row)?;
-    let rows = client
-        .query(&select_events, &[&id])
-        .await
-        .map_err(pg("read a journal"))?;
-    let mut events = Vec::with_capacity(rows.len());
-    for row in rows {
-        let seq: i64 = row.try_get(0).map_err(pg("read a journal"))?;
-        let body: &str = row.try_get(1).map_err(pg("read a journal"))?;
-        events.push(row::event(&id, seq, body)?);
-    }
-    Ok((record, events))
-}
-
-pub(super) async fn list(
-    client: &tokio_postgres::Client,
-    status: Option<StoredStatus>,
-    workflow: Option<&str>,
-    limit: usize,
-    oldest_first: bool,
-) -> Result<Vec<RunRecord>, StoreError> {
-    let order = if oldest_first { "ASC" } else { "DESC" };
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {RECORD_COLUMNS} FROM hookflow_runs
-                 WHERE ($1::TEXT IS NULL OR status = $1) AND ($2::TEXT IS NULL OR workflow = $2)
-                 ORDER BY created_at {order}, run_id {order} LIMIT $3"
-            ),
-            &[&status.map(StoredStatus::as_str), &workflow, &limit],
-        )
-        .await
-        .map_err(pg("list runs"))?;
-    rows.iter().map(record).collect()
-}
-
-/// Reads a `hookflow_runs` row selected with [`RECORD_COLUMNS`].
-fn record(row: &Row) -> Result<RunRecord, StoreError> {
-    let read = pg("read a run");
-    RawRun {
-        run_id: row.try_get(0).map_err(&read)?,
-        workflow: row.try_get(1).map_err(&read)?,
-        version: row.try_get(2).map_err(&read)?,
-        input: row.try_get(3).map_err(&read)?,
-        status: row.try_get(4).map_err(&read)?,
-        idempotency_key: row.try_get(5).map_err(&read)?,
-        request_id: row.try_get(6).map_err(&read)?,
-        actor: row.try_get(7).map_err(&read)?,
-        origin: row.try_get(8).map_err(&read)?,
-        additional_data: row.try_get(9).map_err(&read)?,
-        output: row.try_get(10).map_err(&read)?,
-        error: row.try_get(11).map_err(&read)?,
-        created_at: row.try_get(12).map_err(&read)?,
-        updated_at: row.try_get(13).map_err(&read)?,
-        owner: row.try_get(14).map_err(&read)?,
-        fence: row.try_get(15).map_err(&read)?,
-        lease_until: row.try_get(16).map_err(&read)?,
-    }
-    .into_record()
 }

@@ -17,6 +17,7 @@
 
 mod open;
 mod queries;
+mod read;
 mod schema;
 mod writer;
 
@@ -30,7 +31,7 @@ use rusqlite::Connection;
 use self::queries::{claim, claim_next, commit, create, release, renew};
 use self::writer::{Request, writer};
 use super::{
-    BoxFuture, Claim, Created, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
+    BoxFuture, Claim, Created, Found, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
     StoredStatus,
 };
 use crate::journal::Event;
@@ -300,7 +301,7 @@ impl Store for SqliteStore {
         workflows: &'a [(String, u32)],
         skip: &'a [RunId],
         limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<StoredRun>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Found<StoredRun>, StoreError>> {
         self.write(
             "claim runs",
             |conn| claim_next(conn, lease, workflows, skip, limit),
@@ -341,10 +342,17 @@ impl Store for SqliteStore {
         self.send(move |reply| Request::Load(run_id, reply))
     }
 
-    fn pending(&self) -> BoxFuture<'_, Result<Vec<RunRecord>, StoreError>> {
-        self.send(move |reply| {
-            Request::List(Some(StoredStatus::Running), None, usize::MAX, true, reply)
-        })
+    fn pending(&self) -> BoxFuture<'_, Result<Found<RunRecord>, StoreError>> {
+        // Read-only: report the unreadable runs without quarantining them.
+        if self.read_only {
+            return self.send(Request::Pending);
+        }
+        // Quarantining writes: in one write transaction with the reads.
+        self.write(
+            "quarantine unreadable runs",
+            |conn| read::pending(conn, true),
+            || move |conn: &Connection| read::pending(conn, true),
+        )
     }
 
     fn list<'a>(
@@ -352,7 +360,7 @@ impl Store for SqliteStore {
         status: Option<StoredStatus>,
         workflow: Option<&'a str>,
         limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<RunRecord>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Found<RunRecord>, StoreError>> {
         let workflow = workflow.map(str::to_owned);
         self.send(move |reply| Request::List(status, workflow, limit, false, reply))
     }

@@ -1,13 +1,15 @@
-//! The SQL of each operation: creating, committing to, claiming, renewing, releasing,
-//! loading and listing runs, each on a connection inside the caller's transaction.
+//! The SQL of each write: creating, committing to, claiming, renewing and releasing runs,
+//! each on a connection inside the caller's transaction (reading them back is in `read`).
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::read::{claim_key, load, load_readable, load_record, park};
 use super::{refusable, unavailable};
 use crate::journal::Event;
-use crate::store::row::{self, RECORD_COLUMNS, RawRun, micros, origin_str, parse_run_id};
+use crate::store::row::{self, micros, origin_str, parse_run_id};
 use crate::store::{
-    Claim, Created, Lease, RunRecord, RunUpdate, StoreError, StoredRun, StoredStatus,
+    Claim, Created, Found, Lease, RunRecord, RunUpdate, StoreError, StoredRun, StoredStatus,
+    Unreadable,
 };
 use crate::types::{RunId, now_micros};
 
@@ -156,7 +158,14 @@ fn refused(conn: &Connection, run_id: RunId, fence: u64) -> StoreError {
 }
 
 pub(super) fn claim(conn: &Connection, run_id: RunId, lease: &Lease) -> Result<Claim, StoreError> {
-    let record = load_record(conn, run_id)?;
+    let record = match load_record(conn, run_id) {
+        Ok(record) => record,
+        Err(err @ StoreError::Corrupt { .. }) => {
+            let unreadable = row::unreadable_record(&run_id.to_string(), err)?;
+            return quarantine(conn, run_id, lease, unreadable);
+        }
+        Err(err) => return Err(err),
+    };
     let now = now_micros();
     if record.status.is_finished() {
         let (record, events) = load(conn, run_id)?;
@@ -171,8 +180,43 @@ pub(super) fn claim(conn: &Connection, run_id: RunId, lease: &Lease) -> Result<C
         }
     }
     take(conn, run_id, record.fence, lease, now)?;
-    let (record, events) = load(conn, run_id)?;
-    Ok(Claim::Acquired(Box::new(record), events))
+    match load_readable(conn, run_id)? {
+        Ok((record, events)) => Ok(Claim::Acquired(Box::new(record), events)),
+        Err(unreadable) => quarantine(conn, run_id, lease, unreadable),
+    }
+}
+
+/// Quarantines run `run_id`, which cannot be read, for a claim by `lease.owner`: unless it
+/// is finished or another owner's live lease holds it ([`StoreError::Corrupt`] then), it is
+/// parked, its lease released and its generation incremented. A lease whose expiry cannot be
+/// read counts as lapsed.
+fn quarantine(
+    conn: &Connection,
+    run_id: RunId,
+    lease: &Lease,
+    unreadable: Unreadable,
+) -> Result<Claim, StoreError> {
+    let parked = conn
+        .execute(
+            "UPDATE runs SET status = 'parked', error = ?2, owner = NULL, lease_until = NULL,
+                fence = fence + 1, updated_at = ?3
+             WHERE run_id = ?1
+                AND status NOT IN ('completed', 'compensated', 'compensation_failed')
+                AND (owner IS NULL OR owner = ?4 OR typeof(lease_until) <> 'integer'
+                    OR lease_until <= ?3)",
+            params![
+                run_id.to_string(),
+                unreadable.error(),
+                micros(now_micros()),
+                lease.owner
+            ],
+        )
+        .map_err(unavailable("quarantine a run"))?;
+    if parked == 0 {
+        return Err(row::corrupt(unreadable));
+    }
+    tracing::warn!(run_id = %unreadable.run_id, reason = %unreadable.reason, "hookflow: run quarantined");
+    Ok(Claim::Quarantined(unreadable))
 }
 
 /// Gives run `run_id`'s lease, at generation `fence`, to `lease.owner`: generation `fence + 1`.
@@ -205,47 +249,56 @@ pub(super) fn claim_next(
     workflows: &[(String, u32)],
     skip: &[RunId],
     limit: usize,
-) -> Result<Vec<StoredRun>, StoreError> {
+) -> Result<Found<StoredRun>, StoreError> {
     let now = now_micros();
+    // A lease whose expiry cannot be read counts as lapsed: the run is not stuck forever.
     let mut free = conn
         .prepare_cached(
-            "SELECT run_id, workflow, version, fence FROM runs
-             WHERE status = 'running' AND (owner IS NULL OR lease_until IS NULL OR lease_until <= ?1)
+            "SELECT rowid, run_id, workflow, version, fence FROM runs
+             WHERE status = 'running' AND (owner IS NULL OR typeof(lease_until) <> 'integer'
+                OR lease_until <= ?1)
              ORDER BY created_at, run_id",
         )
         .map_err(unavailable("find runs to claim"))?;
     let rows = free
-        .query_map(params![micros(now)], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
-                row.get::<_, i64>(3)?,
-            ))
-        })
+        .query_map(params![micros(now)], claim_key)
         .map_err(unavailable("find runs to claim"))?;
     let mut chosen = Vec::new();
+    let mut unreadable = Vec::new();
     for row in rows {
         if chosen.len() >= limit {
             break;
         }
-        let (run_id, workflow, version, fence) = row.map_err(unavailable("find runs to claim"))?;
-        let run_id = parse_run_id(&run_id)?;
-        if workflows
-            .iter()
-            .any(|(w, v)| *w == workflow && i64::from(*v) == version)
-            && !skip.contains(&run_id)
-        {
-            chosen.push((run_id, u64::try_from(fence).unwrap_or(0)));
+        match row.map_err(unavailable("find runs to claim"))? {
+            (rowid, Err(this)) => unreadable.push((rowid, this)),
+            (rowid, Ok((run_id, workflow, version, fence))) => {
+                if workflows
+                    .iter()
+                    .any(|(w, v)| *w == workflow && i64::from(*v) == version)
+                    && !skip.contains(&run_id)
+                {
+                    chosen.push((rowid, run_id, fence));
+                }
+            }
         }
     }
     drop(free);
-    let mut claimed = Vec::with_capacity(chosen.len());
-    for (run_id, fence) in chosen {
-        take(conn, run_id, fence, lease, now)?;
-        claimed.push(load(conn, run_id)?);
+    let mut found = Found::default();
+    for (rowid, this) in unreadable {
+        park(conn, rowid, &this)?;
+        found.unreadable.push(this);
     }
-    Ok(claimed)
+    for (rowid, run_id, fence) in chosen {
+        take(conn, run_id, fence, lease, now)?;
+        match load_readable(conn, run_id)? {
+            Ok(run) => found.runs.push(run),
+            Err(this) => {
+                park(conn, rowid, &this)?;
+                found.unreadable.push(this);
+            }
+        }
+    }
+    Ok(found)
 }
 
 pub(super) fn renew(conn: &Connection, lease: &Lease, runs: &[RunId]) -> Result<usize, StoreError> {
@@ -273,86 +326,4 @@ pub(super) fn release(conn: &Connection, run_id: RunId, fence: u64) -> Result<()
         return Err(refused(conn, run_id, fence));
     }
     Ok(())
-}
-
-pub(super) fn load(
-    conn: &Connection,
-    run_id: RunId,
-) -> Result<(RunRecord, Vec<Event>), StoreError> {
-    let record = load_record(conn, run_id)?;
-    let id = run_id.to_string();
-    let mut stmt = conn
-        .prepare_cached("SELECT seq, event FROM events WHERE run_id = ?1 ORDER BY seq")
-        .map_err(unavailable("read a journal"))?;
-    let rows = stmt
-        .query_map(params![id], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-        })
-        .map_err(unavailable("read a journal"))?;
-    let mut events = Vec::new();
-    for row in rows {
-        let (seq, body) = row.map_err(unavailable("read a journal"))?;
-        events.push(row::event(&id, seq, &body)?);
-    }
-    Ok((record, events))
-}
-
-fn load_record(conn: &Connection, run_id: RunId) -> Result<RunRecord, StoreError> {
-    let row = conn
-        .query_row(
-            &format!("SELECT {RECORD_COLUMNS} FROM runs WHERE run_id = ?1"),
-            params![run_id.to_string()],
-            raw_row,
-        )
-        .optional()
-        .map_err(unavailable("read a run"))?;
-    row.ok_or(StoreError::NotFound(run_id))?.into_record()
-}
-
-pub(super) fn list(
-    conn: &Connection,
-    status: Option<StoredStatus>,
-    workflow: Option<&str>,
-    limit: usize,
-    oldest_first: bool,
-) -> Result<Vec<RunRecord>, StoreError> {
-    let order = if oldest_first { "ASC" } else { "DESC" };
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT {RECORD_COLUMNS} FROM runs
-             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR workflow = ?2)
-             ORDER BY created_at {order}, run_id {order} LIMIT ?3"
-        ))
-        .map_err(unavailable("list runs"))?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = stmt
-        .query_map(
-            params![status.map(StoredStatus::as_str), workflow, limit],
-            raw_row,
-        )
-        .map_err(unavailable("list runs"))?;
-    rows.map(|row| row.map_err(unavailable("list runs"))?.into_record())
-        .collect()
-}
-
-fn raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
-    Ok(RawRun {
-        run_id: row.get(0)?,
-        workflow: row.get(1)?,
-        version: row.get(2)?,
-        input: row.get(3)?,
-        status: row.get(4)?,
-        idempotency_key: row.get(5)?,
-        request_id: row.get(6)?,
-        actor: row.get(7)?,
-        origin: row.get(8)?,
-        additional_data: row.get(9)?,
-        output: row.get(10)?,
-        error: row.get(11)?,
-        created_at: row.get(12)?,
-        updated_at: row.get(13)?,
-        owner: row.get(14)?,
-        fence: row.get(15)?,
-        lease_until: row.get(16)?,
-    })
 }

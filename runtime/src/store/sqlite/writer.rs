@@ -7,10 +7,10 @@ use std::sync::{Mutex, mpsc};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use super::queries::{list, load};
+use super::read::{list, load, pending};
 use super::{SqliteStore, unavailable};
 use crate::journal::Event;
-use crate::store::{BoxFuture, RunRecord, StoreError, StoredStatus};
+use crate::store::{BoxFuture, Found, RunRecord, StoreError, StoredStatus};
 use crate::types::RunId;
 
 /// The most writes grouped into one transaction.
@@ -28,8 +28,10 @@ pub(super) enum Request {
         Option<String>,
         usize,
         bool,
-        oneshot::Sender<Result<Vec<RunRecord>, StoreError>>,
+        oneshot::Sender<Result<Found<RunRecord>, StoreError>>,
     ),
+    /// The pending runs of a read-only store: the unreadable ones reported, not quarantined.
+    Pending(oneshot::Sender<Result<Found<RunRecord>, StoreError>>),
 }
 
 /// A write waiting for the writer thread: applied inside a group's transaction, answered
@@ -177,6 +179,9 @@ pub(super) fn writer(conn: &Mutex<Connection>, requests: mpsc::Receiver<Request>
                     limit,
                     oldest_first,
                 ));
+            }
+            Request::Pending(reply) => {
+                let _ = reply.send(pending(&conn, false));
             }
         }
         // Free the connection before waiting, for writes made on their callers' threads.
