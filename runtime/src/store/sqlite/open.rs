@@ -27,10 +27,23 @@ pub(super) fn read_write(
         Durability::Normal => "NORMAL",
         Durability::Full => "FULL",
     };
-    conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};"
-    ))
-    .map_err(unavailable("configure the database"))?;
+    // Switching a new database to WAL takes an exclusive lock, and SQLite answers "busy" at
+    // once (without its busy handler) when another process opening the same new file holds
+    // a shared lock: try again until the busy timeout.
+    let pragmas = format!("PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};");
+    let started = std::time::Instant::now();
+    loop {
+        match conn.execute_batch(&pragmas) {
+            Ok(()) => break,
+            Err(err)
+                if err.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && started.elapsed() < busy_timeout =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(err) => return Err(unavailable("configure the database")(err)),
+        }
+    }
     Ok(conn)
 }
 
