@@ -5,7 +5,6 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use hookflow::prelude::*;
@@ -13,43 +12,12 @@ use hookflow::store::sqlite::SqliteStore;
 
 const PASSWORD: &str = "TopSecret123";
 
-#[derive(Debug, thiserror::Error)]
-#[error("never")]
-struct Never;
+mod support;
 
-#[step]
-async fn weigh(_ctx: &StepContext, parcel: String) -> Result<u32, Never> {
-    Ok(u32::try_from(parcel.len()).unwrap_or(0))
-}
-
-#[workflow]
-async fn parcel(ctx: &WorkflowContext, parcel: String) -> Result<u32, Never> {
-    weigh(ctx, parcel).await
-}
+use support::{Parcel, hookflow};
 
 fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "hookflow-cli-hostile-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Runs the `hookflow` binary: (exit code, stdout, stderr).
-fn hookflow(db: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hookflow"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    support::tempdir("hostile", name)
 }
 
 /// Every file in `dir` with its bytes, sorted by name.

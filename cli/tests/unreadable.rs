@@ -3,50 +3,18 @@
 //! engine has quarantined it, `runs --status parked` finds it, and `show` says why it cannot
 //! be shown.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use hookflow::prelude::*;
 use hookflow::store::sqlite::SqliteStore;
 
-#[derive(Debug, thiserror::Error)]
-#[error("never")]
-struct Never;
+mod support;
 
-#[step]
-async fn weigh(_ctx: &StepContext, parcel: String) -> Result<u32, Never> {
-    Ok(u32::try_from(parcel.len()).unwrap_or(0))
-}
-
-#[workflow]
-async fn parcel(ctx: &WorkflowContext, parcel: String) -> Result<u32, Never> {
-    weigh(ctx, parcel).await
-}
+use support::{Parcel, hookflow};
 
 fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "hookflow-cli-unreadable-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Runs the `hookflow` binary: (exit code, stdout, stderr).
-fn hookflow(db: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hookflow"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    support::tempdir("unreadable", name)
 }
 
 const REASON: &str = "the record cannot be read: actor: key must be a string at line 1 column 2";
