@@ -137,7 +137,7 @@ async fn only_ended_runs_older_than_the_cutoff_are_pruned_with_their_journals(
     for (n, status) in (1..).zip(ENDED) {
         old_ended.push((n, run_in(store, n, status).await));
     }
-    let never = vec![
+    let never = [
         run_in(store, 10, StoredStatus::Parked).await,
         run_in(store, 11, StoredStatus::Running).await,
         interrupted(store, 12).await,
