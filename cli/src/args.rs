@@ -1,11 +1,14 @@
-//! The command line: `hookflow --db <PATH|URL> <runs|show|diagram|resume> ...`.
+//! The command line: `hookflow --db <PATH|URL> <runs|show|diagram|resume|prune> ...`.
+
+use std::fmt;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use hookflow_runtime::{RunId, StoredStatus};
 
-/// Look at the runs in a hookflow store, draw them, and resume them.
+/// Look at the runs in a hookflow store, draw them, resume them, and prune the ended ones.
 ///
-/// `runs`, `show` and `diagram` open the store read-only; only `resume` writes.
+/// `runs`, `show` and `diagram` open the store read-only; only `resume` and `prune` write.
 #[derive(Parser)]
 #[command(name = "hookflow", version)]
 pub struct Args {
@@ -67,6 +70,68 @@ pub enum Command {
         #[arg(value_parser = parse_run_id)]
         run: RunId,
     },
+    /// Delete the ended runs (completed, compensated, compensation failed) that last changed
+    /// more than `--older-than` ago, with their journals, in batches. Running and parked
+    /// runs are never deleted.
+    Prune {
+        /// How old an ended run must be to go: a number and a unit, `d` (days), `h`
+        /// (hours), `m` (minutes) or `s` (seconds), as in `30d` or `12h`.
+        #[arg(long, value_parser = parse_age)]
+        older_than: Age,
+    },
+}
+
+/// An age, as `--older-than` gives it: a number of days, hours, minutes or seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Age {
+    count: u64,
+    unit: char,
+}
+
+impl Age {
+    /// The age as a duration.
+    pub fn duration(self) -> Duration {
+        let seconds = match self.unit {
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            _ => 1,
+        };
+        Duration::from_secs(self.count.saturating_mul(seconds))
+    }
+}
+
+impl fmt::Display for Age {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.count, self.unit)
+    }
+}
+
+fn parse_age(s: &str) -> Result<Age, String> {
+    let usage = "a number and a unit: d (days), h (hours), m (minutes) or s (seconds), as in 30d";
+    let Some(unit) = s.chars().last() else {
+        return Err(format!("an age is {usage}"));
+    };
+    if !matches!(unit, 'd' | 'h' | 'm' | 's') {
+        return Err(format!("`{s}` is not an age: it is {usage}"));
+    }
+    let digits = &s[..s.len() - 1];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("`{s}` is not an age: it is {usage}"));
+    }
+    let count: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is too large an age"))?;
+    let seconds = match unit {
+        'd' => 86_400,
+        'h' => 3_600,
+        'm' => 60,
+        _ => 1,
+    };
+    if count.checked_mul(seconds).is_none() {
+        return Err(format!("`{s}` is too large an age"));
+    }
+    Ok(Age { count, unit })
 }
 
 fn parse_status(s: &str) -> Result<StoredStatus, String> {
@@ -87,9 +152,36 @@ fn parse_run_id(s: &str) -> Result<RunId, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use clap::Parser;
 
-    use super::Args;
+    use super::{Age, Args, parse_age};
+
+    #[test]
+    fn ages_are_a_number_and_a_unit() {
+        for (text, secs) in [
+            ("30d", 30 * 86_400),
+            ("12h", 12 * 3_600),
+            ("90m", 90 * 60),
+            ("45s", 45),
+            ("0s", 0),
+        ] {
+            let age: Age = parse_age(text).unwrap();
+            assert_eq!(age.duration(), Duration::from_secs(secs), "{text}");
+            assert_eq!(age.to_string(), text);
+        }
+        for bad in [
+            "", "30", "d", "30x", "-1d", "+1d", "1.5h", " 3d", "3 d", "3dd", "30D", "ten d",
+        ] {
+            let err = parse_age(bad).unwrap_err();
+            assert!(err.contains("age"), "{bad:?}: {err}");
+        }
+        let err = parse_age("99999999999999999999d").unwrap_err();
+        assert!(err.contains("too large"), "{err}");
+        let err = parse_age("999999999999999999d").unwrap_err();
+        assert!(err.contains("too large"), "{err}");
+    }
 
     #[test]
     fn debug_hides_the_password() {

@@ -1,4 +1,4 @@
-//! The `hookflow` command: list, show, draw and resume the runs in a hookflow store (SQLite
+//! The `hookflow` command: list, show, draw, resume and prune the runs in a hookflow store (SQLite
 //! or PostgreSQL).
 //!
 //! ```text
@@ -6,6 +6,7 @@
 //! hookflow --db postgres://hookflow@db/hookflow show 01938c1e-...
 //! hookflow --db runs.db diagram 01938c1e-...
 //! hookflow --db runs.db resume 01938c1e-...
+//! hookflow --db runs.db prune --older-than 30d
 //! ```
 //!
 //! Looking needs nothing but the store. Resuming runs the workflow's code, which the
@@ -28,9 +29,10 @@ mod render;
 use std::path::PathBuf;
 
 use clap::Parser;
+use hookflow_runtime::store::prune_older_than;
 use hookflow_runtime::{Engine, EngineBuilder, Journal, ResumeError, RunId, StoreError};
 
-pub use args::{Args, Command};
+pub use args::{Age, Args, Command};
 pub use open::{open, open_read_only};
 pub use render::{duration, runs_table, show, utc};
 
@@ -134,9 +136,9 @@ impl Cli {
     /// # Errors
     /// [`CliError`], with what to do.
     pub async fn execute(&self, args: Args) -> Result<String, CliError> {
-        // Looking never writes: only `resume` opens the store for writing.
+        // Looking never writes: only `resume` and `prune` open the store for writing.
         let store = match args.command {
-            Command::Resume { .. } => open(&args.db).await?,
+            Command::Resume { .. } | Command::Prune { .. } => open(&args.db).await?,
             _ => open_read_only(&args.db).await?,
         };
         let load = |run_id: RunId| {
@@ -173,6 +175,15 @@ impl Cli {
                 } else {
                     journal.to_mermaid_sequence()
                 })
+            }
+            Command::Prune { older_than } => {
+                let pruned = prune_older_than(&*store, older_than.duration())
+                    .await
+                    .map_err(CliError::Store)?;
+                let runs = if pruned == 1 { "run" } else { "runs" };
+                Ok(format!(
+                    "pruned {pruned} ended {runs} older than {older_than}\n"
+                ))
             }
             Command::Resume { run } => {
                 load(run).await?;

@@ -74,6 +74,7 @@ fn what_is_not_a_store_is_refused_by_every_command_and_left_as_it_was() {
             &["diagram", RUN],
             &["diagram", "--gantt", RUN],
             &["resume", RUN],
+            &["prune", "--older-than", "0s"],
         ] {
             let (code, out, err) = hookflow(db, args);
             assert_eq!(code, 1, "{name} {args:?}: {out}{err}");
@@ -170,7 +171,11 @@ fn silent_server() -> u16 {
 fn a_password_never_shows() {
     let port = silent_server();
     let silent = format!("postgres://alice:{PASSWORD}@127.0.0.1:{port}/shop?connect_timeout=1");
-    for args in [&["runs"][..], &["resume", RUN]] {
+    for args in [
+        &["runs"][..],
+        &["resume", RUN],
+        &["prune", "--older-than", "30d"],
+    ] {
         let (code, out, err) = hookflow(&silent, args);
         assert_eq!(code, 1, "{err}");
         assert_eq!(

@@ -50,7 +50,8 @@ pub mod __private;
 
 pub use context::{Bag, CompensateFn, HookContext, Jobs, RunContext, StepContext, WorkflowContext};
 pub use engine::{
-    DEFAULT_LEASE, Engine, EngineBuilder, EnqueueError, ResumeError, ResumeReport, SpawnError,
+    DEFAULT_LEASE, Engine, EngineBuilder, EnqueueError, PruneError, ResumeError, ResumeReport,
+    SpawnError,
 };
 pub use hook::{After, Before, HookPoint, Hooks, Plugin, Registrar, Slot, StepHook};
 pub use journal::{Event, EventKind, Journal};

@@ -519,6 +519,14 @@ impl Store for Faulty {
     > {
         self.inner.list(status, workflow, limit)
     }
+
+    fn prune(
+        &self,
+        ended_before_micros: u64,
+        limit: usize,
+    ) -> hookflow::store::BoxFuture<'_, Result<usize, StoreError>> {
+        self.inner.prune(ended_before_micros, limit)
+    }
 }
 
 #[tokio::test(start_paused = true)]

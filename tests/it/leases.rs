@@ -618,6 +618,14 @@ impl Store for NoHeartbeat {
     > {
         self.0.list(status, workflow, limit)
     }
+
+    fn prune(
+        &self,
+        ended_before_micros: u64,
+        limit: usize,
+    ) -> hookflow::store::BoxFuture<'_, Result<usize, StoreError>> {
+        self.0.prune(ended_before_micros, limit)
+    }
 }
 
 #[tokio::test]

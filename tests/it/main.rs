@@ -46,6 +46,7 @@ mod panics;
 mod parallel;
 mod postgres_connect;
 mod postgres_store;
+mod prune;
 mod quarantine;
 mod quarantine_postgres;
 mod quarantine_properties;

@@ -1079,6 +1079,14 @@ impl Store for CountingStore {
     > {
         self.inner.list(status, workflow, limit)
     }
+
+    fn prune(
+        &self,
+        ended_before_micros: u64,
+        limit: usize,
+    ) -> hookflow::store::BoxFuture<'_, Result<usize, StoreError>> {
+        self.inner.prune(ended_before_micros, limit)
+    }
 }
 
 #[step]

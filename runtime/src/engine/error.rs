@@ -82,3 +82,15 @@ pub enum EnqueueError {
 pub struct SpawnError {
     pub(super) workflow: &'static str,
 }
+
+/// Why [`Engine::prune`](crate::Engine::prune) could not prune.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PruneError {
+    /// The engine has no store: its runs are not kept, there is nothing to prune.
+    #[error("cannot prune ended runs: {0}")]
+    NoStore(#[from] NoStore),
+    /// The store failed (the batches pruned before stay pruned).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -22,7 +22,7 @@ use crate::types::{MissingService, RunOptions, Slot};
 use crate::workflow::Workflow;
 
 pub use builder::EngineBuilder;
-pub use error::{EnqueueError, ResumeError, SpawnError};
+pub use error::{EnqueueError, PruneError, ResumeError, SpawnError};
 use in_flight::InFlight;
 pub use lease::DEFAULT_LEASE;
 use lease::Heartbeat;
@@ -96,6 +96,20 @@ impl Engine {
     /// How long a lease of this engine holds without a heartbeat.
     pub fn lease_duration(&self) -> Duration {
         self.inner.lease.duration
+    }
+
+    /// Deletes the ended runs (completed, compensated, or compensation failed) of the
+    /// engine's store that last changed more than `older_than` ago, with their journals, in
+    /// batches of [`PRUNE_BATCH`](crate::store::PRUNE_BATCH) until none is left; returns
+    /// how many. Runs that are running (interrupted, or enqueued and not started yet) or
+    /// parked are never pruned, however old. Call it from time to time (a daily job) to keep
+    /// the store from growing with every run.
+    ///
+    /// # Errors
+    /// [`PruneError::NoStore`] without a store, [`PruneError::Store`] when it fails.
+    pub async fn prune(&self, older_than: Duration) -> Result<usize, PruneError> {
+        let store = self.store().ok_or(crate::types::NoStore)?;
+        Ok(crate::store::prune_older_than(&**store, older_than).await?)
     }
 
     /// The engine's service of type `T`, as steps and hooks get it with `ctx.service::<T>()`.

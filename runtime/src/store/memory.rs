@@ -381,6 +381,31 @@ impl Store for MemoryStore {
             Ok(Found::readable(runs))
         })
     }
+
+    fn prune(
+        &self,
+        ended_before_micros: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async move {
+            let mut inner = self.lock(now_micros());
+            let mut ended: Vec<(u64, RunId)> = inner
+                .runs
+                .values()
+                .map(|(r, _)| r)
+                .filter(|r| r.status.is_finished() && r.updated_at_micros < ended_before_micros)
+                .map(|r| (r.updated_at_micros, r.run_id))
+                .collect();
+            ended.sort_unstable();
+            ended.truncate(limit);
+            for &(_, run_id) in &ended {
+                inner.forget(run_id);
+            }
+            let Inner { runs, expiring, .. } = &mut *inner;
+            expiring.retain(|(_, run_id)| runs.contains_key(run_id));
+            Ok(ended.len())
+        })
+    }
 }
 
 /// Gives `record`'s lease to `lease.owner`, at generation `fence`.

@@ -21,10 +21,16 @@
 //! stores read rows one by one, and [`Store::pending`] and [`Store::claim_next`]
 //! **quarantine** such a run (park it, with the reason in its `error`) and report it as
 //! [`Unreadable`] in what they return ([`Found`]); [`Store::list`] only reports it.
+//!
+//! Ended runs are kept until pruned: [`Store::prune`] deletes a batch of those that ended
+//! before a time, with their journals, and [`prune_older_than`] (or
+//! [`Engine::prune`](crate::Engine::prune)) all of those older than a duration, batch by
+//! batch. Running and parked runs are never pruned.
 
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod prune;
 mod redact;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod row;
@@ -41,6 +47,7 @@ use crate::types::{Actor, Origin, RunId};
 pub use crate::types::{StoreError, StoredStatus};
 
 pub use memory::{MemoryStore, Retention};
+pub use prune::{PRUNE_BATCH, prune_older_than};
 pub use redact::redact;
 
 /// The future a [`Store`] method returns: boxed, so that stores can be trait objects.
@@ -346,6 +353,18 @@ pub trait Store: Send + Sync + 'static {
         workflow: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Found<RunRecord>, StoreError>>;
+
+    /// Deletes up to `limit` ended runs (completed, compensated, or compensation failed:
+    /// [`StoredStatus::is_finished`]) that last changed before `ended_before_micros`
+    /// (microseconds since the Unix epoch), oldest first, with their journals, in one
+    /// transaction; returns how many. Runs that are running (started, interrupted, or enqueued
+    /// and not started yet) or parked are never deleted, however old. A store opened
+    /// read-only refuses it ([`StoreError::ReadOnly`]).
+    fn prune(
+        &self,
+        ended_before_micros: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<usize, StoreError>>;
 }
 
 /// A shared store is a store: keep an `Arc` to inspect what the engine records.
@@ -405,5 +424,12 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         limit: usize,
     ) -> BoxFuture<'a, Result<Found<RunRecord>, StoreError>> {
         (**self).list(status, workflow, limit)
+    }
+    fn prune(
+        &self,
+        ended_before_micros: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        (**self).prune(ended_before_micros, limit)
     }
 }

@@ -177,6 +177,17 @@ impl Store for CrashStore {
     ) -> BoxFuture<'a, Result<Found<RunRecord>, StoreError>> {
         self.inner.list(status, workflow, limit)
     }
+
+    fn prune(
+        &self,
+        ended_before_micros: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async move {
+            self.refuse_if_crashed("pruning ended runs")?;
+            self.inner.prune(ended_before_micros, limit).await
+        })
+    }
 }
 
 /// What a commit records, in words a user knows: "step `reserve` completed, handler `review`

@@ -106,6 +106,14 @@ impl Store for Outage {
     ) -> BoxFuture<'a, Result<hookflow::store::Found<hookflow::RunRecord>, StoreError>> {
         self.inner.list(status, workflow, limit)
     }
+
+    fn prune(
+        &self,
+        ended_before_micros: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        self.inner.prune(ended_before_micros, limit)
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]

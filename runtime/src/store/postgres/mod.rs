@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 use tokio_postgres::NoTls;
 
 use self::committer::{COMMITTERS, MAX_COMMIT_BYTES, PendingCommit, bytes_of, committer};
-use self::queries::{claim, claim_next, create, release, renew};
+use self::queries::{claim, claim_next, create, prune, release, renew};
 use self::read::{list, load, pending};
 use self::schema::{check, migrate};
 use super::row::micros;
@@ -411,6 +411,21 @@ impl Store for PostgresStore {
         self.spawn(async move {
             let client = get(&pool).await?;
             list(&client, status, workflow.as_deref(), limit, false).await
+        })
+    }
+
+    fn prune(
+        &self,
+        ended_before_micros: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        if let Err(refused) = self.writable("prune ended runs") {
+            return refused;
+        }
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let mut client = get(&pool).await?;
+            prune(&mut client, ended_before_micros, limit).await
         })
     }
 }

@@ -1,5 +1,5 @@
-//! The SQL of each write but the grouped commits: creating, claiming, renewing and releasing
-//! runs (reading them back is in `read`).
+//! The SQL of each write but the grouped commits: creating, claiming, renewing, releasing
+//! and pruning runs (reading them back is in `read`).
 
 use super::read::{load_readable, park, read_journals, record, stored_id};
 use super::{NOW, pg, pg_write};
@@ -282,4 +282,44 @@ pub(super) async fn release(
         return Err(refused(client, run_id, fence).await);
     }
     Ok(())
+}
+
+/// Deletes up to `limit` ended runs that last changed before `ended_before`, oldest first,
+/// with their journals, in one transaction; returns how many. Running and parked runs are
+/// never selected; rows another transaction holds are skipped (the next batch takes them).
+pub(super) async fn prune(
+    client: &mut deadpool_postgres::Client,
+    ended_before: u64,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    let context = "prune ended runs";
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let tx = client.transaction().await.map_err(pg(context))?;
+    let runs = tx
+        .prepare_cached(
+            "DELETE FROM hookflow_runs WHERE run_id IN (
+                SELECT run_id FROM hookflow_runs
+                WHERE status IN ('completed', 'compensated', 'compensation_failed')
+                    AND updated_at < $1
+                ORDER BY updated_at, run_id
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED)
+             RETURNING run_id",
+        )
+        .await
+        .map_err(pg(context))?;
+    let events = tx
+        .prepare_cached("DELETE FROM hookflow_events WHERE run_id = ANY($1)")
+        .await
+        .map_err(pg(context))?;
+    let ids: Vec<String> = tx
+        .query(&runs, &[&micros(ended_before), &limit])
+        .await
+        .map_err(pg(context))?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    tx.execute(&events, &[&ids]).await.map_err(pg(context))?;
+    tx.commit().await.map_err(pg(context))?;
+    Ok(ids.len())
 }

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use self::queries::{claim, claim_next, commit, create, release, renew};
+use self::queries::{claim, claim_next, commit, create, prune, release, renew};
 use self::writer::{Request, writer};
 use super::{
     BoxFuture, Claim, Created, Found, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
@@ -363,6 +363,18 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'a, Result<Found<RunRecord>, StoreError>> {
         let workflow = workflow.map(str::to_owned);
         self.send(move |reply| Request::List(status, workflow, limit, false, reply))
+    }
+
+    fn prune(
+        &self,
+        ended_before_micros: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        self.write(
+            "prune ended runs",
+            |conn| prune(conn, ended_before_micros, limit),
+            || move |conn: &Connection| prune(conn, ended_before_micros, limit),
+        )
     }
 }
 

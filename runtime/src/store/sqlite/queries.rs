@@ -1,5 +1,5 @@
-//! The SQL of each write: creating, committing to, claiming, renewing and releasing runs,
-//! each on a connection inside the caller's transaction (reading them back is in `read`).
+//! The SQL of each write: creating, committing to, claiming, renewing, releasing and pruning
+//! runs, each on a connection inside the caller's transaction (reading them back is in `read`).
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -326,4 +326,42 @@ pub(super) fn release(conn: &Connection, run_id: RunId, fence: u64) -> Result<()
         return Err(refused(conn, run_id, fence));
     }
     Ok(())
+}
+
+/// Deletes up to `limit` ended runs that last changed before `ended_before`, oldest first,
+/// with their journals; returns how many. Running and parked runs are never selected.
+pub(super) fn prune(
+    conn: &Connection,
+    ended_before: u64,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    let context = "prune ended runs";
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut select = conn
+        .prepare_cached(
+            "SELECT run_id FROM runs
+             WHERE status IN ('completed', 'compensated', 'compensation_failed')
+                AND updated_at < ?1
+             ORDER BY updated_at, run_id
+             LIMIT ?2",
+        )
+        .map_err(unavailable(context))?;
+    let ids = select
+        .query_map(params![micros(ended_before), limit], |row| {
+            row.get::<_, String>(0)
+        })
+        .map_err(unavailable(context))?
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(unavailable(context))?;
+    let mut events = conn
+        .prepare_cached("DELETE FROM events WHERE run_id = ?1")
+        .map_err(unavailable(context))?;
+    let mut runs = conn
+        .prepare_cached("DELETE FROM runs WHERE run_id = ?1")
+        .map_err(unavailable(context))?;
+    for id in &ids {
+        events.execute([id]).map_err(unavailable(context))?;
+        runs.execute([id]).map_err(unavailable(context))?;
+    }
+    Ok(ids.len())
 }
