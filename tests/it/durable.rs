@@ -129,50 +129,8 @@ fn transfer_input() -> TransferRequest {
     }
 }
 
-/// Each scenario runs against every store: in memory, a SQLite file, and a PostgreSQL database
-/// (a server started once for this test binary: see tests/it/support/postgres.rs).
-macro_rules! on_every_store {
-    ($($scenario:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(start_paused = true)]
-                async fn $scenario() {
-                    super::$scenario(std::sync::Arc::new(hookflow::store::MemoryStore::new())).await;
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(start_paused = true)]
-                async fn $scenario() {
-                    let dir = tempdir(stringify!($scenario));
-                    let store = hookflow::store::sqlite::SqliteStore::open(dir.join("runs.db")).unwrap();
-                    super::$scenario(std::sync::Arc::new(store)).await;
-                    let _ = std::fs::remove_dir_all(dir);
-                }
-            )*
-            fn tempdir(name: &str) -> std::path::PathBuf {
-                let dir = std::env::temp_dir().join(format!("hookflow-durable-{}-{name}", std::process::id()));
-                let _ = std::fs::remove_dir_all(&dir);
-                std::fs::create_dir_all(&dir).unwrap();
-                dir
-            }
-        }
-        mod postgres {
-            use crate::support::postgres::pg_database;
-            $(
-                #[tokio::test(start_paused = true)]
-                async fn $scenario() {
-                    let url = pg_database(stringify!($scenario));
-                    let store = hookflow::store::postgres::PostgresStore::connect(&url).await.unwrap();
-                    super::$scenario(std::sync::Arc::new(store)).await;
-                }
-            )*
-        }
-    };
-}
-
 on_every_store!(
+    #[tokio::test(start_paused = true)]
     each_step_is_committed_and_a_finished_run_is_recorded,
     a_crashed_run_resumes_without_running_completed_steps_again,
     a_run_that_crashed_while_compensating_goes_on_compensating,

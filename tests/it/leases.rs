@@ -658,45 +658,8 @@ fn a_worker_starts_on_a_runtime() {
     assert!(matches!(err, WorkerError::NoRuntime), "{err}");
 }
 
-macro_rules! on_every_store {
-    ($($scenario:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(std::sync::Arc::new(hookflow::store::MemoryStore::new())).await;
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let dir = std::env::temp_dir()
-                        .join(format!("hookflow-leases-{}-{}", std::process::id(), stringify!($scenario)));
-                    let _ = std::fs::remove_dir_all(&dir);
-                    std::fs::create_dir_all(&dir).unwrap();
-                    let store = hookflow::store::sqlite::SqliteStore::open(dir.join("runs.db")).unwrap();
-                    super::$scenario(std::sync::Arc::new(store)).await;
-                    let _ = std::fs::remove_dir_all(dir);
-                }
-            )*
-        }
-        mod postgres {
-            use crate::support::postgres::pg_database;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let url = pg_database(stringify!($scenario));
-                    let store = hookflow::store::postgres::PostgresStore::connect(&url).await.unwrap();
-                    super::$scenario(std::sync::Arc::new(store)).await;
-                }
-            )*
-        }
-    };
-}
-
 on_every_store!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     a_stale_fence_is_refused_and_records_nothing,
     claim_next_takes_free_runs_oldest_first_and_once,
     renewing_keeps_only_the_owners_leases,

@@ -20,6 +20,52 @@ mod support {
     pub mod postgres;
 }
 
+/// Runs each scenario (an `async fn(Arc<dyn Store>-like store)` of the calling module) against
+/// every store: in memory, a SQLite file of its own, and a PostgreSQL database of its own (a
+/// server started once for this test binary: see tests/it/support/postgres.rs), each as a test
+/// with the given attribute: `on_every_store!(#[tokio::test] scenario_a, scenario_b);`.
+macro_rules! on_every_store {
+    (#[$test:meta] $($scenario:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[$test]
+                async fn $scenario() {
+                    super::$scenario(std::sync::Arc::new(hookflow::store::MemoryStore::new())).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[$test]
+                async fn $scenario() {
+                    let dir = std::env::temp_dir().join(format!(
+                        "hookflow-{}-{}-{}",
+                        module_path!().replace("::", "-"),
+                        std::process::id(),
+                        stringify!($scenario)
+                    ));
+                    let _ = std::fs::remove_dir_all(&dir);
+                    std::fs::create_dir_all(&dir).unwrap();
+                    let store = hookflow::store::sqlite::SqliteStore::open(dir.join("runs.db")).unwrap();
+                    super::$scenario(std::sync::Arc::new(store)).await;
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+            )*
+        }
+        mod postgres {
+            use crate::support::postgres::pg_database;
+            $(
+                #[$test]
+                async fn $scenario() {
+                    let url = pg_database(stringify!($scenario));
+                    let store = hookflow::store::postgres::PostgresStore::connect(&url).await.unwrap();
+                    super::$scenario(std::sync::Arc::new(store)).await;
+                }
+            )*
+        }
+    };
+}
+
 /// The checkout example's workflow, as `checkout_example` and `axum_checkout` use it. It sits
 /// at the root of the crate because the axum example's modules (`axum_checkout::app`,
 /// `axum_checkout::plugin`) name it `crate::workflow`, as in the example's own binary.

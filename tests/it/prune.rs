@@ -238,49 +238,8 @@ async fn the_engine_prunes_runs_older_than_a_duration(store: Arc<dyn Store>) {
     assert_eq!(engine.prune(Duration::ZERO).await.unwrap(), 0);
 }
 
-/// Each scenario on every store.
-macro_rules! on_every_store {
-    ($($scenario:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(std::sync::Arc::new(hookflow::store::MemoryStore::new())).await;
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let dir = std::env::temp_dir().join(format!(
-                        "hookflow-prune-{}-{}",
-                        std::process::id(),
-                        stringify!($scenario)
-                    ));
-                    let _ = std::fs::remove_dir_all(&dir);
-                    std::fs::create_dir_all(&dir).unwrap();
-                    let store = hookflow::store::sqlite::SqliteStore::open(dir.join("runs.db")).unwrap();
-                    super::$scenario(std::sync::Arc::new(store)).await;
-                    let _ = std::fs::remove_dir_all(dir);
-                }
-            )*
-        }
-        mod postgres {
-            use crate::support::postgres::pg_database;
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let url = pg_database(stringify!($scenario));
-                    let store = hookflow::store::postgres::PostgresStore::connect(&url).await.unwrap();
-                    super::$scenario(std::sync::Arc::new(store)).await;
-                }
-            )*
-        }
-    };
-}
-
 on_every_store!(
+    #[tokio::test]
     only_ended_runs_older_than_the_cutoff_are_pruned_with_their_journals,
     pruning_goes_in_batches_of_at_most_the_limit,
     the_engine_prunes_runs_older_than_a_duration,

@@ -165,49 +165,8 @@ async fn an_idempotency_key_reused_with_another_input_is_rejected(store: Arc<dyn
     assert_eq!(store.load(first.run_id()).await.unwrap(), before);
 }
 
-/// Each scenario on every store.
-macro_rules! on_every_store {
-    ($($scenario:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(std::sync::Arc::new(hookflow::store::MemoryStore::new())).await;
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let dir = std::env::temp_dir().join(format!(
-                        "hookflow-rejects-{}-{}",
-                        std::process::id(),
-                        stringify!($scenario)
-                    ));
-                    let _ = std::fs::remove_dir_all(&dir);
-                    std::fs::create_dir_all(&dir).unwrap();
-                    let store = hookflow::store::sqlite::SqliteStore::open(dir.join("runs.db")).unwrap();
-                    super::$scenario(std::sync::Arc::new(store)).await;
-                    let _ = std::fs::remove_dir_all(dir);
-                }
-            )*
-        }
-        mod postgres {
-            use crate::support::postgres::pg_database;
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let url = pg_database(stringify!($scenario));
-                    let store = hookflow::store::postgres::PostgresStore::connect(&url).await.unwrap();
-                    super::$scenario(std::sync::Arc::new(store)).await;
-                }
-            )*
-        }
-    };
-}
-
 on_every_store!(
+    #[tokio::test]
     a_run_id_that_exists_is_rejected_and_the_existing_run_is_untouched,
     an_idempotency_key_reused_with_another_input_is_rejected,
 );
