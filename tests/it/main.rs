@@ -109,4 +109,5 @@ mod sqlite_store;
 mod step_hooks;
 mod step_options;
 mod subscribe;
+mod waits;
 mod workers;
