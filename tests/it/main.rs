@@ -75,6 +75,7 @@ mod workflow;
 mod after_hooks;
 mod axum_checkout;
 mod before_hooks;
+mod cancel;
 mod checkout_example;
 mod compensation;
 mod context;
