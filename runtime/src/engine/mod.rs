@@ -7,6 +7,8 @@ mod builder;
 mod error;
 mod in_flight;
 mod lease;
+mod lookup;
+mod operator;
 mod resume;
 mod start;
 
@@ -26,6 +28,8 @@ pub use error::{EnqueueError, PruneError, ResumeError, SpawnError};
 use in_flight::InFlight;
 pub use lease::DEFAULT_LEASE;
 use lease::Heartbeat;
+pub use lookup::{LookupError, RunSummary};
+pub use operator::Retried;
 pub use resume::ResumeReport;
 use resume::Resumer;
 pub(crate) use resume::{ClaimedRun, WorkReadiness};

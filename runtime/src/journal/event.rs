@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::types::{Job, RunId, RunStatus, Slot};
+use crate::types::{Actor, Job, RunId, RunStatus, Slot};
 
 /// A name in the journal: `&'static str` when recorded, owned when read back.
 pub type Name = Cow<'static, str>;
@@ -300,6 +300,25 @@ pub enum EventKind {
         /// How it ended.
         status: RunStatus,
     },
+    /// An operator asked to run again the compensations that failed
+    /// ([`Engine::retry`](crate::Engine::retry), `hookflow retry`): the run, which had ended
+    /// `CompensationFailed`, is running again. On replay, every compensation that failed
+    /// before this event runs again; one recorded completed never does.
+    RetryRequested {
+        /// Who asked.
+        actor: Actor,
+    },
+    /// The run is a fork of run `from` ([`Engine::fork`](crate::Engine::fork), `hookflow
+    /// fork`): its journal began as a copy of `from`'s up to the start of step `at_step`, so
+    /// that the steps before it replay what `from` recorded and the steps from it run again.
+    Forked {
+        /// The run it was forked from.
+        from: RunId,
+        /// The position of the first step that runs again.
+        at_step: u32,
+        /// Who asked.
+        actor: Actor,
+    },
 }
 
 /// A recorded value, `null` included: only an absent field means "not recorded".
@@ -453,6 +472,22 @@ impl fmt::Display for EventKind {
             }
             EventKind::RunParked { reason } => write!(f, "run PARKED: {reason}"),
             EventKind::RunEnded { status } => write!(f, "run ended: {status}"),
+            EventKind::RetryRequested { actor } => {
+                write!(
+                    f,
+                    "retry of the failed compensations asked by {}",
+                    actor.id()
+                )
+            }
+            EventKind::Forked {
+                from,
+                at_step,
+                actor,
+            } => write!(
+                f,
+                "forked from run {from} at step #{at_step} by {}",
+                actor.id()
+            ),
         }
     }
 }

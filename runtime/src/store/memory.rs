@@ -406,6 +406,20 @@ impl Store for MemoryStore {
             Ok(ended.len())
         })
     }
+
+    fn list_page<'a>(
+        &'a self,
+        filter: &'a super::RunFilter,
+    ) -> BoxFuture<'a, Result<super::RunPage, StoreError>> {
+        Box::pin(async move {
+            let inner = self.lock(now_micros());
+            let all = inner.runs.values().map(|(r, _)| r);
+            Ok(super::RunPage::select(
+                all.filter(|r| filter.matches(r)).cloned(),
+                filter,
+            ))
+        })
+    }
 }
 
 /// Gives `record`'s lease to `lease.owner`, at generation `fence`.

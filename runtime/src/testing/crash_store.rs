@@ -188,6 +188,14 @@ impl Store for CrashStore {
             self.inner.prune(ended_before_micros, limit).await
         })
     }
+
+    fn list_page<'a>(
+        &'a self,
+        filter: &'a crate::store::RunFilter,
+    ) -> BoxFuture<'a, Result<crate::store::RunPage, StoreError>> {
+        // Reading, as `list`: what an operator sees of a crashed process's store.
+        self.inner.list_page(filter)
+    }
 }
 
 /// What a commit records, in words a user knows: "step `reserve` completed, handler `review`

@@ -16,6 +16,7 @@
 //! version is read and the migrations applied under one write lock.
 
 mod open;
+mod page;
 mod queries;
 mod read;
 mod schema;
@@ -375,6 +376,14 @@ impl Store for SqliteStore {
             |conn| prune(conn, ended_before_micros, limit),
             || move |conn: &Connection| prune(conn, ended_before_micros, limit),
         )
+    }
+
+    fn list_page<'a>(
+        &'a self,
+        filter: &'a super::RunFilter,
+    ) -> BoxFuture<'a, Result<super::RunPage, StoreError>> {
+        let filter = Box::new(filter.clone());
+        self.send(move |reply| Request::Page(filter, reply))
     }
 }
 
