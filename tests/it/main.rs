@@ -110,3 +110,5 @@ mod step_hooks;
 mod step_options;
 mod subscribe;
 mod workers;
+// Operator actions and run lookups.
+mod retry;
