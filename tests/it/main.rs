@@ -111,4 +111,5 @@ mod step_options;
 mod subscribe;
 mod workers;
 // Operator actions and run lookups.
+mod fork;
 mod retry;

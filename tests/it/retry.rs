@@ -287,8 +287,88 @@ async fn an_engine_without_the_workflow_records_the_retry_for_a_worker<S: Store>
     assert_eq!(agency.count("cancelled car "), 1);
 }
 
+// ---- the checkout example's fourth checkout -------------------------------------------------
+
+async fn the_stuck_checkout_is_compensated_once_the_west_warehouse_is_back<S: Store>(
+    store: Arc<S>,
+) {
+    use crate::workflow::{Checkout, CheckoutInput, Shop, hooks, shop};
+    let engine = Engine::builder()
+        .store(Arc::clone(&store))
+        .hooks(hooks())
+        .service(shop())
+        .workflow::<Checkout>()
+        .build();
+    let shop = engine.service::<Shop>().unwrap();
+    shop.lock().warehouse_down_on_release = Some("west".into());
+    let input = CheckoutInput {
+        cart_id: "cart_stuck".into(),
+    };
+    let stuck = Checkout::run(&engine, input).await;
+    assert_eq!(stuck.status(), RunStatus::CompensationFailed);
+    let run_id = stuck.run_id();
+    let mug = || shop.lock().warehouse_stock[&("west".into(), "mug".into())];
+    assert_eq!(mug(), 4, "the west reservation is stuck");
+
+    // Asked while the warehouse is still down: nothing changes but the journal.
+    let retried = engine.retry(run_id, Actor::user("support")).await.unwrap();
+    assert!(matches!(
+        retried,
+        Retried::Ran(RunStatus::CompensationFailed)
+    ));
+    assert_eq!(mug(), 4);
+
+    shop.lock().warehouse_down_on_release = None;
+    let retried = engine.retry(run_id, Actor::user("support")).await.unwrap();
+    assert!(
+        matches!(retried, Retried::Ran(RunStatus::Compensated)),
+        "{retried:?}"
+    );
+    let state = shop.lock();
+    assert_eq!(state.warehouse_stock[&("west".into(), "mug".into())], 5);
+    assert_eq!(state.warehouse_stock[&("east".into(), "tshirt".into())], 10);
+    // Each undo applied once: the authorization voided once (a second void would read
+    // `voided (voided (...))`), the order cancelled once (a second `cancel_order` would
+    // overwrite the note `on_compensation_failed` left).
+    let voided: Vec<&String> = state.payments.values().collect();
+    assert_eq!(voided.len(), 1);
+    assert!(
+        voided[0].starts_with("voided (authorized") && voided[0].matches("voided").count() == 1,
+        "{voided:?}"
+    );
+    let orders: Vec<&String> = state.orders.values().collect();
+    assert_eq!(orders.len(), 1);
+    assert!(
+        orders[0].starts_with("cancelled, NEEDS ATTENTION"),
+        "{orders:?}"
+    );
+    drop(state);
+    // In the journal: every compensation completed exactly once, the west release after
+    // two failed attempts.
+    let (record, events) = store.load(run_id).await.unwrap();
+    assert_eq!(record.status, StoredStatus::Compensated);
+    let mut completed = std::collections::BTreeMap::new();
+    let mut failed = 0;
+    for event in &events {
+        match &event.kind {
+            EventKind::CompensationCompleted { step, position } => {
+                *completed.entry((step.to_string(), *position)).or_insert(0) += 1;
+            }
+            EventKind::CompensationFailed { step, .. } => {
+                assert_eq!(step, "reserve_inventory");
+                failed += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(failed, 2);
+    assert_eq!(completed.len(), 4, "{completed:?}");
+    assert!(completed.values().all(|n| *n == 1), "{completed:?}");
+}
+
 on_every_store!(
     #[tokio::test]
+    the_stuck_checkout_is_compensated_once_the_west_warehouse_is_back,
     a_retry_runs_again_only_the_failed_compensations_until_they_succeed,
     the_failed_compensations_run_again_in_the_saga_order,
     a_run_that_did_not_end_compensation_failed_is_not_retried,
