@@ -112,4 +112,5 @@ mod subscribe;
 mod workers;
 // Operator actions and run lookups.
 mod fork;
+mod lookup;
 mod retry;

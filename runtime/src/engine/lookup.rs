@@ -26,8 +26,11 @@ pub struct RunSummary {
     pub has_output: bool,
     /// Its error, for a failed or parked run.
     pub error: Option<String>,
-    /// The step it is at: the one in flight, or else the last that ended; `None` before its
-    /// first step.
+    /// The step it is at, as its journal in the store says: the one in flight, or else the
+    /// last that ended; `None` before its first step. A step's start is committed with its
+    /// end (or with a commit of another `parallel!` branch, or a retry), so a step running
+    /// now shows once it ends, and one shown in flight was running when the run stopped, or
+    /// is running in a branch.
     pub current_step: Option<CurrentStep>,
 }
 
