@@ -31,11 +31,10 @@ mod render;
 use std::path::PathBuf;
 
 use clap::Parser;
-use hookflow_runtime::store::{Lease, fork_run, prune_older_than};
-use hookflow_runtime::{
-    Actor, Engine, EngineBuilder, ForkError, Journal, ResumeError, Retried, RetryError, RunId,
-    StoreError,
-};
+use hookflow_runtime::store::{Cancelling, Lease, fork_run, prune_older_than};
+use hookflow_runtime::{Actor, ActorKind, CancelRequest};
+use hookflow_runtime::{Engine, EngineBuilder, Journal, ResumeError, RunId, StoreError};
+use hookflow_runtime::{ForkError, Retried, RetryError};
 
 pub use args::{Age, Args, Command};
 pub use open::{open, open_read_only};
@@ -153,6 +152,7 @@ impl Cli {
         // writing.
         let store = match args.command {
             Command::Resume { .. }
+            | Command::Cancel { .. }
             | Command::Prune { .. }
             | Command::Retry { .. }
             | Command::Fork { .. } => open(&args.db).await?,
@@ -192,6 +192,28 @@ impl Cli {
                 } else {
                     journal.to_mermaid_sequence()
                 })
+            }
+            Command::Cancel { run, reason } => {
+                let operator = std::env::var("USER").unwrap_or_else(|_| "operator".to_owned());
+                let request =
+                    CancelRequest::new(reason, Some(Actor::new(ActorKind::User, operator)));
+                match store.cancel(run, &request).await.map_err(CliError::Store)? {
+                    Cancelling::Requested { woke } => Ok(if woke {
+                        format!(
+                            "run {run}: cancel requested; it was waiting, and is woken to be cancelled by a worker\n"
+                        )
+                    } else {
+                        format!("run {run}: cancel requested; it stops at its next step boundary\n")
+                    }),
+                    Cancelling::AlreadyRequested(earlier) => Ok(format!(
+                        "run {run}: already asked to cancel ({})\n",
+                        earlier.reason
+                    )),
+                    Cancelling::UnknownRun => Err(CliError::UnknownRun(run)),
+                    Cancelling::Ended(status) => Ok(format!(
+                        "run {run} has ended ({status}): there is nothing to cancel\n"
+                    )),
+                }
             }
             Command::Prune { older_than } => {
                 let pruned = prune_older_than(&*store, older_than.duration())

@@ -18,7 +18,7 @@ pub use crate::types::{
     BodyCall, CatchUnwind, CompensationFailure, Fault, HookKind, HookMeta, Panic, RetryPolicy,
     RunOptions, StepData, StepFuture, StepMeta, StepResponse, StepTimeout, WorkflowMeta,
 };
-pub use crate::workflow::Workflow;
+pub use crate::workflow::{EventPoint, Workflow};
 use ::core::marker::PhantomData;
 pub use ::core::time::Duration;
 pub use ::tokio::join;

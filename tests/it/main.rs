@@ -75,6 +75,7 @@ mod workflow;
 mod after_hooks;
 mod axum_checkout;
 mod before_hooks;
+mod cancel;
 mod checkout_example;
 mod compensation;
 mod context;
@@ -109,6 +110,7 @@ mod sqlite_store;
 mod step_hooks;
 mod step_options;
 mod subscribe;
+mod waits;
 mod workers;
 // Operator actions and run lookups.
 mod fork;

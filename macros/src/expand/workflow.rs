@@ -7,7 +7,7 @@ use syn::{Ident, ItemFn};
 
 use super::{expr_at, group_at};
 use crate::ast::{BodyCall, Workflow};
-use crate::attr::{HookDecl, HookKind};
+use crate::attr::{EventDecl, HookDecl, HookKind};
 use crate::names::{const_name, tokens_to_string};
 
 /// What the generated items need to know: made from the model ([`expand`]), or leniently
@@ -19,6 +19,7 @@ pub(crate) struct Parts<'a> {
     pub(crate) type_ident: Ident,
     pub(crate) name: String,
     pub(crate) hooks: Vec<&'a HookDecl>,
+    pub(crate) events: Vec<&'a EventDecl>,
     pub(crate) input_ty: TokenStream,
     pub(crate) output_ty: TokenStream,
     pub(crate) error_ty: TokenStream,
@@ -57,6 +58,7 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
         type_ident: wf.type_ident.clone(),
         name: wf.name(),
         hooks: wf.args.hooks.iter().collect(),
+        events: wf.args.events.iter().collect(),
         input_ty: quote!(#input_ty),
         output_ty,
         error_ty,
@@ -202,6 +204,22 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
                 #payload_str,
                 #result_meta,
             )
+        });
+    }
+    for event in &parts.events {
+        let event_name = event.name.to_string();
+        let constant = const_name(&event.name);
+        let payload = &event.payload;
+        let payload_str = tokens_to_string(payload);
+        let doc = format!(
+            "Event `{event_name}` (payload `{payload_str}`): wait for it in the body with `ctx.wait({ty}::{constant})`, send it with `engine.send(run_id, {ty}::{constant}, payload)`."
+        );
+        // Spanned at the declaration: a payload of the wrong type is compared with the type
+        // the user wrote.
+        consts.push(quote_spanned! {event.name.span()=>
+            #[doc = #doc]
+            #vis const #constant: #private::EventPoint<#ty, #payload> =
+                #private::EventPoint::__new(#event_name);
         });
     }
     let failed_index = u16::try_from(parts.hooks.len()).expect("fewer than 65536 hooks");

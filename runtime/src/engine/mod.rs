@@ -10,6 +10,7 @@ mod lease;
 mod lookup;
 mod operator;
 mod resume;
+mod signal;
 mod start;
 
 use std::any::Any;
@@ -33,6 +34,7 @@ pub use operator::Retried;
 pub use resume::ResumeReport;
 use resume::Resumer;
 pub(crate) use resume::{ClaimedRun, WorkReadiness};
+pub use signal::{Cancel, CancelError, SendError, Sent};
 
 /// Runs workflows with the hooks, services and job dispatcher it was built with.
 ///

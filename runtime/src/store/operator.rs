@@ -174,6 +174,11 @@ pub async fn fork_run(
         owner: None,
         fence: 0,
         lease_until_micros: None,
+        // Nothing of the original's waits, cancellation or deadline: the fork starts afresh.
+        wake_at_micros: None,
+        waiting_for: None,
+        cancel: None,
+        deadline_micros: None,
         ..original
     };
     let mut journal = vec![
