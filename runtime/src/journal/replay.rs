@@ -384,10 +384,8 @@ struct RetryScope {
 impl RetryScope {
     fn compensation_ended(&mut self, kind: &EventKind) {
         match kind {
-            EventKind::CompensationFailed { position, .. } => {
-                if !self.failed.contains(position) {
-                    self.failed.push(*position);
-                }
+            EventKind::CompensationFailed { position, .. } if !self.failed.contains(position) => {
+                self.failed.push(*position);
             }
             EventKind::CompensationCompleted { position, .. } => {
                 self.failed.retain(|p| p != position);
