@@ -3,7 +3,7 @@
 //!
 //! The top of the layers: it may name anything below.
 
-pub use crate::context::{CompensateFn, StepContext, WorkflowContext, compensation};
+pub use crate::context::{CompensateFn, StepContext, TypedContext, WorkflowContext, compensation};
 pub use crate::engine::Engine;
 pub use crate::hook::{
     After, AfterHandler, Before, BeforeHandler, HookData, HookDataOps, HookPoint, Hooks, Registrar,

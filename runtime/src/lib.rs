@@ -48,7 +48,9 @@ mod view;
 #[doc(hidden)]
 pub mod __private;
 
-pub use context::{Bag, CompensateFn, HookContext, Jobs, RunContext, StepContext, WorkflowContext};
+pub use context::{
+    Bag, CompensateFn, HookContext, Jobs, RunContext, StepContext, TypedContext, WorkflowContext,
+};
 pub use engine::{
     Cancel, CancelError, DEFAULT_LEASE, Engine, EngineBuilder, EnqueueError, PruneError,
     ResumeError, ResumeReport, SendError, Sent, SpawnError,

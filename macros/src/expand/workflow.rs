@@ -32,8 +32,7 @@ pub(crate) struct Parts<'a> {
 
 pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
     let private = super::private(wf.args.krate.as_ref());
-    let item = wf.original;
-    let fn_ident = &item.sig.ident;
+    let fn_ident = &wf.original.sig.ident;
     let input_ty = wf.input_ty;
     let ret = wf.result.ret;
     let (output_ty, error_ty) = match wf.result.spelled {
@@ -53,7 +52,7 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
     );
     let execute = quote!(#fn_ident #args);
     let generated = generate(&Parts {
-        item,
+        item: wf.original,
         krate: wf.args.krate.as_ref(),
         type_ident: wf.type_ident.clone(),
         name: wf.name(),
@@ -66,10 +65,36 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
         version: wf.args.version.as_ref(),
         execute,
     });
+    let item = typed_body(wf, &private);
     quote! {
         #item
         #generated
     }
+}
+
+/// The function with its context typed by its workflow: the body's first statement shadows
+/// the context with a `TypedContext<Self>` (which derefs to the `WorkflowContext`), so that
+/// `ctx.wait(Other::EVENT)` with another workflow's event does not compile.
+fn typed_body(wf: &Workflow<'_>, private: &TokenStream) -> ItemFn {
+    let mut item = wf.original.clone();
+    // Only a context spelled `&WorkflowContext`: any other type is reported once, by the call.
+    let spelled_right = match wf.ctx_ty {
+        syn::Type::Reference(r) => matches!(
+            &*r.elem,
+            syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "WorkflowContext")
+        ),
+        _ => false,
+    };
+    let (Some(ctx), true, ty) = (&wf.ctx_name, spelled_right, &wf.type_ident) else {
+        return item;
+    };
+    let block = &item.block;
+    item.block = syn::parse_quote! {{
+        #[allow(unused_variables)]
+        let #ctx = &#private::TypedContext::<#ty>::new(#ctx);
+        #block
+    }};
+    item
 }
 
 /// The workflow's type, its hook points, its registrar and its `Workflow` implementation (not
@@ -206,9 +231,19 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
             )
         });
     }
+    // A name declared twice is reported by the checks: generate it once.
+    let mut seen: Vec<String> = parts
+        .hooks
+        .iter()
+        .map(|h| const_name(&h.name).to_string())
+        .collect();
     for event in &parts.events {
         let event_name = event.name.to_string();
         let constant = const_name(&event.name);
+        if seen.contains(&constant.to_string()) || constant == "ON_COMPENSATION_FAILED" {
+            continue;
+        }
+        seen.push(constant.to_string());
         let payload = &event.payload;
         let payload_str = tokens_to_string(payload);
         let doc = format!(

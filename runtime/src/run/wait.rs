@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use super::commit::commit_or_halt;
 use super::halt::stop;
 use super::scope::step_key;
-use crate::context::{Halt, RunShared, WorkflowContext};
+use crate::context::{Halt, RunShared, TypedContext, WorkflowContext};
 use crate::journal::{Event, EventKind, WaitOutcome};
 use crate::store::{Suspension, Wake};
 use crate::types::{Key, ReplayError, WaitError, lock, now_micros};
@@ -126,6 +126,30 @@ impl WorkflowContext {
         };
         let index = event.map(|event| reserve(run, event));
         durable_wait(run, position, event.zip(index), until).await
+    }
+}
+
+impl<W> TypedContext<'_, W> {
+    /// Waits for `event`, one of this workflow's own ([`WorkflowContext::wait`]): an event of
+    /// another workflow does not compile here.
+    ///
+    /// # Errors
+    /// As [`WorkflowContext::wait`].
+    pub async fn wait<T: DeserializeOwned>(&self, event: EventPoint<W, T>) -> Result<T, WaitError> {
+        WorkflowContext::wait(self, event).await
+    }
+
+    /// Waits for `event`, one of this workflow's own, at most `timeout`
+    /// ([`WorkflowContext::wait_timeout`]).
+    ///
+    /// # Errors
+    /// As [`WorkflowContext::wait`].
+    pub async fn wait_timeout<T: DeserializeOwned>(
+        &self,
+        event: EventPoint<W, T>,
+        timeout: Duration,
+    ) -> Result<Option<T>, WaitError> {
+        WorkflowContext::wait_timeout(self, event, timeout).await
     }
 }
 

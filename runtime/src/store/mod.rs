@@ -407,7 +407,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<Wake>, StoreError>>;
 
     /// Keeps `message` in the inbox of run `run_id`, a run of `workflow`, unless a message
-    /// with its delivery key is there ([`Delivery::Duplicate`]), the run is over
+    /// with its delivery key is there ([`Delivery::Duplicate`], even once the run is over: a
+    /// retried delivery is answered as the first was), the run is over
     /// ([`Delivery::Ended`]), of another workflow ([`Delivery::OtherWorkflow`]) or unknown.
     /// A run suspended waiting for the message's event is woken: due to be claimed now.
     fn deliver<'a>(

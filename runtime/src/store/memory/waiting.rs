@@ -89,14 +89,14 @@ pub(super) fn deliver(
     if record.workflow != workflow {
         return Delivery::OtherWorkflow(record.workflow.clone());
     }
-    if record.status.is_finished() {
-        return Delivery::Ended(record.status);
-    }
     let inbox = inner.inbox.entry(run_id).or_default();
     if let Some(key) = &message.delivery_key {
         if inbox.iter().any(|m| m.delivery_key.as_ref() == Some(key)) {
             return Delivery::Duplicate;
         }
+    }
+    if record.status.is_finished() {
+        return Delivery::Ended(record.status);
     }
     inbox.push(message.clone());
     let woke = record.status == StoredStatus::Waiting

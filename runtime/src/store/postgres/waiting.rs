@@ -148,9 +148,6 @@ pub(super) async fn deliver(
     let Some(run) = lock_row(&tx, run_id).await? else {
         return Ok(Delivery::UnknownRun);
     };
-    if let Some(status) = run.status.filter(|s| s.is_finished()) {
-        return Ok(Delivery::Ended(status));
-    }
     if run.workflow != workflow {
         return Ok(Delivery::OtherWorkflow(run.workflow));
     }
@@ -165,6 +162,9 @@ pub(super) async fn deliver(
         if kept.is_some() {
             return Ok(Delivery::Duplicate);
         }
+    }
+    if let Some(status) = run.status.filter(|s| s.is_finished()) {
+        return Ok(Delivery::Ended(status));
     }
     let body = serde_json::to_string(message).map_err(|e| StoreError::Refused {
         context: "deliver an event".into(),

@@ -111,9 +111,6 @@ pub(super) fn deliver(
     let Some(run) = row(conn, run_id)? else {
         return Ok(Delivery::UnknownRun);
     };
-    if let Some(status) = run.status.filter(|s| s.is_finished()) {
-        return Ok(Delivery::Ended(status));
-    }
     if run.workflow != workflow {
         return Ok(Delivery::OtherWorkflow(run.workflow));
     }
@@ -126,6 +123,9 @@ pub(super) fn deliver(
         if kept.is_some() {
             return Ok(Delivery::Duplicate);
         }
+    }
+    if let Some(status) = run.status.filter(|s| s.is_finished()) {
+        return Ok(Delivery::Ended(status));
     }
     let body = serde_json::to_string(message).map_err(|e| StoreError::Refused {
         context: "deliver an event".into(),
