@@ -324,25 +324,26 @@ async fn the_stuck_checkout_is_compensated_once_the_west_warehouse_is_back<S: St
         matches!(retried, Retried::Ran(RunStatus::Compensated)),
         "{retried:?}"
     );
-    let state = shop.lock();
-    assert_eq!(state.warehouse_stock[&("west".into(), "mug".into())], 5);
-    assert_eq!(state.warehouse_stock[&("east".into(), "tshirt".into())], 10);
-    // Each undo applied once: the authorization voided once (a second void would read
-    // `voided (voided (...))`), the order cancelled once (a second `cancel_order` would
-    // overwrite the note `on_compensation_failed` left).
-    let voided: Vec<&String> = state.payments.values().collect();
-    assert_eq!(voided.len(), 1);
-    assert!(
-        voided[0].starts_with("voided (authorized") && voided[0].matches("voided").count() == 1,
-        "{voided:?}"
-    );
-    let orders: Vec<&String> = state.orders.values().collect();
-    assert_eq!(orders.len(), 1);
-    assert!(
-        orders[0].starts_with("cancelled, NEEDS ATTENTION"),
-        "{orders:?}"
-    );
-    drop(state);
+    {
+        let state = shop.lock();
+        assert_eq!(state.warehouse_stock[&("west".into(), "mug".into())], 5);
+        assert_eq!(state.warehouse_stock[&("east".into(), "tshirt".into())], 10);
+        // Each undo applied once: the authorization voided once (a second void would read
+        // `voided (voided (...))`), the order cancelled once (a second `cancel_order` would
+        // overwrite the note `on_compensation_failed` left).
+        let voided: Vec<&String> = state.payments.values().collect();
+        assert_eq!(voided.len(), 1);
+        assert!(
+            voided[0].starts_with("voided (authorized") && voided[0].matches("voided").count() == 1,
+            "{voided:?}"
+        );
+        let orders: Vec<&String> = state.orders.values().collect();
+        assert_eq!(orders.len(), 1);
+        assert!(
+            orders[0].starts_with("cancelled, NEEDS ATTENTION"),
+            "{orders:?}"
+        );
+    }
     // In the journal: every compensation completed exactly once, the west release after
     // two failed attempts.
     let (record, events) = store.load(run_id).await.unwrap();
