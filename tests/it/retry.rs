@@ -22,6 +22,10 @@ pub(crate) struct Agency {
     down: Mutex<Vec<String>>,
     /// Whether the payment is declined.
     decline: Mutex<bool>,
+    /// The booking whose cancellation hangs (its process is to be "killed" there), after
+    /// saying so on `hung`.
+    hang: Mutex<Option<String>>,
+    hung: tokio::sync::Notify,
 }
 
 impl Agency {
@@ -65,6 +69,10 @@ async fn cancel(ctx: &StepContext, what: String) -> Result<(), TripError> {
     if agency.down.lock().unwrap().contains(&what) {
         agency.push(format!("cancel {what} refused"));
         return Err(TripError::Down(what));
+    }
+    if agency.hang.lock().unwrap().as_ref() == Some(&what) {
+        agency.hung.notify_one();
+        std::future::pending::<()>().await;
     }
     agency.push(format!("cancelled {what} {}", ctx.idempotency_key()));
     Ok(())
@@ -367,8 +375,38 @@ async fn the_stuck_checkout_is_compensated_once_the_west_warehouse_is_back<S: St
     assert!(completed.values().all(|n| *n == 1), "{completed:?}");
 }
 
+async fn a_retry_interrupted_half_way_goes_on_where_it_stopped<S: Store>(store: Arc<S>) {
+    let agency = Arc::new(Agency::default());
+    let blind = engine(&store, &agency, false);
+    let run_id = stuck_trip(&blind, &agency).await;
+    assert!(matches!(
+        blind.retry(run_id, Actor::user("ops")).await.unwrap(),
+        Retried::Requested(None)
+    ));
+    // The partners are back; the process dies while cancelling the flight, after the hotel.
+    agency.set_down(&[]);
+    *agency.hang.lock().unwrap() = Some("flight".into());
+    let engine = engine(&store, &agency, true);
+    let retrying = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.resume(run_id).await }
+    });
+    agency.hung.notified().await;
+    retrying.abort();
+    assert!(retrying.await.unwrap_err().is_cancelled());
+    assert_eq!(agency.count("cancelled hotel "), 1);
+
+    // Resumed: the hotel's cancellation, recorded completed, does not run again.
+    *agency.hang.lock().unwrap() = None;
+    assert_eq!(engine.resume(run_id).await.unwrap(), RunStatus::Compensated);
+    assert_eq!(agency.count("cancelled hotel "), 1, "{:?}", agency.log());
+    assert_eq!(agency.count("cancelled flight "), 1);
+    assert_eq!(agency.count("cancelled car "), 1);
+}
+
 on_every_store!(
     #[tokio::test]
+    a_retry_interrupted_half_way_goes_on_where_it_stopped,
     the_stuck_checkout_is_compensated_once_the_west_warehouse_is_back,
     a_retry_runs_again_only_the_failed_compensations_until_they_succeed,
     the_failed_compensations_run_again_in_the_saga_order,
