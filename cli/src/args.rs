@@ -1,4 +1,4 @@
-//! The command line: `hookflow --db <PATH|URL> <runs|show|diagram|resume|cancel|prune> ...`.
+//! The command line: `hookflow --db <PATH|URL> <runs|show|diagram|resume|cancel|prune|retry|fork> ...`.
 
 use std::fmt;
 use std::time::Duration;
@@ -6,10 +6,11 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use hookflow_runtime::{RunId, StoredStatus};
 
-/// Look at the runs in a hookflow store, draw them, resume them, and prune the ended ones.
+/// Look at the runs in a hookflow store, draw them, resume them, prune the ended ones, retry
+/// the failed compensations of a run, and fork a run from a step.
 ///
-/// `runs`, `show` and `diagram` open the store read-only; only `resume`, `cancel` and `prune`
-/// write.
+/// `runs`, `show` and `diagram` open the store read-only; only `resume`, `cancel`, `prune`,
+/// `retry` and `fork` write.
 #[derive(Parser)]
 #[command(name = "hookflow", version)]
 pub struct Args {
@@ -91,6 +92,45 @@ pub enum Command {
         /// (hours), `m` (minutes) or `s` (seconds), as in `30d` or `12h`.
         #[arg(long, value_parser = parse_age)]
         older_than: Age,
+    },
+    /// Ask for the failed compensations of a run that ended compensation_failed to run
+    /// again, once their cause is fixed. The request is recorded in the run's journal (with
+    /// who asked) and the run made running again: this binary has no workflow code, so a
+    /// worker or engine that registers the workflow carries it out (an admin binary with
+    /// `hookflow_cli::Cli::workflows` carries it out at once).
+    Retry {
+        /// The run's id.
+        #[arg(value_parser = parse_run_id)]
+        run: RunId,
+        /// Who asks, recorded in the journal.
+        #[arg(
+            long = "as",
+            env = "USER",
+            default_value = "operator",
+            value_name = "NAME"
+        )]
+        actor: String,
+    },
+    /// Fork a run from one of its steps into a new run: the same workflow and input, the
+    /// steps before `--from-step` replaying what the run recorded, the steps from it running
+    /// again. Prints the new run's id; a worker or engine that registers the workflow runs
+    /// it (an admin binary with `hookflow_cli::Cli::workflows` at once).
+    Fork {
+        /// The run's id.
+        #[arg(value_parser = parse_run_id)]
+        run: RunId,
+        /// The position of the first step to run again, from 0 (`hookflow show` lists the
+        /// steps with their positions).
+        #[arg(long)]
+        from_step: u32,
+        /// Who asks, recorded in the new run's journal.
+        #[arg(
+            long = "as",
+            env = "USER",
+            default_value = "operator",
+            value_name = "NAME"
+        )]
+        actor: String,
     },
 }
 

@@ -7,6 +7,8 @@
 //! hookflow --db runs.db diagram 01938c1e-...
 //! hookflow --db runs.db resume 01938c1e-...
 //! hookflow --db runs.db prune --older-than 30d
+//! hookflow --db runs.db retry 01938c1e-...
+//! hookflow --db runs.db fork 01938c1e-... --from-step 2
 //! ```
 //!
 //! Looking needs nothing but the store. Resuming runs the workflow's code, which the
@@ -29,9 +31,10 @@ mod render;
 use std::path::PathBuf;
 
 use clap::Parser;
-use hookflow_runtime::store::{Cancelling, prune_older_than};
+use hookflow_runtime::store::{Cancelling, Lease, fork_run, prune_older_than};
 use hookflow_runtime::{Actor, ActorKind, CancelRequest};
 use hookflow_runtime::{Engine, EngineBuilder, Journal, ResumeError, RunId, StoreError};
+use hookflow_runtime::{ForkError, Retried, RetryError};
 
 pub use args::{Age, Args, Command};
 pub use open::{open, open_read_only};
@@ -92,6 +95,14 @@ pub enum CliError {
         #[source]
         source: ResumeError,
     },
+    /// The retry was refused (the run did not end compensation_failed) or could not be
+    /// recorded.
+    #[error(transparent)]
+    Retry(RetryError),
+    /// The fork was refused (no such step, a step in a parallel! group) or could not be
+    /// recorded.
+    #[error(transparent)]
+    Fork(ForkError),
 }
 
 type Register = Box<dyn Fn(EngineBuilder) -> EngineBuilder + Send + Sync>;
@@ -137,11 +148,14 @@ impl Cli {
     /// # Errors
     /// [`CliError`], with what to do.
     pub async fn execute(&self, args: Args) -> Result<String, CliError> {
-        // Looking never writes: only `resume` and `prune` open the store for writing.
+        // Looking never writes: only `resume`, `prune`, `retry` and `fork` open the store for
+        // writing.
         let store = match args.command {
-            Command::Resume { .. } | Command::Cancel { .. } | Command::Prune { .. } => {
-                open(&args.db).await?
-            }
+            Command::Resume { .. }
+            | Command::Cancel { .. }
+            | Command::Prune { .. }
+            | Command::Retry { .. }
+            | Command::Fork { .. } => open(&args.db).await?,
             _ => open_read_only(&args.db).await?,
         };
         let load = |run_id: RunId| {
@@ -209,6 +223,54 @@ impl Cli {
                 Ok(format!(
                     "pruned {pruned} ended {runs} older than {older_than}\n"
                 ))
+            }
+            Command::Retry { run, actor } => {
+                let (record, _) = load(run).await?;
+                let engine: Engine = (self.register)(Engine::builder().store(store)).build();
+                let retried = engine
+                    .retry(run, Actor::user(actor))
+                    .await
+                    .map_err(CliError::Retry)?;
+                Ok(match retried {
+                    Retried::Ran(status) => {
+                        format!("run {run}: its failed compensations ran again: {status}\n")
+                    }
+                    Retried::Requested(not_here) => {
+                        let why = not_here.map_or(String::new(), |e| format!(" ({e})"));
+                        format!(
+                            "run {run}: retry of its failed compensations recorded{why}; a worker or engine that registers workflow `{}` version {} carries it out\n",
+                            record.workflow, record.version
+                        )
+                    }
+                    _ => format!("run {run}: retry recorded\n"),
+                })
+            }
+            Command::Fork {
+                run,
+                from_step,
+                actor,
+            } => {
+                let engine: Engine =
+                    (self.register)(Engine::builder().store(store.clone())).build();
+                let lease = Lease {
+                    owner: engine.worker_id().to_owned(),
+                    duration: engine.lease_duration(),
+                };
+                let forked = fork_run(&*store, run, from_step, Actor::user(actor), &lease)
+                    .await
+                    .map_err(CliError::Fork)?;
+                let new_id = forked.run_id;
+                let mut out =
+                    format!("run {run} forked from step #{from_step}: new run {new_id}\n");
+                // Run here when this binary knows the workflow; left to a worker otherwise.
+                match engine.resume(new_id).await {
+                    Ok(status) => out.push_str(&format!("run {new_id}: {status}\n")),
+                    Err(ResumeError::UnknownWorkflow { workflow, version }) => out.push_str(
+                        &format!("a worker or engine that registers workflow `{workflow}` version {version} runs it\n"),
+                    ),
+                    Err(err) => out.push_str(&format!("not run here ({err}): a worker runs it\n")),
+                }
+                Ok(out)
             }
             Command::Resume { run } => {
                 load(run).await?;

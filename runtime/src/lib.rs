@@ -73,6 +73,10 @@ pub use types::{DEFAULT_MAX_RECORD_BYTES, MAX_DEPTH, RecordError, Rejection};
 pub use view::RunEvents;
 pub use worker::{Worker, WorkerError, WorkerHandle, WorkerReport};
 pub use workflow::{EventPoint, Workflow};
+// Operator actions and run lookups.
+pub use engine::{LookupError, Retried, RunSummary};
+pub use journal::CurrentStep;
+pub use store::{ForkError, RetryError, RunCursor, RunFilter, RunPage};
 
 /// Compensations: the shape of a compensation function, and what a run reports of failed
 /// ones.

@@ -114,3 +114,7 @@ mod timers;
 mod waits;
 mod webhook;
 mod workers;
+// Operator actions and run lookups.
+mod fork;
+mod lookup;
+mod retry;

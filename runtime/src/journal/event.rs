@@ -334,6 +334,25 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<Actor>,
     },
+    /// An operator asked to run again the compensations that failed
+    /// ([`Engine::retry`](crate::Engine::retry), `hookflow retry`): the run, which had ended
+    /// `CompensationFailed`, is running again. On replay, every compensation that failed
+    /// before this event runs again; one recorded completed never does.
+    RetryRequested {
+        /// Who asked.
+        actor: Actor,
+    },
+    /// The run is a fork of run `from` ([`Engine::fork`](crate::Engine::fork), `hookflow
+    /// fork`): its journal began as a copy of `from`'s up to the start of step `at_step`, so
+    /// that the steps before it replay what `from` recorded and the steps from it run again.
+    Forked {
+        /// The run it was forked from.
+        from: RunId,
+        /// The position of the first step that runs again.
+        at_step: u32,
+        /// Who asked.
+        actor: Actor,
+    },
 }
 
 /// How a wait ended ([`EventKind::WaitEnded`]).
@@ -539,6 +558,22 @@ impl fmt::Display for EventKind {
                 WaitOutcome::Elapsed => write!(f, "sleep #{position}: due"),
             },
             EventKind::RunCancelled { reason, .. } => write!(f, "run CANCELLED: {reason}"),
+            EventKind::RetryRequested { actor } => {
+                write!(
+                    f,
+                    "retry of the failed compensations asked by {}",
+                    actor.id()
+                )
+            }
+            EventKind::Forked {
+                from,
+                at_step,
+                actor,
+            } => write!(
+                f,
+                "forked from run {from} at step #{at_step} by {}",
+                actor.id()
+            ),
         }
     }
 }

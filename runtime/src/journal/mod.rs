@@ -6,6 +6,7 @@
 //! or has a store: the default path never serializes them. A resumed run reads its recorded
 //! journal back (`replay`) to replay its body.
 
+mod current;
 mod event;
 mod replay;
 
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::now_micros;
 
+pub use current::CurrentStep;
 pub use event::{Event, EventKind, Name, WaitOutcome};
 pub(crate) use replay::{BagWrite, Recorded, RecordedFailure, RecordedFiring, Replay};
 

@@ -106,6 +106,9 @@ impl Replay {
         let mut replay = Replay::default();
         // The failures no step has started after yet.
         let mut last_failures: Vec<u32> = Vec::new();
+        // What an operator's retry runs again: the compensations that failed, and the hook
+        // firings since the run failed (`on_compensation_failed`), which fire anew.
+        let mut retry = RetryScope::default();
         for event in events {
             match &event.kind {
                 EventKind::StepStarted {
@@ -179,6 +182,7 @@ impl Replay {
                     if let Some(r) = replay.steps.get_mut(position) {
                         r.compensated = true;
                     }
+                    retry.compensation_ended(&event.kind);
                 }
                 EventKind::HookFired {
                     hook,
@@ -193,6 +197,9 @@ impl Replay {
                         KeyText::Path(path) => replay.path_firings.insert(path.into(), *firing),
                     };
                     replay.next_firing = replay.next_firing.max(firing.saturating_add(1));
+                    if replay.failure.is_some() {
+                        retry.firings.push(*firing);
+                    }
                     replay.firings.insert(
                         *firing,
                         RecordedFiring {
@@ -315,6 +322,7 @@ impl Replay {
                         wait.ended = Some(outcome.clone());
                     }
                 }
+                EventKind::RetryRequested { .. } => retry.apply(&mut replay),
                 _ => {}
             }
         }
@@ -325,6 +333,16 @@ impl Replay {
             replay.next_firing = 0;
         }
         replay
+    }
+
+    /// Forgets the hook firings at `indices`: the body fires them anew, at new indices.
+    fn forget_firings(&mut self, indices: &[u32]) {
+        for index in indices {
+            self.firings.remove(index);
+        }
+        self.top_firings.retain(|_, index| !indices.contains(index));
+        self.path_firings
+            .retain(|_, index| !indices.contains(index));
     }
 
     /// The recorded position of the step at `key`, if the journal has it. A journal without
@@ -348,5 +366,41 @@ impl Replay {
             KeyText::Top(n) => self.top_firings.get(&n).copied(),
             KeyText::Path(path) => self.path_firings.get(path).copied(),
         }
+    }
+}
+
+/// What an operator's retry ([`EventKind::RetryRequested`]) undoes of the journal before it,
+/// for the replay after it: the compensations that failed are not compensated (they run
+/// again; those that completed stay done), and the hook firings since the run failed (its
+/// `on_compensation_failed`) fire again if the compensations fail again.
+#[derive(Debug, Default)]
+struct RetryScope {
+    /// The positions whose compensation failed (and has not completed since).
+    failed: Vec<u32>,
+    /// The hook firings recorded since the run failed.
+    firings: Vec<u32>,
+}
+
+impl RetryScope {
+    fn compensation_ended(&mut self, kind: &EventKind) {
+        match kind {
+            EventKind::CompensationFailed { position, .. } if !self.failed.contains(position) => {
+                self.failed.push(*position);
+            }
+            EventKind::CompensationCompleted { position, .. } => {
+                self.failed.retain(|p| p != position);
+            }
+            _ => {}
+        }
+    }
+
+    fn apply(&mut self, replay: &mut Replay) {
+        for position in self.failed.drain(..) {
+            if let Some(r) = replay.steps.get_mut(&position) {
+                r.compensated = false;
+            }
+        }
+        replay.forget_firings(&self.firings);
+        self.firings.clear();
     }
 }

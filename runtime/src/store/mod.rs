@@ -29,6 +29,8 @@
 
 mod inbox;
 mod memory;
+mod operator;
+mod page;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod prune;
@@ -49,6 +51,8 @@ pub use crate::types::{StoreError, StoredStatus};
 
 pub use inbox::{Cancelling, Delivery, Message, Suspension, Wake};
 pub use memory::{MemoryStore, Retention};
+pub use operator::{ForkError, RetryError, fork_run, request_retry};
+pub use page::{RunCursor, RunFilter, RunPage};
 pub use prune::{PRUNE_BATCH, prune_older_than};
 pub use redact::redact;
 
@@ -438,6 +442,32 @@ pub trait Store: Send + Sync + 'static {
         &'a self,
         runs: &'a [RunId],
     ) -> BoxFuture<'a, Result<Vec<(RunId, CancelRequest)>, StoreError>>;
+
+    /// A page of the runs that pass `filter`, newest first (by creation time, then run id),
+    /// at most [`RunFilter::page_size`] of them, with the cursor of the next page
+    /// ([`RunPage::next`], `None` on the last). Paging on with that cursor sees every run
+    /// once, none twice, whatever is created meanwhile. Read-only: the rows are read one by
+    /// one, and a row that cannot be read is reported in [`RunPage::unreadable`] (it counts
+    /// towards the page size) and left as it is; it never fails the page.
+    ///
+    /// The default reads every run through [`Store::list`] and filters them here; the
+    /// stores of this crate filter in their database.
+    fn list_page<'a>(
+        &'a self,
+        filter: &'a RunFilter,
+    ) -> BoxFuture<'a, Result<RunPage, StoreError>> {
+        Box::pin(async move {
+            let found = self
+                .list(filter.status, filter.workflow.as_deref(), usize::MAX)
+                .await?;
+            let mut page = RunPage::select(found.runs, filter);
+            // Without a key to page on, the unreadable runs are reported on the first page.
+            if filter.after.is_none() {
+                page.unreadable = found.unreadable;
+            }
+            Ok(page)
+        })
+    }
 }
 
 /// A shared store is a store: keep an `Arc` to inspect what the engine records.
@@ -542,5 +572,11 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         runs: &'a [RunId],
     ) -> BoxFuture<'a, Result<Vec<(RunId, CancelRequest)>, StoreError>> {
         (**self).cancel_requests(runs)
+    }
+    fn list_page<'a>(
+        &'a self,
+        filter: &'a RunFilter,
+    ) -> BoxFuture<'a, Result<RunPage, StoreError>> {
+        (**self).list_page(filter)
     }
 }

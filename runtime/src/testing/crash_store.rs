@@ -260,6 +260,14 @@ impl Store for CrashStore {
     ) -> BoxFuture<'a, Result<Vec<(RunId, CancelRequest)>, StoreError>> {
         self.inner.cancel_requests(runs)
     }
+
+    fn list_page<'a>(
+        &'a self,
+        filter: &'a crate::store::RunFilter,
+    ) -> BoxFuture<'a, Result<crate::store::RunPage, StoreError>> {
+        // Reading, as `list`: what an operator sees of a crashed process's store.
+        self.inner.list_page(filter)
+    }
 }
 
 /// What a commit records, in words a user knows: "step `reserve` completed, handler `review`

@@ -231,12 +231,17 @@ impl Store for MemoryStore {
                 record.lease_until_micros = None;
             }
             let ended = update.status.is_finished() && !record.status.is_finished();
+            // A retried run runs again: it is no longer to be forgotten.
+            let reopened = record.status.is_finished() && !update.status.is_finished();
             record.status = update.status;
             record.output = update.output;
             record.error = update.error;
             if ended {
                 let keyed = record.idempotency_key.is_some();
                 inner.ended(run_id, keyed, self.retention, now);
+            }
+            if reopened {
+                inner.expiring.retain(|(_, id)| *id != run_id);
             }
             Ok(())
         })
@@ -475,6 +480,20 @@ impl Store for MemoryStore {
                     Some((*id, record.cancel.clone()?))
                 })
                 .collect())
+        })
+    }
+
+    fn list_page<'a>(
+        &'a self,
+        filter: &'a super::RunFilter,
+    ) -> BoxFuture<'a, Result<super::RunPage, StoreError>> {
+        Box::pin(async move {
+            let inner = self.lock(now_micros());
+            let all = inner.runs.values().map(|(r, _)| r);
+            Ok(super::RunPage::select(
+                all.filter(|r| filter.matches(r)).cloned(),
+                filter,
+            ))
         })
     }
 }

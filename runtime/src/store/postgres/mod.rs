@@ -15,6 +15,7 @@
 //! network or a TLS-terminating proxy.
 
 mod committer;
+mod page;
 mod queries;
 mod read;
 mod schema;
@@ -506,6 +507,18 @@ impl Store for PostgresStore {
         self.spawn(async move {
             let client = get(&pool).await?;
             waiting::cancel_requests(&client, &runs).await
+        })
+    }
+
+    fn list_page<'a>(
+        &'a self,
+        filter: &'a super::RunFilter,
+    ) -> BoxFuture<'a, Result<super::RunPage, StoreError>> {
+        let filter = filter.clone();
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let client = get(&pool).await?;
+            page::list_page(&client, &filter).await
         })
     }
 }

@@ -16,6 +16,7 @@
 //! version is read and the migrations applied under one write lock.
 
 mod open;
+mod page;
 mod queries;
 mod read;
 mod schema;
@@ -456,6 +457,14 @@ impl Store for SqliteStore {
                 move |conn: &Connection| waiting::cancel_requests(conn, &runs)
             },
         )
+    }
+
+    fn list_page<'a>(
+        &'a self,
+        filter: &'a super::RunFilter,
+    ) -> BoxFuture<'a, Result<super::RunPage, StoreError>> {
+        let filter = Box::new(filter.clone());
+        self.send(move |reply| Request::Page(filter, reply))
     }
 }
 

@@ -245,7 +245,7 @@ pub(super) fn claim_key(found: &rusqlite::Row<'_>) -> rusqlite::Result<ClaimKey>
 
 /// Reads a row selected as `rowid, {RECORD_COLUMNS}`. Fails only when the row cannot be
 /// reached at all; a column that cannot be read makes the record [`StoreError::Corrupt`].
-fn run_row_of(found: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+pub(super) fn run_row_of(found: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
     let rowid: i64 = found.get(0)?;
     let run_id = stored_id(found.get_ref(1)?);
     let record = raw_run(found)

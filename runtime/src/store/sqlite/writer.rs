@@ -32,6 +32,11 @@ pub(super) enum Request {
     ),
     /// The pending runs of a read-only store: the unreadable ones reported, not quarantined.
     Pending(oneshot::Sender<Result<Found<RunRecord>, StoreError>>),
+    /// A page of runs.
+    Page(
+        Box<crate::store::RunFilter>,
+        oneshot::Sender<Result<crate::store::RunPage, StoreError>>,
+    ),
 }
 
 /// A write waiting for the writer thread: applied inside a group's transaction, answered
@@ -182,6 +187,9 @@ pub(super) fn writer(conn: &Mutex<Connection>, requests: mpsc::Receiver<Request>
             }
             Request::Pending(reply) => {
                 let _ = reply.send(pending(&conn, false));
+            }
+            Request::Page(filter, reply) => {
+                let _ = reply.send(super::page::list_page(&conn, &filter));
             }
         }
         // Free the connection before waiting, for writes made on their callers' threads.

@@ -1,0 +1,76 @@
+//! A page of runs ([`Store::list_page`](crate::store::Store::list_page)): filtered and paged
+//! in the database, read row by row.
+
+use rusqlite::{Connection, params};
+
+use super::read::run_row_of;
+use super::unavailable;
+use crate::store::row::{RECORD_COLUMNS, micros, unreadable_record};
+use crate::store::{RunCursor, RunFilter, RunPage, StoreError, StoredStatus};
+
+/// The key runs are paged on, whatever a damaged row holds: SQLite keeps any value in any
+/// column, so the creation time is read as an integer (0 if it is none) and the run id as
+/// text. For a row that can be read, they are its creation time and run id.
+const KEY_AT: &str = "IFNULL(CAST(created_at AS INTEGER), 0)";
+const KEY_ID: &str = "IFNULL(CAST(run_id AS TEXT), '')";
+
+/// The runs that pass `filter`, newest first, one more than the page to know whether another
+/// page follows.
+pub(super) fn list_page(conn: &Connection, filter: &RunFilter) -> Result<RunPage, StoreError> {
+    let size = filter.page_size();
+    let fetch = i64::try_from(size.saturating_add(1)).unwrap_or(i64::MAX);
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT rowid, {RECORD_COLUMNS}, {KEY_AT}, {KEY_ID} FROM runs
+             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR workflow = ?2)
+               AND (?3 IS NULL OR {KEY_AT} >= ?3) AND (?4 IS NULL OR {KEY_AT} < ?4)
+               AND (?5 IS NULL OR {KEY_AT} < ?5 OR ({KEY_AT} = ?5 AND {KEY_ID} < ?6))
+             ORDER BY {KEY_AT} DESC, {KEY_ID} DESC LIMIT ?7"
+        ))
+        .map_err(unavailable("list runs"))?;
+    let (after_at, after_id) = match &filter.after {
+        Some(cursor) => (
+            Some(micros(cursor.created_at_micros)),
+            Some(cursor.run_id.as_str()),
+        ),
+        None => (None, None),
+    };
+    let key_column = 1 + crate::store::row::record_columns().count();
+    let rows = stmt
+        .query_map(
+            params![
+                filter.status.map(StoredStatus::as_str),
+                filter.workflow.as_deref(),
+                filter.created_from_micros.map(micros),
+                filter.created_before_micros.map(micros),
+                after_at,
+                after_id,
+                fetch,
+            ],
+            |found| {
+                let run = run_row_of(found)?;
+                let at: i64 = found.get(key_column)?;
+                let run_id: String = found.get(key_column + 1)?;
+                let key = RunCursor {
+                    created_at_micros: u64::try_from(at).unwrap_or(0),
+                    run_id,
+                };
+                Ok((run, key))
+            },
+        )
+        .map_err(unavailable("list runs"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable("list runs"))?;
+    let more = rows.len() > size;
+    let mut page = RunPage::default();
+    for (row, key) in rows.into_iter().take(size) {
+        match row.record {
+            Ok(record) => page.runs.push(record),
+            Err(err) => page.unreadable.push(unreadable_record(&row.run_id, err)?),
+        }
+        if more {
+            page.next = Some(key);
+        }
+    }
+    Ok(page)
+}
