@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{
     BoxFuture, Claim, Created, Found, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
-    StoredStatus,
+    StoredStatus, WakeupSignal, Wakeups,
 };
 use crate::journal::Event;
 use crate::types::{RunId, now_micros};
@@ -84,6 +84,8 @@ impl Retention {
 pub struct MemoryStore {
     retention: Retention,
     inner: Mutex<Inner>,
+    /// Wakes the workers waiting on this store ([`MemoryStore::claimable`]).
+    wakeup: WakeupSignal,
 }
 
 #[derive(Debug, Default)]
@@ -116,6 +118,13 @@ impl MemoryStore {
     /// Whether the store holds no run.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Wakes the workers waiting on this store ([`Store::wakeups`]): a run became claimable.
+    /// Every change of the store that makes a run claimable calls it, after the change is
+    /// made (creating a free run, releasing one).
+    pub(crate) fn claimable(&self) {
+        self.wakeup.claimable();
     }
 
     /// The store's state, without the runs whose time was up at `now`.
@@ -197,6 +206,10 @@ impl Store for MemoryStore {
                 }
             }
             inner.runs.insert(run.run_id, (record, Vec::new()));
+            drop(inner);
+            if lease.is_none() {
+                self.claimable();
+            }
             Ok(Created::New)
         })
     }
@@ -332,6 +345,8 @@ impl Store for MemoryStore {
             check_fence(record, fence)?;
             record.owner = None;
             record.lease_until_micros = None;
+            drop(inner);
+            self.claimable();
             Ok(())
         })
     }
@@ -405,6 +420,10 @@ impl Store for MemoryStore {
             expiring.retain(|(_, run_id)| runs.contains_key(run_id));
             Ok(ended.len())
         })
+    }
+
+    fn wakeups(&self) -> Wakeups {
+        self.wakeup.subscribe()
     }
 }
 

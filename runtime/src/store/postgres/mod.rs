@@ -11,13 +11,16 @@
 //!
 //! The tables are `hookflow_runs` and `hookflow_events`, with JSON kept as text (exactly the
 //! bytes serde_json wrote, as in the SQLite store); the schema version is the single row of
-//! `hookflow_schema`. Connections are unencrypted (`NoTls`): use a local server, a private
+//! `hookflow_schema`. A run made claimable is announced with `NOTIFY hookflow_claimable`,
+//! which the store's own listening connection turns into wake-ups for this process's
+//! workers ([`Store::wakeups`]). Connections are unencrypted (`NoTls`): use a local server, a private
 //! network or a TLS-terminating proxy.
 
 mod committer;
 mod queries;
 mod read;
 mod schema;
+mod wakeup;
 
 use std::thread;
 use std::time::Duration;
@@ -30,10 +33,11 @@ use self::committer::{COMMITTERS, MAX_COMMIT_BYTES, PendingCommit, bytes_of, com
 use self::queries::{claim, claim_next, create, prune, release, renew};
 use self::read::{list, load, pending};
 use self::schema::{check, migrate};
+use self::wakeup::{listen, notify_claimable};
 use super::row::micros;
 use super::{
     BoxFuture, Claim, Created, Found, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
-    StoredStatus,
+    StoredStatus, WakeupSignal, Wakeups,
 };
 use crate::journal::Event;
 use crate::types::RunId;
@@ -58,6 +62,9 @@ pub struct PostgresStore {
     runtime: tokio::runtime::Handle,
     /// Connected with [`PostgresStore::connect_read_only`]: every write is refused.
     read_only: bool,
+    /// Woken by the listening connection on every `NOTIFY` of a claimable run (from any
+    /// process): see [`wakeup`].
+    wakeup: std::sync::Arc<WakeupSignal>,
     /// Dropped with the store: its thread then stops and drops the runtime.
     _stop: oneshot::Sender<()>,
 }
@@ -117,6 +124,7 @@ impl PostgresStore {
             .copied()
             .unwrap_or(Self::TIMEOUT);
         let (runtime, stop) = start_thread()?;
+        let listen_config = config.clone();
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -163,6 +171,7 @@ impl PostgresStore {
             commits,
             runtime,
             read_only,
+            wakeup: std::sync::Arc::default(),
             _stop: stop,
         };
         let pool = store.pool.clone();
@@ -182,6 +191,10 @@ impl PostgresStore {
                 }))
             })
             .await?;
+        if !read_only {
+            let signal = std::sync::Arc::clone(&store.wakeup);
+            store.runtime.spawn(listen(listen_config, timeout, signal));
+        }
         Ok(store)
     }
 
@@ -254,7 +267,11 @@ impl Store for PostgresStore {
         let pool = self.pool.clone();
         self.spawn(async move {
             let client = get(&pool).await?;
-            create(&client, &run, lease.as_ref()).await
+            let created = create(&client, &run, lease.as_ref()).await?;
+            if lease.is_none() && created == Created::New {
+                notify_claimable(&client).await;
+            }
+            Ok(created)
         })
     }
 
@@ -378,7 +395,9 @@ impl Store for PostgresStore {
         let pool = self.pool.clone();
         self.spawn(async move {
             let client = get(&pool).await?;
-            release(&client, run_id, fence).await
+            release(&client, run_id, fence).await?;
+            notify_claimable(&client).await;
+            Ok(())
         })
     }
 
@@ -427,6 +446,13 @@ impl Store for PostgresStore {
             let mut client = get(&pool).await?;
             prune(&mut client, ended_before_micros, limit).await
         })
+    }
+
+    fn wakeups(&self) -> Wakeups {
+        if self.read_only {
+            return Wakeups::never();
+        }
+        self.wakeup.subscribe()
     }
 }
 

@@ -296,16 +296,16 @@ pub(super) async fn prune(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let tx = client.transaction().await.map_err(pg(context))?;
     let runs = tx
-        .prepare_cached(
+        .prepare_cached(&format!(
             "DELETE FROM hookflow_runs WHERE run_id IN (
                 SELECT run_id FROM hookflow_runs
-                WHERE status IN ('completed', 'compensated', 'compensation_failed')
-                    AND updated_at < $1
+                WHERE status IN ({}) AND updated_at < $1
                 ORDER BY updated_at, run_id
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED)
              RETURNING run_id",
-        )
+            row::finished_statuses()
+        ))
         .await
         .map_err(pg(context))?;
     let events = tx

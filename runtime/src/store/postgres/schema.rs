@@ -40,6 +40,8 @@ const MIGRATIONS: &[&str] = &[
         ADD COLUMN fence BIGINT NOT NULL DEFAULT 0,
         ADD COLUMN lease_until BIGINT,
         ADD COLUMN lease_micros BIGINT NOT NULL DEFAULT 0;",
+    // 3: pruning finds the ended runs by status and last change, oldest first.
+    "CREATE INDEX hookflow_runs_by_status_updated ON hookflow_runs (status, updated_at);",
 ];
 
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {

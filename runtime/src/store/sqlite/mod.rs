@@ -32,7 +32,7 @@ use self::queries::{claim, claim_next, commit, create, prune, release, renew};
 use self::writer::{Request, writer};
 use super::{
     BoxFuture, Claim, Created, Found, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
-    StoredStatus,
+    StoredStatus, WakeupSignal, Wakeups,
 };
 use crate::journal::Event;
 use crate::types::RunId;
@@ -69,6 +69,8 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Opened with [`SqliteStore::open_read_only`]: every write is refused.
     read_only: bool,
+    /// Wakes the workers of this process waiting on this store ([`SqliteStore::claimable`]).
+    wakeup: WakeupSignal,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -231,7 +233,16 @@ impl SqliteStore {
             conn,
             path,
             read_only,
+            wakeup: WakeupSignal::default(),
         })
+    }
+
+    /// Wakes the workers of this process waiting on this store ([`Store::wakeups`]): a run
+    /// became claimable. Every write through this store that makes a run claimable calls it
+    /// once the write is committed (creating a free run, releasing one). Other processes
+    /// sharing the file are not woken: they find the run at their next poll.
+    pub(crate) fn claimable(&self) {
+        self.wakeup.claimable();
     }
 
     /// The database file.
@@ -251,7 +262,7 @@ impl Store for SqliteStore {
         run: &'a RunRecord,
         lease: Option<&'a Lease>,
     ) -> BoxFuture<'a, Result<Created, StoreError>> {
-        self.write(
+        let written = self.write(
             "record a new run",
             |conn| create(conn, run, lease),
             || {
@@ -259,7 +270,14 @@ impl Store for SqliteStore {
                 let lease = lease.cloned();
                 move |conn: &Connection| create(conn, &run, lease.as_ref())
             },
-        )
+        );
+        Box::pin(async move {
+            let created = written.await?;
+            if lease.is_none() && created == Created::New {
+                self.claimable();
+            }
+            Ok(created)
+        })
     }
 
     fn commit<'a>(
@@ -331,11 +349,16 @@ impl Store for SqliteStore {
     }
 
     fn release(&self, run_id: RunId, fence: u64) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.write(
+        let written = self.write(
             "release a run",
             |conn| release(conn, run_id, fence),
             || move |conn: &Connection| release(conn, run_id, fence),
-        )
+        );
+        Box::pin(async move {
+            written.await?;
+            self.claimable();
+            Ok(())
+        })
     }
 
     fn load(&self, run_id: RunId) -> BoxFuture<'_, Result<(RunRecord, Vec<Event>), StoreError>> {
@@ -375,6 +398,13 @@ impl Store for SqliteStore {
             |conn| prune(conn, ended_before_micros, limit),
             || move |conn: &Connection| prune(conn, ended_before_micros, limit),
         )
+    }
+
+    fn wakeups(&self) -> Wakeups {
+        if self.read_only {
+            return Wakeups::never();
+        }
+        self.wakeup.subscribe()
     }
 }
 

@@ -36,6 +36,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE runs ADD COLUMN owner TEXT;
     ALTER TABLE runs ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE runs ADD COLUMN lease_until INTEGER;",
+    // 3: pruning finds the ended runs by status and last change, oldest first.
+    "CREATE INDEX runs_by_status_updated ON runs (status, updated_at);",
 ];
 
 /// The tables of a hookflow store.
