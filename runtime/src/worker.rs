@@ -18,6 +18,11 @@
 //! run whose worker died is claimed by another once its lease lapses, and resumed by replay.
 //! When the store is unreachable, the worker reports a [`WorkerError`] and keeps trying, with
 //! exponential backoff; runs stay in the store, none is lost.
+//!
+//! An idle worker looks again when its poll interval is up or as soon as its store says a run
+//! became claimable ([`Store::wakeups`](crate::store::Store::wakeups)), whichever comes
+//! first. With a [`Worker::retention`], it also prunes the store's old ended runs, in a task
+//! of its own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -327,7 +332,7 @@ impl Worker {
         let worker = self.engine.worker_id().to_owned();
         let on_error = self.on_error.clone();
         let round = move |result: Result<usize, StoreError>| match result {
-            Ok(pruned) => lock(&stats).pruned += pruned as u64,
+            Ok(pruned) => lock(&stats).pruned += u64::try_from(pruned).unwrap_or(u64::MAX),
             Err(source) => {
                 let error = WorkerError::Prune { source };
                 tracing::warn!(worker, %error, "hookflow: worker");
