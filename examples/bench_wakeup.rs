@@ -103,7 +103,10 @@ async fn measure(url: &str, runs: u32, pause_ms: u64, wake_ups: bool) -> Vec<f64
         .service::<Started>(started)
         .workflow::<Woken>()
         .build();
-    let worker = Worker::new(&engine).wake_ups(wake_ups).start().expect("start");
+    let worker = Worker::new(&engine)
+        .wake_ups(wake_ups)
+        .start()
+        .expect("start");
     // A small linear congruential generator: pauses that do not line up with the polls.
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     let mut latencies = Vec::with_capacity(runs as usize);
@@ -143,7 +146,11 @@ fn percentiles(latencies: &[f64]) -> (f64, f64, f64) {
         let i = ((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1);
         sorted.get(i).copied().unwrap_or(f64::NAN)
     };
-    (at(0.50), at(0.99), sorted.last().copied().unwrap_or(f64::NAN))
+    (
+        at(0.50),
+        at(0.99),
+        sorted.last().copied().unwrap_or(f64::NAN),
+    )
 }
 
 fn script() -> std::path::PathBuf {

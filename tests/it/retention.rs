@@ -121,6 +121,10 @@ async fn a_worker_prunes_only_ended_runs_older_than_its_retention(store: Arc<dyn
     for &run_id in &old {
         gone(store.load(run_id).await, run_id);
     }
+    // Running, interrupted, enqueued and parked runs stay, untouched, however old.
+    for (run_id, before) in never.iter().zip(&never_before) {
+        assert_eq!(&store.load(*run_id).await.unwrap(), before, "run {run_id}");
+    }
     // The new ones are younger than the retention: still there.
     for &run_id in &new {
         assert!(exists(s, run_id).await, "run {run_id} pruned too early");
@@ -132,7 +136,7 @@ async fn a_worker_prunes_only_ended_runs_older_than_its_retention(store: Arc<dyn
     // ... until they age past it: a later round prunes them.
     until_pruned(s, &new, RETENTION + Duration::from_secs(5)).await;
 
-    // Running, interrupted, enqueued and parked runs stay, untouched.
+    // ... and the others still stay.
     for (run_id, before) in never.iter().zip(&never_before) {
         assert_eq!(&store.load(*run_id).await.unwrap(), before, "run {run_id}");
     }
