@@ -37,10 +37,14 @@ pub(crate) fn record(n: u64) -> RunRecord {
         owner: None,
         fence: 0,
         lease_until_micros: None,
+        wake_at_micros: None,
+        waiting_for: None,
+        cancel: None,
+        deadline_micros: None,
     }
 }
 
-fn event(seq: u32) -> hookflow::Event {
+pub(crate) fn event(seq: u32) -> hookflow::Event {
     serde_json::from_value(serde_json::json!({
         "seq": seq, "at_micros": 1, "event": "jobs_dispatched", "count": seq
     }))

@@ -1,17 +1,17 @@
 //! Automatic retention: a worker with `Worker::retention(age)` prunes, round after round, the
-//! ended runs (completed, compensated, compensation failed) that last changed more than `age`
-//! ago, and never a run that is running (started, interrupted, or enqueued and never
-//! claimed) or parked, however old. On every store: in memory, a SQLite file, a PostgreSQL
+//! ended runs (completed, compensated, compensation failed, cancelled) that last changed more
+//! than `age` ago, and never a run that is running (started, interrupted, or enqueued and
+//! never claimed), waiting (suspended for an event) or parked, however old. On every store: in memory, a SQLite file, a PostgreSQL
 //! database.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookflow::prelude::*;
-use hookflow::store::{Store, StoreError};
+use hookflow::store::{Store, StoreError, Suspension};
 use hookflow::{RunId, StoredStatus, Worker, WorkerError};
 
-use crate::prune::{ENDED, enqueued, gone, interrupted, now_micros, run_in};
+use crate::prune::{ENDED, enqueued, event, gone, interrupted, now_micros, run_in};
 
 /// The retention of the worker under test.
 const RETENTION: Duration = Duration::from_secs(2);
@@ -69,6 +69,27 @@ async fn aged(micros: u64, age: Duration) {
     }
 }
 
+/// Every ended status: the stores' own and a cancelled run's.
+fn ended() -> impl Iterator<Item = StoredStatus> {
+    ENDED.into_iter().chain([StoredStatus::Cancelled])
+}
+
+/// A run suspended waiting for an event that never comes (no timer).
+async fn waiting(store: &dyn Store, n: u64) -> RunId {
+    let run_id = run_in(store, n, StoredStatus::Running).await;
+    let suspension = Suspension {
+        event: Some(("never_sent".into(), 0)),
+        wake_at_micros: None,
+    };
+    let woken = store.suspend(run_id, 1, &[event(2)], &suspension).await;
+    assert_eq!(woken.unwrap(), None);
+    assert_eq!(
+        store.load(run_id).await.unwrap().0.status,
+        StoredStatus::Waiting
+    );
+    run_id
+}
+
 async fn last_change(store: &dyn Store, runs: &[RunId]) -> u64 {
     let mut last = 0;
     for &run_id in runs {
@@ -79,21 +100,22 @@ async fn last_change(store: &dyn Store, runs: &[RunId]) -> u64 {
 
 async fn a_worker_prunes_only_ended_runs_older_than_its_retention(store: Arc<dyn Store>) {
     let s = &*store;
-    // Never pruned: parked (just now), and running, interrupted and enqueued runs that
-    // last changed in 1970.
+    // Never pruned: parked and waiting (just now), and running, interrupted and enqueued
+    // runs that last changed in 1970.
     let never = [
         run_in(s, 10, StoredStatus::Parked).await,
         run_in(s, 11, StoredStatus::Running).await,
         interrupted(s, 12).await,
         enqueued(s, 13).await,
+        waiting(s, 14).await,
     ];
     let mut old = Vec::new();
-    for (n, status) in (1..).zip(ENDED) {
+    for (n, status) in (1..).zip(ended()) {
         old.push(run_in(s, n, status).await);
     }
     aged(last_change(s, &old).await, RETENTION).await;
     let mut new = Vec::new();
-    for (n, status) in (20..).zip(ENDED) {
+    for (n, status) in (20..).zip(ended()) {
         new.push(run_in(s, n, status).await);
     }
     let new_since = Instant::now();
@@ -121,7 +143,7 @@ async fn a_worker_prunes_only_ended_runs_older_than_its_retention(store: Arc<dyn
     for &run_id in &old {
         gone(store.load(run_id).await, run_id);
     }
-    // Running, interrupted, enqueued and parked runs stay, untouched, however old.
+    // Running, interrupted, enqueued, waiting and parked runs stay, untouched, however old.
     for (run_id, before) in never.iter().zip(&never_before) {
         assert_eq!(&store.load(*run_id).await.unwrap(), before, "run {run_id}");
     }
@@ -141,7 +163,7 @@ async fn a_worker_prunes_only_ended_runs_older_than_its_retention(store: Arc<dyn
         assert_eq!(&store.load(*run_id).await.unwrap(), before, "run {run_id}");
     }
     let report = worker.shutdown(Duration::from_secs(5)).await;
-    assert_eq!(report.pruned, 6);
+    assert_eq!(report.pruned, 8);
     assert_eq!(report.claimed, 0);
     assert!(errors.lock().unwrap().is_empty(), "{:?}", errors.lock());
 }

@@ -8,6 +8,7 @@ mod error;
 mod in_flight;
 mod lease;
 mod resume;
+mod signal;
 mod start;
 
 use std::any::Any;
@@ -29,6 +30,7 @@ use lease::Heartbeat;
 pub use resume::ResumeReport;
 use resume::Resumer;
 pub(crate) use resume::{ClaimedRun, WorkReadiness};
+pub use signal::{Cancel, CancelError, SendError, Sent};
 
 /// Runs workflows with the hooks, services and job dispatcher it was built with.
 ///
