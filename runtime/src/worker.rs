@@ -59,6 +59,9 @@ impl std::fmt::Debug for Worker {
             .field("concurrency", &self.concurrency)
             .field("poll_interval", &self.poll_interval)
             .field("max_backoff", &self.max_backoff)
+            .field("wake_ups", &self.wake_ups)
+            .field("retention", &self.retention)
+            .field("prune_every", &self.prune_every)
             .finish_non_exhaustive()
     }
 }
@@ -122,13 +125,14 @@ impl Worker {
         self
     }
 
-    /// Keeps ended runs (completed, compensated, or compensation failed) for `older_than`
-    /// after they last changed: while it runs, the worker prunes those older, with their
+    /// Keeps ended runs ([`StoredStatus::is_finished`](crate::StoredStatus::is_finished):
+    /// completed, compensated, compensation failed, cancelled) for `older_than` after they
+    /// last changed: while it runs, the worker prunes those older, with their
     /// journals, when it starts and then every [`Worker::prune_every`] (a minute by
     /// default), as [`Engine::prune`] does (batches of
     /// [`PRUNE_BATCH`](crate::store::PRUNE_BATCH), one transaction each), in a task of its
-    /// own that never holds up claiming. Runs that are running, enqueued or parked are never
-    /// pruned. A failed round is reported as [`WorkerError::Prune`] and tried again at the
+    /// own that never holds up claiming. Runs that are running, enqueued, waiting or parked are
+    /// never pruned. A failed round is reported as [`WorkerError::Prune`] and tried again at the
     /// next. Off by default: ended runs are kept until pruned.
     #[must_use]
     pub fn retention(mut self, older_than: Duration) -> Self {

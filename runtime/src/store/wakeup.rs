@@ -9,6 +9,13 @@
 //! `NOTIFY`/`LISTEN`. A wake-up is a hint, never a promise: a lost one only delays a run until
 //! the next poll, which is why workers keep polling.
 //!
+//! Store code that makes a run claimable in a new way (an event delivered to a waiting run, a
+//! cancellation of a suspended one) calls its store's one function, once the change is
+//! committed: `MemoryStore::claimable`, `SqliteStore::claimable`, and in PostgreSQL
+//! `wakeup::notify_claimable(client)` after the statement (or the `wakeup::NOTIFY`
+//! statement inside the transaction, so that it leaves with the commit). Timers falling due
+//! need nothing: the workers' polls find them.
+//!
 //! [`Store::wakeups`]: super::Store::wakeups
 
 use tokio::sync::watch;
