@@ -11,9 +11,7 @@
 //!
 //! The tables are `hookflow_runs` and `hookflow_events`, with JSON kept as text (exactly the
 //! bytes serde_json wrote, as in the SQLite store); the schema version is the single row of
-//! `hookflow_schema`. A run made claimable is announced with `NOTIFY hookflow_claimable`,
-//! which the store's own listening connection turns into wake-ups for this process's
-//! workers ([`Store::wakeups`]). Connections are unencrypted (`NoTls`): use a local server, a private
+//! `hookflow_schema`. Connections are unencrypted (`NoTls`): use a local server, a private
 //! network or a TLS-terminating proxy.
 
 mod committer;
@@ -34,7 +32,6 @@ use self::committer::{COMMITTERS, MAX_COMMIT_BYTES, PendingCommit, bytes_of, com
 use self::queries::{claim, claim_next, create, prune, release, renew};
 use self::read::{list, load, pending};
 use self::schema::{check, migrate};
-use self::wakeup::{listen, notify_claimable};
 use super::row::micros;
 use super::{
     BoxFuture, Cancelling, Claim, Created, Delivery, Found, Lease, Message, RunRecord, RunUpdate,
@@ -63,9 +60,8 @@ pub struct PostgresStore {
     runtime: tokio::runtime::Handle,
     /// Connected with [`PostgresStore::connect_read_only`]: every write is refused.
     read_only: bool,
-    /// Woken by the listening connection on every `NOTIFY` of a claimable run (from any
-    /// process): see [`wakeup`].
-    wakeup: std::sync::Arc<WakeupSignal>,
+    /// Its workers' wake-ups, from its `LISTEN`ing connection (`None` read-only): see [`wakeup`].
+    wakeup: Option<std::sync::Arc<WakeupSignal>>,
     /// Dropped with the store: its thread then stops and drops the runtime.
     _stop: oneshot::Sender<()>,
 }
@@ -125,7 +121,6 @@ impl PostgresStore {
             .copied()
             .unwrap_or(Self::TIMEOUT);
         let (runtime, stop) = start_thread()?;
-        let listen_config = config.clone();
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -167,12 +162,12 @@ impl PostgresStore {
                 runtime.spawn(committer(pool.clone(), std::sync::Arc::clone(&pending)));
             }
         }
-        let store = PostgresStore {
+        let mut store = PostgresStore {
             pool,
             commits,
             runtime,
             read_only,
-            wakeup: std::sync::Arc::default(),
+            wakeup: None,
             _stop: stop,
         };
         let pool = store.pool.clone();
@@ -192,10 +187,7 @@ impl PostgresStore {
                 }))
             })
             .await?;
-        if !read_only {
-            let signal = std::sync::Arc::clone(&store.wakeup);
-            store.runtime.spawn(listen(listen_config, timeout, signal));
-        }
+        store.wakeup = (!read_only).then(|| wakeup::start(&store.runtime, url, timeout));
         Ok(store)
     }
 
@@ -268,11 +260,7 @@ impl Store for PostgresStore {
         let pool = self.pool.clone();
         self.spawn(async move {
             let client = get(&pool).await?;
-            let created = create(&client, &run, lease.as_ref()).await?;
-            if lease.is_none() && created == Created::New {
-                notify_claimable(&client).await;
-            }
-            Ok(created)
+            create(&client, &run, lease.as_ref()).await
         })
     }
 
@@ -396,9 +384,7 @@ impl Store for PostgresStore {
         let pool = self.pool.clone();
         self.spawn(async move {
             let client = get(&pool).await?;
-            release(&client, run_id, fence).await?;
-            notify_claimable(&client).await;
-            Ok(())
+            release(&client, run_id, fence).await
         })
     }
 
@@ -529,10 +515,7 @@ impl Store for PostgresStore {
     }
 
     fn wakeups(&self) -> Wakeups {
-        if self.read_only {
-            return Wakeups::never();
-        }
-        self.wakeup.subscribe()
+        (self.wakeup.as_deref()).map_or_else(Wakeups::never, WakeupSignal::subscribe)
     }
 }
 

@@ -2,6 +2,7 @@
 //! and pruning runs (reading them back is in `read`).
 
 use super::read::{load_readable, park, read_journals, record, stored_id};
+use super::wakeup::notify_claimable;
 use super::{NOW, pg, pg_write};
 use crate::store::row::{self, RECORD_COLUMNS, micros, origin_str};
 use crate::store::{Claim, Created, Found, Lease, RunRecord, StoreError, StoredRun};
@@ -55,6 +56,9 @@ pub(super) async fn create(
         .await
         .map_err(pg_write("record a new run"))?;
     if inserted == 1 {
+        if lease.is_none() {
+            notify_claimable(client).await;
+        }
         return Ok(Created::New);
     }
     // A run with this idempotency key or this run id exists (the insert waited for it to be
@@ -285,6 +289,7 @@ pub(super) async fn release(
     if changed == 0 {
         return Err(refused(client, run_id, fence).await);
     }
+    notify_claimable(client).await;
     Ok(())
 }
 

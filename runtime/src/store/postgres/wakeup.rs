@@ -47,14 +47,26 @@ pub(super) async fn notify_claimable(client: &tokio_postgres::Client) {
     }
 }
 
+/// The wake-ups of a store connected to `url` (already parsed once: it parses), listened for
+/// on `runtime`, the store's, as long as it runs ([`listen`]).
+pub(super) fn start(
+    runtime: &tokio::runtime::Handle,
+    url: &str,
+    timeout: Duration,
+) -> Arc<WakeupSignal> {
+    let signal = Arc::new(WakeupSignal::default());
+    match url.parse::<tokio_postgres::Config>() {
+        Ok(config) => drop(runtime.spawn(listen(config, timeout, Arc::clone(&signal)))),
+        // Never (the store parsed it before): its workers would poll.
+        Err(err) => tracing::warn!(error = %err, "hookflow: no PostgreSQL wake-ups"),
+    }
+    signal
+}
+
 /// Listens on [`CHANNEL`] for as long as the store's runtime runs (it is dropped with the
 /// store), waking `signal` on every notification; reconnects with backoff when the
 /// connection drops or cannot be made.
-pub(super) async fn listen(
-    mut config: tokio_postgres::Config,
-    timeout: Duration,
-    signal: Arc<WakeupSignal>,
-) {
+async fn listen(mut config: tokio_postgres::Config, timeout: Duration, signal: Arc<WakeupSignal>) {
     config.application_name(APPLICATION_NAME);
     let mut backoff = MIN_BACKOFF;
     loop {
