@@ -18,6 +18,11 @@
 //! run whose worker died is claimed by another once its lease lapses, and resumed by replay.
 //! When the store is unreachable, the worker reports a [`WorkerError`] and keeps trying, with
 //! exponential backoff; runs stay in the store, none is lost.
+//!
+//! An idle worker looks again when its poll interval is up or as soon as its store says a run
+//! became claimable ([`Store::wakeups`](crate::store::Store::wakeups)), whichever comes
+//! first. With a [`Worker::retention`], it also prunes the store's old ended runs, in a task
+//! of its own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,6 +32,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::engine::{ClaimedRun, Engine, WorkReadiness};
+use crate::store::{Wakeups, prune_periodically};
 use crate::types::{NoStore, RunId, RunStatus, StoreError};
 
 /// What [`Worker::on_error`] calls.
@@ -39,6 +45,11 @@ pub struct Worker {
     poll_interval: Duration,
     max_backoff: Duration,
     on_error: Option<ErrorReport>,
+    /// Whether the worker awaits its store's wake-ups beside its poll interval.
+    wake_ups: bool,
+    /// Ended runs older than this are pruned, every `prune_every`.
+    retention: Option<Duration>,
+    prune_every: Duration,
 }
 
 impl std::fmt::Debug for Worker {
@@ -48,6 +59,9 @@ impl std::fmt::Debug for Worker {
             .field("concurrency", &self.concurrency)
             .field("poll_interval", &self.poll_interval)
             .field("max_backoff", &self.max_backoff)
+            .field("wake_ups", &self.wake_ups)
+            .field("retention", &self.retention)
+            .field("prune_every", &self.prune_every)
             .finish_non_exhaustive()
     }
 }
@@ -64,6 +78,9 @@ impl Worker {
             poll_interval: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             on_error: None,
+            wake_ups: true,
+            retention: None,
+            prune_every: DEFAULT_PRUNE_EVERY,
         }
     }
 
@@ -98,6 +115,38 @@ impl Worker {
         self
     }
 
+    /// Whether the worker wakes up as soon as its store says a run became claimable
+    /// ([`Store::wakeups`](crate::store::Store::wakeups)), or only finds runs at its polls.
+    /// On by default; the poll interval stays the safety net either way (a wake-up lost with
+    /// its connection, a run made claimable by another process sharing a SQLite file).
+    #[must_use]
+    pub fn wake_ups(mut self, enabled: bool) -> Self {
+        self.wake_ups = enabled;
+        self
+    }
+
+    /// Keeps ended runs ([`StoredStatus::is_finished`](crate::StoredStatus::is_finished):
+    /// completed, compensated, compensation failed, cancelled) for `older_than` after they
+    /// last changed: while it runs, the worker prunes those older, with their
+    /// journals, when it starts and then every [`Worker::prune_every`] (a minute by
+    /// default), as [`Engine::prune`] does (batches of
+    /// [`PRUNE_BATCH`](crate::store::PRUNE_BATCH), one transaction each), in a task of its
+    /// own that never holds up claiming. Runs that are running, enqueued, waiting or parked are
+    /// never pruned. A failed round is reported as [`WorkerError::Prune`] and tried again at the
+    /// next. Off by default: ended runs are kept until pruned.
+    #[must_use]
+    pub fn retention(mut self, older_than: Duration) -> Self {
+        self.retention = Some(older_than);
+        self
+    }
+
+    /// How often a worker with a [`Worker::retention`] prunes (a minute by default).
+    #[must_use]
+    pub fn prune_every(mut self, interval: Duration) -> Self {
+        self.prune_every = interval;
+        self
+    }
+
     /// Starts the worker on the current tokio runtime.
     ///
     /// # Errors
@@ -124,6 +173,10 @@ impl Worker {
         let mut runs: JoinSet<(RunId, u64, RunStatus)> = JoinSet::new();
         let mut fences: HashMap<tokio::task::Id, (RunId, u64)> = HashMap::new();
         let mut backoff = self.poll_interval;
+        let mut wakeups = self.wakeups();
+        let _pruner = self
+            .retention
+            .and_then(|older_than| self.start_pruner(older_than, &stats));
         loop {
             while let Some(done) = runs.try_join_next_with_id() {
                 self.finished(done, &mut fences, &stats).await;
@@ -146,9 +199,14 @@ impl Worker {
                 }
                 continue;
             }
+            // Signals from here on wake the wait below: a run made claimable while claiming
+            // is not left for the next poll.
+            wakeups.mark_seen();
+            let mut idle = false;
             let wait = match self.engine.claim_next(free).await {
                 Ok(claimed) if claimed.is_empty() => {
                     backoff = self.poll_interval;
+                    idle = true;
                     self.poll_interval
                 }
                 Ok(claimed) => {
@@ -186,6 +244,7 @@ impl Worker {
             };
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
+                () = wakeups.changed(), if idle => {}
                 Some(done) = runs.join_next_with_id() => {
                     self.finished(done, &mut fences, &stats).await;
                 }
@@ -259,6 +318,44 @@ impl Worker {
         }
     }
 
+    /// The wake-ups of the engine's store, unless turned off ([`Worker::wake_ups`]).
+    fn wakeups(&self) -> Wakeups {
+        match self.engine.store() {
+            Some(store) if self.wake_ups => store.wakeups(),
+            _ => Wakeups::never(),
+        }
+    }
+
+    /// Starts pruning the store's ended runs older than `older_than`, every `prune_every`,
+    /// until the returned guard is dropped.
+    fn start_pruner(
+        &self,
+        older_than: Duration,
+        stats: &Arc<Mutex<WorkerReport>>,
+    ) -> Option<AbortOnDrop> {
+        let store = Arc::clone(self.engine.store()?);
+        let stats = Arc::clone(stats);
+        let worker = self.engine.worker_id().to_owned();
+        let on_error = self.on_error.clone();
+        let round = move |result: Result<usize, StoreError>| match result {
+            Ok(pruned) => lock(&stats).pruned += u64::try_from(pruned).unwrap_or(u64::MAX),
+            Err(source) => {
+                let error = WorkerError::Prune { source };
+                tracing::warn!(worker, %error, "hookflow: worker");
+                if let Some(on_error) = &on_error {
+                    on_error(&error);
+                }
+            }
+        };
+        let task = tokio::spawn(prune_periodically(
+            store,
+            older_than,
+            self.prune_every,
+            round,
+        ));
+        Some(AbortOnDrop(task))
+    }
+
     async fn hand_back(&self, run_id: RunId, fence: u64) {
         match self.engine.release(run_id, fence).await {
             Ok(()) | Err(StoreError::Fenced { .. } | StoreError::NotFound(_)) => {}
@@ -271,6 +368,18 @@ impl Worker {
         if let Some(on_error) = &self.on_error {
             on_error(error);
         }
+    }
+}
+
+/// How often a worker with a retention prunes, unless [`Worker::prune_every`] says otherwise.
+const DEFAULT_PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Aborts its task when dropped: the pruner stops with its worker.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -336,6 +445,8 @@ pub struct WorkerReport {
     pub suspended: u64,
     /// Runs it cancelled (their completed steps undone).
     pub cancelled: u64,
+    /// Ended runs it pruned ([`Worker::retention`]).
+    pub pruned: u64,
 }
 
 impl WorkerReport {
@@ -388,5 +499,13 @@ pub enum WorkerError {
         run_id: String,
         /// Why it cannot be read.
         reason: String,
+    },
+    /// A round of pruning ended runs ([`Worker::retention`]) failed; the next round tries
+    /// again. The batches deleted before the error stay deleted.
+    #[error("cannot prune ended runs (trying again at the next round): {source}")]
+    Prune {
+        /// The store's error.
+        #[source]
+        source: StoreError,
     },
 }

@@ -102,6 +102,7 @@ mod rejects;
 mod replay;
 mod replay_failures;
 mod replay_parallel;
+mod retention;
 mod saga_properties;
 mod spawn;
 mod sqlite_processes;
@@ -112,6 +113,7 @@ mod step_options;
 mod subscribe;
 mod timers;
 mod waits;
+mod wakeups;
 mod webhook;
 mod workers;
 // Operator actions and run lookups.

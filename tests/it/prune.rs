@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hookflow::store::{Created, Lease, RunRecord, RunUpdate, Store, StoreError};
 use hookflow::{Engine, PruneError, RunId, StoredStatus};
 
-fn lease() -> Lease {
+pub(crate) fn lease() -> Lease {
     Lease {
         owner: "pruner-test".into(),
         duration: Duration::from_secs(3600),
@@ -18,7 +18,7 @@ fn lease() -> Lease {
 }
 
 /// Run `n`, created (and last changed) `n` µs after the epoch: old by any cutoff.
-fn record(n: u64) -> RunRecord {
+pub(crate) fn record(n: u64) -> RunRecord {
     RunRecord {
         run_id: RunId::parse(&format!("01900000-0000-7000-8000-{n:012}")).unwrap(),
         workflow: "parcel".into(),
@@ -44,14 +44,14 @@ fn record(n: u64) -> RunRecord {
     }
 }
 
-fn event(seq: u32) -> hookflow::Event {
+pub(crate) fn event(seq: u32) -> hookflow::Event {
     serde_json::from_value(serde_json::json!({
         "seq": seq, "at_micros": 1, "event": "jobs_dispatched", "count": seq
     }))
     .unwrap()
 }
 
-fn now_micros() -> u64 {
+pub(crate) fn now_micros() -> u64 {
     u64::try_from(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -71,7 +71,7 @@ fn clock_past(micros: u64) {
 
 /// Run `n`, claimed, with two events in its journal, and then in `status`: ended
 /// (committed at the store's clock, now), parked, or still running (left held by its lease).
-async fn run_in(store: &dyn Store, n: u64, status: StoredStatus) -> RunId {
+pub(crate) async fn run_in(store: &dyn Store, n: u64, status: StoredStatus) -> RunId {
     let run = record(n);
     assert_eq!(
         store.create(&run, Some(&lease())).await.unwrap(),
@@ -91,26 +91,26 @@ async fn run_in(store: &dyn Store, n: u64, status: StoredStatus) -> RunId {
 }
 
 /// An interrupted run: running, with a journal, its lease released (its worker stopped).
-async fn interrupted(store: &dyn Store, n: u64) -> RunId {
+pub(crate) async fn interrupted(store: &dyn Store, n: u64) -> RunId {
     let run_id = run_in(store, n, StoredStatus::Running).await;
     store.release(run_id, 1).await.unwrap();
     run_id
 }
 
 /// An enqueued run no worker has taken: no lease, no journal, last changed in 1970.
-async fn enqueued(store: &dyn Store, n: u64) -> RunId {
+pub(crate) async fn enqueued(store: &dyn Store, n: u64) -> RunId {
     let run = record(n);
     assert_eq!(store.create(&run, None).await.unwrap(), Created::New);
     run.run_id
 }
 
-const ENDED: [StoredStatus; 3] = [
+pub(crate) const ENDED: [StoredStatus; 3] = [
     StoredStatus::Completed,
     StoredStatus::Compensated,
     StoredStatus::CompensationFailed,
 ];
 
-fn gone(result: Result<impl std::fmt::Debug, StoreError>, run_id: RunId) {
+pub(crate) fn gone(result: Result<impl std::fmt::Debug, StoreError>, run_id: RunId) {
     assert!(
         matches!(result, Err(StoreError::NotFound(id)) if id == run_id),
         "run {run_id} should be pruned: {result:?}"

@@ -26,6 +26,9 @@
 //! before a time, with their journals, and [`prune_older_than`] (or
 //! [`Engine::prune`](crate::Engine::prune)) all of those older than a duration, batch by
 //! batch. Running and parked runs are never pruned.
+//!
+//! A store wakes the workers waiting on it when a run becomes claimable ([`Store::wakeups`]):
+//! in memory and SQLite within the process, in PostgreSQL through `LISTEN`/`NOTIFY`.
 
 mod inbox;
 mod memory;
@@ -39,6 +42,7 @@ mod redact;
 mod row;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+mod wakeup;
 
 use std::time::Duration;
 
@@ -53,8 +57,11 @@ pub use inbox::{Cancelling, Delivery, Message, Suspension, Wake};
 pub use memory::{MemoryStore, Retention};
 pub use operator::{ForkError, RetryError, fork_run, request_retry};
 pub use page::{RunCursor, RunFilter, RunPage};
+pub(crate) use prune::prune_periodically;
 pub use prune::{PRUNE_BATCH, prune_older_than};
 pub use redact::redact;
+pub(crate) use wakeup::WakeupSignal;
+pub use wakeup::Wakeups;
 
 /// The future a [`Store`] method returns: boxed, so that stores can be trait objects.
 pub use crate::types::BoxFuture;
@@ -468,6 +475,16 @@ pub trait Store: Send + Sync + 'static {
             Ok(page)
         })
     }
+
+    /// What a worker awaits, beside its poll interval, to claim a run as soon as it becomes
+    /// claimable (a free run created, a run released) rather than at its next poll. In
+    /// memory and SQLite, the runs made claimable through this store object (in this
+    /// process); in PostgreSQL, through any process connected to the database (`LISTEN`).
+    /// Wake-ups are hints: one may be lost (a dropped connection), so workers keep polling.
+    /// By default, and for a store opened read-only, [`Wakeups::never`].
+    fn wakeups(&self) -> Wakeups {
+        Wakeups::never()
+    }
 }
 
 /// A shared store is a store: keep an `Arc` to inspect what the engine records.
@@ -578,5 +595,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         filter: &'a RunFilter,
     ) -> BoxFuture<'a, Result<RunPage, StoreError>> {
         (**self).list_page(filter)
+    }
+
+    fn wakeups(&self) -> Wakeups {
+        (**self).wakeups()
     }
 }

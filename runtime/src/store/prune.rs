@@ -32,3 +32,21 @@ pub async fn prune_older_than(
         }
     }
 }
+
+/// Prunes the ended runs older than `older_than` now and then every `every`, for as long as
+/// it is polled (a worker drops it as it stops), as [`prune_older_than`] does: in batches of
+/// [`PRUNE_BATCH`], one transaction each. Each round's result goes to `done`: how many runs
+/// it deleted, or the store's error (the next round tries again).
+pub(crate) async fn prune_periodically(
+    store: std::sync::Arc<dyn Store>,
+    older_than: Duration,
+    every: Duration,
+    mut done: impl FnMut(Result<usize, StoreError>) + Send,
+) {
+    let mut rounds = tokio::time::interval(every.max(Duration::from_millis(1)));
+    rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        rounds.tick().await;
+        done(prune_older_than(&*store, older_than).await);
+    }
+}

@@ -17,6 +17,18 @@ pub(crate) fn record_columns() -> impl Iterator<Item = &'static str> {
     RECORD_COLUMNS.split(',').map(str::trim)
 }
 
+/// The statuses of ended runs ([`StoredStatus::is_finished`]) as an SQL list, for
+/// `status IN (...)`: `'completed', 'compensated', 'compensation_failed'`. The one place the
+/// SQL stores learn which runs have ended (pruning deletes only those).
+pub(crate) fn finished_statuses() -> String {
+    StoredStatus::ALL
+        .into_iter()
+        .filter(|status| status.is_finished())
+        .map(|status| format!("'{}'", status.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A `runs` row before its JSON columns are read.
 pub(crate) struct RawRun {
     pub(crate) run_id: String,

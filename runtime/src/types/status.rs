@@ -163,9 +163,46 @@ impl StoredStatus {
     }
 }
 
+impl StoredStatus {
+    /// Every stored status. The SQL stores build their lists of statuses from it (ended runs
+    /// are those [`StoredStatus::is_finished`] says), so that a new status is added here and
+    /// nowhere else; the test `every_stored_status_is_listed` fails to build until it is.
+    pub(crate) const ALL: [StoredStatus; 7] = [
+        StoredStatus::Running,
+        StoredStatus::Completed,
+        StoredStatus::Compensated,
+        StoredStatus::CompensationFailed,
+        StoredStatus::Parked,
+        StoredStatus::Waiting,
+        StoredStatus::Cancelled,
+    ];
+}
+
 #[cfg(test)]
 mod tests {
     use super::{RunStatus, StoredStatus};
+
+    #[test]
+    fn every_stored_status_is_listed() {
+        // Exhaustive: a new status does not build until it has a place in `ALL`.
+        let place = |status: StoredStatus| match status {
+            StoredStatus::Running => 0,
+            StoredStatus::Completed => 1,
+            StoredStatus::Compensated => 2,
+            StoredStatus::CompensationFailed => 3,
+            StoredStatus::Parked => 4,
+            StoredStatus::Waiting => 5,
+            StoredStatus::Cancelled => 6,
+        };
+        for (i, status) in StoredStatus::ALL.into_iter().enumerate() {
+            assert_eq!(
+                place(status),
+                i,
+                "{status} is out of place in StoredStatus::ALL"
+            );
+            assert_eq!(StoredStatus::parse(status.as_str()), Some(status));
+        }
+    }
 
     #[test]
     fn every_run_status_round_trips_through_the_store_but_interrupted() {

@@ -10,7 +10,7 @@ mod waiting;
 
 use super::{
     BoxFuture, Cancelling, Claim, Created, Delivery, Found, Lease, Message, RunRecord, RunUpdate,
-    Store, StoreError, StoredRun, StoredStatus, Suspension, Wake,
+    Store, StoreError, StoredRun, StoredStatus, Suspension, Wake, WakeupSignal, Wakeups,
 };
 use crate::journal::Event;
 use crate::types::{CancelRequest, RunId, now_micros};
@@ -86,6 +86,8 @@ impl Retention {
 pub struct MemoryStore {
     retention: Retention,
     inner: Mutex<Inner>,
+    /// Wakes the workers waiting on this store ([`MemoryStore::claimable`]).
+    wakeup: WakeupSignal,
 }
 
 #[derive(Debug, Default)]
@@ -120,6 +122,13 @@ impl MemoryStore {
     /// Whether the store holds no run.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Wakes the workers waiting on this store ([`Store::wakeups`]): a run became claimable.
+    /// Every change of the store that makes a run claimable calls it, after the change is
+    /// made (creating a free run, releasing one).
+    pub(crate) fn claimable(&self) {
+        self.wakeup.claimable();
     }
 
     /// The store's state, without the runs whose time was up at `now`.
@@ -202,6 +211,10 @@ impl Store for MemoryStore {
                 }
             }
             inner.runs.insert(run.run_id, (record, Vec::new()));
+            drop(inner);
+            if lease.is_none() {
+                self.claimable();
+            }
             Ok(Created::New)
         })
     }
@@ -342,6 +355,8 @@ impl Store for MemoryStore {
             check_fence(record, fence)?;
             record.owner = None;
             record.lease_until_micros = None;
+            drop(inner);
+            self.claimable();
             Ok(())
         })
     }
@@ -439,8 +454,11 @@ impl Store for MemoryStore {
     ) -> BoxFuture<'a, Result<Delivery, StoreError>> {
         Box::pin(async move {
             let now = now_micros();
-            let mut inner = self.lock(now);
-            Ok(waiting::deliver(&mut inner, run_id, workflow, message, now))
+            let delivery = waiting::deliver(&mut self.lock(now), run_id, workflow, message, now);
+            if delivery == (Delivery::Accepted { woke: true }) {
+                self.claimable();
+            }
+            Ok(delivery)
         })
     }
 
@@ -463,7 +481,11 @@ impl Store for MemoryStore {
     ) -> BoxFuture<'a, Result<Cancelling, StoreError>> {
         Box::pin(async move {
             let now = now_micros();
-            Ok(waiting::cancel(&mut self.lock(now), run_id, request, now))
+            let cancelling = waiting::cancel(&mut self.lock(now), run_id, request, now);
+            if cancelling == (Cancelling::Requested { woke: true }) {
+                self.claimable();
+            }
+            Ok(cancelling)
         })
     }
 
@@ -495,6 +517,10 @@ impl Store for MemoryStore {
                 filter,
             ))
         })
+    }
+
+    fn wakeups(&self) -> Wakeups {
+        self.wakeup.subscribe()
     }
 }
 

@@ -20,6 +20,7 @@ mod queries;
 mod read;
 mod schema;
 mod waiting;
+mod wakeup;
 
 use std::thread;
 use std::time::Duration;
@@ -35,7 +36,7 @@ use self::schema::{check, migrate};
 use super::row::micros;
 use super::{
     BoxFuture, Cancelling, Claim, Created, Delivery, Found, Lease, Message, RunRecord, RunUpdate,
-    Store, StoreError, StoredRun, StoredStatus, Suspension, Wake,
+    Store, StoreError, StoredRun, StoredStatus, Suspension, Wake, WakeupSignal, Wakeups,
 };
 use crate::journal::Event;
 use crate::types::{CancelRequest, RunId};
@@ -60,6 +61,8 @@ pub struct PostgresStore {
     runtime: tokio::runtime::Handle,
     /// Connected with [`PostgresStore::connect_read_only`]: every write is refused.
     read_only: bool,
+    /// Its workers' wake-ups, from its `LISTEN`ing connection (`None` read-only): see [`wakeup`].
+    wakeup: Option<std::sync::Arc<WakeupSignal>>,
     /// Dropped with the store: its thread then stops and drops the runtime.
     _stop: oneshot::Sender<()>,
 }
@@ -160,11 +163,12 @@ impl PostgresStore {
                 runtime.spawn(committer(pool.clone(), std::sync::Arc::clone(&pending)));
             }
         }
-        let store = PostgresStore {
+        let mut store = PostgresStore {
             pool,
             commits,
             runtime,
             read_only,
+            wakeup: None,
             _stop: stop,
         };
         let pool = store.pool.clone();
@@ -184,6 +188,7 @@ impl PostgresStore {
                 }))
             })
             .await?;
+        store.wakeup = (!read_only).then(|| wakeup::start(&store.runtime, url, timeout));
         Ok(store)
     }
 
@@ -520,6 +525,10 @@ impl Store for PostgresStore {
             let client = get(&pool).await?;
             page::list_page(&client, &filter).await
         })
+    }
+
+    fn wakeups(&self) -> Wakeups {
+        (self.wakeup.as_deref()).map_or_else(Wakeups::never, WakeupSignal::subscribe)
     }
 }
 

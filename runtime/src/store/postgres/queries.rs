@@ -2,6 +2,7 @@
 //! and pruning runs (reading them back is in `read`).
 
 use super::read::{load_readable, park, read_journals, record, stored_id};
+use super::wakeup::notify_claimable;
 use super::{NOW, pg, pg_write};
 use crate::store::row::{self, RECORD_COLUMNS, micros, origin_str};
 use crate::store::{Claim, Created, Found, Lease, RunRecord, StoreError, StoredRun};
@@ -55,6 +56,9 @@ pub(super) async fn create(
         .await
         .map_err(pg_write("record a new run"))?;
     if inserted == 1 {
+        if lease.is_none() {
+            notify_claimable(client).await;
+        }
         return Ok(Created::New);
     }
     // A run with this idempotency key or this run id exists (the insert waited for it to be
@@ -285,6 +289,7 @@ pub(super) async fn release(
     if changed == 0 {
         return Err(refused(client, run_id, fence).await);
     }
+    notify_claimable(client).await;
     Ok(())
 }
 
@@ -300,16 +305,16 @@ pub(super) async fn prune(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let tx = client.transaction().await.map_err(pg(context))?;
     let runs = tx
-        .prepare_cached(
+        .prepare_cached(&format!(
             "DELETE FROM hookflow_runs WHERE run_id IN (
                 SELECT run_id FROM hookflow_runs
-                WHERE status IN ('completed', 'compensated', 'compensation_failed', 'cancelled')
-                    AND updated_at < $1
+                WHERE status IN ({}) AND updated_at < $1
                 ORDER BY updated_at, run_id
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED)
              RETURNING run_id",
-        )
+            row::finished_statuses()
+        ))
         .await
         .map_err(pg(context))?;
     let events = tx

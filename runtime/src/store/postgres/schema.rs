@@ -59,6 +59,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX hookflow_inbox_by_delivery ON hookflow_inbox (run_id, delivery_key)
         WHERE delivery_key IS NOT NULL;
     CREATE INDEX hookflow_inbox_by_event ON hookflow_inbox (run_id, event, seq);",
+    // 4: pruning finds the ended runs by status and last change, oldest first.
+    "CREATE INDEX hookflow_runs_by_status_updated ON hookflow_runs (status, updated_at);",
 ];
 
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {

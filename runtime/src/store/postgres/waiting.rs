@@ -7,6 +7,7 @@
 use deadpool_postgres::GenericClient;
 
 use super::queries::refused;
+use super::wakeup::notify_claimable;
 use super::{NOW, pg, pg_write};
 use crate::journal::Event;
 use crate::store::row::micros;
@@ -184,6 +185,9 @@ pub(super) async fn deliver(
         wake_now(&tx, &id).await?;
     }
     tx.commit().await.map_err(pg_write("deliver an event"))?;
+    if woke {
+        notify_claimable(client).await;
+    }
     Ok(Delivery::Accepted { woke })
 }
 
@@ -262,6 +266,9 @@ pub(super) async fn cancel(
         wake_now(&tx, &id).await?;
     }
     tx.commit().await.map_err(pg_write("cancel a run"))?;
+    if woke {
+        notify_claimable(client).await;
+    }
     Ok(Cancelling::Requested { woke })
 }
 

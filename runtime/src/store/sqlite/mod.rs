@@ -34,7 +34,7 @@ use self::queries::{claim, claim_next, commit, create, prune, release, renew};
 use self::writer::{Request, writer};
 use super::{
     BoxFuture, Cancelling, Claim, Created, Delivery, Found, Lease, Message, RunRecord, RunUpdate,
-    Store, StoreError, StoredRun, StoredStatus, Suspension, Wake,
+    Store, StoreError, StoredRun, StoredStatus, Suspension, Wake, WakeupSignal, Wakeups,
 };
 use crate::journal::Event;
 use crate::types::{CancelRequest, RunId};
@@ -71,6 +71,8 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Opened with [`SqliteStore::open_read_only`]: every write is refused.
     read_only: bool,
+    /// Wakes the workers of this process waiting on this store ([`SqliteStore::claimable`]).
+    wakeup: WakeupSignal,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -233,7 +235,16 @@ impl SqliteStore {
             conn,
             path,
             read_only,
+            wakeup: WakeupSignal::default(),
         })
+    }
+
+    /// Wakes the workers of this process waiting on this store ([`Store::wakeups`]): a run
+    /// became claimable. Every write through this store that makes a run claimable calls it
+    /// once the write is committed (creating a free run, releasing one). Other processes
+    /// sharing the file are not woken: they find the run at their next poll.
+    pub(crate) fn claimable(&self) {
+        self.wakeup.claimable();
     }
 
     /// The database file.
@@ -253,7 +264,7 @@ impl Store for SqliteStore {
         run: &'a RunRecord,
         lease: Option<&'a Lease>,
     ) -> BoxFuture<'a, Result<Created, StoreError>> {
-        self.write(
+        let written = self.write(
             "record a new run",
             |conn| create(conn, run, lease),
             || {
@@ -261,7 +272,14 @@ impl Store for SqliteStore {
                 let lease = lease.cloned();
                 move |conn: &Connection| create(conn, &run, lease.as_ref())
             },
-        )
+        );
+        Box::pin(async move {
+            let created = written.await?;
+            if lease.is_none() && created == Created::New {
+                self.claimable();
+            }
+            Ok(created)
+        })
     }
 
     fn commit<'a>(
@@ -333,11 +351,16 @@ impl Store for SqliteStore {
     }
 
     fn release(&self, run_id: RunId, fence: u64) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.write(
+        let written = self.write(
             "release a run",
             |conn| release(conn, run_id, fence),
             || move |conn: &Connection| release(conn, run_id, fence),
-        )
+        );
+        Box::pin(async move {
+            written.await?;
+            self.claimable();
+            Ok(())
+        })
     }
 
     fn load(&self, run_id: RunId) -> BoxFuture<'_, Result<(RunRecord, Vec<Event>), StoreError>> {
@@ -403,7 +426,7 @@ impl Store for SqliteStore {
         workflow: &'a str,
         message: &'a Message,
     ) -> BoxFuture<'a, Result<Delivery, StoreError>> {
-        self.write(
+        let delivered = self.write(
             "deliver an event",
             |conn| waiting::deliver(conn, run_id, workflow, message),
             || {
@@ -411,7 +434,14 @@ impl Store for SqliteStore {
                 let message = message.clone();
                 move |conn: &Connection| waiting::deliver(conn, run_id, &workflow, &message)
             },
-        )
+        );
+        Box::pin(async move {
+            let delivery = delivered.await?;
+            if delivery == (Delivery::Accepted { woke: true }) {
+                self.claimable();
+            }
+            Ok(delivery)
+        })
     }
 
     fn message<'a>(
@@ -435,14 +465,21 @@ impl Store for SqliteStore {
         run_id: RunId,
         request: &'a CancelRequest,
     ) -> BoxFuture<'a, Result<Cancelling, StoreError>> {
-        self.write(
+        let cancelled = self.write(
             "cancel a run",
             |conn| waiting::cancel(conn, run_id, request),
             || {
                 let request = request.clone();
                 move |conn: &Connection| waiting::cancel(conn, run_id, &request)
             },
-        )
+        );
+        Box::pin(async move {
+            let cancelling = cancelled.await?;
+            if cancelling == (Cancelling::Requested { woke: true }) {
+                self.claimable();
+            }
+            Ok(cancelling)
+        })
     }
 
     fn cancel_requests<'a>(
@@ -465,6 +502,13 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'a, Result<super::RunPage, StoreError>> {
         let filter = Box::new(filter.clone());
         self.send(move |reply| Request::Page(filter, reply))
+    }
+
+    fn wakeups(&self) -> Wakeups {
+        if self.read_only {
+            return Wakeups::never();
+        }
+        self.wakeup.subscribe()
     }
 }
 

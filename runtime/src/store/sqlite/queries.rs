@@ -351,13 +351,13 @@ pub(super) fn prune(
     let context = "prune ended runs";
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut select = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT run_id FROM runs
-             WHERE status IN ('completed', 'compensated', 'compensation_failed', 'cancelled')
-                AND updated_at < ?1
+             WHERE status IN ({}) AND updated_at < ?1
              ORDER BY updated_at, run_id
              LIMIT ?2",
-        )
+            row::finished_statuses()
+        ))
         .map_err(unavailable(context))?;
     let ids = select
         .query_map(params![micros(ended_before), limit], |row| {

@@ -54,6 +54,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX inbox_by_delivery ON inbox (run_id, delivery_key)
         WHERE delivery_key IS NOT NULL;
     CREATE INDEX inbox_by_event ON inbox (run_id, event, seq);",
+    // 4: pruning finds the ended runs by status and last change, oldest first.
+    "CREATE INDEX runs_by_status_updated ON runs (status, updated_at);",
 ];
 
 /// The tables of a hookflow store (its first version's: later ones are added by migrations).
