@@ -53,6 +53,9 @@ pub use engine::{
     DEFAULT_LEASE, Engine, EngineBuilder, EnqueueError, PruneError, ResumeError, ResumeReport,
     SpawnError,
 };
+pub use engine::{
+    FireReport, MAX_SCHEDULE_NAME, ScheduleError, ScheduleOptions, Tick, TickAction, schedule_key,
+};
 pub use hook::{After, Before, HookPoint, Hooks, Plugin, Registrar, Slot, StepHook};
 pub use journal::{Event, EventKind, Journal};
 pub use run::Outcome;
@@ -67,6 +70,7 @@ pub use types::{
     RunId, RunOptions, RunStatus, StepData, StepFuture, StepMeta, StepResponse, StepTimeout,
     WorkflowMeta,
 };
+pub use types::{CatchUp, Overlap, Spec, SpecError};
 pub use types::{DEFAULT_MAX_RECORD_BYTES, MAX_DEPTH, RecordError, Rejection};
 pub use view::RunEvents;
 pub use worker::{Worker, WorkerError, WorkerHandle, WorkerReport};

@@ -8,6 +8,8 @@ mod error;
 mod in_flight;
 mod lease;
 mod resume;
+mod schedule;
+mod scheduler;
 mod start;
 
 use std::any::Any;
@@ -29,6 +31,10 @@ use lease::Heartbeat;
 pub use resume::ResumeReport;
 use resume::Resumer;
 pub(crate) use resume::{ClaimedRun, WorkReadiness};
+pub use schedule::{
+    FireReport, MAX_SCHEDULE_NAME, ScheduleError, ScheduleOptions, Tick, TickAction, schedule_key,
+};
+pub(crate) use scheduler::run_scheduler;
 
 /// Runs workflows with the hooks, services and job dispatcher it was built with.
 ///

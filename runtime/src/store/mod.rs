@@ -34,6 +34,7 @@ mod prune;
 mod redact;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod row;
+mod schedules;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -49,6 +50,7 @@ pub use crate::types::{StoreError, StoredStatus};
 pub use memory::{MemoryStore, Retention};
 pub use prune::{PRUNE_BATCH, prune_older_than};
 pub use redact::redact;
+pub use schedules::{ScheduleRecord, Schedules, UnreadableSchedule};
 
 /// The future a [`Store`] method returns: boxed, so that stores can be trait objects.
 pub use crate::types::BoxFuture;
@@ -365,6 +367,67 @@ pub trait Store: Send + Sync + 'static {
         ended_before_micros: u64,
         limit: usize,
     ) -> BoxFuture<'_, Result<usize, StoreError>>;
+
+    /// Records a schedule, or, if one of the same name exists, replaces its definition
+    /// (workflow, version, spec, input, policies) and keeps where its ticks are; a schedule
+    /// whose spec changed takes `schedule`'s anchor. A store opened read-only refuses it
+    /// ([`StoreError::ReadOnly`]). The default (a store that keeps no schedules) is
+    /// [`StoreError::Unsupported`].
+    fn save_schedule<'a>(
+        &'a self,
+        schedule: &'a ScheduleRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = schedule;
+        unsupported("keep schedules")
+    }
+
+    /// Every schedule, by name. Read-only: a row that cannot be read is reported in
+    /// [`Schedules::unreadable`] and left as it is.
+    fn schedules(&self) -> BoxFuture<'_, Result<Schedules, StoreError>> {
+        unsupported("keep schedules")
+    }
+
+    /// Compare-and-set of a schedule's last tick: if the schedule `name` exists and its last
+    /// tick is `from` (`None`: it never ticked), sets it to `tick` and returns `true`; with
+    /// `run_id` (the tick runs), also records that run as its last, not yet started
+    /// ([`ScheduleRecord::started`] `false`); without (the tick is skipped), keeps the last
+    /// run. Returns `false`, changing nothing, when another worker moved the tick first or
+    /// the schedule is gone.
+    fn advance_schedule<'a>(
+        &'a self,
+        name: &'a str,
+        from: Option<u64>,
+        tick: u64,
+        run_id: Option<RunId>,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let _ = (name, from, tick, run_id);
+        unsupported("keep schedules")
+    }
+
+    /// Marks the run `run_id` of schedule `name` as recorded ([`ScheduleRecord::started`]),
+    /// if it is still the schedule's last run.
+    fn schedule_started<'a>(
+        &'a self,
+        name: &'a str,
+        run_id: RunId,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = (name, run_id);
+        unsupported("keep schedules")
+    }
+
+    /// Deletes the schedule `name` (its runs stay); returns whether there was one.
+    fn remove_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let _ = name;
+        unsupported("keep schedules")
+    }
+}
+
+/// What a store that does not implement `context` answers.
+fn unsupported<T: Send + 'static>(context: &str) -> BoxFuture<'static, Result<T, StoreError>> {
+    let err = StoreError::Unsupported {
+        context: context.to_owned(),
+    };
+    Box::pin(std::future::ready(Err(err)))
 }
 
 /// A shared store is a store: keep an `Arc` to inspect what the engine records.
@@ -431,5 +494,33 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         limit: usize,
     ) -> BoxFuture<'_, Result<usize, StoreError>> {
         (**self).prune(ended_before_micros, limit)
+    }
+    fn save_schedule<'a>(
+        &'a self,
+        schedule: &'a ScheduleRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        (**self).save_schedule(schedule)
+    }
+    fn schedules(&self) -> BoxFuture<'_, Result<Schedules, StoreError>> {
+        (**self).schedules()
+    }
+    fn advance_schedule<'a>(
+        &'a self,
+        name: &'a str,
+        from: Option<u64>,
+        tick: u64,
+        run_id: Option<RunId>,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        (**self).advance_schedule(name, from, tick, run_id)
+    }
+    fn schedule_started<'a>(
+        &'a self,
+        name: &'a str,
+        run_id: RunId,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        (**self).schedule_started(name, run_id)
+    }
+    fn remove_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        (**self).remove_schedule(name)
     }
 }

@@ -40,6 +40,22 @@ const MIGRATIONS: &[&str] = &[
         ADD COLUMN fence BIGINT NOT NULL DEFAULT 0,
         ADD COLUMN lease_until BIGINT,
         ADD COLUMN lease_micros BIGINT NOT NULL DEFAULT 0;",
+    // 3: schedules (recurring runs), each with the last tick decided.
+    "CREATE TABLE hookflow_schedules (
+        name        TEXT PRIMARY KEY,
+        workflow    TEXT NOT NULL,
+        version     BIGINT NOT NULL,
+        spec        TEXT NOT NULL,
+        input       TEXT NOT NULL,
+        overlap     TEXT NOT NULL,
+        catch_up    TEXT NOT NULL,
+        anchor      BIGINT NOT NULL,
+        last_tick   BIGINT,
+        last_run_id TEXT,
+        started     BOOLEAN NOT NULL DEFAULT TRUE,
+        created_at  BIGINT NOT NULL,
+        updated_at  BIGINT NOT NULL
+    );",
 ];
 
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {

@@ -36,6 +36,22 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE runs ADD COLUMN owner TEXT;
     ALTER TABLE runs ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE runs ADD COLUMN lease_until INTEGER;",
+    // 3: schedules (recurring runs), each with the last tick decided.
+    "CREATE TABLE schedules (
+        name        TEXT PRIMARY KEY,
+        workflow    TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        spec        TEXT NOT NULL,
+        input       TEXT NOT NULL,
+        overlap     TEXT NOT NULL,
+        catch_up    TEXT NOT NULL,
+        anchor      INTEGER NOT NULL,
+        last_tick   INTEGER,
+        last_run_id TEXT,
+        started     INTEGER NOT NULL DEFAULT 1,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );",
 ];
 
 /// The tables of a hookflow store.

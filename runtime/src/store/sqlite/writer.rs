@@ -32,6 +32,8 @@ pub(super) enum Request {
     ),
     /// The pending runs of a read-only store: the unreadable ones reported, not quarantined.
     Pending(oneshot::Sender<Result<Found<RunRecord>, StoreError>>),
+    /// Any other read: it answers through its own channel.
+    Read(Box<dyn FnOnce(&Connection) + Send>),
 }
 
 /// A write waiting for the writer thread: applied inside a group's transaction, answered
@@ -183,6 +185,7 @@ pub(super) fn writer(conn: &Mutex<Connection>, requests: mpsc::Receiver<Request>
             Request::Pending(reply) => {
                 let _ = reply.send(pending(&conn, false));
             }
+            Request::Read(read) => read(&conn),
         }
         // Free the connection before waiting, for writes made on their callers' threads.
         drop(conn);
