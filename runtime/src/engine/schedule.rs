@@ -263,6 +263,10 @@ pub enum TickAction {
     },
     /// The tick was skipped: it was missed while no scheduler ran ([`CatchUp::Skip`]).
     Missed,
+    /// Another scheduler decided to run the tick and had not recorded its run yet (it died
+    /// in between, or was about to): this call recorded it, under the run id and the
+    /// idempotency key that scheduler would have used.
+    Recovered(RunId),
 }
 
 /// A tick a scheduler decided.
@@ -281,7 +285,7 @@ pub struct Tick {
 #[non_exhaustive]
 pub struct FireReport {
     /// The ticks this call decided (another worker's are not here), and the runs it recorded
-    /// for ticks a scheduler decided and died before recording.
+    /// for ticks another scheduler decided ([`TickAction::Recovered`]).
     pub ticks: Vec<Tick>,
     /// The schedules that could not be fired (unreadable, a stored spec that does not parse,
     /// the store failing for one of them); the others were.

@@ -121,7 +121,7 @@ async fn fire_one(
             ticks.push(Tick {
                 schedule: name.clone(),
                 at_micros: tick,
-                action: TickAction::Started(run_id),
+                action: TickAction::Recovered(run_id),
             });
         }
     }
@@ -133,7 +133,8 @@ async fn fire_one(
     let Some(tick) = spec.latest_due(schedule.anchor_micros, after, now) else {
         return Ok(());
     };
-    let action = if !schedule.catch_up.runs(tick, now) {
+    let next = spec.next_after(schedule.anchor_micros, tick);
+    let action = if !schedule.catch_up.runs(tick, next, now) {
         TickAction::Missed
     } else {
         match in_flight(store, schedule).await.map_err(failed)? {

@@ -264,13 +264,15 @@ pub enum CatchUp {
     /// The most recent missed tick runs, once; the earlier ones are skipped (the default).
     #[default]
     Latest,
-    /// Missed ticks are skipped: a tick runs only if it is fired less than
-    /// [`CatchUp::LATE_AFTER`] after its time.
+    /// Missed ticks are skipped: a tick runs only if it is fired on time, less than half its
+    /// period (the time to the next tick) and less than [`CatchUp::LATE_AFTER`] after its
+    /// time; otherwise it is skipped, and the schedule goes on with the next one.
     Skip,
 }
 
 impl CatchUp {
-    /// How late a tick may be fired and still count as on time, under [`CatchUp::Skip`].
+    /// The latest a tick may be fired and still count as on time, under [`CatchUp::Skip`]
+    /// (unless half its period is shorter).
     pub const LATE_AFTER: Duration = Duration::from_secs(60);
 
     /// The name stored in a database column.
@@ -290,12 +292,15 @@ impl CatchUp {
         }
     }
 
-    /// Whether the tick at `tick`, fired at `now`, runs under this policy.
-    pub fn runs(self, tick: u64, now: u64) -> bool {
+    /// Whether the tick at `tick`, whose next tick is at `next` (`None`: none), fired at
+    /// `now`, runs under this policy.
+    pub fn runs(self, tick: u64, next: Option<u64>, now: u64) -> bool {
         match self {
             CatchUp::Latest => true,
             CatchUp::Skip => {
-                now.saturating_sub(tick) < u64::try_from(Self::LATE_AFTER.as_micros()).unwrap_or(0)
+                let late_after = u64::try_from(Self::LATE_AFTER.as_micros()).unwrap_or(u64::MAX);
+                let half_period = next.map_or(u64::MAX, |next| next.saturating_sub(tick) / 2);
+                now.saturating_sub(tick) < late_after.min(half_period)
             }
         }
     }
@@ -389,8 +394,16 @@ mod tests {
 
     #[test]
     fn skipping_missed_ticks_runs_only_those_on_time() {
-        assert!(CatchUp::Latest.runs(0, 3_600 * S));
-        assert!(CatchUp::Skip.runs(10 * S, 10 * S + 500_000));
-        assert!(!CatchUp::Skip.runs(10 * S, 10 * S + 60 * S));
+        assert!(CatchUp::Latest.runs(0, Some(S), 3_600 * S));
+        // A daily tick: on time for a minute.
+        let day = 86_400 * S;
+        assert!(CatchUp::Skip.runs(day, Some(2 * day), day + 59 * S));
+        assert!(!CatchUp::Skip.runs(day, Some(2 * day), day + 60 * S));
+        // A tick every 10 s: on time for 5 s.
+        assert!(CatchUp::Skip.runs(10 * S, Some(20 * S), 14 * S));
+        assert!(!CatchUp::Skip.runs(10 * S, Some(20 * S), 15 * S));
+        // The last tick there is: a minute.
+        assert!(CatchUp::Skip.runs(10 * S, None, 69 * S));
+        assert!(!CatchUp::Skip.runs(10 * S, None, 70 * S));
     }
 }
