@@ -102,6 +102,7 @@ mod replay;
 mod replay_failures;
 mod replay_parallel;
 mod saga_properties;
+mod schedule_workers;
 mod schedules;
 mod spawn;
 mod sqlite_processes;

@@ -136,12 +136,12 @@ async fn fire_one(
     let next = spec.next_after(schedule.anchor_micros, tick);
     let action = if !schedule.catch_up.runs(tick, next, now) {
         TickAction::Missed
+    } else if schedule.overlap == Overlap::Allow {
+        TickAction::Started(RunId::new())
     } else {
         match in_flight(store, schedule).await.map_err(failed)? {
-            Some(running) if schedule.overlap == Overlap::Skip => {
-                TickAction::Overlapped { running }
-            }
-            _ => TickAction::Started(RunId::new()),
+            Some(running) => TickAction::Overlapped { running },
+            None => TickAction::Started(RunId::new()),
         }
     };
     // 3. Compare-and-set: one scheduler decides the tick.
