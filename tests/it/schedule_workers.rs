@@ -208,7 +208,7 @@ fn three_workers_start_each_tick_of_a_one_second_schedule_once_even_when_one_is_
                         r.status == StoredStatus::Running && r.owner.as_deref() == Some("s0")
                     })
                     .count();
-                if held > 0 || since.elapsed() > Duration::from_secs(2) {
+                if held > 0 || since.elapsed() > Duration::from_secs(5) {
                     let (id, child) = &mut workers[0];
                     child.kill().unwrap(); // SIGKILL
                     child.wait().unwrap();
@@ -234,6 +234,10 @@ fn three_workers_start_each_tick_of_a_one_second_schedule_once_even_when_one_is_
         }
         let worked = start.elapsed();
         let (killed, held_at_kill) = killed.expect("the ticks were over before the kill");
+        assert!(
+            held_at_kill > 0,
+            "worker {killed} held no run when it was killed"
+        );
         for (id, mut child) in workers {
             if id == killed {
                 continue;
