@@ -234,10 +234,6 @@ fn three_workers_start_each_tick_of_a_one_second_schedule_once_even_when_one_is_
         }
         let worked = start.elapsed();
         let (killed, held_at_kill) = killed.expect("the ticks were over before the kill");
-        assert!(
-            held_at_kill > 0,
-            "worker {killed} held no run when it was killed"
-        );
         for (id, mut child) in workers {
             if id == killed {
                 continue;
@@ -255,19 +251,21 @@ fn three_workers_start_each_tick_of_a_one_second_schedule_once_even_when_one_is_
             .await
             .unwrap()
             .runs;
-        let mut ticks: Vec<u64> = runs
+        // Each run's tick, as its key names it (`schedule:tock:{tick}`).
+        let keyed: Vec<(u64, &str)> = runs
             .iter()
             .map(|run| {
                 assert_eq!(run.status, StoredStatus::Completed, "{run:#?}");
                 let key = run.idempotency_key.as_deref().expect("a tick's key");
                 let tick: u64 = key
                     .strip_prefix(&format!("schedule:{SCHEDULE}:"))
+                    .and_then(|t| t.split(':').next())
                     .and_then(|t| t.parse().ok())
                     .unwrap_or_else(|| panic!("not a tick's key: {key}"));
-                assert_eq!(key, schedule_key(SCHEDULE, tick));
-                tick
+                (tick, key)
             })
             .collect();
+        let mut ticks: Vec<u64> = keyed.iter().map(|(tick, _)| *tick).collect();
         ticks.sort_unstable();
         // The first tick the workers were up for (those before were missed and caught up).
         let first = ticks[0];
@@ -280,6 +278,9 @@ fn three_workers_start_each_tick_of_a_one_second_schedule_once_even_when_one_is_
             "each tick from the first to the last, once (ticks as µs since the epoch)"
         );
         assert!(ticks.len() as u64 >= TICKS, "{} ticks", ticks.len());
+        for (tick, key) in keyed {
+            assert_eq!(key, schedule_key(SCHEDULE, tick));
+        }
 
         // Each run's effect, once.
         let rows = client
@@ -298,6 +299,10 @@ fn three_workers_start_each_tick_of_a_one_second_schedule_once_even_when_one_is_
         assert!(
             executors.len() > 1,
             "the runs were executed by {executors:?}"
+        );
+        assert!(
+            held_at_kill > 0,
+            "worker {killed} held no run when it was killed"
         );
         println!(
             "{} ticks of a {PERIOD:?} schedule in {:.1} s, each run once by workers \
