@@ -1,4 +1,4 @@
-//! The command line: `hookflow --db <PATH|URL> <runs|show|diagram|resume|prune> ...`.
+//! The command line: `hookflow --db <PATH|URL> <runs|show|diagram|resume|prune|schedules> ...`.
 
 use std::fmt;
 use std::time::Duration;
@@ -8,7 +8,8 @@ use hookflow_runtime::{RunId, StoredStatus};
 
 /// Look at the runs in a hookflow store, draw them, resume them, and prune the ended ones.
 ///
-/// `runs`, `show` and `diagram` open the store read-only; only `resume` and `prune` write.
+/// `runs`, `show`, `diagram` and `schedules` open the store read-only; only `resume` and
+/// `prune` write.
 #[derive(Parser)]
 #[command(name = "hookflow", version)]
 pub struct Args {
@@ -79,6 +80,9 @@ pub enum Command {
         #[arg(long, value_parser = parse_age)]
         older_than: Age,
     },
+    /// List the schedules (recurring runs), by name: workflow, spec, policies, last tick and
+    /// next tick.
+    Schedules,
 }
 
 /// An age, as `--older-than` gives it: a number of days, hours, minutes or seconds.

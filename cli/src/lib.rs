@@ -7,6 +7,7 @@
 //! hookflow --db runs.db diagram 01938c1e-...
 //! hookflow --db runs.db resume 01938c1e-...
 //! hookflow --db runs.db prune --older-than 30d
+//! hookflow --db runs.db schedules
 //! ```
 //!
 //! Looking needs nothing but the store. Resuming runs the workflow's code, which the
@@ -25,6 +26,7 @@
 mod args;
 mod open;
 mod render;
+mod schedules;
 
 use std::path::PathBuf;
 
@@ -35,6 +37,7 @@ use hookflow_runtime::{Engine, EngineBuilder, Journal, ResumeError, RunId, Store
 pub use args::{Age, Args, Command};
 pub use open::{open, open_read_only};
 pub use render::{duration, runs_table, show, utc};
+pub use schedules::schedules_table;
 
 /// What goes wrong, each with what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -184,6 +187,13 @@ impl Cli {
                 Ok(format!(
                     "pruned {pruned} ended {runs} older than {older_than}\n"
                 ))
+            }
+            Command::Schedules => {
+                let found = store.schedules().await.map_err(CliError::Store)?;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+                Ok(schedules_table(&found.schedules, &found.unreadable, now))
             }
             Command::Resume { run } => {
                 load(run).await?;
