@@ -80,6 +80,10 @@ async fn commit_latency(n: usize) -> Duration {
         owner: None,
         fence: 0,
         lease_until_micros: None,
+        wake_at_micros: None,
+        waiting_for: None,
+        cancel: None,
+        deadline_micros: None,
     };
     store.create(&record, None).await.unwrap();
     let template: Vec<Event> = serde_json::from_str(

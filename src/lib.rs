@@ -329,7 +329,7 @@ pub mod prelude {
     pub use hookflow_runtime::{
         Actor, AdditionalDataError, Engine, HookContext, HookError, Hooks, MissingService, Origin,
         Outcome, Plugin, RunContext, RunError, RunOptions, RunStatus, StepContext, StepResponse,
-        Workflow, WorkflowContext,
+        WaitError, Workflow, WorkflowContext,
     };
 }
 

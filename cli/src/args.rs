@@ -1,4 +1,4 @@
-//! The command line: `hookflow --db <PATH|URL> <runs|show|diagram|resume|prune|schedules> ...`.
+//! The command line: `hookflow --db <PATH|URL> <runs|show|diagram|resume|cancel|prune|schedules> ...`.
 
 use std::fmt;
 use std::time::Duration;
@@ -8,8 +8,8 @@ use hookflow_runtime::{RunId, StoredStatus};
 
 /// Look at the runs in a hookflow store, draw them, resume them, and prune the ended ones.
 ///
-/// `runs`, `show`, `diagram` and `schedules` open the store read-only; only `resume` and
-/// `prune` write.
+/// `runs`, `show`, `diagram` and `schedules` open the store read-only; only `resume`,
+/// `cancel` and `prune` write.
 #[derive(Parser)]
 #[command(name = "hookflow", version)]
 pub struct Args {
@@ -70,6 +70,18 @@ pub enum Command {
         /// The run's id.
         #[arg(value_parser = parse_run_id)]
         run: RunId,
+    },
+    /// Ask a run to cancel: a worker running it stops it at its next step boundary, a waiting
+    /// or sleeping one is woken and cancelled by the first worker that claims it; its
+    /// completed steps are undone and it ends `cancelled`. Recorded with the reason and the
+    /// operator (`$USER`).
+    Cancel {
+        /// The run's id.
+        #[arg(value_parser = parse_run_id)]
+        run: RunId,
+        /// Why, as the run's error will say it.
+        #[arg(long, default_value = "cancelled by an operator")]
+        reason: String,
     },
     /// Delete the ended runs (completed, compensated, compensation failed) that last changed
     /// more than `--older-than` ago, with their journals, in batches. Running and parked

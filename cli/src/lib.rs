@@ -31,7 +31,8 @@ mod schedules;
 use std::path::PathBuf;
 
 use clap::Parser;
-use hookflow_runtime::store::prune_older_than;
+use hookflow_runtime::store::{Cancelling, prune_older_than};
+use hookflow_runtime::{Actor, ActorKind, CancelRequest};
 use hookflow_runtime::{Engine, EngineBuilder, Journal, ResumeError, RunId, StoreError};
 
 pub use args::{Age, Args, Command};
@@ -141,7 +142,9 @@ impl Cli {
     pub async fn execute(&self, args: Args) -> Result<String, CliError> {
         // Looking never writes: only `resume` and `prune` open the store for writing.
         let store = match args.command {
-            Command::Resume { .. } | Command::Prune { .. } => open(&args.db).await?,
+            Command::Resume { .. } | Command::Cancel { .. } | Command::Prune { .. } => {
+                open(&args.db).await?
+            }
             _ => open_read_only(&args.db).await?,
         };
         let load = |run_id: RunId| {
@@ -178,6 +181,28 @@ impl Cli {
                 } else {
                     journal.to_mermaid_sequence()
                 })
+            }
+            Command::Cancel { run, reason } => {
+                let operator = std::env::var("USER").unwrap_or_else(|_| "operator".to_owned());
+                let request =
+                    CancelRequest::new(reason, Some(Actor::new(ActorKind::User, operator)));
+                match store.cancel(run, &request).await.map_err(CliError::Store)? {
+                    Cancelling::Requested { woke } => Ok(if woke {
+                        format!(
+                            "run {run}: cancel requested; it was waiting, and is woken to be cancelled by a worker\n"
+                        )
+                    } else {
+                        format!("run {run}: cancel requested; it stops at its next step boundary\n")
+                    }),
+                    Cancelling::AlreadyRequested(earlier) => Ok(format!(
+                        "run {run}: already asked to cancel ({})\n",
+                        earlier.reason
+                    )),
+                    Cancelling::UnknownRun => Err(CliError::UnknownRun(run)),
+                    Cancelling::Ended(status) => Ok(format!(
+                        "run {run} has ended ({status}): there is nothing to cancel\n"
+                    )),
+                }
             }
             Command::Prune { older_than } => {
                 let pruned = prune_older_than(&*store, older_than.duration())

@@ -23,6 +23,8 @@ pub(crate) struct Workflow<'a> {
     /// The generated type's name: `checkout` -> `Checkout`.
     pub(crate) type_ident: Ident,
     pub(crate) ctx_ty: &'a Type,
+    /// The context parameter's name, when it is a plain identifier.
+    pub(crate) ctx_name: Option<Ident>,
     pub(crate) input_ty: &'a Type,
     pub(crate) result: ResultTypes<'a>,
     /// Steps and hook firings seen in the body, in source order.
@@ -119,7 +121,7 @@ impl<'a> Workflow<'a> {
                 _ => None,
             });
         let mut calls = CallVisitor {
-            ctx: ctx_name,
+            ctx: ctx_name.clone(),
             hooks: &args.hooks,
             calls: Vec::new(),
         };
@@ -130,6 +132,7 @@ impl<'a> Workflow<'a> {
             args,
             type_ident,
             ctx_ty: ctx_ty?,
+            ctx_name,
             input_ty: input_ty?,
             result: result?,
             calls,

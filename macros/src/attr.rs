@@ -13,6 +13,7 @@ use crate::ctxt::Ctxt;
 use crate::names::{did_you_mean, tokens_to_string};
 
 pub(crate) const HOOKS: &str = "hooks";
+pub(crate) const EVENTS: &str = "events";
 pub(crate) const NAME: &str = "name";
 pub(crate) const CRATE: &str = "crate";
 pub(crate) const COMPENSATE: &str = "compensate";
@@ -30,9 +31,16 @@ pub(crate) const STEP: &str = "step";
 #[derive(Default)]
 pub(crate) struct WorkflowArgs {
     pub(crate) hooks: Vec<HookDecl>,
+    pub(crate) events: Vec<EventDecl>,
     pub(crate) name: Option<LitStr>,
     pub(crate) krate: Option<Path>,
     pub(crate) version: Option<syn::LitInt>,
+}
+
+/// One entry of `events(...)`: `payment_captured: Payment`.
+pub(crate) struct EventDecl {
+    pub(crate) name: Ident,
+    pub(crate) payload: Type,
 }
 
 /// One entry of `hooks(...)`: `validate: before<CheckoutData>`.
@@ -101,6 +109,18 @@ impl WorkflowArgs {
                                 .filter_map(|decl| parse_hook(cx, decl)),
                         );
                     }
+                    EVENTS => {
+                        let content;
+                        syn::parenthesized!(content in input);
+                        let list: TokenStream = content.parse()?;
+                        no_more(input, "after `events(...)`")?;
+                        for decl in split_top_level(list) {
+                            match syn::parse2::<EventDecl>(decl) {
+                                Ok(event) => args.events.push(event),
+                                Err(err) => cx.syn_error(err),
+                            }
+                        }
+                    }
                     NAME => set_once(cx, &key, &mut args.name, parse_value(input, &key)?),
                     CRATE => set_once(cx, &key, &mut args.krate, parse_crate(input, &key)?),
                     VERSION => {
@@ -114,7 +134,7 @@ impl WorkflowArgs {
                         return Err(syn::Error::new(
                             key.span(),
                             format!(
-                                "unknown workflow option `{other}`; expected `hooks(...)`, `name = \"...\"`, `version = N` or `crate = path`"
+                                "unknown workflow option `{other}`; expected `hooks(...)`, `events(...)`, `name = \"...\"`, `version = N` or `crate = path`"
                             ),
                         ));
                     }
@@ -184,6 +204,32 @@ impl StepArgs {
             }
         }
         args
+    }
+}
+
+impl syn::parse::Parse for EventDecl {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        const SHAPE: &str =
+            "expected an event as `name: Payload`, e.g. `payment_captured: Payment`";
+        let name: Ident = input
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), SHAPE))?;
+        if !input.peek(Token![:]) {
+            return Err(syn::Error::new(
+                if input.is_empty() {
+                    name.span()
+                } else {
+                    input.span()
+                },
+                format!("expected `:` after the event name: `{name}: Payload`"),
+            ));
+        }
+        input.parse::<Token![:]>()?;
+        let payload: Type = input
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), SHAPE))?;
+        no_more(input, "after the event's payload type")?;
+        Ok(EventDecl { name, payload })
     }
 }
 

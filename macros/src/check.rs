@@ -29,6 +29,37 @@ pub(crate) fn workflow(cx: &Ctxt, args: &WorkflowArgs) {
     for (i, decl) in args.hooks.iter().enumerate() {
         hook(cx, &args.hooks[..i], decl);
     }
+    for (i, event) in args.events.iter().enumerate() {
+        let name = event.name.to_string();
+        let constant = const_name(&event.name);
+        if let Some(first) = args.events[..i]
+            .iter()
+            .find(|e| const_name(&e.name) == constant)
+        {
+            let message = if first.name == event.name {
+                format!("duplicate event `{name}`: give this one another name, or remove it")
+            } else {
+                format!(
+                    "event `{name}` clashes with `{}`: both would be `{constant}`",
+                    first.name
+                )
+            };
+            cx.error_spanned_by(&event.name, message);
+        } else if let Some(hook) = args.hooks.iter().find(|h| const_name(&h.name) == constant) {
+            cx.error_spanned_by(
+                &event.name,
+                format!(
+                    "event `{name}` clashes with hook `{}`: both would be `{constant}`",
+                    hook.name
+                ),
+            );
+        } else if constant == "ON_COMPENSATION_FAILED" {
+            cx.error_spanned_by(
+                &event.name,
+                "an event cannot be named `on_compensation_failed`: it is a built-in hook",
+            );
+        }
+    }
 }
 
 fn hook(cx: &Ctxt, before: &[HookDecl], hook: &HookDecl) {

@@ -73,6 +73,7 @@ pub(crate) fn workflow(
                 .as_ref()
                 .map_or_else(|| sig.ident.to_string(), syn::LitStr::value),
             hooks,
+            events: args.events.iter().collect(),
             input_ty,
             output_ty,
             error_ty,

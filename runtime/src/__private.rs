@@ -3,7 +3,7 @@
 //!
 //! The top of the layers: it may name anything below.
 
-pub use crate::context::{CompensateFn, StepContext, WorkflowContext, compensation};
+pub use crate::context::{CompensateFn, StepContext, TypedContext, WorkflowContext, compensation};
 pub use crate::engine::Engine;
 pub use crate::hook::{
     After, AfterHandler, Before, BeforeHandler, HookData, HookDataOps, HookPoint, Hooks, Registrar,
@@ -18,7 +18,7 @@ pub use crate::types::{
     BodyCall, CatchUnwind, CompensationFailure, Fault, HookKind, HookMeta, Panic, RetryPolicy,
     RunOptions, StepData, StepFuture, StepMeta, StepResponse, StepTimeout, WorkflowMeta,
 };
-pub use crate::workflow::Workflow;
+pub use crate::workflow::{EventPoint, Workflow};
 use ::core::marker::PhantomData;
 pub use ::core::time::Duration;
 pub use ::tokio::join;

@@ -48,16 +48,18 @@ mod view;
 #[doc(hidden)]
 pub mod __private;
 
-pub use context::{Bag, CompensateFn, HookContext, Jobs, RunContext, StepContext, WorkflowContext};
+pub use context::{
+    Bag, CompensateFn, HookContext, Jobs, RunContext, StepContext, TypedContext, WorkflowContext,
+};
 pub use engine::{
-    DEFAULT_LEASE, Engine, EngineBuilder, EnqueueError, PruneError, ResumeError, ResumeReport,
-    SpawnError,
+    Cancel, CancelError, DEFAULT_LEASE, Engine, EngineBuilder, EnqueueError, PruneError,
+    ResumeError, ResumeReport, SendError, Sent, SpawnError,
 };
 pub use engine::{
     FireReport, MAX_SCHEDULE_NAME, ScheduleError, ScheduleOptions, Tick, TickAction, schedule_key,
 };
 pub use hook::{After, Before, HookPoint, Hooks, Plugin, Registrar, Slot, StepHook};
-pub use journal::{Event, EventKind, Journal};
+pub use journal::{Event, EventKind, Journal, WaitOutcome};
 pub use run::Outcome;
 pub use store::{
     Claim, Found, Lease, MemoryStore, Retention, RunRecord, Store, StoreError, StoredRun,
@@ -65,16 +67,16 @@ pub use store::{
 };
 pub use types::{
     Actor, ActorKind, AdditionalDataError, BagValue, BestEffortFailure, BodyCall, BoxError,
-    CompensationFailure, FailedCompensation, HookError, HookFailure, HookKind, HookMeta, Job,
-    JobDispatcher, MissingService, NoStore, Origin, PanicError, ReplayError, RetryPolicy, RunError,
-    RunId, RunOptions, RunStatus, StepData, StepFuture, StepMeta, StepResponse, StepTimeout,
-    WorkflowMeta,
+    CancelRequest, CompensationFailure, FailedCompensation, HookError, HookFailure, HookKind,
+    HookMeta, Job, JobDispatcher, MissingService, NoStore, Origin, PanicError, ReplayError,
+    RetryPolicy, RunError, RunId, RunOptions, RunStatus, StepData, StepFuture, StepMeta,
+    StepResponse, StepTimeout, WaitError, WorkflowMeta,
 };
 pub use types::{CatchUp, Overlap, Spec, SpecError};
 pub use types::{DEFAULT_MAX_RECORD_BYTES, MAX_DEPTH, RecordError, Rejection};
 pub use view::RunEvents;
 pub use worker::{Worker, WorkerError, WorkerHandle, WorkerReport};
-pub use workflow::Workflow;
+pub use workflow::{EventPoint, Workflow};
 
 /// Compensations: the shape of a compensation function, and what a run reports of failed
 /// ones.

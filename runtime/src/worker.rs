@@ -249,6 +249,8 @@ impl Worker {
                         RunStatus::CompensationFailed => stats.compensation_failed += 1,
                         RunStatus::Parked => stats.parked += 1,
                         RunStatus::Interrupted => stats.interrupted += 1,
+                        RunStatus::Waiting => stats.suspended += 1,
+                        RunStatus::Cancelled => stats.cancelled += 1,
                         // Only a start is rejected; a worker resumes runs that started.
                         RunStatus::Rejected => {}
                     }
@@ -342,12 +344,18 @@ pub struct WorkerReport {
     /// read, so they were parked instead of run (each also reported to
     /// [`Worker::on_error`] as [`WorkerError::Quarantined`]).
     pub quarantined: u64,
+    /// Runs that suspended under it, waiting for an event or a timer (each is claimed again,
+    /// by any worker, once it is woken).
+    pub suspended: u64,
+    /// Runs it cancelled (their completed steps undone).
+    pub cancelled: u64,
 }
 
 impl WorkerReport {
-    /// Runs that reached their end (completed, compensated, or compensation failed).
+    /// Runs that reached their end (completed, compensated, compensation failed, or
+    /// cancelled).
     pub fn finished(&self) -> u64 {
-        self.completed + self.compensated + self.compensation_failed
+        self.completed + self.compensated + self.compensation_failed + self.cancelled
     }
 }
 

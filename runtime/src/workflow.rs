@@ -51,3 +51,42 @@ pub trait Workflow: Sized + Send + Sync + 'static {
         input: Self::Input,
     ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send + '_;
 }
+
+/// An event a workflow waits for, declared with `#[workflow(events(payment_captured:
+/// Payment))]`: `Checkout::PAYMENT_CAPTURED` is an `EventPoint<Checkout, Payment>`. The body
+/// waits for it with `ctx.wait(Checkout::PAYMENT_CAPTURED)`, and any process with an engine on
+/// the same store sends it with `engine.send(run_id, Checkout::PAYMENT_CAPTURED, payment)`:
+/// both sides are checked against `Payment` at compile time.
+pub struct EventPoint<W, T> {
+    name: &'static str,
+    _types: std::marker::PhantomData<fn() -> (W, T)>,
+}
+
+impl<W, T> EventPoint<W, T> {
+    #[doc(hidden)]
+    pub const fn __new(name: &'static str) -> Self {
+        EventPoint {
+            name,
+            _types: std::marker::PhantomData,
+        }
+    }
+
+    /// The event's name, as declared (`payment_captured`).
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl<W, T> Clone for EventPoint<W, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<W, T> Copy for EventPoint<W, T> {}
+
+impl<W: Workflow, T> Debug for EventPoint<W, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}::{}", W::META.name(), self.name)
+    }
+}

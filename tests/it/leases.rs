@@ -120,6 +120,10 @@ fn record(n: u64, workflow: &str) -> RunRecord {
         owner: None,
         fence: 0,
         lease_until_micros: None,
+        wake_at_micros: None,
+        waiting_for: None,
+        cancel: None,
+        deadline_micros: None,
     }
 }
 
@@ -625,6 +629,47 @@ impl Store for NoHeartbeat {
         limit: usize,
     ) -> hookflow::store::BoxFuture<'_, Result<usize, StoreError>> {
         self.0.prune(ended_before_micros, limit)
+    }
+    fn suspend<'a>(
+        &'a self,
+        run_id: hookflow::RunId,
+        fence: u64,
+        events: &'a [hookflow::Event],
+        suspension: &'a hookflow::store::Suspension,
+    ) -> hookflow::store::BoxFuture<'a, Result<Option<hookflow::store::Wake>, StoreError>> {
+        self.0.suspend(run_id, fence, events, suspension)
+    }
+    fn deliver<'a>(
+        &'a self,
+        run_id: hookflow::RunId,
+        workflow: &'a str,
+        message: &'a hookflow::store::Message,
+    ) -> hookflow::store::BoxFuture<'a, Result<hookflow::store::Delivery, StoreError>> {
+        self.0.deliver(run_id, workflow, message)
+    }
+    fn message<'a>(
+        &'a self,
+        run_id: hookflow::RunId,
+        event: &'a str,
+        index: u32,
+    ) -> hookflow::store::BoxFuture<'a, Result<Option<hookflow::store::Message>, StoreError>> {
+        self.0.message(run_id, event, index)
+    }
+    fn cancel<'a>(
+        &'a self,
+        run_id: hookflow::RunId,
+        request: &'a hookflow::CancelRequest,
+    ) -> hookflow::store::BoxFuture<'a, Result<hookflow::store::Cancelling, StoreError>> {
+        self.0.cancel(run_id, request)
+    }
+    fn cancel_requests<'a>(
+        &'a self,
+        runs: &'a [hookflow::RunId],
+    ) -> hookflow::store::BoxFuture<
+        'a,
+        Result<Vec<(hookflow::RunId, hookflow::CancelRequest)>, StoreError>,
+    > {
+        self.0.cancel_requests(runs)
     }
 }
 

@@ -163,6 +163,10 @@ async fn racing_creates_with_one_idempotency_key_record_one_run() {
         owner: None,
         fence: 0,
         lease_until_micros: None,
+        wake_at_micros: None,
+        waiting_for: None,
+        cancel: None,
+        deadline_micros: None,
     };
     let creates = (0..16).map(|i| {
         let store = Arc::clone(&store);

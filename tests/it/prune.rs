@@ -37,6 +37,10 @@ fn record(n: u64) -> RunRecord {
         owner: None,
         fence: 0,
         lease_until_micros: None,
+        wake_at_micros: None,
+        waiting_for: None,
+        cancel: None,
+        deadline_micros: None,
     }
 }
 

@@ -306,6 +306,10 @@ mod postgres {
                 owner: None,
                 fence: 0,
                 lease_until_micros: None,
+                wake_at_micros: None,
+                waiting_for: None,
+                cancel: None,
+                deadline_micros: None,
             };
             store.create(&record, Some(&lease)).await.unwrap();
             ids.push(run_id);

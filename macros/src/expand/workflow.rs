@@ -7,7 +7,7 @@ use syn::{Ident, ItemFn};
 
 use super::{expr_at, group_at};
 use crate::ast::{BodyCall, Workflow};
-use crate::attr::{HookDecl, HookKind};
+use crate::attr::{EventDecl, HookDecl, HookKind};
 use crate::names::{const_name, tokens_to_string};
 
 /// What the generated items need to know: made from the model ([`expand`]), or leniently
@@ -19,6 +19,7 @@ pub(crate) struct Parts<'a> {
     pub(crate) type_ident: Ident,
     pub(crate) name: String,
     pub(crate) hooks: Vec<&'a HookDecl>,
+    pub(crate) events: Vec<&'a EventDecl>,
     pub(crate) input_ty: TokenStream,
     pub(crate) output_ty: TokenStream,
     pub(crate) error_ty: TokenStream,
@@ -31,8 +32,7 @@ pub(crate) struct Parts<'a> {
 
 pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
     let private = super::private(wf.args.krate.as_ref());
-    let item = wf.original;
-    let fn_ident = &item.sig.ident;
+    let fn_ident = &wf.original.sig.ident;
     let input_ty = wf.input_ty;
     let ret = wf.result.ret;
     let (output_ty, error_ty) = match wf.result.spelled {
@@ -52,11 +52,12 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
     );
     let execute = quote!(#fn_ident #args);
     let generated = generate(&Parts {
-        item,
+        item: wf.original,
         krate: wf.args.krate.as_ref(),
         type_ident: wf.type_ident.clone(),
         name: wf.name(),
         hooks: wf.args.hooks.iter().collect(),
+        events: wf.args.events.iter().collect(),
         input_ty: quote!(#input_ty),
         output_ty,
         error_ty,
@@ -64,10 +65,36 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
         version: wf.args.version.as_ref(),
         execute,
     });
+    let item = typed_body(wf, &private);
     quote! {
         #item
         #generated
     }
+}
+
+/// The function with its context typed by its workflow: the body's first statement shadows
+/// the context with a `TypedContext<Self>` (which derefs to the `WorkflowContext`), so that
+/// `ctx.wait(Other::EVENT)` with another workflow's event does not compile.
+fn typed_body(wf: &Workflow<'_>, private: &TokenStream) -> ItemFn {
+    let mut item = wf.original.clone();
+    // Only a context spelled `&WorkflowContext`: any other type is reported once, by the call.
+    let spelled_right = match wf.ctx_ty {
+        syn::Type::Reference(r) => matches!(
+            &*r.elem,
+            syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "WorkflowContext")
+        ),
+        _ => false,
+    };
+    let (Some(ctx), true, ty) = (&wf.ctx_name, spelled_right, &wf.type_ident) else {
+        return item;
+    };
+    let block = &item.block;
+    item.block = syn::parse_quote! {{
+        #[allow(unused_variables)]
+        let #ctx = &#private::TypedContext::<#ty>::new(#ctx);
+        #block
+    }};
+    item
 }
 
 /// The workflow's type, its hook points, its registrar and its `Workflow` implementation (not
@@ -202,6 +229,32 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
                 #payload_str,
                 #result_meta,
             )
+        });
+    }
+    // A name declared twice is reported by the checks: generate it once.
+    let mut seen: Vec<String> = parts
+        .hooks
+        .iter()
+        .map(|h| const_name(&h.name).to_string())
+        .collect();
+    for event in &parts.events {
+        let event_name = event.name.to_string();
+        let constant = const_name(&event.name);
+        if seen.contains(&constant.to_string()) || constant == "ON_COMPENSATION_FAILED" {
+            continue;
+        }
+        seen.push(constant.to_string());
+        let payload = &event.payload;
+        let payload_str = tokens_to_string(payload);
+        let doc = format!(
+            "Event `{event_name}` (payload `{payload_str}`): wait for it in the body with `ctx.wait({ty}::{constant})`, send it with `engine.send(run_id, {ty}::{constant}, payload)`."
+        );
+        // Spanned at the declaration: a payload of the wrong type is compared with the type
+        // the user wrote.
+        consts.push(quote_spanned! {event.name.span()=>
+            #[doc = #doc]
+            #vis const #constant: #private::EventPoint<#ty, #payload> =
+                #private::EventPoint::__new(#event_name);
         });
     }
     let failed_index = u16::try_from(parts.hooks.len()).expect("fewer than 65536 hooks");

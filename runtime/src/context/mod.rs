@@ -11,6 +11,7 @@ mod compensation;
 mod env;
 mod jobs;
 mod run;
+mod typed;
 
 pub use bag::Bag;
 pub(crate) use bag::Writer;
@@ -20,6 +21,7 @@ pub(crate) use compensation::{Compensation, action};
 pub(crate) use env::RunEnv;
 pub use jobs::Jobs;
 pub(crate) use run::{Counters, Durable, Halt, RunShared};
+pub use typed::TypedContext;
 
 use std::any::{Any, TypeId};
 use std::fmt;

@@ -10,8 +10,9 @@ use super::compensation::Compensation;
 use crate::journal::{EventKind, Journal, Replay};
 use crate::store::Store;
 use crate::types::{
-    BagStore, BestEffortFailure, FailedCompensation, HookFailure, Job, Key, KeyText, RecordError,
-    ReplayError, RunId, RunOptions, StoreError, lock, to_record,
+    BagStore, BestEffortFailure, CancelRequest, CancelSignal, FailedCompensation, HookFailure, Job,
+    Key, KeyText, RecordError, ReplayError, RunId, RunOptions, StoreError, lock, now_micros,
+    to_record,
 };
 
 /// What a run shares between the workflow body, its steps and its hook handlers.
@@ -78,6 +79,9 @@ pub(crate) struct RunState {
     paths: Vec<Box<str>>,
     /// Why the run stops, once it must.
     halt: Option<Halt>,
+    /// The messages of each event the run's waits took or hold (by index in the inbox), the
+    /// journal's first; empty for runs that never wait.
+    pub(crate) taken: std::collections::HashMap<String, std::collections::BTreeSet<u32>>,
 }
 
 /// Why a run stops without running more of its body. The code that finds it calls
@@ -103,6 +107,14 @@ pub(crate) enum Halt {
         /// The panic's message.
         message: String,
     },
+    /// The run suspended in the store (it waits for an event or a timer): it stops here, to
+    /// be resumed by replay once woken. `what` says what it waits for.
+    Suspended {
+        /// "waits for event `payment_captured`", "sleeps until ...".
+        what: String,
+    },
+    /// The run is cancelled: it stops where it is, and its completed steps are compensated.
+    Cancelled(CancelRequest),
     /// A fault plan made a step fail: the run fails there, as if its error had been
     /// propagated with `?` (feature `testing`).
     #[cfg(feature = "testing")]
@@ -125,7 +137,28 @@ pub(crate) struct Durable {
     pub(crate) replay: Option<Box<Replay>>,
     /// The lease generation this process holds the run under: every commit carries it.
     pub(crate) fence: u64,
+    /// Set when the run is asked to cancel (by this process, or seen in the store): read at
+    /// every step boundary and wait.
+    pub(crate) cancel: Arc<CancelSignal>,
+    /// When the run is cancelled if it has not ended (microseconds since the Unix epoch).
+    pub(crate) deadline_micros: Option<u64>,
 }
+
+impl Durable {
+    /// The cancellation the run must carry out now, if any: one asked for, or its deadline
+    /// passing.
+    #[inline]
+    pub(crate) fn cancel_now(&self) -> Option<CancelRequest> {
+        if let Some(request) = self.cancel.get() {
+            return Some(request.clone());
+        }
+        let deadline = self.deadline_micros?;
+        (now_micros() >= deadline).then(|| CancelRequest::new(DEADLINE_PASSED, None))
+    }
+}
+
+/// The reason of a cancellation by deadline.
+pub(crate) const DEADLINE_PASSED: &str = "the deadline passed";
 
 impl RunShared {
     /// A run of `env` starting from `journal` (empty, or what a resumed run recorded), with
@@ -196,6 +229,12 @@ impl RunShared {
     #[inline]
     pub(crate) fn records_data(&self) -> bool {
         self.env.record_data || self.durable.is_some()
+    }
+
+    /// The cancellation the run must carry out at this boundary, if any (a durable run only).
+    #[inline]
+    pub(crate) fn cancel_now(&self) -> Option<CancelRequest> {
+        self.durable.as_ref()?.cancel_now()
     }
 
     /// What the journal recorded, if this run is being replayed.

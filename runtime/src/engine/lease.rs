@@ -4,7 +4,8 @@
 //! the engine runs it, a heartbeat renews the lease of every run in flight here, every third of
 //! the lease's duration, in one store call. If the process dies, its leases lapse and other
 //! workers take its runs over. The heartbeat runs on its own thread with its own clock, so
-//! that a busy executor or a test's paused clock cannot starve it.
+//! that a busy executor or a test's paused clock cannot starve it. Every second it also asks
+//! the store for cancellation requests made elsewhere for those runs, and passes them on.
 
 use std::sync::{Arc, mpsc};
 use std::thread;
@@ -12,6 +13,10 @@ use std::time::Duration;
 
 use super::in_flight::InFlight;
 use crate::store::{Lease, Store};
+
+/// How often the runs in flight here are looked up for cancellation requests made in other
+/// processes ([`Store::cancel_requests`]).
+pub(crate) const CANCEL_POLL: Duration = Duration::from_secs(1);
 
 /// The default lease duration ([`EngineBuilder::lease`](crate::EngineBuilder::lease)).
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
@@ -32,6 +37,8 @@ impl Heartbeat {
     ) -> Option<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
         let every = (lease.duration / 3).max(Duration::from_millis(10));
+        // Cancellation requests are looked for more often than leases are renewed.
+        let tick = every.min(CANCEL_POLL);
         let started = thread::Builder::new()
             .name("hookflow-heartbeat".into())
             .spawn(move || {
@@ -42,13 +49,27 @@ impl Heartbeat {
                     tracing::warn!("hookflow: cannot start the lease heartbeat's runtime");
                     return;
                 };
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                let mut renewed = std::time::Instant::now();
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
                     let runs = in_flight.ids();
                     if runs.is_empty() {
                         continue;
                     }
-                    if let Err(error) = runtime.block_on(store.renew(&lease, &runs)) {
-                        tracing::warn!(%error, runs = runs.len(), "hookflow: cannot renew leases");
+                    if renewed.elapsed() >= every {
+                        renewed = std::time::Instant::now();
+                        if let Err(error) = runtime.block_on(store.renew(&lease, &runs)) {
+                            tracing::warn!(%error, runs = runs.len(), "hookflow: cannot renew leases");
+                        }
+                    }
+                    match runtime.block_on(store.cancel_requests(&runs)) {
+                        Ok(requests) => {
+                            for (run_id, request) in requests {
+                                in_flight.cancel(run_id, &request);
+                            }
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "hookflow: cannot look for cancellations");
+                        }
                     }
                 }
             });

@@ -10,6 +10,7 @@ mod lease;
 mod resume;
 mod schedule;
 mod scheduler;
+mod signal;
 mod start;
 
 use std::any::Any;
@@ -35,6 +36,7 @@ pub use schedule::{
     FireReport, MAX_SCHEDULE_NAME, ScheduleError, ScheduleOptions, Tick, TickAction, schedule_key,
 };
 pub(crate) use scheduler::run_scheduler;
+pub use signal::{Cancel, CancelError, SendError, Sent};
 
 /// Runs workflows with the hooks, services and job dispatcher it was built with.
 ///

@@ -71,14 +71,20 @@ impl Engine {
         store: Arc<dyn Store>,
         record: RunRecord,
         events: Vec<Event>,
-        _guard: InFlightGuard,
+        guard: InFlightGuard,
     ) -> Outcome<W> {
         let run_id = record.run_id;
+        let cancel = guard.signal();
+        if let Some(request) = &record.cancel {
+            cancel.request(request.clone());
+        }
         let durable = Durable {
             store,
             persisted: tokio::sync::Mutex::new(events.len()),
             replay: Some(Box::new(Replay::from_journal(&events))),
             fence: record.fence,
+            cancel,
+            deadline_micros: record.deadline_micros,
         };
         let input: W::Input = match serde_json::from_value(record.input) {
             Ok(input) => input,
@@ -91,15 +97,18 @@ impl Engine {
             additional_data: record.additional_data,
             idempotency_key: record.idempotency_key,
             run_id: None,
+            deadline_micros: record.deadline_micros,
         };
-        execute::<W>(
+        let outcome = execute::<W>(
             &self.inner.env,
             run_id,
             input,
             options,
             Some((durable, events)),
         )
-        .await
+        .await;
+        drop(guard);
+        outcome
     }
 
     /// Resumes every unfinished run in the store (not parked ones), each to its end, one after

@@ -218,6 +218,10 @@ async fn start(
         owner: None,
         fence: 0,
         lease_until_micros: None,
+        wake_at_micros: None,
+        waiting_for: None,
+        cancel: None,
+        deadline_micros: None,
     };
     let created = match store.create(&record, None).await.map_err(failed)? {
         Created::New => true,

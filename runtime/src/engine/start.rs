@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::in_flight::InFlightGuard;
 use super::{Engine, EnqueueError};
 use crate::context::Durable;
 use crate::run::{Outcome, execute};
@@ -68,6 +69,11 @@ impl Engine {
                             persisted: tokio::sync::Mutex::new(0),
                             replay: None,
                             fence: 1,
+                            cancel: _in_flight
+                                .as_ref()
+                                .map(InFlightGuard::signal)
+                                .unwrap_or_default(),
+                            deadline_micros: options.deadline_micros,
                         },
                         Vec::new(),
                     )),
@@ -222,5 +228,9 @@ fn new_record<W: Workflow>(
         owner: None,
         fence: 0,
         lease_until_micros: None,
+        wake_at_micros: None,
+        waiting_for: None,
+        cancel: None,
+        deadline_micros: options.deadline_micros,
     })
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::types::{Job, RunId, RunStatus, Slot};
+use crate::types::{Actor, Job, RunId, RunStatus, Slot};
 
 /// A name in the journal: `&'static str` when recorded, owned when read back.
 pub type Name = Cow<'static, str>;
@@ -300,6 +300,71 @@ pub enum EventKind {
         /// How it ended.
         status: RunStatus,
     },
+    /// The body began to wait: for an event (`ctx.wait`, `event` set), until a time
+    /// (`ctx.sleep`, `until_micros` set), or both (a wait with a timeout). A wait takes a step
+    /// position: a resumed run matches it to the journal like a step.
+    WaitStarted {
+        /// Its position in the run (counted with the steps).
+        position: u32,
+        /// Its key, when it is not its position (see `StepStarted`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<Box<str>>,
+        /// The event waited for (`"awaited"` in the journal's JSON, where `"event"` names the
+        /// journal event).
+        #[serde(default, rename = "awaited", skip_serializing_if = "Option::is_none")]
+        event: Option<Name>,
+        /// Until when, in microseconds since the Unix epoch: the timer's due time, or the
+        /// wait's timeout.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until_micros: Option<u64>,
+    },
+    /// A wait ended: with the event, its failure, its timeout, or the timer's due time.
+    WaitEnded {
+        /// The wait's position.
+        position: u32,
+        /// How it ended.
+        outcome: WaitOutcome,
+    },
+    /// The run was cancelled: it stopped where it was, and compensation begins. A resumed run
+    /// after this goes on compensating.
+    RunCancelled {
+        /// Why.
+        reason: String,
+        /// Who asked, if known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Actor>,
+    },
+}
+
+/// How a wait ended ([`EventKind::WaitEnded`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WaitOutcome {
+    /// The event arrived: its payload is what the body got.
+    Received {
+        /// Which message of the event it was in the run's inbox (from 0).
+        message: u32,
+        /// The payload, as JSON.
+        payload: Value,
+        /// The sender's delivery key, if it gave one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delivery_key: Option<String>,
+    },
+    /// The event was sent as a failure: the body got a `WaitError::Failed`.
+    Failed {
+        /// Which message of the event it was in the run's inbox (from 0).
+        message: u32,
+        /// What the sender said.
+        error: String,
+        /// The sender's delivery key, if it gave one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delivery_key: Option<String>,
+    },
+    /// The wait's timeout passed before the event arrived.
+    TimedOut,
+    /// The timer is due.
+    Elapsed,
 }
 
 /// A recorded value, `null` included: only an absent field means "not recorded".
@@ -453,6 +518,27 @@ impl fmt::Display for EventKind {
             }
             EventKind::RunParked { reason } => write!(f, "run PARKED: {reason}"),
             EventKind::RunEnded { status } => write!(f, "run ended: {status}"),
+            EventKind::WaitStarted {
+                position,
+                event,
+                until_micros,
+                ..
+            } => match (event, until_micros) {
+                (Some(event), None) => write!(f, "wait #{position} for event {event}"),
+                (Some(event), Some(until)) => {
+                    write!(f, "wait #{position} for event {event} until {until}")
+                }
+                (None, until) => write!(f, "sleep #{position} until {}", until.unwrap_or(0)),
+            },
+            EventKind::WaitEnded { position, outcome } => match outcome {
+                WaitOutcome::Received { .. } => write!(f, "wait #{position}: event received"),
+                WaitOutcome::Failed { error, .. } => {
+                    write!(f, "wait #{position}: event FAILED: {error}")
+                }
+                WaitOutcome::TimedOut => write!(f, "wait #{position}: timed out"),
+                WaitOutcome::Elapsed => write!(f, "sleep #{position}: due"),
+            },
+            EventKind::RunCancelled { reason, .. } => write!(f, "run CANCELLED: {reason}"),
         }
     }
 }

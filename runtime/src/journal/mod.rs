@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::now_micros;
 
-pub use event::{Event, EventKind, Name};
+pub use event::{Event, EventKind, Name, WaitOutcome};
 pub(crate) use replay::{BagWrite, Recorded, RecordedFailure, RecordedFiring, Replay};
 
 /// A run's events, in the order they happened.

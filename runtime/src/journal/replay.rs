@@ -1,11 +1,11 @@
 //! Reading a recorded journal back: what it says of each step position, for a resumed run
 //! that replays its body.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value;
 
-use super::{Event, EventKind};
+use super::{Event, EventKind, WaitOutcome};
 use crate::types::{Job, KeyText};
 
 /// What a resumed run's journal says about each step position and each hook firing.
@@ -24,8 +24,14 @@ pub(crate) struct Replay {
     pub(crate) jobs_by_step: HashMap<u32, Vec<Job>>,
     /// The jobs each hook handler enqueued, by (firing, handler), in order.
     pub(crate) jobs_by_handler: HashMap<(u32, u32), Vec<Job>>,
-    /// The recorded failure, if the run had failed and was compensating.
+    /// The recorded failure, if the run had failed (or was cancelled) and was compensating.
     pub(crate) failure: Option<String>,
+    /// Whether that failure is a cancellation.
+    pub(crate) cancelled: bool,
+    /// The waits (events and timers), by position.
+    pub(crate) waits: HashMap<u32, RecordedWait>,
+    /// The messages of each event the run took (received or failed), by their index.
+    pub(crate) taken: HashMap<String, BTreeSet<u32>>,
     /// The position of each recorded step, by its key: a number (`Top`) or a path.
     top_steps: HashMap<u32, u32>,
     path_steps: HashMap<Box<str>, u32>,
@@ -63,6 +69,14 @@ pub(crate) struct RecordedFailure {
     pub(crate) best_effort: bool,
     /// A step started after the failure was recorded: the body went on past it.
     pub(crate) went_on: bool,
+}
+
+/// A recorded wait: what it waited for, until when, and how it ended, if it did.
+#[derive(Debug)]
+pub(crate) struct RecordedWait {
+    pub(crate) event: Option<String>,
+    pub(crate) until_micros: Option<u64>,
+    pub(crate) ended: Option<WaitOutcome>,
 }
 
 /// A recorded bag write: the value's type name, and its value (`None`: taken out).
@@ -256,6 +270,51 @@ impl Replay {
                     _ => {}
                 },
                 EventKind::RunFailed { error } => replay.failure = Some(error.clone()),
+                EventKind::RunCancelled { reason, .. } => {
+                    replay.failure = Some(format!("cancelled: {reason}"));
+                    replay.cancelled = true;
+                }
+                EventKind::WaitStarted {
+                    position,
+                    key,
+                    event,
+                    until_micros,
+                } => {
+                    replay.keyed |= key.is_some();
+                    match key
+                        .as_deref()
+                        .map_or(KeyText::Top(*position), KeyText::parse)
+                    {
+                        KeyText::Top(n) => replay.top_steps.insert(n, *position),
+                        KeyText::Path(path) => replay.path_steps.insert(path.into(), *position),
+                    };
+                    replay.next_position = replay.next_position.max(position.saturating_add(1));
+                    replay.waits.insert(
+                        *position,
+                        RecordedWait {
+                            event: event.as_deref().map(str::to_owned),
+                            until_micros: *until_micros,
+                            ended: None,
+                        },
+                    );
+                }
+                EventKind::WaitEnded { position, outcome } => {
+                    if let Some(wait) = replay.waits.get_mut(position) {
+                        if let (
+                            Some(event),
+                            WaitOutcome::Received { message, .. }
+                            | WaitOutcome::Failed { message, .. },
+                        ) = (&wait.event, outcome)
+                        {
+                            replay
+                                .taken
+                                .entry(event.clone())
+                                .or_default()
+                                .insert(*message);
+                        }
+                        wait.ended = Some(outcome.clone());
+                    }
+                }
                 _ => {}
             }
         }

@@ -17,6 +17,7 @@ pub(crate) mod outcome;
 pub(crate) mod parallel;
 pub(crate) mod scope;
 pub(crate) mod step;
+mod wait;
 
 use std::sync::Arc;
 
@@ -95,6 +96,8 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
     let run = ctx.shared();
     let body = UntilHalted::new(run, CatchUnwind::new(W::execute(ctx, input))).await;
     let recorded_failure = run.replay().and_then(|r| r.failure.clone());
+    // The cancellation the run carries out now, if it is cancelled here.
+    let mut cancelled = None;
     let result = match body {
         // A run resumed while compensating failed before; its body only replayed.
         Ok(Ok(Ok(_))) if recorded_failure.is_some() => Err(RunError::Recorded {
@@ -115,6 +118,14 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
             })
         }
         Err(Halt::Store(err)) => return stopped(run, RunStatus::Interrupted, err.into()),
+        Err(Halt::Suspended { what }) => {
+            return stopped(run, RunStatus::Waiting, RunError::Waiting { what });
+        }
+        Err(Halt::Cancelled(request)) => {
+            let reason = request.reason.clone();
+            cancelled = Some(request);
+            Err(RunError::Cancelled { reason })
+        }
         Err(Halt::Replay(err)) => return Box::pin(park(run, err.into())).await,
         Err(Halt::Unrecordable(err)) => return Box::pin(park(run, err.into())).await,
         Err(Halt::Failed(message)) => Err(RunError::Recorded { message }),
@@ -146,12 +157,19 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
     // The cause is rendered now: the error itself must not be held across an await (it
     // need not be `Sync`).
     let cause = result.as_ref().err().map(ToString::to_string);
+    let cancelled_now = cancelled.is_some();
     let status = match cause {
         None => RunStatus::Completed,
         Some(cause) => {
             if recorded_failure.is_none() {
-                run.record(EventKind::RunFailed {
-                    error: cause.clone(),
+                run.record(match cancelled {
+                    Some(request) => EventKind::RunCancelled {
+                        reason: request.reason,
+                        by: request.by,
+                    },
+                    None => EventKind::RunFailed {
+                        error: cause.clone(),
+                    },
                 });
                 if let Err(failed) = commit(run, None).await {
                     return ended_by(run, failed).await;
@@ -167,8 +185,14 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
                 return ended_by(run, failed).await;
             }
             let failed = lock(&run.state).compensation_failures.clone();
+            let was_cancelled =
+                cancelled_now || run.replay().is_some_and(|replay| replay.cancelled);
             if failed.is_empty() {
-                RunStatus::Compensated
+                if was_cancelled {
+                    RunStatus::Cancelled
+                } else {
+                    RunStatus::Compensated
+                }
             } else {
                 let failure = CompensationFailure {
                     workflow: W::META.name().to_owned(),

@@ -189,8 +189,13 @@ impl StepRun {
                     run.halt(Halt::Failed(failure.clone()));
                     Mode::Halted
                 }
-                // The step was in flight: it runs again (its start is in the journal already).
+                // The step was in flight: it runs again (its start is in the journal already),
+                // to its end, even when the run is to be cancelled: then it is undone too.
                 Some((Some(_), None)) => Mode::Run,
+                // A step boundary: a run asked to cancel stops here.
+                Some((None, None)) | None if run.durable.is_some() && cancelled(run) => {
+                    Mode::Halted
+                }
                 Some((None, None)) | None => {
                     run.record(EventKind::StepStarted {
                         step: name.into(),
@@ -806,6 +811,18 @@ fn failed_mode(
 /// A step that ended before the run was resumed does not run again: the bag gets back what it
 /// put there, and the run the jobs it enqueued, from the journal.
 #[inline(never)]
+/// Whether the run must stop at this step boundary to be cancelled: if so, it is halted.
+#[cold]
+fn cancelled(run: &RunShared) -> bool {
+    match run.cancel_now() {
+        Some(request) => {
+            run.halt(Halt::Cancelled(request));
+            true
+        }
+        None => false,
+    }
+}
+
 fn restore_step_effects(run: &RunShared, position: u32) {
     if let Some(replay) = run.replay() {
         let bag = replay.bag_by_step.get(&position);

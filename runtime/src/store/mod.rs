@@ -27,6 +27,7 @@
 //! [`Engine::prune`](crate::Engine::prune)) all of those older than a duration, batch by
 //! batch. Running and parked runs are never pruned.
 
+mod inbox;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -44,9 +45,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::journal::Event;
-use crate::types::{Actor, Origin, RunId};
+use crate::types::{Actor, CancelRequest, Origin, RunId};
 pub use crate::types::{StoreError, StoredStatus};
 
+pub use inbox::{Cancelling, Delivery, Message, Suspension, Wake};
 pub use memory::{MemoryStore, Retention};
 pub use prune::{PRUNE_BATCH, prune_older_than};
 pub use redact::redact;
@@ -99,6 +101,21 @@ pub struct RunRecord {
     /// clock), unless renewed.
     #[serde(default)]
     pub lease_until_micros: Option<u64>,
+    /// For a [`StoredStatus::Waiting`] run: when it is due to be claimed again (its timer,
+    /// its timeout, its deadline; the moment it was woken by an event or a cancellation), if
+    /// anything will wake it by itself.
+    #[serde(default)]
+    pub wake_at_micros: Option<u64>,
+    /// For a [`StoredStatus::Waiting`] run: the event it waits for, if any.
+    #[serde(default)]
+    pub waiting_for: Option<String>,
+    /// A cancellation asked for and not carried out yet.
+    #[serde(default)]
+    pub cancel: Option<CancelRequest>,
+    /// When the run is cancelled if it has not ended, in microseconds since the Unix epoch
+    /// ([`RunOptions::deadline`](crate::RunOptions::deadline)).
+    #[serde(default)]
+    pub deadline_micros: Option<u64>,
 }
 
 /// A run and its journal, as a store returns them.
@@ -294,7 +311,8 @@ pub trait Store: Send + Sync + 'static {
         update: Option<RunUpdate>,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
-    /// Takes the lease of one run (running or parked) that nobody else holds, or whose lease
+    /// Takes the lease of one run (running, waiting or parked; a waiting run becomes running)
+    /// that nobody else holds, or whose lease
     /// lapsed: increments its generation and returns it with its journal. A run whose record
     /// or journal cannot be read is quarantined instead ([`Claim::Quarantined`]) unless it is
     /// finished or another owner's live lease holds it ([`StoreError::Corrupt`] then).
@@ -305,7 +323,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Claim, StoreError>>;
 
     /// Claims up to `limit` running runs that nobody holds (enqueued, released, or whose
-    /// lease lapsed), oldest first, of the given `(workflow, version)`s only and not in
+    /// lease lapsed) and waiting runs that are due (woken, or their wake-up time passed: they
+    /// become running), oldest first, of the given `(workflow, version)`s only and not in
     /// `skip` (the runs still in flight in the claiming process under a lapsed lease),
     /// without waiting for runs other workers are claiming at the same moment. Each comes
     /// with its journal, read after the claim.
@@ -338,7 +357,8 @@ pub trait Store: Send + Sync + 'static {
     /// The run and its journal.
     fn load(&self, run_id: RunId) -> BoxFuture<'_, Result<(RunRecord, Vec<Event>), StoreError>>;
 
-    /// The runs that are not finished and not parked, oldest first.
+    /// The runs that are not finished, not parked and not suspended (waiting runs are, once
+    /// they are due to be claimed), oldest first.
     ///
     /// The rows are read one by one, each run's journal too: a run whose record or journal
     /// cannot be read is quarantined (parked in the store, whoever held its lease fenced out)
@@ -367,6 +387,59 @@ pub trait Store: Send + Sync + 'static {
         ended_before_micros: u64,
         limit: usize,
     ) -> BoxFuture<'_, Result<usize, StoreError>>;
+
+    /// Appends `events` to the run's journal and suspends the run, if `fence` is still its
+    /// lease generation ([`StoreError::Fenced`] otherwise): status
+    /// [`StoredStatus::Waiting`], its lease released, [`RunRecord::wake_at_micros`] and
+    /// [`RunRecord::waiting_for`] set from `suspension`. Unless something would wake it at
+    /// once: a cancellation request, a message of its event beyond the ones it took, a wake-up
+    /// time already past; then only the events are appended, and that is returned. Checked
+    /// and applied atomically with [`Store::deliver`] and [`Store::cancel`], so that a message
+    /// or a request that comes as the run suspends is never missed.
+    fn suspend<'a>(
+        &'a self,
+        run_id: RunId,
+        fence: u64,
+        events: &'a [Event],
+        suspension: &'a Suspension,
+    ) -> BoxFuture<'a, Result<Option<Wake>, StoreError>>;
+
+    /// Keeps `message` in the inbox of run `run_id`, a run of `workflow`, unless a message
+    /// with its delivery key is there ([`Delivery::Duplicate`], even once the run is over: a
+    /// retried delivery is answered as the first was), the run is over
+    /// ([`Delivery::Ended`]), of another workflow ([`Delivery::OtherWorkflow`]) or unknown.
+    /// A run suspended waiting for the message's event is woken: due to be claimed now.
+    fn deliver<'a>(
+        &'a self,
+        run_id: RunId,
+        workflow: &'a str,
+        message: &'a Message,
+    ) -> BoxFuture<'a, Result<Delivery, StoreError>>;
+
+    /// The message of `event` number `index` (from 0) in the run's inbox, in the order they
+    /// were kept, if there is one.
+    fn message<'a>(
+        &'a self,
+        run_id: RunId,
+        event: &'a str,
+        index: u32,
+    ) -> BoxFuture<'a, Result<Option<Message>, StoreError>>;
+
+    /// Keeps a cancellation request with the run ([`RunRecord::cancel`]), unless it has one
+    /// ([`Cancelling::AlreadyRequested`]), is over or unknown. A suspended run is woken: due
+    /// to be claimed now, and cancelled by whoever claims it; a running one stops at its next
+    /// step boundary once its engine sees the request ([`Store::cancel_requests`]).
+    fn cancel<'a>(
+        &'a self,
+        run_id: RunId,
+        request: &'a CancelRequest,
+    ) -> BoxFuture<'a, Result<Cancelling, StoreError>>;
+
+    /// The cancellation requests kept with `runs`, for those that have one.
+    fn cancel_requests<'a>(
+        &'a self,
+        runs: &'a [RunId],
+    ) -> BoxFuture<'a, Result<Vec<(RunId, CancelRequest)>, StoreError>>;
 
     /// Records a schedule, or, if one of the same name exists, replaces its definition
     /// (workflow, version, spec, input, policies) and keeps where its ticks are; a schedule
@@ -494,6 +567,44 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         limit: usize,
     ) -> BoxFuture<'_, Result<usize, StoreError>> {
         (**self).prune(ended_before_micros, limit)
+    }
+    fn suspend<'a>(
+        &'a self,
+        run_id: RunId,
+        fence: u64,
+        events: &'a [Event],
+        suspension: &'a Suspension,
+    ) -> BoxFuture<'a, Result<Option<Wake>, StoreError>> {
+        (**self).suspend(run_id, fence, events, suspension)
+    }
+    fn deliver<'a>(
+        &'a self,
+        run_id: RunId,
+        workflow: &'a str,
+        message: &'a Message,
+    ) -> BoxFuture<'a, Result<Delivery, StoreError>> {
+        (**self).deliver(run_id, workflow, message)
+    }
+    fn message<'a>(
+        &'a self,
+        run_id: RunId,
+        event: &'a str,
+        index: u32,
+    ) -> BoxFuture<'a, Result<Option<Message>, StoreError>> {
+        (**self).message(run_id, event, index)
+    }
+    fn cancel<'a>(
+        &'a self,
+        run_id: RunId,
+        request: &'a CancelRequest,
+    ) -> BoxFuture<'a, Result<Cancelling, StoreError>> {
+        (**self).cancel(run_id, request)
+    }
+    fn cancel_requests<'a>(
+        &'a self,
+        runs: &'a [RunId],
+    ) -> BoxFuture<'a, Result<Vec<(RunId, CancelRequest)>, StoreError>> {
+        (**self).cancel_requests(runs)
     }
     fn save_schedule<'a>(
         &'a self,

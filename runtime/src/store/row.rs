@@ -10,7 +10,7 @@ use crate::types::{Actor, Origin, RunId};
 pub(crate) const RECORD_COLUMNS: &str =
     "run_id, workflow, version, input, status, idempotency_key, request_id,
     actor, origin, additional_data, output, error, created_at, updated_at, owner, fence,
-    lease_until";
+    lease_until, wake_at, waiting_for, cancel, deadline";
 
 /// The names of [`RECORD_COLUMNS`].
 pub(crate) fn record_columns() -> impl Iterator<Item = &'static str> {
@@ -36,6 +36,10 @@ pub(crate) struct RawRun {
     pub(crate) owner: Option<String>,
     pub(crate) fence: i64,
     pub(crate) lease_until: Option<i64>,
+    pub(crate) wake_at: Option<i64>,
+    pub(crate) waiting_for: Option<String>,
+    pub(crate) cancel: Option<String>,
+    pub(crate) deadline: Option<i64>,
 }
 
 impl RawRun {
@@ -81,6 +85,15 @@ impl RawRun {
             owner: self.owner.clone(),
             fence: u64::try_from(self.fence).map_err(|e| corrupt("fence", &e))?,
             lease_until_micros: self.lease_until.and_then(|u| u64::try_from(u).ok()),
+            wake_at_micros: self.wake_at.map(|at| u64::try_from(at).unwrap_or(0)),
+            waiting_for: self.waiting_for.clone(),
+            cancel: self
+                .cancel
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| corrupt("cancel", &e))?,
+            deadline_micros: self.deadline.map(|at| u64::try_from(at).unwrap_or(0)),
         })
     }
 }

@@ -6,10 +6,10 @@ use std::sync::Mutex;
 use super::crash::Moment;
 use crate::journal::{Event, EventKind};
 use crate::store::{
-    BoxFuture, Claim, Created, Found, Lease, MemoryStore, RunRecord, RunUpdate, Store, StoreError,
-    StoredRun, StoredStatus,
+    BoxFuture, Cancelling, Claim, Created, Delivery, Found, Lease, MemoryStore, Message, RunRecord,
+    RunUpdate, Store, StoreError, StoredRun, StoredStatus, Suspension, Wake,
 };
-use crate::types::{RunId, lock};
+use crate::types::{CancelRequest, RunId, lock};
 
 /// A [`MemoryStore`] that crashes at one commit: before it (nothing of it is written) or
 /// after it (written, but the run is told the store failed). From then on it refuses every
@@ -187,6 +187,78 @@ impl Store for CrashStore {
             self.refuse_if_crashed("pruning ended runs")?;
             self.inner.prune(ended_before_micros, limit).await
         })
+    }
+
+    fn suspend<'a>(
+        &'a self,
+        run_id: RunId,
+        fence: u64,
+        events: &'a [Event],
+        suspension: &'a Suspension,
+    ) -> BoxFuture<'a, Result<Option<Wake>, StoreError>> {
+        Box::pin(async move {
+            // A suspension is a commit point: its events are written with it.
+            let (number, crash) = {
+                let mut state = lock(&self.state);
+                if state.crashed {
+                    return Err(crashed("a suspension after the crash"));
+                }
+                let mut what = describe(events, None);
+                what.push_str(", the run suspended");
+                state.commits.push(what);
+                (state.commits.len(), state.crash)
+            };
+            let context = format!("commit {number}");
+            match crash {
+                Some((Moment::Before, at)) if at == number => {
+                    lock(&self.state).crashed = true;
+                    Err(crashed(&context))
+                }
+                Some((Moment::After, at)) if at == number => {
+                    let written = self.inner.suspend(run_id, fence, events, suspension).await;
+                    lock(&self.state).crashed = true;
+                    written?;
+                    Err(crashed(&context))
+                }
+                _ => self.inner.suspend(run_id, fence, events, suspension).await,
+            }
+        })
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        run_id: RunId,
+        workflow: &'a str,
+        message: &'a Message,
+    ) -> BoxFuture<'a, Result<Delivery, StoreError>> {
+        self.inner.deliver(run_id, workflow, message)
+    }
+
+    fn message<'a>(
+        &'a self,
+        run_id: RunId,
+        event: &'a str,
+        index: u32,
+    ) -> BoxFuture<'a, Result<Option<Message>, StoreError>> {
+        Box::pin(async move {
+            self.refuse_if_crashed("reading the run's inbox")?;
+            self.inner.message(run_id, event, index).await
+        })
+    }
+
+    fn cancel<'a>(
+        &'a self,
+        run_id: RunId,
+        request: &'a CancelRequest,
+    ) -> BoxFuture<'a, Result<Cancelling, StoreError>> {
+        self.inner.cancel(run_id, request)
+    }
+
+    fn cancel_requests<'a>(
+        &'a self,
+        runs: &'a [RunId],
+    ) -> BoxFuture<'a, Result<Vec<(RunId, CancelRequest)>, StoreError>> {
+        self.inner.cancel_requests(runs)
     }
 }
 

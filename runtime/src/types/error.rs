@@ -148,6 +148,20 @@ pub enum RunError<E> {
     /// The run was refused before it started: nothing of it ran.
     #[error(transparent)]
     Rejected(#[from] Rejection),
+    /// The run waits for an event or a timer ([`RunStatus::Waiting`](crate::RunStatus)): it
+    /// is suspended in the store and goes on when it is woken; this is not a failure.
+    #[error("the run {what}")]
+    Waiting {
+        /// What it waits for: "waits for event `payment_captured`", "sleeps until ...".
+        what: String,
+    },
+    /// The run was cancelled ([`Engine::cancel`](crate::Engine::cancel), or its deadline
+    /// passed): it stopped at a step boundary or a wait, and its completed steps were undone.
+    #[error("cancelled: {reason}")]
+    Cancelled {
+        /// Why.
+        reason: String,
+    },
     /// A [`FaultPlan`](crate::testing::FaultPlan) made a step fail (feature `testing`).
     #[cfg(feature = "testing")]
     #[error("step `{step}` failed: {message}")]
@@ -408,3 +422,34 @@ pub enum Rejection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the engine has no store: build it with `Engine::builder().store(...)`")]
 pub struct NoStore;
+
+/// Why `ctx.wait` did not give the body its event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WaitError {
+    /// The event was sent as a failure ([`Engine::fail`](crate::Engine::fail), Medusa's
+    /// `setStepFailure`): the body gets this error, and a `?` fails and compensates the run.
+    #[error("event `{event}` failed: {error}")]
+    Failed {
+        /// The event.
+        event: String,
+        /// What the sender said.
+        error: String,
+    },
+    /// The engine has no store: a run can wait for an event only in a store, where the event
+    /// is delivered to it (and where it is kept while the run is suspended).
+    #[error("cannot wait for event `{event}`: the engine has no store to deliver it through")]
+    NoStore {
+        /// The event.
+        event: String,
+    },
+    /// The event's payload, as delivered, is not of the type the workflow declares for it
+    /// (it was sent by hand, or by an older version of the workflow).
+    #[error("event `{event}` has a payload this workflow cannot read: {message}")]
+    Payload {
+        /// The event.
+        event: String,
+        /// Why it does not parse.
+        message: String,
+    },
+}

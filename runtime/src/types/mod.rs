@@ -5,6 +5,7 @@
 
 mod actor;
 mod bag;
+mod cancel;
 mod clock;
 mod error;
 mod failure;
@@ -26,10 +27,12 @@ mod step_result;
 pub use actor::{Actor, ActorKind, Origin};
 pub(crate) use bag::BagStore;
 pub use bag::BagValue;
+pub use cancel::CancelRequest;
+pub(crate) use cancel::CancelSignal;
 pub(crate) use clock::now_micros;
 pub use error::{
     AdditionalDataError, BoxError, HookError, MissingService, NoStore, PanicError, Rejection,
-    ReplayError, RunError, StoreError,
+    ReplayError, RunError, StoreError, WaitError,
 };
 pub use failure::{BestEffortFailure, CompensationFailure, FailedCompensation, HookFailure};
 pub use fault::Fault;

@@ -24,6 +24,8 @@ pub struct RunOptions {
     pub(crate) additional_data: Option<serde_json::Value>,
     pub(crate) idempotency_key: Option<String>,
     pub(crate) run_id: Option<RunId>,
+    /// When the run is cancelled if it has not ended, in microseconds since the Unix epoch.
+    pub(crate) deadline_micros: Option<u64>,
 }
 
 impl RunOptions {
@@ -63,6 +65,26 @@ impl RunOptions {
     pub fn run_id(mut self, run_id: RunId) -> Self {
         self.run_id = Some(run_id);
         self
+    }
+
+    /// A deadline: a run that has not ended by then is cancelled (at its next step boundary,
+    /// or at once if it waits or sleeps), its completed steps undone, and it ends
+    /// [`RunStatus::Cancelled`](crate::RunStatus::Cancelled) with the reason "the deadline
+    /// passed". It needs a store (the deadline is kept with the run); without one it is
+    /// ignored.
+    #[must_use]
+    pub fn deadline(mut self, at: std::time::SystemTime) -> Self {
+        let micros = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        self.deadline_micros = Some(micros);
+        self
+    }
+
+    /// A deadline `after` from now ([`RunOptions::deadline`]).
+    #[must_use]
+    pub fn deadline_after(self, after: std::time::Duration) -> Self {
+        self.deadline(std::time::SystemTime::now() + after)
     }
 
     /// A key that makes the start idempotent: with a store, a second start with the same key

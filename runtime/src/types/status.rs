@@ -28,6 +28,15 @@ pub enum RunStatus {
     /// recorded, its run id is taken, or its idempotency key is held by a run with another
     /// input. Nothing of it ran, and nothing new was recorded.
     Rejected,
+    /// The run waits for an event or a timer (`ctx.wait`, `ctx.sleep`): it is suspended in
+    /// the store, holding no task and no memory here, and is resumed by replay when the event
+    /// is sent or the timer is due (by a [`Worker`](crate::Worker), or by
+    /// [`Engine::send`](crate::Engine::send) in the process that sends it).
+    Waiting,
+    /// The run was cancelled ([`Engine::cancel`](crate::Engine::cancel), or its deadline
+    /// passed) and every completed step was undone. A cancelled run whose compensations
+    /// failed ends [`RunStatus::CompensationFailed`] instead.
+    Cancelled,
 }
 
 impl fmt::Display for RunStatus {
@@ -39,6 +48,8 @@ impl fmt::Display for RunStatus {
             RunStatus::Parked => "parked",
             RunStatus::Interrupted => "interrupted",
             RunStatus::Rejected => "rejected",
+            RunStatus::Waiting => "waiting",
+            RunStatus::Cancelled => "cancelled",
         })
     }
 }
@@ -60,14 +71,22 @@ pub enum StoredStatus {
     /// write the store refused); resumable after a fix
     /// ([`Engine::resume`](crate::Engine::resume)), never resumed automatically.
     Parked,
+    /// Suspended: waits for an event or a timer, holding no lease. A worker claims it again
+    /// once it is woken (the event is sent, the timer or deadline is due, it is cancelled).
+    Waiting,
+    /// Cancelled, and every completed step undone.
+    Cancelled,
 }
 
 impl StoredStatus {
-    /// Whether the run is over (completed, compensated, or compensation failed).
+    /// Whether the run is over (completed, compensated, compensation failed, or cancelled).
     pub fn is_finished(self) -> bool {
         matches!(
             self,
-            StoredStatus::Completed | StoredStatus::Compensated | StoredStatus::CompensationFailed
+            StoredStatus::Completed
+                | StoredStatus::Compensated
+                | StoredStatus::CompensationFailed
+                | StoredStatus::Cancelled
         )
     }
 
@@ -79,6 +98,8 @@ impl StoredStatus {
             StoredStatus::Compensated => "compensated",
             StoredStatus::CompensationFailed => "compensation_failed",
             StoredStatus::Parked => "parked",
+            StoredStatus::Waiting => "waiting",
+            StoredStatus::Cancelled => "cancelled",
         }
     }
 
@@ -90,6 +111,8 @@ impl StoredStatus {
             "compensated" => StoredStatus::Compensated,
             "compensation_failed" => StoredStatus::CompensationFailed,
             "parked" => StoredStatus::Parked,
+            "waiting" => StoredStatus::Waiting,
+            "cancelled" => StoredStatus::Cancelled,
             _ => return None,
         })
     }
@@ -111,6 +134,8 @@ impl RunStatus {
             RunStatus::CompensationFailed => StoredStatus::CompensationFailed,
             RunStatus::Parked => StoredStatus::Parked,
             RunStatus::Interrupted => StoredStatus::Running,
+            RunStatus::Waiting => StoredStatus::Waiting,
+            RunStatus::Cancelled => StoredStatus::Cancelled,
             // Never stored: a rejected run has no record of its own.
             RunStatus::Rejected => StoredStatus::Running,
         }
@@ -127,6 +152,8 @@ impl StoredStatus {
             StoredStatus::Compensated => RunStatus::Compensated,
             StoredStatus::CompensationFailed => RunStatus::CompensationFailed,
             StoredStatus::Parked => RunStatus::Parked,
+            StoredStatus::Waiting => RunStatus::Waiting,
+            StoredStatus::Cancelled => RunStatus::Cancelled,
         }
     }
 
@@ -148,6 +175,8 @@ mod tests {
             RunStatus::CompensationFailed,
             RunStatus::Parked,
             RunStatus::Interrupted,
+            RunStatus::Waiting,
+            RunStatus::Cancelled,
         ] {
             assert_eq!(status.stored().run_status(), status);
         }

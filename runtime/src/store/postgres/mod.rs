@@ -19,6 +19,7 @@ mod queries;
 mod read;
 mod schedules;
 mod schema;
+mod waiting;
 
 use std::thread;
 use std::time::Duration;
@@ -33,11 +34,11 @@ use self::read::{list, load, pending};
 use self::schema::{check, migrate};
 use super::row::micros;
 use super::{
-    BoxFuture, Claim, Created, Found, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
-    StoredStatus,
+    BoxFuture, Cancelling, Claim, Created, Delivery, Found, Lease, Message, RunRecord, RunUpdate,
+    Store, StoreError, StoredRun, StoredStatus, Suspension, Wake,
 };
 use crate::journal::Event;
-use crate::types::RunId;
+use crate::types::{CancelRequest, RunId};
 
 /// The database's clock, in microseconds since the Unix epoch: leases are timed by the one
 /// clock every worker shares.
@@ -427,6 +428,85 @@ impl Store for PostgresStore {
         self.spawn(async move {
             let mut client = get(&pool).await?;
             prune(&mut client, ended_before_micros, limit).await
+        })
+    }
+
+    fn suspend<'a>(
+        &'a self,
+        run_id: RunId,
+        fence: u64,
+        events: &'a [Event],
+        suspension: &'a Suspension,
+    ) -> BoxFuture<'a, Result<Option<Wake>, StoreError>> {
+        if let Err(refused) = self.writable("suspend a run") {
+            return refused;
+        }
+        let events = events.to_vec();
+        let suspension = suspension.clone();
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let mut client = get(&pool).await?;
+            waiting::suspend(&mut client, run_id, fence, &events, &suspension).await
+        })
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        run_id: RunId,
+        workflow: &'a str,
+        message: &'a Message,
+    ) -> BoxFuture<'a, Result<Delivery, StoreError>> {
+        if let Err(refused) = self.writable("deliver an event") {
+            return refused;
+        }
+        let workflow = workflow.to_owned();
+        let message = message.clone();
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let mut client = get(&pool).await?;
+            waiting::deliver(&mut client, run_id, &workflow, &message).await
+        })
+    }
+
+    fn message<'a>(
+        &'a self,
+        run_id: RunId,
+        event: &'a str,
+        index: u32,
+    ) -> BoxFuture<'a, Result<Option<Message>, StoreError>> {
+        let event = event.to_owned();
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let client = get(&pool).await?;
+            waiting::message(&client, run_id, &event, index).await
+        })
+    }
+
+    fn cancel<'a>(
+        &'a self,
+        run_id: RunId,
+        request: &'a CancelRequest,
+    ) -> BoxFuture<'a, Result<Cancelling, StoreError>> {
+        if let Err(refused) = self.writable("cancel a run") {
+            return refused;
+        }
+        let request = request.clone();
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let mut client = get(&pool).await?;
+            waiting::cancel(&mut client, run_id, &request).await
+        })
+    }
+
+    fn cancel_requests<'a>(
+        &'a self,
+        runs: &'a [RunId],
+    ) -> BoxFuture<'a, Result<Vec<(RunId, CancelRequest)>, StoreError>> {
+        let runs = runs.to_vec();
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let client = get(&pool).await?;
+            waiting::cancel_requests(&client, &runs).await
         })
     }
 

@@ -21,9 +21,9 @@ pub(super) async fn create(
         .prepare_cached(&format!(
             "INSERT INTO hookflow_runs (run_id, workflow, version, input, status,
                 idempotency_key, request_id, actor, origin, additional_data, output, error,
-                created_at, updated_at, owner, fence, lease_until, lease_micros)
+                created_at, updated_at, owner, fence, lease_until, lease_micros, deadline)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                $15, $16, CASE WHEN $15::TEXT IS NULL THEN NULL ELSE {NOW} + $17 END, $17)
+                $15, $16, CASE WHEN $15::TEXT IS NULL THEN NULL ELSE {NOW} + $17 END, $17, $18)
              ON CONFLICT DO NOTHING"
         ))
         .await
@@ -49,6 +49,7 @@ pub(super) async fn create(
                 &lease.map(|l| &l.owner),
                 &i64::from(lease.is_some()),
                 &micros(lease.map_or(0, Lease::micros)),
+                &run.deadline_micros.map(micros),
             ],
         )
         .await
@@ -129,8 +130,10 @@ pub(super) async fn claim(
         .execute(
             &format!(
                 "UPDATE hookflow_runs SET owner = $2, fence = fence + 1,
-                    lease_until = {NOW} + $3, lease_micros = $3
-                 WHERE run_id = $1 AND status IN ('running', 'parked')
+                    lease_until = {NOW} + $3, lease_micros = $3,
+                    status = CASE WHEN status = 'waiting' THEN 'running' ELSE status END,
+                    wake_at = NULL, waiting_for = NULL
+                 WHERE run_id = $1 AND status IN ('running', 'parked', 'waiting')
                     AND (owner IS NULL OR owner = $2 OR lease_until IS NULL
                         OR lease_until <= {NOW})"
             ),
@@ -178,10 +181,11 @@ pub(super) async fn claim_next(
     let statement = tx
         .prepare_cached(&format!(
             "UPDATE hookflow_runs SET owner = $1, fence = fence + 1,
-                    lease_until = {NOW} + $2, lease_micros = $2
+                    lease_until = {NOW} + $2, lease_micros = $2,
+                    status = 'running', wake_at = NULL, waiting_for = NULL
                  WHERE run_id IN (
                     SELECT run_id FROM hookflow_runs
-                    WHERE status = 'running'
+                    WHERE (status = 'running' OR (status = 'waiting' AND wake_at <= {NOW}))
                         AND (owner IS NULL OR lease_until IS NULL OR lease_until <= {NOW})
                         AND (workflow, version) IN
                             (SELECT * FROM UNNEST($3::TEXT[], $4::BIGINT[]))
@@ -299,7 +303,7 @@ pub(super) async fn prune(
         .prepare_cached(
             "DELETE FROM hookflow_runs WHERE run_id IN (
                 SELECT run_id FROM hookflow_runs
-                WHERE status IN ('completed', 'compensated', 'compensation_failed')
+                WHERE status IN ('completed', 'compensated', 'compensation_failed', 'cancelled')
                     AND updated_at < $1
                 ORDER BY updated_at, run_id
                 LIMIT $2
@@ -320,6 +324,9 @@ pub(super) async fn prune(
         .map(|row| row.get(0))
         .collect();
     tx.execute(&events, &[&ids]).await.map_err(pg(context))?;
+    tx.execute("DELETE FROM hookflow_inbox WHERE run_id = ANY($1)", &[&ids])
+        .await
+        .map_err(pg(context))?;
     tx.commit().await.map_err(pg(context))?;
     Ok(ids.len())
 }

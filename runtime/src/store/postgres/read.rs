@@ -129,7 +129,16 @@ pub(super) async fn pending(
     client: &tokio_postgres::Client,
     quarantine: bool,
 ) -> Result<Found<RunRecord>, StoreError> {
-    let listed = list(client, Some(StoredStatus::Running), None, usize::MAX, true).await?;
+    let mut listed = list(client, Some(StoredStatus::Running), None, usize::MAX, true).await?;
+    // Waiting runs that are due to be claimed.
+    let now = now_micros();
+    let waiting = list(client, Some(StoredStatus::Waiting), None, usize::MAX, true).await?;
+    listed.runs.extend(
+        waiting
+            .runs
+            .into_iter()
+            .filter(|r| r.wake_at_micros.is_some_and(|at| at <= now)),
+    );
     let mut unreadable = listed.unreadable;
     let mut runs: Vec<StoredRun> = listed.runs.into_iter().map(|r| (r, Vec::new())).collect();
     let mut broken = read_journals(client, &mut runs, false).await?;
@@ -210,7 +219,7 @@ pub(super) async fn park(
     let condition = match claimer {
         None => "status = 'running'".to_owned(),
         Some(_) => format!(
-            "status NOT IN ('completed', 'compensated', 'compensation_failed')
+            "status NOT IN ('completed', 'compensated', 'compensation_failed', 'cancelled')
                 AND (owner IS NULL OR owner = $4 OR lease_until IS NULL OR lease_until <= {NOW})"
         ),
     };
@@ -281,6 +290,10 @@ pub(super) fn record(row: &Row) -> Result<RunRecord, StoreError> {
         owner: get(row, 14, &corrupt)?,
         fence: get(row, 15, &corrupt)?,
         lease_until: get(row, 16, &corrupt)?,
+        wake_at: get(row, 17, &corrupt)?,
+        waiting_for: get(row, 18, &corrupt)?,
+        cancel: get(row, 19, &corrupt)?,
+        deadline: get(row, 20, &corrupt)?,
     }
     .into_record()
 }

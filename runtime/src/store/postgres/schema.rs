@@ -40,7 +40,26 @@ const MIGRATIONS: &[&str] = &[
         ADD COLUMN fence BIGINT NOT NULL DEFAULT 0,
         ADD COLUMN lease_until BIGINT,
         ADD COLUMN lease_micros BIGINT NOT NULL DEFAULT 0;",
-    // 3: schedules (recurring runs), each with the last tick decided.
+    // 3: long-running runs: suspended runs and when they wake, cancellation requests,
+    // deadlines, and the events sent to runs (their inbox).
+    "ALTER TABLE hookflow_runs
+        ADD COLUMN wake_at BIGINT,
+        ADD COLUMN waiting_for TEXT,
+        ADD COLUMN cancel TEXT,
+        ADD COLUMN deadline BIGINT;
+    CREATE INDEX hookflow_runs_waking ON hookflow_runs (wake_at) WHERE status = 'waiting';
+    CREATE TABLE hookflow_inbox (
+        run_id       TEXT NOT NULL,
+        seq          BIGINT NOT NULL,
+        event        TEXT NOT NULL,
+        delivery_key TEXT,
+        message      TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    );
+    CREATE UNIQUE INDEX hookflow_inbox_by_delivery ON hookflow_inbox (run_id, delivery_key)
+        WHERE delivery_key IS NOT NULL;
+    CREATE INDEX hookflow_inbox_by_event ON hookflow_inbox (run_id, event, seq);",
+    // 4: schedules (recurring runs), each with the last tick decided.
     "CREATE TABLE hookflow_schedules (
         name        TEXT PRIMARY KEY,
         workflow    TEXT NOT NULL,

@@ -20,6 +20,7 @@ mod queries;
 mod read;
 mod schedules;
 mod schema;
+mod waiting;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -32,11 +33,11 @@ use rusqlite::Connection;
 use self::queries::{claim, claim_next, commit, create, prune, release, renew};
 use self::writer::{Request, writer};
 use super::{
-    BoxFuture, Claim, Created, Found, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
-    StoredStatus,
+    BoxFuture, Cancelling, Claim, Created, Delivery, Found, Lease, Message, RunRecord, RunUpdate,
+    Store, StoreError, StoredRun, StoredStatus, Suspension, Wake,
 };
 use crate::journal::Event;
-use crate::types::RunId;
+use crate::types::{CancelRequest, RunId};
 
 /// How much a commit survives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -375,6 +376,86 @@ impl Store for SqliteStore {
             "prune ended runs",
             |conn| prune(conn, ended_before_micros, limit),
             || move |conn: &Connection| prune(conn, ended_before_micros, limit),
+        )
+    }
+
+    fn suspend<'a>(
+        &'a self,
+        run_id: RunId,
+        fence: u64,
+        events: &'a [Event],
+        suspension: &'a Suspension,
+    ) -> BoxFuture<'a, Result<Option<Wake>, StoreError>> {
+        self.write(
+            "suspend a run",
+            |conn| waiting::suspend(conn, run_id, fence, events, suspension),
+            || {
+                let events = events.to_vec();
+                let suspension = suspension.clone();
+                move |conn: &Connection| waiting::suspend(conn, run_id, fence, &events, &suspension)
+            },
+        )
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        run_id: RunId,
+        workflow: &'a str,
+        message: &'a Message,
+    ) -> BoxFuture<'a, Result<Delivery, StoreError>> {
+        self.write(
+            "deliver an event",
+            |conn| waiting::deliver(conn, run_id, workflow, message),
+            || {
+                let workflow = workflow.to_owned();
+                let message = message.clone();
+                move |conn: &Connection| waiting::deliver(conn, run_id, &workflow, &message)
+            },
+        )
+    }
+
+    fn message<'a>(
+        &'a self,
+        run_id: RunId,
+        event: &'a str,
+        index: u32,
+    ) -> BoxFuture<'a, Result<Option<Message>, StoreError>> {
+        self.write(
+            "read a run's inbox",
+            |conn| waiting::message(conn, run_id, event, index),
+            || {
+                let event = event.to_owned();
+                move |conn: &Connection| waiting::message(conn, run_id, &event, index)
+            },
+        )
+    }
+
+    fn cancel<'a>(
+        &'a self,
+        run_id: RunId,
+        request: &'a CancelRequest,
+    ) -> BoxFuture<'a, Result<Cancelling, StoreError>> {
+        self.write(
+            "cancel a run",
+            |conn| waiting::cancel(conn, run_id, request),
+            || {
+                let request = request.clone();
+                move |conn: &Connection| waiting::cancel(conn, run_id, &request)
+            },
+        )
+    }
+
+    fn cancel_requests<'a>(
+        &'a self,
+        runs: &'a [RunId],
+    ) -> BoxFuture<'a, Result<Vec<(RunId, CancelRequest)>, StoreError>> {
+        self.write(
+            "look for cancellations",
+            |conn| waiting::cancel_requests(conn, runs),
+            || {
+                let runs = runs.to_vec();
+                move |conn: &Connection| waiting::cancel_requests(conn, &runs)
+            },
         )
     }
 

@@ -49,8 +49,8 @@ pub(super) fn create(
         .prepare_cached(
             "INSERT INTO runs (run_id, workflow, version, input, status, idempotency_key,
             request_id, actor, origin, additional_data, output, error, created_at, updated_at,
-            owner, fence, lease_until)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+            owner, fence, lease_until, deadline)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
          ON CONFLICT (run_id) DO NOTHING",
         )
         .and_then(|mut insert| {
@@ -72,6 +72,7 @@ pub(super) fn create(
                 lease.map(|l| &l.owner),
                 i64::from(lease.is_some()),
                 until,
+                run.deadline_micros.map(micros),
             ])
         })
         .map_err(refusable("record a new run"))?;
@@ -122,6 +123,16 @@ pub(super) fn commit(
     if changed == 0 {
         return Err(refused(conn, run_id, fence));
     }
+    commit_events(conn, run_id, events)
+}
+
+/// Appends `events` to run `run_id`'s journal (the caller checked the fence).
+pub(super) fn commit_events(
+    conn: &Connection,
+    run_id: RunId,
+    events: &[Event],
+) -> Result<(), StoreError> {
+    let id = run_id.to_string();
     let mut insert = conn
         .prepare_cached("INSERT OR REPLACE INTO events (run_id, seq, event) VALUES (?1, ?2, ?3)")
         .map_err(unavailable("prepare an event insert"))?;
@@ -138,7 +149,7 @@ pub(super) fn commit(
 }
 
 /// Why a fenced write to `run_id` changed nothing: the run is gone, or its lease moved on.
-fn refused(conn: &Connection, run_id: RunId, fence: u64) -> StoreError {
+pub(super) fn refused(conn: &Connection, run_id: RunId, fence: u64) -> StoreError {
     let current: Option<i64> = conn
         .query_row(
             "SELECT fence FROM runs WHERE run_id = ?1",
@@ -201,7 +212,7 @@ fn quarantine(
             "UPDATE runs SET status = 'parked', error = ?2, owner = NULL, lease_until = NULL,
                 fence = fence + 1, updated_at = ?3
              WHERE run_id = ?1
-                AND status NOT IN ('completed', 'compensated', 'compensation_failed')
+                AND status NOT IN ('completed', 'compensated', 'compensation_failed', 'cancelled')
                 AND (owner IS NULL OR owner = ?4 OR typeof(lease_until) <> 'integer'
                     OR lease_until <= ?3)",
             params![
@@ -228,7 +239,9 @@ fn take(
     now: u64,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "UPDATE runs SET owner = ?3, fence = fence + 1, lease_until = ?4
+        "UPDATE runs SET owner = ?3, fence = fence + 1, lease_until = ?4,
+            status = CASE WHEN status = 'waiting' THEN 'running' ELSE status END,
+            wake_at = NULL, waiting_for = NULL
          WHERE run_id = ?1 AND fence = ?2",
     )
     .and_then(|mut take| {
@@ -255,8 +268,8 @@ pub(super) fn claim_next(
     let mut free = conn
         .prepare_cached(
             "SELECT rowid, run_id, workflow, version, fence FROM runs
-             WHERE status = 'running' AND (owner IS NULL OR typeof(lease_until) <> 'integer'
-                OR lease_until <= ?1)
+             WHERE (status = 'running' OR (status = 'waiting' AND wake_at <= ?1))
+                AND (owner IS NULL OR typeof(lease_until) <> 'integer' OR lease_until <= ?1)
              ORDER BY created_at, run_id",
         )
         .map_err(unavailable("find runs to claim"))?;
@@ -340,7 +353,7 @@ pub(super) fn prune(
     let mut select = conn
         .prepare_cached(
             "SELECT run_id FROM runs
-             WHERE status IN ('completed', 'compensated', 'compensation_failed')
+             WHERE status IN ('completed', 'compensated', 'compensation_failed', 'cancelled')
                 AND updated_at < ?1
              ORDER BY updated_at, run_id
              LIMIT ?2",
@@ -359,8 +372,12 @@ pub(super) fn prune(
     let mut runs = conn
         .prepare_cached("DELETE FROM runs WHERE run_id = ?1")
         .map_err(unavailable(context))?;
+    let mut inbox = conn
+        .prepare_cached("DELETE FROM inbox WHERE run_id = ?1")
+        .map_err(unavailable(context))?;
     for id in &ids {
         events.execute([id]).map_err(unavailable(context))?;
+        inbox.execute([id]).map_err(unavailable(context))?;
         runs.execute([id]).map_err(unavailable(context))?;
     }
     Ok(ids.len())

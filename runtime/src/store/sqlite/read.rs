@@ -132,7 +132,29 @@ pub(super) fn list(
 /// reported.
 pub(super) fn pending(conn: &Connection, quarantine: bool) -> Result<Found<RunRecord>, StoreError> {
     let mut found = Found::default();
-    for row in select(conn, Some(StoredStatus::Running), None, usize::MAX, true)? {
+    let now = now_micros();
+    let mut rows = select(conn, Some(StoredStatus::Running), None, usize::MAX, true)?;
+    // Waiting runs that are due: their wake-up time is a plain column, read here.
+    let mut waking: Vec<(i64, String)> = conn
+        .prepare_cached(
+            "SELECT created_at, run_id FROM runs WHERE status = 'waiting' AND wake_at <= ?1",
+        )
+        .and_then(|mut s| {
+            s.query_map(params![micros(now)], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+        .map_err(unavailable("find runs to resume"))?;
+    waking.sort();
+    for (_, run_id) in waking {
+        if let Ok(run_id) = row::parse_run_id(&run_id) {
+            match run_row(conn, run_id) {
+                Ok(run) => rows.push(run),
+                Err(StoreError::NotFound(_)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    for row in rows {
         let rowid = row.rowid;
         match row.with_journal(conn)? {
             Ok((record, _)) => found.runs.push(record),
@@ -267,6 +289,10 @@ fn raw_run(found: &rusqlite::Row<'_>) -> Result<RawRun, String> {
         owner: optional(column(14)?, text)?,
         fence: integer(column(15)?)?,
         lease_until: optional(column(16)?, integer)?,
+        wake_at: optional(column(17)?, integer)?,
+        waiting_for: optional(column(18)?, text)?,
+        cancel: optional(column(19)?, text)?,
+        deadline: optional(column(20)?, integer)?,
     })
 }
 

@@ -36,7 +36,25 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE runs ADD COLUMN owner TEXT;
     ALTER TABLE runs ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE runs ADD COLUMN lease_until INTEGER;",
-    // 3: schedules (recurring runs), each with the last tick decided.
+    // 3: long-running runs: suspended runs and when they wake, cancellation requests,
+    // deadlines, and the events sent to runs (their inbox).
+    "ALTER TABLE runs ADD COLUMN wake_at INTEGER;
+    ALTER TABLE runs ADD COLUMN waiting_for TEXT;
+    ALTER TABLE runs ADD COLUMN cancel TEXT;
+    ALTER TABLE runs ADD COLUMN deadline INTEGER;
+    CREATE INDEX runs_waking ON runs (wake_at) WHERE status = 'waiting';
+    CREATE TABLE inbox (
+        run_id       TEXT NOT NULL,
+        seq          INTEGER NOT NULL,
+        event        TEXT NOT NULL,
+        delivery_key TEXT,
+        message      TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX inbox_by_delivery ON inbox (run_id, delivery_key)
+        WHERE delivery_key IS NOT NULL;
+    CREATE INDEX inbox_by_event ON inbox (run_id, event, seq);",
+    // 4: schedules (recurring runs), each with the last tick decided.
     "CREATE TABLE schedules (
         name        TEXT PRIMARY KEY,
         workflow    TEXT NOT NULL,
@@ -54,7 +72,7 @@ const MIGRATIONS: &[&str] = &[
     );",
 ];
 
-/// The tables of a hookflow store.
+/// The tables of a hookflow store (its first version's: later ones are added by migrations).
 const TABLES: [&str; 2] = ["runs", "events"];
 
 /// Brings the database up to date. The version is read and the migrations applied in one

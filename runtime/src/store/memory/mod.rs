@@ -6,12 +6,14 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod waiting;
+
 use super::{
-    BoxFuture, Claim, Created, Found, Lease, RunRecord, RunUpdate, Store, StoreError, StoredRun,
-    StoredStatus,
+    BoxFuture, Cancelling, Claim, Created, Delivery, Found, Lease, Message, RunRecord, RunUpdate,
+    Store, StoreError, StoredRun, StoredStatus, Suspension, Wake,
 };
 use crate::journal::Event;
-use crate::types::{RunId, now_micros};
+use crate::types::{CancelRequest, RunId, now_micros};
 
 /// How long a [`MemoryStore`] keeps a run once it has ended (completed, compensated, or
 /// compensation failed), by whether it was started with an idempotency key. Runs that are
@@ -94,6 +96,8 @@ struct Inner {
     keys: HashMap<String, RunId>,
     /// The ended runs to forget, by when (microseconds since the Unix epoch).
     expiring: BTreeSet<(u64, RunId)>,
+    /// The messages sent to each run, in the order they were kept.
+    inbox: HashMap<RunId, Vec<Message>>,
 }
 
 impl MemoryStore {
@@ -141,6 +145,7 @@ impl Inner {
 
     /// Removes a run and its idempotency key.
     fn forget(&mut self, run_id: RunId) {
+        self.inbox.remove(&run_id);
         if let Some((record, _)) = self.runs.remove(&run_id) {
             if let Some(key) = record.idempotency_key {
                 if self.keys.get(&key) == Some(&run_id) {
@@ -280,7 +285,7 @@ impl Store for MemoryStore {
             let mut free: Vec<&mut (RunRecord, Vec<Event>)> = runs
                 .values_mut()
                 .filter(|(r, _)| {
-                    r.status == StoredStatus::Running
+                    waiting::claimable(r, now)
                         && (r.owner.is_none() || r.lease_until_micros.is_none_or(|u| u <= now))
                         && workflows
                             .iter()
@@ -349,11 +354,12 @@ impl Store for MemoryStore {
 
     fn pending(&self) -> BoxFuture<'_, Result<Found<RunRecord>, StoreError>> {
         Box::pin(async move {
+            let now = now_micros();
             let mut pending: Vec<RunRecord> = self
-                .lock(now_micros())
+                .lock(now)
                 .runs
                 .values()
-                .filter(|(r, _)| r.status == StoredStatus::Running)
+                .filter(|(r, _)| waiting::claimable(r, now))
                 .map(|(r, _)| r.clone())
                 .collect();
             pending.sort_by_key(|r| (r.created_at_micros, r.run_id));
@@ -408,6 +414,71 @@ impl Store for MemoryStore {
         })
     }
 
+    fn suspend<'a>(
+        &'a self,
+        run_id: RunId,
+        fence: u64,
+        events: &'a [Event],
+        suspension: &'a Suspension,
+    ) -> BoxFuture<'a, Result<Option<Wake>, StoreError>> {
+        Box::pin(async move {
+            let now = now_micros();
+            waiting::suspend(&mut self.lock(now), run_id, fence, events, suspension, now)
+        })
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        run_id: RunId,
+        workflow: &'a str,
+        message: &'a Message,
+    ) -> BoxFuture<'a, Result<Delivery, StoreError>> {
+        Box::pin(async move {
+            let now = now_micros();
+            let mut inner = self.lock(now);
+            Ok(waiting::deliver(&mut inner, run_id, workflow, message, now))
+        })
+    }
+
+    fn message<'a>(
+        &'a self,
+        run_id: RunId,
+        event: &'a str,
+        index: u32,
+    ) -> BoxFuture<'a, Result<Option<Message>, StoreError>> {
+        Box::pin(async move {
+            let inner = self.lock(now_micros());
+            Ok(waiting::message(&inner, run_id, event, index))
+        })
+    }
+
+    fn cancel<'a>(
+        &'a self,
+        run_id: RunId,
+        request: &'a CancelRequest,
+    ) -> BoxFuture<'a, Result<Cancelling, StoreError>> {
+        Box::pin(async move {
+            let now = now_micros();
+            Ok(waiting::cancel(&mut self.lock(now), run_id, request, now))
+        })
+    }
+
+    fn cancel_requests<'a>(
+        &'a self,
+        runs: &'a [RunId],
+    ) -> BoxFuture<'a, Result<Vec<(RunId, CancelRequest)>, StoreError>> {
+        Box::pin(async move {
+            let inner = self.lock(now_micros());
+            Ok(runs
+                .iter()
+                .filter_map(|id| {
+                    let (record, _) = inner.runs.get(id)?;
+                    Some((*id, record.cancel.clone()?))
+                })
+                .collect())
+        })
+    }
+
     fn save_schedule<'a>(
         &'a self,
         schedule: &'a super::ScheduleRecord,
@@ -447,8 +518,10 @@ impl Store for MemoryStore {
     }
 }
 
-/// Gives `record`'s lease to `lease.owner`, at generation `fence`.
+/// Gives `record`'s lease to `lease.owner`, at generation `fence`: a waiting run that is
+/// claimed runs again.
 fn take(record: &mut RunRecord, lease: &Lease, fence: u64) {
+    waiting::resume(record);
     record.owner = Some(lease.owner.clone());
     record.fence = fence;
     record.lease_until_micros = Some(now_micros().saturating_add(lease.micros()));
@@ -490,6 +563,10 @@ mod tests {
             owner: None,
             fence: 0,
             lease_until_micros: None,
+            wake_at_micros: None,
+            waiting_for: None,
+            cancel: None,
+            deadline_micros: None,
         }
     }
 
