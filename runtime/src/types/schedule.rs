@@ -382,7 +382,7 @@ mod tests {
             "every 1s",
             "every 2m",
             "every 3h",
-            "every 7us",
+            "every 1500us",
             "*/5 * * * *",
             "@daily",
         ] {
