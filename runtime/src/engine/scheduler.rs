@@ -251,7 +251,8 @@ async fn start(
 /// The scheduler a [`Worker`](crate::Worker) runs beside its claims: fires the schedules at
 /// each tick (waking when the next one is due) and at least every `refresh` (to see
 /// schedules registered elsewhere), until `stopping` says so; reports what goes wrong to
-/// `report` and goes on.
+/// `report` and goes on. On a store that keeps no schedules ([`StoreError::Unsupported`]),
+/// it stops at once, quietly.
 pub(crate) async fn run_scheduler(
     engine: Engine,
     refresh: Duration,
@@ -270,6 +271,14 @@ pub(crate) async fn run_scheduler(
                     report(error);
                 }
                 wait.map_or(refresh, |wait| wait.min(refresh))
+            }
+            // A store of your own that keeps no schedules: nothing to fire, ever.
+            Err(ScheduleError::Store {
+                source: StoreError::Unsupported { .. },
+                ..
+            }) => {
+                tracing::debug!("hookflow: the store keeps no schedules: no scheduler");
+                return;
             }
             Err(error) => {
                 report(error);
