@@ -441,31 +441,26 @@ pub trait Store: Send + Sync + 'static {
         runs: &'a [RunId],
     ) -> BoxFuture<'a, Result<Vec<(RunId, CancelRequest)>, StoreError>>;
 
-    /// Records a schedule, or, if one of the same name exists, replaces its definition
-    /// (workflow, version, spec, input, policies) and keeps where its ticks are; a schedule
-    /// whose spec changed takes `schedule`'s anchor. A store opened read-only refuses it
-    /// ([`StoreError::ReadOnly`]). The default (a store that keeps no schedules) is
-    /// [`StoreError::Unsupported`].
+    /// Records a schedule, or replaces the definition (workflow, version, spec, input,
+    /// policies) of the one of the same name, keeping its ticks; a new spec takes
+    /// `schedule`'s anchor. Refused by a read-only store ([`StoreError::ReadOnly`]). This
+    /// method and the next four default to [`StoreError::Unsupported`] (no schedules).
     fn save_schedule<'a>(
         &'a self,
         schedule: &'a ScheduleRecord,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let _ = schedule;
-        unsupported("keep schedules")
+        schedules::unsupported(schedule)
     }
 
-    /// Every schedule, by name. Read-only: a row that cannot be read is reported in
-    /// [`Schedules::unreadable`] and left as it is.
+    /// Every schedule, by name; a row that cannot be read is reported, and left as it is.
     fn schedules(&self) -> BoxFuture<'_, Result<Schedules, StoreError>> {
-        unsupported("keep schedules")
+        schedules::unsupported(())
     }
 
-    /// Compare-and-set of a schedule's last tick: if the schedule `name` exists and its last
-    /// tick is `from` (`None`: it never ticked), sets it to `tick` and returns `true`; with
-    /// `run_id` (the tick runs), also records that run as its last, not yet started
-    /// ([`ScheduleRecord::started`] `false`); without (the tick is skipped), keeps the last
-    /// run. Returns `false`, changing nothing, when another worker moved the tick first or
-    /// the schedule is gone.
+    /// Compare-and-set of schedule `name`'s last tick: if it is `from` (`None`: never ticked),
+    /// sets it to `tick`, and with `run_id` (the tick runs) records that run as its last, not
+    /// yet [`started`](ScheduleRecord::started); returns `false`, changing nothing, if another
+    /// worker moved the tick first or the schedule is gone.
     fn advance_schedule<'a>(
         &'a self,
         name: &'a str,
@@ -473,34 +468,22 @@ pub trait Store: Send + Sync + 'static {
         tick: u64,
         run_id: Option<RunId>,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let _ = (name, from, tick, run_id);
-        unsupported("keep schedules")
+        schedules::unsupported((name, from, tick, run_id))
     }
 
-    /// Marks the run `run_id` of schedule `name` as recorded ([`ScheduleRecord::started`]),
-    /// if it is still the schedule's last run.
+    /// Marks run `run_id` of schedule `name` recorded, if it is still its last run.
     fn schedule_started<'a>(
         &'a self,
         name: &'a str,
         run_id: RunId,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let _ = (name, run_id);
-        unsupported("keep schedules")
+        schedules::unsupported((name, run_id))
     }
 
     /// Deletes the schedule `name` (its runs stay); returns whether there was one.
     fn remove_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let _ = name;
-        unsupported("keep schedules")
+        schedules::unsupported(name)
     }
-}
-
-/// What a store that does not implement `context` answers.
-fn unsupported<T: Send + 'static>(context: &str) -> BoxFuture<'static, Result<T, StoreError>> {
-    let err = StoreError::Unsupported {
-        context: context.to_owned(),
-    };
-    Box::pin(std::future::ready(Err(err)))
 }
 
 /// A shared store is a store: keep an `Arc` to inspect what the engine records.
@@ -606,32 +589,5 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     ) -> BoxFuture<'a, Result<Vec<(RunId, CancelRequest)>, StoreError>> {
         (**self).cancel_requests(runs)
     }
-    fn save_schedule<'a>(
-        &'a self,
-        schedule: &'a ScheduleRecord,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        (**self).save_schedule(schedule)
-    }
-    fn schedules(&self) -> BoxFuture<'_, Result<Schedules, StoreError>> {
-        (**self).schedules()
-    }
-    fn advance_schedule<'a>(
-        &'a self,
-        name: &'a str,
-        from: Option<u64>,
-        tick: u64,
-        run_id: Option<RunId>,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        (**self).advance_schedule(name, from, tick, run_id)
-    }
-    fn schedule_started<'a>(
-        &'a self,
-        name: &'a str,
-        run_id: RunId,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        (**self).schedule_started(name, run_id)
-    }
-    fn remove_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
-        (**self).remove_schedule(name)
-    }
+    schedules::forward_schedules!();
 }

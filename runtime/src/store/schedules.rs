@@ -3,11 +3,9 @@
 //! advanced by compare-and-set ([`Store::advance_schedule`](super::Store::advance_schedule)),
 //! so that of the workers that find a tick due at once, one decides what it does.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-
 use serde_json::Value;
 
+use super::{BoxFuture, Store};
 use crate::types::{CatchUp, Overlap, RunId, StoreError};
 
 /// A schedule as a store keeps it.
@@ -130,84 +128,94 @@ pub(crate) fn sql_micros(t: u64) -> i64 {
     i64::try_from(t).unwrap_or(i64::MAX)
 }
 
-/// The schedules of a [`MemoryStore`](super::MemoryStore).
-#[derive(Debug, Default)]
-pub(crate) struct MemorySchedules {
-    schedules: Mutex<BTreeMap<String, ScheduleRecord>>,
-}
+/// What a [`Store`] answers about schedules.
+pub(crate) type Answer<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
 
-impl MemorySchedules {
-    /// Records `schedule`, or replaces the definition of the one of the same name (see
-    /// [`Store::save_schedule`](super::Store::save_schedule)).
-    pub(crate) fn save(&self, schedule: &ScheduleRecord) {
-        let mut schedules = crate::types::lock(&self.schedules);
-        match schedules.get_mut(&schedule.name) {
-            None => {
-                schedules.insert(schedule.name.clone(), schedule.clone());
-            }
-            Some(existing) => redefine(existing, schedule),
-        }
-    }
-
-    pub(crate) fn list(&self) -> Schedules {
-        Schedules {
-            schedules: crate::types::lock(&self.schedules)
-                .values()
-                .cloned()
-                .collect(),
-            unreadable: Vec::new(),
-        }
-    }
-
-    pub(crate) fn advance(
-        &self,
-        name: &str,
+/// How a store keeps schedules, in its own `schedules` module: the [`Store`] methods for
+/// schedules forward to it (`forward_schedules!()` in the store's `impl Store`). See the
+/// [`Store`] methods of the same purpose for what each does.
+pub(crate) trait KeepSchedules {
+    fn keep_schedule<'a>(&'a self, schedule: &'a ScheduleRecord) -> Answer<'a, ()>;
+    fn read_schedules(&self) -> Answer<'_, Schedules>;
+    fn cas_schedule<'a>(
+        &'a self,
+        name: &'a str,
         from: Option<u64>,
         tick: u64,
         run_id: Option<RunId>,
-        now: u64,
-    ) -> Result<bool, StoreError> {
-        let mut schedules = crate::types::lock(&self.schedules);
-        let Some(schedule) = schedules.get_mut(name) else {
-            return Ok(false);
-        };
-        if schedule.last_tick_micros != from {
-            return Ok(false);
-        }
-        schedule.last_tick_micros = Some(tick);
-        if let Some(run_id) = run_id {
-            schedule.last_run_id = Some(run_id);
-            schedule.started = false;
-        }
-        schedule.updated_at_micros = now;
-        Ok(true)
-    }
+    ) -> Answer<'a, bool>;
+    fn mark_schedule_started<'a>(&'a self, name: &'a str, run_id: RunId) -> Answer<'a, ()>;
+    fn drop_schedule<'a>(&'a self, name: &'a str) -> Answer<'a, bool>;
+}
 
-    pub(crate) fn started(&self, name: &str, run_id: RunId) {
-        let mut schedules = crate::types::lock(&self.schedules);
-        if let Some(schedule) = schedules.get_mut(name) {
-            if schedule.last_run_id == Some(run_id) {
-                schedule.started = true;
-            }
+/// The [`Store`] methods for schedules, forwarded to the store's [`KeepSchedules`].
+macro_rules! forward_schedules {
+    () => {
+        fn save_schedule<'a>(
+            &'a self,
+            schedule: &'a $crate::store::ScheduleRecord,
+        ) -> $crate::store::schedules::Answer<'a, ()> {
+            $crate::store::schedules::KeepSchedules::keep_schedule(self, schedule)
         }
-    }
+        fn schedules(&self) -> $crate::store::schedules::Answer<'_, $crate::store::Schedules> {
+            $crate::store::schedules::KeepSchedules::read_schedules(self)
+        }
+        fn advance_schedule<'a>(
+            &'a self,
+            name: &'a str,
+            from: Option<u64>,
+            tick: u64,
+            run_id: Option<$crate::types::RunId>,
+        ) -> $crate::store::schedules::Answer<'a, bool> {
+            $crate::store::schedules::KeepSchedules::cas_schedule(self, name, from, tick, run_id)
+        }
+        fn schedule_started<'a>(
+            &'a self,
+            name: &'a str,
+            run_id: $crate::types::RunId,
+        ) -> $crate::store::schedules::Answer<'a, ()> {
+            $crate::store::schedules::KeepSchedules::mark_schedule_started(self, name, run_id)
+        }
+        fn remove_schedule<'a>(
+            &'a self,
+            name: &'a str,
+        ) -> $crate::store::schedules::Answer<'a, bool> {
+            $crate::store::schedules::KeepSchedules::drop_schedule(self, name)
+        }
+    };
+}
+pub(crate) use forward_schedules;
 
-    pub(crate) fn remove(&self, name: &str) -> bool {
-        crate::types::lock(&self.schedules).remove(name).is_some()
+/// A shared store keeps the schedules of the store it shares.
+impl<S: Store + ?Sized> KeepSchedules for std::sync::Arc<S> {
+    fn keep_schedule<'a>(&'a self, schedule: &'a ScheduleRecord) -> Answer<'a, ()> {
+        (**self).save_schedule(schedule)
+    }
+    fn read_schedules(&self) -> Answer<'_, Schedules> {
+        (**self).schedules()
+    }
+    fn cas_schedule<'a>(
+        &'a self,
+        name: &'a str,
+        from: Option<u64>,
+        tick: u64,
+        run_id: Option<RunId>,
+    ) -> Answer<'a, bool> {
+        (**self).advance_schedule(name, from, tick, run_id)
+    }
+    fn mark_schedule_started<'a>(&'a self, name: &'a str, run_id: RunId) -> Answer<'a, ()> {
+        (**self).schedule_started(name, run_id)
+    }
+    fn drop_schedule<'a>(&'a self, name: &'a str) -> Answer<'a, bool> {
+        (**self).remove_schedule(name)
     }
 }
 
-/// Replaces `existing`'s definition with `new`'s, keeping its ticks; a new spec counts from
-/// `new`'s anchor.
-fn redefine(existing: &mut ScheduleRecord, new: &ScheduleRecord) {
-    if existing.spec != new.spec {
-        existing.anchor_micros = new.anchor_micros;
-    }
-    existing.workflow.clone_from(&new.workflow);
-    existing.version = new.version;
-    existing.spec.clone_from(&new.spec);
-    existing.input.clone_from(&new.input);
-    existing.overlap = new.overlap;
-    existing.catch_up = new.catch_up;
-    existing.updated_at_micros = new.updated_at_micros;
+/// What a store that keeps no schedules answers (the [`Store`] defaults), whatever it was
+/// asked (`_asked`).
+pub(crate) fn unsupported<T: Send + 'static, A>(_asked: A) -> Answer<'static, T> {
+    let err = StoreError::Unsupported {
+        context: "keep schedules".to_owned(),
+    };
+    Box::pin(std::future::ready(Err(err)))
 }

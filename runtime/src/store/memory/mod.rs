@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod schedules;
 mod waiting;
 
 use super::{
@@ -86,7 +87,7 @@ impl Retention {
 pub struct MemoryStore {
     retention: Retention,
     inner: Mutex<Inner>,
-    schedules: super::schedules::MemorySchedules,
+    schedules: schedules::MemorySchedules,
 }
 
 #[derive(Debug, Default)]
@@ -479,43 +480,7 @@ impl Store for MemoryStore {
         })
     }
 
-    fn save_schedule<'a>(
-        &'a self,
-        schedule: &'a super::ScheduleRecord,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.schedules.save(schedule);
-        Box::pin(std::future::ready(Ok(())))
-    }
-
-    fn schedules(&self) -> BoxFuture<'_, Result<super::Schedules, StoreError>> {
-        Box::pin(std::future::ready(Ok(self.schedules.list())))
-    }
-
-    fn advance_schedule<'a>(
-        &'a self,
-        name: &'a str,
-        from: Option<u64>,
-        tick: u64,
-        run_id: Option<RunId>,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let advanced = self
-            .schedules
-            .advance(name, from, tick, run_id, now_micros());
-        Box::pin(std::future::ready(advanced))
-    }
-
-    fn schedule_started<'a>(
-        &'a self,
-        name: &'a str,
-        run_id: RunId,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.schedules.started(name, run_id);
-        Box::pin(std::future::ready(Ok(())))
-    }
-
-    fn remove_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(std::future::ready(Ok(self.schedules.remove(name))))
-    }
+    crate::store::schedules::forward_schedules!();
 }
 
 /// Gives `record`'s lease to `lease.owner`, at generation `fence`: a waiting run that is

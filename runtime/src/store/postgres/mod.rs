@@ -510,74 +510,7 @@ impl Store for PostgresStore {
         })
     }
 
-    fn save_schedule<'a>(
-        &'a self,
-        schedule: &'a super::ScheduleRecord,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        if let Err(refused) = self.writable("save a schedule") {
-            return refused;
-        }
-        let schedule = schedule.clone();
-        let pool = self.pool.clone();
-        self.spawn(async move {
-            let client = get(&pool).await?;
-            schedules::save(&client, &schedule).await
-        })
-    }
-
-    fn schedules(&self) -> BoxFuture<'_, Result<super::Schedules, StoreError>> {
-        let pool = self.pool.clone();
-        self.spawn(async move {
-            let client = get(&pool).await?;
-            schedules::list(&client).await
-        })
-    }
-
-    fn advance_schedule<'a>(
-        &'a self,
-        name: &'a str,
-        from: Option<u64>,
-        tick: u64,
-        run_id: Option<RunId>,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        if let Err(refused) = self.writable("advance a schedule") {
-            return refused;
-        }
-        let name = name.to_owned();
-        let pool = self.pool.clone();
-        self.spawn(async move {
-            let client = get(&pool).await?;
-            schedules::advance(&client, &name, from, tick, run_id).await
-        })
-    }
-
-    fn schedule_started<'a>(
-        &'a self,
-        name: &'a str,
-        run_id: RunId,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        if let Err(refused) = self.writable("mark a schedule's run started") {
-            return refused;
-        }
-        let name = name.to_owned();
-        let pool = self.pool.clone();
-        self.spawn(async move {
-            let client = get(&pool).await?;
-            schedules::started(&client, &name, run_id).await
-        })
-    }
-
-    fn remove_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
-        if let Err(refused) = self.writable("remove a schedule") {
-            return refused;
-        }
-        let name = name.to_owned();
-        let pool = self.pool.clone();
-        self.spawn(async move {
-            let client = get(&pool).await?;
-            schedules::remove(&client, &name).await
-        })
-    }
+    crate::store::schedules::forward_schedules!();
 }
 
 async fn get(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {

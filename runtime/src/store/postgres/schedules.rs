@@ -2,15 +2,61 @@
 //! row by row (a row that cannot be read is reported, never failing the others), the
 //! compare-and-set of a last tick, and deleting one.
 
-use super::{NOW, pg, pg_write};
-use crate::store::schedules::{RawSchedule, SCHEDULE_COLUMNS, sql_micros};
+use super::{NOW, PostgresStore, get, pg, pg_write};
+use crate::store::schedules::{Answer, KeepSchedules, RawSchedule, SCHEDULE_COLUMNS, sql_micros};
 use crate::store::{ScheduleRecord, Schedules, StoreError, UnreadableSchedule};
 use crate::types::RunId;
 
-pub(super) async fn save(
-    client: &deadpool_postgres::Client,
-    s: &ScheduleRecord,
-) -> Result<(), StoreError> {
+impl KeepSchedules for PostgresStore {
+    fn keep_schedule<'a>(&'a self, schedule: &'a ScheduleRecord) -> Answer<'a, ()> {
+        if let Err(refused) = self.writable("save a schedule") {
+            return refused;
+        }
+        let schedule = schedule.clone();
+        let pool = self.pool.clone();
+        self.spawn(async move { save(&get(&pool).await?, &schedule).await })
+    }
+
+    fn read_schedules(&self) -> Answer<'_, Schedules> {
+        let pool = self.pool.clone();
+        self.spawn(async move { list(&get(&pool).await?).await })
+    }
+
+    fn cas_schedule<'a>(
+        &'a self,
+        name: &'a str,
+        from: Option<u64>,
+        tick: u64,
+        run_id: Option<RunId>,
+    ) -> Answer<'a, bool> {
+        if let Err(refused) = self.writable("advance a schedule") {
+            return refused;
+        }
+        let name = name.to_owned();
+        let pool = self.pool.clone();
+        self.spawn(async move { advance(&get(&pool).await?, &name, from, tick, run_id).await })
+    }
+
+    fn mark_schedule_started<'a>(&'a self, name: &'a str, run_id: RunId) -> Answer<'a, ()> {
+        if let Err(refused) = self.writable("mark a schedule's run started") {
+            return refused;
+        }
+        let name = name.to_owned();
+        let pool = self.pool.clone();
+        self.spawn(async move { started(&get(&pool).await?, &name, run_id).await })
+    }
+
+    fn drop_schedule<'a>(&'a self, name: &'a str) -> Answer<'a, bool> {
+        if let Err(refused) = self.writable("remove a schedule") {
+            return refused;
+        }
+        let name = name.to_owned();
+        let pool = self.pool.clone();
+        self.spawn(async move { remove(&get(&pool).await?, &name).await })
+    }
+}
+
+async fn save(client: &deadpool_postgres::Client, s: &ScheduleRecord) -> Result<(), StoreError> {
     let statement = client
         .prepare_cached(&format!(
             "INSERT INTO hookflow_schedules ({SCHEDULE_COLUMNS})
@@ -48,7 +94,7 @@ pub(super) async fn save(
     Ok(())
 }
 
-pub(super) async fn list(client: &deadpool_postgres::Client) -> Result<Schedules, StoreError> {
+async fn list(client: &deadpool_postgres::Client) -> Result<Schedules, StoreError> {
     let rows = client
         .query(
             &format!("SELECT {SCHEDULE_COLUMNS} FROM hookflow_schedules ORDER BY name"),
@@ -90,7 +136,7 @@ fn raw(row: &tokio_postgres::Row) -> Result<RawSchedule, tokio_postgres::Error> 
     })
 }
 
-pub(super) async fn advance(
+async fn advance(
     client: &deadpool_postgres::Client,
     name: &str,
     from: Option<u64>,
@@ -122,7 +168,7 @@ pub(super) async fn advance(
     Ok(changed == 1)
 }
 
-pub(super) async fn started(
+async fn started(
     client: &deadpool_postgres::Client,
     name: &str,
     run_id: RunId,
@@ -137,10 +183,7 @@ pub(super) async fn started(
     Ok(())
 }
 
-pub(super) async fn remove(
-    client: &deadpool_postgres::Client,
-    name: &str,
-) -> Result<bool, StoreError> {
+async fn remove(client: &deadpool_postgres::Client, name: &str) -> Result<bool, StoreError> {
     let deleted = client
         .execute("DELETE FROM hookflow_schedules WHERE name = $1", &[&name])
         .await

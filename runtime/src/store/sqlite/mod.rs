@@ -459,71 +459,7 @@ impl Store for SqliteStore {
         )
     }
 
-    fn save_schedule<'a>(
-        &'a self,
-        schedule: &'a super::ScheduleRecord,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.write(
-            "save a schedule",
-            |conn| schedules::save(conn, schedule),
-            || {
-                let schedule = schedule.clone();
-                move |conn: &Connection| schedules::save(conn, &schedule)
-            },
-        )
-    }
-
-    fn schedules(&self) -> BoxFuture<'_, Result<super::Schedules, StoreError>> {
-        self.send(|reply| {
-            Request::Read(Box::new(move |conn: &Connection| {
-                let _ = reply.send(schedules::list(conn));
-            }))
-        })
-    }
-
-    fn advance_schedule<'a>(
-        &'a self,
-        name: &'a str,
-        from: Option<u64>,
-        tick: u64,
-        run_id: Option<RunId>,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let now = crate::types::now_micros();
-        self.write(
-            "advance a schedule",
-            |conn| schedules::advance(conn, name, from, tick, run_id, now),
-            || {
-                let name = name.to_owned();
-                move |conn: &Connection| schedules::advance(conn, &name, from, tick, run_id, now)
-            },
-        )
-    }
-
-    fn schedule_started<'a>(
-        &'a self,
-        name: &'a str,
-        run_id: RunId,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.write(
-            "mark a schedule's run started",
-            |conn| schedules::started(conn, name, run_id),
-            || {
-                let name = name.to_owned();
-                move |conn: &Connection| schedules::started(conn, &name, run_id)
-            },
-        )
-    }
-
-    fn remove_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
-        self.write(
-            "remove a schedule",
-            |conn| schedules::remove(conn, name),
-            || {
-                let name = name.to_owned();
-                move |conn: &Connection| schedules::remove(conn, &name)
-            },
-        )
-    }
+    crate::store::schedules::forward_schedules!();
 }
 
 /// As [`unavailable`], for a statement that writes a run's data: an error that writing the

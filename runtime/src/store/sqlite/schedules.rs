@@ -4,12 +4,75 @@
 
 use rusqlite::{Connection, params};
 
-use super::{refusable, unavailable};
-use crate::store::schedules::{RawSchedule, SCHEDULE_COLUMNS, sql_micros};
+use super::writer::Request;
+use super::{SqliteStore, refusable, unavailable};
+use crate::store::schedules::{Answer, KeepSchedules, RawSchedule, SCHEDULE_COLUMNS, sql_micros};
 use crate::store::{ScheduleRecord, Schedules, StoreError, UnreadableSchedule};
-use crate::types::RunId;
+use crate::types::{RunId, now_micros};
 
-pub(super) fn save(conn: &Connection, s: &ScheduleRecord) -> Result<(), StoreError> {
+impl KeepSchedules for SqliteStore {
+    fn keep_schedule<'a>(&'a self, schedule: &'a ScheduleRecord) -> Answer<'a, ()> {
+        self.write(
+            "save a schedule",
+            |conn| save(conn, schedule),
+            || {
+                let schedule = schedule.clone();
+                move |conn: &Connection| save(conn, &schedule)
+            },
+        )
+    }
+
+    fn read_schedules(&self) -> Answer<'_, Schedules> {
+        // A read: through the writer thread, in a store opened read-only too.
+        self.send(|reply| {
+            Request::Read(Box::new(move |conn: &Connection| {
+                let _ = reply.send(list(conn));
+            }))
+        })
+    }
+
+    fn cas_schedule<'a>(
+        &'a self,
+        name: &'a str,
+        from: Option<u64>,
+        tick: u64,
+        run_id: Option<RunId>,
+    ) -> Answer<'a, bool> {
+        let now = now_micros();
+        self.write(
+            "advance a schedule",
+            |conn| advance(conn, name, from, tick, run_id, now),
+            || {
+                let name = name.to_owned();
+                move |conn: &Connection| advance(conn, &name, from, tick, run_id, now)
+            },
+        )
+    }
+
+    fn mark_schedule_started<'a>(&'a self, name: &'a str, run_id: RunId) -> Answer<'a, ()> {
+        self.write(
+            "mark a schedule's run started",
+            |conn| started(conn, name, run_id),
+            || {
+                let name = name.to_owned();
+                move |conn: &Connection| started(conn, &name, run_id)
+            },
+        )
+    }
+
+    fn drop_schedule<'a>(&'a self, name: &'a str) -> Answer<'a, bool> {
+        self.write(
+            "remove a schedule",
+            |conn| remove(conn, name),
+            || {
+                let name = name.to_owned();
+                move |conn: &Connection| remove(conn, &name)
+            },
+        )
+    }
+}
+
+fn save(conn: &Connection, s: &ScheduleRecord) -> Result<(), StoreError> {
     conn.prepare_cached(&format!(
         "INSERT INTO schedules ({SCHEDULE_COLUMNS})
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
@@ -41,7 +104,7 @@ pub(super) fn save(conn: &Connection, s: &ScheduleRecord) -> Result<(), StoreErr
     Ok(())
 }
 
-pub(super) fn list(conn: &Connection) -> Result<Schedules, StoreError> {
+fn list(conn: &Connection) -> Result<Schedules, StoreError> {
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY name"
@@ -92,7 +155,7 @@ fn raw(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawSchedule> {
     })
 }
 
-pub(super) fn advance(
+fn advance(
     conn: &Connection,
     name: &str,
     from: Option<u64>,
@@ -121,14 +184,14 @@ pub(super) fn advance(
     Ok(changed == 1)
 }
 
-pub(super) fn started(conn: &Connection, name: &str, run_id: RunId) -> Result<(), StoreError> {
+fn started(conn: &Connection, name: &str, run_id: RunId) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE schedules SET started = 1 WHERE name = ?1 AND last_run_id = ?2")
         .and_then(|mut update| update.execute(params![name, run_id.to_string()]))
         .map_err(unavailable("mark a schedule's run started"))?;
     Ok(())
 }
 
-pub(super) fn remove(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+fn remove(conn: &Connection, name: &str) -> Result<bool, StoreError> {
     let deleted = conn
         .prepare_cached("DELETE FROM schedules WHERE name = ?1")
         .and_then(|mut delete| delete.execute(params![name]))
