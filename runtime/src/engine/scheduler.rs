@@ -37,7 +37,7 @@ impl Engine {
 
     /// Fires the ticks of the store's schedules that are due at `now`: for each schedule, the
     /// latest tick after its last one, at or before `now`, is decided once across every engine
-    /// on the store (run, or skipped by its [`Overlap`] or [`CatchUp`] policy), and its run
+    /// on the store (run, or skipped by its [`Overlap`] or [`CatchUp`](crate::CatchUp) policy), and its run
     /// recorded for a worker to claim. A tick another engine decided first is left to it.
     /// Ticks are idempotent: calling this again, here or elsewhere, at the same `now` starts
     /// nothing more.
