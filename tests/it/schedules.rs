@@ -283,6 +283,51 @@ async fn a_tick_decided_by_a_scheduler_that_died_is_recorded_by_the_next() {
 }
 
 #[tokio::test]
+async fn a_tick_recorded_before_its_schedule_changed_input_is_not_recorded_again() {
+    let store = Arc::new(MemoryStore::new());
+    let engine = engine(store.clone());
+    let every = || Spec::every(Duration::from_secs(10)).unwrap();
+    engine
+        .schedule::<Heartbeat>("pulse", every(), "old".into())
+        .await
+        .unwrap();
+    let a = schedule(&engine, "pulse").await.anchor_micros;
+    // A scheduler decided the tick at a+10 s, recorded its run with the old input, and died
+    // before marking it recorded; then the schedule was redefined with a new input.
+    let run_id = RunId::generate();
+    assert!(
+        store
+            .advance_schedule("pulse", None, a + 10 * S, Some(run_id))
+            .await
+            .unwrap()
+    );
+    let enqueued = engine
+        .enqueue_with::<Heartbeat>(
+            "old".into(),
+            RunOptions::new()
+                .run_id(run_id)
+                .idempotency_key(schedule_key("pulse", a + 10 * S)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(enqueued, run_id);
+    engine
+        .schedule::<Heartbeat>("pulse", every(), "new".into())
+        .await
+        .unwrap();
+    // The next scheduler finds the tick's run under its key and id: nothing more, no error.
+    let report = fire(&engine, a + 11 * S).await;
+    assert!(report.ticks.is_empty(), "{:?}", report.ticks);
+    assert!(schedule(&engine, "pulse").await.started);
+    assert_eq!(heartbeats(&*store).await.len(), 1);
+    // Once it is over, the next tick runs, with the new input.
+    assert_eq!(engine.resume(run_id).await.unwrap(), RunStatus::Completed);
+    let next = started(&fire(&engine, a + 20 * S).await);
+    let (run, _) = store.load(next).await.unwrap();
+    assert_eq!(run.input, serde_json::json!("new"));
+}
+
+#[tokio::test]
 async fn cron_schedules_tick_at_matching_utc_seconds() {
     let store = Arc::new(MemoryStore::new());
     let engine = engine(store.clone());

@@ -7,8 +7,9 @@
 //! 1. the schedule's row says its last tick `L` and its last run `R` (and whether `R` was
 //!    recorded); a run decided and not recorded (its scheduler died in between) is recorded
 //!    now, under its tick's key: the key makes that idempotent, whoever does it;
-//! 2. the latest tick `T` with `L < T <= now` is due; under [`CatchUp::Skip`](crate::CatchUp) it runs only
-//!    if it is on time, and under [`Overlap::Skip`](crate::Overlap) only if `R` is not in flight;
+//! 2. the latest tick `T` with `L < T <= now` is due; under
+//!    [`CatchUp::Skip`](crate::CatchUp) it runs only if it is on time, and under
+//!    [`Overlap::Skip`](crate::Overlap) only if `R` is not in flight;
 //! 3. compare-and-set `L -> T` (with a new run id if `T` runs): one scheduler wins, the others
 //!    leave `T` to it;
 //! 4. the winner records the run (idempotency key `schedule:{name}:{T}`), then marks it
@@ -37,8 +38,9 @@ impl Engine {
 
     /// Fires the ticks of the store's schedules that are due at `now`: for each schedule, the
     /// latest tick after its last one, at or before `now`, is decided once across every engine
-    /// on the store (run, or skipped by its [`Overlap`] or [`CatchUp`](crate::CatchUp) policy), and its run
-    /// recorded for a worker to claim. A tick another engine decided first is left to it.
+    /// on the store (run, or skipped by its [`Overlap`] or [`CatchUp`](crate::CatchUp)
+    /// policy), and its run recorded for a worker to claim. A tick another engine decided
+    /// first is left to it.
     /// Ticks are idempotent: calling this again, here or elsewhere, at the same `now` starts
     /// nothing more.
     ///
@@ -226,6 +228,8 @@ async fn start(
     let created = match store.create(&record, None).await.map_err(failed)? {
         Created::New => true,
         Created::Existing(_) => false,
+        // The tick's own run, recorded before the schedule's input changed.
+        Created::KeyConflict { run_id: holder } if holder == run_id => false,
         Created::KeyConflict { run_id: holder } => {
             return Err(ScheduleError::Rejected {
                 name: name.clone(),
