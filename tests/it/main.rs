@@ -112,5 +112,7 @@ mod sqlite_store;
 mod step_hooks;
 mod step_options;
 mod subscribe;
+mod timers;
 mod waits;
+mod webhook;
 mod workers;

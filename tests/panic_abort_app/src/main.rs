@@ -114,6 +114,47 @@ impl Store for Outage {
     ) -> BoxFuture<'_, Result<usize, StoreError>> {
         self.inner.prune(ended_before_micros, limit)
     }
+    fn suspend<'a>(
+        &'a self,
+        run_id: hookflow::RunId,
+        fence: u64,
+        events: &'a [hookflow::Event],
+        suspension: &'a hookflow::store::Suspension,
+    ) -> hookflow::store::BoxFuture<'a, Result<Option<hookflow::store::Wake>, StoreError>> {
+        self.inner.suspend(run_id, fence, events, suspension)
+    }
+    fn deliver<'a>(
+        &'a self,
+        run_id: hookflow::RunId,
+        workflow: &'a str,
+        message: &'a hookflow::store::Message,
+    ) -> hookflow::store::BoxFuture<'a, Result<hookflow::store::Delivery, StoreError>> {
+        self.inner.deliver(run_id, workflow, message)
+    }
+    fn message<'a>(
+        &'a self,
+        run_id: hookflow::RunId,
+        event: &'a str,
+        index: u32,
+    ) -> hookflow::store::BoxFuture<'a, Result<Option<hookflow::store::Message>, StoreError>> {
+        self.inner.message(run_id, event, index)
+    }
+    fn cancel<'a>(
+        &'a self,
+        run_id: hookflow::RunId,
+        request: &'a hookflow::CancelRequest,
+    ) -> hookflow::store::BoxFuture<'a, Result<hookflow::store::Cancelling, StoreError>> {
+        self.inner.cancel(run_id, request)
+    }
+    fn cancel_requests<'a>(
+        &'a self,
+        runs: &'a [hookflow::RunId],
+    ) -> hookflow::store::BoxFuture<
+        'a,
+        Result<Vec<(hookflow::RunId, hookflow::CancelRequest)>, StoreError>,
+    > {
+        self.inner.cancel_requests(runs)
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]

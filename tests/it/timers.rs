@@ -1,0 +1,154 @@
+//! A durable timer across a crash: a run sleeps 2 s on a SQLite file, its process is
+//! SIGKILLed at once, another process with a worker (polling every 100 ms, the default) opens
+//! the same file, and the run wakes there within 200 ms of its due time. The processes are
+//! this test binary again, running the ignored entry point `timers::timer_process`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hookflow::store::Store;
+use hookflow::store::sqlite::SqliteStore;
+use hookflow::{Engine, EventKind, RunId, StepContext, StoredStatus, Worker, WorkflowContext};
+use hookflow::{step, workflow};
+
+const CHILD_TEST: &str = "timers::timer_process";
+const CHILD_DB: &str = "HOOKFLOW_TIMERS_CHILD_DB";
+const CHILD_MODE: &str = "HOOKFLOW_TIMERS_CHILD_MODE";
+
+fn now_micros() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros(),
+    )
+    .unwrap_or(0)
+}
+
+/// When it ran, in microseconds since the epoch: the run's output.
+#[step]
+async fn woke(_ctx: &StepContext, _n: u32) -> Result<u64, std::io::Error> {
+    Ok(now_micros())
+}
+
+#[workflow]
+async fn reminder(ctx: &WorkflowContext, millis: u64) -> Result<u64, std::io::Error> {
+    ctx.sleep(Duration::from_millis(millis)).await;
+    woke(ctx, 0).await
+}
+
+fn engine(store: Arc<SqliteStore>) -> Engine {
+    Engine::builder()
+        .store(store)
+        .workflow::<Reminder>()
+        .build()
+}
+
+/// A timer process: with `HOOKFLOW_TIMERS_CHILD_MODE=start`, starts a reminder of 2 s, prints
+/// `RUN <id>` once it sleeps, and waits to be killed; with `work`, runs a worker until killed.
+#[test]
+#[ignore = "child process of timers::a_sleeping_run_wakes_on_time_in_another_process_after_a_kill, run by it"]
+fn timer_process() {
+    let (Ok(db), Ok(mode)) = (std::env::var(CHILD_DB), std::env::var(CHILD_MODE)) else {
+        return; // Not a timer process (`--ignored` without the parent): nothing to do.
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let store = Arc::new(SqliteStore::open(&db).unwrap());
+            let engine = engine(store);
+            if mode == "start" {
+                let outcome = engine.run::<Reminder>(2000).await;
+                println!("RUN {} {}", outcome.run_id(), outcome.status());
+            } else {
+                let _worker = Worker::new(&engine).start().unwrap();
+                println!("WORKING");
+            }
+            std::future::pending::<()>().await;
+        });
+}
+
+fn child(db: &Path, mode: &str) -> (Child, String) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            CHILD_TEST,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DB, db)
+        .env(CHILD_MODE, mode)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let said = loop {
+        let line = lines.next().expect("the timer process spoke").unwrap();
+        // libtest prints the test's name on the same line first.
+        if let Some((_, said)) = line.split_once("RUN ") {
+            break format!("RUN {said}");
+        }
+        if line.contains("WORKING") {
+            break "WORKING".to_owned();
+        }
+    };
+    (child, said)
+}
+
+#[tokio::test]
+async fn a_sleeping_run_wakes_on_time_in_another_process_after_a_kill() {
+    let dir = std::env::temp_dir().join(format!("hookflow-timers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("runs.db");
+
+    let (mut first, said) = child(&db, "start");
+    let mut words = said.split(' ').skip(1);
+    let run_id = RunId::parse(words.next().unwrap()).unwrap();
+    assert_eq!(words.next(), Some("waiting"), "{said}");
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let store = Arc::new(SqliteStore::open(&db).unwrap());
+    let (_, events) = store.load(run_id).await.unwrap();
+    let due = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::WaitStarted { until_micros, .. } => *until_micros,
+            _ => None,
+        })
+        .expect("the due time is in the journal");
+
+    let (mut second, _) = child(&db, "work");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let woke_at = loop {
+        let (record, _) = store.load(run_id).await.unwrap();
+        if record.status == StoredStatus::Completed {
+            break record.output.and_then(|o| o.as_u64()).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run did not wake: {}",
+            record.status
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert!(woke_at >= due, "woke {} µs early", due - woke_at);
+    let late = Duration::from_micros(woke_at - due);
+    assert!(
+        late < Duration::from_millis(200),
+        "woke {late:?} after its due time"
+    );
+    eprintln!("timers: the run woke {late:?} after its due time, in another process");
+    let _ = std::fs::remove_dir_all(dir);
+}
