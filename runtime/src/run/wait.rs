@@ -198,13 +198,16 @@ fn taken<T: DeserializeOwned>(event: &str, outcome: Outcome) -> Result<Option<T>
     }
 }
 
+/// A wait the journal records: its due time, and how it ended if it did.
+type Started = (Option<u64>, Option<WaitOutcome>);
+
 /// What the journal says of the wait at `position`: its due time and how it ended, if it
 /// started before; a step or another wait there does not match the body.
 fn recorded(
     run: &RunShared,
     position: u32,
     event: Option<&str>,
-) -> Result<Option<(Option<u64>, Option<WaitOutcome>)>, ReplayError> {
+) -> Result<Option<Started>, ReplayError> {
     let Some(replay) = run.replay() else {
         return Ok(None);
     };
