@@ -1,4 +1,4 @@
-//! The command line: `hookflow --db <PATH|URL> <runs|show|diagram|resume|cancel|prune|retry|fork> ...`.
+//! The command line: `hookflow --db <PATH|URL> <runs|show|diagram|resume|cancel|prune|retry|fork|schedules> ...`.
 
 use std::fmt;
 use std::time::Duration;
@@ -9,8 +9,8 @@ use hookflow_runtime::{RunId, StoredStatus};
 /// Look at the runs in a hookflow store, draw them, resume them, prune the ended ones, retry
 /// the failed compensations of a run, and fork a run from a step.
 ///
-/// `runs`, `show` and `diagram` open the store read-only; only `resume`, `cancel`, `prune`,
-/// `retry` and `fork` write.
+/// `runs`, `show`, `diagram` and `schedules` open the store read-only; only `resume`,
+/// `cancel`, `prune`, `retry` and `fork` write.
 #[derive(Parser)]
 #[command(name = "hookflow", version)]
 pub struct Args {
@@ -132,6 +132,9 @@ pub enum Command {
         )]
         actor: String,
     },
+    /// List the schedules (recurring runs), by name: workflow, spec, policies, last tick and
+    /// next tick.
+    Schedules,
 }
 
 /// An age, as `--older-than` gives it: a number of days, hours, minutes or seconds.

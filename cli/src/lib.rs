@@ -9,6 +9,7 @@
 //! hookflow --db runs.db prune --older-than 30d
 //! hookflow --db runs.db retry 01938c1e-...
 //! hookflow --db runs.db fork 01938c1e-... --from-step 2
+//! hookflow --db runs.db schedules
 //! ```
 //!
 //! Looking needs nothing but the store. Resuming runs the workflow's code, which the
@@ -27,6 +28,7 @@
 mod args;
 mod open;
 mod render;
+mod schedules;
 
 use std::path::PathBuf;
 
@@ -39,6 +41,7 @@ use hookflow_runtime::{ForkError, Retried, RetryError};
 pub use args::{Age, Args, Command};
 pub use open::{open, open_read_only};
 pub use render::{duration, runs_table, show, utc};
+pub use schedules::schedules_table;
 
 /// What goes wrong, each with what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -271,6 +274,13 @@ impl Cli {
                     Err(err) => out.push_str(&format!("not run here ({err}): a worker runs it\n")),
                 }
                 Ok(out)
+            }
+            Command::Schedules => {
+                let found = store.schedules().await.map_err(CliError::Store)?;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+                Ok(schedules_table(&found.schedules, &found.unreadable, now))
             }
             Command::Resume { run } => {
                 load(run).await?;

@@ -61,7 +61,7 @@ pub fn runs_table(runs: &[RunRecord], unreadable: &[Unreadable]) -> String {
 
 /// `text` with control characters escaped: a run id or a reason read from a corrupt row may
 /// hold anything, and must not drive the terminal.
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_control() {

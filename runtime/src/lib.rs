@@ -55,6 +55,9 @@ pub use engine::{
     Cancel, CancelError, DEFAULT_LEASE, Engine, EngineBuilder, EnqueueError, PruneError,
     ResumeError, ResumeReport, SendError, Sent, SpawnError,
 };
+pub use engine::{
+    FireReport, MAX_SCHEDULE_NAME, ScheduleError, ScheduleOptions, Tick, TickAction, schedule_key,
+};
 pub use hook::{After, Before, HookPoint, Hooks, Plugin, Registrar, Slot, StepHook};
 pub use journal::{Event, EventKind, Journal, WaitOutcome};
 pub use run::Outcome;
@@ -69,6 +72,7 @@ pub use types::{
     RetryPolicy, RunError, RunId, RunOptions, RunStatus, StepData, StepFuture, StepMeta,
     StepResponse, StepTimeout, WaitError, WorkflowMeta,
 };
+pub use types::{CatchUp, Overlap, Spec, SpecError};
 pub use types::{DEFAULT_MAX_RECORD_BYTES, MAX_DEPTH, RecordError, Rejection};
 pub use view::RunEvents;
 pub use worker::{Worker, WorkerError, WorkerHandle, WorkerReport};

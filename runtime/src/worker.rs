@@ -161,6 +161,19 @@ impl Worker {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| WorkerError::NoRuntime)?;
         let (stop, stopping) = watch::channel(None);
         let stats = Arc::new(Mutex::new(WorkerReport::default()));
+        // The scheduler fires the store's schedules beside the claims (`engine::scheduler`).
+        let (worker_id, on_error) = (self.engine.worker_id().to_owned(), self.on_error.clone());
+        let scheduler = crate::engine::run_scheduler(
+            self.engine.clone(),
+            self.poll_interval,
+            stopping.clone(),
+            move |source| {
+                let error = WorkerError::Schedule(source);
+                tracing::warn!(worker = worker_id, %error, "hookflow: worker");
+                on_error.as_ref().inspect(|report| report(&error));
+            },
+        );
+        runtime.spawn(scheduler);
         let task = runtime.spawn(self.run(stopping, Arc::clone(&stats)));
         Ok(WorkerHandle { stop, task, stats })
     }
@@ -508,4 +521,9 @@ pub enum WorkerError {
         #[source]
         source: StoreError,
     },
+    /// The worker's scheduler could not fire a schedule (the store failing, a schedule that
+    /// cannot be read or whose stored spec does not parse); it goes on with the others and
+    /// tries again at its next pass.
+    #[error("cannot fire schedules: {0}")]
+    Schedule(#[source] crate::engine::ScheduleError),
 }

@@ -104,6 +104,8 @@ mod replay_failures;
 mod replay_parallel;
 mod retention;
 mod saga_properties;
+mod schedule_workers;
+mod schedules;
 mod spawn;
 mod sqlite_processes;
 mod sqlite_read_only;

@@ -855,6 +855,7 @@ fn number(record: &hookflow::RunRecord) -> u64 {
 struct Seen {
     claim_unavailable: u64,
     release: u64,
+    schedule_unavailable: u64,
     other: Vec<String>,
 }
 
@@ -901,6 +902,11 @@ fn workers_ride_out_a_database_outage() {
                             ..
                         } => seen.claim_unavailable += 1,
                         WorkerError::Release { .. } => seen.release += 1,
+                        // The scheduler, beside the claims, finds the store down too.
+                        WorkerError::Schedule(hookflow::ScheduleError::Store {
+                            source: StoreError::Unavailable { .. } | StoreError::NoAnswer { .. },
+                            ..
+                        }) => seen.schedule_unavailable += 1,
                         other => seen.other.push(other.to_string()),
                     }
                 })

@@ -10,6 +10,8 @@ mod lease;
 mod lookup;
 mod operator;
 mod resume;
+mod schedule;
+mod scheduler;
 mod signal;
 mod start;
 
@@ -34,6 +36,10 @@ pub use operator::Retried;
 pub use resume::ResumeReport;
 use resume::Resumer;
 pub(crate) use resume::{ClaimedRun, WorkReadiness};
+pub use schedule::{
+    FireReport, MAX_SCHEDULE_NAME, ScheduleError, ScheduleOptions, Tick, TickAction, schedule_key,
+};
+pub(crate) use scheduler::run_scheduler;
 pub use signal::{Cancel, CancelError, SendError, Sent};
 
 /// Runs workflows with the hooks, services and job dispatcher it was built with.

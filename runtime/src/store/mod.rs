@@ -40,6 +40,7 @@ mod prune;
 mod redact;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod row;
+mod schedules;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 mod wakeup;
@@ -60,6 +61,7 @@ pub use page::{RunCursor, RunFilter, RunPage};
 pub(crate) use prune::prune_periodically;
 pub use prune::{PRUNE_BATCH, prune_older_than};
 pub use redact::redact;
+pub use schedules::{ScheduleRecord, Schedules, UnreadableSchedule};
 pub(crate) use wakeup::WakeupSignal;
 pub use wakeup::Wakeups;
 
@@ -485,6 +487,50 @@ pub trait Store: Send + Sync + 'static {
     fn wakeups(&self) -> Wakeups {
         Wakeups::never()
     }
+
+    /// Records a schedule, or replaces the definition (workflow, version, spec, input,
+    /// policies) of the one of the same name, keeping its ticks; a new spec takes
+    /// `schedule`'s anchor. Refused by a read-only store ([`StoreError::ReadOnly`]). This
+    /// method and the next four default to [`StoreError::Unsupported`] (no schedules).
+    fn save_schedule<'a>(
+        &'a self,
+        schedule: &'a ScheduleRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        schedules::unsupported(schedule)
+    }
+
+    /// Every schedule, by name; a row that cannot be read is reported, and left as it is.
+    fn schedules(&self) -> BoxFuture<'_, Result<Schedules, StoreError>> {
+        schedules::unsupported(())
+    }
+
+    /// Compare-and-set of schedule `name`'s last tick: if it is `from` (`None`: never ticked),
+    /// sets it to `tick`, and with `run_id` (the tick runs) records that run as its last, not
+    /// yet [`started`](ScheduleRecord::started); returns `false`, changing nothing, if another
+    /// worker moved the tick first or the schedule is gone.
+    fn advance_schedule<'a>(
+        &'a self,
+        name: &'a str,
+        from: Option<u64>,
+        tick: u64,
+        run_id: Option<RunId>,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        schedules::unsupported((name, from, tick, run_id))
+    }
+
+    /// Marks run `run_id` of schedule `name` recorded, if it is still its last run.
+    fn schedule_started<'a>(
+        &'a self,
+        name: &'a str,
+        run_id: RunId,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        schedules::unsupported((name, run_id))
+    }
+
+    /// Deletes the schedule `name` (its runs stay); returns whether there was one.
+    fn remove_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        schedules::unsupported(name)
+    }
 }
 
 /// A shared store is a store: keep an `Arc` to inspect what the engine records.
@@ -600,4 +646,5 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn wakeups(&self) -> Wakeups {
         (**self).wakeups()
     }
+    schedules::forward_schedules!();
 }

@@ -354,6 +354,13 @@ pub enum StoreError {
         /// The driver's error.
         message: String,
     },
+    /// The store does not do what was asked: a store implemented outside hookflow that keeps
+    /// no schedules (the [`Store`](crate::store::Store) trait's default for them).
+    #[error("this store cannot {context}: it does not implement it")]
+    Unsupported {
+        /// What was asked.
+        context: String,
+    },
 }
 
 impl StoreError {

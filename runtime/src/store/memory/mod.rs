@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod schedules;
 mod waiting;
 
 use super::{
@@ -88,6 +89,7 @@ pub struct MemoryStore {
     inner: Mutex<Inner>,
     /// Wakes the workers waiting on this store ([`MemoryStore::claimable`]).
     wakeup: WakeupSignal,
+    schedules: schedules::MemorySchedules,
 }
 
 #[derive(Debug, Default)]
@@ -522,6 +524,7 @@ impl Store for MemoryStore {
     fn wakeups(&self) -> Wakeups {
         self.wakeup.subscribe()
     }
+    crate::store::schedules::forward_schedules!();
 }
 
 /// Gives `record`'s lease to `lease.owner`, at generation `fence`: a waiting run that is

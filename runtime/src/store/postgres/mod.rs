@@ -18,6 +18,7 @@ mod committer;
 mod page;
 mod queries;
 mod read;
+mod schedules;
 mod schema;
 mod waiting;
 mod wakeup;
@@ -530,6 +531,7 @@ impl Store for PostgresStore {
     fn wakeups(&self) -> Wakeups {
         (self.wakeup.as_deref()).map_or_else(Wakeups::never, WakeupSignal::subscribe)
     }
+    crate::store::schedules::forward_schedules!();
 }
 
 async fn get(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {

@@ -61,6 +61,22 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX hookflow_inbox_by_event ON hookflow_inbox (run_id, event, seq);",
     // 4: pruning finds the ended runs by status and last change, oldest first.
     "CREATE INDEX hookflow_runs_by_status_updated ON hookflow_runs (status, updated_at);",
+    // 5: schedules (recurring runs), each with the last tick decided.
+    "CREATE TABLE hookflow_schedules (
+        name        TEXT PRIMARY KEY,
+        workflow    TEXT NOT NULL,
+        version     BIGINT NOT NULL,
+        spec        TEXT NOT NULL,
+        input       TEXT NOT NULL,
+        overlap     TEXT NOT NULL,
+        catch_up    TEXT NOT NULL,
+        anchor      BIGINT NOT NULL,
+        last_tick   BIGINT,
+        last_run_id TEXT,
+        started     BOOLEAN NOT NULL DEFAULT TRUE,
+        created_at  BIGINT NOT NULL,
+        updated_at  BIGINT NOT NULL
+    );",
 ];
 
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {

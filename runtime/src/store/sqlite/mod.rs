@@ -19,6 +19,7 @@ mod open;
 mod page;
 mod queries;
 mod read;
+mod schedules;
 mod schema;
 mod waiting;
 mod writer;
@@ -510,6 +511,7 @@ impl Store for SqliteStore {
         }
         self.wakeup.subscribe()
     }
+    crate::store::schedules::forward_schedules!();
 }
 
 /// As [`unavailable`], for a statement that writes a run's data: an error that writing the

@@ -56,6 +56,22 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX inbox_by_event ON inbox (run_id, event, seq);",
     // 4: pruning finds the ended runs by status and last change, oldest first.
     "CREATE INDEX runs_by_status_updated ON runs (status, updated_at);",
+    // 5: schedules (recurring runs), each with the last tick decided.
+    "CREATE TABLE schedules (
+        name        TEXT PRIMARY KEY,
+        workflow    TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        spec        TEXT NOT NULL,
+        input       TEXT NOT NULL,
+        overlap     TEXT NOT NULL,
+        catch_up    TEXT NOT NULL,
+        anchor      INTEGER NOT NULL,
+        last_tick   INTEGER,
+        last_run_id TEXT,
+        started     INTEGER NOT NULL DEFAULT 1,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );",
 ];
 
 /// The tables of a hookflow store (its first version's: later ones are added by migrations).

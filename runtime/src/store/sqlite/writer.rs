@@ -37,6 +37,8 @@ pub(super) enum Request {
         Box<crate::store::RunFilter>,
         oneshot::Sender<Result<crate::store::RunPage, StoreError>>,
     ),
+    /// Any other read: it answers through its own channel.
+    Read(Box<dyn FnOnce(&Connection) + Send>),
 }
 
 /// A write waiting for the writer thread: applied inside a group's transaction, answered
@@ -191,6 +193,7 @@ pub(super) fn writer(conn: &Mutex<Connection>, requests: mpsc::Receiver<Request>
             Request::Page(filter, reply) => {
                 let _ = reply.send(super::page::list_page(&conn, &filter));
             }
+            Request::Read(read) => read(&conn),
         }
         // Free the connection before waiting, for writes made on their callers' threads.
         drop(conn);
