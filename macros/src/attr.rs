@@ -10,6 +10,7 @@ use syn::parse::{ParseStream, Parser};
 use syn::{GenericArgument, Ident, LitStr, Path, Token, Type};
 
 use crate::ctxt::Ctxt;
+pub(crate) use crate::event_decl::EventDecl;
 use crate::names::{did_you_mean, tokens_to_string};
 
 pub(crate) const HOOKS: &str = "hooks";
@@ -35,12 +36,6 @@ pub(crate) struct WorkflowArgs {
     pub(crate) name: Option<LitStr>,
     pub(crate) krate: Option<Path>,
     pub(crate) version: Option<syn::LitInt>,
-}
-
-/// One entry of `events(...)`: `payment_captured: Payment`.
-pub(crate) struct EventDecl {
-    pub(crate) name: Ident,
-    pub(crate) payload: Type,
 }
 
 /// One entry of `hooks(...)`: `validate: before<CheckoutData>`.
@@ -204,32 +199,6 @@ impl StepArgs {
             }
         }
         args
-    }
-}
-
-impl syn::parse::Parse for EventDecl {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        const SHAPE: &str =
-            "expected an event as `name: Payload`, e.g. `payment_captured: Payment`";
-        let name: Ident = input
-            .parse()
-            .map_err(|e| syn::Error::new(e.span(), SHAPE))?;
-        if !input.peek(Token![:]) {
-            return Err(syn::Error::new(
-                if input.is_empty() {
-                    name.span()
-                } else {
-                    input.span()
-                },
-                format!("expected `:` after the event name: `{name}: Payload`"),
-            ));
-        }
-        input.parse::<Token![:]>()?;
-        let payload: Type = input
-            .parse()
-            .map_err(|e| syn::Error::new(e.span(), SHAPE))?;
-        no_more(input, "after the event's payload type")?;
-        Ok(EventDecl { name, payload })
     }
 }
 
@@ -459,7 +428,7 @@ fn parse_crate(input: ParseStream, key: &Ident) -> syn::Result<Path> {
     Ok(path)
 }
 
-fn no_more(input: ParseStream, what: &str) -> syn::Result<()> {
+pub(crate) fn no_more(input: ParseStream, what: &str) -> syn::Result<()> {
     if input.is_empty() {
         Ok(())
     } else {

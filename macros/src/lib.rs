@@ -42,6 +42,7 @@ mod ast;
 mod attr;
 mod check;
 mod ctxt;
+mod event_decl;
 mod expand;
 mod fallback;
 mod names;

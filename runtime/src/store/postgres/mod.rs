@@ -15,6 +15,7 @@
 //! network or a TLS-terminating proxy.
 
 mod committer;
+mod errors;
 mod page;
 mod queries;
 mod read;
@@ -31,6 +32,7 @@ use tokio::sync::oneshot;
 use tokio_postgres::NoTls;
 
 use self::committer::{COMMITTERS, MAX_COMMIT_BYTES, PendingCommit, bytes_of, committer};
+use self::errors::{get, pg, pg_write, stopped};
 use self::queries::{claim, claim_next, create, prune, release, renew};
 use self::read::{list, load, pending};
 use self::schema::{check, migrate};
@@ -532,82 +534,4 @@ impl Store for PostgresStore {
         (self.wakeup.as_deref()).map_or_else(Wakeups::never, WakeupSignal::subscribe)
     }
     crate::store::schedules::forward_schedules!();
-}
-
-async fn get(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
-    use deadpool_postgres::{HookError, PoolError, TimeoutType};
-    let context = || "connect to the database".to_owned();
-    let no_answer = || StoreError::NoAnswer {
-        context: context(),
-        timeout: pool.timeouts().create.unwrap_or(PostgresStore::TIMEOUT),
-    };
-    pool.get().await.map_err(|e| match &e {
-        PoolError::Timeout(TimeoutType::Create | TimeoutType::Recycle) => no_answer(),
-        PoolError::Backend(err) | PoolError::PostCreateHook(HookError::Backend(err))
-            if timed_out(err) =>
-        {
-            no_answer()
-        }
-        PoolError::Backend(err) | PoolError::PostCreateHook(HookError::Backend(err)) => {
-            StoreError::Unavailable {
-                context: context(),
-                message: db_message(err),
-            }
-        }
-        other => StoreError::Unavailable {
-            context: context(),
-            message: other.to_string(),
-        },
-    })
-}
-
-/// Whether `err` is tokio-postgres's own `connect_timeout` elapsing on a socket connect.
-fn timed_out(err: &tokio_postgres::Error) -> bool {
-    std::error::Error::source(err)
-        .and_then(|source| source.downcast_ref::<std::io::Error>())
-        .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-}
-
-/// A tokio-postgres error's message, with the server's or the socket's error it wraps.
-fn db_message(err: &tokio_postgres::Error) -> String {
-    match (err.as_db_error(), std::error::Error::source(err)) {
-        (Some(db), _) => format!("{err}: {}", db.message()),
-        (None, Some(source)) => format!("{err}: {source}"),
-        (None, None) => err.to_string(),
-    }
-}
-
-/// As [`pg`], for a statement that writes a run's data: a data exception of the server
-/// (SQLSTATE class 22: a value too long for its column, a NUL byte in text, ...) or
-/// `program_limit_exceeded` (54000: a value over 1 GB, an index row too large) is
-/// [`StoreError::Refused`], as writing the same data again cannot succeed.
-fn pg_write(context: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
-    move |err| {
-        let refused = err.code().is_some_and(|state| {
-            state.code().starts_with("22")
-                || *state == tokio_postgres::error::SqlState::PROGRAM_LIMIT_EXCEEDED
-        });
-        if refused {
-            StoreError::Refused {
-                context: context.to_owned(),
-                message: db_message(&err),
-            }
-        } else {
-            pg(context)(err)
-        }
-    }
-}
-
-fn pg(context: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
-    move |err| StoreError::Unavailable {
-        context: context.to_owned(),
-        message: db_message(&err),
-    }
-}
-
-fn stopped() -> StoreError {
-    StoreError::Unavailable {
-        context: "reach the store's thread".into(),
-        message: "the PostgreSQL store stopped".into(),
-    }
 }

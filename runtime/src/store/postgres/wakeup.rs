@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use super::{db_message, pg};
+use super::errors::{db_message, pg};
 use crate::store::{StoreError, WakeupSignal};
 
 /// The channel the store notifies and listens on.
