@@ -81,8 +81,11 @@ pub(crate) struct RunState {
     halt: Option<Halt>,
     /// The messages of each event the run's waits took or hold (by index in the inbox), the
     /// journal's first; empty for runs that never wait.
-    pub(crate) taken: std::collections::HashMap<String, std::collections::BTreeSet<u32>>,
+    pub(crate) taken: Option<Box<Taken>>,
 }
+
+/// The messages each event's waits took or hold, by their index in the run's inbox.
+pub(crate) type Taken = std::collections::HashMap<String, std::collections::BTreeSet<u32>>;
 
 /// Why a run stops without running more of its body. The code that finds it calls
 /// [`RunShared::halt`] and waits forever; the run's driver, which polls the body, sees it
@@ -114,7 +117,7 @@ pub(crate) enum Halt {
         what: String,
     },
     /// The run is cancelled: it stops where it is, and its completed steps are compensated.
-    Cancelled(CancelRequest),
+    Cancelled(Box<CancelRequest>),
     /// A fault plan made a step fail: the run fails there, as if its error had been
     /// propagated with `?` (feature `testing`).
     #[cfg(feature = "testing")]

@@ -39,8 +39,10 @@ impl Engine {
         let durable = match self.store().cloned() {
             None => None,
             Some(store) => {
+                // Boxed: the record is held across the `create` below, and a run without a
+                // store must not carry its room in every run's future.
                 let record = match new_record::<W>(self, run_id, &input, &options) {
-                    Ok(record) => record,
+                    Ok(record) => Box::new(record),
                     Err(rejection) => {
                         return Outcome::stopped(run_id, RunStatus::Rejected, rejection.into());
                     }

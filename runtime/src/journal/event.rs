@@ -322,17 +322,18 @@ pub enum EventKind {
     WaitEnded {
         /// The wait's position.
         position: u32,
-        /// How it ended.
-        outcome: WaitOutcome,
+        /// How it ended (boxed: every event is as large as the largest kind).
+        outcome: Box<WaitOutcome>,
     },
     /// The run was cancelled: it stopped where it was, and compensation begins. A resumed run
     /// after this goes on compensating.
     RunCancelled {
         /// Why.
         reason: String,
-        /// Who asked, if known.
+        /// Who asked, if known (boxed, as `actor` below: every event is as large as the
+        /// largest kind, and an `Actor` is large).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        by: Option<Actor>,
+        by: Option<Box<Actor>>,
     },
     /// An operator asked to run again the compensations that failed
     /// ([`Engine::retry`](crate::Engine::retry), `hookflow retry`): the run, which had ended
@@ -340,7 +341,7 @@ pub enum EventKind {
     /// before this event runs again; one recorded completed never does.
     RetryRequested {
         /// Who asked.
-        actor: Actor,
+        actor: Box<Actor>,
     },
     /// The run is a fork of run `from` ([`Engine::fork`](crate::Engine::fork), `hookflow
     /// fork`): its journal began as a copy of `from`'s up to the start of step `at_step`, so
@@ -351,7 +352,7 @@ pub enum EventKind {
         /// The position of the first step that runs again.
         at_step: u32,
         /// Who asked.
-        actor: Actor,
+        actor: Box<Actor>,
     },
 }
 
@@ -549,7 +550,7 @@ impl fmt::Display for EventKind {
                 }
                 (None, until) => write!(f, "sleep #{position} until {}", until.unwrap_or(0)),
             },
-            EventKind::WaitEnded { position, outcome } => match outcome {
+            EventKind::WaitEnded { position, outcome } => match &**outcome {
                 WaitOutcome::Received { .. } => write!(f, "wait #{position}: event received"),
                 WaitOutcome::Failed { error, .. } => {
                     write!(f, "wait #{position}: event FAILED: {error}")

@@ -311,7 +311,7 @@ impl Replay {
                             Some(event),
                             WaitOutcome::Received { message, .. }
                             | WaitOutcome::Failed { message, .. },
-                        ) = (&wait.event, outcome)
+                        ) = (&wait.event, &**outcome)
                         {
                             replay
                                 .taken
@@ -319,7 +319,7 @@ impl Replay {
                                 .or_default()
                                 .insert(*message);
                         }
-                        wait.ended = Some(outcome.clone());
+                        wait.ended = Some((**outcome).clone());
                     }
                 }
                 EventKind::RetryRequested { .. } => retry.apply(&mut replay),

@@ -163,10 +163,13 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
         Some(cause) => {
             if recorded_failure.is_none() {
                 run.record(match cancelled {
-                    Some(request) => EventKind::RunCancelled {
-                        reason: request.reason,
-                        by: request.by,
-                    },
+                    Some(request) => {
+                        let request = *request;
+                        EventKind::RunCancelled {
+                            reason: request.reason,
+                            by: request.by.map(Box::new),
+                        }
+                    }
                     None => EventKind::RunFailed {
                         error: cause.clone(),
                     },

@@ -816,7 +816,7 @@ fn failed_mode(
 fn cancelled(run: &RunShared) -> bool {
     match run.cancel_now() {
         Some(request) => {
-            run.halt(Halt::Cancelled(request));
+            run.halt(Halt::Cancelled(Box::new(request)));
             true
         }
         None => false,

@@ -109,7 +109,7 @@ impl WorkflowContext {
             Some((until, _)) => *until,
             None => {
                 if let Some(request) = run.cancel_now() {
-                    return stop(run, Halt::Cancelled(request)).await;
+                    return stop(run, Halt::Cancelled(Box::new(request))).await;
                 }
                 let until = until.map(|u| u.micros());
                 run.record(EventKind::WaitStarted {
@@ -239,14 +239,15 @@ fn recorded(
 /// Reserves the first message of `event` no wait of this run took or holds: its index.
 fn reserve(run: &RunShared, event: &str) -> u32 {
     let mut state = lock(&run.state);
-    if !state.taken.contains_key(event) {
+    let all = state.taken.get_or_insert_with(Box::default);
+    if !all.contains_key(event) {
         let recorded = run
             .replay()
             .and_then(|r| r.taken.get(event).cloned())
             .unwrap_or_default();
-        state.taken.insert(event.to_owned(), recorded);
+        all.insert(event.to_owned(), recorded);
     }
-    let taken = state.taken.entry(event.to_owned()).or_default();
+    let taken = all.entry(event.to_owned()).or_default();
     let index = (0..).find(|i| !taken.contains(i)).unwrap_or(u32::MAX);
     taken.insert(index);
     index
@@ -275,7 +276,7 @@ async fn in_memory(
     }
     run.record(EventKind::WaitEnded {
         position,
-        outcome: WaitOutcome::Elapsed,
+        outcome: Box::new(WaitOutcome::Elapsed),
     });
     Outcome::Ended(WaitOutcome::Elapsed)
 }
@@ -293,7 +294,7 @@ async fn durable_wait(
     };
     loop {
         if let Some(request) = run.cancel_now() {
-            return stop(run, Halt::Cancelled(request)).await;
+            return stop(run, Halt::Cancelled(Box::new(request))).await;
         }
         if let Some((name, index)) = event {
             match durable.store.message(run.run_id, name, index).await {
@@ -371,7 +372,7 @@ async fn durable_wait(
 async fn ended(run: &RunShared, position: u32, outcome: WaitOutcome) -> Outcome {
     run.record(EventKind::WaitEnded {
         position,
-        outcome: outcome.clone(),
+        outcome: Box::new(outcome.clone()),
     });
     commit_or_halt(run).await;
     Outcome::Ended(outcome)

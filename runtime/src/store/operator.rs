@@ -114,7 +114,9 @@ pub async fn request_retry(
     let event = Event {
         seq: next_seq(&events),
         at_micros: now_micros(),
-        kind: EventKind::RetryRequested { actor },
+        kind: EventKind::RetryRequested {
+            actor: Box::new(actor),
+        },
     };
     // Under the generation the run ended with: a worker that claimed it since (after another
     // retry) fences this write out.
@@ -189,7 +191,7 @@ pub async fn fork_run(
         EventKind::Forked {
             from: run_id,
             at_step: from_step,
-            actor,
+            actor: Box::new(actor),
         },
     ]
     .into_iter()
