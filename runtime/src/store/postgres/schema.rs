@@ -59,8 +59,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX hookflow_inbox_by_delivery ON hookflow_inbox (run_id, delivery_key)
         WHERE delivery_key IS NOT NULL;
     CREATE INDEX hookflow_inbox_by_event ON hookflow_inbox (run_id, event, seq);",
-    // 4: pruning finds the ended runs by status and last change, oldest first.
-    "CREATE INDEX hookflow_runs_by_status_updated ON hookflow_runs (status, updated_at);",
+    // 4: pruning finds the ended runs by last change, oldest first. Partial: a commit of a
+    // running run (it changes `updated_at`) does not touch it; only a run's end does.
+    "CREATE INDEX hookflow_runs_ended ON hookflow_runs (updated_at)
+        WHERE status IN ('completed', 'compensated', 'compensation_failed', 'cancelled');",
     // 5: schedules (recurring runs), each with the last tick decided.
     "CREATE TABLE hookflow_schedules (
         name        TEXT PRIMARY KEY,

@@ -54,8 +54,12 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX inbox_by_delivery ON inbox (run_id, delivery_key)
         WHERE delivery_key IS NOT NULL;
     CREATE INDEX inbox_by_event ON inbox (run_id, event, seq);",
-    // 4: pruning finds the ended runs by status and last change, oldest first.
-    "CREATE INDEX runs_by_status_updated ON runs (status, updated_at);",
+    // 4: pruning finds the ended runs by last change, oldest first. Partial: a commit of a
+    // running run (it changes `updated_at`) does not touch it; only a run's end does. The
+    // condition is the prune query's, word for word (`row::finished_statuses`), so that
+    // SQLite uses it.
+    "CREATE INDEX runs_ended ON runs (updated_at)
+        WHERE status IN ('completed', 'compensated', 'compensation_failed', 'cancelled');",
     // 5: schedules (recurring runs), each with the last tick decided.
     "CREATE TABLE schedules (
         name        TEXT PRIMARY KEY,
@@ -208,4 +212,19 @@ fn has_tables(version: i64, objects: &[(String, String)]) -> Result<(), StoreErr
                 .join(" or ")
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+    use crate::store::row;
+
+    #[test]
+    fn the_ended_runs_index_has_the_prune_querys_condition() {
+        let condition = format!("WHERE status IN ({})", row::finished_statuses());
+        assert!(
+            MIGRATIONS[3].contains(&condition),
+            "migration 4 must say `{condition}` for SQLite to use it"
+        );
+    }
 }
