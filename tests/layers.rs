@@ -41,6 +41,7 @@ const MACROS: &[(&str, u8)] = &[
     ("ctxt", 1),
     ("names", 1),
     ("attr", 2),
+    ("event_decl", 2),
     ("ast", 3),
     ("check", 4),
     ("expand", 5),

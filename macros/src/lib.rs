@@ -18,7 +18,7 @@
 //! | layer | modules         | what                                                        |
 //! |-------|-----------------|-------------------------------------------------------------|
 //! | 1     | `ctxt`, `names` | error accumulation; naming and token-text helpers           |
-//! | 2     | `attr`          | parses the attribute arguments into plain data              |
+//! | 2     | `attr`, `event_decl` | parses the attribute arguments into plain data (`event_decl`: one `events(...)` entry) |
 //! | 3     | `ast`           | models the annotated function, with `attr`'s output         |
 //! | 4     | `check`         | cross-cutting checks, a pass of its own after `ast`         |
 //! | 5     | `expand`        | generates the code (`expand::step`, `expand::workflow`)     |

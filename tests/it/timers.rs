@@ -6,6 +6,16 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+
+/// A child process, killed when dropped: a failing test leaves none behind.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -74,7 +84,7 @@ fn timer_process() {
         });
 }
 
-fn child(db: &Path, mode: &str) -> (Child, String) {
+fn child(db: &Path, mode: &str) -> (Killed, String) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             CHILD_TEST,
@@ -100,7 +110,7 @@ fn child(db: &Path, mode: &str) -> (Child, String) {
             break "WORKING".to_owned();
         }
     };
-    (child, said)
+    (Killed(child), said)
 }
 
 #[tokio::test]
@@ -114,8 +124,8 @@ async fn a_sleeping_run_wakes_on_time_in_another_process_after_a_kill() {
     let mut words = said.split(' ').skip(1);
     let run_id = RunId::parse(words.next().unwrap()).unwrap();
     assert_eq!(words.next(), Some("waiting"), "{said}");
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
 
     let store = Arc::new(SqliteStore::open(&db).unwrap());
     let (_, events) = store.load(run_id).await.unwrap();
@@ -141,8 +151,8 @@ async fn a_sleeping_run_wakes_on_time_in_another_process_after_a_kill() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    second.kill().unwrap();
-    second.wait().unwrap();
+    second.0.kill().unwrap();
+    second.0.wait().unwrap();
     assert!(woke_at >= due, "woke {} µs early", due - woke_at);
     let late = Duration::from_micros(woke_at - due);
     assert!(

@@ -7,6 +7,16 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+/// A child process, killed when dropped: a failing test leaves none behind.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -43,7 +53,7 @@ fn server_process() {
 }
 
 /// Starts a server process and returns it with its address.
-fn server(db: &Path, effects: &Path) -> (Child, String) {
+fn server(db: &Path, effects: &Path) -> (Killed, String) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             CHILD_TEST,
@@ -69,7 +79,7 @@ fn server(db: &Path, effects: &Path) -> (Child, String) {
             break addr.trim().to_owned();
         }
     };
-    (child, addr)
+    (Killed(child), addr)
 }
 
 /// One HTTP/1.1 request; the status and the JSON body of the answer.
@@ -120,8 +130,8 @@ async fn checkout_completes_in_another_process_after_a_kill_while_it_waits() {
     assert_eq!(count(&effects, "authorize"), 1);
 
     // The process dies while the run waits for the payment provider.
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
 
     let (mut second, addr) = server(&db, &effects);
     let (status, shown) = http(&addr, "GET", &format!("/checkouts/{run_id}"), None).await;
@@ -149,8 +159,8 @@ async fn checkout_completes_in_another_process_after_a_kill_while_it_waits() {
     // The provider retries its webhook: taken once.
     let (status, again) = http(&addr, "POST", "/webhooks/payment", Some(hook)).await;
     assert_eq!((status, &again["delivered"]), (200, &json!("duplicate")));
-    second.kill().unwrap();
-    second.wait().unwrap();
+    second.0.kill().unwrap();
+    second.0.wait().unwrap();
 
     assert_eq!(count(&effects, "authorize"), 1, "authorized once");
     assert_eq!(count(&effects, "fulfil"), 1, "fulfilled once");
