@@ -64,6 +64,39 @@ impl CrashStore {
         }
         Ok(())
     }
+
+    /// A commit point (a commit, a suspension), described as `what`: `write` is made unless
+    /// the crash falls before it, and the store crashes before or after it when its number is
+    /// the crash point's. `after_crash` says what a write after the crash was.
+    async fn commit_point<T>(
+        &self,
+        after_crash: &str,
+        what: String,
+        write: BoxFuture<'_, Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let (number, crash) = {
+            let mut state = lock(&self.state);
+            if state.crashed {
+                return Err(crashed(after_crash));
+            }
+            state.commits.push(what);
+            (state.commits.len(), state.crash)
+        };
+        let context = format!("commit {number}");
+        match crash {
+            Some((Moment::Before, at)) if at == number => {
+                lock(&self.state).crashed = true;
+                Err(crashed(&context))
+            }
+            Some((Moment::After, at)) if at == number => {
+                let written = write.await;
+                lock(&self.state).crashed = true;
+                written?;
+                Err(crashed(&context))
+            }
+            _ => write.await,
+        }
+    }
 }
 
 /// The error a write gets at and after the crash.
@@ -93,30 +126,12 @@ impl Store for CrashStore {
         events: &'a [Event],
         update: Option<RunUpdate>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let (number, crash) = {
-                let mut state = lock(&self.state);
-                if state.crashed {
-                    return Err(crashed("a commit after the crash"));
-                }
-                state.commits.push(describe(events, update.as_ref()));
-                (state.commits.len(), state.crash)
-            };
-            let context = format!("commit {number}");
-            match crash {
-                Some((Moment::Before, at)) if at == number => {
-                    lock(&self.state).crashed = true;
-                    Err(crashed(&context))
-                }
-                Some((Moment::After, at)) if at == number => {
-                    let written = self.inner.commit(run_id, fence, events, update).await;
-                    lock(&self.state).crashed = true;
-                    written?;
-                    Err(crashed(&context))
-                }
-                _ => self.inner.commit(run_id, fence, events, update).await,
-            }
-        })
+        let what = describe(events, update.as_ref());
+        Box::pin(self.commit_point(
+            "a commit after the crash",
+            what,
+            self.inner.commit(run_id, fence, events, update),
+        ))
     }
 
     fn claim<'a>(
@@ -196,33 +211,14 @@ impl Store for CrashStore {
         events: &'a [Event],
         suspension: &'a Suspension,
     ) -> BoxFuture<'a, Result<Option<Wake>, StoreError>> {
-        Box::pin(async move {
-            // A suspension is a commit point: its events are written with it.
-            let (number, crash) = {
-                let mut state = lock(&self.state);
-                if state.crashed {
-                    return Err(crashed("a suspension after the crash"));
-                }
-                let mut what = describe(events, None);
-                what.push_str(", the run suspended");
-                state.commits.push(what);
-                (state.commits.len(), state.crash)
-            };
-            let context = format!("commit {number}");
-            match crash {
-                Some((Moment::Before, at)) if at == number => {
-                    lock(&self.state).crashed = true;
-                    Err(crashed(&context))
-                }
-                Some((Moment::After, at)) if at == number => {
-                    let written = self.inner.suspend(run_id, fence, events, suspension).await;
-                    lock(&self.state).crashed = true;
-                    written?;
-                    Err(crashed(&context))
-                }
-                _ => self.inner.suspend(run_id, fence, events, suspension).await,
-            }
-        })
+        // A suspension is a commit point: its events are written with it.
+        let mut what = describe(events, None);
+        what.push_str(", the run suspended");
+        Box::pin(self.commit_point(
+            "a suspension after the crash",
+            what,
+            self.inner.suspend(run_id, fence, events, suspension),
+        ))
     }
 
     fn deliver<'a>(
