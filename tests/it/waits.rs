@@ -134,6 +134,13 @@ async fn waiting_run_resumes_when_its_event_arrives(store: Arc<impl Store>) {
     assert_eq!(record.status, StoredStatus::Waiting);
     assert_eq!(record.owner, None, "a suspended run holds no lease");
     assert_eq!(record.waiting_for.as_deref(), Some("payment_captured"));
+    let status = engine.status(run_id).await.unwrap();
+    assert_eq!(status.status, StoredStatus::Waiting);
+    assert_eq!(status.waiting_for.as_deref(), Some("payment_captured"));
+    assert_eq!(
+        status.current_step.map(|s| s.name),
+        Some("authorize".to_owned())
+    );
 
     // Another engine on the same store (another process) sends the event.
     let sender = self::engine(Arc::clone(&store), &effects);

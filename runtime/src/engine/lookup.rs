@@ -32,6 +32,13 @@ pub struct RunSummary {
     /// now shows once it ends, and one shown in flight was running when the run stopped, or
     /// is running in a branch.
     pub current_step: Option<CurrentStep>,
+    /// For a waiting run: the event it waits for, if any (`ctx.wait`).
+    pub waiting_for: Option<String>,
+    /// For a waiting run: when it wakes by itself (a timer, a wait's timeout, its deadline),
+    /// in microseconds since the Unix epoch.
+    pub wakes_at_micros: Option<u64>,
+    /// A cancellation asked for and not carried out yet.
+    pub cancel_requested: Option<crate::types::CancelRequest>,
 }
 
 /// Why a run could not be looked up.
@@ -80,6 +87,9 @@ impl Engine {
             has_output: record.output.is_some(),
             error: record.error,
             current_step: CurrentStep::of(&events),
+            waiting_for: record.waiting_for,
+            wakes_at_micros: record.wake_at_micros,
+            cancel_requested: record.cancel,
         })
     }
 
