@@ -38,8 +38,8 @@ impl std::fmt::Debug for Args {
 pub enum Command {
     /// List runs, newest first, as a table.
     Runs {
-        /// Only runs with this status: running, completed, compensated,
-        /// compensation_failed or parked.
+        /// Only runs with this status: running, waiting, completed, compensated,
+        /// compensation_failed, cancelled or parked.
         #[arg(long, value_parser = parse_status)]
         status: Option<StoredStatus>,
         /// Only runs of this workflow.
@@ -193,7 +193,7 @@ fn parse_age(s: &str) -> Result<Age, String> {
 fn parse_status(s: &str) -> Result<StoredStatus, String> {
     StoredStatus::parse(s).ok_or_else(|| {
         format!(
-            "unknown status `{s}`: one of running, completed, compensated, compensation_failed, parked"
+            "unknown status `{s}`: one of running, waiting, completed, compensated, compensation_failed, cancelled, parked"
         )
     })
 }
