@@ -15,6 +15,7 @@ use hookflow::{
     StoredStatus, WaitError, Workflow, WorkflowContext, step, workflow,
 };
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 use crate::waits::until_status;
 
@@ -141,19 +142,23 @@ async fn assert_cancelled(store: &Arc<impl Store>, run_id: RunId, trip: &Trip, r
     check_saga(&Journal::from_events(events)).unwrap();
 }
 
+/// Starts a run of `W` (input 0) in a task of its own: its id, and its status once it ends.
+fn spawn<W: Workflow<Input = u32>>(engine: &Engine) -> (RunId, JoinHandle<RunStatus>) {
+    let run_id = RunId::generate();
+    let engine = engine.clone();
+    let run = tokio::spawn(async move {
+        engine
+            .run_with::<W>(0, RunOptions::new().run_id(run_id))
+            .await
+            .status()
+    });
+    (run_id, run)
+}
+
 async fn cancelled_while_running_stops_at_the_next_step_boundary(store: Arc<impl Store>) {
     let trip = Arc::new(Trip::default());
     let engine = engine(Arc::clone(&store), &trip);
-    let run_id = RunId::generate();
-    let run = tokio::spawn({
-        let engine = engine.clone();
-        async move {
-            engine
-                .run_with::<Running>(0, RunOptions::new().run_id(run_id))
-                .await
-                .status()
-        }
-    });
+    let (run_id, run) = spawn::<Running>(&engine);
     trip.entered.notified().await;
     let cancel = engine
         .cancel(run_id, "the customer changed their mind")
@@ -181,16 +186,7 @@ async fn cancelled_from_another_engine_while_running(store: Arc<impl Store>) {
     let trip = Arc::new(Trip::default());
     let engine = engine(Arc::clone(&store), &trip);
     let other = self::engine(Arc::clone(&store), &trip);
-    let run_id = RunId::generate();
-    let run = tokio::spawn({
-        let engine = engine.clone();
-        async move {
-            engine
-                .run_with::<Running>(0, RunOptions::new().run_id(run_id))
-                .await
-                .status()
-        }
-    });
+    let (run_id, run) = spawn::<Running>(&engine);
     trip.entered.notified().await;
     other.cancel(run_id, "from elsewhere").await.unwrap();
     // The running engine sees the request within its poll (a second), then the step ends.
@@ -225,16 +221,7 @@ async fn cancelled_while_sleeping_stops_at_once(store: Arc<impl Store>) {
 async fn nested_workflow_is_cancelled_with_its_parent(store: Arc<impl Store>) {
     let trip = Arc::new(Trip::default());
     let engine = engine(Arc::clone(&store), &trip);
-    let run_id = RunId::generate();
-    let run = tokio::spawn({
-        let engine = engine.clone();
-        async move {
-            engine
-                .run_with::<Parent>(0, RunOptions::new().run_id(run_id))
-                .await
-                .status()
-        }
-    });
+    let (run_id, run) = spawn::<Parent>(&engine);
     trip.entered.notified().await;
     engine.cancel(run_id, "trip called off").await.unwrap();
     trip.gate.notify_one();
