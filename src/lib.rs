@@ -331,6 +331,7 @@ pub mod prelude {
         Outcome, Plugin, RunContext, RunError, RunOptions, RunStatus, StepContext, StepResponse,
         WaitError, Workflow, WorkflowContext,
     };
+    pub use hookflow_runtime::{Transaction, TransactionError, TxContext};
 }
 
 #[doc(hidden)]

@@ -114,6 +114,7 @@ mod step_hooks;
 mod step_options;
 mod subscribe;
 mod timers;
+mod transactions;
 mod waits;
 mod wakeups;
 mod webhook;

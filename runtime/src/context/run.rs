@@ -145,6 +145,9 @@ pub(crate) struct Durable {
     pub(crate) cancel: Arc<CancelSignal>,
     /// When the run is cancelled if it has not ended (microseconds since the Unix epoch).
     pub(crate) deadline_micros: Option<u64>,
+    /// Set while a transactional step's transaction is open: the run's commits wait for it,
+    /// and ride on its commit (the store's connection is the transaction's meanwhile).
+    pub(crate) in_transaction: AtomicBool,
 }
 
 impl Durable {
