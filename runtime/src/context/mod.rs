@@ -20,7 +20,7 @@ pub use compensation::compensation;
 pub(crate) use compensation::{Compensation, action};
 pub(crate) use env::RunEnv;
 pub use jobs::Jobs;
-pub(crate) use run::{Counters, Durable, Halt, RunShared};
+pub(crate) use run::{Counters, Durable, Halt, RunShared, TRANSACTION_KEY};
 pub use typed::TypedContext;
 
 use std::any::{Any, TypeId};

@@ -163,6 +163,9 @@ impl Durable {
     }
 }
 
+/// What the keys of the hook firings inside a transactional step start with.
+pub(crate) const TRANSACTION_KEY: &str = "tx";
+
 /// The reason of a cancellation by deadline.
 pub(crate) const DEADLINE_PASSED: &str = "the deadline passed";
 
@@ -282,7 +285,15 @@ impl RunShared {
     #[inline]
     pub(crate) fn firing_at(&self, key: Key) -> u32 {
         self.replay()
-            .and_then(|replay| self.with_key(key, |k| replay.firing(k)))
+            .and_then(|replay| {
+                self.with_key(key, |k| match k {
+                    // A firing inside a transactional step: the step runs again only if its
+                    // transaction never committed, so whatever its handlers did then was
+                    // rolled back, and they run again.
+                    KeyText::Path(path) if path.starts_with(TRANSACTION_KEY) => None,
+                    k => replay.firing(k),
+                })
+            })
             .unwrap_or_else(|| self.next_firing())
     }
 

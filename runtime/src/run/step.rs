@@ -338,7 +338,9 @@ impl StepRun {
         };
         tx.attempt.store(attempt, Ordering::Relaxed);
         let run = self.run();
-        let prefix = run.with_key(self.key(), |key| format!("tx{key}.{attempt}/"));
+        let prefix = run.with_key(self.key(), |key| {
+            format!("{}{key}.{attempt}/", crate::context::TRANSACTION_KEY)
+        });
         if let Err(halt) = tx.begin(prefix).await {
             run.halt(halt);
             return Attempt::Halted;

@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex};
 
 use super::commit::{Failed, commit_transaction};
 use super::scope::{Branch, BranchScope};
-use crate::context::{Halt, RunShared, StepContext, TransactionSlot, WorkflowContext};
+use crate::context::{
+    Halt, RunShared, StepContext, TRANSACTION_KEY, TransactionSlot, WorkflowContext,
+};
 use crate::hook::{Fire, HookPoint, TransactionalHook};
 use crate::store::{StoreError, StoreTransaction, Transaction, TransactionError};
 use crate::types::lock;
@@ -114,9 +116,9 @@ impl TxContext {
         W: Workflow,
         K: Fire<W> + TransactionalHook,
     {
-        let scope = lock(&self.scope)
-            .clone()
-            .unwrap_or_else(|| BranchScope::within_step(format!("tx{}/", self.step.position)));
+        let scope = lock(&self.scope).clone().unwrap_or_else(|| {
+            BranchScope::within_step(format!("{TRANSACTION_KEY}{}/", self.step.position))
+        });
         Branch::within(scope, K::fire(point, &self.workflow, payload))
     }
 

@@ -27,6 +27,10 @@ mod wakeup;
 
 pub(crate) use self::transaction::PostgresTx;
 
+/// The tokio-postgres this store is built on: the client a transactional step writes with is
+/// one of its (`Transaction::postgres`).
+pub use tokio_postgres;
+
 use std::thread;
 use std::time::Duration;
 

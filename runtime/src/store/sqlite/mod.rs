@@ -27,6 +27,10 @@ mod writer;
 
 pub(crate) use self::transaction::SqliteTx;
 
+/// The rusqlite this store is built on: the connection a transactional step writes with is
+/// one of its (`Transaction::sqlite`).
+pub use rusqlite;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 
