@@ -558,7 +558,7 @@ pub const fn hook_data<T: HookData>() -> HookDataOps {
     note = "the transactional step's context carries its database transaction:\n  #[step(transaction)]\n  async fn create_order(ctx: &TxContext, cart: Cart) -> Result<Order, ShopError>"
 )]
 pub trait TransactionalContext {}
-impl TransactionalContext for &crate::TxContext {}
+impl TransactionalContext for &crate::run::TxContext {}
 
 /// Checks, at the user's type, that a transactional step takes a `&TxContext`.
 pub const fn transactional_context<T: TransactionalContext>() {}
