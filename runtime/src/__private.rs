@@ -578,3 +578,15 @@ impl<W, I, O, F: Unimplementable> AfterResultArg<W, I, O, NeverFits> for F {
         unreachable!("`Unimplementable` has no impl")
     }
 }
+
+/// What the first parameter of a transactional step must be: checked at the user's type.
+#[diagnostic::on_unimplemented(
+    message = "a `#[step(transaction)]` takes its transaction's context first: `ctx: &TxContext`, not `{Self}`",
+    label = "expected `&TxContext`",
+    note = "the transactional step's context carries its database transaction:\n  #[step(transaction)]\n  async fn create_order(ctx: &TxContext, cart: Cart) -> Result<Order, ShopError>"
+)]
+pub trait TransactionalContext {}
+impl TransactionalContext for &crate::run::TxContext {}
+
+/// Checks, at the user's type, that a transactional step takes a `&TxContext`.
+pub const fn transactional_context<T: TransactionalContext>() {}
