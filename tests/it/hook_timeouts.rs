@@ -68,6 +68,14 @@ async fn slow_crm(ctx: &HookContext, _cents: &u64) -> Result<(), std::io::Error>
     Ok(())
 }
 
+/// Runs `place`, failing the test if the run does not end within 10 s (a handler's time
+/// limit did not apply).
+async fn run(engine: &Engine) -> Outcome<Place> {
+    tokio::time::timeout(Duration::from_secs(10), engine.run::<Place>(4_200))
+        .await
+        .expect("the run hung: the handler's time limit did not apply")
+}
+
 fn engine(shop: &Arc<Shop>, hooks: Hooks, default: Option<Duration>) -> Engine {
     let builder = Engine::builder().hooks(hooks).service(Arc::clone(shop));
     match default {
@@ -83,7 +91,7 @@ async fn a_before_handler_past_the_engine_limit_aborts_the_run_and_compensates()
     Place::hooks(&mut hooks).validate(fraud_check_hangs);
     let engine = engine(&shop, hooks, Some(Duration::from_millis(50)));
 
-    let outcome = engine.run::<Place>(4_200).await;
+    let outcome = run(&engine).await;
 
     assert_eq!(outcome.status(), RunStatus::Compensated);
     assert_eq!(
@@ -121,7 +129,7 @@ async fn an_after_handler_past_its_own_limit_is_recorded_and_nothing_is_rolled_b
     // No engine default: the handler's own limit is the one that applies.
     let engine = engine(&shop, hooks, None);
 
-    let outcome = engine.run::<Place>(4_200).await;
+    let outcome = run(&engine).await;
 
     assert_eq!(outcome.status(), RunStatus::Completed);
     assert_eq!(outcome.output(), Some(&4_200));
@@ -151,7 +159,7 @@ async fn a_handler_limit_overrides_the_engine_default_and_applies_to_that_handle
         .placed(crm_hangs);
     let engine = engine(&shop, hooks, Some(Duration::from_millis(50)));
 
-    let outcome = engine.run::<Place>(4_200).await;
+    let outcome = run(&engine).await;
 
     assert_eq!(outcome.status(), RunStatus::Completed);
     assert_eq!(
