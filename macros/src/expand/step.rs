@@ -233,20 +233,22 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
     // The context handed to the body is at its type: a context of the wrong type is
     // reported there.
     // A transactional step gets its transaction's context, checked at its type.
-    let (ctx_arg, ctx_check) = match &step.args.transaction {
-        Some(_) => {
-            let span = ctx_ty.span();
-            let private = private_at(span);
-            let ty = quote_spanned!(span=> #ctx_ty);
-            (
-                expr_at(ctx_ty, quote!(__hookflow_step.tx_context())),
-                quote_spanned!(span=> #private::transactional_context::<#ty>();),
-            )
-        }
-        None => (
+    // It is kept beside the step (`__hookflow_tx`): each attempt runs in a transaction of its
+    // own, committed once the step finished.
+    let transactional = step.args.transaction.is_some();
+    let (ctx_arg, ctx_check) = if transactional {
+        let span = ctx_ty.span();
+        let private = private_at(span);
+        let ty = quote_spanned!(span=> #ctx_ty);
+        (
+            expr_at(ctx_ty, quote!(&__hookflow_tx)),
+            quote_spanned!(span=> #private::transactional_context::<#ty>();),
+        )
+    } else {
+        (
             expr_at(ctx_ty, quote!(__hookflow_step.context())),
             TokenStream::new(),
-        ),
+        )
     };
 
     // A step with a timeout turns it into its own error type: checked at `timeout`.
@@ -301,6 +303,10 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
         }
     };
     let (clone_checks, execute) = match &step.args.retry {
+        None if transactional => (
+            TokenStream::new(),
+            quote!(__hookflow_step.execute_in_transaction(&__hookflow_tx, #body, #on_timeout).await),
+        ),
         None => (
             TokenStream::new(),
             quote!(__hookflow_step.execute(#body, #on_timeout).await),
@@ -321,17 +327,35 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
                 }
                 None => quote!(#private::Option::None),
             };
-            (
-                quote!(#(#clone_checks)*),
+            let execute = if transactional {
+                quote! {
+                    __hookflow_step
+                        .execute_retrying_in_transaction(&__hookflow_tx, || #body, #when, #on_timeout)
+                        .await
+                }
+            } else {
                 quote! {
                     __hookflow_step
                         .execute_retrying(|| #body, #when, #on_timeout)
                         .await
-                },
-            )
+                }
+            };
+            (quote!(#(#clone_checks)*), execute)
         }
     };
     let meta = step_meta(&private, step, &name);
+    let (tx_context, finish) = if transactional {
+        (
+            quote!(let __hookflow_tx = __hookflow_step.transaction_context(__hookflow_ctx);),
+            quote! {
+                let __hookflow_finished = #finish;
+                __hookflow_tx.settle().await;
+                __hookflow_finished
+            },
+        )
+    } else {
+        (TokenStream::new(), finish)
+    };
 
     // `StepFuture::__new(async move { .. })` at the step's name, path and parentheses too, so
     // that the expression is there without parentheses around it (`unused_parens`).
@@ -350,6 +374,7 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
                 };
                 #ctx_check
                 let mut __hookflow_step = #private::StepRun::start(__hookflow_ctx, &__HOOKFLOW_STEP);
+                #tx_context
                 #clone_checks
                 let __hookflow_attempt = #execute;
                 #finish

@@ -108,8 +108,6 @@ pub struct StepRun {
     span: tracing::Span,
     /// Whether the step replays a recorded completion, runs, or never runs.
     mode: Mode,
-    /// A transactional step's context, with its transaction.
-    tx: Option<Box<TxContext>>,
 }
 
 enum Mode {
@@ -215,7 +213,7 @@ impl StepRun {
         if matches!(mode, Mode::Ended(_)) {
             restore_step_effects(run, position);
         }
-        let step_context = || StepContext {
+        let ctx = StepContext {
             rc: wf.rc.writing_as(Writer::Step { position, key }),
             step: name,
             position,
@@ -224,10 +222,7 @@ impl StepRun {
         };
         StepRun {
             mode,
-            tx: meta
-                .is_transactional()
-                .then(|| Box::new(TxContext::new(wf, step_context()))),
-            ctx: step_context(),
+            ctx,
             meta,
             frame: wf.frame,
             span: tracing::info_span!("step", step = name, position, attempt = 1u32),
@@ -239,13 +234,19 @@ impl StepRun {
         &self.ctx
     }
 
-    /// The context to hand to a transactional step's body (`#[step(transaction)]`, whose
-    /// metadata says so: the same attribute makes both).
-    pub fn tx_context(&self) -> &TxContext {
-        match &self.tx {
-            Some(tx) => tx,
-            None => unreachable!("`#[step(transaction)]` makes a transactional step's metadata"),
-        }
+    /// The context to hand to a transactional step's body (`#[step(transaction)]`): the
+    /// generated code keeps it beside the step, runs the body with
+    /// [`execute_in_transaction`](Self::execute_in_transaction), and commits it with
+    /// [`TxContext::settle`] once the step finished.
+    pub fn transaction_context(&self, wf: &WorkflowContext) -> TxContext {
+        let step = StepContext {
+            rc: self.ctx.rc.clone(),
+            step: self.ctx.step,
+            position: self.ctx.position,
+            attempt: AtomicU32::new(1),
+            compensating: false,
+        };
+        TxContext::new(wf, step)
     }
 
     fn run(&self) -> &RunShared {
@@ -277,10 +278,60 @@ impl StepRun {
         self.attempt(1, body, on_timeout).await
     }
 
+    /// [`execute`](Self::execute) for a transactional step: the attempt runs in a
+    /// transaction of its own, rolled back unless the body succeeded.
+    pub async fn execute_in_transaction<T, E, Fut>(
+        &self,
+        tx: &TxContext,
+        body: Fut,
+        on_timeout: Option<fn(StepTimeout) -> E>,
+    ) -> Attempt<T, E>
+    where
+        Fut: Future<Output = Result<T, E>>,
+    {
+        if let Some(skipped) = self.skipped() {
+            return skipped;
+        }
+        self.attempt_in_transaction(tx, 1, body, on_timeout).await
+    }
+
     /// Runs the body until it succeeds, fails with a permanent error (`transient` says no),
     /// panics, or the step's retry policy has no attempt left, sleeping between attempts.
     pub async fn execute_retrying<T, E, Fut, F>(
         &self,
+        body: F,
+        transient: Option<fn(&E) -> bool>,
+        on_timeout: Option<fn(StepTimeout) -> E>,
+    ) -> Attempt<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Display,
+    {
+        self.retrying(None, body, transient, on_timeout).await
+    }
+
+    /// [`execute_retrying`](Self::execute_retrying) for a transactional step: each attempt
+    /// in a transaction of its own.
+    pub async fn execute_retrying_in_transaction<T, E, Fut, F>(
+        &self,
+        tx: &TxContext,
+        body: F,
+        transient: Option<fn(&E) -> bool>,
+        on_timeout: Option<fn(StepTimeout) -> E>,
+    ) -> Attempt<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Display,
+    {
+        self.retrying(Some(tx), body, transient, on_timeout).await
+    }
+
+    /// The retry loop, of a transactional step (`tx`) or not.
+    async fn retrying<T, E, Fut, F>(
+        &self,
+        tx: Option<&TxContext>,
         mut body: F,
         transient: Option<fn(&E) -> bool>,
         on_timeout: Option<fn(StepTimeout) -> E>,
@@ -294,11 +345,20 @@ impl StepRun {
             return skipped;
         }
         let Some(policy) = self.meta.retry().copied() else {
-            return self.attempt(1, body(), on_timeout).await;
+            return match tx {
+                Some(tx) => self.attempt_in_transaction(tx, 1, body(), on_timeout).await,
+                None => self.attempt(1, body(), on_timeout).await,
+            };
         };
         let mut attempt = 1;
         loop {
-            let outcome = self.attempt(attempt, body(), on_timeout).await;
+            let outcome = match tx {
+                Some(tx) => {
+                    self.attempt_in_transaction(tx, attempt, body(), on_timeout)
+                        .await
+                }
+                None => self.attempt(attempt, body(), on_timeout).await,
+            };
             let error = match &outcome {
                 Attempt::Err(err) if transient.is_none_or(|t| t(err)) => err.to_string(),
                 // Injected failures and timeouts are transient.
@@ -322,10 +382,11 @@ impl StepRun {
         }
     }
 
-    /// One attempt; a transactional step's in a transaction of its own, rolled back unless
-    /// the body succeeded (the step's commit commits it).
-    async fn attempt<T, E, Fut>(
+    /// One attempt of a transactional step, in a transaction of its own, rolled back unless
+    /// the body succeeded ([`TxContext::settle`] commits it once the step finished).
+    async fn attempt_in_transaction<T, E, Fut>(
         &self,
+        tx: &TxContext,
         attempt: u32,
         body: Fut,
         on_timeout: Option<fn(StepTimeout) -> E>,
@@ -333,9 +394,6 @@ impl StepRun {
     where
         Fut: Future<Output = Result<T, E>>,
     {
-        let Some(tx) = &self.tx else {
-            return self.attempt_body(attempt, body, on_timeout).await;
-        };
         tx.attempt.store(attempt, Ordering::Relaxed);
         let run = self.run();
         let prefix = run.with_key(self.key(), |key| {
@@ -345,7 +403,7 @@ impl StepRun {
             run.halt(halt);
             return Attempt::Halted;
         }
-        let outcome = self.attempt_body(attempt, body, on_timeout).await;
+        let outcome = self.attempt(attempt, body, on_timeout).await;
         if !matches!(outcome, Attempt::Ok(_)) {
             tx.rollback().await;
         }
@@ -361,7 +419,7 @@ impl StepRun {
             .unwrap_or(Key::Top(self.ctx.position))
     }
 
-    async fn attempt_body<T, E, Fut>(
+    async fn attempt<T, E, Fut>(
         &self,
         attempt: u32,
         body: Fut,
@@ -548,16 +606,6 @@ impl StepRun {
     /// Commits the step's completion before the workflow goes on; if the store fails, the
     /// run stops here, to be resumed.
     async fn commit(&self) {
-        if let Some(tx) = &self.tx {
-            match tx.commit().await {
-                Ok(true) => return,
-                Ok(false) => {}
-                Err(failed) => {
-                    self.run().halt(failed.into());
-                    return halted().await;
-                }
-            }
-        }
         commit_or_halt(self.run()).await;
     }
 

@@ -16,6 +16,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use super::commit::{Failed, commit_transaction};
+use super::halt::halted;
 use super::scope::{Branch, BranchScope};
 use crate::context::{
     Halt, RunShared, StepContext, TRANSACTION_KEY, TransactionSlot, WorkflowContext,
@@ -183,6 +184,20 @@ impl TxContext {
         let committed = commit_transaction(self.run(), tx).await;
         self.closed();
         committed.map(|()| true)
+    }
+}
+
+impl TxContext {
+    /// Commits the step's transaction, if one is open, with the journal's new events (the
+    /// step's completion among them): called by the code `#[step(transaction)]` generates
+    /// once the step finished. If the commit fails, the run halts here (to be resumed; the
+    /// step's writes were rolled back with it).
+    #[doc(hidden)]
+    pub async fn settle(&self) {
+        if let Err(failed) = self.commit().await {
+            self.run().halt(failed.into());
+            halted::<()>().await;
+        }
     }
 }
 
