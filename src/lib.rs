@@ -21,8 +21,9 @@ pub use hookflow_runtime::*;
 /// - the built-in hook `Checkout::ON_COMPENSATION_FAILED` (`after<CompensationFailure>`);
 /// - `Checkout::hooks(&mut hooks)`, returning a registrar `CheckoutHooks` with one method per
 ///   hook, which accepts only handlers of that hook's kind and payload, plus
-///   `prepended()`, `configured()`, `appended()` (the slot of the next handlers) and
-///   `on_compensation_failed(handler)`;
+///   `prepended()`, `configured()`, `appended()` (the slot of the next handler only),
+///   `named("...")` and `timeout(duration)` (the name and time limit of the handler
+///   registered just before) and `on_compensation_failed(handler)`;
 /// - `Checkout::run(&engine, input)` and `Checkout::run_with(&engine, input, options)`.
 ///
 /// # Options
@@ -32,6 +33,9 @@ pub use hookflow_runtime::*;
 ///     or abort the run; firing returns `Result<T, HookError>`;
 ///   - `after<T>`: handlers `async fn(&HookContext, &T) -> Result<(), E>` observe; their
 ///     errors are recorded in the outcome; firing returns `()`;
+///   - `after<I, O>`: as `after<T>`, with handlers
+///     `async fn(&HookContext, &I, &O) -> Result<(), E>` that observe an input and a result;
+///     fire it with `ctx.hook(Checkout::ORDER_CREATED, (&input, &result))`;
 ///   - `step<T>` or `step<T, R>`: handlers are `#[step]` fns taking `T` and returning `R`
 ///     (default `()`), compensated like any step; firing returns
 ///     `Result<Vec<R>, HookError>`, one result per handler.

@@ -205,7 +205,6 @@ pub fn show(record: &RunRecord, events: &[Event]) -> String {
                 error,
                 ..
             } => {
-                let handler = handler.rsplit("::").next().unwrap_or_default();
                 hook_errors.push(format!("{hook} [{slot}] {handler}: {error}"));
             }
             _ => {}

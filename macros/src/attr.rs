@@ -44,7 +44,9 @@ pub(crate) struct HookDecl {
     pub(crate) name: Ident,
     pub(crate) kind: HookKind,
     pub(crate) kind_ident: Ident,
+    /// The payload (the input, for `after<Input, Output>`).
     pub(crate) payload: Type,
+    /// A `step` hook's handlers' result, or an `after<Input, Output>` hook's output.
     pub(crate) result: Option<Type>,
     /// The closing `>` of `kind<...>`: with the name's span, it lets generated bounds
     /// cover the whole declaration.
@@ -272,6 +274,17 @@ fn parse_hook(cx: &Ctxt, tokens: TokenStream) -> Option<HookDecl> {
             (HookKind::Step, 2) => {
                 let payload = types.remove(0);
                 (payload, Some(types.remove(0)))
+            }
+            (HookKind::After, 2) => {
+                let input = types.remove(0);
+                (input, Some(types.remove(0)))
+            }
+            (HookKind::After, _) => {
+                cx.error_spanned_by(
+                    &args,
+                    "an `after` hook takes its payload type, or the input and result types its handlers observe: `after<Payload>` or `after<Input, Output>`",
+                );
+                return Ok(None);
             }
             (HookKind::Step, _) => {
                 cx.error_spanned_by(
@@ -506,7 +519,7 @@ mod tests {
         let cx = Ctxt::new();
         let args = WorkflowArgs::parse(
             &cx,
-            quote!(hooks(a: befor<u8>, a2 before<u8>, b: after<u8, u16>), colour = "red", name = 3),
+            quote!(hooks(a: befor<u8>, a2 before<u8>, b: after<u8, u16, u32>), colour = "red", name = 3),
         );
         let errors = cx.check().unwrap_err().into_iter().count();
         assert_eq!(errors, 5);

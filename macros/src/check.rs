@@ -18,6 +18,8 @@ pub(crate) fn is_reserved_hook(name: &str) -> bool {
         "prepended",
         "configured",
         "appended",
+        "named",
+        "timeout",
     ]
     .contains(&name)
 }

@@ -551,6 +551,34 @@ pub const fn hook_data<T: HookData>() -> HookDataOps {
     HookDataOps::of::<T>()
 }
 
+pub use crate::hook::{AfterResult, AfterResultHandler};
+
+/// A handler for an `after<I, O>` hook of workflow `W`.
+#[diagnostic::on_unimplemented(
+    message = "this is not an `after` hook handler for input `{I}` and result `{O}`",
+    label = "expected `async fn(&HookContext, &{I}, &{O}) -> Result<(), E>`",
+    note = "an `after<{I}, {O}>` handler observes the input first, then the result, by reference, and cannot change them:\n  async fn handler(ctx: &HookContext, input: &{I}, result: &{O}) -> Result<(), MyError>"
+)]
+pub trait AfterResultArg<W, I, O, M> {
+    /// Registers the handler on `point`.
+    fn register(self, registrar: &mut Registrar<'_, W>, point: HookPoint<W, AfterResult<I, O>>);
+}
+
+impl<W: Workflow, I: Sync + 'static, O: Sync + 'static, F> AfterResultArg<W, I, O, Fits> for F
+where
+    F: for<'a> AfterResultHandler<'a, I, O>,
+{
+    fn register(self, registrar: &mut Registrar<'_, W>, point: HookPoint<W, AfterResult<I, O>>) {
+        registrar.after_result(point, self);
+    }
+}
+
+impl<W, I, O, F: Unimplementable> AfterResultArg<W, I, O, NeverFits> for F {
+    fn register(self, _: &mut Registrar<'_, W>, _: HookPoint<W, AfterResult<I, O>>) {
+        unreachable!("`Unimplementable` has no impl")
+    }
+}
+
 /// What the first parameter of a transactional step must be: checked at the user's type.
 #[diagnostic::on_unimplemented(
     message = "a `#[step(transaction)]` takes its transaction's context first: `ctx: &TxContext`, not `{Self}`",

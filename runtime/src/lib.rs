@@ -82,6 +82,9 @@ pub use workflow::{EventPoint, Workflow};
 pub use engine::{LookupError, Retried, RunSummary};
 pub use journal::CurrentStep;
 pub use store::{ForkError, RetryError, RunCursor, RunFilter, RunPage};
+// `after<I, O>` hooks and handler time limits.
+pub use hook::AfterResult;
+pub use types::HandlerTimeout;
 
 /// Compensations: the shape of a compensation function, and what a run reports of failed
 /// ones.

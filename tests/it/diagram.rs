@@ -27,7 +27,7 @@ fn declined() -> Journal {
         event(
             2,
             t0 + 30,
-            json!({"event": "hook_handler_completed", "hook": "validate", "slot": "configured", "handler": "checkout::validate_minimum_amount"}),
+            json!({"event": "hook_handler_completed", "hook": "validate", "slot": "configured", "handler": "validate_minimum_amount"}),
         ),
         event(
             3,

@@ -166,21 +166,20 @@ async fn handlers_run_by_slot_then_application_before_plugins_then_registration_
 
 #[test]
 fn handlers_of_lists_the_handlers_in_run_order_with_their_slot_and_plugin() {
-    use std::any::type_name_of_val as name;
     let hooks = hooks();
 
     assert_eq!(
         hooks.handlers_of::<Checkout>("validate"),
         [
-            (Slot::Prepended, name(&app_early), None),
-            (Slot::Prepended, name(&loyalty_early), Some("loyalty")),
-            (Slot::Configured, name(&app_first), None),
-            (Slot::Configured, name(&app_second), None),
-            (Slot::Configured, name(&app_after_plugins), None),
-            (Slot::Configured, name(&loyalty_points), Some("loyalty")),
-            (Slot::Configured, name(&fraud_screen), Some("fraud")),
-            (Slot::Appended, name(&app_late), None),
-            (Slot::Appended, name(&loyalty_late), Some("loyalty")),
+            (Slot::Prepended, "app_early", None),
+            (Slot::Prepended, "loyalty_early", Some("loyalty")),
+            (Slot::Configured, "app_first", None),
+            (Slot::Configured, "app_second", None),
+            (Slot::Configured, "app_after_plugins", None),
+            (Slot::Configured, "loyalty_points", Some("loyalty")),
+            (Slot::Configured, "fraud_screen", Some("fraud")),
+            (Slot::Appended, "app_late", None),
+            (Slot::Appended, "loyalty_late", Some("loyalty")),
         ]
     );
     assert_eq!(hooks.plugins().collect::<Vec<_>>(), ["loyalty", "fraud"]);

@@ -103,7 +103,7 @@ fn expected_failed_run(run_id: hookflow::RunId, data: bool) -> Vec<EventKind> {
             handlers: 1,
             firing: 0,
             names: if data {
-                vec![std::any::type_name_of_val(&screen_amount).into()]
+                vec!["screen_amount".into()]
             } else {
                 Vec::new()
             },
@@ -112,7 +112,7 @@ fn expected_failed_run(run_id: hookflow::RunId, data: bool) -> Vec<EventKind> {
         EventKind::HookHandlerCompleted {
             hook: "screen".into(),
             slot: Slot::Configured,
-            handler: std::any::type_name_of_val(&screen_amount).into(),
+            handler: "screen_amount".into(),
             firing: 0,
             data: when(json!({ "cents": 2500, "decline": true })),
         },
@@ -189,7 +189,7 @@ async fn a_failed_run_matched_variant_by_variant() {
     assert!(matches!(next(), EventKind::HookFired { hook, handlers: 1, .. } if hook == "screen"));
     assert!(
         matches!(next(), EventKind::HookHandlerCompleted { hook, slot: Slot::Configured, handler, .. }
-        if hook == "screen" && handler.ends_with("::screen_amount"))
+        if hook == "screen" && handler == "screen_amount")
     );
     assert!(
         matches!(next(), EventKind::StepStarted { step, position: 0, .. } if step == "hold_funds")

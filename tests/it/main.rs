@@ -124,3 +124,7 @@ mod workers;
 mod fork;
 mod lookup;
 mod retry;
+// Hook handlers: `after<I, O>`, time limits, names and registrar modifiers.
+mod after_result_hooks;
+mod hook_names;
+mod hook_timeouts;

@@ -192,6 +192,7 @@ impl WorkflowContext {
     /// |---|---|---|
     /// | `before<T>` | `T` | `Result<T, HookError>`: the data after every handler |
     /// | `after<T>` | `&T` | `()`: handler errors are recorded, never returned |
+    /// | `after<I, O>` | `(&I, &O)`: the input and the result | `()`: as `after<T>` |
     /// | `step<T, R>` | `T` (cloned per handler) | `Result<Vec<R>, HookError>`: one result per handler |
     ///
     /// A hook point with no handler returns at once without allocating.

@@ -42,6 +42,7 @@ pub struct EngineBuilder {
     worker_id: Option<String>,
     lease: Option<Duration>,
     max_record_bytes: Option<usize>,
+    hook_timeout: Option<Duration>,
 }
 
 impl EngineBuilder {
@@ -139,6 +140,24 @@ impl EngineBuilder {
         self
     }
 
+    /// The time limit of every `before`/`after` hook handler registered without one of its
+    /// own ([`Registrar::timeout`](crate::Registrar::timeout)). A handler that runs past it
+    /// is stopped (its future dropped at the `.await` it is waiting on) and fails with a
+    /// [`HandlerTimeout`](crate::HandlerTimeout) naming the handler, the hook and the limit:
+    /// a `before` hook aborts the run (completed steps are compensated); an `after` hook's
+    /// error is recorded in [`Outcome::hook_errors`](crate::Outcome::hook_errors), nothing
+    /// rolled back. A `step` hook's handlers are steps: their limit is their own
+    /// `#[step(timeout = "...")]`, not this one.
+    ///
+    /// By default there is none: a handler stopped half-way may have done half its work,
+    /// which only the application can judge safe, and a handler without a limit costs no
+    /// timer. Set one (porulle uses 20 s) so that a hung handler cannot hang its runs.
+    #[must_use]
+    pub fn hook_timeout(mut self, limit: Duration) -> Self {
+        self.hook_timeout = Some(limit);
+        self
+    }
+
     /// The engine.
     pub fn build(self) -> Engine {
         let lease = Lease {
@@ -146,7 +165,7 @@ impl EngineBuilder {
             duration: self.lease.unwrap_or(DEFAULT_LEASE),
         };
         let env = RunEnv {
-            registry: self.hooks.freeze(),
+            registry: self.hooks.freeze(self.hook_timeout),
             services: self.services,
             dispatcher: self.dispatcher,
             bus: Bus::default(),

@@ -60,6 +60,32 @@ where
     type Fut = Fut;
 }
 
+/// A handler for an `after<I, O>` hook:
+/// `async fn(&HookContext, &I, &O) -> Result<(), E>`, the input first, then the result.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an `after` hook handler for input `{I}` and result `{O}`",
+    label = "expected `async fn(&HookContext, &{I}, &{O}) -> Result<(), E>`",
+    note = "an `after<{I}, {O}>` handler observes the input, then the result, and cannot change them:\n  async fn handler(ctx: &HookContext, input: &{I}, result: &{O}) -> Result<(), MyError>"
+)]
+pub trait AfterResultHandler<'a, I: 'a, O: 'a>:
+    Fn(&'a HookContext, &'a I, &'a O) -> Self::Fut + Send + Sync + 'static
+{
+    /// The handler's error.
+    type Err: Into<BoxError>;
+    /// The handler's future.
+    type Fut: Future<Output = Result<(), Self::Err>> + Send + 'a;
+}
+
+impl<'a, I: 'a, O: 'a, F, Fut, E> AfterResultHandler<'a, I, O> for F
+where
+    F: Fn(&'a HookContext, &'a I, &'a O) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'a,
+    E: Into<BoxError>,
+{
+    type Err = E;
+    type Fut = Fut;
+}
+
 /// A handler for a `step<T, R>` hook: a `#[step]` function taking `T` and returning `R`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a step handler for a `step<{T}, {R}>` hook",
@@ -99,6 +125,15 @@ pub(crate) trait ErasedAfter<T>: Send + Sync {
     ) -> BoxFuture<'a, Result<(), BoxError>>;
 }
 
+pub(crate) trait ErasedAfterResult<I, O>: Send + Sync {
+    fn call<'a>(
+        &'a self,
+        ctx: &'a HookContext,
+        input: &'a I,
+        result: &'a O,
+    ) -> BoxFuture<'a, Result<(), BoxError>>;
+}
+
 pub(crate) trait ErasedStepHook<T, R>: Send + Sync {
     fn call<'a>(
         &'a self,
@@ -133,6 +168,22 @@ where
         // The call is inside the future: a panic while making the handler's future is
         // caught with the rest.
         Box::pin(async move { (self.0)(ctx, value).await.map_err(Into::into) })
+    }
+}
+
+impl<I: Sync + 'static, O: Sync + 'static, F> ErasedAfterResult<I, O> for Erased<F>
+where
+    F: for<'a> AfterResultHandler<'a, I, O>,
+{
+    fn call<'a>(
+        &'a self,
+        ctx: &'a HookContext,
+        input: &'a I,
+        result: &'a O,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        // The call is inside the future: a panic while making the handler's future is
+        // caught with the rest.
+        Box::pin(async move { (self.0)(ctx, input, result).await.map_err(Into::into) })
     }
 }
 

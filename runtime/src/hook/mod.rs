@@ -12,18 +12,28 @@
 //!   chain; an error aborts the run (completed steps are compensated).
 //! - [`After<T>`]: each handler observes `&T`; an error is recorded in the run's hook errors
 //!   and nothing is rolled back.
+//! - [`AfterResult<I, O>`] (declared `after<I, O>`): as `after<T>`, but each handler observes
+//!   both the operation's input `&I` and its result `&O`.
 //! - [`StepHook<T, R>`]: each handler is a `#[step]` (with its own compensation, if any); the
 //!   workflow gets one `R` per handler; if a later step fails, the handlers' compensations run
 //!   like any step's.
 //!
 //! Handlers run by [`Slot`] (prepended, configured, appended); within a slot, the
 //! application's handlers first, then plugins', each in registration order.
+//!
+//! Each handler has a name, recorded in the run's journal (a resumed run checks that it has
+//! the same handlers), shown by the CLI and the diagrams: the one given at registration
+//! (`.named("check-minimum")`), or by default the function's own identifier (see
+//! [`Registrar::named`]). A `before`/`after` handler may have a time limit: the engine's
+//! ([`EngineBuilder::hook_timeout`](crate::EngineBuilder::hook_timeout)) or its own
+//! ([`Registrar::timeout`]); one that runs past it fails with a [`HandlerTimeout`](crate::HandlerTimeout).
 
 //!
 //! Layer 3: registration knows the contexts handlers receive, never the engine or how a run
 //! executes (firing, in the `run` layer, implements [`Fire`]).
 
 mod handler;
+mod name;
 mod registry;
 
 use std::any::Any;
@@ -38,8 +48,9 @@ use crate::context::WorkflowContext;
 use crate::types::RecordError;
 
 pub use crate::types::Slot;
-pub use handler::{AfterHandler, BeforeHandler, StepHookHandler};
-pub(crate) use handler::{ErasedAfter, ErasedBefore, ErasedStepHook};
+pub use handler::{AfterHandler, AfterResultHandler, BeforeHandler, StepHookHandler};
+pub(crate) use handler::{ErasedAfter, ErasedAfterResult, ErasedBefore, ErasedStepHook};
+pub(crate) use name::same_handler;
 pub(crate) use registry::{HandlerEntry, HandlerList, Registry, WorkflowHookTable};
 pub use registry::{Hooks, Plugin, Registrar};
 
@@ -49,8 +60,12 @@ pub struct Before<T>(PhantomData<fn(T) -> T>);
 pub struct After<T>(PhantomData<fn(&T)>);
 /// A `step` hook kind: handlers are steps taking `T` and returning `R`.
 pub struct StepHook<T, R = ()>(PhantomData<fn(T) -> R>);
+/// An `after` hook kind whose handlers observe an input `I` and a result `O` (declared
+/// `after<I, O>`; the one-value `after<T>` is [`After<T>`]).
+pub struct AfterResult<I, O>(PhantomData<fn(&I, &O)>);
 
-/// A typed hook point of workflow `W`, of kind `K` ([`Before`], [`After`] or [`StepHook`]).
+/// A typed hook point of workflow `W`, of kind `K` ([`Before`], [`After`], [`AfterResult`] or
+/// [`StepHook`]).
 ///
 /// The `#[workflow]` macro generates one constant per declared hook (`Checkout::VALIDATE`).
 pub struct HookPoint<W, K> {
@@ -143,7 +158,7 @@ impl<W, K> fmt::Debug for HookPoint<W, K> {
 
 /// How a hook kind fires: what `ctx.hook(point, payload)` takes and returns for it.
 ///
-/// Implemented for [`Before<T>`], [`After<T>`] and [`StepHook<T, R>`]; see
+/// Implemented for [`Before<T>`], [`After<T>`], [`AfterResult<I, O>`] and [`StepHook<T, R>`]; see
 /// [`WorkflowContext::hook`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a hook kind of workflow `{W}`",
@@ -186,3 +201,4 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> HookData for T {}
 pub trait TransactionalHook {}
 impl<T> TransactionalHook for Before<T> {}
 impl<T> TransactionalHook for After<T> {}
+impl<I, O> TransactionalHook for AfterResult<I, O> {}

@@ -6,11 +6,14 @@ use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::handler::{
-    AfterHandler, BeforeHandler, Erased, ErasedAfter, ErasedBefore, ErasedStepHook, StepHookHandler,
+    AfterHandler, AfterResultHandler, BeforeHandler, Erased, ErasedAfter, ErasedAfterResult,
+    ErasedBefore, ErasedStepHook, StepHookHandler,
 };
-use super::{After, Before, HookPoint, StepHook};
+use super::name::default_name;
+use super::{After, AfterResult, Before, HookPoint, StepHook};
 use crate::types::Slot;
 use crate::workflow::Workflow;
 
@@ -30,6 +33,8 @@ pub struct Hooks {
     /// The plugin whose `register` is running, if any.
     registering: Option<Arc<str>>,
     plugins: Vec<Arc<str>>,
+    /// How many handlers were registered, on all workflows: the next one's number.
+    registered: u64,
 }
 
 impl Hooks {
@@ -73,12 +78,21 @@ impl Hooks {
             .map_or_else(Vec::new, |index| table.describe(index))
     }
 
-    pub(crate) fn freeze(self) -> Registry {
+    /// The engine's handlers, each `before`/`after` one without its own time limit given
+    /// `timeout` (the engine's default), if any.
+    pub(crate) fn freeze(self, timeout: Option<Duration>) -> Registry {
         Registry {
             tables: self
                 .tables
                 .into_iter()
-                .map(|(k, v)| (k, Arc::new(v)))
+                .map(|(k, mut v)| {
+                    if let Some(timeout) = timeout {
+                        for list in v.points.iter_mut().flatten() {
+                            list.default_timeout(timeout);
+                        }
+                    }
+                    (k, Arc::new(v))
+                })
                 .collect(),
             plugins: self.plugins,
         }
@@ -90,24 +104,32 @@ impl Hooks {
             .or_insert_with(|| WorkflowHookTable::new(W::META.hooks().len() + 1))
     }
 
+    /// Adds a handler at hook `index` of `W`, named `name` or, if `None`, by default (given
+    /// how many handlers the hook has with it); returns its number, by which
+    /// [`Hooks::options`] finds it.
     fn add<W: Workflow, H: ?Sized + Send + Sync + 'static>(
         &mut self,
         index: usize,
         slot: Slot,
-        name: &'static str,
+        name: impl FnOnce(usize) -> &'static str,
         handler: Box<H>,
-    ) {
+    ) -> u64 {
+        self.registered += 1;
+        let seq = self.registered;
         let plugin = self.registering.clone();
         let table = self.table::<W>();
         if table.points.len() <= index {
             table.points.resize_with(index + 1, || None);
         }
         let list = table.points[index].get_or_insert_with(|| Box::new(HandlerList::<H>::new()));
+        let name = name(list.len() + 1);
         match list.as_any_mut().downcast_mut::<HandlerList<H>>() {
             Some(list) => list.insert(HandlerEntry {
                 name,
                 slot,
                 plugin,
+                timeout: None,
+                seq,
                 handler,
             }),
             // Unreachable: a hook point's index and kind come from the same declaration.
@@ -117,6 +139,21 @@ impl Hooks {
                 "hookflow: handler of another kind registered at the same hook index; ignored"
             ),
         }
+        seq
+    }
+
+    /// The name and time limit of handler number `seq` at hook `index` of `W`.
+    fn options<W: Workflow>(
+        &mut self,
+        index: usize,
+        seq: u64,
+    ) -> Option<(&mut &'static str, &mut Option<Duration>)> {
+        self.tables
+            .get_mut(&TypeId::of::<W>())?
+            .points
+            .get_mut(index)?
+            .as_mut()?
+            .options(seq)
     }
 }
 
@@ -158,14 +195,30 @@ pub trait Plugin: 'static {
     fn register(&self, hooks: &mut Hooks);
 }
 
-/// Registers handlers on workflow `W`'s hooks, in one slot at a time.
+/// Registers handlers on workflow `W`'s hooks.
 ///
 /// `#[workflow]` wraps it in a registrar with one method per hook
 /// (`Checkout::hooks(&mut hooks).validate(handler)`); its generic methods take the
 /// hook point instead.
+///
+/// Modifiers never carry over to later registrations:
+/// - the slot ([`Registrar::set_slot`], the generated `.prepended()`/`.appended()`) applies
+///   to the next handler registered only; the one after goes into the configured slot
+///   again unless a slot is chosen for it too;
+/// - [`Registrar::named`] and [`Registrar::timeout`] apply to the handler registered just
+///   before them.
+///
+/// ```text
+/// Checkout::hooks(&mut hooks)
+///     .prepended().validate(check_fraud)          // prepended
+///     .validate(check_minimum).named("minimum")   // configured, named "minimum"
+///     .order_created(notify).timeout(Duration::from_secs(5));
+/// ```
 pub struct Registrar<'h, W> {
     hooks: &'h mut Hooks,
     slot: Slot,
+    /// The handler registered last: its hook's index, its number, whether it is a step.
+    last: Option<(usize, u64, bool)>,
     _workflow: PhantomData<fn() -> W>,
 }
 
@@ -175,18 +228,87 @@ impl<'h, W: Workflow> Registrar<'h, W> {
         Registrar {
             hooks,
             slot: Slot::Configured,
+            last: None,
             _workflow: PhantomData,
         }
     }
 
-    /// The slot the next handlers go into.
+    /// The slot the next handler goes into.
     pub fn slot(&self) -> Slot {
         self.slot
     }
 
-    /// Sets the slot the next handlers go into.
+    /// Sets the slot the next handler goes into (that one only: the handler after it goes
+    /// into the configured slot unless this is called again).
     pub fn set_slot(&mut self, slot: Slot) {
         self.slot = slot;
+    }
+
+    /// Names the handler registered just before: the name its runs' journals record, which a
+    /// resumed run compares with the engine's handlers, and which the CLI, the diagrams and
+    /// [`HookError::handler`](crate::HookError::handler) show. Give one to every handler whose
+    /// runs may be resumed by another build: it never changes unless you change it.
+    ///
+    /// Without it, the name is the function's own identifier (`check_minimum` for
+    /// `shop::hooks::check_minimum`), taken from `std::any::type_name`, whose format the
+    /// compiler does not promise; for a closure or a generic function, it is
+    /// `"{hook}#{n}"`, the `n`th handler registered on the hook. Renaming the function (or
+    /// registering handlers in another order, for the second form) renames the handler.
+    ///
+    /// With no handler registered before it on this registrar, it does nothing (and logs an
+    /// error).
+    pub fn named(&mut self, name: &'static str) {
+        if let Some((named, _)) = self.last_options("named") {
+            *named = name;
+        }
+    }
+
+    /// Gives the handler registered just before a time limit of its own, instead of the
+    /// engine's ([`EngineBuilder::hook_timeout`](crate::EngineBuilder::hook_timeout)). A
+    /// `before`/`after` handler that runs past it is stopped and fails with a
+    /// [`HandlerTimeout`](crate::HandlerTimeout), as for any error of its hook's kind: a
+    /// `before` hook aborts the run (completed steps are compensated); an `after` hook's
+    /// error is recorded and nothing is rolled back.
+    ///
+    /// A `step` hook's handlers are steps: their time limit is their own
+    /// `#[step(timeout = "...")]`, and this does nothing for them (it logs an error). With no
+    /// handler registered before it on this registrar, it does nothing either.
+    pub fn timeout(&mut self, limit: Duration) {
+        if let Some((_, _, true)) = self.last {
+            tracing::error!(
+                workflow = W::META.name(),
+                "hookflow: `.timeout(..)` after a `step` hook handler does nothing; give the step `#[step(timeout = \"...\")]`"
+            );
+            return;
+        }
+        if let Some((_, timeout)) = self.last_options("timeout") {
+            *timeout = Some(limit);
+        }
+    }
+
+    fn last_options(&mut self, what: &str) -> Option<(&mut &'static str, &mut Option<Duration>)> {
+        let Some((index, seq, _)) = self.last else {
+            tracing::error!(
+                workflow = W::META.name(),
+                "hookflow: `.{what}(..)` before any handler was registered on this registrar; it applies to the handler registered just before it"
+            );
+            return None;
+        };
+        self.hooks.options::<W>(index, seq)
+    }
+
+    /// Adds a handler in the chosen slot, which then goes back to the configured one.
+    fn add<H: ?Sized + Send + Sync + 'static, F>(
+        &mut self,
+        index: usize,
+        hook: &'static str,
+        handler: Box<H>,
+        step: bool,
+    ) {
+        let slot = std::mem::replace(&mut self.slot, Slot::Configured);
+        let name = |n| default_name::<F>(hook, n);
+        let seq = self.hooks.add::<W, H>(index, slot, name, handler);
+        self.last = Some((index, seq, step));
     }
 
     /// Registers a `before` handler.
@@ -196,12 +318,7 @@ impl<'h, W: Workflow> Registrar<'h, W> {
         F: for<'a> BeforeHandler<'a, T>,
     {
         let handler: Box<dyn ErasedBefore<T>> = Box::new(Erased(handler));
-        self.hooks.add::<W, _>(
-            point.index(),
-            self.slot,
-            std::any::type_name::<F>(),
-            handler,
-        );
+        self.add::<_, F>(point.index(), point.name(), handler, false);
     }
 
     /// Registers an `after` handler.
@@ -211,12 +328,18 @@ impl<'h, W: Workflow> Registrar<'h, W> {
         F: for<'a> AfterHandler<'a, T>,
     {
         let handler: Box<dyn ErasedAfter<T>> = Box::new(Erased(handler));
-        self.hooks.add::<W, _>(
-            point.index(),
-            self.slot,
-            std::any::type_name::<F>(),
-            handler,
-        );
+        self.add::<_, F>(point.index(), point.name(), handler, false);
+    }
+
+    /// Registers an `after<I, O>` handler, which observes the input and the result.
+    pub fn after_result<I, O, F>(&mut self, point: HookPoint<W, AfterResult<I, O>>, handler: F)
+    where
+        I: Sync + 'static,
+        O: Sync + 'static,
+        F: for<'a> AfterResultHandler<'a, I, O>,
+    {
+        let handler: Box<dyn ErasedAfterResult<I, O>> = Box::new(Erased(handler));
+        self.add::<_, F>(point.index(), point.name(), handler, false);
     }
 
     /// Registers a `step` hook handler (a `#[step]` function).
@@ -227,12 +350,7 @@ impl<'h, W: Workflow> Registrar<'h, W> {
         F: for<'a> StepHookHandler<'a, T, R>,
     {
         let handler: Box<dyn ErasedStepHook<T, R>> = Box::new(Erased(handler));
-        self.hooks.add::<W, _>(
-            point.index(),
-            self.slot,
-            std::any::type_name::<F>(),
-            handler,
-        );
+        self.add::<_, F>(point.index(), point.name(), handler, true);
     }
 }
 
@@ -343,6 +461,10 @@ pub(crate) struct HandlerEntry<H: ?Sized> {
     pub(crate) name: &'static str,
     pub(crate) slot: Slot,
     pub(crate) plugin: Option<Arc<str>>,
+    /// Its time limit (`before`/`after` handlers): its own, or the engine's.
+    pub(crate) timeout: Option<Duration>,
+    /// Its number among the registrations.
+    seq: u64,
     pub(crate) handler: Box<H>,
 }
 
@@ -377,6 +499,8 @@ trait AnyHandlerList: Send + Sync {
     fn as_any_mut(&mut self) -> &mut dyn Any;
     fn len(&self) -> usize;
     fn describe(&self) -> Vec<(Slot, &'static str, Option<&str>)>;
+    fn options(&mut self, seq: u64) -> Option<(&mut &'static str, &mut Option<Duration>)>;
+    fn default_timeout(&mut self, timeout: Duration);
 }
 
 impl<H: ?Sized + Send + Sync + 'static> AnyHandlerList for HandlerList<H> {
@@ -394,5 +518,14 @@ impl<H: ?Sized + Send + Sync + 'static> AnyHandlerList for HandlerList<H> {
             .iter()
             .map(|e| (e.slot, e.name, e.plugin.as_deref()))
             .collect()
+    }
+    fn options(&mut self, seq: u64) -> Option<(&mut &'static str, &mut Option<Duration>)> {
+        let entry = self.entries.iter_mut().find(|e| e.seq == seq)?;
+        Some((&mut entry.name, &mut entry.timeout))
+    }
+    fn default_timeout(&mut self, timeout: Duration) {
+        for entry in &mut self.entries {
+            entry.timeout.get_or_insert(timeout);
+        }
     }
 }

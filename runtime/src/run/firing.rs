@@ -8,7 +8,7 @@
 use super::commit::commit_or_halt;
 use super::halt::halted;
 use crate::context::{Halt, RunShared};
-use crate::hook::HandlerEntry;
+use crate::hook::{HandlerEntry, same_handler};
 use crate::journal::{EventKind, RecordedFiring};
 use crate::types::{BoxError, HookError, Key, PanicError, ReplayError};
 
@@ -71,11 +71,16 @@ impl<'a> Firing<'a> {
                 } else {
                     recorded.names.iter().map(String::as_str).collect()
                 };
+                // A name recorded by an older build is the function's full path.
+                let same_names = |now: &[&str]| {
+                    now.len() == before.len()
+                        && now.iter().zip(&before).all(|(n, b)| same_handler(b, n))
+                };
                 let same = recorded.hook == hook
                     && if recorded.names.is_empty() {
-                        now.starts_with(&before)
+                        now.len() >= before.len() && same_names(&now[..before.len()])
                     } else {
-                        now == before
+                        same_names(&now)
                     };
                 if same {
                     return Some(firing);

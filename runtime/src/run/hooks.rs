@@ -1,5 +1,5 @@
 //! Firing a hook point from the workflow body: run its handlers in order, per kind (the
-//! [`Fire`] impls of [`Before`], [`After`] and [`StepHook`]).
+//! [`Fire`] impls of [`Before`], [`After`], [`AfterResult`] and [`StepHook`]).
 
 use std::any::TypeId;
 use std::future::Future;
@@ -10,10 +10,12 @@ use super::firing::Firing;
 use super::halt::{halted, stop};
 use crate::context::{Halt, HookContext, RunShared, WorkflowContext, Writer};
 use crate::hook::{
-    After, Before, ErasedAfter, ErasedBefore, ErasedStepHook, Fire, HandlerEntry, HandlerList,
-    HookPoint, StepHook,
+    After, AfterResult, Before, ErasedAfter, ErasedAfterResult, ErasedBefore, ErasedStepHook, Fire,
+    HandlerEntry, HandlerList, HookPoint, StepHook,
 };
-use crate::types::{BoxError, CatchUnwind, HookError, HookFailure, PanicError, lock};
+use crate::types::{
+    BoxError, BoxFuture, CatchUnwind, HandlerTimeout, HookError, HookFailure, PanicError, lock,
+};
 use crate::workflow::Workflow;
 
 fn handlers<W: Workflow, H: ?Sized + 'static>(
@@ -49,24 +51,45 @@ fn handler_span<H: ?Sized>(hook: &'static str, entry: &HandlerEntry<H>) -> traci
     tracing::info_span!("hook", hook, slot = %entry.slot, handler = entry.name)
 }
 
-/// Calls a before/after handler, unless the run's fault injector makes it fail or panic.
-async fn call_handler<T, Fut>(
+/// Calls a before/after handler of hook `hook`, within its time limit if it has one, unless
+/// the run's fault injector makes it fail or panic. A handler past its limit is dropped and
+/// fails with a [`HandlerTimeout`].
+async fn call_handler<T, Fut, H: ?Sized>(
     run: &RunShared,
-    entry_name: &'static str,
+    hook: &'static str,
+    entry: &HandlerEntry<H>,
     call: impl FnOnce() -> Fut,
 ) -> Result<Result<T, BoxError>, PanicError>
 where
     Fut: Future<Output = Result<T, BoxError>>,
 {
-    match run.env.faults.handler(entry_name) {
-        Some(fault) if fault.is_panic() => Err(PanicError {
-            message: fault.message(),
-        }),
-        Some(fault) => Ok(Err(fault.message().into())),
-        None => CatchUnwind::new(call()).await.map_err(|panic| PanicError {
-            message: panic.message(),
-        }),
+    if let Some(fault) = run.env.faults.handler(entry.name) {
+        return if fault.is_panic() {
+            Err(PanicError {
+                message: fault.message(),
+            })
+        } else {
+            Ok(Err(fault.message().into()))
+        };
     }
+    let call = CatchUnwind::new(call());
+    let ended = match entry.timeout {
+        None => call.await,
+        // Boxed: only handlers with a time limit carry a timer, not every handler's future.
+        Some(limit) => match Box::pin(tokio::time::timeout(limit, call)).await {
+            Ok(ended) => ended,
+            Err(_elapsed) => {
+                return Ok(Err(Box::new(HandlerTimeout {
+                    hook,
+                    handler: entry.name,
+                    limit,
+                })));
+            }
+        },
+    };
+    ended.map_err(|panic| PanicError {
+        message: panic.message(),
+    })
 }
 
 impl<W: Workflow, T: Send + 'static> Fire<W> for Before<T> {
@@ -111,7 +134,7 @@ impl<W: Workflow, T: Send + 'static> Fire<W> for Before<T> {
                 _ => {}
             }
             let hctx = hook_context(ctx, &firing, i, entry);
-            let call = call_handler(run, entry.name, || entry.handler.call(&hctx, data));
+            let call = call_handler(run, firing.hook, entry, || entry.handler.call(&hctx, data));
             match call.instrument(handler_span(firing.hook, entry)).await {
                 Ok(Ok(next)) => {
                     let recorded = match ops {
@@ -147,53 +170,119 @@ impl<W: Workflow, T: Sync + 'static> Fire<W> for After<T> {
     type Output = ();
 
     async fn fire<'a>(point: HookPoint<W, Self>, ctx: &'a WorkflowContext, value: &'a T) {
-        let run = ctx.shared();
-        let Some(list) = handlers::<W, dyn ErasedAfter<T>>(ctx, point.index()) else {
-            return;
+        fire_after::<W, dyn ErasedAfter<T>, _>(ctx, point.index(), point.name(), Value(value))
+            .await;
+    }
+}
+
+impl<W: Workflow, I: Sync + 'static, O: Sync + 'static> Fire<W> for AfterResult<I, O> {
+    type Payload<'p> = (&'p I, &'p O);
+    type Output = ();
+
+    async fn fire<'a>(
+        point: HookPoint<W, Self>,
+        ctx: &'a WorkflowContext,
+        (input, result): (&'a I, &'a O),
+    ) {
+        let pair = Pair(input, result);
+        fire_after::<W, dyn ErasedAfterResult<I, O>, _>(ctx, point.index(), point.name(), pair)
+            .await;
+    }
+}
+
+/// What an `after` hook's handlers observe, and how one is called with it.
+trait Observed<H: ?Sized>: Sync {
+    fn call<'c>(
+        &'c self,
+        handler: &'c H,
+        ctx: &'c HookContext,
+    ) -> BoxFuture<'c, Result<(), BoxError>>;
+}
+
+/// The value of an `after<T>` hook.
+struct Value<'a, T>(&'a T);
+
+impl<T: Sync + 'static> Observed<dyn ErasedAfter<T>> for Value<'_, T> {
+    fn call<'c>(
+        &'c self,
+        handler: &'c dyn ErasedAfter<T>,
+        ctx: &'c HookContext,
+    ) -> BoxFuture<'c, Result<(), BoxError>> {
+        handler.call(ctx, self.0)
+    }
+}
+
+/// The input and the result of an `after<I, O>` hook.
+struct Pair<'a, I, O>(&'a I, &'a O);
+
+impl<I: Sync + 'static, O: Sync + 'static> Observed<dyn ErasedAfterResult<I, O>>
+    for Pair<'_, I, O>
+{
+    fn call<'c>(
+        &'c self,
+        handler: &'c dyn ErasedAfterResult<I, O>,
+        ctx: &'c HookContext,
+    ) -> BoxFuture<'c, Result<(), BoxError>> {
+        handler.call(ctx, self.0, self.1)
+    }
+}
+
+/// Fires an `after` hook (of either form): each handler observes, and an error (or a time
+/// out) is recorded in the run's hook errors; nothing is rolled back.
+async fn fire_after<W: Workflow, H: ?Sized + 'static, V: Observed<H>>(
+    ctx: &WorkflowContext,
+    index: usize,
+    hook: &'static str,
+    observed: V,
+) {
+    let run = ctx.shared();
+    let Some(list) = handlers::<W, H>(ctx, index) else {
+        return;
+    };
+    let entries = list.entries();
+    let Some(firing) = Firing::start(run, W::META.name(), hook, entries) else {
+        return halted().await;
+    };
+    for (i, entry) in entries.iter().enumerate() {
+        let error = match firing.recorded(i) {
+            // Completed before the run was resumed: it does not run again.
+            Some(Ok(_)) => {
+                firing.restore_bag(i);
+                continue;
+            }
+            // Failed before: its failure is the run's again, without running it.
+            Some(Err((error, panicked))) => {
+                firing.restore_bag(i);
+                firing.replayed_failure(entry, error, *panicked)
+            }
+            None => {
+                let hctx = hook_context(ctx, &firing, i, entry);
+                let call = call_handler(run, firing.hook, entry, || {
+                    observed.call(&entry.handler, &hctx)
+                });
+                let outcome = match call.instrument(handler_span(firing.hook, entry)).await {
+                    Ok(Ok(())) => {
+                        firing.completed(i, entry, None);
+                        firing.commit().await;
+                        continue;
+                    }
+                    Ok(Err(err)) => Ok(err),
+                    Err(panic) => Err(panic),
+                };
+                let error = firing.failed(i, entry, outcome);
+                firing.commit().await;
+                error
+            }
         };
-        let entries = list.entries();
-        let Some(firing) = Firing::start(run, W::META.name(), point.name(), entries) else {
-            return halted().await;
-        };
-        for (i, entry) in entries.iter().enumerate() {
-            let error = match firing.recorded(i) {
-                // Completed before the run was resumed: it does not run again.
-                Some(Ok(_)) => {
-                    firing.restore_bag(i);
-                    continue;
-                }
-                // Failed before: its failure is the run's again, without running it.
-                Some(Err((error, panicked))) => {
-                    firing.restore_bag(i);
-                    firing.replayed_failure(entry, error, *panicked)
-                }
-                None => {
-                    let hctx = hook_context(ctx, &firing, i, entry);
-                    let call = call_handler(run, entry.name, || entry.handler.call(&hctx, value));
-                    let outcome = match call.instrument(handler_span(firing.hook, entry)).await {
-                        Ok(Ok(())) => {
-                            firing.completed(i, entry, None);
-                            firing.commit().await;
-                            continue;
-                        }
-                        Ok(Err(err)) => Ok(err),
-                        Err(panic) => Err(panic),
-                    };
-                    let error = firing.failed(i, entry, outcome);
-                    firing.commit().await;
-                    error
-                }
-            };
-            tracing::warn!(%error, "hookflow: after-hook handler failed; recorded, nothing rolled back");
-            lock(&run.state).hook_errors.push(HookFailure {
-                hook: firing.hook,
-                slot: entry.slot,
-                handler: entry.name,
-                plugin: entry.plugin.as_deref().map(str::to_owned),
-                panicked: error.is_panic(),
-                error: error.source.to_string(),
-            });
-        }
+        tracing::warn!(%error, "hookflow: after-hook handler failed; recorded, nothing rolled back");
+        lock(&run.state).hook_errors.push(HookFailure {
+            hook: firing.hook,
+            slot: entry.slot,
+            handler: entry.name,
+            plugin: entry.plugin.as_deref().map(str::to_owned),
+            panicked: error.is_panic(),
+            error: error.source.to_string(),
+        });
     }
 }
 

@@ -453,3 +453,13 @@ pub enum WaitError {
         message: String,
     },
 }
+
+impl HookError {
+    /// Whether the handler ran past its time limit (its
+    /// [`source_error`](HookError::source_error) is then a
+    /// [`HandlerTimeout`](crate::HandlerTimeout)). A resumed run that replays a recorded
+    /// timeout has its message only, and this is `false`.
+    pub fn is_timeout(&self) -> bool {
+        self.source.is::<super::HandlerTimeout>()
+    }
+}

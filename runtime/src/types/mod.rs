@@ -10,6 +10,7 @@ mod clock;
 mod error;
 mod failure;
 mod fault;
+mod hook_timeout;
 mod id;
 mod job;
 mod key;
@@ -39,6 +40,7 @@ pub use fault::Fault;
 #[cfg(feature = "testing")]
 pub use fault::FaultPlan;
 pub(crate) use fault::Faults;
+pub use hook_timeout::HandlerTimeout;
 pub use id::RunId;
 pub(crate) use id::default_worker_id;
 pub use job::{Job, JobDispatcher};

@@ -2,7 +2,6 @@
 
 use std::fmt::Write as _;
 
-use super::mermaid::short;
 use crate::engine::Engine;
 use crate::types::BodyCall;
 use crate::workflow::Workflow;
@@ -77,11 +76,7 @@ fn draw<W: Workflow>(
                     engine.handlers_of::<W>(hook).into_iter().enumerate()
                 {
                     let by = plugin.map(|p| format!(", plugin {p}")).unwrap_or_default();
-                    let _ = writeln!(
-                        out,
-                        "    {node}_h{j}[/\"{} ({slot}{by})\"/]",
-                        text(short(handler))
-                    );
+                    let _ = writeln!(out, "    {node}_h{j}[/\"{} ({slot}{by})\"/]", text(handler));
                     let _ = writeln!(out, "    {node} -.- {node}_h{j}");
                 }
             }

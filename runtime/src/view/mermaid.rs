@@ -141,7 +141,7 @@ impl Journal {
                     format!("W->>H: {} ({handlers} handlers)", mermaid_text(hook))
                 }
                 EventKind::HookHandlerCompleted { handler, slot, .. } => {
-                    format!("H-->>W: {} [{slot}] ok", mermaid_text(short(handler)))
+                    format!("H-->>W: {} [{slot}] ok", mermaid_text(handler))
                 }
                 EventKind::HookHandlerFailed {
                     handler,
@@ -150,7 +150,7 @@ impl Journal {
                     ..
                 } => format!(
                     "H--xW: {} [{slot}] FAILED: {}",
-                    mermaid_text(short(handler)),
+                    mermaid_text(handler),
                     mermaid_text(error)
                 ),
                 EventKind::RunFailed { error } => {
@@ -194,12 +194,6 @@ impl Journal {
         }
         out
     }
-}
-
-/// The last path segment of a handler's name (`checkout::validate_minimum_amount` ->
-/// `validate_minimum_amount`).
-pub(crate) fn short(name: &str) -> &str {
-    name.rsplit("::").next().unwrap_or(name)
 }
 
 /// Text that cannot break a Mermaid line: no newlines, no `;` or `#` (entity syntax).
