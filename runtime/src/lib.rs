@@ -81,6 +81,8 @@ pub use workflow::{EventPoint, Workflow};
 pub use engine::{LookupError, Retried, RunSummary};
 pub use journal::CurrentStep;
 pub use store::{ForkError, RetryError, RunCursor, RunFilter, RunPage};
+// Typed hook firing, declared additional data, where a run failed.
+pub use context::HookRefusal;
 
 /// Compensations: the shape of a compensation function, and what a run reports of failed
 /// ones.

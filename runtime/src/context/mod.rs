@@ -9,6 +9,7 @@
 mod bag;
 mod compensation;
 mod env;
+mod foreign;
 mod jobs;
 mod run;
 mod typed;
@@ -17,6 +18,7 @@ pub use bag::Bag;
 pub(crate) use bag::Writer;
 pub use compensation::CompensateFn;
 pub use compensation::compensation;
+pub use foreign::HookRefusal;
 pub(crate) use compensation::{Compensation, action};
 pub(crate) use env::RunEnv;
 pub use jobs::Jobs;
@@ -174,6 +176,14 @@ impl WorkflowContext {
     /// | `step<T, R>` | `T` (cloned per handler) | `Result<Vec<R>, HookError>`: one result per handler |
     ///
     /// A hook point with no handler returns at once without allocating.
+    ///
+    /// A hook point of another workflow than the one whose body holds this context (possible
+    /// through a plain `&WorkflowContext`; a body's own `ctx` does not compile with one) is
+    /// refused: none of its handlers runs, a `before` or `step` hook returns a [`HookError`]
+    /// naming both workflows, an `after` hook records it in
+    /// [`Outcome::hook_errors`](crate::Outcome::hook_errors) ([`HookRefusal`]).
+    ///
+    /// [`HookError`]: crate::HookError
     pub fn hook<'a, W, K>(
         &'a self,
         point: HookPoint<W, K>,
@@ -182,8 +192,17 @@ impl WorkflowContext {
     where
         W: Workflow,
         K: Fire<W>,
+        K::Output: HookRefusal,
     {
-        K::fire(point, self, payload)
+        if TypeId::of::<W>() == self.workflow_type {
+            foreign::Firing::Fire {
+                fire: K::fire(point, self, payload),
+            }
+        } else {
+            foreign::Firing::Refused {
+                output: Some(K::Output::refused(self, W::META.name(), point.name())),
+            }
+        }
     }
 
     pub(crate) fn shared(&self) -> &RunShared {

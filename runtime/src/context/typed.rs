@@ -3,12 +3,15 @@
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use super::WorkflowContext;
+use super::{HookRefusal, WorkflowContext};
+use crate::hook::{Fire, HookPoint};
+use crate::workflow::Workflow;
 
 /// The context of a workflow body, typed by its workflow `W`: `#[workflow]` gives the body
 /// this (it derefs to [`WorkflowContext`], so it goes wherever a `&WorkflowContext` does),
-/// and its [`wait`](TypedContext::wait) takes only `W`'s own events: waiting for another
-/// workflow's event does not compile.
+/// its [`hook`](TypedContext::hook) takes only `W`'s own hook points and its
+/// [`wait`](TypedContext::wait) only `W`'s own events: firing another workflow's hook or
+/// waiting for another workflow's event does not compile.
 pub struct TypedContext<'a, W> {
     ctx: &'a WorkflowContext,
     _workflow: PhantomData<fn() -> W>,
@@ -21,6 +24,22 @@ impl<'a, W> TypedContext<'a, W> {
             ctx,
             _workflow: PhantomData,
         }
+    }
+}
+
+impl<'a, W: Workflow> TypedContext<'a, W> {
+    /// Fires `point`, one of this workflow's own hook points ([`WorkflowContext::hook`]): a
+    /// hook point of another workflow does not compile here.
+    pub fn hook<'b, K>(
+        &'b self,
+        point: HookPoint<W, K>,
+        payload: K::Payload<'b>,
+    ) -> impl Future<Output = K::Output> + Send + 'b
+    where
+        K: Fire<W>,
+        K::Output: HookRefusal,
+    {
+        WorkflowContext::hook(self.ctx, point, payload)
     }
 }
 
