@@ -18,7 +18,19 @@ pub use crate::types::{
     BodyCall, CatchUnwind, CompensationFailure, Fault, HookKind, HookMeta, Panic, RetryPolicy,
     RunOptions, StepData, StepFuture, StepMeta, StepResponse, StepTimeout, WorkflowMeta,
 };
-pub use crate::workflow::{EventPoint, Workflow};
+pub use crate::workflow::{DeclaredData, EventPoint, Workflow};
+pub use crate::types::AdditionalDataError;
+
+/// Checks `data` as `T`, the declared type of a workflow's additional data.
+///
+/// # Errors
+/// [`AdditionalDataError`] when it is missing or not a `T`.
+pub fn check_additional_data<T: ::serde::de::DeserializeOwned>(
+    data: ::core::option::Option<&::serde_json::Value>,
+) -> ::core::result::Result<(), AdditionalDataError> {
+    crate::context::parse_additional_data::<T>(data).map(drop)
+}
+pub use ::serde_json::Value as JsonValue;
 use ::core::marker::PhantomData;
 pub use ::core::time::Duration;
 pub use ::tokio::join;

@@ -83,6 +83,8 @@ pub use journal::CurrentStep;
 pub use store::{ForkError, RetryError, RunCursor, RunFilter, RunPage};
 // Typed hook firing, declared additional data, where a run failed.
 pub use context::HookRefusal;
+pub use run::FailedAt;
+pub use workflow::DeclaredData;
 
 /// Compensations: the shape of a compensation function, and what a run reports of failed
 /// ones.

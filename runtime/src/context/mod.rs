@@ -94,15 +94,7 @@ impl RunContext {
     /// [`AdditionalDataError::Invalid`] naming the bad field's path (`items[1].qty`) when it does
     /// not match `T`.
     pub fn additional_data<T: DeserializeOwned>(&self) -> Result<T, AdditionalDataError> {
-        let type_name = std::any::type_name::<T>();
-        let value = self
-            .raw_additional_data()
-            .ok_or(AdditionalDataError::Missing { type_name })?;
-        serde_path_to_error::deserialize(value).map_err(|err| AdditionalDataError::Invalid {
-            type_name,
-            path: err.path().to_string(),
-            message: err.into_inner().to_string(),
-        })
+        parse_additional_data(self.raw_additional_data())
     }
 
     /// The bag of typed values shared by this run's steps and hooks.
@@ -151,6 +143,24 @@ impl fmt::Debug for RunContext {
             .field("run_id", &self.run.run_id)
             .finish_non_exhaustive()
     }
+}
+
+/// Additional data `data` as `T` (what [`RunContext::additional_data`] does, and the start of
+/// a run whose workflow declares `T`).
+///
+/// # Errors
+/// [`AdditionalDataError::Missing`] without data, [`AdditionalDataError::Invalid`] naming the
+/// bad field's path when it is not a `T`.
+pub(crate) fn parse_additional_data<T: DeserializeOwned>(
+    data: Option<&serde_json::Value>,
+) -> Result<T, AdditionalDataError> {
+    let type_name = std::any::type_name::<T>();
+    let value = data.ok_or(AdditionalDataError::Missing { type_name })?;
+    serde_path_to_error::deserialize(value).map_err(|err| AdditionalDataError::Invalid {
+        type_name,
+        path: err.path().to_string(),
+        message: err.into_inner().to_string(),
+    })
 }
 
 /// The context of a workflow body: call steps with it and fire the workflow's hooks.

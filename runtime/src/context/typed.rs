@@ -5,7 +5,7 @@ use std::ops::Deref;
 
 use super::{HookRefusal, WorkflowContext};
 use crate::hook::{Fire, HookPoint};
-use crate::workflow::Workflow;
+use crate::workflow::{DeclaredData, Workflow};
 
 /// The context of a workflow body, typed by its workflow `W`: `#[workflow]` gives the body
 /// this (it derefs to [`WorkflowContext`], so it goes wherever a `&WorkflowContext` does),
@@ -40,6 +40,28 @@ impl<'a, W: Workflow> TypedContext<'a, W> {
         K::Output: HookRefusal,
     {
         WorkflowContext::hook(self.ctx, point, payload)
+    }
+}
+
+impl<W: DeclaredData> TypedContext<'_, W> {
+    /// The run's additional data, as the type the workflow declares
+    /// (`#[workflow(additional_data = T)]`): the engine checked it before the run started, so
+    /// there is no `Result` to handle. (To read it as another type, as handlers do:
+    /// `RunContext::additional_data::<T>(&ctx)`.)
+    ///
+    /// # Panics
+    /// Only where the start's check did not apply: in a nested workflow whose parent's run
+    /// carries another type, or in a run recorded before its workflow declared this type. A
+    /// panic in a body fails the run, which is compensated; a declaration on a nested
+    /// workflow must match its parents'.
+    pub fn additional_data(&self) -> W::Data {
+        match self.ctx.additional_data::<W::Data>() {
+            Ok(data) => data,
+            Err(err) => panic!(
+                "workflow `{}`: its declared additional data was not checked at this run's start: {err}",
+                W::META.name()
+            ),
+        }
     }
 }
 

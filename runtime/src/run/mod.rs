@@ -18,6 +18,7 @@ pub(crate) mod parallel;
 pub(crate) mod scope;
 pub(crate) mod step;
 mod wait;
+mod failed_at;
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ use self::compensate::{Scope, compensate};
 use self::halt::UntilHalted;
 use self::outcome::Leftovers;
 pub use self::outcome::Outcome;
+pub use self::failed_at::FailedAt;
 
 /// Runs workflow `W` with `input` in `env`, to its end. `durable` carries the store side of
 /// the run and, for a resumed run, its recorded journal.
