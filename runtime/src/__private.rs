@@ -14,12 +14,12 @@ pub use crate::run::outcome::Outcome;
 pub use crate::run::parallel::Settle;
 pub use crate::run::scope::{Branch, Group};
 pub use crate::run::step::{Attempt, JournalError, RebuildFn, StepRun};
+pub use crate::types::AdditionalDataError;
 pub use crate::types::{
     BodyCall, CatchUnwind, CompensationFailure, Fault, HookKind, HookMeta, Panic, RetryPolicy,
     RunOptions, StepData, StepFuture, StepMeta, StepResponse, StepTimeout, WorkflowMeta,
 };
 pub use crate::workflow::{DeclaredData, EventPoint, Workflow};
-pub use crate::types::AdditionalDataError;
 
 /// Checks `data` as `T`, the declared type of a workflow's additional data.
 ///
@@ -30,9 +30,9 @@ pub fn check_additional_data<T: ::serde::de::DeserializeOwned>(
 ) -> ::core::result::Result<(), AdditionalDataError> {
     crate::context::parse_additional_data::<T>(data).map(drop)
 }
-pub use ::serde_json::Value as JsonValue;
 use ::core::marker::PhantomData;
 pub use ::core::time::Duration;
+pub use ::serde_json::Value as JsonValue;
 pub use ::tokio::join;
 
 pub use ::core::clone::Clone;

@@ -119,6 +119,8 @@ mod wakeups;
 mod webhook;
 mod workers;
 // Operator actions and run lookups.
+mod failed_at;
 mod fork;
 mod lookup;
 mod retry;
+mod typed_context;

@@ -150,9 +150,9 @@ fn cause(kinds: &[&EventKind], meta: Option<&WorkflowMeta>) -> FailedAt {
             } => {
                 let start = kinds[..i]
                     .iter()
-                    .rposition(|k| {
-                        matches!(k, EventKind::NestedStarted { frame: f, .. } if f == frame)
-                    })
+                    .rposition(
+                        |k| matches!(k, EventKind::NestedStarted { frame: f, .. } if f == frame),
+                    )
                     .map_or(0, |s| s + 1);
                 return FailedAt::Nested {
                     workflow: workflow.to_string(),

@@ -9,6 +9,7 @@
 
 mod commit;
 mod compensate;
+mod failed_at;
 mod firing;
 mod halt;
 mod hooks;
@@ -18,7 +19,6 @@ pub(crate) mod parallel;
 pub(crate) mod scope;
 pub(crate) mod step;
 mod wait;
-mod failed_at;
 
 use std::sync::Arc;
 
@@ -36,10 +36,10 @@ use crate::workflow::Workflow;
 
 use self::commit::{Failed, commit};
 use self::compensate::{Scope, compensate};
+pub use self::failed_at::FailedAt;
 use self::halt::UntilHalted;
 use self::outcome::Leftovers;
 pub use self::outcome::Outcome;
-pub use self::failed_at::FailedAt;
 
 /// Runs workflow `W` with `input` in `env`, to its end. `durable` carries the store side of
 /// the run and, for a resumed run, its recorded journal.

@@ -78,11 +78,9 @@ impl<W: Workflow> Outcome<W> {
         // Read from the journal, so that a resumed or replayed run says what the first said;
         // only for a failed run (a completed one is not read again).
         let failed_at = match status {
-            RunStatus::Compensated | RunStatus::CompensationFailed | RunStatus::Cancelled => {
-                Some(Box::new(
-                    locate(journal.kinds(), &W::META).unwrap_or(FailedAt::Body),
-                ))
-            }
+            RunStatus::Compensated | RunStatus::CompensationFailed | RunStatus::Cancelled => Some(
+                Box::new(locate(journal.kinds(), &W::META).unwrap_or(FailedAt::Body)),
+            ),
             RunStatus::Rejected => Some(Box::new(FailedAt::Start)),
             _ => None,
         };
