@@ -21,14 +21,16 @@ pub use crate::types::{
 };
 pub use crate::workflow::{DeclaredData, EventPoint, Workflow};
 
-/// Checks `data` as `T`, the declared type of a workflow's additional data.
+/// Checks `data` as `W::Data`, the declared type of workflow `W`'s additional data (bound on
+/// `W` rather than on the type, so that a type that is not deserializable is reported once,
+/// at `DeclaredData::Data`).
 ///
 /// # Errors
-/// [`AdditionalDataError`] when it is missing or not a `T`.
-pub fn check_additional_data<T: ::serde::de::DeserializeOwned>(
+/// [`AdditionalDataError`] when it is missing or not a `W::Data`.
+pub fn check_additional_data<W: DeclaredData>(
     data: ::core::option::Option<&::serde_json::Value>,
 ) -> ::core::result::Result<(), AdditionalDataError> {
-    crate::context::parse_additional_data::<T>(data).map(drop)
+    crate::context::parse_additional_data::<W::Data>(data).map(drop)
 }
 use ::core::marker::PhantomData;
 pub use ::core::time::Duration;

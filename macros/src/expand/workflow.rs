@@ -280,7 +280,7 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
                 fn __check_additional_data(
                     data: #private::Option<&#private::JsonValue>,
                 ) -> #private::Result<(), #private::AdditionalDataError> {
-                    #private::check_additional_data::<#data>(data)
+                    #private::check_additional_data::<Self>(data)
                 }
             }),
             Some(quote_spanned! {data.span()=>
