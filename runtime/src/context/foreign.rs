@@ -35,6 +35,8 @@ pub trait HookRefusal: Send + Sized + sealed::Sealed {
 }
 
 mod sealed {
+    // Public in a private module: nameable by `HookRefusal`'s bound, by nobody outside.
+    #[allow(unreachable_pub)]
     pub trait Sealed {}
     impl<T> Sealed for Result<T, crate::types::HookError> {}
     impl Sealed for () {}
