@@ -335,6 +335,7 @@ pub mod prelude {
         Outcome, Plugin, RunContext, RunError, RunOptions, RunStatus, StepContext, StepResponse,
         WaitError, Workflow, WorkflowContext,
     };
+    pub use hookflow_runtime::{Transaction, TransactionError, TxContext};
     // What `on_compensation_failed` handlers receive, and where a failed run failed.
     pub use hookflow_runtime::{CompensationFailure, FailedAt};
 }

@@ -23,6 +23,7 @@ pub(crate) const RETRY: &str = "retry";
 pub(crate) const TIMEOUT: &str = "timeout";
 pub(crate) const BEST_EFFORT: &str = "best_effort";
 pub(crate) const COMPENSATE_RETRY: &str = "compensate_retry";
+pub(crate) const TRANSACTION: &str = "transaction";
 pub(crate) const ADDITIONAL_DATA: &str = "additional_data";
 
 pub(crate) const BEFORE: &str = "before";
@@ -71,6 +72,8 @@ pub(crate) struct StepArgs {
     pub(crate) timeout: Option<DurationArg>,
     pub(crate) best_effort: Option<Ident>,
     pub(crate) compensate_retry: Option<RetryArgs>,
+    /// `transaction`: the step runs in a transaction on the store's database.
+    pub(crate) transaction: Option<Ident>,
 }
 
 /// `retry(max = 3, backoff = "100ms", max_backoff = "5s", jitter = false, when = path)`
@@ -187,15 +190,19 @@ impl StepArgs {
                         no_more(input, "after `best_effort`")?;
                         set_once(cx, &key, &mut args.best_effort, key.clone());
                     }
+                    TRANSACTION => {
+                        no_more(input, "after `transaction`")?;
+                        set_once(cx, &key, &mut args.transaction, key.clone());
+                    }
                     other => {
-                        let known = [COMPENSATE, NAME, RETRY, TIMEOUT, BEST_EFFORT, COMPENSATE_RETRY, CRATE];
+                        let known = [COMPENSATE, NAME, RETRY, TIMEOUT, BEST_EFFORT, COMPENSATE_RETRY, TRANSACTION, CRATE];
                         let hint = did_you_mean(other, &known)
                             .map(|s| format!(" (did you mean `{s}`?)"))
                             .unwrap_or_default();
                         return Err(syn::Error::new(
                             key.span(),
                             format!(
-                                "unknown step option `{other}`{hint}; expected `compensate = path`, `name = \"...\"`, `retry(...)`, `timeout = \"5s\"`, `best_effort`, `compensate_retry(...)` or `crate = path`"
+                                "unknown step option `{other}`{hint}; expected `compensate = path`, `name = \"...\"`, `retry(...)`, `timeout = \"5s\"`, `best_effort`, `compensate_retry(...)`, `transaction` or `crate = path`"
                             ),
                         ));
                     }

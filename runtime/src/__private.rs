@@ -564,3 +564,15 @@ impl<W, T, R, F: Unimplementable> StepHookArg<W, T, R, NeverFits> for F {
 pub const fn hook_data<T: HookData>() -> HookDataOps {
     HookDataOps::of::<T>()
 }
+
+/// What the first parameter of a transactional step must be: checked at the user's type.
+#[diagnostic::on_unimplemented(
+    message = "a `#[step(transaction)]` takes its transaction's context first: `ctx: &TxContext`, not `{Self}`",
+    label = "expected `&TxContext`",
+    note = "the transactional step's context carries its database transaction:\n  #[step(transaction)]\n  async fn create_order(ctx: &TxContext, cart: Cart) -> Result<Order, ShopError>"
+)]
+pub trait TransactionalContext {}
+impl TransactionalContext for &crate::run::TxContext {}
+
+/// Checks, at the user's type, that a transactional step takes a `&TxContext`.
+pub const fn transactional_context<T: TransactionalContext>() {}

@@ -60,11 +60,12 @@ pub use engine::{
 };
 pub use hook::{After, Before, HookPoint, Hooks, Plugin, Registrar, Slot, StepHook};
 pub use journal::{Event, EventKind, Journal, WaitOutcome};
-pub use run::Outcome;
+pub use run::{Outcome, TxContext};
 pub use store::{
     Claim, Found, Lease, MemoryStore, Retention, RunRecord, Store, StoreError, StoredRun,
     StoredStatus, Unreadable,
 };
+pub use store::{Transaction, TransactionError};
 pub use types::{
     Actor, ActorKind, AdditionalDataError, BagValue, BestEffortFailure, BodyCall, BoxError,
     CancelRequest, CompensationFailure, FailedCompensation, HookError, HookFailure, HookKind,

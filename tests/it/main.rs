@@ -114,6 +114,8 @@ mod step_hooks;
 mod step_options;
 mod subscribe;
 mod timers;
+mod transaction_crashes;
+mod transactions;
 mod waits;
 mod wakeups;
 mod webhook;

@@ -232,7 +232,22 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
     let yielded = future_output(step, returned);
     // The context handed to the body is at its type: a context of the wrong type is
     // reported there.
-    let ctx_arg = expr_at(ctx_ty, quote!(__hookflow_step.context()));
+    // A transactional step gets its transaction's context, checked at its type.
+    let (ctx_arg, ctx_check) = match &step.args.transaction {
+        Some(_) => {
+            let span = ctx_ty.span();
+            let private = private_at(span);
+            let ty = quote_spanned!(span=> #ctx_ty);
+            (
+                expr_at(ctx_ty, quote!(__hookflow_step.tx_context())),
+                quote_spanned!(span=> #private::transactional_context::<#ty>();),
+            )
+        }
+        None => (
+            expr_at(ctx_ty, quote!(__hookflow_step.context())),
+            TokenStream::new(),
+        ),
+    };
 
     // A step with a timeout turns it into its own error type: checked at `timeout`.
     let on_timeout = match &step.args.timeout {
@@ -333,6 +348,7 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
                     use #private::errors::*;
                     (&&&__hookflow_error.probe()).ops()
                 };
+                #ctx_check
                 let mut __hookflow_step = #private::StepRun::start(__hookflow_ctx, &__HOOKFLOW_STEP);
                 #clone_checks
                 let __hookflow_attempt = #execute;
@@ -384,6 +400,9 @@ fn step_meta(private: &TokenStream, step: &Step<'_>, name: &str) -> TokenStream 
     if let Some(retry) = &args.compensate_retry {
         let policy = retry_policy(private, retry);
         meta = quote!(#meta.__compensate_retry(#policy));
+    }
+    if args.transaction.is_some() {
+        meta = quote!(#meta.__transactional());
     }
     meta
 }

@@ -22,7 +22,7 @@ pub(crate) use compensation::{Compensation, action};
 pub(crate) use env::RunEnv;
 pub use foreign::HookRefusal;
 pub use jobs::Jobs;
-pub(crate) use run::{Counters, Durable, Halt, RunShared};
+pub(crate) use run::{Counters, Durable, Halt, RunShared, TRANSACTION_KEY};
 pub use typed::TypedContext;
 
 use std::any::{Any, TypeId};
@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde::de::DeserializeOwned;
 
 use crate::hook::{Fire, HookPoint, WorkflowHookTable};
+use crate::store::{Transaction, TransactionError};
 use crate::types::{Actor, AdditionalDataError, Key, MissingService, Origin, RunId, Slot};
 use crate::workflow::Workflow;
 
@@ -172,6 +173,26 @@ pub struct WorkflowContext {
     /// The compensation frame of this workflow: a nested workflow has its own, so that its
     /// steps are compensated as a unit.
     pub(crate) frame: u32,
+    /// The transaction of the transactional step this context fires hooks for, if it is one's
+    /// (`TxContext::hook`): its handlers see it.
+    pub(crate) transaction: Option<Arc<TransactionSlot>>,
+}
+
+/// A transactional step's current transaction (each attempt opens its own), shared with
+/// the hook handlers it fires.
+#[derive(Default)]
+pub(crate) struct TransactionSlot(std::sync::Mutex<Option<Transaction>>);
+
+impl TransactionSlot {
+    /// The open transaction.
+    pub(crate) fn get(&self) -> Option<Transaction> {
+        crate::types::lock(&self.0).clone()
+    }
+
+    /// Sets (or, `None`, clears) the open transaction.
+    pub(crate) fn set(&self, transaction: Option<Transaction>) {
+        *crate::types::lock(&self.0) = transaction;
+    }
 }
 
 impl WorkflowContext {
@@ -241,6 +262,7 @@ impl WorkflowContext {
             workflow_type,
             table,
             frame,
+            transaction: None,
         }
     }
 }
@@ -331,6 +353,8 @@ pub struct HookContext {
     pub(crate) firing: Key,
     /// The handler's place among the firing's handlers.
     pub(crate) index: u32,
+    /// The transaction of the transactional step that fired the hook, if one did.
+    pub(crate) transaction: Option<Transaction>,
 }
 
 impl HookContext {
@@ -346,6 +370,19 @@ impl HookContext {
     pub fn handler(&self) -> &'static str {
         self.handler
     }
+    /// The database transaction of the transactional step (`#[step(transaction)]`) that fired
+    /// this hook: write with it, and the writes commit with the step, or roll back with it
+    /// (an error of this handler rolls the whole step back).
+    ///
+    /// # Errors
+    /// [`TransactionError::NotInTransaction`] when the hook was fired elsewhere (from the
+    /// workflow body, or a step that is not transactional).
+    pub fn transaction(&self) -> Result<&Transaction, TransactionError> {
+        self.transaction
+            .as_ref()
+            .ok_or(TransactionError::NotInTransaction)
+    }
+
     /// A key that is the same every time this handler runs in this firing of this run,
     /// `"{run_id}:hook{firing}:{index}:{handler}"` (`firing` counts the run's hook firings, or
     /// is the firing's place in a `parallel!` branch): a handler that was in flight when its

@@ -145,6 +145,9 @@ pub(crate) struct Durable {
     pub(crate) cancel: Arc<CancelSignal>,
     /// When the run is cancelled if it has not ended (microseconds since the Unix epoch).
     pub(crate) deadline_micros: Option<u64>,
+    /// Set while a transactional step's transaction is open: the run's commits wait for it,
+    /// and ride on its commit (the store's connection is the transaction's meanwhile).
+    pub(crate) in_transaction: AtomicBool,
 }
 
 impl Durable {
@@ -159,6 +162,9 @@ impl Durable {
         (now_micros() >= deadline).then(|| CancelRequest::new(DEADLINE_PASSED, None))
     }
 }
+
+/// What the keys of the hook firings inside a transactional step start with.
+pub(crate) const TRANSACTION_KEY: &str = "tx";
 
 /// The reason of a cancellation by deadline.
 pub(crate) const DEADLINE_PASSED: &str = "the deadline passed";
@@ -279,7 +285,15 @@ impl RunShared {
     #[inline]
     pub(crate) fn firing_at(&self, key: Key) -> u32 {
         self.replay()
-            .and_then(|replay| self.with_key(key, |k| replay.firing(k)))
+            .and_then(|replay| {
+                self.with_key(key, |k| match k {
+                    // A firing inside a transactional step: the step runs again only if its
+                    // transaction never committed, so whatever its handlers did then was
+                    // rolled back, and they run again.
+                    KeyText::Path(path) if path.starts_with(TRANSACTION_KEY) => None,
+                    k => replay.firing(k),
+                })
+            })
             .unwrap_or_else(|| self.next_firing())
     }
 

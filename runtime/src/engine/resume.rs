@@ -85,6 +85,7 @@ impl Engine {
             fence: record.fence,
             cancel,
             deadline_micros: record.deadline_micros,
+            in_transaction: Default::default(),
         };
         let input: W::Input = match serde_json::from_value(record.input) {
             Ok(input) => input,

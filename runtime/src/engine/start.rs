@@ -84,6 +84,7 @@ impl Engine {
                                 .map(InFlightGuard::signal)
                                 .unwrap_or_default(),
                             deadline_micros: options.deadline_micros,
+                            in_transaction: Default::default(),
                         },
                         Vec::new(),
                     )),

@@ -175,3 +175,14 @@ pub trait HookData: Serialize + DeserializeOwned + Send + 'static {}
 // Not recommended: a type that is not hook data is reported with `HookData`'s message, once.
 #[diagnostic::do_not_recommend]
 impl<T: Serialize + DeserializeOwned + Send + 'static> HookData for T {}
+
+/// The hook kinds a transactional step (`#[step(transaction)]`) can fire with
+/// `TxContext::hook`: `before` and `after`, whose handlers run inside its transaction.
+#[diagnostic::on_unimplemented(
+    message = "a `{Self}` hook cannot be fired inside a transactional step",
+    label = "not a `before` or `after` hook",
+    note = "a transactional step fires `before` and `after` hooks, whose handlers run inside its transaction; a `step` hook's handlers are steps, which commit on their own: fire it from the workflow body"
+)]
+pub trait TransactionalHook {}
+impl<T> TransactionalHook for Before<T> {}
+impl<T> TransactionalHook for After<T> {}

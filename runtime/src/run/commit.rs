@@ -9,7 +9,9 @@
 use super::halt::halted;
 use crate::context::{Durable, Halt, RunShared};
 use crate::journal::{Event, EventKind};
-use crate::store::RunUpdate;
+use std::sync::atomic::Ordering;
+
+use crate::store::{RunUpdate, StoreTransaction};
 use crate::types::{BoxFuture, RecordError, StoreError, StoredStatus, lock};
 
 /// Why a commit failed, and so how the run stops.
@@ -60,16 +62,13 @@ async fn commit_to(
     durable: &Durable,
     update: Option<RunUpdate>,
 ) -> Result<(), Failed> {
+    // A transactional step's transaction is open: what the run recorded meanwhile rides on
+    // its commit (the store's connection is the transaction's until then).
+    if update.is_none() && durable.in_transaction.load(Ordering::Acquire) {
+        return Ok(());
+    }
     let mut persisted = durable.persisted.lock().await;
-    let events: Vec<Event> = {
-        let state = lock(&run.state);
-        state
-            .journal
-            .events()
-            .get(*persisted..)
-            .map(<[Event]>::to_vec)
-            .unwrap_or_default()
-    };
+    let events = unpersisted(run, *persisted);
     if events.is_empty() && update.is_none() {
         return Ok(());
     }
@@ -78,17 +77,56 @@ async fn commit_to(
         .store
         .commit(run.run_id, durable.fence, &events, update)
         .await;
+    settle(committed, &mut persisted, &events, ends)
+}
+
+/// The journal's events from `persisted` on.
+fn unpersisted(run: &RunShared, persisted: usize) -> Vec<Event> {
+    let state = lock(&run.state);
+    state
+        .journal
+        .events()
+        .get(persisted..)
+        .map(<[Event]>::to_vec)
+        .unwrap_or_default()
+}
+
+/// Counts `events` persisted if they were committed; otherwise, why not.
+fn settle(
+    committed: Result<(), StoreError>,
+    persisted: &mut usize,
+    events: &[Event],
+    ends: Option<StoredStatus>,
+) -> Result<(), Failed> {
     match committed {
         Ok(()) => {
             *persisted += events.len();
             Ok(())
         }
         Err(StoreError::Refused { message, .. }) => Err(Failed::Refused(RecordError::Refused {
-            what: refused_what(&events, ends),
+            what: refused_what(events, ends),
             message,
         })),
         Err(err) => Err(Failed::Store(err)),
     }
+}
+
+/// Commits a transactional step's transaction with the journal's new events (the step's
+/// completion among them): the step's writes and its record are committed together, or
+/// neither is. The run's other commits go on normally afterwards.
+pub(crate) async fn commit_transaction(
+    run: &RunShared,
+    tx: Box<dyn StoreTransaction>,
+) -> Result<(), Failed> {
+    let Some(durable) = &run.durable else {
+        // No store, no transaction: nothing to commit it with.
+        return Ok(());
+    };
+    let mut persisted = durable.persisted.lock().await;
+    let events = unpersisted(run, *persisted);
+    let committed = tx.commit(run.run_id, durable.fence, &events).await;
+    durable.in_transaction.store(false, Ordering::Release);
+    settle(committed, &mut persisted, &events, None)
 }
 
 /// What a refused commit held, in words: "the output of step `charge` #1".

@@ -41,6 +41,7 @@ fn hook_context<H: ?Sized>(
         handler: entry.name,
         firing: firing.key,
         index,
+        transaction: ctx.transaction.as_ref().and_then(|slot| slot.get()),
     }
 }
 

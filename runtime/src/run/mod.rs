@@ -18,6 +18,7 @@ pub(crate) mod outcome;
 pub(crate) mod parallel;
 pub(crate) mod scope;
 pub(crate) mod step;
+mod transaction;
 mod wait;
 
 use std::sync::Arc;
@@ -40,6 +41,7 @@ pub use self::failed_at::FailedAt;
 use self::halt::UntilHalted;
 use self::outcome::Leftovers;
 pub use self::outcome::Outcome;
+pub use self::transaction::TxContext;
 
 /// Runs workflow `W` with `input` in `env`, to its end. `durable` carries the store side of
 /// the run and, for a resumed run, its recorded journal.

@@ -133,6 +133,20 @@ struct Scope {
 }
 
 impl BranchScope {
+    /// A scope of its own whose keys start with `prefix`, apart from the code around it: what
+    /// a transactional step's hook firings are keyed under (the step's key), so that the
+    /// body's counts are the same whether the step ran or was replayed.
+    pub(crate) fn within_step(prefix: String) -> Arc<BranchScope> {
+        Arc::new(BranchScope {
+            group: Group::new(),
+            index: 0,
+            scope: OnceLock::from(Scope {
+                prefix: prefix.into(),
+                counters: Counters::default(),
+            }),
+        })
+    }
+
     /// The branch's counters, found first from the branches around it (`outer`, outermost
     /// first) and the run's top level.
     fn scope(&self, run: &RunShared, outer: &[(usize, Arc<BranchScope>)]) -> &Scope {
@@ -162,6 +176,13 @@ pin_project_lite::pin_project! {
         scope: Arc<BranchScope>,
         #[pin]
         future: F,
+    }
+}
+
+impl<F> Branch<F> {
+    /// `future`, keyed in `scope` while it is polled.
+    pub(crate) fn within(scope: Arc<BranchScope>, future: F) -> Self {
+        Branch { scope, future }
     }
 }
 

@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use super::commit::commit_or_halt;
 use super::halt::halted;
+use super::transaction::TxContext;
 use crate::context::{
     CompensateFn, Compensation, Halt, RunShared, StepContext, WorkflowContext, Writer, action,
 };
@@ -107,6 +108,8 @@ pub struct StepRun {
     span: tracing::Span,
     /// Whether the step replays a recorded completion, runs, or never runs.
     mode: Mode,
+    /// A transactional step's context, with its transaction.
+    tx: Option<Box<TxContext>>,
 }
 
 enum Mode {
@@ -212,15 +215,19 @@ impl StepRun {
         if matches!(mode, Mode::Ended(_)) {
             restore_step_effects(run, position);
         }
+        let step_context = || StepContext {
+            rc: wf.rc.writing_as(Writer::Step { position, key }),
+            step: name,
+            position,
+            attempt: AtomicU32::new(1),
+            compensating: false,
+        };
         StepRun {
             mode,
-            ctx: StepContext {
-                rc: wf.rc.writing_as(Writer::Step { position, key }),
-                step: name,
-                position,
-                attempt: AtomicU32::new(1),
-                compensating: false,
-            },
+            tx: meta
+                .is_transactional()
+                .then(|| Box::new(TxContext::new(wf, step_context()))),
+            ctx: step_context(),
             meta,
             frame: wf.frame,
             span: tracing::info_span!("step", step = name, position, attempt = 1u32),
@@ -230,6 +237,15 @@ impl StepRun {
     /// The context to hand to the step's body.
     pub fn context(&self) -> &StepContext {
         &self.ctx
+    }
+
+    /// The context to hand to a transactional step's body (`#[step(transaction)]`, whose
+    /// metadata says so: the same attribute makes both).
+    pub fn tx_context(&self) -> &TxContext {
+        match &self.tx {
+            Some(tx) => tx,
+            None => unreachable!("`#[step(transaction)]` makes a transactional step's metadata"),
+        }
     }
 
     fn run(&self) -> &RunShared {
@@ -306,7 +322,46 @@ impl StepRun {
         }
     }
 
+    /// One attempt; a transactional step's in a transaction of its own, rolled back unless
+    /// the body succeeded (the step's commit commits it).
     async fn attempt<T, E, Fut>(
+        &self,
+        attempt: u32,
+        body: Fut,
+        on_timeout: Option<fn(StepTimeout) -> E>,
+    ) -> Attempt<T, E>
+    where
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let Some(tx) = &self.tx else {
+            return self.attempt_body(attempt, body, on_timeout).await;
+        };
+        tx.attempt.store(attempt, Ordering::Relaxed);
+        let run = self.run();
+        let prefix = run.with_key(self.key(), |key| {
+            format!("{}{key}.{attempt}/", crate::context::TRANSACTION_KEY)
+        });
+        if let Err(halt) = tx.begin(prefix).await {
+            run.halt(halt);
+            return Attempt::Halted;
+        }
+        let outcome = self.attempt_body(attempt, body, on_timeout).await;
+        if !matches!(outcome, Attempt::Ok(_)) {
+            tx.rollback().await;
+        }
+        outcome
+    }
+
+    /// The step's key (its place in the run's code).
+    fn key(&self) -> Key {
+        self.ctx
+            .rc
+            .writer
+            .key()
+            .unwrap_or(Key::Top(self.ctx.position))
+    }
+
+    async fn attempt_body<T, E, Fut>(
         &self,
         attempt: u32,
         body: Fut,
@@ -483,12 +538,7 @@ impl StepRun {
         Compensation {
             step: self.meta.name(),
             position: self.ctx.position,
-            key: self
-                .ctx
-                .rc
-                .writer
-                .key()
-                .unwrap_or(Key::Top(self.ctx.position)),
+            key: self.key(),
             frame: self.frame,
             retry: self.meta.compensate_retry().copied(),
             action: action(data, compensate),
@@ -498,6 +548,16 @@ impl StepRun {
     /// Commits the step's completion before the workflow goes on; if the store fails, the
     /// run stops here, to be resumed.
     async fn commit(&self) {
+        if let Some(tx) = &self.tx {
+            match tx.commit().await {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(failed) => {
+                    self.run().halt(failed.into());
+                    return halted().await;
+                }
+            }
+        }
         commit_or_halt(self.run()).await;
     }
 

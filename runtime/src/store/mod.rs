@@ -44,6 +44,7 @@ mod schedules;
 mod shared;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+mod transaction;
 mod wakeup;
 
 use std::time::Duration;
@@ -63,6 +64,7 @@ pub(crate) use prune::prune_periodically;
 pub use prune::{PRUNE_BATCH, prune_older_than};
 pub use redact::redact;
 pub use schedules::{ScheduleRecord, Schedules, UnreadableSchedule};
+pub use transaction::{StoreTransaction, Transaction, TransactionError};
 pub(crate) use wakeup::WakeupSignal;
 pub use wakeup::Wakeups;
 
@@ -531,5 +533,17 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the schedule `name` (its runs stay); returns whether there was one.
     fn remove_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
         schedules::unsupported(name)
+    }
+
+    /// Opens a transaction on the store's own database for a transactional step
+    /// (`#[step(transaction)]`): the step writes the application's tables in it, and the
+    /// engine commits it with the step's journal events ([`StoreTransaction::commit`]), so
+    /// that both are recorded or neither is. Defaults to [`StoreError::Unsupported`]: a store
+    /// without a database (the memory store) has no transactions. Refused by a read-only
+    /// store ([`StoreError::ReadOnly`]).
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, StoreError>> {
+        Box::pin(std::future::ready(Err(StoreError::Unsupported {
+            context: "open a transaction for a transactional step".into(),
+        })))
     }
 }

@@ -120,4 +120,7 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         (**self).wakeups()
     }
     super::schedules::forward_schedules!();
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn super::StoreTransaction>, StoreError>> {
+        (**self).begin()
+    }
 }

@@ -158,6 +158,7 @@ pub struct StepMeta {
     timeout: Option<Duration>,
     best_effort: bool,
     compensate_retry: Option<RetryPolicy>,
+    transactional: bool,
 }
 
 impl StepMeta {
@@ -169,6 +170,7 @@ impl StepMeta {
             timeout: None,
             best_effort: false,
             compensate_retry: None,
+            transactional: false,
         }
     }
     #[doc(hidden)]
@@ -210,5 +212,15 @@ impl StepMeta {
     /// The retry policy of the step's compensation (`compensate_retry(...)`).
     pub const fn compensate_retry(&self) -> Option<&RetryPolicy> {
         self.compensate_retry.as_ref()
+    }
+    #[doc(hidden)]
+    pub const fn __transactional(mut self) -> Self {
+        self.transactional = true;
+        self
+    }
+    /// Whether the step runs in a transaction on the store's database, committed with its
+    /// journal record (`transaction`).
+    pub const fn is_transactional(&self) -> bool {
+        self.transactional
     }
 }

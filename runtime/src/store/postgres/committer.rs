@@ -6,6 +6,7 @@ use tokio::sync::oneshot;
 
 use super::queries::refused;
 use super::{NOW, get, pg, pg_write, stopped};
+use crate::journal::Event;
 use crate::store::row::micros;
 use crate::store::{RunUpdate, StoreError};
 use crate::types::{RunId, now_micros};
@@ -45,6 +46,20 @@ pub(super) fn bytes_of(events: &[(i64, String)], update: Option<&RunUpdate>) -> 
             + u.error.as_ref().map_or(0, String::len)
     });
     events.iter().map(|(_, body)| body.len()).sum::<usize>() + update
+}
+
+/// The rows of `events` for run `id`'s journal: `(seq, JSON)`.
+pub(super) fn event_rows(id: &str, events: &[Event]) -> Result<Vec<(i64, String)>, StoreError> {
+    events
+        .iter()
+        .map(|event| {
+            let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt {
+                run_id: id.to_owned(),
+                message: format!("event {} cannot be serialized: {e}", event.seq),
+            })?;
+            Ok((i64::from(event.seq), body))
+        })
+        .collect()
 }
 
 /// Takes the commits waiting (all of them, up to [`MAX_GROUP`]) and writes them in one
@@ -131,7 +146,7 @@ pub(super) async fn committer(
 
 /// Writes `group` in one statement: each commit's run row is updated if its fence holds, and
 /// its events are inserted only then. Returns each commit's result, in order.
-async fn write_group(
+pub(super) async fn write_group(
     client: &deadpool_postgres::Client,
     group: &[PendingCommit],
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {

@@ -21,8 +21,15 @@ mod queries;
 mod read;
 mod schedules;
 mod schema;
+mod transaction;
 mod waiting;
 mod wakeup;
+
+pub(crate) use self::transaction::PostgresTx;
+
+/// The tokio-postgres this store is built on: the client a transactional step writes with is
+/// one of its (`Transaction::postgres`).
+pub use tokio_postgres;
 
 use std::thread;
 use std::time::Duration;
@@ -31,7 +38,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::oneshot;
 use tokio_postgres::NoTls;
 
-use self::committer::{COMMITTERS, MAX_COMMIT_BYTES, PendingCommit, bytes_of, committer};
+use self::committer::{
+    COMMITTERS, MAX_COMMIT_BYTES, PendingCommit, bytes_of, committer, event_rows,
+};
 use self::errors::{get, pg, pg_write, stopped};
 use self::queries::{claim, claim_next, create, prune, release, renew};
 use self::read::{list, load, pending};
@@ -287,28 +296,18 @@ impl Store for PostgresStore {
             }
             update
         });
-        let bodies = events
-            .iter()
-            .map(|event| {
-                let body = serde_json::to_string(event).map_err(|e| StoreError::Corrupt {
-                    run_id: id.clone(),
-                    message: format!("event {} cannot be serialized: {e}", event.seq),
-                })?;
-                Ok((i64::from(event.seq), body))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()
-            .and_then(|events| {
-                let bytes = bytes_of(&events, update.as_ref());
-                if bytes > MAX_COMMIT_BYTES {
-                    return Err(StoreError::Refused {
-                        context: "commit".into(),
-                        message: format!(
-                            "the commit is {bytes} bytes, and PostgreSQL reads no message over 1 GB"
-                        ),
-                    });
-                }
-                Ok((events, bytes))
-            });
+        let bodies = event_rows(&id, events).and_then(|events| {
+            let bytes = bytes_of(&events, update.as_ref());
+            if bytes > MAX_COMMIT_BYTES {
+                return Err(StoreError::Refused {
+                    context: "commit".into(),
+                    message: format!(
+                        "the commit is {bytes} bytes, and PostgreSQL reads no message over 1 GB"
+                    ),
+                });
+            }
+            Ok((events, bytes))
+        });
         let (reply, response) = oneshot::channel();
         let sent = bodies.and_then(|(events, bytes)| {
             self.commits
@@ -532,6 +531,10 @@ impl Store for PostgresStore {
 
     fn wakeups(&self) -> Wakeups {
         (self.wakeup.as_deref()).map_or_else(Wakeups::never, WakeupSignal::subscribe)
+    }
+
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn super::StoreTransaction>, StoreError>> {
+        self.begin_transaction()
     }
     crate::store::schedules::forward_schedules!();
 }

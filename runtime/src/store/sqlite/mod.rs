@@ -21,13 +21,22 @@ mod queries;
 mod read;
 mod schedules;
 mod schema;
+mod transaction;
 mod waiting;
 mod writer;
 
+pub(crate) use self::transaction::SqliteTx;
+
+/// The rusqlite this store is built on: the connection a transactional step writes with is
+/// one of its (`Transaction::sqlite`).
+pub use rusqlite;
+
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
+
 use std::thread;
 use std::time::Duration;
+use tokio::sync::Mutex;
 
 use rusqlite::Connection;
 
@@ -67,7 +76,9 @@ pub struct SqliteStore {
     requests: mpsc::Sender<Request>,
     /// The connection, shared with the writer thread: a write that finds it free runs at
     /// once on the caller's thread (no hop to the writer and back); one that finds it busy
-    /// goes to the writer, which groups it with the others waiting.
+    /// goes to the writer, which groups it with the others waiting. A transactional step
+    /// holds it for its whole transaction ([`transaction`]); an asynchronous mutex, so that
+    /// the step can hold it across its awaits.
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
     /// Opened with [`SqliteStore::open_read_only`]: every write is refused.
@@ -510,6 +521,10 @@ impl Store for SqliteStore {
             return Wakeups::never();
         }
         self.wakeup.subscribe()
+    }
+
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn super::StoreTransaction>, StoreError>> {
+        self.begin_transaction()
     }
     crate::store::schedules::forward_schedules!();
 }

@@ -2,10 +2,10 @@
 //! when the connection is free, otherwise through the writer, which groups the writes waiting
 //! into one transaction.
 
-use std::sync::{Mutex, mpsc};
+use std::sync::mpsc;
 
 use rusqlite::{Connection, TransactionBehavior};
-use tokio::sync::oneshot;
+use tokio::sync::{Mutex, oneshot};
 
 use super::read::{list, load, pending};
 use super::{SqliteStore, unavailable};
@@ -156,10 +156,9 @@ fn stopped() -> StoreError {
 pub(super) fn writer(conn: &Mutex<Connection>, requests: mpsc::Receiver<Request>) {
     let mut next = requests.recv().ok();
     while let Some(request) = next.take() {
-        // A poisoned lock only means a panic while it was held; SQLite rolled back.
-        let mut conn = conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Waits for a transactional step's transaction to end (a plain thread: blocking is
+        // what it is for).
+        let mut conn = conn.blocking_lock();
         match request {
             Request::Write(write) => {
                 let mut group = vec![write];
