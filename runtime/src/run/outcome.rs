@@ -79,7 +79,7 @@ impl<W: Workflow> Outcome<W> {
         // only for a failed run (a completed one is not read again).
         let failed_at = match status {
             RunStatus::Compensated | RunStatus::CompensationFailed | RunStatus::Cancelled => Some(
-                Box::new(locate(journal.kinds(), &W::META).unwrap_or(FailedAt::Body)),
+                Box::new(locate(journal.kinds(), W::META).unwrap_or(FailedAt::Body)),
             ),
             RunStatus::Rejected => Some(Box::new(FailedAt::Start)),
             _ => None,
