@@ -45,6 +45,10 @@ pub use hookflow_runtime::*;
 ///   engine resumes only runs of versions it registered.
 /// - `crate = path` (or `crate = "path"`): where the `hookflow` crate is, if you renamed the
 ///   dependency.
+/// - `additional_data = Type`: the type of the runs' additional data (`DeserializeOwned`):
+///   a run whose data is missing or not a `Type` is refused before it starts
+///   ([`Rejection::AdditionalData`](crate::Rejection::AdditionalData)), and the body's
+///   `ctx.additional_data()` returns a `Type` ([`TypedContext::additional_data`]).
 ///
 /// The input and output are serde types (`Serialize + DeserializeOwned`), so that a store
 /// can record a run and give an idempotent start its recorded output. `HOOKFLOW_MACROS_DEBUG=1`
@@ -336,6 +340,8 @@ pub mod prelude {
         WaitError, Workflow, WorkflowContext,
     };
     pub use hookflow_runtime::{Transaction, TransactionError, TxContext};
+    // What `on_compensation_failed` handlers receive, and where a failed run failed.
+    pub use hookflow_runtime::{CompensationFailure, FailedAt};
 }
 
 #[doc(hidden)]

@@ -24,6 +24,7 @@ pub(crate) const TIMEOUT: &str = "timeout";
 pub(crate) const BEST_EFFORT: &str = "best_effort";
 pub(crate) const COMPENSATE_RETRY: &str = "compensate_retry";
 pub(crate) const TRANSACTION: &str = "transaction";
+pub(crate) const ADDITIONAL_DATA: &str = "additional_data";
 
 pub(crate) const BEFORE: &str = "before";
 pub(crate) const AFTER: &str = "after";
@@ -37,6 +38,8 @@ pub(crate) struct WorkflowArgs {
     pub(crate) name: Option<LitStr>,
     pub(crate) krate: Option<Path>,
     pub(crate) version: Option<syn::LitInt>,
+    /// `additional_data = Type`: the declared type of a run's additional data.
+    pub(crate) additional_data: Option<Type>,
 }
 
 /// One entry of `hooks(...)`: `validate: before<CheckoutData>`.
@@ -130,11 +133,17 @@ impl WorkflowArgs {
                         })?;
                         set_once(cx, &key, &mut args.version, version);
                     }
+                    ADDITIONAL_DATA => {
+                        let ty: Type = parse_value(input, &key).map_err(|e| {
+                            syn::Error::new(e.span(), format!("`additional_data` takes a type, as in `additional_data = BrandData`: {e}"))
+                        })?;
+                        set_once(cx, &key, &mut args.additional_data, ty);
+                    }
                     other => {
                         return Err(syn::Error::new(
                             key.span(),
                             format!(
-                                "unknown workflow option `{other}`; expected `hooks(...)`, `events(...)`, `name = \"...\"`, `version = N` or `crate = path`"
+                                "unknown workflow option `{other}`; expected `hooks(...)`, `events(...)`, `name = \"...\"`, `version = N`, `crate = path` or `additional_data = Type`"
                             ),
                         ));
                     }

@@ -83,6 +83,7 @@ pub(crate) fn workflow(
                 let _ = (ctx, input);
                 #private::pending()
             },
+            additional_data: args.additional_data.as_ref(),
         })
     };
     quote! {

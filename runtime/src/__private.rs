@@ -14,13 +14,27 @@ pub use crate::run::outcome::Outcome;
 pub use crate::run::parallel::Settle;
 pub use crate::run::scope::{Branch, Group};
 pub use crate::run::step::{Attempt, JournalError, RebuildFn, StepRun};
+pub use crate::types::AdditionalDataError;
 pub use crate::types::{
     BodyCall, CatchUnwind, CompensationFailure, Fault, HookKind, HookMeta, Panic, RetryPolicy,
     RunOptions, StepData, StepFuture, StepMeta, StepResponse, StepTimeout, WorkflowMeta,
 };
-pub use crate::workflow::{EventPoint, Workflow};
+pub use crate::workflow::{DeclaredData, EventPoint, Workflow};
+
+/// Checks `data` as `W::Data`, the declared type of workflow `W`'s additional data (bound on
+/// `W` rather than on the type, so that a type that is not deserializable is reported once,
+/// at `DeclaredData::Data`).
+///
+/// # Errors
+/// [`AdditionalDataError`] when it is missing or not a `W::Data`.
+pub fn check_additional_data<W: DeclaredData>(
+    data: ::core::option::Option<&::serde_json::Value>,
+) -> ::core::result::Result<(), AdditionalDataError> {
+    crate::context::parse_additional_data::<W::Data>(data).map(drop)
+}
 use ::core::marker::PhantomData;
 pub use ::core::time::Duration;
+pub use ::serde_json::Value as JsonValue;
 pub use ::tokio::join;
 
 pub use ::core::clone::Clone;

@@ -85,6 +85,10 @@ pub use store::{ForkError, RetryError, RunCursor, RunFilter, RunPage};
 // `after<I, O>` hooks and handler time limits.
 pub use hook::AfterResult;
 pub use types::HandlerTimeout;
+// Typed hook firing, declared additional data, where a run failed.
+pub use context::HookRefusal;
+pub use run::FailedAt;
+pub use workflow::DeclaredData;
 
 /// Compensations: the shape of a compensation function, and what a run reports of failed
 /// ones.

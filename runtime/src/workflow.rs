@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::context::WorkflowContext;
-use crate::types::WorkflowMeta;
+use crate::types::{AdditionalDataError, WorkflowMeta};
 
 /// A workflow: a typed async function with hooks, run by an [`Engine`](crate::Engine).
 ///
@@ -50,6 +50,35 @@ pub trait Workflow: Sized + Send + Sync + 'static {
         ctx: &WorkflowContext,
         input: Self::Input,
     ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send + '_;
+
+    /// Checks a run's additional data before the run starts: `Ok` unless the workflow
+    /// declares its type (`#[workflow(additional_data = T)]`, [`DeclaredData`]) and the data is
+    /// missing or not a `T`. `#[workflow]` implements it; never called on user code.
+    ///
+    /// # Errors
+    /// [`AdditionalDataError`], naming the bad field's path.
+    #[doc(hidden)]
+    fn __check_additional_data(
+        data: Option<&serde_json::Value>,
+    ) -> Result<(), AdditionalDataError> {
+        let _ = data;
+        Ok(())
+    }
+}
+
+/// A workflow that declares the type of its runs' additional data,
+/// `#[workflow(additional_data = BrandData)]`: the engine refuses a run whose additional data
+/// is missing or not a `BrandData` before it starts (before it is recorded in a store;
+/// [`Rejection::AdditionalData`](crate::Rejection::AdditionalData)), and the body's
+/// `ctx.additional_data()` returns a `BrandData`, without a `Result`
+/// ([`TypedContext::additional_data`](crate::TypedContext::additional_data)).
+#[diagnostic::on_unimplemented(
+    message = "workflow `{Self}` does not declare the type of its additional data",
+    note = "declare it with `#[workflow(additional_data = YourType)]`, or read it with `RunContext::additional_data::<YourType>(&ctx)`"
+)]
+pub trait DeclaredData: Workflow {
+    /// The additional data's type.
+    type Data: DeserializeOwned + Send + 'static;
 }
 
 /// An event a workflow waits for, declared with `#[workflow(events(payment_captured:

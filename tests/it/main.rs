@@ -121,6 +121,7 @@ mod wakeups;
 mod webhook;
 mod workers;
 // Operator actions and run lookups.
+mod failed_at;
 mod fork;
 mod lookup;
 mod retry;
@@ -128,3 +129,4 @@ mod retry;
 mod after_result_hooks;
 mod hook_names;
 mod hook_timeouts;
+mod typed_context;

@@ -3,6 +3,7 @@
 
 use proc_macro2::{Delimiter, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{Ident, ItemFn};
 
 use super::{expr_at, group_at};
@@ -28,6 +29,8 @@ pub(crate) struct Parts<'a> {
     pub(crate) version: Option<&'a syn::LitInt>,
     /// The body of `Workflow::execute`, which has `ctx` and `input`.
     pub(crate) execute: TokenStream,
+    /// `additional_data = Type`.
+    pub(crate) additional_data: Option<&'a syn::Type>,
 }
 
 pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
@@ -64,6 +67,7 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
         calls: &wf.calls,
         version: wf.args.version.as_ref(),
         execute,
+        additional_data: wf.args.additional_data.as_ref(),
     });
     let item = typed_body(wf, &private);
     quote! {
@@ -291,6 +295,26 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
         "Registers handlers on the hooks of [`{ty}`], one method per hook. A handler goes into the configured slot unless [`prepended`]({registrar}::prepended) or [`appended`]({registrar}::appended) is called just before it (for that handler only); [`named`]({registrar}::named) and [`timeout`]({registrar}::timeout) apply to the handler registered just before them."
     );
     let version = parts.version.map(|v| quote!(const VERSION: u32 = #v;));
+    // The declared additional data: checked at start, typed in the body. The type's own
+    // errors (not deserializable) point at it.
+    let (check_data, declared_data) = match parts.additional_data {
+        None => (None, None),
+        Some(data) => (
+            Some(quote! {
+                fn __check_additional_data(
+                    data: #private::Option<&#private::JsonValue>,
+                ) -> #private::Result<(), #private::AdditionalDataError> {
+                    #private::check_additional_data::<Self>(data)
+                }
+            }),
+            Some(quote_spanned! {data.span()=>
+                #[automatically_derived]
+                impl #private::DeclaredData for #ty {
+                    type Data = #data;
+                }
+            }),
+        ),
+    };
     quote! {
         #[doc = #type_doc]
         #[derive(#private::Debug, #private::Clone, #private::Copy, #private::Default)]
@@ -391,6 +415,8 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
 
             #version
 
+            #check_data
+
             const META: &'static #private::WorkflowMeta = &#private::WorkflowMeta::__new(
                 #name,
                 &[#(#metas),*],
@@ -407,6 +433,8 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
                 #private::call_nested::<Self>(ctx, input)
             }
         }
+
+        #declared_data
     }
 }
 

@@ -9,6 +9,7 @@
 mod bag;
 mod compensation;
 mod env;
+mod foreign;
 mod jobs;
 mod run;
 mod typed;
@@ -19,6 +20,7 @@ pub use compensation::CompensateFn;
 pub use compensation::compensation;
 pub(crate) use compensation::{Compensation, action};
 pub(crate) use env::RunEnv;
+pub use foreign::HookRefusal;
 pub use jobs::Jobs;
 pub(crate) use run::{Counters, Durable, Halt, RunShared, TRANSACTION_KEY};
 pub use typed::TypedContext;
@@ -93,15 +95,7 @@ impl RunContext {
     /// [`AdditionalDataError::Invalid`] naming the bad field's path (`items[1].qty`) when it does
     /// not match `T`.
     pub fn additional_data<T: DeserializeOwned>(&self) -> Result<T, AdditionalDataError> {
-        let type_name = std::any::type_name::<T>();
-        let value = self
-            .raw_additional_data()
-            .ok_or(AdditionalDataError::Missing { type_name })?;
-        serde_path_to_error::deserialize(value).map_err(|err| AdditionalDataError::Invalid {
-            type_name,
-            path: err.path().to_string(),
-            message: err.into_inner().to_string(),
-        })
+        parse_additional_data(self.raw_additional_data())
     }
 
     /// The bag of typed values shared by this run's steps and hooks.
@@ -152,6 +146,24 @@ impl fmt::Debug for RunContext {
     }
 }
 
+/// Additional data `data` as `T` (what [`RunContext::additional_data`] does, and the start of
+/// a run whose workflow declares `T`).
+///
+/// # Errors
+/// [`AdditionalDataError::Missing`] without data, [`AdditionalDataError::Invalid`] naming the
+/// bad field's path when it is not a `T`.
+pub(crate) fn parse_additional_data<T: DeserializeOwned>(
+    data: Option<&serde_json::Value>,
+) -> Result<T, AdditionalDataError> {
+    let type_name = std::any::type_name::<T>();
+    let value = data.ok_or(AdditionalDataError::Missing { type_name })?;
+    serde_path_to_error::deserialize(value).map_err(|err| AdditionalDataError::Invalid {
+        type_name,
+        path: err.path().to_string(),
+        message: err.into_inner().to_string(),
+    })
+}
+
 /// The context of a workflow body: call steps with it and fire the workflow's hooks.
 pub struct WorkflowContext {
     pub(crate) rc: RunContext,
@@ -196,6 +208,14 @@ impl WorkflowContext {
     /// | `step<T, R>` | `T` (cloned per handler) | `Result<Vec<R>, HookError>`: one result per handler |
     ///
     /// A hook point with no handler returns at once without allocating.
+    ///
+    /// A hook point of another workflow than the one whose body holds this context (possible
+    /// through a plain `&WorkflowContext`; a body's own `ctx` does not compile with one) is
+    /// refused: none of its handlers runs, a `before` or `step` hook returns a [`HookError`]
+    /// naming both workflows, an `after` hook records it in
+    /// [`Outcome::hook_errors`](crate::Outcome::hook_errors) ([`HookRefusal`]).
+    ///
+    /// [`HookError`]: crate::HookError
     pub fn hook<'a, W, K>(
         &'a self,
         point: HookPoint<W, K>,
@@ -204,8 +224,17 @@ impl WorkflowContext {
     where
         W: Workflow,
         K: Fire<W>,
+        K::Output: HookRefusal,
     {
-        K::fire(point, self, payload)
+        if TypeId::of::<W>() == self.workflow_type {
+            foreign::Firing::Fire {
+                fire: K::fire(point, self, payload),
+            }
+        } else {
+            foreign::Firing::Refused {
+                output: Some(K::Output::refused(self, W::META.name(), point.name())),
+            }
+        }
     }
 
     pub(crate) fn shared(&self) -> &RunShared {

@@ -27,12 +27,20 @@ impl Engine {
     /// ([`RunError::Rejected`](crate::RunError::Rejected)): its key is held by a run with
     /// another input ([`Rejection::IdempotencyConflict`]), its run id is taken
     /// ([`Rejection::RunIdTaken`]), or its input cannot be recorded ([`Rejection::Record`]).
+    /// A workflow that declares the type of its additional data
+    /// (`#[workflow(additional_data = T)]`) has it checked first, with or without a store:
+    /// missing or not a `T`, the run ends `Rejected` ([`Rejection::AdditionalData`], naming the
+    /// bad field's path) before anything is recorded or any step runs.
     pub async fn run_with<W: Workflow>(
         &self,
         input: W::Input,
         mut options: RunOptions,
     ) -> Outcome<W> {
         let run_id = options.run_id.take().unwrap_or_else(RunId::new);
+        // A declared type of additional data is checked before anything is recorded.
+        if let Err(err) = W::__check_additional_data(options.additional_data.as_ref()) {
+            return Outcome::stopped(run_id, RunStatus::Rejected, Rejection::from(err).into());
+        }
         let mut _in_flight = None;
         // One call to `execute` below, whatever the path: its future is inlined once in this
         // one, and the rare paths are boxed, so that a run's future stays small.
@@ -157,6 +165,7 @@ impl Engine {
             workflow: W::META.name(),
             source: NoStore,
         })?;
+        W::__check_additional_data(options.additional_data.as_ref()).map_err(Rejection::from)?;
         let run_id = options.run_id.take().unwrap_or_else(RunId::new);
         let record = new_record::<W>(self, run_id, &input, &options)?;
         match store.create(&record, None).await {

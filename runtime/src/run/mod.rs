@@ -9,6 +9,7 @@
 
 mod commit;
 mod compensate;
+mod failed_at;
 mod firing;
 mod halt;
 mod hooks;
@@ -36,6 +37,7 @@ use crate::workflow::Workflow;
 
 use self::commit::{Failed, commit};
 use self::compensate::{Scope, compensate};
+pub use self::failed_at::FailedAt;
 use self::halt::UntilHalted;
 use self::outcome::Leftovers;
 pub use self::outcome::Outcome;

@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde_json::Value;
 
+use super::failed_at::{FailedAt, locate};
 use crate::context::RunShared;
 use crate::journal::{Event, EventKind, Journal};
 use crate::store::RunRecord;
@@ -27,6 +28,8 @@ pub struct Outcome<W: Workflow> {
     /// The run's bag, if it held anything (boxed: most runs leave none, and an outcome is
     /// moved several times on its way out).
     bag: Option<Box<BagStore>>,
+    /// Where the run failed, if it did (boxed: most runs complete).
+    failed_at: Option<Box<FailedAt>>,
 }
 
 /// What a run leaves besides its status and result: its journal, its recorded failures, the
@@ -72,6 +75,15 @@ impl<W: Workflow> Outcome<W> {
             jobs,
             bag,
         } = leftovers;
+        // Read from the journal, so that a resumed or replayed run says what the first said;
+        // only for a failed run (a completed one is not read again).
+        let failed_at = match status {
+            RunStatus::Compensated | RunStatus::CompensationFailed | RunStatus::Cancelled => Some(
+                Box::new(locate(journal.kinds(), W::META).unwrap_or(FailedAt::Body)),
+            ),
+            RunStatus::Rejected => Some(Box::new(FailedAt::Start)),
+            _ => None,
+        };
         Outcome {
             run_id,
             status,
@@ -82,6 +94,7 @@ impl<W: Workflow> Outcome<W> {
             jobs,
             journal,
             bag,
+            failed_at,
         }
     }
 
@@ -221,6 +234,16 @@ impl<W: Workflow> Outcome<W> {
     }
 }
 
+impl<W: Workflow> Outcome<W> {
+    /// Where the run failed: a step, a `before` hook's handler, a wait, a nested workflow,
+    /// a cancellation, the body itself, or before it started ([`FailedAt`]). `None` unless
+    /// the run failed (compensated, compensation failed, cancelled or rejected). Read from the
+    /// journal: a resumed run, and the recorded outcome of an ended one, say the same.
+    pub fn failed_at(&self) -> Option<&FailedAt> {
+        self.failed_at.as_deref()
+    }
+}
+
 impl<W: Workflow> fmt::Debug for Outcome<W>
 where
     W::Output: fmt::Debug,
@@ -237,6 +260,7 @@ where
             .field("best_effort_failures", &self.best_effort_failures)
             .field("jobs", &self.jobs)
             .field("events", &self.journal.len())
+            .field("failed_at", &self.failed_at)
             .finish()
     }
 }

@@ -416,6 +416,11 @@ pub enum Rejection {
         /// The run that holds it.
         run_id: RunId,
     },
+    /// Its workflow declares the type of its additional data
+    /// (`#[workflow(additional_data = T)]`), and the run's is missing or not a `T` (the error
+    /// names the bad field's path). Nothing was recorded and no step ran.
+    #[error(transparent)]
+    AdditionalData(#[from] AdditionalDataError),
 }
 
 /// The engine has no store, and what was asked needs one (enqueueing, resuming, a worker).

@@ -1,0 +1,97 @@
+//! A hook point of another workflow, fired in this workflow's body: refused, never run.
+//!
+//! A body's `ctx` (a [`TypedContext`](super::TypedContext)) takes only its own workflow's
+//! hook points, so this is a compile error there; through a plain `&WorkflowContext` (deref,
+//! nested helpers) it compiles, and [`WorkflowContext::hook`] refuses it at run time.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::WorkflowContext;
+use crate::types::{HookError, HookFailure, Slot, lock};
+
+/// What the handler of a refused firing is called in its [`HookError`] or [`HookFailure`]:
+/// no handler ran.
+pub(crate) const NO_HANDLER: &str = "(none: hook of another workflow)";
+
+/// Why a firing was refused: the hook belongs to another workflow than the body firing it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "fired in the body of workflow `{fired_in}`, which does not declare it; no handler ran (fire a workflow's hooks from its own body only)"
+)]
+pub(crate) struct ForeignHook {
+    fired_in: &'static str,
+}
+
+/// What firing a hook returns, when the hook belongs to another workflow than the body firing
+/// it ([`WorkflowContext::hook`]): a `before` or `step` hook returns a [`HookError`] (its
+/// source says which workflow fired it), an `after` hook records a [`HookFailure`] in
+/// [`Outcome::hook_errors`](crate::Outcome::hook_errors). Implemented for the outputs of the
+/// three hook kinds only; you never implement it.
+pub trait HookRefusal: Send + Sized + sealed::Sealed {
+    #[doc(hidden)]
+    fn refused(ctx: &WorkflowContext, workflow: &'static str, hook: &'static str) -> Self;
+}
+
+mod sealed {
+    // Public in a private module: nameable by `HookRefusal`'s bound, by nobody outside.
+    #[allow(unreachable_pub)]
+    pub trait Sealed {}
+    impl<T> Sealed for Result<T, crate::types::HookError> {}
+    impl Sealed for () {}
+}
+
+impl<T: Send> HookRefusal for Result<T, HookError> {
+    fn refused(ctx: &WorkflowContext, workflow: &'static str, hook: &'static str) -> Self {
+        Err(HookError {
+            workflow,
+            hook,
+            slot: Slot::Configured,
+            handler: NO_HANDLER,
+            source: Box::new(ForeignHook {
+                fired_in: ctx.rc.workflow,
+            }),
+        })
+    }
+}
+
+impl HookRefusal for () {
+    fn refused(ctx: &WorkflowContext, workflow: &'static str, hook: &'static str) {
+        let error = ForeignHook {
+            fired_in: ctx.rc.workflow,
+        };
+        tracing::warn!(hook, workflow, "{error}");
+        lock(&ctx.rc.run.state).hook_errors.push(HookFailure {
+            hook,
+            slot: Slot::Configured,
+            handler: NO_HANDLER,
+            plugin: None,
+            error: format!("hook of workflow `{workflow}` {error}"),
+            panicked: false,
+        });
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A firing: the hook kind's own, or a refusal, ready at once.
+    #[project = FiringProj]
+    pub(crate) enum Firing<F, O> {
+        Fire { #[pin] fire: F },
+        Refused { output: Option<O> },
+    }
+}
+
+impl<F: Future<Output = O>, O> Future for Firing<F, O> {
+    type Output = O;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O> {
+        match self.project() {
+            FiringProj::Fire { fire } => fire.poll(cx),
+            // Polled once: a firing is awaited once, and its refusal is ready at once.
+            FiringProj::Refused { output } => match output.take() {
+                Some(output) => Poll::Ready(output),
+                None => Poll::Pending,
+            },
+        }
+    }
+}
