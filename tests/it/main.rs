@@ -91,6 +91,7 @@ mod memory_store;
 mod nested;
 mod panics;
 mod parallel;
+mod porulle_example;
 mod postgres_connect;
 mod postgres_store;
 mod prune;

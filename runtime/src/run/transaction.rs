@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use super::commit::{Failed, commit_transaction};
 use super::halt::halted;
 use super::scope::{Branch, BranchScope};
+use crate::context::HookRefusal;
 use crate::context::{
     Halt, RunShared, StepContext, TRANSACTION_KEY, TransactionSlot, WorkflowContext,
 };
@@ -116,11 +117,13 @@ impl TxContext {
     where
         W: Workflow,
         K: Fire<W> + TransactionalHook,
+        K::Output: HookRefusal,
     {
         let scope = lock(&self.scope).clone().unwrap_or_else(|| {
             BranchScope::within_step(format!("{TRANSACTION_KEY}{}/", self.step.position))
         });
-        Branch::within(scope, K::fire(point, &self.workflow, payload))
+        // Another workflow's hook is refused as in the body (its handlers do not run).
+        Branch::within(scope, self.workflow.hook(point, payload))
     }
 
     fn run(&self) -> &RunShared {
