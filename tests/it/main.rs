@@ -15,8 +15,10 @@
 //! --exact`, not a test of its own.
 
 /// Helpers shared by the modules: `support::postgres` is the PostgreSQL server the tests
-/// use (one per run of this binary).
+/// use (one per run of this binary), `support::child` starts this binary again as a child
+/// process.
 mod support {
+    pub mod child;
     pub mod postgres;
 }
 

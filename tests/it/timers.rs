@@ -3,19 +3,10 @@
 //! the same file, and the run wakes there within 200 ms of its due time. The processes are
 //! this test binary again, running the ignored entry point `timers::timer_process`.
 
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
 /// A child process, killed when dropped: a failing test leaves none behind.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,6 +14,8 @@ use hookflow::store::Store;
 use hookflow::store::sqlite::SqliteStore;
 use hookflow::{Engine, EventKind, RunId, StepContext, StoredStatus, Worker, WorkflowContext};
 use hookflow::{step, workflow};
+
+use crate::support::child::{Killed, start};
 
 const CHILD_TEST: &str = "timers::timer_process";
 const CHILD_DB: &str = "HOOKFLOW_TIMERS_CHILD_DB";
@@ -85,32 +78,13 @@ fn timer_process() {
 }
 
 fn child(db: &Path, mode: &str) -> (Killed, String) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            CHILD_TEST,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DB, db)
-        .env(CHILD_MODE, mode)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let said = loop {
-        let line = lines.next().expect("the timer process spoke").unwrap();
-        // libtest prints the test's name on the same line first.
+    let env = [(CHILD_DB, db.as_os_str()), (CHILD_MODE, OsStr::new(mode))];
+    start(CHILD_TEST, &env, |line| {
         if let Some((_, said)) = line.split_once("RUN ") {
-            break format!("RUN {said}");
+            return Some(format!("RUN {said}"));
         }
-        if line.contains("WORKING") {
-            break "WORKING".to_owned();
-        }
-    };
-    (Killed(child), said)
+        line.contains("WORKING").then(|| "WORKING".to_owned())
+    })
 }
 
 #[tokio::test]

@@ -12,8 +12,7 @@
 //! The children are this test binary run again on its ignored test `tx_crash_process`: an
 //! entry point, not a test of its own.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::ffi::OsStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +23,7 @@ use hookflow::{
     workflow,
 };
 
+use crate::support::child::{Killed, start};
 use crate::transactions::{Cart, Db, ShopError, insert};
 
 const CHILD_TEST: &str = "transaction_crashes::tx_crash_process";
@@ -31,15 +31,6 @@ const CHILD_TEST: &str = "transaction_crashes::tx_crash_process";
 const CHILD_DB: &str = "HOOKFLOW_TX_CRASH_DB";
 /// `run` (start runs until killed) or `finish` (resume every run, then exit).
 const CHILD_MODE: &str = "HOOKFLOW_TX_CRASH_MODE";
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[step]
 async fn price(_ctx: &StepContext, cart: Cart) -> Result<Cart, ShopError> {
@@ -149,31 +140,12 @@ fn tx_crash_process() {
 }
 
 fn child(db: &str, mode: &str) -> Killed {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            CHILD_TEST,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DB, db)
-        .env(CHILD_MODE, mode)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    // Wait until it runs (the store opened), so that the kill lands in its work.
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        if line.unwrap().contains("STARTED") {
-            break;
-        }
-    }
-    // Drained by a thread, so that the child never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Killed(child)
+    // Once it runs (the store opened), so that the kill lands in its work.
+    let env = [(CHILD_DB, OsStr::new(db)), (CHILD_MODE, OsStr::new(mode))];
+    start(CHILD_TEST, &env, |line| {
+        line.contains("STARTED").then_some(())
+    })
+    .0
 }
 
 /// Every run: its order row, its audit row and its journal's record of `create_order` are

@@ -4,23 +4,15 @@
 //! each of the shop's effects once. The server processes are this test binary again, running
 //! the ignored entry point `webhook::server_process` (the example's own code, `app.rs`).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
 /// A child process, killed when dropped: a failing test leaves none behind.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::child::{Killed, start};
 
 #[path = "../../examples/webhook_checkout/app.rs"]
 #[allow(dead_code)]
@@ -54,32 +46,14 @@ fn server_process() {
 
 /// Starts a server process and returns it with its address.
 fn server(db: &Path, effects: &Path) -> (Killed, String) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            CHILD_TEST,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DB, db)
-        .env(CHILD_EFFECTS, effects)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the server process printed its address")
-            .unwrap();
-        // libtest prints the test's name on the same line first.
-        if let Some((_, addr)) = line.split_once("LISTENING ") {
-            break addr.trim().to_owned();
-        }
-    };
-    (Killed(child), addr)
+    let env = [
+        (CHILD_DB, db.as_os_str()),
+        (CHILD_EFFECTS, effects.as_os_str()),
+    ];
+    start(CHILD_TEST, &env, |line| {
+        line.split_once("LISTENING ")
+            .map(|(_, addr)| addr.trim().to_owned())
+    })
 }
 
 /// One HTTP/1.1 request; the status and the JSON body of the answer.
