@@ -537,7 +537,8 @@ impl<W, T, F: Unimplementable> AfterArg<W, T, NeverFits> for F {
 #[diagnostic::on_unimplemented(
     message = "this is not a step handler for a `step<{T}, {R}>` hook",
     label = "expected a `#[step]` fn taking `{T}` and returning `{R}`",
-    note = "a step hook's handler is a step, with its own compensation if it has one:\n  #[step]\n  async fn handler(ctx: &StepContext, payload: {T}) -> Result<{R}, MyError>"
+    note = "a step hook's handler is a step, with its own compensation if it has one:\n  #[step]\n  async fn handler(ctx: &StepContext, payload: {T}) -> Result<{R}, MyError>",
+    note = "a plain `async fn` is not a step yet: put `#[step]` (or `#[step(compensate = undo)]`) on it, which makes it a step the run journals and compensates"
 )]
 pub trait StepHookArg<W, T, R, M> {
     /// Registers the handler on `point`.
