@@ -355,3 +355,46 @@ async fn a_hook_fired_from_the_body_has_no_transaction() {
     let error = outcome.error().map(ToString::to_string).unwrap_or_default();
     assert!(error.contains("no transaction here"), "{error}");
 }
+
+/// porulle bounds a handler's time: a `before` handler inside a transactional step that runs
+/// past its limit fails the step like an error of its own, and what it and the step wrote
+/// in the transaction is rolled back.
+#[tokio::test]
+async fn a_handler_past_its_time_limit_rolls_the_step_back() {
+    async fn stalls(ctx: &HookContext, cart: Cart) -> Result<Cart, ShopError> {
+        let run_id = ctx.run_id().to_string();
+        insert(ctx.transaction()?, "audits", &run_id, cart.total).await?;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        Ok(cart)
+    }
+    let (db, store) = Db::sqlite("timed_out");
+    let store = Arc::new(store);
+    let effects = Arc::new(Effects::default());
+    let mut hooks = Hooks::new();
+    TxCheckout::hooks(&mut hooks)
+        .before_create(stalls)
+        .timeout(Duration::from_millis(50));
+    let engine = Engine::builder()
+        .store(Arc::clone(&store))
+        .workflow::<TxCheckout>()
+        .hooks(hooks)
+        .service(Arc::clone(&effects))
+        .build();
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(10),
+        engine.run::<TxCheckout>(Cart { total: 25 }),
+    )
+    .await
+    .expect("the handler's time limit applies inside the transaction");
+    assert_eq!(outcome.status(), RunStatus::Compensated);
+    let error = outcome.error().map(ToString::to_string).unwrap_or_default();
+    assert!(error.contains("time limit"), "{error}");
+    let id = outcome.run_id().to_string();
+    assert_eq!(
+        db.count("orders", &id).await,
+        0,
+        "the step's row rolled back"
+    );
+    assert_eq!(db.count("audits", &id).await, 0, "the handler's row too");
+    assert_eq!(effects.released.load(Ordering::SeqCst), 1, "reserve undone");
+}
