@@ -259,6 +259,18 @@ impl TlsSettings {
     }
 }
 
+/// The words of a certificate this store's check refused (a [`TlsError`] that rustls carried
+/// through the handshake), if `source`, the source of a tokio-postgres error, is one.
+pub(super) fn refusal(source: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let io = source.downcast_ref::<std::io::Error>()?;
+    match io.get_ref()?.downcast_ref::<rustls::Error>()? {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+            Some(other.0.downcast_ref::<TlsError>()?.to_string())
+        }
+        _ => None,
+    }
+}
+
 /// The roots of `roots`.
 fn load(roots: &Roots) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();

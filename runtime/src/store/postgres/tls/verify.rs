@@ -69,11 +69,11 @@ impl ServerCertVerifier for SignedBy {
         if self.check_name {
             verify_server_name(&cert, server_name).map_err(|err| match err {
                 Error::InvalidCertificate(
-                    CertificateError::NotValidForName
-                    | CertificateError::NotValidForNameContext { .. },
+                    wrong @ (CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. }),
                 ) => refused(TlsError::WrongHost {
                     host: server_name.to_str().into_owned(),
-                    detail: err.to_string(),
+                    detail: wrong.to_string(),
                 }),
                 other => other,
             })?;
