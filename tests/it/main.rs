@@ -134,6 +134,7 @@ mod retry;
 mod after_result_hooks;
 mod hook_names;
 mod hook_timeouts;
+mod step_methods;
 mod typed_context;
 
 // TLS to PostgreSQL (issue 19).
