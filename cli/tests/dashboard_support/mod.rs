@@ -99,20 +99,8 @@ pub async fn fill(suite: &str, name: &str) -> Filled {
     // holding the script.
     let scripted = run(SCRIPT, "script".into()).await;
     assert_ne!(scripted, RunStatus::Completed);
-    // A run whose process stops while the tax service is slow: it stays `running`.
-    shop.lock().tax_service_delay_secs = 30;
-    let interrupted = tokio::time::timeout(
-        Duration::from_millis(500),
-        engine.run_with::<Checkout>(
-            CheckoutInput {
-                cart_id: "cart_ok".into(),
-            },
-            RunOptions::new().idempotency_key("interrupted"),
-        ),
-    )
-    .await;
-    assert!(interrupted.is_err(), "the run was cut off mid-way");
     drop(engine);
+    interrupt(&db, "interrupted").await;
 
     let store = SqliteStore::open(&db).unwrap();
     let ids = store
@@ -124,6 +112,27 @@ pub async fn fill(suite: &str, name: &str) -> Filled {
         .map(|r| (r.idempotency_key.unwrap(), r.run_id.to_string()))
         .collect();
     Filled { db, ids }
+}
+
+/// Adds to the store at `db` a run (idempotency key `key`) whose process stops while the tax
+/// service is slow: it stays `running`, its lease held by the worker [`register`] names.
+pub async fn interrupt(db: &std::path::Path, key: &str) {
+    let engine = register(Engine::builder())
+        .store(SqliteStore::open(db).unwrap())
+        .build();
+    let shop = engine.service::<workflow::Shop>().unwrap();
+    shop.lock().tax_service_delay_secs = 30;
+    let interrupted = tokio::time::timeout(
+        Duration::from_millis(500),
+        engine.run_with::<Checkout>(
+            CheckoutInput {
+                cart_id: "cart_ok".into(),
+            },
+            RunOptions::new().idempotency_key(key),
+        ),
+    )
+    .await;
+    assert!(interrupted.is_err(), "the run was cut off mid-way");
 }
 
 /// Serves `dashboard` on a free port of 127.0.0.1, in this runtime; its address.
