@@ -133,3 +133,5 @@ mod after_result_hooks;
 mod hook_names;
 mod hook_timeouts;
 mod typed_context;
+// Store::find_by_idempotency_key (the dashboard's search).
+mod find_by_key;
