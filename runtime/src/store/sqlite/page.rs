@@ -19,12 +19,32 @@ const KEY_ID: &str = "IFNULL(CAST(run_id AS TEXT), '')";
 pub(super) fn list_page(conn: &Connection, filter: &RunFilter) -> Result<RunPage, StoreError> {
     let size = filter.page_size();
     let fetch = i64::try_from(size.saturating_add(1)).unwrap_or(i64::MAX);
+    // One statement for each combination of the filters given, so that each is served by an
+    // index (schema migration 6): a condition `?1 IS NULL OR status = ?1` would leave SQLite
+    // no index to search. A status or a workflow: `runs_by_status_created` or
+    // `runs_by_workflow_created`; neither: `runs_by_created`; the cursor is a range on the
+    // index's creation-time column.
+    let status = if filter.status.is_some() {
+        "status = ?1"
+    } else {
+        "?1 IS NULL"
+    };
+    let workflow = if filter.workflow.is_some() {
+        "workflow = ?2"
+    } else {
+        "?2 IS NULL"
+    };
+    let after = if filter.after.is_some() {
+        format!("{KEY_AT} <= ?5 AND ({KEY_AT} < ?5 OR {KEY_ID} < ?6)")
+    } else {
+        "?5 IS NULL AND ?6 IS NULL".to_owned()
+    };
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT rowid, {RECORD_COLUMNS}, {KEY_AT}, {KEY_ID} FROM runs
-             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR workflow = ?2)
+             WHERE {status} AND {workflow}
                AND (?3 IS NULL OR {KEY_AT} >= ?3) AND (?4 IS NULL OR {KEY_AT} < ?4)
-               AND (?5 IS NULL OR {KEY_AT} < ?5 OR ({KEY_AT} = ?5 AND {KEY_ID} < ?6))
+               AND {after}
              ORDER BY {KEY_AT} DESC, {KEY_ID} DESC LIMIT ?7"
         ))
         .map_err(unavailable("list runs"))?;
