@@ -335,20 +335,13 @@ async fn the_dashboard_in_a_headless_browser() {
     screenshot(&client, "resumed.png").await;
 
     // A running run's page follows the run: resumed elsewhere, it shows completed by itself.
-    let live = filled.ids.get("interrupted-live").cloned();
-    let live = match live {
-        Some(id) => id,
-        None => {
-            let store = open();
-            store
-                .find_by_idempotency_key("interrupted-live")
-                .await
-                .unwrap()
-                .unwrap()
-                .run_id
-                .to_string()
-        }
-    };
+    let live = open()
+        .find_by_idempotency_key("interrupted-live")
+        .await
+        .unwrap()
+        .expect("the second interrupted run")
+        .run_id
+        .to_string();
     client
         .goto(&url(acting, &format!("/runs/{live}")))
         .await
