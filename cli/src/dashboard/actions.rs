@@ -28,7 +28,7 @@ pub(crate) async fn resume(
     Form(form): Form<ActionForm>,
 ) -> Response {
     if let Err(refused) = auth::authorize(&state, &headers, form.csrf.as_deref()) {
-        return refused;
+        return *refused;
     }
     let Ok(run_id) = RunId::parse(&id) else {
         return state.problem(StatusCode::NOT_FOUND, "not a run id");
@@ -60,7 +60,7 @@ pub(crate) async fn cancel(
     Form(form): Form<ActionForm>,
 ) -> Response {
     if let Err(refused) = auth::authorize(&state, &headers, form.csrf.as_deref()) {
-        return refused;
+        return *refused;
     }
     let Ok(run_id) = RunId::parse(&id) else {
         return state.problem(StatusCode::NOT_FOUND, "not a run id");

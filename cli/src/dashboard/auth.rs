@@ -108,8 +108,8 @@ pub(crate) fn authorize(
     state: &DashboardState,
     headers: &HeaderMap,
     csrf: Option<&str>,
-) -> Result<(), Response> {
-    let refuse = |why: &str| Err(state.problem(StatusCode::FORBIDDEN, why));
+) -> Result<(), Box<Response>> {
+    let refuse = |why: &str| Err(Box::new(state.problem(StatusCode::FORBIDDEN, why)));
     if state.token.is_none() {
         return refuse(
             "this dashboard is read-only: start it with a token (--token or HOOKFLOW_DASHBOARD_TOKEN) to resume or cancel runs",

@@ -192,7 +192,7 @@ fn sections(events: &[Event]) -> String {
                 ..
             } => steps.push_str(&format!(
                 "<tr class=\"step\"><td>#{position}</td><td>{}</td><td>completed</td>{}{}</tr>",
-                escape(&step.to_string()),
+                escape(step.as_ref()),
                 cell(output),
                 cell(compensation)
             )),
@@ -204,7 +204,7 @@ fn sections(events: &[Event]) -> String {
                 ..
             } => steps.push_str(&format!(
                 "<tr class=\"step failed\"><td>#{position}</td><td>{}</td><td>failed after {attempts} attempt(s): {}</td><td></td><td></td></tr>",
-                escape(&step.to_string()),
+                escape(step.as_ref()),
                 escape(error)
             )),
             EventKind::CompensationStarted {
@@ -213,12 +213,12 @@ fn sections(events: &[Event]) -> String {
                 data,
             } => undos.push_str(&format!(
                 "<tr class=\"compensation\"><td>#{position}</td><td>{}</td><td>started</td>{}</tr>",
-                escape(&step.to_string()),
+                escape(step.as_ref()),
                 cell(data)
             )),
             EventKind::CompensationCompleted { step, position } => undos.push_str(&format!(
                 "<tr class=\"compensation\"><td>#{position}</td><td>{}</td><td>undone</td><td></td></tr>",
-                escape(&step.to_string())
+                escape(step.as_ref())
             )),
             EventKind::CompensationFailed {
                 step,
@@ -227,7 +227,7 @@ fn sections(events: &[Event]) -> String {
                 ..
             } => undos.push_str(&format!(
                 "<tr class=\"compensation failed\"><td>#{position}</td><td>{}</td><td>failed: {}</td><td></td></tr>",
-                escape(&step.to_string()),
+                escape(step.as_ref()),
                 escape(error)
             )),
             EventKind::BagWritten { key, value, .. } => {
@@ -247,9 +247,9 @@ fn sections(events: &[Event]) -> String {
                 ..
             } => hook_errors.push_str(&format!(
                 "<tr class=\"hook-error failed\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&hook.to_string()),
+                escape(hook.as_ref()),
                 escape(&slot.to_string()),
-                escape(&handler.to_string()),
+                escape(handler.as_ref()),
                 escape(error)
             )),
             _ => {}
