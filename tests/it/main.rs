@@ -132,6 +132,7 @@ mod retry;
 mod after_result_hooks;
 mod hook_names;
 mod hook_timeouts;
+mod step_methods;
 mod typed_context;
 // Store::find_by_idempotency_key (the dashboard's search).
 mod find_by_key;
