@@ -139,3 +139,5 @@ mod typed_context;
 
 // TLS to PostgreSQL (issue 19).
 mod postgres_tls;
+// Store::find_by_idempotency_key (the dashboard's search).
+mod find_by_key;

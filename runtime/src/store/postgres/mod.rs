@@ -14,6 +14,7 @@
 //! `hookflow_schema`. Every connection of the store (the pool's, the committers', the
 //! `LISTEN`ing one) uses the url's TLS settings, with rustls: see [`PostgresStore::connect`].
 
+mod by_key;
 mod committer;
 mod errors;
 mod page;
@@ -549,4 +550,16 @@ impl Store for PostgresStore {
         self.begin_transaction()
     }
     crate::store::schedules::forward_schedules!();
+
+    fn find_by_idempotency_key<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RunRecord>, StoreError>> {
+        let key = key.to_owned();
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let client = get(&pool).await?;
+            by_key::find(&client, &key).await
+        })
+    }
 }
