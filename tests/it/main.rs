@@ -132,4 +132,5 @@ mod retry;
 mod after_result_hooks;
 mod hook_names;
 mod hook_timeouts;
+mod metrics;
 mod typed_context;
