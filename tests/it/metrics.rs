@@ -15,8 +15,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hookflow::Worker;
 use hookflow::prelude::*;
 use hookflow::store::Store;
+use hookflow::store::sqlite::SqliteStore;
 use hookflow::{EventKind, Journal, RunId};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 use serde_json::json;
@@ -339,8 +341,117 @@ async fn a_resumed_run_is_started_once_and_its_replayed_steps_are_not_counted_ag
     }
 }
 
+async fn a_worker_counts_the_runs_it_claims(store: Arc<dyn Store>) {
+    let recorder = recorder();
+    let handle = recorder.handle();
+    let _local = metrics::set_default_local_recorder(&recorder);
+
+    let engine = engine(store, shop());
+    for cart in ["cart_ok", "cart_declined"] {
+        let input = CheckoutInput {
+            cart_id: cart.into(),
+        };
+        engine.enqueue::<Checkout>(input).await.unwrap();
+    }
+    let text = handle.render();
+    assert_eq!(count(&text, "hookflow_runs_started_total", &[WF]), 0.0);
+    let worker = Worker::new(&engine)
+        .poll_interval(Duration::from_millis(10))
+        .start()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while worker.finished() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            worker.report()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let report = worker.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(report.claimed, 2);
+
+    let text = handle.render();
+    let ended = |status| {
+        count(
+            &text,
+            "hookflow_runs_ended_total",
+            &[WF, ("status", status)],
+        )
+    };
+    assert_eq!(
+        count(&text, "hookflow_worker_claims_total", &[WF]),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(count(&text, "hookflow_runs_started_total", &[WF]), 2.0);
+    assert_eq!((ended("completed"), ended("compensated")), (1.0, 1.0));
+    assert_eq!(sample(&text, "hookflow_runs_in_flight", &[WF]), Some(0.0));
+}
+
 on_every_store!(
     #[tokio::test]
     the_four_checkouts_are_counted_by_status_step_and_compensation,
     a_resumed_run_is_started_once_and_its_replayed_steps_are_not_counted_again,
+    a_worker_counts_the_runs_it_claims,
 );
+
+/// Store errors are counted by operation and kind: a start on a read-only store fails its
+/// `create`, and so does every claim of a worker on it.
+#[tokio::test]
+async fn store_errors_are_counted_by_operation_and_kind() {
+    let recorder = recorder();
+    let handle = recorder.handle();
+    let _local = metrics::set_default_local_recorder(&recorder);
+
+    let dir = std::env::temp_dir().join(format!("hookflow-metrics-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("runs.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_read_only(&path).unwrap());
+    let engine = engine(store, shop());
+
+    let input = CheckoutInput {
+        cart_id: "cart_ok".into(),
+    };
+    let outcome = Checkout::run(&engine, input).await;
+    assert_eq!(outcome.status(), RunStatus::Interrupted);
+    let text = handle.render();
+    let errors = |operation| {
+        count(
+            &text,
+            "hookflow_store_errors_total",
+            &[("operation", operation), ("kind", "read_only")],
+        )
+    };
+    assert_eq!(errors("create"), 1.0, "{text}");
+    assert_eq!(count(&text, "hookflow_runs_started_total", &[WF]), 0.0);
+
+    let worker = Worker::new(&engine)
+        .poll_interval(Duration::from_millis(10))
+        .max_backoff(Duration::from_millis(10))
+        .start()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while worker.report().store_errors < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            worker.report()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let report = worker.shutdown(Duration::from_secs(5)).await;
+    let text = handle.render();
+    assert_eq!(
+        count(
+            &text,
+            "hookflow_store_errors_total",
+            &[("operation", "claim"), ("kind", "read_only")],
+        ),
+        report.store_errors as f64,
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -174,14 +174,14 @@ impl Engine {
             Ok(Created::New) => Ok(run_id),
             Ok(Created::Existing(existing)) => Ok(existing.run_id),
             Ok(conflict) => Err(conflict_of(conflict, run_id, &options).into()),
-            Err(err) => Err({
+            Err(err) => {
                 #[cfg(feature = "metrics")]
                 crate::metrics::store_error("create", &err);
-                match refused::<W>(err) {
+                Err(match refused::<W>(err) {
                     Ok(rejection) => rejection.into(),
                     Err(err) => err.into(),
-                }
-            }),
+                })
+            }
         }
     }
 }
