@@ -284,7 +284,7 @@ async fn a_resumed_run_is_started_once_and_its_replayed_steps_are_not_counted_ag
     // check_inventory was committed.
     let slow = shop();
     slow.lock().tax_service_delay_secs = 1;
-    let run_id = RunId::new();
+    let run_id = RunId::generate();
     let input = CheckoutInput {
         cart_id: "cart_ok".into(),
     };
@@ -360,7 +360,7 @@ async fn a_worker_counts_the_runs_it_claims(store: Arc<dyn Store>) {
         .start()
         .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while worker.finished() < 2 {
+    while worker.report().finished() < 2 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "{:?}",
