@@ -3,20 +3,21 @@
 //! take, compensations, hook handler errors, worker claims and store errors.
 //!
 //! hookflow only emits: install a recorder in the application (for example
-//! `metrics-exporter-prometheus`'s, which `hookflow serve` serves at `/metrics`) and call
-//! [`describe`] once after it to give each metric its help text and unit. Without a recorder,
-//! every emission is a no-op call; without the feature, none of this is compiled in.
+//! `metrics-exporter-prometheus`'s), then call [`enable`] once: from then on the runtime
+//! reports, and each metric has its help text and unit. Until [`enable`] is called, the
+//! feature costs one atomic load per journal event and run (nothing is built, nothing
+//! allocated); without the feature, none of this is compiled in.
 //!
 //! # Where they come from
 //!
 //! Almost all of them are read from the journal: the runtime passes each event a run records
-//! to [`on_event`] once, as it appends it (the same place for an engine without a store,
+//! to the module once, as it appends it (the same place for an engine without a store,
 //! memory, SQLite and PostgreSQL). Replayed events are never seen again: a resumed run starts
 //! from its recorded journal and only its new events come here, so a resumed run is counted
 //! as started once. (An event whose commit failed is recorded again by the run's next
 //! attempt, as the step it records runs again: it counts again.) Runs in flight are counted
-//! by the run's driver ([`InFlight`]), worker claims where a worker claims runs, store errors
-//! where the runtime meets them.
+//! by a guard the run's driver holds while it executes, worker claims where a worker claims
+//! runs, store errors where the runtime meets them.
 //!
 //! # Metrics
 //!
@@ -42,6 +43,7 @@
 //! counted.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use metrics::{
     SharedString, Unit, counter, describe_counter, describe_gauge, describe_histogram, histogram,
@@ -73,8 +75,25 @@ pub const WORKER_CLAIMS: &str = "hookflow_worker_claims_total";
 /// Store calls that failed: counter, labels `operation` and `kind`.
 pub const STORE_ERRORS: &str = "hookflow_store_errors_total";
 
-/// Gives every hookflow metric its help text and unit in the installed recorder. Call it once
-/// after installing the recorder (descriptions given before go to no recorder); calling it
+/// Whether [`enable`] was called.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Turns hookflow's metrics on, for the whole process, and describes them ([`describe`]). Call
+/// it once after installing the recorder; before it, the runtime reports nothing. Calling it
+/// again is harmless; it never fails, and there is no way back.
+pub fn enable() {
+    describe();
+    ENABLED.store(true, Ordering::Relaxed);
+}
+
+/// Whether the runtime reports metrics ([`enable`] was called).
+#[inline]
+pub fn is_enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Gives every hookflow metric its help text and unit in the current recorder ([`enable`] does
+/// it too). Descriptions given before a recorder is installed go to no recorder; calling it
 /// again is harmless. It never fails.
 pub fn describe() {
     describe_counter!(RUNS_STARTED, Unit::Count, "Runs started");
@@ -111,9 +130,16 @@ pub fn describe() {
 }
 
 /// Emits the metrics of the event a run just recorded, the last of `events` (the run's
-/// journal so far). Called once per new event, never for a replayed one. Never fails: a
-/// journal without a start counts under the workflow `unknown`.
+/// journal so far), once metrics are enabled. Called once per new event, never for a replayed
+/// one. Never fails: a journal without a start counts under the workflow `unknown`.
+#[inline]
 pub(crate) fn on_event(events: &[Event]) {
+    if is_enabled() {
+        emit(events);
+    }
+}
+
+fn emit(events: &[Event]) {
     let Some(event) = events.last() else {
         return;
     };
@@ -235,11 +261,16 @@ fn status_name(status: RunStatus) -> &'static str {
 pub(crate) struct InFlight(metrics::Gauge);
 
 impl InFlight {
-    /// Counts a run of `workflow` in flight until the returned guard is dropped.
-    pub(crate) fn enter(workflow: &'static str) -> Self {
+    /// Counts a run of `workflow` in flight until the returned guard is dropped (once
+    /// metrics are enabled: `None` before).
+    #[inline]
+    pub(crate) fn enter(workflow: &'static str) -> Option<Self> {
+        if !is_enabled() {
+            return None;
+        }
         let gauge = metrics::gauge!(RUNS_IN_FLIGHT, "workflow" => workflow);
         gauge.increment(1.0);
-        InFlight(gauge)
+        Some(InFlight(gauge))
     }
 }
 
@@ -251,11 +282,17 @@ impl Drop for InFlight {
 
 /// Counts a run of `workflow` that a worker claimed to run it.
 pub(crate) fn worker_claimed(workflow: &str) {
+    if !is_enabled() {
+        return;
+    }
     counter!(WORKER_CLAIMS, "workflow" => workflow.to_owned()).increment(1);
 }
 
 /// Counts a store call that failed: `operation` is what the runtime asked of the store.
 pub(crate) fn store_error(operation: &'static str, error: &StoreError) {
+    if !is_enabled() {
+        return;
+    }
     counter!(STORE_ERRORS, "operation" => operation, "kind" => store_error_kind(error))
         .increment(1);
 }

@@ -9,7 +9,9 @@
 //! to that recorder, and to no other test's: tests run in parallel threads of one binary,
 //! several of them run the same `checkout` workflow, and a global recorder would mix their
 //! counts. An emission from another thread would be missing from the counts, which are exact:
-//! the test would fail, not pass by chance.
+//! the test would fail, not pass by chance. `hookflow::metrics::enable()` is process-wide:
+//! once a test called it, the other tests' runs report too, to their thread's recorder (none:
+//! the facade's no-op one).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -138,7 +140,7 @@ async fn the_four_checkouts_are_counted_by_status_step_and_compensation(store: A
     let recorder = recorder();
     let handle = recorder.handle();
     let _local = metrics::set_default_local_recorder(&recorder);
-    hookflow::metrics::describe();
+    hookflow::metrics::enable();
 
     // The four cases of `cargo run --example checkout`.
     let engine = engine(store, shop());
@@ -279,6 +281,7 @@ async fn a_resumed_run_is_started_once_and_its_replayed_steps_are_not_counted_ag
     let recorder = recorder();
     let handle = recorder.handle();
     let _local = metrics::set_default_local_recorder(&recorder);
+    hookflow::metrics::enable();
 
     // The tax service takes a second: the run is "killed" (its future dropped) there, after
     // check_inventory was committed.
@@ -345,6 +348,7 @@ async fn a_worker_counts_the_runs_it_claims(store: Arc<dyn Store>) {
     let recorder = recorder();
     let handle = recorder.handle();
     let _local = metrics::set_default_local_recorder(&recorder);
+    hookflow::metrics::enable();
 
     let engine = engine(store, shop());
     for cart in ["cart_ok", "cart_declined"] {
@@ -403,6 +407,7 @@ async fn store_errors_are_counted_by_operation_and_kind() {
     let recorder = recorder();
     let handle = recorder.handle();
     let _local = metrics::set_default_local_recorder(&recorder);
+    hookflow::metrics::enable();
 
     let dir = std::env::temp_dir().join(format!("hookflow-metrics-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
