@@ -151,10 +151,10 @@ fn emit(events: &[Event]) {
             counter!(RUNS_RESUMED, "workflow" => workflow_of(events)).increment(1);
         }
         EventKind::StepCompleted { step, position, .. } => {
-            step_ended(events, event, step, *position, "completed");
+            step_ended(events, event, label(step), *position, "completed");
         }
         EventKind::StepFailed { step, position, .. } => {
-            step_ended(events, event, step, *position, "failed");
+            step_ended(events, event, label(step), *position, "failed");
         }
         EventKind::CompensationCompleted { step, .. } => {
             counter!(COMPENSATIONS, "workflow" => workflow_of(events), "step" => label(step))
@@ -197,7 +197,7 @@ fn run_ended(events: &[Event], end: &Event, status: &'static str) {
 fn step_ended(
     events: &[Event],
     end: &Event,
-    step: &Cow<'static, str>,
+    step: SharedString,
     position: u32,
     status: &'static str,
 ) {
@@ -209,7 +209,7 @@ fn step_ended(
         histogram!(
             STEP_DURATION,
             "workflow" => workflow_of(events),
-            "step" => label(step),
+            "step" => step,
             "status" => status
         )
         .record(seconds(start, end));
@@ -234,6 +234,8 @@ fn workflow_of(events: &[Event]) -> SharedString {
 }
 
 /// A journal name as a label value: borrowed when it is a `&'static str`.
+// The `Cow` itself, not a `&str`: whether it borrows a `&'static str` is what saves the copy.
+#[allow(clippy::ptr_arg)]
 fn label(name: &Cow<'static, str>) -> SharedString {
     match name {
         Cow::Borrowed(s) => SharedString::const_str(s),
