@@ -20,6 +20,8 @@
 mod support {
     pub mod child;
     pub mod postgres;
+    /// The PostgreSQL server with TLS of `postgres_tls`, and CAs of the tests' own.
+    pub mod postgres_tls;
 }
 
 /// Runs each scenario (an `async fn(Arc<dyn Store>-like store)` of the calling module) against
@@ -135,3 +137,6 @@ mod hook_timeouts;
 mod metrics;
 mod step_methods;
 mod typed_context;
+
+// TLS to PostgreSQL (issue 19).
+mod postgres_tls;
