@@ -134,6 +134,7 @@ mod retry;
 mod after_result_hooks;
 mod hook_names;
 mod hook_timeouts;
+mod metrics;
 mod step_methods;
 mod typed_context;
 
