@@ -307,9 +307,7 @@ impl Cli {
                 }
                 // `/metrics`: the process's recorder (no listener of its own). Another
                 // recorder installed first (an application's) leaves the route out: 404.
-                if let Ok(handle) =
-                    metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()
-                {
+                if let Ok(handle) = dashboard::install_prometheus() {
                     dashboard = dashboard.metrics(handle);
                 }
                 dashboard::serve(dashboard.router(), bind, |addr| {

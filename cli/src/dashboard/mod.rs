@@ -273,3 +273,24 @@ pub async fn serve(
         .await
         .map_err(ServeError::Serve)
 }
+
+/// The buckets of the histograms `/metrics` shows (run and step durations, in seconds).
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0,
+];
+
+/// Installs this process's Prometheus recorder (no listener of its own: the dashboard's
+/// `/metrics` serves it), with [`DURATION_BUCKETS`] for the histograms, and turns on the
+/// runtime's metrics (`hookflow::metrics::enable`), so that the runs this process runs (an
+/// admin binary's resumes, or an application that mounts the dashboard) are counted.
+///
+/// # Errors
+/// When a recorder is already installed (an application's own): mount the dashboard with
+/// that recorder's handle instead.
+pub fn install_prometheus() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(DURATION_BUCKETS)?
+        .install_recorder()?;
+    hookflow_runtime::metrics::enable();
+    Ok(handle)
+}
