@@ -132,4 +132,5 @@ mod retry;
 mod after_result_hooks;
 mod hook_names;
 mod hook_timeouts;
+mod step_methods;
 mod typed_context;
