@@ -306,6 +306,9 @@ pub(crate) fn step_fn(step: &Step<'_>, output: &TokenStream, body: TokenStream) 
     let ret = quote_spanned!(span=> -> #private_at_name::StepFuture<#future_ty>);
     let body = group_at(span, Delimiter::Brace, body);
     // The step's own parameters, after `'ctx`; the future holds them, so they outlive it.
+    // These bounds are the macro's, not the user's: named at the call site, so that lints on
+    // the user's code (clippy's `multiple_bound_locations` for `<C: Catalog>` plus a
+    // `C: 'ctx` at the user's `C`) do not count them.
     let generics = &item.sig.generics;
     let own_params = generics.params.iter();
     let mut outlive: Vec<TokenStream> = generics
@@ -313,11 +316,14 @@ pub(crate) fn step_fn(step: &Step<'_>, output: &TokenStream, body: TokenStream) 
         .iter()
         .map(|p| match p {
             syn::GenericParam::Lifetime(l) => {
-                let l = &l.lifetime;
+                let mut l = l.lifetime.clone();
+                l.apostrophe = Span::call_site();
+                l.ident.set_span(Span::call_site());
                 quote!(#l: #ctx_lifetime)
             }
             syn::GenericParam::Type(t) => {
-                let t = &t.ident;
+                let mut t = t.ident.clone();
+                t.set_span(Span::call_site());
                 quote!(#t: #ctx_lifetime)
             }
             syn::GenericParam::Const(_) => TokenStream::new(),
