@@ -137,7 +137,7 @@ async fn capture(ctx: &StepContext, order: Order) -> Result<(), OrderError> {
         return Err(OrderError::NotReviewed(order.number));
     }
     effect(ctx, "capture").await?;
-    if order.number % 3 == 0 {
+    if order.number.is_multiple_of(3) {
         return Err(OrderError::Declined);
     }
     Ok(())

@@ -19,7 +19,7 @@ use hookflow::{LookupError, RunCursor, RunFilter, RunId, StoredStatus};
 fn record(n: u64) -> RunRecord {
     RunRecord {
         run_id: RunId::parse(&format!("01900000-0000-7000-8000-{n:012}")).unwrap(),
-        workflow: if n % 2 == 0 { "a" } else { "b" }.into(),
+        workflow: if n.is_multiple_of(2) { "a" } else { "b" }.into(),
         version: 1,
         input: serde_json::json!(n),
         status: [

@@ -260,7 +260,7 @@ async fn capture(ctx: &StepContext, order: Order) -> Result<(), OrderError> {
         return Err(OrderError::NotReviewed(order.number));
     }
     effect(ctx, "capture").await?;
-    if order.number % 3 == 0 {
+    if order.number.is_multiple_of(3) {
         return Err(OrderError::Declined);
     }
     Ok(())
@@ -708,13 +708,13 @@ async fn verify(
         let job = effects
             .get(&format!("{id}/step2/0"))
             .map(|(_, w)| w.as_str());
-        if number % 3 == 0 {
+        if number.is_multiple_of(3) {
             assert_eq!(job, None, "order {number}: a job of a compensated run");
         } else {
             let receipt = format!("send_receipt:{number}");
             assert_eq!(job, Some(receipt.as_str()), "order {number}: its job");
         }
-        if number % 3 == 0 {
+        if number.is_multiple_of(3) {
             assert_eq!(record.status, StoredStatus::Compensated, "order {number}");
             assert_eq!(undo(0), Some("release"), "order {number}");
             assert_eq!(undo(1), Some("void"), "order {number}");

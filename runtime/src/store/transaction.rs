@@ -9,6 +9,8 @@
 //! step fails. A store without a database (the memory store) has none.
 
 use std::fmt;
+// Only the SQL stores hold their transactions in an `Arc`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use std::sync::Arc;
 
 use super::{BoxFuture, StoreError};
