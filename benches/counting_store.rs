@@ -36,15 +36,15 @@ impl Counts {
     }
 }
 
-/// `S`, counting its writes in [`Counts`].
-pub struct Counting<S> {
-    inner: S,
+/// A store, counting its writes in [`Counts`].
+pub struct Counting {
+    inner: Arc<dyn Store>,
     counts: Arc<Counts>,
 }
 
-impl<S> Counting<S> {
+impl Counting {
     /// `inner`, counting into `counts`.
-    pub fn new(inner: S, counts: Arc<Counts>) -> Self {
+    pub fn new(inner: Arc<dyn Store>, counts: Arc<Counts>) -> Self {
         Counting { inner, counts }
     }
 
@@ -53,7 +53,7 @@ impl<S> Counting<S> {
     }
 }
 
-impl<S: Store> Store for Counting<S> {
+impl Store for Counting {
     fn create<'a>(
         &'a self,
         run: &'a RunRecord,

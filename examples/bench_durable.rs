@@ -127,7 +127,7 @@ async fn sequential(n: usize) -> (f64, Duration, usize, f64, f64) {
     let dir = fresh_dir("seq");
     let counts = Arc::new(counting_store::Counts::default());
     let store = counting_store::Counting::new(
-        SqliteStore::open(dir.join("runs.db")).unwrap(),
+        Arc::new(SqliteStore::open(dir.join("runs.db")).unwrap()),
         Arc::clone(&counts),
     );
     let engine = w5::durable_engine(store);

@@ -290,7 +290,7 @@ async fn sequential(url: &str, n: u64) -> (f64, PerRun) {
     reset(url).await;
     let counts = Arc::new(counting_store::Counts::default());
     let store = counting_store::Counting::new(
-        PostgresStore::connect(url).await.unwrap(),
+        Arc::new(PostgresStore::connect(url).await.unwrap()),
         Arc::clone(&counts),
     );
     let engine = w5::durable_engine(store);

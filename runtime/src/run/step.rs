@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use tracing::Instrument;
 
+use super::commit::commit_deferred;
 use super::transaction::TxContext;
 use crate::context::{Halt, RunShared, StepContext, WorkflowContext, Writer};
 use crate::journal::{EventKind, Recorded, RecordedFailure};
@@ -204,6 +205,7 @@ impl StepRun {
         if let Some(skipped) = self.skipped() {
             return skipped;
         }
+        commit_deferred(self.run()).await;
         self.attempt(1, body, on_timeout).await
     }
 

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use super::{Attempt, Ended, JournalError, Mode, RebuildFn, RecordedError, StepRun};
 use crate::context::{CompensateFn, Compensation, Halt, action};
 use crate::journal::EventKind;
-use crate::run::commit::commit_or_halt;
+use crate::run::commit::{commit_or_halt, defer_commit};
 use crate::run::halt::halted;
 use crate::types::{BestEffortFailure, Fault, ReplayError, StepResponse, lock};
 
@@ -84,7 +84,13 @@ impl StepRun {
             Settled::Recorded(err) => Err(Box::new(err)),
             Settled::Halted => return halted().await,
         };
-        self.commit().await;
+        if output.is_ok() {
+            // Rides on the run's next commit, made before anything with effects runs.
+            defer_commit(self.run());
+        } else {
+            // A recorded error is committed before the body sees it.
+            self.commit().await;
+        }
         output.map_err(|err| *err)
     }
 
@@ -203,7 +209,13 @@ impl StepRun {
             Settled::Recorded(err) => Err(Box::new(err)),
             Settled::Halted => return halted().await,
         };
-        self.commit().await;
+        if output.is_ok() {
+            // Rides on the run's next commit, made before anything with effects runs.
+            defer_commit(self.run());
+        } else {
+            // A recorded error is committed before the body sees it.
+            self.commit().await;
+        }
         output.map_err(|err| *err)
     }
 
@@ -228,7 +240,7 @@ impl StepRun {
                 if !self.completed(&output) {
                     return halted().await;
                 }
-                self.commit().await;
+                defer_commit(self.run());
                 return Some(output);
             }
             Attempt::Replayed | Attempt::Failed(..) | Attempt::Halted => {

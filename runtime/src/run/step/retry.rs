@@ -6,6 +6,7 @@ use std::future::Future;
 
 use super::{Attempt, StepRun};
 use crate::journal::EventKind;
+use crate::run::commit::commit_deferred;
 use crate::run::transaction::TxContext;
 use crate::types::StepTimeout;
 
@@ -59,6 +60,7 @@ impl StepRun {
         if let Some(skipped) = self.skipped() {
             return skipped;
         }
+        commit_deferred(self.run()).await;
         let Some(policy) = self.meta.retry().copied() else {
             return match tx {
                 Some(tx) => self.attempt_in_transaction(tx, 1, body(), on_timeout).await,

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 
 use super::{Attempt, StepRun};
+use crate::run::commit::commit_deferred;
 use crate::run::transaction::TxContext;
 use crate::types::StepTimeout;
 
@@ -23,6 +24,8 @@ impl StepRun {
         if let Some(skipped) = self.skipped() {
             return skipped;
         }
+        // Before the transaction opens: while it is open, the run's commits ride on it.
+        commit_deferred(self.run()).await;
         self.attempt_in_transaction(tx, 1, body, on_timeout).await
     }
 
