@@ -43,6 +43,9 @@ pub(crate) enum BodyCall {
 pub(crate) struct Step<'a> {
     pub(crate) original: &'a ItemFn,
     pub(crate) args: &'a StepArgs,
+    /// `&self`, for a step that is a method (`impl Payments { #[step] async fn capture(&self,
+    /// ctx: &StepContext, ...) }`).
+    pub(crate) receiver: Option<&'a syn::Receiver>,
     pub(crate) ctx_ty: &'a Type,
     /// The inputs after the context: pattern and type.
     pub(crate) inputs: Vec<(&'a Pat, &'a Type)>,
@@ -56,6 +59,7 @@ impl<'a> Workflow<'a> {
         let sig = &item.sig;
         require_async(cx, item, "#[workflow]", "a workflow body awaits its steps");
         check_plain_fn(cx, item, "#[workflow]");
+        check_workflow_generics(cx, &sig.generics);
         let params: Vec<&FnArg> = sig.inputs.iter().collect();
         let typed: Vec<Option<&syn::PatType>> = params.iter().map(|p| typed(cx, p)).collect();
         let ctx_ty = typed.first().copied().flatten().map(|p| &*p.ty);
@@ -152,7 +156,15 @@ impl<'a> Step<'a> {
         let sig = &item.sig;
         require_async(cx, item, "#[step]", "the workflow awaits its steps");
         check_plain_fn(cx, item, "#[step]");
-        let mut params = sig.inputs.iter();
+        let mut params = sig.inputs.iter().peekable();
+        let receiver = match params.peek() {
+            Some(FnArg::Receiver(r)) => {
+                params.next();
+                check_step_receiver(cx, r);
+                Some(r)
+            }
+            _ => None,
+        };
         let ctx_ty = match params.next() {
             None => {
                 cx.error_at(
@@ -186,6 +198,7 @@ impl<'a> Step<'a> {
         Some(Step {
             original: item,
             args,
+            receiver,
             ctx_ty: ctx_ty?,
             inputs,
             result: result?,
@@ -215,17 +228,43 @@ fn require_async(cx: &Ctxt, item: &ItemFn, attr: &str, why: &str) {
 
 fn check_plain_fn(cx: &Ctxt, item: &ItemFn, attr: &str) {
     let sig = &item.sig;
-    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        cx.error_spanned_by(
-            &sig.generics,
-            format!("{attr} does not support generic functions yet"),
-        );
-    }
     if let Some(constness) = sig.constness {
         cx.error_spanned_by(constness, format!("{attr} cannot be a `const fn`"));
     }
     if let Some(variadic) = &sig.variadic {
         cx.error_spanned_by(variadic, format!("{attr} cannot be variadic"));
+    }
+}
+
+/// A step method takes `&self`: each call (and each retry) borrows the service, and a
+/// compensation that takes `&self` gets a clone of it (see `__private::method_compensate`).
+fn check_step_receiver(cx: &Ctxt, receiver: &syn::Receiver) {
+    let by_shared_ref = receiver.reference.is_some()
+        && receiver.mutability.is_none()
+        && receiver.colon_token.is_none();
+    if !by_shared_ref {
+        cx.error_spanned_by(
+            receiver,
+            "a #[step] method takes `&self`: a step may run again (a retry, a replay after a resume) and in parallel with others, so it borrows its service; keep mutable state behind a lock or in a store",
+        );
+    }
+}
+
+/// A generic workflow's type is generic over its type parameters only: lifetimes cannot be
+/// part of a workflow that a store resumes later, and a const parameter has no type to carry.
+fn check_workflow_generics(cx: &Ctxt, generics: &syn::Generics) {
+    for param in &generics.params {
+        match param {
+            syn::GenericParam::Type(_) => {}
+            syn::GenericParam::Lifetime(lt) => cx.error_spanned_by(
+                lt,
+                "a #[workflow] cannot be generic over a lifetime: its input is owned, as a run may be resumed long after it started",
+            ),
+            syn::GenericParam::Const(c) => cx.error_spanned_by(
+                c,
+                "a #[workflow] cannot have a const parameter yet; make it a type parameter (a marker type) instead",
+            ),
+        }
     }
 }
 
@@ -235,7 +274,7 @@ fn typed<'a>(cx: &Ctxt, arg: &'a FnArg) -> Option<&'a syn::PatType> {
         FnArg::Receiver(r) => {
             cx.error_spanned_by(
                 r,
-                "workflows and steps are free functions; they cannot take `self`",
+                "a #[workflow] is a free function and cannot take `self`; a #[step] method takes `&self` first, before its context",
             );
             None
         }
@@ -507,12 +546,12 @@ mod tests {
     fn reports_every_signature_problem_at_once() {
         let cx = Ctxt::new();
         let item: ItemFn = syn::parse_quote! {
-            fn checkout<T>(ctx: WorkflowContext) {}
+            fn checkout<'a>(ctx: WorkflowContext) {}
         };
         let args = WorkflowArgs::default();
         let model = Workflow::from_syn(&cx, &args, &item);
         assert!(model.is_none());
-        // not async, generic, one parameter, context by value, no return type
+        // not async, generic over a lifetime, one parameter, context by value, no return type
         assert_eq!(cx.check().unwrap_err().into_iter().count(), 5);
     }
 

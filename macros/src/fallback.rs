@@ -84,6 +84,7 @@ pub(crate) fn workflow(
                 #private::pending()
             },
             additional_data: args.additional_data.as_ref(),
+            type_params: expand::workflow::TypeParams::of(&sig.generics),
         })
     };
     quote! {

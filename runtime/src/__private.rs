@@ -32,8 +32,12 @@ pub fn check_additional_data<W: DeclaredData>(
 ) -> ::core::result::Result<(), AdditionalDataError> {
     crate::context::parse_additional_data::<W::Data>(data).map(drop)
 }
-use ::core::marker::PhantomData;
+pub use crate::types::StepEntry;
+pub use ::core::borrow::Borrow;
+pub use ::core::marker::PhantomData;
+pub use ::core::module_path;
 pub use ::core::time::Duration;
+pub use ::inventory;
 pub use ::serde_json::Value as JsonValue;
 pub use ::tokio::join;
 
@@ -418,6 +422,117 @@ impl<C> Undo<C> {
     /// Runs the compensation.
     pub fn call(self, ctx: &StepContext, data: C) -> UndoFuture<'_> {
         (self.call)(ctx, data)
+    }
+}
+
+/// The compensation of a generic step or a step method, as a closure (a nested `fn` cannot
+/// name the outer function's type parameters or `Self`): checks the closure's signature so
+/// that its argument types are inferred.
+pub fn undo<K, F>(f: F) -> F
+where
+    F: for<'a> Fn(&'a StepContext, Journaled<K>) -> UndoFuture<'a> + Clone + Send + Sync + 'static,
+{
+    f
+}
+
+/// The compensation of a step method, `#[step(compensate = Self::void)]`: an associated
+/// function `async fn(&StepContext, Data)`, or a method `async fn(&self, &StepContext, Data)`,
+/// which is called on a clone of the service (so the service is `Clone + Send + Sync +
+/// 'static`, as services holding a client or a pool behind an `Arc` are).
+pub fn method_compensate<C, S, F, M>(f: F, receiver: &S) -> SharedUndo<C>
+where
+    C: Send + 'static,
+    F: MethodCompensation<S, C, M>,
+{
+    f.bind(receiver)
+}
+
+/// A compensation bound to what it needs (for a method, a clone of its service), shared by
+/// the run's compensation stack and its replicas.
+pub struct SharedUndo<C> {
+    call: std::sync::Arc<UndoFn<C>>,
+}
+
+impl<C> Clone for SharedUndo<C> {
+    fn clone(&self) -> Self {
+        SharedUndo {
+            call: std::sync::Arc::clone(&self.call),
+        }
+    }
+}
+
+impl<C> SharedUndo<C> {
+    /// Runs the compensation.
+    pub fn call<'a>(&self, ctx: &'a StepContext, data: C) -> UndoFuture<'a> {
+        (self.call)(ctx, data)
+    }
+}
+
+/// What a step method's `compensate = ...` names: an associated function or a method.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot compensate this step method",
+    label = "not `async fn(&StepContext, Data) -> Result<(), E>` nor `async fn(&self, &StepContext, Data) -> Result<(), E>`",
+    note = "a step method's compensation is an associated function taking the context and the step's compensation data, or a method taking `&self` first (called on a clone of the service, which must be `Clone + Send + Sync + 'static`)"
+)]
+pub trait MethodCompensation<S, C, M> {
+    /// Binds the compensation to (a clone of) the service.
+    fn bind(self, receiver: &S) -> SharedUndo<C>;
+}
+
+/// [`MethodCompensation`]'s marker for an associated function.
+pub enum Associated {}
+/// [`MethodCompensation`]'s marker for a method taking `&self`.
+pub enum OnService {}
+
+impl<S, C: Send + 'static, F> MethodCompensation<S, C, Associated> for F
+where
+    F: for<'a> CompensateFn<'a, C>,
+{
+    fn bind(self, _: &S) -> SharedUndo<C> {
+        SharedUndo {
+            call: std::sync::Arc::new(move |ctx, data| {
+                let fut = self(ctx, data);
+                Box::pin(async move { fut.await.map_err(|err| err.to_string()) })
+            }),
+        }
+    }
+}
+
+/// A method compensating data `C` on service `S`.
+pub trait ServiceCompensateFn<'a, S: 'a, C>:
+    Fn(&'a S, &'a StepContext, C) -> Self::Fut + Clone + Send + Sync + 'static
+{
+    /// The compensation's error.
+    type Err: std::fmt::Display;
+    /// The compensation's future.
+    type Fut: Future<Output = Result<(), Self::Err>> + Send + 'a;
+}
+
+impl<'a, S: 'a, C, F, Fut, E> ServiceCompensateFn<'a, S, C> for F
+where
+    F: Fn(&'a S, &'a StepContext, C) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'a,
+    E: std::fmt::Display,
+{
+    type Err = E;
+    type Fut = Fut;
+}
+
+impl<S, C, F> MethodCompensation<S, C, OnService> for F
+where
+    S: Clone + Send + Sync + 'static,
+    C: Send + 'static,
+    F: for<'a> ServiceCompensateFn<'a, S, C>,
+{
+    fn bind(self, receiver: &S) -> SharedUndo<C> {
+        let service = receiver.clone();
+        SharedUndo {
+            call: std::sync::Arc::new(move |ctx, data| {
+                let service = service.clone();
+                let f = self.clone();
+                Box::pin(async move { f(&service, ctx, data).await.map_err(|err| err.to_string()) })
+            }),
+        }
     }
 }
 

@@ -209,17 +209,17 @@ fn the_checkout_draws_as_a_flowchart_with_its_handlers() {
     n5_h0[/"apply_gift_card (configured, plugin gift-cards)"/]
     n5 -.- n5_h0
     n4 --> n5
-    n6["authorize_payment"]
+    n6["authorize_payment<br/>undo: void_authorization"]
     n5 --> n6
-    n7["create_order"]
+    n7["create_order<br/>undo: cancel_order"]
     n6 --> n7
     subgraph n8 ["parallel"]
-    n9["reserve_inventory"]
+    n9["reserve_inventory<br/>undo: release_inventory"]
     n7 --> n9
-    n10["reserve_inventory"]
+    n10["reserve_inventory<br/>undo: release_inventory"]
     n7 --> n10
     end
-    n11["capture_payment"]
+    n11["capture_payment<br/>undo: refund_payment"]
     n9 --> n11
     n10 --> n11
     n12["send_confirmation_email"]
@@ -232,6 +232,10 @@ fn the_checkout_draws_as_a_flowchart_with_its_handlers() {
     n13 --> n14
     done(["Output"])
     n14 --> done
+    n11 -. undo .-> n10
+    n10 -. undo .-> n9
+    n9 -. undo .-> n7
+    n7 -. undo .-> n6
 "#
     );
 }

@@ -53,11 +53,53 @@ pub(crate) fn future_output(
 /// The user's function as the generated one nests it, under its own name:
 /// `async fn charge(ctx: &StepContext, amount: u64) -> Result<u64, PaymentError> { ... }`.
 /// The user's body appears nowhere else, and no attribute of the macro's covers it: the lints
-/// the user set apply to it as written.
+/// the user set apply to it as written. A generic step's nested function declares the same
+/// parameters. A step method's body cannot be nested (a nested function has no `self` or
+/// `Self`): it becomes a hidden method beside the generated one ([`method_body`]), and this
+/// is empty.
 pub(crate) fn user_fn(step: &Step<'_>) -> TokenStream {
+    if step.receiver.is_some() {
+        return TokenStream::new();
+    }
     let item = step.original;
     let ident = &item.sig.ident;
-    let ctx_pat = match item.sig.inputs.first() {
+    body_fn(step, ident, None)
+}
+
+/// The hidden method holding a step method's body: `async fn __hookflow_capture(&self, ctx:
+/// &StepContext, ...) -> ... { body }`, with the user's lint and `cfg` attributes.
+pub(crate) fn method_body(step: &Step<'_>) -> TokenStream {
+    let Some(receiver) = step.receiver else {
+        return TokenStream::new();
+    };
+    let ident = body_method_ident(step);
+    let attrs = step.original.attrs.iter().filter(|a| {
+        ["allow", "warn", "deny", "forbid", "expect", "cfg"]
+            .iter()
+            .any(|name| a.path().is_ident(name))
+    });
+    let body = body_fn(step, &ident, Some(receiver));
+    quote! {
+        #(#attrs)*
+        #[doc(hidden)]
+        #body
+    }
+}
+
+/// `__hookflow_capture`: the hidden method of a step method `capture`.
+pub(crate) fn body_method_ident(step: &Step<'_>) -> Ident {
+    let ident = &step.original.sig.ident;
+    format_ident!("__hookflow_{}", ident, span = ident.span())
+}
+
+fn body_fn(step: &Step<'_>, ident: &Ident, receiver: Option<&syn::Receiver>) -> TokenStream {
+    let item = step.original;
+    let ctx_pat = match item
+        .sig
+        .inputs
+        .iter()
+        .find(|a| matches!(a, syn::FnArg::Typed(_)))
+    {
         Some(syn::FnArg::Typed(p)) => &p.pat,
         _ => unreachable!("the model has a typed context parameter"),
     };
@@ -66,9 +108,162 @@ pub(crate) fn user_fn(step: &Step<'_>) -> TokenStream {
     let tys = step.inputs.iter().map(|(_, ty)| *ty);
     let ret = step.result.ret;
     let block = &item.block;
+    let generics = &item.sig.generics;
+    let where_clause = &generics.where_clause;
+    let receiver = receiver.map(|r| quote!(#r,));
     quote! {
-        async fn #ident(#ctx_pat: #ctx_ty, #(#pats: #tys),*) -> #ret #block
+        async fn #ident #generics(#receiver #ctx_pat: #ctx_ty, #(#pats: #tys),*) -> #ret #where_clause #block
     }
+}
+
+/// The turbofish calling the user's function with the step's type and const parameters
+/// (`::<S>`); empty for a step without them.
+fn turbofish(step: &Step<'_>) -> TokenStream {
+    let params = type_and_const_params(step);
+    if params.is_empty() {
+        TokenStream::new()
+    } else {
+        quote!(::<#(#params),*>)
+    }
+}
+
+/// The step's type and const parameters' names.
+fn type_and_const_params<'a>(step: &Step<'a>) -> Vec<&'a Ident> {
+    step.original
+        .sig
+        .generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            syn::GenericParam::Type(t) => Some(&t.ident),
+            syn::GenericParam::Const(c) => Some(&c.ident),
+            syn::GenericParam::Lifetime(_) => None,
+        })
+        .collect()
+}
+
+/// A step's data marker (`__HookflowOutput`), generic over the step's type and const
+/// parameters when it has some (a nested item cannot name the outer function's): its
+/// declaration's parameters, its impl's parameters (with the step's bounds on them) and
+/// where clause, and the arguments naming it.
+struct KindGenerics {
+    decl: TokenStream,
+    impl_params: TokenStream,
+    where_clause: TokenStream,
+    args: TokenStream,
+}
+
+fn kind_generics(step: &Step<'_>) -> KindGenerics {
+    let generics = &step.original.sig.generics;
+    let mut decl = Vec::new();
+    let mut impl_params = Vec::new();
+    let mut phantom = Vec::new();
+    let mut args = Vec::new();
+    for param in &generics.params {
+        match param {
+            syn::GenericParam::Type(t) => {
+                let ident = &t.ident;
+                let bounds = t.bounds.iter().filter(|b| kind_bound(b));
+                decl.push(quote!(#ident));
+                impl_params.push(quote!(#ident: #(#bounds +)*));
+                phantom.push(quote!(#ident));
+                args.push(quote!(#ident));
+            }
+            syn::GenericParam::Const(c) => {
+                let ident = &c.ident;
+                let ty = &c.ty;
+                decl.push(quote!(const #ident: #ty));
+                impl_params.push(quote!(const #ident: #ty));
+                args.push(quote!(#ident));
+            }
+            syn::GenericParam::Lifetime(_) => {}
+        }
+    }
+    if decl.is_empty() {
+        return KindGenerics {
+            decl: TokenStream::new(),
+            impl_params: TokenStream::new(),
+            where_clause: TokenStream::new(),
+            args: TokenStream::new(),
+        };
+    }
+    // The where clause's predicates on types (not on lifetimes), without lifetime bounds.
+    let predicates = generics
+        .where_clause
+        .iter()
+        .flat_map(|w| &w.predicates)
+        .filter_map(|p| {
+            let syn::WherePredicate::Type(t) = p else {
+                return None;
+            };
+            let bounds: Vec<_> = t.bounds.iter().filter(|b| kind_bound(b)).collect();
+            let (lifetimes, ty) = (&t.lifetimes, &t.bounded_ty);
+            (!bounds.is_empty()).then(|| quote!(#lifetimes #ty: #(#bounds)+*))
+        });
+    let phantom = if phantom.is_empty() {
+        quote!(())
+    } else {
+        quote!((#(#phantom,)*))
+    };
+    KindGenerics {
+        decl: quote!(<#(#decl),*>),
+        impl_params: quote!(<#(#impl_params),*>),
+        where_clause: quote!(where #(#predicates,)*),
+        args: quote!(<#(#args),*>),
+    }
+    .with_phantom(phantom)
+}
+
+/// Whether a data marker's impl keeps a bound of the step's: all but lifetimes other than
+/// `'static` (the marker has no lifetime parameters).
+fn kind_bound(bound: &syn::TypeParamBound) -> bool {
+    match bound {
+        syn::TypeParamBound::Lifetime(l) => l.ident == "static",
+        _ => true,
+    }
+}
+
+impl KindGenerics {
+    fn with_phantom(mut self, phantom: TokenStream) -> Self {
+        let decl = &self.decl;
+        self.decl = quote!(#decl (::core::marker::PhantomData<fn() -> #phantom>));
+        self
+    }
+
+    /// `struct __HookflowOutput<T>(PhantomData<..>);`, or `struct __HookflowOutput;`.
+    fn declare(&self, kind: &Ident) -> TokenStream {
+        let decl = &self.decl;
+        quote!(struct #kind #decl;)
+    }
+}
+
+/// Replaces the elided lifetimes of a step's input types (`&[LineItem]`, `Cow<'_, str>`)
+/// with `'ctx`, the generated function's: the future it returns borrows them.
+fn ctx_lifetime_inputs(ty: &syn::Type, ctx_lifetime: &syn::Lifetime) -> syn::Type {
+    struct Elided<'l>(&'l syn::Lifetime);
+    impl syn::visit_mut::VisitMut for Elided<'_> {
+        fn visit_type_reference_mut(&mut self, r: &mut syn::TypeReference) {
+            if r.lifetime.is_none() {
+                r.lifetime = Some(self.0.clone());
+            }
+            syn::visit_mut::visit_type_reference_mut(self, r);
+        }
+        fn visit_lifetime_mut(&mut self, l: &mut syn::Lifetime) {
+            if l.ident == "_" {
+                *l = self.0.clone();
+            }
+        }
+        // `impl Fn(&T)` and `fn(&T)` keep their own (higher-ranked) elision.
+        fn visit_type_bare_fn_mut(&mut self, _: &mut syn::TypeBareFn) {}
+        fn visit_parenthesized_generic_arguments_mut(
+            &mut self,
+            _: &mut syn::ParenthesizedGenericArguments,
+        ) {
+        }
+    }
+    let mut ty = ty.clone();
+    syn::visit_mut::VisitMut::visit_type_mut(&mut Elided(ctx_lifetime), &mut ty);
+    ty
 }
 
 /// The generated function, with the user's attributes and visibility: `fn charge<'ctx>(
@@ -84,14 +279,22 @@ pub(crate) fn step_fn(step: &Step<'_>, output: &TokenStream, body: TokenStream) 
     let vis = &item.vis;
     let ident = &item.sig.ident;
     let span = ident.span();
-    let ctx_lifetime = quote_spanned!(span=> 'ctx);
+    let ctx_lifetime = syn::Lifetime::new("'ctx", span);
     let fn_token = quote_spanned!(span=> fn);
     let arg_idents = arg_idents(step);
-    let arg_types = step.inputs.iter().map(|(_, ty)| *ty);
+    let arg_types = step
+        .inputs
+        .iter()
+        .map(|(_, ty)| ctx_lifetime_inputs(ty, &ctx_lifetime));
+    let receiver = step.receiver.map(|r| {
+        let self_token = &r.self_token;
+        quote!(&#ctx_lifetime #self_token,)
+    });
     let params = group_at(
         span,
         Delimiter::Parenthesis,
         quote! {
+            #receiver
             __hookflow_ctx: &#ctx_lifetime #private::WorkflowContext,
             #(#arg_idents: #arg_types),*
         },
@@ -102,9 +305,37 @@ pub(crate) fn step_fn(step: &Step<'_>, output: &TokenStream, body: TokenStream) 
     };
     let ret = quote_spanned!(span=> -> #private_at_name::StepFuture<#future_ty>);
     let body = group_at(span, Delimiter::Brace, body);
+    // The step's own parameters, after `'ctx`; the future holds them, so they outlive it.
+    let generics = &item.sig.generics;
+    let own_params = generics.params.iter();
+    let mut outlive: Vec<TokenStream> = generics
+        .params
+        .iter()
+        .map(|p| match p {
+            syn::GenericParam::Lifetime(l) => {
+                let l = &l.lifetime;
+                quote!(#l: #ctx_lifetime)
+            }
+            syn::GenericParam::Type(t) => {
+                let t = &t.ident;
+                quote!(#t: #ctx_lifetime)
+            }
+            syn::GenericParam::Const(_) => TokenStream::new(),
+        })
+        .filter(|t| !t.is_empty())
+        .collect();
+    if step.receiver.is_some() {
+        outlive.push(quote!(Self: #ctx_lifetime));
+    }
+    let predicates = generics.where_clause.iter().flat_map(|w| &w.predicates);
+    let where_clause = if outlive.is_empty() && generics.where_clause.is_none() {
+        TokenStream::new()
+    } else {
+        quote!(where #(#predicates,)* #(#outlive,)*)
+    };
     quote! {
         #(#attrs)*
-        #vis #fn_token #ident<#ctx_lifetime> #params #ret #body
+        #vis #fn_token #ident<#ctx_lifetime #(, #own_params)*> #params #ret #where_clause #body
     }
 }
 
@@ -146,20 +377,27 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
 
     // The output (and compensation data) travel as `Journaled<T, K>`, where the marker `K`
     // carries how to (de)serialize `T`, checked once at the user's type.
+    let kind_generics = kind_generics(step);
+    let kind_args = &kind_generics.args;
     let data_kind = |kind: &syn::Ident, ty: &TokenStream, span: Span| {
         let private_at_ty = private_at(span);
         // The data type and the check are at the user's type (a projection that does not
         // hold, from a return type that is not a `Result`, is reported there too).
         let data = quote_spanned!(span=> #ty);
         let check = quote_spanned!(span=> #private_at_ty::step_data::<#ty>());
+        let declare = kind_generics.declare(kind);
+        let (impl_params, where_clause) = (&kind_generics.impl_params, &kind_generics.where_clause);
         quote! {
-            struct #kind;
-            impl #private::DataKind for #kind {
+            #declare
+            impl #impl_params #private::DataKind for #kind #kind_args #where_clause {
                 type Data = #data;
                 const OPS: #private::DataOps<Self::Data> = #check;
             }
         }
     };
+    // A nested `fn` cannot name the step's type parameters or `Self`: a generic step's or a
+    // step method's compensation is a closure.
+    let undo_closure = step.receiver.is_some() || !kind_args.is_empty();
     let (output_ty, output_span, undo, finish) = match &step.args.compensate {
         Some(path) => {
             let (out, out_span, data, data_span) = match step.response {
@@ -181,25 +419,62 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
                 quote_spanned!(path.span()=> #private::compensate::<#data, _>(#path))
             };
             let data_kind = data_kind(&format_ident!("__HookflowData"), &data, data_span);
-            let undo = quote! {
-                #data_kind
+            let (undo, undo_value) = if step.receiver.is_some() {
+                // At the user's path: a compensation of the wrong shape is reported there.
+                let bound = {
+                    let private = private_at(path.span());
+                    quote_spanned!(path.span()=> #private::method_compensate::<#data, Self, _, _>(#path, self))
+                };
+                (
+                    quote! {
+                        #data_kind
+                    },
+                    quote! {{
+                        let __hookflow_bound = #bound;
+                        #private::undo::<__HookflowData #kind_args, _>(
+                            move |__hookflow_ctx, __hookflow_data| {
+                                __hookflow_bound.call(__hookflow_ctx, __hookflow_data.into_inner())
+                            },
+                        )
+                    }},
+                )
+            } else if undo_closure {
+                (
+                    quote! {
+                        #data_kind
+                    },
+                    quote! {
+                        #private::undo::<__HookflowData #kind_args, _>(
+                            |__hookflow_ctx, __hookflow_data| {
+                                #checked.call(__hookflow_ctx, __hookflow_data.into_inner())
+                            },
+                        )
+                    },
+                )
+            } else {
+                (
+                    quote! {
+                        #data_kind
 
-                fn __hookflow_undo(
-                    __hookflow_ctx: &#private::StepContext,
-                    __hookflow_data: #private::Journaled<__HookflowData>,
-                ) -> #private::UndoFuture<'_> {
-                    #checked.call(__hookflow_ctx, __hookflow_data.into_inner())
-                }
+                        fn __hookflow_undo(
+                            __hookflow_ctx: &#private::StepContext,
+                            __hookflow_data: #private::Journaled<__HookflowData>,
+                        ) -> #private::UndoFuture<'_> {
+                            #checked.call(__hookflow_ctx, __hookflow_data.into_inner())
+                        }
+                    },
+                    quote!(__hookflow_undo),
+                )
             };
             let finish = quote! {
                 #private::unwrap_step(
                     __hookflow_step
                         .finish(
-                            #private::journal_response::<__HookflowOutput, __HookflowData, _, _, _>(
+                            #private::journal_response::<__HookflowOutput #kind_args, __HookflowData #kind_args, _, _, _>(
                                 __hookflow_attempt,
                                 __hookflow_error,
                             ),
-                            __hookflow_undo,
+                            #undo_value,
                         )
                         .await,
                 )
@@ -208,7 +483,7 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
         }
         None => {
             let attempt = quote! {
-                #private::journal_output::<__HookflowOutput, _, _>(__hookflow_attempt, __hookflow_error)
+                #private::journal_output::<__HookflowOutput #kind_args, _, _>(__hookflow_attempt, __hookflow_error)
             };
             let finish = if best_effort {
                 quote! {
@@ -270,7 +545,15 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
         None => quote!(#(#arg_idents),*),
         Some(_) => quote!(#((#clones)(&#arg_idents)),*),
     };
-    let call = quote!(#ident(#ctx_arg, #args));
+    let turbofish = turbofish(step);
+    let call = match step.receiver {
+        Some(receiver) => {
+            let body_method = body_method_ident(step);
+            let self_token = &receiver.self_token;
+            quote!(Self::#body_method #turbofish(#self_token, #ctx_arg, #args))
+        }
+        None => quote!(#ident #turbofish(#ctx_arg, #args)),
+    };
     // A return type spelled through an alias goes through `ResultParts` (at the return type,
     // where any error about it is reported, once).
     let (body, finish) = match step.result.spelled {
@@ -344,6 +627,22 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
         }
     };
     let meta = step_meta(&private, step, &name);
+    // The program's registry of steps, for the diagrams: which have a compensation.
+    let entry = {
+        let ident = ident.to_string();
+        let compensation = match &step.args.compensate {
+            Some(path) => {
+                let path = crate::names::tokens_to_string(path);
+                quote!(#private::Option::Some(#path))
+            }
+            None => quote!(#private::Option::None),
+        };
+        quote! {
+            #private::inventory::submit! {
+                #private::StepEntry::__new(#ident, #private::module_path!(), #compensation)
+            }
+        }
+    };
     let (tx_context, finish) = if transactional {
         (
             quote!(let __hookflow_tx = __hookflow_step.transaction_context(__hookflow_ctx);),
@@ -390,7 +689,8 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
     };
 
     let user_fn = user_fn(step);
-    step_fn(
+    let method_body = method_body(step);
+    let step_fn = step_fn(
         step,
         &yielded,
         quote! {
@@ -402,9 +702,15 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
 
             static __HOOKFLOW_STEP: #private::StepMeta = #meta;
 
+            #entry
+
             #future
         },
-    )
+    );
+    quote! {
+        #method_body
+        #step_fn
+    }
 }
 
 /// `StepMeta::__new("name").__retry(...).__timeout(...)...`

@@ -31,6 +31,83 @@ pub(crate) struct Parts<'a> {
     pub(crate) execute: TokenStream,
     /// `additional_data = Type`.
     pub(crate) additional_data: Option<&'a syn::Type>,
+    /// The workflow function's type parameters.
+    pub(crate) type_params: TypeParams,
+}
+
+/// A generic workflow's type parameters, as the generated items use them: `Sync<C>` for the
+/// type, `<C: Catalog>` and `where C: 'static` for the impls. Empty for a workflow without.
+pub(crate) struct TypeParams {
+    /// `C, D`
+    pub(crate) names: Vec<Ident>,
+    /// `C: Catalog, D`
+    pub(crate) declared: Vec<TokenStream>,
+    /// The function's where clause's predicates, and `C: 'static` for each.
+    pub(crate) predicates: Vec<TokenStream>,
+}
+
+impl TypeParams {
+    /// The type parameters of a workflow function (its checks refuse lifetimes and consts).
+    pub(crate) fn of(generics: &syn::Generics) -> Self {
+        let mut names = Vec::new();
+        let mut declared = Vec::new();
+        let mut predicates: Vec<TokenStream> = generics
+            .where_clause
+            .iter()
+            .flat_map(|w| &w.predicates)
+            .map(|p| quote!(#p))
+            .collect();
+        for param in generics.type_params() {
+            let ident = &param.ident;
+            let bounds = &param.bounds;
+            names.push(ident.clone());
+            declared.push(if bounds.is_empty() {
+                quote!(#ident)
+            } else {
+                quote!(#ident: #bounds)
+            });
+            predicates.push(quote!(#ident: 'static));
+        }
+        TypeParams {
+            names,
+            declared,
+            predicates,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// `Sync<C>` (or `Sync`).
+    pub(crate) fn ty(&self, ident: &Ident) -> TokenStream {
+        let names = &self.names;
+        if self.is_empty() {
+            quote!(#ident)
+        } else {
+            quote!(#ident<#(#names),*>)
+        }
+    }
+
+    /// `<C: Catalog>` (or nothing).
+    fn impl_generics(&self) -> TokenStream {
+        let declared = &self.declared;
+        if self.is_empty() {
+            TokenStream::new()
+        } else {
+            quote!(<#(#declared),*>)
+        }
+    }
+
+    /// `where C: 'static, ...` (or nothing).
+    fn where_clause(&self) -> TokenStream {
+        let predicates = &self.predicates;
+        if self.is_empty() {
+            TokenStream::new()
+        } else {
+            quote!(where #(#predicates),*)
+        }
+    }
 }
 
 pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
@@ -53,7 +130,14 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
         Delimiter::Parenthesis,
         quote!(#ctx_arg, input),
     );
-    let execute = quote!(#fn_ident #args);
+    let type_params = TypeParams::of(&wf.original.sig.generics);
+    let turbofish = if type_params.is_empty() {
+        TokenStream::new()
+    } else {
+        let names = &type_params.names;
+        quote!(::<#(#names),*>)
+    };
+    let execute = quote!(#fn_ident #turbofish #args);
     let generated = generate(&Parts {
         item: wf.original,
         krate: wf.args.krate.as_ref(),
@@ -68,6 +152,7 @@ pub(crate) fn expand(wf: &Workflow<'_>) -> TokenStream {
         version: wf.args.version.as_ref(),
         execute,
         additional_data: wf.args.additional_data.as_ref(),
+        type_params: TypeParams::of(&wf.original.sig.generics),
     });
     let item = typed_body(wf, &private);
     quote! {
@@ -93,6 +178,7 @@ fn typed_body(wf: &Workflow<'_>, private: &TokenStream) -> ItemFn {
         return item;
     };
     let block = &item.block;
+    let ty = TypeParams::of(&wf.original.sig.generics).ty(ty);
     item.block = syn::parse_quote! {{
         #[allow(unused_variables)]
         let #ctx = &#private::TypedContext::<#ty>::new(#ctx);
@@ -107,8 +193,20 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
     let private = super::private(parts.krate);
     let vis = &parts.item.vis;
     let fn_ident = &parts.item.sig.ident;
-    let ty = &parts.type_ident;
-    let registrar = format_ident!("{}Hooks", ty);
+    let type_ident = &parts.type_ident;
+    let registrar = format_ident!("{}Hooks", type_ident);
+    let params = &parts.type_params;
+    // `Checkout`, or for a generic workflow `Sync<C>` (`<Sync<C>>` in an expression).
+    let ty = &params.ty(type_ident);
+    let ty_expr = if params.is_empty() {
+        ty.clone()
+    } else {
+        quote!(<#ty>)
+    };
+    let impl_generics = params.impl_generics();
+    let where_clause = params.where_clause();
+    let param_names = &params.names;
+    let params_declared = &params.declared;
     let name = &parts.name;
     let input_ty = &parts.input_ty;
     let output_ty = &parts.output_ty;
@@ -239,7 +337,7 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
             where
                 __HookflowHandler: #bound,
             {
-                #private::#handler_trait::register(handler, &mut self.registrar, #ty::#constant);
+                #private::#handler_trait::register(handler, &mut self.registrar, #ty_expr::#constant);
                 self
             }
         });
@@ -309,23 +407,60 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
             }),
             Some(quote_spanned! {data.span()=>
                 #[automatically_derived]
-                impl #private::DeclaredData for #ty {
+                impl #impl_generics #private::DeclaredData for #ty #where_clause {
                     type Data = #data;
                 }
             }),
         ),
     };
+    // A generic workflow's type holds its parameters in a `PhantomData`, and implements the
+    // traits a unit struct derives without bounds on them.
+    let type_decl = if params.is_empty() {
+        quote! {
+            #[doc = #type_doc]
+            #[derive(#private::Debug, #private::Clone, #private::Copy, #private::Default)]
+            #vis struct #ty;
+        }
+    } else {
+        let type_name = type_ident.to_string();
+        quote! {
+            #[doc = #type_doc]
+            #vis struct #type_ident<#(#param_names),*>(#private::PhantomData<fn() -> (#(#param_names,)*)>);
+
+            impl<#(#param_names),*> #private::Debug for #ty {
+                fn fmt(&self, f: &mut #private::fmt::Formatter<'_>) -> #private::fmt::Result {
+                    f.write_str(#type_name)
+                }
+            }
+            impl<#(#param_names),*> #private::Clone for #ty {
+                fn clone(&self) -> Self {
+                    *self
+                }
+            }
+            impl<#(#param_names),*> #private::Copy for #ty {}
+            impl<#(#param_names),*> #private::Default for #ty {
+                fn default() -> Self {
+                    #type_ident(#private::PhantomData)
+                }
+            }
+        }
+    };
+    let registrar_params = if params.is_empty() {
+        quote!(<'hooks>)
+    } else {
+        quote!(<'hooks, #(#params_declared),*>)
+    };
+    let registrar_args = quote!(<'hooks #(, #param_names)*>);
+    let registrar_elided = quote!(<'_ #(, #param_names)*>);
     quote! {
-        #[doc = #type_doc]
-        #[derive(#private::Debug, #private::Clone, #private::Copy, #private::Default)]
-        #vis struct #ty;
+        #type_decl
 
         #[doc = #registrar_doc]
-        #vis struct #registrar<'hooks> {
+        #vis struct #registrar #registrar_params #where_clause {
             registrar: #private::Registrar<'hooks, #ty>,
         }
 
-        impl #ty {
+        impl #impl_generics #ty #where_clause {
             #(#consts)*
 
             /// Built-in hook, fired after a failed run when some compensation failed too.
@@ -333,7 +468,7 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
                 #private::HookPoint::__new(#failed_index, "on_compensation_failed");
 
             /// Registers handlers on this workflow's hooks.
-            #vis fn hooks(hooks: &mut #private::Hooks) -> #registrar<'_> {
+            #vis fn hooks(hooks: &mut #private::Hooks) -> #registrar #registrar_elided {
                 #registrar { registrar: #private::Registrar::new(hooks) }
             }
 
@@ -352,7 +487,7 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
             }
         }
 
-        impl<'hooks> #registrar<'hooks> {
+        impl #registrar_params #registrar #registrar_args #where_clause {
             /// Registers the next handler (that one only) in the prepended slot: it runs
             /// before the configured ones.
             pub fn prepended(mut self) -> Self {
@@ -396,19 +531,19 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
             where
                 __HookflowHandler: #private::AfterArg<#ty, #private::CompensationFailure, __HookflowFits>,
             {
-                #private::AfterArg::register(handler, &mut self.registrar, #ty::ON_COMPENSATION_FAILED);
+                #private::AfterArg::register(handler, &mut self.registrar, #ty_expr::ON_COMPENSATION_FAILED);
                 self
             }
         }
 
-        impl #private::Debug for #registrar<'_> {
+        impl #impl_generics #private::Debug for #registrar #registrar_elided #where_clause {
             fn fmt(&self, f: &mut #private::fmt::Formatter<'_>) -> #private::fmt::Result {
                 #private::Debug::fmt(&self.registrar, f)
             }
         }
 
         #[automatically_derived]
-        impl #private::Workflow for #ty {
+        impl #impl_generics #private::Workflow for #ty #where_clause {
             type Input = #input_ty;
             type Output = #output_ty;
             type Error = #error_ty;
@@ -421,7 +556,8 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
                 #name,
                 &[#(#metas),*],
                 &[#(#calls),*],
-            );
+            )
+            .__in(#private::module_path!());
 
             #execute
 

@@ -39,6 +39,8 @@ pub struct EngineBuilder {
     faults: Faults,
     store: Option<Arc<dyn Store>>,
     resumers: HashMap<(String, u32), Resumer>,
+    /// The type registered under each name and version, to refuse a second one.
+    registered: HashMap<(String, u32), (std::any::TypeId, &'static str)>,
     worker_id: Option<String>,
     lease: Option<Duration>,
     max_record_bytes: Option<usize>,
@@ -89,8 +91,29 @@ impl EngineBuilder {
     }
 
     /// Lets this engine resume stored runs of `W` ([`Engine::resume_pending`]).
+    ///
+    /// # Panics
+    ///
+    /// When another workflow type is already registered under `W`'s name and version (as
+    /// axum's router panics on overlapping routes): a store finds the workflow of a run to
+    /// resume by its name and version, so two types under one would resume each other's
+    /// runs. Each instantiation of a generic workflow (`ImportCatalog<Shopify>`,
+    /// `ImportCatalog<Magento>`) has the workflow's name: register one of them per engine,
+    /// or declare a workflow per catalog.
     #[must_use]
     pub fn workflow<W: Workflow>(mut self) -> Self {
+        let key = (W::META.name().to_owned(), W::VERSION);
+        let this = (std::any::TypeId::of::<W>(), std::any::type_name::<W>());
+        if let Some((other, other_name)) = self.registered.insert(key, this) {
+            assert!(
+                other == this.0,
+                "workflow `{}` version {} is registered twice, as `{}` and as `{}`: a store resumes a run by its workflow's name and version, so each type registered on one engine needs its own (an instantiation of a generic workflow has the generic workflow's name: register one per engine)",
+                W::META.name(),
+                W::VERSION,
+                other_name,
+                this.1,
+            );
+        }
         self.resumers
             .insert((W::META.name().to_owned(), W::VERSION), resumer::<W>());
         self

@@ -11,6 +11,7 @@ pub struct WorkflowMeta {
     name: &'static str,
     hooks: &'static [HookMeta],
     body: &'static [BodyCall],
+    module: &'static str,
 }
 
 impl WorkflowMeta {
@@ -20,7 +21,24 @@ impl WorkflowMeta {
         hooks: &'static [HookMeta],
         body: &'static [BodyCall],
     ) -> Self {
-        WorkflowMeta { name, hooks, body }
+        WorkflowMeta {
+            name,
+            hooks,
+            body,
+            module: "",
+        }
+    }
+
+    #[doc(hidden)]
+    pub const fn __in(mut self, module: &'static str) -> Self {
+        self.module = module;
+        self
+    }
+
+    /// The module that defines the workflow (`module_path!()`; empty for a description made
+    /// by hand).
+    pub const fn module(&self) -> &'static str {
+        self.module
     }
 
     /// The workflow's name (the function's name).

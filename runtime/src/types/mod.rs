@@ -23,6 +23,7 @@ mod schedule;
 mod services;
 mod slot;
 mod status;
+mod step_entry;
 mod step_result;
 
 pub use actor::{Actor, ActorKind, Origin};
@@ -56,6 +57,7 @@ pub use schedule::{CatchUp, Overlap, Spec, SpecError};
 pub(crate) use services::Services;
 pub use slot::Slot;
 pub use status::{RunStatus, StoredStatus};
+pub use step_entry::StepEntry;
 pub(crate) use step_result::to_json;
 pub use step_result::{StepData, StepFuture, StepResponse};
 
