@@ -29,6 +29,7 @@ pub struct Counts {
 
 impl Counts {
     /// Creates, commits and other writes: the write transactions asked of the store.
+    #[allow(dead_code)] // not every program that counts reads it
     pub fn transactions(&self) -> u64 {
         self.creates.load(Ordering::Relaxed)
             + self.commits.load(Ordering::Relaxed)

@@ -176,8 +176,9 @@ pub(crate) async fn commit_or_halt(run: &RunShared) {
     }
 }
 
-/// Leaves a step's completion, just recorded, to ride on the run's next commit instead of
-/// committing it now: the next commit is made before anything with effects runs
+/// Leaves the completion of a step of the body's own sequence (not in a `parallel!` branch),
+/// just recorded, to ride on the run's next commit instead of committing it now: the next
+/// commit is made before anything with effects runs
 /// ([`commit_deferred`]: a step's body, a hook handler, the run's jobs), or is the run's end.
 /// So the last step's completion is committed together with the run's end, one commit fewer
 /// per run. Until then only the body's own code runs, which a resumed run runs again

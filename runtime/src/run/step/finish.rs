@@ -11,7 +11,7 @@ use crate::context::{CompensateFn, Compensation, Halt, action};
 use crate::journal::EventKind;
 use crate::run::commit::{commit_or_halt, defer_commit};
 use crate::run::halt::halted;
-use crate::types::{BestEffortFailure, Fault, ReplayError, StepResponse, lock};
+use crate::types::{BestEffortFailure, Fault, Key, ReplayError, StepResponse, lock};
 
 impl StepRun {
     /// Finishes a step that has a compensation: journals it and, on success, pushes the
@@ -84,7 +84,7 @@ impl StepRun {
             Settled::Recorded(err) => Err(Box::new(err)),
             Settled::Halted => return halted().await,
         };
-        if output.is_ok() {
+        if output.is_ok() && self.deferrable() {
             // Rides on the run's next commit, made before anything with effects runs.
             defer_commit(self.run());
         } else {
@@ -167,6 +167,14 @@ impl StepRun {
         commit_or_halt(self.run()).await;
     }
 
+    /// Whether the step's completion may ride on the run's next commit: a step of the body's
+    /// own sequence, which nothing of the run runs beside. A step in a `parallel!` branch is
+    /// committed at once: its siblings may still be running, with effects of their own.
+    #[inline]
+    fn deferrable(&self) -> bool {
+        matches!(self.key(), Key::Top(_))
+    }
+
     /// A recorded value; `None`, with the run halted to be parked, when it no longer fits
     /// its type.
     fn recorded<T: DeserializeOwned>(&self, value: Option<&serde_json::Value>) -> Option<T> {
@@ -209,7 +217,7 @@ impl StepRun {
             Settled::Recorded(err) => Err(Box::new(err)),
             Settled::Halted => return halted().await,
         };
-        if output.is_ok() {
+        if output.is_ok() && self.deferrable() {
             // Rides on the run's next commit, made before anything with effects runs.
             defer_commit(self.run());
         } else {
@@ -240,7 +248,11 @@ impl StepRun {
                 if !self.completed(&output) {
                     return halted().await;
                 }
-                defer_commit(self.run());
+                if self.deferrable() {
+                    defer_commit(self.run());
+                } else {
+                    self.commit().await;
+                }
                 return Some(output);
             }
             Attempt::Replayed | Attempt::Failed(..) | Attempt::Halted => {
