@@ -32,6 +32,7 @@ const RUNTIME: &[(&str, u8)] = &[
     ("view", 6),
     ("testing", 6),
     // 7. what generated code names
+    ("check", 7),
     ("__private", 7),
     ("lib", 8),
 ];

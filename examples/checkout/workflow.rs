@@ -283,51 +283,87 @@ fn provider_unavailable(err: &CheckoutError) -> bool {
     matches!(err, CheckoutError::ProviderUnavailable)
 }
 
-/// Authorizes the payment, retrying while the provider is unavailable; undone by voiding the
-/// authorization.
-#[step(
-    compensate = void_authorization,
-    retry(max = 3, backoff = "50ms", when = provider_unavailable),
-)]
-async fn authorize_payment(
-    ctx: &StepContext,
-    request: PaymentRequest,
-) -> Result<StepResponse<Authorization, String>, CheckoutError> {
-    let shop = ctx.service::<Shop>()?;
-    let mut state = shop.lock();
-    let key = ctx.idempotency_key();
-    let id = match state.made_by(&key) {
-        Some(id) => id,
-        None => {
-            if state.provider_unavailable_for > 0 {
-                state.provider_unavailable_for -= 1;
-                return Err(CheckoutError::ProviderUnavailable);
+// The payment provider's steps, as methods of the shop (the service the workflow gets with
+// `ctx.service::<Shop>()`): `shop.authorize_payment(ctx, request)`. Their compensations are
+// associated functions, which find the shop through their context (a compensation that takes
+// `&self` would run on a clone of the service, and the shop, holding its state, is not
+// `Clone`).
+impl Shop {
+    /// Authorizes the payment, retrying while the provider is unavailable; undone by voiding the
+    /// authorization.
+    #[step(
+        compensate = Self::void_authorization,
+        retry(max = 3, backoff = "50ms", when = provider_unavailable),
+    )]
+    async fn authorize_payment(
+        &self,
+        ctx: &StepContext,
+        request: PaymentRequest,
+    ) -> Result<StepResponse<Authorization, String>, CheckoutError> {
+        let mut state = self.lock();
+        let key = ctx.idempotency_key();
+        let id = match state.made_by(&key) {
+            Some(id) => id,
+            None => {
+                if state.provider_unavailable_for > 0 {
+                    state.provider_unavailable_for -= 1;
+                    return Err(CheckoutError::ProviderUnavailable);
+                }
+                let id = state.new_id("auth", key);
+                state.payments.insert(
+                    id.clone(),
+                    format!(
+                        "authorized {} for {}",
+                        money(request.amount),
+                        request.cart_id
+                    ),
+                );
+                id
             }
-            let id = state.new_id("auth", key);
-            state.payments.insert(
-                id.clone(),
-                format!(
-                    "authorized {} for {}",
-                    money(request.amount),
-                    request.cart_id
-                ),
-            );
-            id
-        }
-    };
-    let auth = Authorization {
-        id: id.clone(),
-        amount: request.amount,
-    };
-    Ok(StepResponse::new(auth, id))
-}
-
-async fn void_authorization(ctx: &StepContext, auth_id: String) -> Result<(), CheckoutError> {
-    let shop = ctx.service::<Shop>()?;
-    if let Some(payment) = shop.lock().payments.get_mut(&auth_id) {
-        *payment = format!("voided ({payment})");
+        };
+        let auth = Authorization {
+            id: id.clone(),
+            amount: request.amount,
+        };
+        Ok(StepResponse::new(auth, id))
     }
-    Ok(())
+
+    async fn void_authorization(ctx: &StepContext, auth_id: String) -> Result<(), CheckoutError> {
+        let shop = ctx.service::<Shop>()?;
+        if let Some(payment) = shop.lock().payments.get_mut(&auth_id) {
+            *payment = format!("voided ({payment})");
+        }
+        Ok(())
+    }
+
+    /// Captures the authorized payment; undone by refunding it.
+    #[step(compensate = Self::refund_payment)]
+    async fn capture_payment(
+        &self,
+        _ctx: &StepContext,
+        auth: Authorization,
+        cart_id: String,
+    ) -> Result<StepResponse<(), String>, CheckoutError> {
+        let mut state = self.lock();
+        if state.decline_capture.contains(&cart_id) {
+            return Err(CheckoutError::PaymentDeclined(format!(
+                "capture of {} refused by the card issuer",
+                auth.id
+            )));
+        }
+        state
+            .payments
+            .insert(auth.id.clone(), format!("captured {}", money(auth.amount)));
+        Ok(StepResponse::new((), auth.id))
+    }
+
+    async fn refund_payment(ctx: &StepContext, auth_id: String) -> Result<(), CheckoutError> {
+        let shop = ctx.service::<Shop>()?;
+        if let Some(payment) = shop.lock().payments.get_mut(&auth_id) {
+            *payment = format!("refunded ({payment})");
+        }
+        Ok(())
+    }
 }
 
 /// Creates the order; undone by cancelling it.
@@ -442,35 +478,6 @@ async fn release_inventory(
     Ok(())
 }
 
-/// Captures the authorized payment; undone by refunding it.
-#[step(compensate = refund_payment)]
-async fn capture_payment(
-    ctx: &StepContext,
-    auth: Authorization,
-    cart_id: String,
-) -> Result<StepResponse<(), String>, CheckoutError> {
-    let shop = ctx.service::<Shop>()?;
-    let mut state = shop.lock();
-    if state.decline_capture.contains(&cart_id) {
-        return Err(CheckoutError::PaymentDeclined(format!(
-            "capture of {} refused by the card issuer",
-            auth.id
-        )));
-    }
-    state
-        .payments
-        .insert(auth.id.clone(), format!("captured {}", money(auth.amount)));
-    Ok(StepResponse::new((), auth.id))
-}
-
-async fn refund_payment(ctx: &StepContext, auth_id: String) -> Result<(), CheckoutError> {
-    let shop = ctx.service::<Shop>()?;
-    if let Some(payment) = shop.lock().payments.get_mut(&auth_id) {
-        *payment = format!("refunded ({payment})");
-    }
-    Ok(())
-}
-
 /// Emails the confirmation. Best effort: a mail outage does not undo a paid order.
 #[step(best_effort)]
 async fn send_confirmation_email(ctx: &StepContext, order: Order) -> Result<(), CheckoutError> {
@@ -530,7 +537,8 @@ pub async fn checkout(ctx: &WorkflowContext, input: CheckoutInput) -> Result<Ord
     };
     let request = ctx.hook(Checkout::BEFORE_PAYMENT, request).await?;
 
-    let auth = authorize_payment(ctx, request).await?;
+    let shop = ctx.service::<Shop>()?;
+    let auth = shop.authorize_payment(ctx, request).await?;
     let order = create_order(ctx, data.cart, tax, auth.clone()).await?;
     ctx.bag().insert(OrderId(order.id.clone()));
     let (east, west) = split_by_warehouse(&order.lines);
@@ -538,7 +546,8 @@ pub async fn checkout(ctx: &WorkflowContext, input: CheckoutInput) -> Result<Ord
         reserve_inventory(ctx, "east".into(), east),
         reserve_inventory(ctx, "west".into(), west),
     )?;
-    capture_payment(ctx, auth, order.cart_id.clone()).await?;
+    shop.capture_payment(ctx, auth, order.cart_id.clone())
+        .await?;
 
     send_confirmation_email(ctx, order.clone()).await;
     request_fulfillment(ctx, order.clone()).await;

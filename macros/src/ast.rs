@@ -519,6 +519,10 @@ impl<'ast> Visit<'ast> for CallVisitor<'_> {
         for arg in &call.args {
             self.visit_expr(arg);
         }
+        // `payments.capture(ctx, ...)`: a step method.
+        if call.args.first().is_some_and(|first| self.is_ctx(first)) {
+            self.calls.push(BodyCall::Step(call.method.to_string()));
+        }
         if call.method == "hook" && self.is_ctx(&call.receiver) {
             if let Some(Expr::Path(point)) = call.args.first() {
                 if let Some(last) = point.path.segments.last() {
@@ -571,6 +575,7 @@ mod tests {
                 helper(1, ctx);
                 hookflow::parallel!(east(ctx, 1), west(ctx, 2))?;
                 Refund::call(ctx, r.clone()).await?;
+                payments.settle(ctx, 1).await?;
                 capture(&ctx, r).await
             }
         };
@@ -598,6 +603,7 @@ mod tests {
                 "step:reserve",
                 "parallel:[step:east|step:west]",
                 "workflow:Refund",
+                "step:settle",
                 "step:capture"
             ]
         );

@@ -116,12 +116,13 @@ pub(crate) fn step(
 
 /// The step's function, whose future never completes. Its output is the step's as far as the
 /// return type spells it: the output without the compensation data when both are named, the
-/// return type as written otherwise. A generic function, or one with `impl Trait` in its
-/// signature, gets none.
+/// return type as written otherwise. A generic function, a method, or one with `impl Trait` in
+/// its signature, gets none.
 fn step_stub(step: &Step<'_>) -> Option<TokenStream> {
     let sig = &step.original.sig;
     let has_impl = |ty: &syn::Type| quote!(#ty).to_string().contains("impl");
     if !sig.generics.params.is_empty()
+        || step.receiver.is_some()
         || has_impl(step.result.ret)
         || step.inputs.iter().any(|(_, ty)| has_impl(ty))
     {

@@ -20,7 +20,7 @@
 //! | 4 | `run` | run execution: body, steps, hook firing, compensation, parallel branches, nested workflows, replay, commits, halting, the outcome |
 //! | 5 | `engine`, `worker` | the engine (handle, builder, starts, resume, enqueue, leases) and the worker |
 //! | 6 | `view`, `testing` | diagrams, Mermaid rendering, subscriptions; test tools (feature `testing`) |
-//! | 7 | `__private` | what generated code names |
+//! | 7 | `check`, `__private` | what the macros check of user code (public, so that compile errors name documented items); what generated code names |
 //! | 8 | `lib` | the crate root: declares the modules, re-exports the public API |
 
 #![warn(missing_docs, unreachable_pub)]
@@ -47,6 +47,7 @@ mod view;
 // Layer 7
 #[doc(hidden)]
 pub mod __private;
+pub mod check;
 
 pub use context::{
     Bag, CompensateFn, HookContext, Jobs, RunContext, StepContext, TypedContext, WorkflowContext,

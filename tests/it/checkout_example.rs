@@ -209,7 +209,7 @@ fn the_checkout_draws_as_a_flowchart_with_its_handlers() {
     n5_h0[/"apply_gift_card (configured, plugin gift-cards)"/]
     n5 -.- n5_h0
     n4 --> n5
-    n6["authorize_payment<br/>undo: void_authorization"]
+    n6["authorize_payment<br/>undo: Self::void_authorization"]
     n5 --> n6
     n7["create_order<br/>undo: cancel_order"]
     n6 --> n7
@@ -219,7 +219,7 @@ fn the_checkout_draws_as_a_flowchart_with_its_handlers() {
     n10["reserve_inventory<br/>undo: release_inventory"]
     n7 --> n10
     end
-    n11["capture_payment<br/>undo: refund_payment"]
+    n11["capture_payment<br/>undo: Self::refund_payment"]
     n9 --> n11
     n10 --> n11
     n12["send_confirmation_email"]

@@ -132,6 +132,7 @@ mod retry;
 mod after_result_hooks;
 mod hook_names;
 mod hook_timeouts;
+mod step_methods;
 mod typed_context;
 // Performance (issue 20): a step's completion rides on the run's next commit.
 mod deferred_commits;

@@ -241,7 +241,7 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
             HookKind::Before => (
                 quote!(#private::Before<#payload>),
                 quote!(Before),
-                quote!(BeforeArg),
+                quote!(HandlesBefore),
                 quote!(#payload),
                 format!("async fn(&HookContext, {payload_str}) -> Result<{payload_str}, E>"),
             ),
@@ -255,7 +255,7 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
                 (
                     quote!(#private::AfterResult<#payload, #result>),
                     quote!(After),
-                    quote!(AfterResultArg),
+                    quote!(HandlesAfterResult),
                     quote!(#payload, #result),
                     format!(
                         "async fn(&HookContext, &{payload_str}, &{result_str}) -> Result<(), E>, the input first, then the result"
@@ -265,7 +265,7 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
             HookKind::After => (
                 quote!(#private::After<#payload>),
                 quote!(After),
-                quote!(AfterArg),
+                quote!(HandlesAfter),
                 quote!(#payload),
                 format!("async fn(&HookContext, &{payload_str}) -> Result<(), E>"),
             ),
@@ -277,7 +277,7 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
                 (
                     quote!(#private::StepHook<#payload, #result>),
                     quote!(Step),
-                    quote!(StepHookArg),
+                    quote!(HandlesStepHook),
                     quote!(#payload, #result),
                     format!(
                         "a #[step] fn(&StepContext, {payload_str}) returning {}",
@@ -529,9 +529,9 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
             /// too: `async fn(&HookContext, &CompensationFailure) -> Result<(), E>`.
             pub fn on_compensation_failed<__HookflowHandler, __HookflowFits>(mut self, handler: __HookflowHandler) -> Self
             where
-                __HookflowHandler: #private::AfterArg<#ty, #private::CompensationFailure, __HookflowFits>,
+                __HookflowHandler: #private::HandlesAfter<#ty, #private::CompensationFailure, __HookflowFits>,
             {
-                #private::AfterArg::register(handler, &mut self.registrar, #ty_expr::ON_COMPENSATION_FAILED);
+                #private::HandlesAfter::register(handler, &mut self.registrar, #ty_expr::ON_COMPENSATION_FAILED);
                 self
             }
         }
