@@ -18,7 +18,7 @@
 //! database's side per run from PostgreSQL's statistics: `pg_stat_database.xact_commit`
 //! (every transaction of the database, the reads' included), `pg_stat_wal.wal_write` and
 //! `wal_sync` (WAL writes and flushes to disk) and the `pg_current_wal_lsn()` bytes, each a
-//! delta over the sequential phase (read 1.5 s after it, once the backends reported).
+//! delta over the sequential phase (read 11 s after it, once the backends reported).
 
 #[path = "../benches/counting_store.rs"]
 mod counting_store;
@@ -266,11 +266,12 @@ struct PerRun {
 }
 
 /// The database's counters: transactions committed, WAL writes, WAL flushes, the WAL's
-/// position in bytes. Read on a fresh connection, 1.5 s after the work measured, so that
-/// the backends have reported their statistics (PostgreSQL 15 reports an idle backend's
-/// within a second).
+/// position in bytes. Read on a fresh connection, 11 s after the work measured, so that
+/// the backends have reported their statistics (PostgreSQL 15 holds back an idle backend's
+/// for up to 10 s when it reported less than a second before: read sooner, the last
+/// second's transactions are missing).
 async fn db_counters(url: &str) -> [f64; 4] {
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_secs(11)).await;
     let row = client(url)
         .await
         .query_one(
