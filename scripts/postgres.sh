@@ -8,6 +8,17 @@
 #                                        a detached watcher stops the cluster and removes DIR
 #                                        once that process has exited. Starting a running
 #                                        cluster only prints its URL again.
+#   scripts/postgres.sh start-tls DIR [PID]
+#                                        as start, for a cluster that accepts TLS connections
+#                                        only (pg_hba.conf `hostssl`): it makes a self-signed
+#                                        CA, DIR/ca.pem, and a certificate it signed for
+#                                        localhost and 127.0.0.1 (DIR/server.pem, its key
+#                                        DIR/server.key), with openssl (installed if missing).
+#                                        The URL it prints checks the server with that CA:
+#                                        ...?sslmode=verify-full&sslrootcert=DIR/ca.pem
+#   scripts/postgres.sh ca DIR           makes a self-signed CA in DIR (ca.pem, ca.key) and
+#                                        prints the path of ca.pem: another CA than a
+#                                        cluster's, for tests that a certificate is refused.
 #   scripts/postgres.sh stop DIR         stops the cluster and removes DIR (nothing if absent).
 #   scripts/postgres.sh halt DIR [MODE]  stops the server (pg_ctl stop -m MODE: fast, the
 #                                        default, or immediate) and keeps DIR: the database is
@@ -80,7 +91,55 @@ free_port() {
 }
 
 url() {
-    echo "postgres://$OWNER@127.0.0.1:$(cat "$DIR/port")/hookflow"
+    if [ -f "$DIR/ca.pem" ]; then
+        echo "postgres://$OWNER@127.0.0.1:$(cat "$DIR/port")/hookflow?sslmode=verify-full&sslrootcert=$DIR/ca.pem"
+    else
+        echo "postgres://$OWNER@127.0.0.1:$(cat "$DIR/port")/hookflow"
+    fi
+}
+
+# Makes sure the openssl command is there, installing it if needed.
+find_openssl() {
+    command -v openssl >/dev/null 2>&1 && return
+    [ "$(id -u)" = 0 ] || die "openssl is not installed and installing it needs root: apt-get install openssl"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y -qq openssl >/dev/null 2>&1; then
+        apt-get update -qq >/dev/null 2>&1 || die "apt-get update failed"
+        apt-get install -y -qq openssl >/dev/null 2>&1 || die "apt-get install openssl failed"
+    fi
+}
+
+# Makes a self-signed CA in the directory $1: ca.pem and its key ca.key (ECDSA P-256).
+make_ca() {
+    find_openssl
+    mkdir -p "$1"
+    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -keyout "$1/ca.key" -out "$1/ca.pem" -days 3650 -subj "/CN=hookflow test CA" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" >"$1/openssl.log" 2>&1 ||
+        die "openssl could not make a CA: $(cat "$1/openssl.log")"
+}
+
+# Turns TLS on for the cluster in DIR, and off every connection without it but the Unix
+# socket's: a CA, a server certificate it signed for localhost and 127.0.0.1, the settings.
+setup_tls() {
+    make_ca "$DIR"
+    printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "basicConstraints=critical,CA:FALSE" \
+        "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >"$DIR/server.ext"
+    {
+        openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+            -keyout "$DIR/server.key" -out "$DIR/server.csr" -subj "/CN=localhost" &&
+            openssl x509 -req -in "$DIR/server.csr" -CA "$DIR/ca.pem" -CAkey "$DIR/ca.key" \
+                -set_serial "0x$(openssl rand -hex 16)" -days 3650 -extfile "$DIR/server.ext" \
+                -out "$DIR/server.pem"
+    } >"$DIR/openssl.log" 2>&1 || die "openssl could not make the server's certificate: $(cat "$DIR/openssl.log")"
+    # The server refuses a key that others can read.
+    chown "$OWNER" "$DIR/server.key" "$DIR/server.pem"
+    chmod 600 "$DIR/server.key"
+    printf '%s\n' "ssl = on" "ssl_cert_file = '$DIR/server.pem'" "ssl_key_file = '$DIR/server.key'" \
+        >>"$DIR/data/postgresql.conf"
+    printf '%s\n' "local all all trust" "hostssl all all 127.0.0.1/32 trust" \
+        "hostssl all all ::1/128 trust" >"$DIR/data/pg_hba.conf"
 }
 
 start() {
@@ -97,6 +156,9 @@ start() {
     chmod 755 "$DIR"
     as_owner "$BIN/initdb" -D "$DIR/data" -U "$OWNER" -A trust -E UTF8 --locale=C --no-sync \
         >"$DIR/initdb.log" 2>&1 || die "initdb failed: $(cat "$DIR/initdb.log")"
+    if [ -n "${TLS:-}" ]; then
+        setup_tls
+    fi
     local port started=
     for _ in 1 2 3 4 5; do
         port=$(free_port)
@@ -107,6 +169,10 @@ start() {
     done
     [ -n "$started" ] || die "the server did not start: $(tail -n 20 "$DIR/server.log" 2>/dev/null)"
     echo "$port" >"$DIR/port"
+    # The TLS cluster takes TLS connections only.
+    if [ -n "${TLS:-}" ]; then
+        export PGSSLMODE=require
+    fi
     if ! as_owner "$BIN/createdb" -h 127.0.0.1 -p "$port" -U "$OWNER" hookflow >/dev/null 2>&1; then
         stop
         die "createdb failed"
@@ -178,6 +244,18 @@ start)
     WATCH_PID=${3:-}
     start
     ;;
+start-tls)
+    [ $# -ge 2 ] || die "usage: $0 start-tls DIR [PID]"
+    DIR=$(readlink -m "$2")
+    WATCH_PID=${3:-}
+    TLS=1
+    start
+    ;;
+ca)
+    [ $# -eq 2 ] || die "usage: $0 ca DIR"
+    make_ca "$(readlink -m "$2")"
+    echo "$(readlink -m "$2")/ca.pem"
+    ;;
 stop)
     [ $# -eq 2 ] || die "usage: $0 stop DIR"
     DIR=$(readlink -m "$2")
@@ -202,6 +280,6 @@ psql)
     run_psql "$@"
     ;;
 *)
-    die "usage: $0 start DIR [PID] | stop DIR | halt DIR [MODE] | restart DIR | psql URL SQL..."
+    die "usage: $0 start DIR [PID] | start-tls DIR [PID] | ca DIR | stop DIR | halt DIR [MODE] | restart DIR | psql URL SQL..."
     ;;
 esac

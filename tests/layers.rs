@@ -19,6 +19,7 @@ const RUNTIME: &[(&str, u8)] = &[
     ("journal", 2),
     ("store", 2),
     ("bus", 2),
+    ("metrics", 2),
     // 3. hook registration; the contexts handlers receive and the run state behind them
     ("hook", 3),
     ("context", 3),

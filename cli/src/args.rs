@@ -1,4 +1,4 @@
-//! The command line: `hookflow --db <PATH|URL> <runs|show|diagram|resume|cancel|prune|retry|fork|schedules> ...`.
+//! The command line: `hookflow --db <PATH|URL> <runs|show|diagram|resume|cancel|prune|retry|fork|schedules|serve> ...`.
 
 use std::fmt;
 use std::time::Duration;
@@ -135,6 +135,35 @@ pub enum Command {
     /// List the schedules (recurring runs), by name: workflow, spec, policies, last tick and
     /// next tick.
     Schedules,
+    /// Serve the run dashboard (HTML pages: the runs, each run's timeline) until stopped.
+    /// Read-only without a token; with one, whoever logs in with it can resume (from an admin
+    /// binary that registers the workflows) and cancel runs.
+    Serve {
+        /// The address to listen on: this machine only unless told otherwise.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: std::net::SocketAddr,
+        /// The token that allows resuming and cancelling runs (never shown).
+        #[arg(long, env = "HOOKFLOW_DASHBOARD_TOKEN", hide_env_values = true)]
+        token: Option<Secret>,
+    },
+}
+
+/// A value never shown: its `Debug` is `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
 }
 
 /// An age, as `--older-than` gives it: a number of days, hours, minutes or seconds.

@@ -10,6 +10,7 @@
 //! hookflow --db runs.db retry 01938c1e-...
 //! hookflow --db runs.db fork 01938c1e-... --from-step 2
 //! hookflow --db runs.db schedules
+//! hookflow --db runs.db serve --bind 127.0.0.1:8080 --token "$TOKEN"
 //! ```
 //!
 //! Looking needs nothing but the store. Resuming runs the workflow's code, which the
@@ -26,6 +27,7 @@
 //! ```
 
 mod args;
+pub mod dashboard;
 mod open;
 mod render;
 mod schedules;
@@ -38,7 +40,7 @@ use hookflow_runtime::{Actor, ActorKind, CancelRequest};
 use hookflow_runtime::{Engine, EngineBuilder, Journal, ResumeError, RunId, StoreError};
 use hookflow_runtime::{ForkError, Retried, RetryError};
 
-pub use args::{Age, Args, Command};
+pub use args::{Age, Args, Command, Secret};
 pub use open::{open, open_read_only};
 pub use render::{duration, runs_table, show, utc};
 pub use schedules::schedules_table;
@@ -106,13 +108,18 @@ pub enum CliError {
     /// recorded.
     #[error(transparent)]
     Fork(ForkError),
+    /// The dashboard could not listen, or stopped serving.
+    #[error(transparent)]
+    Serve(dashboard::ServeError),
 }
 
-type Register = Box<dyn Fn(EngineBuilder) -> EngineBuilder + Send + Sync>;
+type Register = std::sync::Arc<dyn Fn(EngineBuilder) -> EngineBuilder + Send + Sync>;
 
 /// The command, with the workflows it can resume.
 pub struct Cli {
     register: Register,
+    /// Whether [`Cli::workflows`] registered any.
+    registered: bool,
 }
 
 impl Default for Cli {
@@ -131,7 +138,8 @@ impl Cli {
     /// The command knowing no workflow: it lists, shows and draws runs, and cannot resume.
     pub fn new() -> Self {
         Cli {
-            register: Box::new(|builder| builder),
+            register: std::sync::Arc::new(|builder| builder),
+            registered: false,
         }
     }
 
@@ -142,7 +150,8 @@ impl Cli {
         mut self,
         register: impl Fn(EngineBuilder) -> EngineBuilder + Send + Sync + 'static,
     ) -> Self {
-        self.register = Box::new(register);
+        self.register = std::sync::Arc::new(register);
+        self.registered = true;
         self
     }
 
@@ -158,7 +167,8 @@ impl Cli {
             | Command::Cancel { .. }
             | Command::Prune { .. }
             | Command::Retry { .. }
-            | Command::Fork { .. } => open(&args.db).await?,
+            | Command::Fork { .. }
+            | Command::Serve { token: Some(_), .. } => open(&args.db).await?,
             _ => open_read_only(&args.db).await?,
         };
         let load = |run_id: RunId| {
@@ -281,6 +291,33 @@ impl Cli {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
                 Ok(schedules_table(&found.schedules, &found.unreadable, now))
+            }
+            Command::Serve { bind, token } => {
+                let register = self.registered.then(|| self.register.clone());
+                let mut dashboard = dashboard::Dashboard::new(store)
+                    .database(&args.db)
+                    .register(register);
+                let mode = if token.is_some() {
+                    "actions need the token"
+                } else {
+                    "read-only"
+                };
+                if let Some(token) = token {
+                    dashboard = dashboard.token(token.0);
+                }
+                // `/metrics`: the process's recorder (no listener of its own). Another
+                // recorder installed first (an application's) leaves the route out: 404.
+                if let Ok(handle) = dashboard::install_prometheus() {
+                    dashboard = dashboard.metrics(handle);
+                }
+                dashboard::serve(dashboard.router(), bind, |addr| {
+                    println!("hookflow dashboard: http://{addr}/ ({mode})");
+                    use std::io::Write as _;
+                    let _ = std::io::stdout().flush();
+                })
+                .await
+                .map_err(CliError::Serve)?;
+                Ok(String::new())
             }
             Command::Resume { run } => {
                 load(run).await?;

@@ -15,7 +15,7 @@
 //! | layer | modules | what |
 //! |---|---|---|
 //! | 1 | `types` | ids, the clock, statuses, slots, options, metadata, errors and failures as data, bag, services, jobs, panic capture, the fault seam |
-//! | 2 | `journal`, `store`, `bus` | events and journals; the `Store` contract and its implementations; the event channel |
+//! | 2 | `journal`, `store`, `bus`, `metrics` | events and journals; the `Store` contract and its implementations; the event channel; the metrics read from events (feature `metrics`) |
 //! | 3 | `hook`, `context`, `workflow` | hook registration (points, handler traits, registry, plugins); the contexts handlers and steps receive, the run state behind them and the environment a run is given; the `Workflow` trait |
 //! | 4 | `run` | run execution: body, steps, hook firing, compensation, parallel branches, nested workflows, replay, commits, halting, the outcome |
 //! | 5 | `engine`, `worker` | the engine (handle, builder, starts, resume, enqueue, leases) and the worker |
@@ -30,6 +30,8 @@ mod types;
 // Layer 2
 mod bus;
 pub mod journal;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod store;
 // Layer 3
 mod context;

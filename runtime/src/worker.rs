@@ -245,6 +245,8 @@ impl Worker {
                     continue;
                 }
                 Err(err) => {
+                    #[cfg(feature = "metrics")]
+                    crate::metrics::store_error("claim", &err);
                     let wait = backoff;
                     backoff = (backoff * 2).min(self.max_backoff);
                     self.report(&WorkerError::Claim {
@@ -353,6 +355,8 @@ impl Worker {
         let round = move |result: Result<usize, StoreError>| match result {
             Ok(pruned) => lock(&stats).pruned += u64::try_from(pruned).unwrap_or(u64::MAX),
             Err(source) => {
+                #[cfg(feature = "metrics")]
+                crate::metrics::store_error("prune", &source);
                 let error = WorkerError::Prune { source };
                 tracing::warn!(worker, %error, "hookflow: worker");
                 if let Some(on_error) = &on_error {
@@ -372,7 +376,11 @@ impl Worker {
     async fn hand_back(&self, run_id: RunId, fence: u64) {
         match self.engine.release(run_id, fence).await {
             Ok(()) | Err(StoreError::Fenced { .. } | StoreError::NotFound(_)) => {}
-            Err(source) => self.report(&WorkerError::Release { run_id, source }),
+            Err(source) => {
+                #[cfg(feature = "metrics")]
+                crate::metrics::store_error("release", &source);
+                self.report(&WorkerError::Release { run_id, source });
+            }
         }
     }
 

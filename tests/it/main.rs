@@ -20,6 +20,8 @@
 mod support {
     pub mod child;
     pub mod postgres;
+    /// The PostgreSQL server with TLS of `postgres_tls`, and CAs of the tests' own.
+    pub mod postgres_tls;
 }
 
 /// Runs each scenario (an `async fn(Arc<dyn Store>-like store)` of the calling module) against
@@ -132,7 +134,13 @@ mod retry;
 mod after_result_hooks;
 mod hook_names;
 mod hook_timeouts;
+mod metrics;
 mod step_methods;
 mod typed_context;
 // Performance (issue 20): a step's completion rides on the run's next commit.
 mod deferred_commits;
+
+// TLS to PostgreSQL (issue 19).
+mod postgres_tls;
+// Store::find_by_idempotency_key (the dashboard's search).
+mod find_by_key;

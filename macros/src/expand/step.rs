@@ -305,33 +305,52 @@ pub(crate) fn step_fn(step: &Step<'_>, output: &TokenStream, body: TokenStream) 
     };
     let ret = quote_spanned!(span=> -> #private_at_name::StepFuture<#future_ty>);
     let body = group_at(span, Delimiter::Brace, body);
-    // The step's own parameters, after `'ctx`; the future holds them, so they outlive it.
+    // The step's own parameters, after `'ctx`; the future holds them, so they outlive it
+    // (bounded where the user bounds them, so that no bound is in two places).
     let generics = &item.sig.generics;
-    let own_params = generics.params.iter();
-    let mut outlive: Vec<TokenStream> = generics
+    let mut where_clause = generics.where_clause.clone();
+    let own_params: Vec<TokenStream> = generics
         .params
         .iter()
         .map(|p| match p {
             syn::GenericParam::Lifetime(l) => {
-                let l = &l.lifetime;
-                quote!(#l: #ctx_lifetime)
+                let mut l = l.clone();
+                l.bounds.push(ctx_lifetime.clone());
+                quote!(#l)
             }
             syn::GenericParam::Type(t) => {
-                let t = &t.ident;
-                quote!(#t: #ctx_lifetime)
+                let outlives = syn::TypeParamBound::Lifetime(ctx_lifetime.clone());
+                let in_where = where_clause.as_mut().and_then(|w| {
+                    w.predicates.iter_mut().find_map(|p| match p {
+                        syn::WherePredicate::Type(pt)
+                            if matches!(&pt.bounded_ty, syn::Type::Path(tp) if tp.qself.is_none() && tp.path.is_ident(&t.ident)) =>
+                        {
+                            Some(pt)
+                        }
+                        _ => None,
+                    })
+                });
+                match in_where {
+                    Some(predicate) => {
+                        predicate.bounds.push(outlives);
+                        quote!(#t)
+                    }
+                    None => {
+                        let mut t = t.clone();
+                        t.bounds.push(outlives);
+                        quote!(#t)
+                    }
+                }
             }
-            syn::GenericParam::Const(_) => TokenStream::new(),
+            syn::GenericParam::Const(c) => quote!(#c),
         })
-        .filter(|t| !t.is_empty())
         .collect();
-    if step.receiver.is_some() {
-        outlive.push(quote!(Self: #ctx_lifetime));
-    }
-    let predicates = generics.where_clause.iter().flat_map(|w| &w.predicates);
-    let where_clause = if outlive.is_empty() && generics.where_clause.is_none() {
+    let self_outlives = step.receiver.map(|_| quote!(Self: #ctx_lifetime,));
+    let predicates = where_clause.iter().flat_map(|w| &w.predicates);
+    let where_clause = if self_outlives.is_none() && where_clause.is_none() {
         TokenStream::new()
     } else {
-        quote!(where #(#predicates,)* #(#outlive,)*)
+        quote!(where #(#predicates,)* #self_outlives)
     };
     quote! {
         #(#attrs)*

@@ -221,6 +221,8 @@ impl RunShared {
     pub(crate) fn push(&self, state: &mut RunState, kind: EventKind) {
         let event = state.journal.push(kind);
         self.env.bus.publish(self.run_id, event);
+        #[cfg(feature = "metrics")]
+        crate::metrics::on_event(state.journal.events());
     }
 
     #[inline]

@@ -58,6 +58,8 @@ impl Heartbeat {
                     if renewed.elapsed() >= every {
                         renewed = std::time::Instant::now();
                         if let Err(error) = runtime.block_on(store.renew(&lease, &runs)) {
+                            #[cfg(feature = "metrics")]
+                            crate::metrics::store_error("renew", &error);
                             tracing::warn!(%error, runs = runs.len(), "hookflow: cannot renew leases");
                         }
                     }
@@ -68,6 +70,8 @@ impl Heartbeat {
                             }
                         }
                         Err(error) => {
+                            #[cfg(feature = "metrics")]
+                            crate::metrics::store_error("cancel_requests", &error);
                             tracing::warn!(%error, "hookflow: cannot look for cancellations");
                         }
                     }

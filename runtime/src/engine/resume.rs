@@ -298,6 +298,8 @@ impl Engine {
                 let run = self.inner.in_flight.enter(run_id).and_then(|guard| {
                     let key = (record.workflow.clone(), record.version);
                     let resumer = self.inner.resumers.get(&key)?;
+                    #[cfg(feature = "metrics")]
+                    crate::metrics::worker_claimed(&record.workflow);
                     Some(resumer(self.clone(), record, events, guard))
                 });
                 ClaimedRun { run_id, fence, run }

@@ -59,6 +59,8 @@ impl Engine {
                 self.keep_leases(&store);
                 match store.create(&record, Some(&self.inner.lease)).await {
                     Err(err) => {
+                        #[cfg(feature = "metrics")]
+                        crate::metrics::store_error("create", &err);
                         let (status, error) = match refused::<W>(err) {
                             Ok(rejection) => (RunStatus::Rejected, rejection.into()),
                             Err(err) => (RunStatus::Interrupted, err.into()),
@@ -173,10 +175,14 @@ impl Engine {
             Ok(Created::New) => Ok(run_id),
             Ok(Created::Existing(existing)) => Ok(existing.run_id),
             Ok(conflict) => Err(conflict_of(conflict, run_id, &options).into()),
-            Err(err) => Err(match refused::<W>(err) {
-                Ok(rejection) => rejection.into(),
-                Err(err) => err.into(),
-            }),
+            Err(err) => {
+                #[cfg(feature = "metrics")]
+                crate::metrics::store_error("create", &err);
+                Err(match refused::<W>(err) {
+                    Ok(rejection) => rejection.into(),
+                    Err(err) => err.into(),
+                })
+            }
         }
     }
 }

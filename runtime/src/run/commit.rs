@@ -98,6 +98,8 @@ fn settle(
     events: &[Event],
     ends: Option<StoredStatus>,
 ) -> Result<(), Failed> {
+    #[cfg(feature = "metrics")]
+    crate::metrics::store_error_of("commit", &committed);
     match committed {
         Ok(()) => {
             *persisted += events.len();

@@ -53,6 +53,8 @@ pub(crate) async fn execute<W: Workflow>(
     durable: Option<(Durable, Vec<Event>)>,
 ) -> Outcome<W> {
     let span = tracing::info_span!("workflow", workflow = W::META.name(), %run_id);
+    #[cfg(feature = "metrics")]
+    let _in_flight = crate::metrics::InFlight::enter(W::META.name());
     let (durable, recorded) = match durable {
         Some((durable, recorded)) => (Some(durable), recorded),
         None => (None, Vec::new()),

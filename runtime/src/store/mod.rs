@@ -546,4 +546,23 @@ pub trait Store: Send + Sync + 'static {
             context: "open a transaction for a transactional step".into(),
         })))
     }
+
+    /// The run that holds idempotency key `key`, if one does (its record, without its
+    /// journal). Read-only. The SQL stores look it up in the key's unique index; the default
+    /// reads every run through [`Store::list`] (what the memory store does).
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when the run's row cannot be read; the store's errors.
+    fn find_by_idempotency_key<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RunRecord>, StoreError>> {
+        Box::pin(async move {
+            let found = self.list(None, None, usize::MAX).await?;
+            Ok(found
+                .runs
+                .into_iter()
+                .find(|run| run.idempotency_key.as_deref() == Some(key)))
+        })
+    }
 }

@@ -40,8 +40,12 @@ fn timed_out(err: &tokio_postgres::Error) -> bool {
         .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
 }
 
-/// A tokio-postgres error's message, with the server's or the socket's error it wraps.
+/// A tokio-postgres error's message, with the server's or the socket's error it wraps (or
+/// the words of a server certificate the store's TLS check refused).
 pub(super) fn db_message(err: &tokio_postgres::Error) -> String {
+    if let Some(refused) = std::error::Error::source(err).and_then(super::tls::refusal) {
+        return format!("{err}: {refused}");
+    }
     match (err.as_db_error(), std::error::Error::source(err)) {
         (Some(db), _) => format!("{err}: {}", db.message()),
         (None, Some(source)) => format!("{err}: {source}"),

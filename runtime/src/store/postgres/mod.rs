@@ -11,9 +11,10 @@
 //!
 //! The tables are `hookflow_runs` and `hookflow_events`, with JSON kept as text (exactly the
 //! bytes serde_json wrote, as in the SQLite store); the schema version is the single row of
-//! `hookflow_schema`. Connections are unencrypted (`NoTls`): use a local server, a private
-//! network or a TLS-terminating proxy.
+//! `hookflow_schema`. Every connection of the store (the pool's, the committers', the
+//! `LISTEN`ing one) uses the url's TLS settings, with rustls: see [`PostgresStore::connect`].
 
+mod by_key;
 mod committer;
 mod errors;
 mod page;
@@ -21,6 +22,7 @@ mod queries;
 mod read;
 mod schedules;
 mod schema;
+mod tls;
 mod transaction;
 mod waiting;
 mod wakeup;
@@ -36,7 +38,6 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::oneshot;
-use tokio_postgres::NoTls;
 
 use self::committer::{
     COMMITTERS, MAX_COMMIT_BYTES, PendingCommit, bytes_of, committer, event_rows,
@@ -107,9 +108,20 @@ impl PostgresStore {
     /// [`StoreError::NoAnswer`] once it elapsed. No error of the store contains the url's
     /// password (see [`redact`](crate::store::redact) to print the url itself).
     ///
+    /// TLS is set by the url's `sslmode` as libpq reads it: `disable`, `prefer` (the
+    /// default: TLS if the server accepts it, a plain connection if not, no certificate
+    /// check), `require` (TLS, no certificate check), `verify-ca` (the server's certificate
+    /// is signed by the CA) and `verify-full` (and valid for the host name). `sslrootcert`
+    /// names the CA's PEM file; without it, or with `sslrootcert=system`, the system's roots
+    /// are the CAs. With `sslrootcert` set, `require` checks the CA as `verify-ca` does
+    /// (libpq's rule). `sslsni=0` sends no host name. TLS is rustls's (ring): no OpenSSL.
+    ///
     /// # Errors
-    /// [`StoreError::Unavailable`] when the url cannot be parsed or the server cannot be
-    /// reached or written, [`StoreError::NoAnswer`] when it did not answer in time,
+    /// [`StoreError::Unavailable`] when the url cannot be parsed, its TLS settings are not
+    /// valid (an unknown `sslmode`), the CA file cannot be read or holds no certificate, the
+    /// server's certificate is refused (not signed by the CA, not valid for the host name),
+    /// the server refuses TLS under `require` or `verify-*` (or a plain connection under
+    /// `disable`), or the server cannot be reached or written, [`StoreError::NoAnswer`] when it did not answer in time,
     /// [`StoreError::IncompatibleSchema`] when a newer hookflow wrote the database.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::connect_with(url, false).await
@@ -128,15 +140,15 @@ impl PostgresStore {
     }
 
     async fn connect_with(url: &str, read_only: bool) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config = url.parse().map_err(pg("parse the url"))?;
+        let (config, tls, tls_settings) = tls::configure(url)?;
         let timeout = config
             .get_connect_timeout()
             .copied()
             .unwrap_or(Self::TIMEOUT);
         let (runtime, stop) = start_thread()?;
         let manager = Manager::from_config(
-            config,
-            NoTls,
+            config.clone(),
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -199,8 +211,9 @@ impl PostgresStore {
                     timeout,
                 }))
             })
-            .await?;
-        store.wakeup = (!read_only).then(|| wakeup::start(&store.runtime, url, timeout));
+            .await
+            .map_err(|err| tls_settings.explain(err))?;
+        store.wakeup = (!read_only).then(|| wakeup::start(&store.runtime, config, tls, timeout));
         Ok(store)
     }
 
@@ -537,4 +550,16 @@ impl Store for PostgresStore {
         self.begin_transaction()
     }
     crate::store::schedules::forward_schedules!();
+
+    fn find_by_idempotency_key<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RunRecord>, StoreError>> {
+        let key = key.to_owned();
+        let pool = self.pool.clone();
+        self.spawn(async move {
+            let client = get(&pool).await?;
+            by_key::find(&client, &key).await
+        })
+    }
 }

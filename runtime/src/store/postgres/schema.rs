@@ -79,6 +79,13 @@ const MIGRATIONS: &[&str] = &[
         created_at  BIGINT NOT NULL,
         updated_at  BIGINT NOT NULL
     );",
+    // 6: pages of runs, newest first (`Store::list_page`, the dashboard's runs page), in the
+    // order they are paged in (run ids byte by byte): every run, the runs of a workflow. (The
+    // runs of a status: `hookflow_runs_by_status`.) Each page reads its rows in index order
+    // and stops, on a store of any size.
+    "CREATE INDEX hookflow_runs_by_created ON hookflow_runs (created_at, run_id COLLATE \"C\");
+    CREATE INDEX hookflow_runs_by_workflow ON hookflow_runs
+        (workflow, created_at, run_id COLLATE \"C\");",
 ];
 
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {

@@ -11,9 +11,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use super::errors::{db_message, pg};
+use super::tls::Connector;
 use crate::store::{StoreError, WakeupSignal};
 
 /// The channel the store notifies and listens on.
@@ -47,30 +48,32 @@ pub(super) async fn notify_claimable(client: &tokio_postgres::Client) {
     }
 }
 
-/// The wake-ups of a store connected to `url` (already parsed once: it parses), listened for
-/// on `runtime`, the store's, as long as it runs ([`listen`]).
+/// The wake-ups of a store connected with `config` and `tls` (the pool's settings, TLS
+/// included), listened for on `runtime`, the store's, as long as it runs ([`listen`]).
 pub(super) fn start(
     runtime: &tokio::runtime::Handle,
-    url: &str,
+    config: tokio_postgres::Config,
+    tls: Connector,
     timeout: Duration,
 ) -> Arc<WakeupSignal> {
     let signal = Arc::new(WakeupSignal::default());
-    match url.parse::<tokio_postgres::Config>() {
-        Ok(config) => drop(runtime.spawn(listen(config, timeout, Arc::clone(&signal)))),
-        // Never (the store parsed it before): its workers would poll.
-        Err(err) => tracing::warn!(error = %err, "hookflow: no PostgreSQL wake-ups"),
-    }
+    drop(runtime.spawn(listen(config, tls, timeout, Arc::clone(&signal))));
     signal
 }
 
 /// Listens on [`CHANNEL`] for as long as the store's runtime runs (it is dropped with the
 /// store), waking `signal` on every notification; reconnects with backoff when the
 /// connection drops or cannot be made.
-async fn listen(mut config: tokio_postgres::Config, timeout: Duration, signal: Arc<WakeupSignal>) {
+async fn listen(
+    mut config: tokio_postgres::Config,
+    tls: Connector,
+    timeout: Duration,
+    signal: Arc<WakeupSignal>,
+) {
     config.application_name(APPLICATION_NAME);
     let mut backoff = MIN_BACKOFF;
     loop {
-        let listened = listen_once(&config, timeout, &signal).await;
+        let listened = listen_once(&config, tls.clone(), timeout, &signal).await;
         match listened {
             // It listened, then the connection was closed: try again soon.
             Ok(true) => backoff = MIN_BACKOFF,
@@ -93,10 +96,11 @@ async fn listen(mut config: tokio_postgres::Config, timeout: Duration, signal: A
 /// logged as well, and counts as having listened).
 async fn listen_once(
     config: &tokio_postgres::Config,
+    tls: Connector,
     timeout: Duration,
     signal: &WakeupSignal,
 ) -> Result<bool, StoreError> {
-    let connected = tokio::time::timeout(timeout, config.connect(NoTls))
+    let connected = tokio::time::timeout(timeout, config.connect(tls))
         .await
         .map_err(|_| StoreError::NoAnswer {
             context: "connect to listen for wake-ups".into(),

@@ -15,6 +15,7 @@
 //! before failing with "database is locked". Opening a new file is race-free too: the schema
 //! version is read and the migrations applied under one write lock.
 
+mod by_key;
 mod open;
 mod page;
 mod queries;
@@ -527,6 +528,19 @@ impl Store for SqliteStore {
         self.begin_transaction()
     }
     crate::store::schedules::forward_schedules!();
+
+    fn find_by_idempotency_key<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RunRecord>, StoreError>> {
+        // A read: through the writer thread, in a store opened read-only too.
+        let key = key.to_owned();
+        self.send(move |reply| {
+            Request::Read(Box::new(move |conn: &Connection| {
+                let _ = reply.send(by_key::find(conn, &key));
+            }))
+        })
+    }
 }
 
 /// As [`unavailable`], for a statement that writes a run's data: an error that writing the

@@ -76,6 +76,16 @@ const MIGRATIONS: &[&str] = &[
         created_at  INTEGER NOT NULL,
         updated_at  INTEGER NOT NULL
     );",
+    // 6: pages of runs, newest first (`Store::list_page`, the dashboard's runs page), on the
+    // key they are paged on, word for word as the page query computes it (`page::KEY_AT`,
+    // `page::KEY_ID`): every run, the runs of a status, the runs of a workflow. Each page
+    // reads its rows in index order and stops, on a store of any size.
+    "CREATE INDEX runs_by_created ON runs
+        (IFNULL(CAST(created_at AS INTEGER), 0), IFNULL(CAST(run_id AS TEXT), ''));
+    CREATE INDEX runs_by_status_created ON runs
+        (status, IFNULL(CAST(created_at AS INTEGER), 0), IFNULL(CAST(run_id AS TEXT), ''));
+    CREATE INDEX runs_by_workflow_created ON runs
+        (workflow, IFNULL(CAST(created_at AS INTEGER), 0), IFNULL(CAST(run_id AS TEXT), ''));",
 ];
 
 /// The tables of a hookflow store (its first version's: later ones are added by migrations).

@@ -1,0 +1,23 @@
+//! A run found by its idempotency key
+//! ([`Store::find_by_idempotency_key`](crate::store::Store::find_by_idempotency_key)), through
+//! the key's unique index (`runs.idempotency_key UNIQUE`).
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::read::load_record;
+use super::unavailable;
+use crate::store::row::parse_run_id;
+use crate::store::{RunRecord, StoreError};
+
+/// The record of the run holding `key`, if one does; [`StoreError::Corrupt`] when its row
+/// cannot be read.
+pub(super) fn find(conn: &Connection, key: &str) -> Result<Option<RunRecord>, StoreError> {
+    let id: Option<String> = conn
+        .prepare_cached("SELECT run_id FROM runs WHERE idempotency_key = ?1")
+        .and_then(|mut stmt| stmt.query_row([key], |row| row.get(0)).optional())
+        .map_err(unavailable("find a run by idempotency key"))?;
+    match id {
+        Some(id) => load_record(conn, parse_run_id(&id)?).map(Some),
+        None => Ok(None),
+    }
+}
