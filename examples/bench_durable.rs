@@ -3,8 +3,14 @@
 //! Prints runs per second sequential and with `--conc` runs in flight on a 2-worker tokio
 //! runtime, the latency of one step commit, and the raw floor of the driver (a bare rusqlite
 //! insert-commit loop with the same settings: WAL, `synchronous = NORMAL`), with the ratios;
-//! then one JSON line. Every run's result is checked.
+//! then the targets of issue 20 with `met`/`missed` and one JSON line. Every run's result is
+//! checked. The store's write transactions per run are counted (a counting wrapper around
+//! the store: creates, commits, claims and lease writes), not assumed.
 
+#[path = "../benches/counting_store.rs"]
+mod counting_store;
+#[path = "../benches/targets.rs"]
+mod targets;
 #[path = "../benches/w5/mod.rs"]
 mod w5;
 
@@ -115,9 +121,16 @@ async fn commit_latency(n: usize) -> Duration {
     mean
 }
 
-async fn sequential(n: usize) -> (f64, Duration, usize) {
+/// W5 runs one after the other: runs/s, the time per run, events per run, and the store's
+/// write transactions per run and commits carrying a run's end per run.
+async fn sequential(n: usize) -> (f64, Duration, usize, f64, f64) {
     let dir = fresh_dir("seq");
-    let engine = w5::durable_engine(SqliteStore::open(dir.join("runs.db")).unwrap());
+    let counts = Arc::new(counting_store::Counts::default());
+    let store = counting_store::Counting::new(
+        Arc::new(SqliteStore::open(dir.join("runs.db")).unwrap()),
+        Arc::clone(&counts),
+    );
+    let engine = w5::durable_engine(store);
     let started = Instant::now();
     let mut events = 0;
     for _ in 0..n {
@@ -127,7 +140,15 @@ async fn sequential(n: usize) -> (f64, Duration, usize) {
     }
     let elapsed = started.elapsed();
     let _ = std::fs::remove_dir_all(dir);
-    (n as f64 / elapsed.as_secs_f64(), elapsed / n as u32, events)
+    let transactions = counts.transactions() as f64 / n as f64;
+    let ends = counts.ends.load(std::sync::atomic::Ordering::Relaxed) as f64 / n as f64;
+    (
+        n as f64 / elapsed.as_secs_f64(),
+        elapsed / n as u32,
+        events,
+        transactions,
+        ends,
+    )
 }
 
 fn concurrent(n: usize, conc: usize) -> f64 {
@@ -173,10 +194,8 @@ fn main() {
         .unwrap();
     let floor = raw_floor(n * 4);
     let commit = runtime.block_on(commit_latency(n));
-    let (seq, seq_latency, events) = runtime.block_on(sequential(n));
+    let (seq, seq_latency, events, commits_per_run, ends_per_run) = runtime.block_on(sequential(n));
     let conc_per_s = concurrent(n * 4, conc);
-    // Commits per W5 run: the start, one per step (5 steps and the hook's handler), the end.
-    let commits_per_run = 8.0;
     println!("W5 on SqliteStore (WAL, synchronous = NORMAL), n = {n}, {events} events per run");
     println!("  raw floor (rusqlite insert-commit loop):   {floor:>10.0} commits/s");
     println!(
@@ -190,9 +209,26 @@ fn main() {
         100.0 * seq * commits_per_run / floor
     );
     println!(
+        "  store write transactions per W5 run:        {commits_per_run:>10.2}  (counted: the create, then commits; {ends_per_run:.2} of them carry the run's end)"
+    );
+    println!(
         "  W5 with {conc} in flight (2 workers):         {conc_per_s:>10.0} runs/s  ({:.1}x sequential)",
         conc_per_s / seq
     );
+    let mut targets = targets::Targets::default();
+    targets.at_least(
+        "W5 sequential, write transactions/s over the floor's",
+        100.0 * seq * commits_per_run / floor,
+        60.0,
+        "%",
+    );
+    targets.at_least(
+        format!("W5 with {conc} in flight (2 workers)"),
+        conc_per_s,
+        12_000.0,
+        "runs/s",
+    );
+    targets.print();
     println!(
         "{}",
         serde_json::json!({
@@ -204,6 +240,8 @@ fn main() {
             "w5_seq_us_per_run": (seq_latency.as_secs_f64() * 1e6 * 10.0).round() / 10.0,
             "w5_conc_runs_per_s": conc_per_s.round(),
             "events_per_run": events,
+            "transactions_per_run": commits_per_run,
+            "targets": targets.json(),
         })
     );
 }

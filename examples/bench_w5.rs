@@ -27,7 +27,10 @@
 //! the peak RSS during the variant, the allocations per run (counted exactly over N runs on a
 //! current-thread runtime, on its thread only), the size of the run's future, and the ratio to
 //! `direct`; then the no-handler hook probe, the RSS with K runs in flight, and one JSON line
-//! with everything. Every run's result and the compensation counters are checked.
+//! with everything. Every run's result and the compensation counters are checked. Last, the
+//! targets of issue 20, each with its value from this run and `met`/`missed`: the fmt
+//! subscriber's cost is measured in this run too (w5 batches with and without a scoped fmt
+//! subscriber at INFO writing to a sink, alternated).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::backtrace::Backtrace;
@@ -43,6 +46,8 @@ use serde_json::{Value, json};
 use tokio::runtime::{Builder, Runtime};
 use tokio::task::JoinSet;
 
+#[path = "../benches/targets.rs"]
+mod targets;
 #[path = "../benches/w5/mod.rs"]
 mod w5;
 
@@ -445,6 +450,34 @@ fn measure(variant: Variant, args: &Args, seq: &Runtime, mt: &Runtime) -> Row {
     }
 }
 
+/// The mean of a w5 run without a subscriber and with a fmt subscriber at INFO writing to a
+/// sink (scoped to this thread: the runs are on the current-thread runtime), in ns: the
+/// medians of REPS batches of n runs each, the two alternated.
+fn subscriber_cost(args: &Args, seq: &Runtime) -> (f64, f64) {
+    let engine = Variant::W5.engine();
+    let mut checker = Checker::new(Variant::W5);
+    let batch = || {
+        seq.block_on(async {
+            let start = Instant::now();
+            for _ in 0..args.n {
+                Variant::W5.run(&engine).await.unwrap();
+            }
+            start.elapsed().as_nanos() as f64 / args.n as f64
+        })
+    };
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for _ in 0..REPS {
+        without.push(batch());
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(std::io::sink)
+            .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+            .finish();
+        with.push(tracing::subscriber::with_default(subscriber, batch));
+    }
+    checker.ran(args.n * 2 * REPS as u64).unwrap();
+    (median(&mut without), median(&mut with))
+}
+
 /// The no-handler probe: per firing of a declared hook with no handler, the time and the
 /// allocations, against the same loop without the hook.
 struct ProbeRow {
@@ -789,6 +822,8 @@ fn main() {
     } else {
         Vec::new()
     };
+    let subscriber = (!args.subscriber && args.variants.contains(&Variant::W5))
+        .then(|| subscriber_cost(&args, &seq));
     let (rev, runtime_clean) = git_state();
 
     let direct = rows.iter().find(|r| r.variant == Variant::Direct);
@@ -888,6 +923,9 @@ fn main() {
         );
     }
 
+    let targets = w5_targets(&rows, &probes, &inflights, subscriber);
+    targets.print();
+
     let json_rows: Vec<Value> = rows
         .iter()
         .map(|r| {
@@ -926,9 +964,59 @@ fn main() {
         "inflight": inflights.iter().map(InflightRow::to_json).collect::<Vec<_>>(),
         "git": rev,
         "runtime_clean": runtime_clean,
+        "subscriber_ns": subscriber.map(|(without, with)| json!({"without": round2(without), "with": round2(with)})),
+        "targets": targets.json(),
     });
     println!("\n{line}");
     black_box(());
+}
+
+/// The targets of issue 20 that this run measured (a variant, the probe or the in-flight
+/// phase left out leaves its targets out).
+fn w5_targets(
+    rows: &[Row],
+    probes: &[ProbeRow],
+    inflights: &[InflightRow],
+    subscriber: Option<(f64, f64)>,
+) -> targets::Targets {
+    let mut t = targets::Targets::default();
+    let row = |v: Variant| rows.iter().find(|r| r.variant == v);
+    if let Some(r) = row(Variant::W5) {
+        t.at_most("w5 mean", r.mean_ns / 1e3, 1.5, "µs");
+        t.at_most("allocations per w5 run", r.allocs_per_run, 5.0, "");
+    }
+    if let Some(r) = row(Variant::W5Fail) {
+        t.at_most("w5_fail mean", r.mean_ns / 1e3, 3.0, "µs");
+    }
+    for p in probes.iter().filter(|p| !p.name.starts_with("after")) {
+        t.at_most(
+            format!("handler-less `{}` hook, per firing", p.name),
+            p.ns_per_fire,
+            10.0,
+            "ns",
+        );
+    }
+    if let Some(i) = inflights.iter().find(|i| i.name == "w5") {
+        t.at_most(
+            format!("RSS with {} w5 runs in flight", i.runs),
+            mib(i.rss_inflight_kib),
+            40.0,
+            "MiB",
+        );
+    }
+    if let Some((without, with)) = subscriber {
+        t.at_most(
+            format!(
+                "fmt subscriber at INFO: w5 {:.3} µs / {:.3} µs",
+                with / 1e3,
+                without / 1e3
+            ),
+            with / without,
+            1.5,
+            "x",
+        );
+    }
+    t
 }
 
 fn round2(x: f64) -> f64 {

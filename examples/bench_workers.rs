@@ -11,8 +11,19 @@
 //!   re-executed with `--child`), `--conc` runs in flight each: runs per second from the
 //!   workers' start to the last run's end, every run checked completed;
 //! - resumption: a worker holding runs is killed with SIGKILL; the time until each of its
-//!   runs is claimed by the surviving worker, against the lease duration.
+//!   runs is claimed by the surviving worker, against the lease duration;
+//!
+//! then the targets of issue 20 with `met`/`missed`. For W5 in place, the store's commits
+//! per run are counted in the program (a counting wrapper around the store), and the
+//! database's side per run from PostgreSQL's statistics: `pg_stat_database.xact_commit`
+//! (every transaction of the database, the reads' included), `pg_stat_wal.wal_write` and
+//! `wal_sync` (WAL writes and flushes to disk) and the `pg_current_wal_lsn()` bytes, each a
+//! delta over the sequential phase (read 11 s after it, once the backends reported).
 
+#[path = "../benches/counting_store.rs"]
+mod counting_store;
+#[path = "../benches/targets.rs"]
+mod targets;
 #[path = "../benches/w5/mod.rs"]
 mod w5;
 
@@ -66,7 +77,7 @@ fn main() {
         .collect();
 
     let (floor_seq, floor_conc) = runtime.block_on(floor(&url, 2000));
-    let seq = runtime.block_on(sequential(&url, 500));
+    let (seq, per_run) = runtime.block_on(sequential(&url, 500));
     let mut by_workers = Vec::new();
     for &w in &workers {
         let rate = runtime.block_on(with_workers(&url, runs, w, conc, lease_ms));
@@ -78,6 +89,18 @@ fn main() {
     println!("  floor: bare insert-commit, sequential        {floor_seq:>8.0} commits/s");
     println!("  floor: bare insert-commit, 64 in flight      {floor_conc:>8.0} commits/s");
     println!("  W5 in place, sequential                      {seq:>8.0} runs/s");
+    println!(
+        "    per run: {:.2} store commits ({:.2} carrying the run's end) and {:.2} creates; \
+         database: {:.2} transactions (xact_commit), {:.2} WAL writes, {:.2} WAL flushes \
+         (pg_stat_wal), {:.0} WAL bytes (pg_current_wal_lsn)",
+        per_run.commits,
+        per_run.ends,
+        per_run.creates,
+        per_run.xacts,
+        per_run.wal_writes,
+        per_run.wal_syncs,
+        per_run.wal_bytes
+    );
     for (w, rate) in &by_workers {
         println!("  W5, {w} worker process(es) x {conc} in flight    {rate:>8.0} runs/s");
     }
@@ -87,12 +110,36 @@ fn main() {
         resume_max * 1e3,
         resume_max * 1e3 / lease_ms as f64
     );
+    let mut targets = targets::Targets::default();
+    if let Some((w, rate)) = by_workers.iter().find(|(w, _)| *w == 4) {
+        targets.at_least(
+            format!("{w} workers x {conc}: runs/s over the 64-in-flight floor ({floor_conc:.0})"),
+            rate / floor_conc,
+            0.5,
+            "x",
+        );
+    }
+    // W5: five steps and one hook handler, each committed; the run's end rides on the last.
+    targets.at_most(
+        "W5 in place: store commits per run (5 steps + 1 handler)",
+        per_run.commits,
+        6.0,
+        "",
+    );
+    targets.print();
     let workers_json: Vec<String> = by_workers
         .iter()
         .map(|(w, r)| format!("\"{w}\":{r:.0}"))
         .collect();
     println!(
-        "{{\"runs\":{runs},\"conc\":{conc},\"floor_seq\":{floor_seq:.0},\"floor_conc64\":{floor_conc:.0},\"w5_seq\":{seq:.0},\"workers\":{{{}}},\"lease_ms\":{lease_ms},\"resume_mean_ms\":{:.0},\"resume_max_ms\":{:.0}}}",
+        "{{\"targets\":{},\"w5_seq_per_run\":{{\"commits\":{:.2},\"creates\":{:.2},\"xact_commit\":{:.2},\"wal_write\":{:.2},\"wal_sync\":{:.2},\"wal_bytes\":{:.0}}},\"runs\":{runs},\"conc\":{conc},\"floor_seq\":{floor_seq:.0},\"floor_conc64\":{floor_conc:.0},\"w5_seq\":{seq:.0},\"workers\":{{{}}},\"lease_ms\":{lease_ms},\"resume_mean_ms\":{:.0},\"resume_max_ms\":{:.0}}}",
+        targets.json(),
+        per_run.commits,
+        per_run.creates,
+        per_run.xacts,
+        per_run.wal_writes,
+        per_run.wal_syncs,
+        per_run.wal_bytes,
         workers_json.join(","),
         resume_mean * 1e3,
         resume_max * 1e3
@@ -206,16 +253,71 @@ async fn finished(c: &tokio_postgres::Client) -> (i64, i64) {
     (row.get(0), row.get(1))
 }
 
-/// W5 run in place, one after the other.
-async fn sequential(url: &str, n: u64) -> f64 {
+/// What one W5 run in place costs the store and the database, on average.
+#[derive(Default)]
+struct PerRun {
+    commits: f64,
+    ends: f64,
+    creates: f64,
+    xacts: f64,
+    wal_writes: f64,
+    wal_syncs: f64,
+    wal_bytes: f64,
+}
+
+/// The database's counters: transactions committed, WAL writes, WAL flushes, the WAL's
+/// position in bytes. Read on a fresh connection, 11 s after the work measured, so that
+/// the backends have reported their statistics (PostgreSQL 15 holds back an idle backend's
+/// for up to 10 s when it reported less than a second before: read sooner, the last
+/// second's transactions are missing).
+async fn db_counters(url: &str) -> [f64; 4] {
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let row = client(url)
+        .await
+        .query_one(
+            "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())::float8,
+                    wal_write::float8, wal_sync::float8,
+                    (pg_current_wal_lsn() - '0/0'::pg_lsn)::float8
+             FROM pg_stat_wal",
+            &[],
+        )
+        .await
+        .unwrap();
+    [row.get(0), row.get(1), row.get(2), row.get(3)]
+}
+
+/// W5 run in place, one after the other: runs/s, and what a run cost (see [`PerRun`]).
+async fn sequential(url: &str, n: u64) -> (f64, PerRun) {
     reset(url).await;
-    let engine = w5::durable_engine(PostgresStore::connect(url).await.unwrap());
+    let counts = Arc::new(counting_store::Counts::default());
+    let store = counting_store::Counting::new(
+        Arc::new(PostgresStore::connect(url).await.unwrap()),
+        Arc::clone(&counts),
+    );
+    let engine = w5::durable_engine(store);
+    let before = db_counters(url).await;
     let started = Instant::now();
     for _ in 0..n {
         let outcome = engine.run::<w5::W5>(w5::input()).await;
         assert_eq!(outcome.status(), hookflow::RunStatus::Completed);
     }
-    n as f64 / started.elapsed().as_secs_f64()
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    let after = db_counters(url).await;
+    drop(engine);
+    let load = |c: &std::sync::atomic::AtomicU64| {
+        c.load(std::sync::atomic::Ordering::Relaxed) as f64 / n as f64
+    };
+    let per = |i: usize| (after[i] - before[i]) / n as f64;
+    let per_run = PerRun {
+        commits: load(&counts.commits),
+        ends: load(&counts.ends),
+        creates: load(&counts.creates),
+        xacts: per(0),
+        wal_writes: per(1),
+        wal_syncs: per(2),
+        wal_bytes: per(3),
+    };
+    (rate, per_run)
 }
 
 fn spawn_child(url: &str, conc: u64, lease_ms: u64, id: &str) -> Child {

@@ -473,10 +473,12 @@ async fn the_harness_names_the_crash_points_where_a_careless_step_doubles_its_ef
     let report = check_crash_points::<Careless>(|builder| builder, 100).await;
     assert!(!report.is_ok());
     let failing: Vec<String> = report.failures().map(|f| f.point.to_string()).collect();
-    // Only a crash before the careless step's completion is committed runs it again.
+    // Only a crash before the careless step's completion is committed runs it again. (Two
+    // commits: the careless step's completion, before the careful step runs, and the run's
+    // end, which the careful step's completion rides on.)
     assert_eq!(
         failing,
-        ["before commit 1 of 3 (step `charge_carelessly` completed)"]
+        ["before commit 1 of 2 (step `charge_carelessly` completed)"]
     );
     let failure = report.failures().next().unwrap();
     assert_eq!(
@@ -492,7 +494,7 @@ async fn the_harness_names_the_crash_points_where_a_careless_step_doubles_its_ef
     let shown = report.to_string();
     assert!(
         shown.contains(
-            "before commit 1 of 3 (step `charge_carelessly` completed):\n    effects: `charge card` applied 2 times, expected applied 1 time"
+            "before commit 1 of 2 (step `charge_carelessly` completed):\n    effects: `charge card` applied 2 times, expected applied 1 time"
         ),
         "{shown}"
     );

@@ -194,12 +194,12 @@ async fn the_status_of_a_running_run_names_where_its_journal_is<S: Store>(store:
     let summary = engine.status(run_id).await.unwrap();
     assert_eq!(summary.status, StoredStatus::Running);
     assert!(!summary.has_output);
-    // What the store has: a step's start is committed with its end, so the last step that
-    // ended is where the run is.
+    // What the store has: a step's completion is committed before the next step's body
+    // runs, with that step's start, so the step running now is where the run is, in flight.
     let step = summary.current_step.unwrap();
     assert_eq!(
         (step.name.as_str(), step.position, step.in_flight),
-        ("pay", 0, false)
+        ("wait_for_go", 1, true)
     );
     go.go.notify_one();
     assert_eq!(running.await.unwrap().status(), RunStatus::Completed);

@@ -137,6 +137,8 @@ mod hook_timeouts;
 mod metrics;
 mod step_methods;
 mod typed_context;
+// Performance (issue 20): a step's completion rides on the run's next commit.
+mod deferred_commits;
 
 // TLS to PostgreSQL (issue 19).
 mod postgres_tls;

@@ -148,6 +148,10 @@ pub(crate) struct Durable {
     /// Set while a transactional step's transaction is open: the run's commits wait for it,
     /// and ride on its commit (the store's connection is the transaction's meanwhile).
     pub(crate) in_transaction: AtomicBool,
+    /// Set when a step's completion is left to ride on the run's next commit: committed
+    /// before anything with effects runs next (a step's body, a hook handler, the run's
+    /// jobs), or with the run's end (`run::commit::defer_commit`).
+    pub(crate) deferred: AtomicBool,
 }
 
 impl Durable {

@@ -86,6 +86,7 @@ impl Engine {
             cancel,
             deadline_micros: record.deadline_micros,
             in_transaction: Default::default(),
+            deferred: Default::default(),
         };
         let input: W::Input = match serde_json::from_value(record.input) {
             Ok(input) => input,

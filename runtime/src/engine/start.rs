@@ -87,6 +87,7 @@ impl Engine {
                                 .unwrap_or_default(),
                             deadline_micros: options.deadline_micros,
                             in_transaction: Default::default(),
+                            deferred: Default::default(),
                         },
                         Vec::new(),
                     )),

@@ -177,3 +177,28 @@ pub(crate) async fn commit_or_halt(run: &RunShared) {
         halted::<()>().await;
     }
 }
+
+/// Leaves the completion of a step of the body's own sequence (not in a `parallel!` branch),
+/// just recorded, to ride on the run's next commit instead of committing it now: the next
+/// commit is made before anything with effects runs
+/// ([`commit_deferred`]: a step's body, a hook handler, the run's jobs), or is the run's end.
+/// So the last step's completion is committed together with the run's end, one commit fewer
+/// per run. Until then only the body's own code runs, which a resumed run runs again
+/// anyway; a crash meanwhile runs the step again on resume, as a crash before its commit
+/// always did. Without a store, it does nothing.
+#[inline]
+pub(crate) fn defer_commit(run: &RunShared) {
+    if let Some(durable) = &run.durable {
+        durable.deferred.store(true, Ordering::Release);
+    }
+}
+
+/// Commits a step's completion left by [`defer_commit`], if any, before something with
+/// effects runs; if the commit fails, the run halts here, as [`commit_or_halt`] does.
+pub(crate) async fn commit_deferred(run: &RunShared) {
+    if let Some(durable) = &run.durable {
+        if durable.deferred.swap(false, Ordering::AcqRel) {
+            commit_or_halt(run).await;
+        }
+    }
+}

@@ -6,6 +6,7 @@ use std::future::Future;
 
 use tracing::Instrument;
 
+use super::commit::commit_deferred;
 use super::firing::Firing;
 use super::halt::{halted, stop};
 use crate::context::{Halt, HookContext, RunShared, WorkflowContext, Writer};
@@ -63,6 +64,9 @@ async fn call_handler<T, Fut, H: ?Sized>(
 where
     Fut: Future<Output = Result<T, BoxError>>,
 {
+    // A step's completion left to ride on the next commit is committed before the handler
+    // has effects.
+    commit_deferred(run).await;
     if let Some(fault) = run.env.faults.handler(entry.name) {
         return if fault.is_panic() {
             Err(PanicError {

@@ -227,6 +227,18 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
     let count = u32::try_from(jobs.len()).unwrap_or(u32::MAX);
     let jobs = if status == RunStatus::Completed {
         if !jobs.is_empty() {
+            // The last step's completion, left to ride on the run's end, is committed before
+            // the jobs leave the run.
+            if let Some(durable) = &run.durable {
+                if durable
+                    .deferred
+                    .swap(false, std::sync::atomic::Ordering::AcqRel)
+                {
+                    if let Err(failed) = commit(run, None).await {
+                        return ended_by(run, failed).await;
+                    }
+                }
+            }
             run.record(EventKind::JobsDispatched { count });
             if let Some(dispatcher) = &run.env.dispatcher {
                 for job in &jobs {
