@@ -1,6 +1,6 @@
 //! The command line.
 
-use crate::w5::Variant;
+use crate::w5::{Probe, Variant};
 
 pub(crate) struct Args {
     pub(crate) n: u64,
@@ -12,6 +12,7 @@ pub(crate) struct Args {
     pub(crate) alloc_sites: bool,
     pub(crate) profile: bool,
     pub(crate) inflight_child: Option<String>,
+    pub(crate) profile_probe: Option<Probe>,
 }
 
 pub(crate) fn parse_args() -> Args {
@@ -25,6 +26,7 @@ pub(crate) fn parse_args() -> Args {
         alloc_sites: false,
         profile: false,
         inflight_child: None,
+        profile_probe: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -51,6 +53,16 @@ pub(crate) fn parse_args() -> Args {
             "--subscriber" => args.subscriber = true,
             "--alloc-sites" => args.alloc_sites = true,
             "--profile" => args.profile = true,
+            "--profile-probe" => {
+                args.profile = true;
+                args.profile_probe = Some(match value().as_str() {
+                    "baseline" => Probe::Baseline,
+                    "step" => Probe::Step,
+                    "before" => Probe::Before,
+                    "after" => Probe::After,
+                    other => usage(&format!("probe {other}")),
+                });
+            }
             "--inflight-child" => args.inflight_child = Some(value()),
             "--bench" => {} // passed by `cargo bench`-style runners; nothing to do
             other => usage(&format!("unknown option {other}")),
@@ -65,7 +77,7 @@ pub(crate) fn parse_args() -> Args {
 pub(crate) fn usage(problem: &str) -> ! {
     eprintln!(
         "bench_w5: {problem}\nusage: bench_w5 [--n N] [--conc C] [--variants a,b] [--subscriber] \
-         [--inflight K] [--probe-count C] [--alloc-sites] [--profile]"
+         [--inflight K] [--probe-count C] [--alloc-sites] [--profile] [--profile-probe baseline|step|before|after]"
     );
     std::process::exit(2)
 }

@@ -19,7 +19,9 @@
 //!   (build with `CARGO_PROFILE_RELEASE_DEBUG=line-tables-only` for inlined frames) and
 //!   skips the measurements;
 //! - `--profile` only runs N sequential runs of each variant, untimed, for a profiler
-//!   (`valgrind --tool=callgrind`, `perf record`).
+//!   (`valgrind --tool=callgrind`, `perf record`);
+//! - `--profile-probe KIND` (`baseline`, `step`, `before`, `after`) only runs N probe runs of
+//!   `--probe-count` firings each, untimed, without a hook table, for a profiler.
 //!
 //! Per variant it prints the mean (the median of 3 timed batches of N runs), p50 and p99 (each
 //! run timed on its own), runs per second sequential and with C in flight (each run its own
@@ -74,6 +76,17 @@ fn main() {
     let seq = current_thread();
     if args.alloc_sites {
         alloc_sites(&args.variants, &seq);
+        return;
+    }
+    if let Some(kind) = args.profile_probe {
+        let engine = w5::probe_engine(false);
+        seq.block_on(async {
+            for _ in 0..args.n {
+                w5::probe_run(&engine, kind, args.probe_count)
+                    .await
+                    .unwrap();
+            }
+        });
         return;
     }
     if args.profile {
