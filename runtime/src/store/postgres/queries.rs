@@ -324,15 +324,15 @@ pub(super) async fn prune(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let tx = client.transaction().await.map_err(pg(context))?;
     let runs = tx
-        .prepare_cached(&format!(
+        .prepare_cached(
             "DELETE FROM hookflow_runs WHERE run_id IN (
                 SELECT run_id FROM hookflow_runs
                 WHERE ended_at < $1
                 ORDER BY ended_at, run_id
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED)
-             RETURNING run_id"
-        ))
+             RETURNING run_id",
+        )
         .await
         .map_err(pg(context))?;
     let events = tx
