@@ -1,5 +1,5 @@
 //! W5, the workload of hookflow's benchmarks, written once for the criterion bench
-//! (`benches/w5.rs`) and the bench program (`examples/bench_w5.rs`).
+//! (`benches/w5.rs`) and the bench program (`examples/bench_w5/`).
 //!
 //! Five steps in sequence; each takes `State { n, items }` (10 items) and returns
 //! `State { n: n + 1, items }` with compensation data `Undo { n }`; each compensation counts

@@ -145,3 +145,6 @@ mod deferred_commits;
 mod postgres_tls;
 // Store::find_by_idempotency_key (the dashboard's search).
 mod find_by_key;
+
+// Hook points without handlers: the fast path (issue 20, second pass).
+mod unhandled_hooks;

@@ -74,24 +74,33 @@ impl HookRefusal for () {
 }
 
 pin_project_lite::pin_project! {
-    /// A firing: the hook kind's own, or a refusal, ready at once.
+    /// A firing: the hook kind's own, or an output ready at once (a refusal, or the output of a
+    /// point without handlers).
     #[project = FiringProj]
     pub(crate) enum Firing<F, O> {
         Fire { #[pin] fire: F },
-        Refused { output: Option<O> },
+        Ready { output: Option<O> },
     }
 }
 
 impl<F: Future<Output = O>, O> Future for Firing<F, O> {
     type Output = O;
+    // Inlined: a ready output (a point without handlers) costs its caller a few instructions;
+    // the kind's own future is polled out of line.
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O> {
         match self.project() {
-            FiringProj::Fire { fire } => fire.poll(cx),
-            // Polled once: a firing is awaited once, and its refusal is ready at once.
-            FiringProj::Refused { output } => match output.take() {
+            FiringProj::Fire { fire } => poll_fire(fire, cx),
+            // Polled once: a firing is awaited once, and its ready output is ready at once.
+            FiringProj::Ready { output } => match output.take() {
                 Some(output) => Poll::Ready(output),
                 None => Poll::Pending,
             },
         }
     }
+}
+
+#[inline(never)]
+fn poll_fire<F: Future>(fire: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fire.poll(cx)
 }

@@ -227,11 +227,22 @@ impl WorkflowContext {
         K::Output: HookRefusal,
     {
         if TypeId::of::<W>() == self.workflow_type {
+            // The fast path: a point without handlers neither records a firing nor builds the
+            // kind's future (as `K::fire` would find, after building it).
+            if !self
+                .table
+                .as_deref()
+                .is_some_and(|table| table.has_handlers(point.index()))
+            {
+                return foreign::Firing::Ready {
+                    output: Some(K::unhandled(payload)),
+                };
+            }
             foreign::Firing::Fire {
                 fire: K::fire(point, self, payload),
             }
         } else {
-            foreign::Firing::Refused {
+            foreign::Firing::Ready {
                 output: Some(K::Output::refused(self, W::META.name(), point.name())),
             }
         }

@@ -176,6 +176,12 @@ pub trait Fire<W>: Sized + 'static {
         ctx: &'a WorkflowContext,
         payload: Self::Payload<'a>,
     ) -> impl Future<Output = Self::Output> + Send + 'a;
+
+    /// What firing returns when the hook point has no handler: the payload back (`before`),
+    /// nothing (`after`), no results (`step`). Called instead of [`Fire::fire`], without
+    /// building its future, when the workflow's hook table has nothing at the point.
+    #[doc(hidden)]
+    fn unhandled(payload: Self::Payload<'_>) -> Self::Output;
 }
 
 /// What a `before` hook's payload must be: a serde type, because the run's journal records

@@ -447,6 +447,13 @@ impl WorkflowHookTable {
     }
 
     /// The handlers at `index`, if there are any and they are `H`s.
+    /// Whether any handler was registered at `index`: when not, [`list`](Self::list) is
+    /// `None` whatever the handler type. Never looks at the handlers themselves.
+    #[inline]
+    pub(crate) fn has_handlers(&self, index: usize) -> bool {
+        matches!(self.points.get(index), Some(Some(_)))
+    }
+
     pub(crate) fn list<H: ?Sized + 'static>(&self, index: usize) -> Option<&HandlerList<H>> {
         self.points
             .get(index)?

@@ -49,7 +49,8 @@ fn hook_context<H: ?Sized>(
 }
 
 fn handler_span<H: ?Sized>(hook: &'static str, entry: &HandlerEntry<H>) -> tracing::Span {
-    tracing::info_span!("hook", hook, slot = %entry.slot, handler = entry.name)
+    // DEBUG, like a step's span: per-handler detail.
+    tracing::debug_span!("hook", hook, slot = %entry.slot, handler = entry.name)
 }
 
 /// Calls a before/after handler of hook `hook`, within its time limit if it has one, unless
@@ -99,6 +100,10 @@ where
 impl<W: Workflow, T: Send + 'static> Fire<W> for Before<T> {
     type Payload<'p> = T;
     type Output = Result<T, HookError>;
+
+    fn unhandled(payload: T) -> Self::Output {
+        Ok(payload)
+    }
 
     async fn fire(point: HookPoint<W, Self>, ctx: &WorkflowContext, payload: T) -> Self::Output {
         let run = ctx.shared();
@@ -173,6 +178,8 @@ impl<W: Workflow, T: Sync + 'static> Fire<W> for After<T> {
     type Payload<'p> = &'p T;
     type Output = ();
 
+    fn unhandled(_value: &T) {}
+
     async fn fire<'a>(point: HookPoint<W, Self>, ctx: &'a WorkflowContext, value: &'a T) {
         fire_after::<W, dyn ErasedAfter<T>, _>(ctx, point.index(), point.name(), Value(value))
             .await;
@@ -182,6 +189,8 @@ impl<W: Workflow, T: Sync + 'static> Fire<W> for After<T> {
 impl<W: Workflow, I: Sync + 'static, O: Sync + 'static> Fire<W> for AfterResult<I, O> {
     type Payload<'p> = (&'p I, &'p O);
     type Output = ();
+
+    fn unhandled(_pair: (&I, &O)) {}
 
     async fn fire<'a>(
         point: HookPoint<W, Self>,
@@ -293,6 +302,10 @@ async fn fire_after<W: Workflow, H: ?Sized + 'static, V: Observed<H>>(
 impl<W: Workflow, T: Clone + Send + Sync + 'static, R: Send + 'static> Fire<W> for StepHook<T, R> {
     type Payload<'p> = T;
     type Output = Result<Vec<R>, HookError>;
+
+    fn unhandled(_payload: T) -> Self::Output {
+        Ok(Vec::new())
+    }
 
     async fn fire(point: HookPoint<W, Self>, ctx: &WorkflowContext, payload: T) -> Self::Output {
         let run = ctx.shared();

@@ -155,7 +155,8 @@ impl StepRun {
             ctx,
             meta,
             frame: wf.frame,
-            span: tracing::info_span!("step", step = name, position, attempt = 1u32),
+            // DEBUG: a run's per-step detail costs an INFO subscriber nothing.
+            span: tracing::debug_span!("step", step = name, position, attempt = 1u32),
         }
     }
 

@@ -263,7 +263,13 @@ impl StepRun {
             Attempt::Panicked(panic) => (panic.message(), true),
             Attempt::Injected(fault) => (fault.message(), false),
         };
-        tracing::warn!(parent: &self.span, %error, "hookflow: best-effort step failed; the workflow goes on");
+        if self.span.is_disabled() {
+            // The step's span is DEBUG: at INFO the warning names the step itself.
+            let (step, position) = (self.ctx.step, self.ctx.position);
+            tracing::warn!(step, position, %error, "hookflow: best-effort step failed; the workflow goes on");
+        } else {
+            tracing::warn!(parent: &self.span, %error, "hookflow: best-effort step failed; the workflow goes on");
+        }
         {
             let run = self.run();
             let mut state = lock(&run.state);
