@@ -353,10 +353,10 @@ pub(super) fn prune(
     let mut select = conn
         .prepare_cached(&format!(
             "SELECT run_id FROM runs
-             WHERE status IN ({}) AND updated_at < ?1
+             WHERE {} AND updated_at < ?1
              ORDER BY updated_at, run_id
              LIMIT ?2",
-            row::finished_statuses()
+            super::schema::ended()
         ))
         .map_err(unavailable(context))?;
     let ids = select
