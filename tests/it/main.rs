@@ -144,3 +144,5 @@ mod deferred_commits;
 mod postgres_tls;
 // Store::find_by_idempotency_key (the dashboard's search).
 mod find_by_key;
+// Performance (issue 20, second pass): the SQLite store groups the writes of concurrent runs.
+mod sqlite_groups;

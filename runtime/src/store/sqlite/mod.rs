@@ -315,9 +315,12 @@ impl Store for SqliteStore {
             "commit",
             |conn| commit(conn, run_id, fence, events, update.as_ref()),
             || {
-                let events = events.to_vec();
+                // Encoded here, on the caller's thread: the writer thread only writes.
+                let events = queries::encode(run_id, events);
                 let update = update.clone();
-                move |conn: &Connection| commit(conn, run_id, fence, &events, update.as_ref())
+                move |conn: &Connection| {
+                    queries::commit_encoded(conn, run_id, fence, &events?, update.as_ref())
+                }
             },
         )
     }
