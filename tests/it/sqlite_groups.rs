@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use hookflow::prelude::*;
 use hookflow::store::sqlite::SqliteStore;
-use hookflow::store::{Lease, RunRecord, Store, StoreError, StoreTransaction, StoredStatus};
+use hookflow::store::{Lease, RunRecord, Store, StoreError, StoredStatus};
 use hookflow::{Event, EventKind, Origin, RunId};
 
 #[derive(Debug, thiserror::Error)]
@@ -15,18 +15,18 @@ use hookflow::{Event, EventKind, Origin, RunId};
 struct Never;
 
 #[step]
-async fn pick(_ctx: &StepContext, order: u64) -> Result<StepResponse<u64, ()>, Never> {
-    Ok(StepResponse::new(order + 1, ()))
+async fn pick(_ctx: &StepContext, order: u64) -> Result<u64, Never> {
+    Ok(order + 1)
 }
 
 #[step]
-async fn pack(_ctx: &StepContext, order: u64) -> Result<StepResponse<u64, ()>, Never> {
-    Ok(StepResponse::new(order * 2, ()))
+async fn pack(_ctx: &StepContext, order: u64) -> Result<u64, Never> {
+    Ok(order * 2)
 }
 
 #[step]
-async fn post(_ctx: &StepContext, order: u64) -> Result<StepResponse<u64, ()>, Never> {
-    Ok(StepResponse::new(order + 3, ()))
+async fn post(_ctx: &StepContext, order: u64) -> Result<u64, Never> {
+    Ok(order + 3)
 }
 
 #[workflow]
@@ -44,12 +44,12 @@ fn tempdir(name: &str) -> PathBuf {
 }
 
 /// 64 runs in flight on two runtime threads: each completes with its own output and its
-/// whole journal in the store, and their writes share transactions (at least two writes a
-/// transaction on average), where each write alone would be one.
+/// whole journal in the store, and their writes share transactions: at least ten writes a
+/// transaction on average.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_commits_of_concurrent_runs_share_write_transactions() {
     const RUNS: u64 = 64;
-    const ROUNDS: u64 = 4;
+    const ROUNDS: u64 = 8;
     let dir = tempdir("share");
     let store = Arc::new(SqliteStore::open(dir.join("runs.db")).unwrap());
     let engine = Arc::new(
@@ -89,8 +89,10 @@ async fn the_commits_of_concurrent_runs_share_write_transactions() {
     let stats = store.write_stats();
     // The create and one commit a step, the last with the run's end.
     assert!(stats.writes() >= RUNS * ROUNDS * 4, "{stats:?}");
+    // Taking the connection whenever it is free on the runtime's threads (the writer
+    // grouping only the writes that found it busy) made 5-8 writes a transaction here.
     assert!(
-        stats.transactions() * 2 <= stats.writes(),
+        stats.transactions() * 10 <= stats.writes(),
         "the writes of concurrent runs were not grouped: {stats:?}"
     );
     drop(engine);
