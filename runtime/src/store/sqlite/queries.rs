@@ -446,8 +446,11 @@ mod tests {
     /// The opcodes of `sql`'s program, by name.
     fn opcodes(conn: &Connection, sql: &str) -> Vec<String> {
         let mut explain = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; explain.parameter_count()];
         explain
-            .query_map([], |row| row.get::<_, String>(1))
+            .query_map(rusqlite::params_from_iter(nulls), |row| {
+                row.get::<_, String>(1)
+            })
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
