@@ -69,6 +69,11 @@ impl Counters {
         self.queued.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// A write that could not be sent to the writer thread (it stopped).
+    pub(super) fn unqueue(&self) {
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+
     /// A group of `size` writes written (and answered) by the writer thread.
     pub(super) fn grouped(&self, size: usize) {
         self.groups.fetch_add(1, Ordering::Relaxed);

@@ -147,15 +147,19 @@ impl SqliteStore {
                 return Box::pin(std::future::ready(result));
             }
         }
+        let (reply, response) = oneshot::channel();
+        let request = Request::Write(Box::new(WriteOp {
+            write: Some(later()),
+            result: None,
+            reply,
+        }));
         self.counters.queue();
-        let write = later();
-        self.send(move |reply| {
-            Request::Write(Box::new(WriteOp {
-                write: Some(write),
-                result: None,
-                reply,
-            }))
-        })
+        if self.requests.send(request).is_err() {
+            // No writer thread to answer: the next writes try the caller's thread again.
+            self.counters.unqueue();
+            return Box::pin(std::future::ready(Err(stopped())));
+        }
+        Box::pin(async move { response.await.map_err(|_| stopped())? })
     }
 
     pub(super) fn send<T: Send + 'static>(
