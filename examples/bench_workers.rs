@@ -22,6 +22,8 @@
 
 #[path = "../benches/counting_store.rs"]
 mod counting_store;
+#[path = "bench_workers/cpu.rs"]
+mod cpu;
 #[path = "../benches/targets.rs"]
 mod targets;
 #[path = "../benches/w5/mod.rs"]
@@ -80,8 +82,8 @@ fn main() {
     let (seq, per_run) = runtime.block_on(sequential(&url, 500));
     let mut by_workers = Vec::new();
     for &w in &workers {
-        let rate = runtime.block_on(with_workers(&url, runs, w, conc, lease_ms));
-        by_workers.push((w, rate));
+        let (rate, cpu) = runtime.block_on(with_workers(&url, runs, w, conc, lease_ms));
+        by_workers.push((w, rate, cpu));
     }
     let (resume_mean, resume_max, orphans) = runtime.block_on(resumption(&url, lease_ms, conc));
 
@@ -101,8 +103,15 @@ fn main() {
         per_run.wal_syncs,
         per_run.wal_bytes
     );
-    for (w, rate) in &by_workers {
+    for (w, rate, cpu) in &by_workers {
         println!("  W5, {w} worker process(es) x {conc} in flight    {rate:>8.0} runs/s");
+        println!(
+            "    CPU per run: worker processes {:.0} µs, PostgreSQL {:.0} µs: {} cores allow at most {:.0} runs/s",
+            cpu.workers_us,
+            cpu.server_us,
+            cpu::cores(),
+            cpu.ceiling()
+        );
     }
     println!(
         "  resumption after SIGKILL ({orphans} runs, lease {lease_ms} ms): mean {:.0} ms, max {:.0} ms = {:.2}x the lease",
@@ -111,7 +120,7 @@ fn main() {
         resume_max * 1e3 / lease_ms as f64
     );
     let mut targets = targets::Targets::default();
-    if let Some((w, rate)) = by_workers.iter().find(|(w, _)| *w == 4) {
+    if let Some((w, rate, _)) = by_workers.iter().find(|(w, _, _)| *w == 4) {
         targets.at_least(
             format!("{w} workers x {conc}: runs/s over the 64-in-flight floor ({floor_conc:.0})"),
             rate / floor_conc,
@@ -129,7 +138,12 @@ fn main() {
     targets.print();
     let workers_json: Vec<String> = by_workers
         .iter()
-        .map(|(w, r)| format!("\"{w}\":{r:.0}"))
+        .map(|(w, r, cpu)| {
+            format!(
+                "\"{w}\":{{\"runs_per_s\":{r:.0},\"cpu_us_per_run\":{{\"workers\":{:.0},\"server\":{:.0}}}}}",
+                cpu.workers_us, cpu.server_us
+            )
+        })
         .collect();
     println!(
         "{{\"targets\":{},\"w5_seq_per_run\":{{\"commits\":{:.2},\"creates\":{:.2},\"xact_commit\":{:.2},\"wal_write\":{:.2},\"wal_sync\":{:.2},\"wal_bytes\":{:.0}}},\"runs\":{runs},\"conc\":{conc},\"floor_seq\":{floor_seq:.0},\"floor_conc64\":{floor_conc:.0},\"w5_seq\":{seq:.0},\"workers\":{{{}}},\"lease_ms\":{lease_ms},\"resume_mean_ms\":{:.0},\"resume_max_ms\":{:.0}}}",
@@ -366,36 +380,63 @@ async fn enqueue(url: &str, n: u64) -> Vec<RunId> {
     ids
 }
 
-/// `n` enqueued runs, taken by `workers` processes.
-async fn with_workers(url: &str, n: u64, workers: u64, conc: u64, lease_ms: u64) -> f64 {
+/// `n` enqueued runs, taken by `workers` processes: runs/s, and the CPU time a run cost the
+/// worker processes and the server.
+async fn with_workers(
+    url: &str,
+    n: u64,
+    workers: u64,
+    conc: u64,
+    lease_ms: u64,
+) -> (f64, cpu::PerRun) {
     reset(url).await;
     enqueue(url, n).await;
     let c = client(url).await;
     let xacts_before = xacts(&c).await;
+    let server = cpu::server_pid(&c).await;
+    let server_before = server.map(cpu::server).unwrap_or_default();
     let started = Instant::now();
     let mut children: Vec<Child> = (0..workers)
         .map(|i| spawn_child(url, conc, lease_ms, &format!("bench-{workers}-{i}")))
         .collect();
+    // Polled through the status index every 10 ms, so that the polling costs the server
+    // little of the CPU measured.
     loop {
-        let (completed, other) = finished(&c).await;
-        assert_eq!(other, 0, "every W5 run completes");
-        if completed as u64 == n {
+        let running: i64 = c
+            .query_one(
+                "SELECT count(*) FROM hookflow_runs WHERE status = 'running'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if running == 0 {
             break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(600),
-            "{completed} of {n} runs completed after 10 minutes"
+            "{running} of {n} runs still running after 10 minutes"
         );
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
+    let (completed, other) = finished(&c).await;
+    assert_eq!((completed as u64, other), (n, 0), "every W5 run completes");
+    let workers_cpu: f64 = children.iter().filter_map(|c| cpu::seconds(c.id())).sum();
+    let server_cpu = server.map_or(0.0, |pid| {
+        cpu::spent_since(&server_before, &cpu::server(pid))
+    });
     let per_run = (xacts(&c).await - xacts_before) as f64 / n as f64;
     eprintln!("  ({workers} workers: {per_run:.1} transactions per run, polling included)");
+    let cpu = cpu::PerRun {
+        workers_us: workers_cpu * 1e6 / n as f64,
+        server_us: server_cpu * 1e6 / n as f64,
+    };
     for child in &mut children {
         let _ = child.kill();
         let _ = child.wait();
     }
-    rate
+    (rate, cpu)
 }
 
 /// Transactions committed in the database so far.
@@ -415,10 +456,18 @@ async fn resumption(url: &str, lease_ms: u64, conc: u64) -> (f64, f64, usize) {
     enqueue(url, 20_000).await;
     let c = client(url).await;
     let mut victim = spawn_child(url, conc, lease_ms, "victim");
-    // Let the victim hold runs, then kill it at once.
+    // Let the victim complete some runs and hold others, then kill it at once.
     loop {
         let (completed, _) = finished(&c).await;
-        if completed > 200 {
+        let held: i64 = c
+            .query_one(
+                "SELECT count(*) FROM hookflow_runs WHERE owner = 'victim' AND status = 'running'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if completed > 200 && held > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;

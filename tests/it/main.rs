@@ -97,6 +97,7 @@ mod panics;
 mod parallel;
 mod porulle_example;
 mod postgres_connect;
+mod postgres_plans;
 mod postgres_store;
 mod prune;
 mod quarantine;

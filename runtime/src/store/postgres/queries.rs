@@ -184,19 +184,38 @@ pub(super) async fn claim_next(
     let tx = client.transaction().await.map_err(pg("begin a claim"))?;
     let statement = tx
         .prepare_cached(&format!(
-            "UPDATE hookflow_runs SET owner = $1, fence = fence + 1,
-                    lease_until = {NOW} + $2, lease_micros = $2,
-                    status = 'running', wake_at = NULL, waiting_for = NULL
-                 WHERE run_id IN (
-                    SELECT run_id FROM hookflow_runs
-                    WHERE (status = 'running' OR (status = 'waiting' AND wake_at <= {NOW}))
+            // The runs ready (`hookflow_runs_by_status`, oldest first: it stops after
+            // `limit`, past the runs in flight only, never the ended ones) and the parked
+            // runs due (`hookflow_runs_waking`), each locked apart (a locking clause cannot
+            // go with UNION), then the oldest `limit` of both taken.
+            "WITH ready AS (
+                    SELECT run_id, created_at FROM hookflow_runs
+                    WHERE status = 'running'
                         AND (owner IS NULL OR lease_until IS NULL OR lease_until <= {NOW})
                         AND (workflow, version) IN
                             (SELECT * FROM UNNEST($3::TEXT[], $4::BIGINT[]))
                         AND run_id <> ALL($6)
                     ORDER BY created_at, run_id
                     LIMIT $5
-                    FOR UPDATE SKIP LOCKED)
+                    FOR UPDATE SKIP LOCKED
+                ), due AS (
+                    SELECT run_id, created_at FROM hookflow_runs
+                    WHERE status = 'waiting' AND wake_at <= {NOW}
+                        AND (owner IS NULL OR lease_until IS NULL OR lease_until <= {NOW})
+                        AND (workflow, version) IN
+                            (SELECT * FROM UNNEST($3::TEXT[], $4::BIGINT[]))
+                        AND run_id <> ALL($6)
+                    ORDER BY created_at, run_id
+                    LIMIT $5
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE hookflow_runs SET owner = $1, fence = fence + 1,
+                    lease_until = {NOW} + $2, lease_micros = $2,
+                    status = 'running', wake_at = NULL, waiting_for = NULL
+                 WHERE run_id IN (
+                    SELECT run_id FROM (SELECT * FROM ready UNION ALL SELECT * FROM due) c
+                    ORDER BY created_at, run_id
+                    LIMIT $5)
                  RETURNING {RECORD_COLUMNS}"
         ))
         .await
@@ -305,16 +324,15 @@ pub(super) async fn prune(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let tx = client.transaction().await.map_err(pg(context))?;
     let runs = tx
-        .prepare_cached(&format!(
+        .prepare_cached(
             "DELETE FROM hookflow_runs WHERE run_id IN (
                 SELECT run_id FROM hookflow_runs
-                WHERE status IN ({}) AND updated_at < $1
-                ORDER BY updated_at, run_id
+                WHERE ended_at < $1
+                ORDER BY ended_at, run_id
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED)
              RETURNING run_id",
-            row::finished_statuses()
-        ))
+        )
         .await
         .map_err(pg(context))?;
     let events = tx

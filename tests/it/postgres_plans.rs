@@ -1,0 +1,154 @@
+//! What the PostgreSQL store's statements cost the server, read from its statistics: a
+//! commit of a running run updates the run's row in place (a HOT update, which adds no index
+//! entry), and a claim reads the runs it takes (and those in flight), neither the rest of
+//! the backlog nor the ended runs before them. Each test has a database of its own; a backend's statistics reach
+//! `pg_stat_user_tables` when it ends, so each measurement ends its store first.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hookflow::prelude::*;
+use hookflow::store::postgres::PostgresStore;
+use hookflow::store::{Lease, Store};
+
+use crate::support::postgres::{pg_database, pg_psql};
+
+#[derive(Debug, thiserror::Error)]
+#[error("never")]
+struct Never;
+
+#[step]
+async fn count(_ctx: &StepContext, i: u32) -> Result<u32, Never> {
+    Ok(i)
+}
+
+#[workflow]
+async fn tally(ctx: &WorkflowContext, n: u32) -> Result<u32, Never> {
+    let mut total = 0;
+    for i in 0..n {
+        total += count(ctx, i).await?;
+    }
+    Ok(total)
+}
+
+fn engine(store: Arc<PostgresStore>) -> Engine {
+    Engine::builder().store(store).workflow::<Tally>().build()
+}
+
+/// `hookflow_runs`' counters: rows inserted, updated, updated in place (HOT), and read
+/// (sequential scans' rows and index scans' heap fetches).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Counters {
+    inserted: i64,
+    updated: i64,
+    hot: i64,
+    read: i64,
+}
+
+async fn counters(url: &str) -> Counters {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd,
+                    coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
+             FROM pg_stat_user_tables WHERE relname = 'hookflow_runs'",
+            &[],
+        )
+        .await
+        .unwrap();
+    Counters {
+        inserted: row.get(0),
+        updated: row.get(1),
+        hot: row.get(2),
+        read: row.get(3),
+    }
+}
+
+/// Polls the counters until `done` holds (the backends that ended have reported).
+async fn counters_once(url: &str, done: impl Fn(&Counters) -> bool) -> Counters {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = counters(url).await;
+        if done(&now) {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the statistics did not reach {now:?} in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_running_runs_commits_update_its_row_in_place() {
+    let url = pg_database("hot_commits");
+    let store = Arc::new(PostgresStore::connect(&url).await.unwrap());
+    let outcome = engine(store).run::<Tally>(20).await;
+    assert_eq!(outcome.into_result().unwrap(), 190);
+    // The engine and its store are gone: their backends report as they end.
+    let after = counters_once(&url, |c| c.inserted == 1 && c.updated >= 20).await;
+    // Every commit but the run's end (it changes the status, which indexes name) is in place.
+    assert!(
+        after.hot >= after.updated - 1,
+        "{} of {} updates of the run's row were HOT",
+        after.hot,
+        after.updated
+    );
+}
+
+#[tokio::test]
+async fn a_claim_reads_only_the_runs_it_takes() {
+    let url = pg_database("claim_reads");
+    drop(PostgresStore::connect(&url).await.unwrap());
+    // 50,000 runs ended, then 200 enqueued (a backlog behind a history).
+    let run = |status: &str, from: u32, to: u32| {
+        format!(
+            "INSERT INTO hookflow_runs (run_id, workflow, version, input, status, origin,
+                 created_at, updated_at)
+             SELECT '01a00000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'), 'tally', 1, '3',
+                 '{status}', 'local', i, i
+             FROM generate_series({from}, {to}) AS i"
+        )
+    };
+    pg_psql(
+        &url,
+        &[
+            &run("completed", 1, 50_000),
+            &run("running", 50_001, 50_200),
+            "ANALYZE hookflow_runs",
+        ],
+    );
+    let before = counters_once(&url, |c| c.inserted == 50_200).await;
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let lease = Lease {
+        owner: "claimer".into(),
+        duration: Duration::from_secs(30),
+    };
+    let found = store
+        .claim_next(&lease, &[("tally".into(), 1)], &[], 16)
+        .await
+        .unwrap();
+    // The oldest 16 of the backlog.
+    let claimed: Vec<String> = found
+        .runs
+        .iter()
+        .map(|(run, _)| run.run_id.to_string())
+        .collect();
+    let oldest: Vec<String> = (50_001..50_017)
+        .map(|i: u32| format!("01a00000-0000-7000-8000-{i:012x}"))
+        .collect();
+    assert_eq!(claimed, oldest);
+    drop(store);
+    let after = counters_once(&url, |c| c.updated >= before.updated + 16).await;
+    // Each run taken is read a few times (found, locked, updated); the other 184 enqueued and
+    // the 50,000 ended are not.
+    assert!(
+        after.read - before.read <= 100,
+        "the claim read {} rows of hookflow_runs to take 16",
+        after.read - before.read
+    );
+}
