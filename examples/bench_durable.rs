@@ -17,7 +17,7 @@ mod w5;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hookflow::store::sqlite::SqliteStore;
+use hookflow::store::sqlite::{SqliteStore, WriteStats};
 use hookflow::store::{RunRecord, RunUpdate, Store, StoredStatus};
 use hookflow::{Event, RunId};
 
@@ -151,16 +151,17 @@ async fn sequential(n: usize) -> (f64, Duration, usize, f64, f64) {
     )
 }
 
-fn concurrent(n: usize, conc: usize) -> f64 {
+/// W5 with `conc` runs in flight on 2 tokio workers: runs/s, and how the store's writes
+/// reached the database (on their callers' threads, or grouped by the writer thread).
+fn concurrent(n: usize, conc: usize) -> (f64, WriteStats) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let dir = fresh_dir("conc");
-    let engine = Arc::new(w5::durable_engine(
-        SqliteStore::open(dir.join("runs.db")).unwrap(),
-    ));
+    let store = Arc::new(SqliteStore::open(dir.join("runs.db")).unwrap());
+    let engine = Arc::new(w5::durable_engine(Arc::clone(&store)));
     let per_task = n / conc;
     let started = Instant::now();
     runtime.block_on(async {
@@ -180,14 +181,59 @@ fn concurrent(n: usize, conc: usize) -> f64 {
         }
     });
     let per_s = (per_task * conc) as f64 / started.elapsed().as_secs_f64();
+    let stats = store.write_stats();
     drop(engine);
     let _ = std::fs::remove_dir_all(dir);
-    per_s
+    (per_s, stats)
+}
+
+/// "N writes in M transactions: K on their callers' threads, G groups of X on average".
+fn describe(stats: &WriteStats) -> String {
+    format!(
+        "{} writes in {} transactions: {} on their callers' threads, {} groups of {:.1} writes on average",
+        stats.writes(),
+        stats.transactions(),
+        stats.on_callers_thread,
+        stats.groups,
+        stats.grouped_writes as f64 / stats.groups.max(1) as f64
+    )
+}
+
+/// `--only seq` or `--only conc`: that phase alone (for profilers), its figure printed.
+fn only() -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 fn main() {
     let n = arg("--n", 2000);
     let conc = arg("--conc", 64);
+    match only().as_deref() {
+        Some("seq") => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let (seq, latency, _, per_run, _) = runtime.block_on(sequential(n));
+            println!(
+                "W5 sequential: {seq:.0} runs/s ({:.1} µs per run, {per_run:.2} writes per run)",
+                latency.as_secs_f64() * 1e6
+            );
+            return;
+        }
+        Some("conc") => {
+            let (per_s, stats) = concurrent(n, conc);
+            println!(
+                "W5 with {conc} in flight (2 workers): {per_s:.0} runs/s ({})",
+                describe(&stats)
+            );
+            return;
+        }
+        _ => {}
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -195,7 +241,7 @@ fn main() {
     let floor = raw_floor(n * 4);
     let commit = runtime.block_on(commit_latency(n));
     let (seq, seq_latency, events, commits_per_run, ends_per_run) = runtime.block_on(sequential(n));
-    let conc_per_s = concurrent(n * 4, conc);
+    let (conc_per_s, conc_stats) = concurrent(n * 4, conc);
     println!("W5 on SqliteStore (WAL, synchronous = NORMAL), n = {n}, {events} events per run");
     println!("  raw floor (rusqlite insert-commit loop):   {floor:>10.0} commits/s");
     println!(
@@ -215,6 +261,7 @@ fn main() {
         "  W5 with {conc} in flight (2 workers):         {conc_per_s:>10.0} runs/s  ({:.1}x sequential)",
         conc_per_s / seq
     );
+    println!("    the store's writes there: {}", describe(&conc_stats));
     let mut targets = targets::Targets::default();
     targets.at_least(
         "W5 sequential, write transactions/s over the floor's",
@@ -239,6 +286,8 @@ fn main() {
             "w5_seq_runs_per_s": seq.round(),
             "w5_seq_us_per_run": (seq_latency.as_secs_f64() * 1e6 * 10.0).round() / 10.0,
             "w5_conc_runs_per_s": conc_per_s.round(),
+            "w5_conc_transactions": conc_stats.transactions(),
+            "w5_conc_writes": conc_stats.writes(),
             "events_per_run": events,
             "transactions_per_run": commits_per_run,
             "targets": targets.json(),

@@ -148,3 +148,5 @@ mod find_by_key;
 
 // Hook points without handlers: the fast path (issue 20, second pass).
 mod unhandled_hooks;
+// Performance (issue 20, second pass): the SQLite store groups the writes of concurrent runs.
+mod sqlite_groups;

@@ -94,7 +94,7 @@ fn a_database_from_a_newer_hookflow_is_refused() {
             err,
             StoreError::IncompatibleSchema {
                 found: 99,
-                supported: 6
+                supported: 7
             }
         ),
         "{err}"

@@ -22,11 +22,14 @@ mod queries;
 mod read;
 mod schedules;
 mod schema;
+mod stats;
 mod transaction;
 mod waiting;
 mod writer;
 
 pub(crate) use self::transaction::SqliteTx;
+
+pub use self::stats::WriteStats;
 
 /// The rusqlite this store is built on: the connection a transactional step writes with is
 /// one of its (`Transaction::sqlite`).
@@ -86,6 +89,9 @@ pub struct SqliteStore {
     read_only: bool,
     /// Wakes the workers of this process waiting on this store ([`SqliteStore::claimable`]).
     wakeup: WakeupSignal,
+    /// How the writes went ([`SqliteStore::write_stats`]), and the writes queued for the
+    /// writer thread, shared with it.
+    counters: Arc<stats::Counters>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -236,9 +242,11 @@ impl SqliteStore {
         let (requests, receiver) = mpsc::channel();
         let conn = Arc::new(Mutex::new(conn));
         let shared = Arc::clone(&conn);
+        let counters = Arc::new(stats::Counters::default());
+        let writer_counters = Arc::clone(&counters);
         thread::Builder::new()
             .name("hookflow-sqlite".into())
-            .spawn(move || writer(&shared, receiver))
+            .spawn(move || writer(&shared, receiver, &writer_counters))
             .map_err(|e| StoreError::Unavailable {
                 context: "start the writer thread".into(),
                 message: e.to_string(),
@@ -249,6 +257,7 @@ impl SqliteStore {
             path,
             read_only,
             wakeup: WakeupSignal::default(),
+            counters,
         })
     }
 
@@ -306,9 +315,12 @@ impl Store for SqliteStore {
             "commit",
             |conn| commit(conn, run_id, fence, events, update.as_ref()),
             || {
-                let events = events.to_vec();
+                // Encoded here, on the caller's thread: the writer thread only writes.
+                let events = queries::encode(run_id, events);
                 let update = update.clone();
-                move |conn: &Connection| commit(conn, run_id, fence, &events, update.as_ref())
+                move |conn: &Connection| {
+                    queries::commit_encoded(conn, run_id, fence, &events?, update.as_ref())
+                }
             },
         )
     }

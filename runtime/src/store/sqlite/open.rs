@@ -11,6 +11,9 @@ use super::schema::{check, migrate};
 use super::{Durability, unavailable};
 use crate::store::StoreError;
 
+/// The statements a connection keeps prepared: more than the store has.
+const STATEMENT_CACHE: usize = 64;
+
 /// The connection of a store opened for writing: the database is created if need be, checked
 /// and migrated (one write lock for both), and only then put in WAL mode, so that another
 /// application's database is refused before anything is written to it.
@@ -22,6 +25,8 @@ pub(super) fn read_write(
     let mut conn = Connection::open(path).map_err(unavailable("open the database"))?;
     conn.busy_timeout(busy_timeout)
         .map_err(unavailable("configure the database"))?;
+    // Every statement the store writes with stays prepared (rusqlite keeps 16 by default).
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     migrate(&mut conn)?;
     let synchronous = match durability {
         Durability::Normal => "NORMAL",
@@ -101,6 +106,7 @@ fn connect(path: &Path, immutable: bool, busy_timeout: Duration) -> Result<Conne
         .map_err(unavailable("configure the database"))?;
     conn.execute_batch("PRAGMA query_only = ON;")
         .map_err(unavailable("configure the database"))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 

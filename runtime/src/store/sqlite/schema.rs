@@ -86,7 +86,25 @@ const MIGRATIONS: &[&str] = &[
         (status, IFNULL(CAST(created_at AS INTEGER), 0), IFNULL(CAST(run_id AS TEXT), ''));
     CREATE INDEX runs_by_workflow_created ON runs
         (workflow, IFNULL(CAST(created_at AS INTEGER), 0), IFNULL(CAST(run_id AS TEXT), ''));",
+    // 7: the ended runs' index of migration 4, on a condition SQLite evaluates without a
+    // temporary table. For `status IN (four values)` it built one (twice for an UPDATE: the
+    // old row and the new) on every write to `runs`: a quarter of a step commit's CPU. The
+    // condition is the prune query's, word for word (`ENDED`).
+    "DROP INDEX runs_ended;
+    CREATE INDEX runs_ended ON runs (updated_at)
+        WHERE CASE status WHEN 'completed' THEN 1 WHEN 'compensated' THEN 1 WHEN 'compensation_failed' THEN 1 WHEN 'cancelled' THEN 1 ELSE 0 END;",
 ];
+
+/// The condition of the ended runs' index (migration 7): the prune query says it word for
+/// word, so that SQLite uses the index.
+pub(super) fn ended() -> String {
+    let whens: String = crate::store::StoredStatus::ALL
+        .into_iter()
+        .filter(|status| status.is_finished())
+        .map(|status| format!(" WHEN '{}' THEN 1", status.as_str()))
+        .collect();
+    format!("CASE status{whens} ELSE 0 END")
+}
 
 /// The tables of a hookflow store (its first version's: later ones are added by migrations).
 const TABLES: [&str; 2] = ["runs", "events"];
@@ -235,6 +253,15 @@ mod tests {
         assert!(
             MIGRATIONS[3].contains(&condition),
             "migration 4 must say `{condition}` for SQLite to use it"
+        );
+    }
+
+    #[test]
+    fn the_ended_runs_index_of_migration_7_has_the_prune_querys_condition() {
+        let condition = format!("WHERE {}", super::ended());
+        assert!(
+            MIGRATIONS[6].contains(&condition),
+            "migration 7 must say `{condition}` for SQLite to use it"
         );
     }
 }

@@ -4,10 +4,11 @@
 
 use std::sync::mpsc;
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 use tokio::sync::{Mutex, oneshot};
 
 use super::read::{list, load, pending};
+use super::stats::Counters;
 use super::{SqliteStore, unavailable};
 use crate::journal::Event;
 use crate::store::{BoxFuture, Found, RunRecord, StoreError, StoredStatus};
@@ -80,23 +81,50 @@ fn in_savepoint<T>(
     conn: &Connection,
     write: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.execute_batch("SAVEPOINT hookflow_write")
-        .map_err(unavailable("begin a savepoint"))?;
+    run(conn, "SAVEPOINT hookflow_write").map_err(unavailable("begin a savepoint"))?;
     let result = write(conn);
-    let end = if result.is_ok() {
-        "RELEASE hookflow_write"
-    } else {
-        "ROLLBACK TO hookflow_write; RELEASE hookflow_write"
-    };
-    conn.execute_batch(end)
-        .map_err(unavailable("end a savepoint"))?;
+    if result.is_err() {
+        run(conn, "ROLLBACK TO hookflow_write").map_err(unavailable("end a savepoint"))?;
+    }
+    run(conn, "RELEASE hookflow_write").map_err(unavailable("end a savepoint"))?;
     result
 }
 
+/// Runs `write` in a write transaction that takes the write lock up front (`BEGIN
+/// IMMEDIATE`): it waits for another process's transaction (up to the busy timeout) instead
+/// of failing at its first write, as a deferred transaction that read first does when another
+/// process wrote since. Committed if `write` succeeds, rolled back otherwise (nothing of it
+/// stays). The statements are the connection's cached ones: none is parsed again.
+pub(super) fn in_transaction<T>(
+    conn: &Connection,
+    write: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    run(conn, "BEGIN IMMEDIATE").map_err(unavailable("begin a transaction"))?;
+    let result = write(conn).and_then(|value| {
+        run(conn, "COMMIT").map_err(unavailable("commit"))?;
+        Ok(value)
+    });
+    if result.is_err() && !conn.is_autocommit() {
+        if let Err(err) = run(conn, "ROLLBACK") {
+            tracing::warn!(%err, "hookflow: rolling back a failed SQLite write failed");
+        }
+    }
+    result
+}
+
+/// Runs one statement without parameters or rows, prepared once per connection.
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 impl SqliteStore {
-    /// Runs `now` in its own transaction on the caller's thread if the connection is free;
+    /// Runs `now` in its own transaction on the caller's thread if the connection is free, no
+    /// write is waiting for the writer thread and its last group had a single write;
     /// otherwise sends the write `later` makes to the writer thread, which groups it with the
-    /// others waiting. A store opened read-only refuses it (`what` it is, for the error).
+    /// others waiting. So a lone run's writes take no thread hop, and once writes of
+    /// concurrent runs arrive together they keep sharing transactions instead of taking the
+    /// connection one by one on the runtime's threads. A store opened read-only refuses it
+    /// (`what` it is, for the error).
     pub(super) fn write<T, F>(
         &self,
         what: &'static str,
@@ -112,23 +140,26 @@ impl SqliteStore {
                 context: what.into(),
             })));
         }
-        if let Ok(mut conn) = self.conn.try_lock() {
-            let result = (|| {
-                let tx = begin(&mut conn)?;
-                let value = now(&tx)?;
-                tx.commit().map_err(unavailable("commit"))?;
-                Ok(value)
-            })();
-            return Box::pin(std::future::ready(result));
+        if !self.counters.to_writer() {
+            if let Ok(conn) = self.conn.try_lock() {
+                self.counters.on_callers_thread();
+                let result = in_transaction(&conn, now);
+                return Box::pin(std::future::ready(result));
+            }
         }
-        let write = later();
-        self.send(move |reply| {
-            Request::Write(Box::new(WriteOp {
-                write: Some(write),
-                result: None,
-                reply,
-            }))
-        })
+        let (reply, response) = oneshot::channel();
+        let request = Request::Write(Box::new(WriteOp {
+            write: Some(later()),
+            result: None,
+            reply,
+        }));
+        self.counters.queue();
+        if self.requests.send(request).is_err() {
+            // No writer thread to answer: the next writes try the caller's thread again.
+            self.counters.unqueue();
+            return Box::pin(std::future::ready(Err(stopped())));
+        }
+        Box::pin(async move { response.await.map_err(|_| stopped())? })
     }
 
     pub(super) fn send<T: Send + 'static>(
@@ -153,12 +184,16 @@ fn stopped() -> StoreError {
 
 /// The writer thread: answers requests in order, grouping consecutive writes into one
 /// transaction.
-pub(super) fn writer(conn: &Mutex<Connection>, requests: mpsc::Receiver<Request>) {
+pub(super) fn writer(
+    conn: &Mutex<Connection>,
+    requests: mpsc::Receiver<Request>,
+    counters: &Counters,
+) {
     let mut next = requests.recv().ok();
     while let Some(request) = next.take() {
         // Waits for a transactional step's transaction to end (a plain thread: blocking is
         // what it is for).
-        let mut conn = conn.blocking_lock();
+        let conn = conn.blocking_lock();
         match request {
             Request::Write(write) => {
                 let mut group = vec![write];
@@ -172,7 +207,9 @@ pub(super) fn writer(conn: &Mutex<Connection>, requests: mpsc::Receiver<Request>
                         Err(_) => break,
                     }
                 }
-                write_group(&mut conn, group);
+                let size = group.len();
+                write_group(&conn, group);
+                counters.grouped(size);
             }
             Request::Load(run_id, reply) => {
                 let _ = reply.send(load(&conn, run_id));
@@ -204,25 +241,16 @@ pub(super) fn writer(conn: &Mutex<Connection>, requests: mpsc::Receiver<Request>
 
 /// Writes a group in one transaction; if the transaction fails as a whole, every write in it
 /// gets the error (and none is recorded).
-fn write_group(conn: &mut Connection, mut group: Vec<Box<dyn Write>>) {
-    let outcome = (|| -> Result<(), StoreError> {
-        let tx = begin(conn)?;
+fn write_group(conn: &Connection, mut group: Vec<Box<dyn Write>>) {
+    let outcome = in_transaction(conn, |conn| {
         for write in &mut group {
-            write.apply(&tx);
+            write.apply(conn);
         }
-        tx.commit().map_err(unavailable("commit"))
-    })();
+        Ok(())
+    });
     for write in group {
         write.answer(outcome.as_ref().err());
     }
-}
-
-/// A write transaction, with the write lock taken up front (`BEGIN IMMEDIATE`): it waits for
-/// another process's transaction (up to the busy timeout) instead of failing at its first
-/// write, as a deferred transaction that read first does when another process wrote since.
-fn begin(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
-    conn.transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(unavailable("begin a transaction"))
 }
 
 fn clone_err(err: &StoreError) -> StoreError {

@@ -1,0 +1,190 @@
+//! The SQLite store's grouped writes: the commits of concurrent runs share write
+//! transactions (counted with `SqliteStore::write_stats`), and a write refused in a group
+//! fails alone, the others in the group written.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hookflow::prelude::*;
+use hookflow::store::sqlite::SqliteStore;
+use hookflow::store::{Lease, RunRecord, Store, StoreError, StoredStatus};
+use hookflow::{Event, EventKind, Origin, RunId};
+
+#[derive(Debug, thiserror::Error)]
+#[error("never")]
+struct Never;
+
+#[step]
+async fn pick(_ctx: &StepContext, order: u64) -> Result<u64, Never> {
+    Ok(order + 1)
+}
+
+#[step]
+async fn pack(_ctx: &StepContext, order: u64) -> Result<u64, Never> {
+    Ok(order * 2)
+}
+
+#[step]
+async fn post(_ctx: &StepContext, order: u64) -> Result<u64, Never> {
+    Ok(order + 3)
+}
+
+#[workflow]
+async fn fulfil(ctx: &WorkflowContext, order: u64) -> Result<u64, Never> {
+    let order = pick(ctx, order).await?;
+    let order = pack(ctx, order).await?;
+    post(ctx, order).await
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hookflow-groups-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// 64 runs in flight on two runtime threads: each completes with its own output and its
+/// whole journal in the store, and their writes share transactions: at least ten writes a
+/// transaction on average.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commits_of_concurrent_runs_share_write_transactions() {
+    const RUNS: u64 = 64;
+    const ROUNDS: u64 = 8;
+    let dir = tempdir("share");
+    let store = Arc::new(SqliteStore::open(dir.join("runs.db")).unwrap());
+    let engine = Arc::new(
+        Engine::builder()
+            .store(Arc::clone(&store))
+            .workflow::<Fulfil>()
+            .build(),
+    );
+    let tasks: Vec<_> = (0..RUNS)
+        .map(|order| {
+            let engine = Arc::clone(&engine);
+            tokio::spawn(async move {
+                let mut runs = Vec::new();
+                for round in 0..ROUNDS {
+                    let input = order * 100 + round;
+                    let outcome = engine.run::<Fulfil>(input).await;
+                    assert_eq!(outcome.output().copied(), Some((input + 1) * 2 + 3));
+                    runs.push(outcome.run_id());
+                }
+                runs
+            })
+        })
+        .collect();
+    let mut runs = Vec::new();
+    for task in tasks {
+        runs.extend(task.await.unwrap());
+    }
+    for run_id in &runs {
+        let (record, events) = store.load(*run_id).await.unwrap();
+        assert_eq!(record.status, StoredStatus::Completed);
+        let completed = events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::StepCompleted { .. }))
+            .count();
+        assert_eq!(completed, 3, "run {run_id}: {events:?}");
+    }
+    let stats = store.write_stats();
+    // The create and one commit a step, the last with the run's end.
+    assert!(stats.writes() >= RUNS * ROUNDS * 4, "{stats:?}");
+    // Taking the connection whenever it is free on the runtime's threads (the writer
+    // grouping only the writes that found it busy) made 5-8 writes a transaction here.
+    assert!(
+        stats.transactions() * 10 <= stats.writes(),
+        "the writes of concurrent runs were not grouped: {stats:?}"
+    );
+    drop(engine);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn record(run_id: RunId) -> RunRecord {
+    RunRecord {
+        run_id,
+        workflow: "fulfil".into(),
+        version: 1,
+        input: serde_json::json!(1),
+        status: StoredStatus::Running,
+        idempotency_key: None,
+        request_id: None,
+        actor: None,
+        origin: Origin::Local,
+        additional_data: None,
+        output: None,
+        error: None,
+        created_at_micros: 1,
+        updated_at_micros: 1,
+        owner: None,
+        fence: 0,
+        lease_until_micros: None,
+        wake_at_micros: None,
+        waiting_for: None,
+        cancel: None,
+        deadline_micros: None,
+    }
+}
+
+/// Four commits wait for the writer thread together (a transaction holds the connection
+/// meanwhile) and are written in one group: the one over the store's length limit is
+/// refused alone, and the three others are in the store.
+#[tokio::test]
+async fn a_write_refused_in_a_group_fails_alone() {
+    let dir = tempdir("refused");
+    let store = SqliteStore::builder()
+        .max_length(10_000)
+        .open(dir.join("runs.db"))
+        .unwrap();
+    let lease = Lease {
+        owner: "groups".into(),
+        duration: std::time::Duration::from_secs(60),
+    };
+    let ids: Vec<RunId> = (0..4).map(|_| RunId::generate()).collect();
+    for run_id in &ids {
+        store.create(&record(*run_id), Some(&lease)).await.unwrap();
+    }
+    let event = |bytes: usize| {
+        vec![Event {
+            seq: 0,
+            at_micros: 1,
+            kind: EventKind::RunFailed {
+                error: "e".repeat(bytes),
+            },
+        }]
+    };
+    let (small, big) = (event(10), event(30_000));
+    let before = store.write_stats();
+    let held = store.begin().await.unwrap();
+    let commits: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, run_id)| {
+            let events = if i == 2 { &big } else { &small };
+            store.commit(*run_id, 1, events, None)
+        })
+        .collect();
+    held.rollback().await.unwrap();
+    let mut results = Vec::new();
+    for commit in commits {
+        results.push(commit.await);
+    }
+    for (i, result) in results.iter().enumerate() {
+        if i == 2 {
+            assert!(
+                matches!(result, Err(StoreError::Refused { .. })),
+                "{result:?}"
+            );
+        } else {
+            assert!(result.is_ok(), "commit {i}: {result:?}");
+        }
+    }
+    let after = store.write_stats();
+    assert_eq!(after.groups - before.groups, 1, "{before:?} {after:?}");
+    assert_eq!(after.grouped_writes - before.grouped_writes, 4);
+    for (i, run_id) in ids.iter().enumerate() {
+        let (_, events) = store.load(*run_id).await.unwrap();
+        assert_eq!(events.len(), usize::from(i != 2), "run {i}: {events:?}");
+    }
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+}
