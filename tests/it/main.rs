@@ -22,6 +22,7 @@ mod support {
     pub mod postgres;
     /// The PostgreSQL server with TLS of `postgres_tls`, and CAs of the tests' own.
     pub mod postgres_tls;
+    pub mod records;
 }
 
 /// Runs each scenario (an `async fn(Arc<dyn Store>-like store)` of the calling module) against

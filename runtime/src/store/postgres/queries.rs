@@ -182,33 +182,25 @@ pub(super) async fn claim_next(
     let versions: Vec<i64> = workflows.iter().map(|(_, v)| i64::from(*v)).collect();
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let tx = client.transaction().await.map_err(pg("begin a claim"))?;
+    // The runs ready (`hookflow_runs_by_status`, oldest first: it stops after `limit`, past
+    // the runs in flight only, never the ended ones) and the parked runs due
+    // (`hookflow_runs_waking`), each locked apart (a locking clause cannot go with UNION),
+    // then the oldest `limit` of both taken.
+    let free = |condition: &str| {
+        format!(
+            "SELECT run_id, created_at FROM hookflow_runs
+             WHERE {condition}
+                AND (owner IS NULL OR lease_until IS NULL OR lease_until <= {NOW})
+                AND (workflow, version) IN (SELECT * FROM UNNEST($3::TEXT[], $4::BIGINT[]))
+                AND run_id <> ALL($6)
+             ORDER BY created_at, run_id
+             LIMIT $5
+             FOR UPDATE SKIP LOCKED"
+        )
+    };
     let statement = tx
         .prepare_cached(&format!(
-            // The runs ready (`hookflow_runs_by_status`, oldest first: it stops after
-            // `limit`, past the runs in flight only, never the ended ones) and the parked
-            // runs due (`hookflow_runs_waking`), each locked apart (a locking clause cannot
-            // go with UNION), then the oldest `limit` of both taken.
-            "WITH ready AS (
-                    SELECT run_id, created_at FROM hookflow_runs
-                    WHERE status = 'running'
-                        AND (owner IS NULL OR lease_until IS NULL OR lease_until <= {NOW})
-                        AND (workflow, version) IN
-                            (SELECT * FROM UNNEST($3::TEXT[], $4::BIGINT[]))
-                        AND run_id <> ALL($6)
-                    ORDER BY created_at, run_id
-                    LIMIT $5
-                    FOR UPDATE SKIP LOCKED
-                ), due AS (
-                    SELECT run_id, created_at FROM hookflow_runs
-                    WHERE status = 'waiting' AND wake_at <= {NOW}
-                        AND (owner IS NULL OR lease_until IS NULL OR lease_until <= {NOW})
-                        AND (workflow, version) IN
-                            (SELECT * FROM UNNEST($3::TEXT[], $4::BIGINT[]))
-                        AND run_id <> ALL($6)
-                    ORDER BY created_at, run_id
-                    LIMIT $5
-                    FOR UPDATE SKIP LOCKED
-                )
+            "WITH ready AS ({}), due AS ({})
                 UPDATE hookflow_runs SET owner = $1, fence = fence + 1,
                     lease_until = {NOW} + $2, lease_micros = $2,
                     status = 'running', wake_at = NULL, waiting_for = NULL
@@ -216,7 +208,9 @@ pub(super) async fn claim_next(
                     SELECT run_id FROM (SELECT * FROM ready UNION ALL SELECT * FROM due) c
                     ORDER BY created_at, run_id
                     LIMIT $5)
-                 RETURNING {RECORD_COLUMNS}"
+                 RETURNING {RECORD_COLUMNS}",
+            free("status = 'running'"),
+            free(&format!("status = 'waiting' AND wake_at <= {NOW}")),
         ))
         .await
         .map_err(pg("prepare a claim"))?;
