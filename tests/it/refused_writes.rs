@@ -273,8 +273,8 @@ mod postgres {
     /// whole: each is then written alone, and only the one with the refused data fails.
     #[tokio::test]
     async fn a_refused_commit_fails_alone_among_those_written_with_it() {
+        use hookflow::Event;
         use hookflow::store::{Lease, RunRecord, StoreError};
-        use hookflow::{Event, Origin};
         let url = pg_database("refused_group");
         let store = PostgresStore::connect(&url).await.unwrap();
         pg_psql(
@@ -289,27 +289,8 @@ mod postgres {
         for _ in 0..4 {
             let run_id = RunId::generate();
             let record = RunRecord {
-                run_id,
-                workflow: "ship".into(),
-                version: 1,
                 input: serde_json::json!({}),
-                status: StoredStatus::Running,
-                idempotency_key: None,
-                request_id: None,
-                actor: None,
-                origin: Origin::Local,
-                additional_data: None,
-                output: None,
-                error: None,
-                created_at_micros: 1,
-                updated_at_micros: 1,
-                owner: None,
-                fence: 0,
-                lease_until_micros: None,
-                wake_at_micros: None,
-                waiting_for: None,
-                cancel: None,
-                deadline_micros: None,
+                ..crate::support::records::running(run_id, "ship")
             };
             store.create(&record, Some(&lease)).await.unwrap();
             ids.push(run_id);
