@@ -1,6 +1,6 @@
 //! A run found by its idempotency key
 //! ([`Store::find_by_idempotency_key`](crate::store::Store::find_by_idempotency_key)), through
-//! the key's unique index (`runs.idempotency_key UNIQUE`).
+//! the key's partial unique index (`runs_by_key`, migration 8).
 
 use rusqlite::{Connection, OptionalExtension};
 

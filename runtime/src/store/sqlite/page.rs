@@ -5,7 +5,7 @@ use rusqlite::{Connection, params};
 
 use super::read::run_row_of;
 use super::unavailable;
-use crate::store::row::{RECORD_COLUMNS, micros, unreadable_record};
+use crate::store::row::{micros, unreadable_record};
 use crate::store::{RunCursor, RunFilter, RunPage, StoreError, StoredStatus};
 
 /// The key runs are paged on, whatever a damaged row holds: SQLite keeps any value in any
@@ -37,11 +37,12 @@ fn page_sql(filter: &RunFilter) -> String {
         "?5 IS NULL AND ?6 IS NULL".to_owned()
     };
     format!(
-        "SELECT rowid, {RECORD_COLUMNS}, {KEY_AT}, {KEY_ID} FROM runs
+        "SELECT rowid, {}, {KEY_AT}, {KEY_ID} FROM runs
          WHERE {status} AND {workflow}
            AND (?3 IS NULL OR {KEY_AT} >= ?3) AND (?4 IS NULL OR {KEY_AT} < ?4)
            AND {after}
-         ORDER BY {KEY_AT} DESC, {KEY_ID} DESC LIMIT ?7"
+         ORDER BY {KEY_AT} DESC, {KEY_ID} DESC LIMIT ?7",
+        *super::read::COLUMNS
     )
 }
 

@@ -4,6 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::read::{claim_key, load, load_readable, load_record, park};
+use super::schema::MAX_RUN_KEY;
 use super::{refusable, unavailable};
 use crate::journal::Event;
 use crate::store::row::{self, micros, origin_str, parse_run_id};
@@ -20,23 +21,28 @@ const INSERT_RUN: &str = "INSERT INTO runs (run_id, workflow, version, input, st
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
      ON CONFLICT (run_id) DO NOTHING";
 
-/// A commit with the run's new status (its end, a park), under its fence.
+/// A commit's check: the run's key and its fence (the generation of its lease).
+const FENCE: &str = "SELECT id, fence FROM runs WHERE run_id = ?1";
+
+/// A commit with the run's new status (its end, a park), under its fence (by its key).
 const END_RUN: &str = "UPDATE runs SET status = ?3, output = ?4, error = ?5, updated_at = ?6,
         owner = CASE WHEN ?7 THEN owner END,
         lease_until = CASE WHEN ?7 THEN lease_until END
-     WHERE run_id = ?1 AND fence = ?2";
+     WHERE id = ?1 AND fence = ?2";
 
-/// A commit of a running run, under its fence.
-const TOUCH_RUN: &str = "UPDATE runs SET updated_at = ?3 WHERE run_id = ?1 AND fence = ?2";
+/// One journal event, keyed `run key << 32 | seq`, with when it was written.
+const INSERT_EVENT: &str = "INSERT OR REPLACE INTO events (id, at, event) VALUES (?1, ?2, ?3)";
 
-/// One journal event.
-const INSERT_EVENT: &str = "INSERT OR REPLACE INTO events (run_id, seq, event) VALUES (?1, ?2, ?3)";
+/// The key of event `seq` of the run whose key is `key`.
+pub(super) fn event_key(key: i64, seq: u32) -> i64 {
+    (key << 32) | i64::from(seq)
+}
 
 /// The ended runs to prune, oldest first, on the ended runs' index (its condition word for
 /// word).
 fn prune_select() -> String {
     format!(
-        "SELECT run_id FROM runs
+        "SELECT id FROM runs
          WHERE {} AND updated_at < ?1
          ORDER BY updated_at, run_id
          LIMIT ?2",
@@ -104,6 +110,17 @@ pub(super) fn create(
     if inserted == 0 {
         return Ok(Created::RunIdTaken);
     }
+    // Its events are keyed `key << 32 | seq`: a larger key cannot be.
+    let key = conn.last_insert_rowid();
+    if key > MAX_RUN_KEY {
+        return Err(StoreError::Refused {
+            context: "record a new run".into(),
+            message: format!(
+                "the store has given all its run keys: the next is {key}, above {MAX_RUN_KEY} \
+                 (prune ended runs or start a new store)"
+            ),
+        });
+    }
     Ok(Created::New)
 }
 
@@ -140,7 +157,9 @@ pub(super) fn commit(
     commit_encoded(conn, run_id, fence, &encode(run_id, events)?, update)
 }
 
-/// [`commit`], of events [`encode`]d already.
+/// [`commit`], of events [`encode`]d already. The fence is checked with a read; a commit
+/// that does not end or park the run writes only its events (their `at` is the run's last
+/// change, as read).
 pub(super) fn commit_encoded(
     conn: &Connection,
     run_id: RunId,
@@ -148,36 +167,47 @@ pub(super) fn commit_encoded(
     events: &[(u32, String)],
     update: Option<&RunUpdate>,
 ) -> Result<(), StoreError> {
-    let id = run_id.to_string();
     let now = micros(now_micros());
     let fence_sql = micros(fence);
     // The fence first: a refused write records nothing.
-    let changed = match update {
-        Some(update) => {
-            let keep_lease = update.status == StoredStatus::Running;
-            conn.prepare_cached(END_RUN)
-                .and_then(|mut update_run| {
-                    update_run.execute(params![
-                        id,
-                        fence_sql,
-                        update.status.as_str(),
-                        update.output.as_ref().map(serde_json::Value::to_string),
-                        update.error,
-                        now,
-                        keep_lease,
-                    ])
+    let found = conn
+        .prepare_cached(FENCE)
+        .and_then(|mut check| {
+            check
+                .query_row(params![run_id.to_string()], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get_ref(1)?.as_i64().ok()))
                 })
-                .map_err(refusable("update a run"))?
+                .optional()
+        })
+        .map_err(unavailable("update a run"))?;
+    let key = match found {
+        None => return Err(StoreError::NotFound(run_id)),
+        Some((key, Some(current))) if current == fence_sql => key,
+        Some((_, current)) => {
+            return Err(StoreError::Fenced {
+                run_id,
+                fence,
+                current: current.and_then(|c| u64::try_from(c).ok()).unwrap_or(0),
+            });
         }
-        None => conn
-            .prepare_cached(TOUCH_RUN)
-            .and_then(|mut touch| touch.execute(params![id, fence_sql, now]))
-            .map_err(unavailable("update a run"))?,
     };
-    if changed == 0 {
-        return Err(refused(conn, run_id, fence));
+    if let Some(update) = update {
+        let keep_lease = update.status == StoredStatus::Running;
+        conn.prepare_cached(END_RUN)
+            .and_then(|mut update_run| {
+                update_run.execute(params![
+                    key,
+                    fence_sql,
+                    update.status.as_str(),
+                    update.output.as_ref().map(serde_json::Value::to_string),
+                    update.error,
+                    now,
+                    keep_lease,
+                ])
+            })
+            .map_err(refusable("update a run"))?;
     }
-    insert_events(conn, &id, events)
+    insert_events(conn, key, now, events)
 }
 
 /// Appends `events` to run `run_id`'s journal (the caller checked the fence).
@@ -186,17 +216,30 @@ pub(super) fn commit_events(
     run_id: RunId,
     events: &[Event],
 ) -> Result<(), StoreError> {
-    insert_events(conn, &run_id.to_string(), &encode(run_id, events)?)
+    let key = conn
+        .prepare_cached("SELECT id FROM runs WHERE run_id = ?1")
+        .and_then(|mut find| {
+            find.query_row(params![run_id.to_string()], |row| row.get::<_, i64>(0))
+                .optional()
+        })
+        .map_err(unavailable("append an event"))?
+        .ok_or(StoreError::NotFound(run_id))?;
+    insert_events(conn, key, micros(now_micros()), &encode(run_id, events)?)
 }
 
-/// Appends encoded `events` to the journal of the run whose id is `id`.
-fn insert_events(conn: &Connection, id: &str, events: &[(u32, String)]) -> Result<(), StoreError> {
+/// Appends encoded `events` to the journal of the run whose key is `key`, written `at`.
+fn insert_events(
+    conn: &Connection,
+    key: i64,
+    at: i64,
+    events: &[(u32, String)],
+) -> Result<(), StoreError> {
     let mut insert = conn
         .prepare_cached(INSERT_EVENT)
         .map_err(unavailable("prepare an event insert"))?;
     for (seq, body) in events {
         insert
-            .execute(params![id, seq, body])
+            .execute(params![event_key(key, *seq), at, body])
             .map_err(refusable("append an event"))?;
     }
     Ok(())
@@ -409,19 +452,19 @@ pub(super) fn prune(
         .map_err(unavailable(context))?;
     let ids = select
         .query_map(params![micros(ended_before), limit], |row| {
-            row.get::<_, String>(0)
+            row.get::<_, i64>(0)
         })
         .map_err(unavailable(context))?
-        .collect::<Result<Vec<String>, _>>()
+        .collect::<Result<Vec<i64>, _>>()
         .map_err(unavailable(context))?;
     let mut events = conn
-        .prepare_cached("DELETE FROM events WHERE run_id = ?1")
+        .prepare_cached("DELETE FROM events WHERE id BETWEEN ?1 << 32 AND (?1 << 32) | 4294967295")
         .map_err(unavailable(context))?;
     let mut runs = conn
-        .prepare_cached("DELETE FROM runs WHERE run_id = ?1")
+        .prepare_cached("DELETE FROM runs WHERE id = ?1")
         .map_err(unavailable(context))?;
     let mut inbox = conn
-        .prepare_cached("DELETE FROM inbox WHERE run_id = ?1")
+        .prepare_cached("DELETE FROM inbox WHERE run_id = (SELECT run_id FROM runs WHERE id = ?1)")
         .map_err(unavailable(context))?;
     for id in &ids {
         events.execute([id]).map_err(unavailable(context))?;
@@ -435,7 +478,7 @@ pub(super) fn prune(
 mod tests {
     use rusqlite::Connection;
 
-    use super::{END_RUN, INSERT_EVENT, INSERT_RUN, TOUCH_RUN, prune_select};
+    use super::{END_RUN, FENCE, INSERT_EVENT, INSERT_RUN, prune_select};
 
     fn migrated() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -461,7 +504,7 @@ mod tests {
     #[test]
     fn a_runs_writes_build_no_temporary_table() {
         let conn = migrated();
-        for sql in [INSERT_RUN, TOUCH_RUN, END_RUN, INSERT_EVENT] {
+        for sql in [INSERT_RUN, FENCE, END_RUN, INSERT_EVENT] {
             let ops = opcodes(&conn, sql);
             assert!(
                 !ops.iter().any(|op| op == "OpenEphemeral"),
