@@ -290,9 +290,13 @@ impl Store for SqliteStore {
             "record a new run",
             |conn| create(conn, run, lease),
             || {
+                // Encoded here, on the caller's thread: the writer thread only writes.
+                let encoded = queries::RunJson::of(run);
                 let run = run.clone();
                 let lease = lease.cloned();
-                move |conn: &Connection| create(conn, &run, lease.as_ref())
+                move |conn: &Connection| {
+                    queries::create_encoded(conn, &run, &encoded, lease.as_ref())
+                }
             },
         );
         Box::pin(async move {

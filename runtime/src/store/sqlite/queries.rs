@@ -50,9 +50,43 @@ fn prune_select() -> String {
     )
 }
 
+/// A new run's JSON columns, encoded: a create that waits for the writer thread is encoded on
+/// its caller's thread (the writer, which every grouped write passes through, only writes).
+pub(super) struct RunJson {
+    input: String,
+    actor: Option<String>,
+    additional_data: Option<String>,
+    output: Option<String>,
+}
+
+impl RunJson {
+    pub(super) fn of(run: &RunRecord) -> Self {
+        let json = |v: &Option<serde_json::Value>| v.as_ref().map(serde_json::Value::to_string);
+        RunJson {
+            input: run.input.to_string(),
+            actor: run
+                .actor
+                .as_ref()
+                .map(|a| serde_json::to_string(a).unwrap_or_default()),
+            additional_data: json(&run.additional_data),
+            output: json(&run.output),
+        }
+    }
+}
+
 pub(super) fn create(
     conn: &Connection,
     run: &RunRecord,
+    lease: Option<&Lease>,
+) -> Result<Created, StoreError> {
+    create_encoded(conn, run, &RunJson::of(run), lease)
+}
+
+/// [`create`], with the run's JSON columns [`RunJson::of`] it.
+pub(super) fn create_encoded(
+    conn: &Connection,
+    run: &RunRecord,
+    encoded: &RunJson,
     lease: Option<&Lease>,
 ) -> Result<Created, StoreError> {
     if let Some(key) = &run.idempotency_key {
@@ -74,11 +108,6 @@ pub(super) fn create(
             });
         }
     }
-    let json = |v: &Option<serde_json::Value>| v.as_ref().map(serde_json::Value::to_string);
-    let actor = run
-        .actor
-        .as_ref()
-        .map(|a| serde_json::to_string(a).unwrap_or_default());
     let until = lease.map(|l| micros(now_micros().saturating_add(l.micros())));
     // The key is free (this transaction holds the write lock): a conflict can only be the
     // run id's, and it leaves the existing run as it was.
@@ -89,14 +118,14 @@ pub(super) fn create(
                 run.run_id.to_string(),
                 run.workflow,
                 run.version,
-                run.input.to_string(),
+                encoded.input,
                 run.status.as_str(),
                 run.idempotency_key,
                 run.request_id,
-                actor,
+                encoded.actor,
                 origin_str(run.origin),
-                json(&run.additional_data),
-                json(&run.output),
+                encoded.additional_data,
+                encoded.output,
                 run.error,
                 micros(run.created_at_micros),
                 micros(run.updated_at_micros),
