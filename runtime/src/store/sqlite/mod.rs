@@ -18,6 +18,8 @@
 mod by_key;
 mod open;
 mod page;
+#[cfg(test)]
+mod plans;
 mod queries;
 mod read;
 mod schedules;

@@ -14,24 +14,40 @@ use crate::store::{
 };
 use crate::types::{RunId, now_micros};
 
+/// The run holding an idempotency key (`create`), on the key's partial index.
+pub(super) const KEY_LOOKUP: &str = "SELECT run_id FROM runs WHERE idempotency_key = ?1";
+
+/// The runs free to claim, oldest first (`claim_next`). A lease whose expiry cannot be read
+/// counts as lapsed: the run is not stuck forever.
+pub(super) const FREE_RUNS: &str = "SELECT rowid, run_id, workflow, version, fence FROM runs
+     WHERE (status = 'running' OR (status = 'waiting' AND wake_at <= ?1))
+        AND (owner IS NULL OR typeof(lease_until) <> 'integer' OR lease_until <= ?1)
+     ORDER BY created_at, run_id";
+
+/// A pruned run's journal, by its key (`prune`).
+pub(super) const DELETE_EVENTS: &str =
+    "DELETE FROM events WHERE id BETWEEN ?1 << 32 AND (?1 << 32) | 4294967295";
+
 /// A new run (`create`).
-const INSERT_RUN: &str = "INSERT INTO runs (run_id, workflow, version, input, status,
+pub(super) const INSERT_RUN: &str = "INSERT INTO runs (run_id, workflow, version, input, status,
         idempotency_key, request_id, actor, origin, additional_data, output, error, created_at,
         updated_at, owner, fence, lease_until, deadline)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
      ON CONFLICT (run_id) DO NOTHING";
 
 /// A commit's check: the run's key and its fence (the generation of its lease).
-const FENCE: &str = "SELECT id, fence FROM runs WHERE run_id = ?1";
+pub(super) const FENCE: &str = "SELECT id, fence FROM runs WHERE run_id = ?1";
 
 /// A commit with the run's new status (its end, a park), under its fence (by its key).
-const END_RUN: &str = "UPDATE runs SET status = ?3, output = ?4, error = ?5, updated_at = ?6,
+pub(super) const END_RUN: &str =
+    "UPDATE runs SET status = ?3, output = ?4, error = ?5, updated_at = ?6,
         owner = CASE WHEN ?7 THEN owner END,
         lease_until = CASE WHEN ?7 THEN lease_until END
      WHERE id = ?1 AND fence = ?2";
 
 /// One journal event, keyed `run key << 32 | seq`, with when it was written.
-const INSERT_EVENT: &str = "INSERT OR REPLACE INTO events (id, at, event) VALUES (?1, ?2, ?3)";
+pub(super) const INSERT_EVENT: &str =
+    "INSERT OR REPLACE INTO events (id, at, event) VALUES (?1, ?2, ?3)";
 
 /// The key of event `seq` of the run whose key is `key`.
 pub(super) fn event_key(key: i64, seq: u32) -> i64 {
@@ -40,7 +56,7 @@ pub(super) fn event_key(key: i64, seq: u32) -> i64 {
 
 /// The ended runs to prune, oldest first, on the ended runs' index (its condition word for
 /// word).
-fn prune_select() -> String {
+pub(super) fn prune_select() -> String {
     format!(
         "SELECT id FROM runs
          WHERE {} AND updated_at < ?1
@@ -91,12 +107,8 @@ pub(super) fn create_encoded(
 ) -> Result<Created, StoreError> {
     if let Some(key) = &run.idempotency_key {
         let existing: Option<String> = conn
-            .query_row(
-                "SELECT run_id FROM runs WHERE idempotency_key = ?1",
-                params![key],
-                |row| row.get(0),
-            )
-            .optional()
+            .prepare_cached(KEY_LOOKUP)
+            .and_then(|mut lookup| lookup.query_row(params![key], |row| row.get(0)).optional())
             .map_err(unavailable("look up an idempotency key"))?;
         if let Some(run_id) = existing {
             let existing = load_record(conn, parse_run_id(&run_id)?)?;
@@ -390,14 +402,8 @@ pub(super) fn claim_next(
     limit: usize,
 ) -> Result<Found<StoredRun>, StoreError> {
     let now = now_micros();
-    // A lease whose expiry cannot be read counts as lapsed: the run is not stuck forever.
     let mut free = conn
-        .prepare_cached(
-            "SELECT rowid, run_id, workflow, version, fence FROM runs
-             WHERE (status = 'running' OR (status = 'waiting' AND wake_at <= ?1))
-                AND (owner IS NULL OR typeof(lease_until) <> 'integer' OR lease_until <= ?1)
-             ORDER BY created_at, run_id",
-        )
+        .prepare_cached(FREE_RUNS)
         .map_err(unavailable("find runs to claim"))?;
     let rows = free
         .query_map(params![micros(now)], claim_key)
@@ -487,7 +493,7 @@ pub(super) fn prune(
         .collect::<Result<Vec<i64>, _>>()
         .map_err(unavailable(context))?;
     let mut events = conn
-        .prepare_cached("DELETE FROM events WHERE id BETWEEN ?1 << 32 AND (?1 << 32) | 4294967295")
+        .prepare_cached(DELETE_EVENTS)
         .map_err(unavailable(context))?;
     let mut runs = conn
         .prepare_cached("DELETE FROM runs WHERE id = ?1")
@@ -501,61 +507,4 @@ pub(super) fn prune(
         runs.execute([id]).map_err(unavailable(context))?;
     }
     Ok(ids.len())
-}
-
-#[cfg(test)]
-mod tests {
-    use rusqlite::Connection;
-
-    use super::{END_RUN, FENCE, INSERT_EVENT, INSERT_RUN, prune_select};
-
-    fn migrated() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&mut conn).unwrap();
-        conn
-    }
-
-    /// The opcodes of `sql`'s program, by name.
-    fn opcodes(conn: &Connection, sql: &str) -> Vec<String> {
-        let mut explain = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
-        let nulls = vec![rusqlite::types::Null; explain.parameter_count()];
-        explain
-            .query_map(rusqlite::params_from_iter(nulls), |row| {
-                row.get::<_, String>(1)
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    }
-
-    /// A run's writes build no temporary table (SQLite did, for the ended runs' index's `IN`
-    /// list, on every write to `runs`: a quarter of a step commit's CPU).
-    #[test]
-    fn a_runs_writes_build_no_temporary_table() {
-        let conn = migrated();
-        for sql in [INSERT_RUN, FENCE, END_RUN, INSERT_EVENT] {
-            let ops = opcodes(&conn, sql);
-            assert!(
-                !ops.iter().any(|op| op == "OpenEphemeral"),
-                "{sql} opens a temporary table: {ops:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn pruning_reads_the_ended_runs_index() {
-        let conn = migrated();
-        let mut plan = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", prune_select()))
-            .unwrap();
-        let plan: Vec<String> = plan
-            .query_map([0_i64, 1_i64], |row| row.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert!(
-            plan.iter().any(|step| step.contains("runs_ended")),
-            "{plan:?}"
-        );
-    }
 }

@@ -33,6 +33,14 @@ pub(super) static COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::ne
         .join(", ")
 });
 
+/// A run by its id, with its rowid (`run_row`).
+pub(super) static RUN: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT rowid, {} FROM runs WHERE run_id = ?1", *COLUMNS));
+
+/// A run's journal, by the run's key, in order (`load_events`).
+pub(super) const EVENTS: &str = "SELECT id & 4294967295, event FROM events
+     WHERE id BETWEEN ?1 << 32 AND (?1 << 32) | 4294967295 ORDER BY id";
+
 /// A `runs` row: its `rowid`, its run id as stored (for messages), and its record, if it
 /// can be read.
 pub(super) struct RunRow {
@@ -78,24 +86,20 @@ pub(super) fn load_record(conn: &Connection, run_id: RunId) -> Result<RunRecord,
 }
 
 fn run_row(conn: &Connection, run_id: RunId) -> Result<RunRow, StoreError> {
-    conn.query_row(
-        &format!("SELECT rowid, {} FROM runs WHERE run_id = ?1", *COLUMNS),
-        params![run_id.to_string()],
-        run_row_of,
-    )
-    .optional()
-    .map_err(unavailable("read a run"))?
-    .ok_or(StoreError::NotFound(run_id))
+    conn.prepare_cached(&RUN)
+        .and_then(|mut run| {
+            run.query_row(params![run_id.to_string()], run_row_of)
+                .optional()
+        })
+        .map_err(unavailable("read a run"))?
+        .ok_or(StoreError::NotFound(run_id))
 }
 
 /// The journal of the run whose key is `key` (stored as `run_id`, for messages);
 /// [`StoreError::Corrupt`] when a row of it cannot be read.
 fn load_events(conn: &Connection, key: i64, run_id: &str) -> Result<Vec<Event>, StoreError> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT id & 4294967295, event FROM events
-             WHERE id BETWEEN ?1 << 32 AND (?1 << 32) | 4294967295 ORDER BY id",
-        )
+        .prepare_cached(EVENTS)
         .map_err(unavailable("read a journal"))?;
     let mut rows = stmt
         .query(params![key])
