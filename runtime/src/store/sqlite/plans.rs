@@ -8,7 +8,8 @@ use rusqlite::Connection;
 use super::by_key::BY_KEY;
 use super::page::page_sql;
 use super::queries::{
-    DELETE_EVENTS, END_RUN, FENCE, FREE_RUNS, INSERT_EVENT, INSERT_RUN, KEY_LOOKUP, prune_select,
+    DELETE_EVENTS, END_RUN, FENCE, FENCED_EVENTS, FREE_RUNS, INSERT_EVENT, INSERT_RUN, KEY_LOOKUP,
+    prune_select,
 };
 use super::read::{EVENTS, RUN};
 use crate::store::{RunCursor, RunFilter, StoredStatus};
@@ -57,7 +58,15 @@ fn assert_uses(plan: &str, what: &str) {
 #[test]
 fn a_runs_writes_build_no_temporary_table() {
     let conn = migrated();
-    for sql in [INSERT_RUN, FENCE, END_RUN, INSERT_EVENT] {
+    let events = [FENCED_EVENTS[0].as_str(), FENCED_EVENTS[15].as_str()];
+    for sql in [
+        INSERT_RUN,
+        FENCE,
+        END_RUN,
+        INSERT_EVENT,
+        events[0],
+        events[1],
+    ] {
         let ops = opcodes(&conn, sql);
         assert!(
             !ops.iter().any(|op| op == "OpenEphemeral"),
@@ -66,19 +75,18 @@ fn a_runs_writes_build_no_temporary_table() {
     }
 }
 
-/// A step's commit: the fence read on the run id's index, the end written by the rowid, and
-/// an event is one entry of one b-tree (the table has no index of its own).
+/// A step's commit: its events inserted under the fence, the run found on the run id's
+/// index (so are the fence check and the end), and an event is one entry of one b-tree (the
+/// table has no index of its own).
 #[test]
 fn a_commit_reads_the_run_by_its_id_and_writes_by_its_key() {
     let conn = migrated();
-    assert_uses(
-        &plan(&conn, FENCE, &[]),
-        "SEARCH runs USING INDEX sqlite_autoindex_runs_1 (run_id=?)",
-    );
-    assert_uses(
-        &plan(&conn, END_RUN, &[]),
-        "SEARCH runs USING INTEGER PRIMARY KEY (rowid=?)",
-    );
+    for sql in [FENCE, END_RUN, &FENCED_EVENTS[0], &FENCED_EVENTS[15]] {
+        assert_uses(
+            &plan(&conn, sql, &[]),
+            "SEARCH runs USING INDEX sqlite_autoindex_runs_1 (run_id=?)",
+        );
+    }
     let indexes: i64 = conn
         .query_row(
             "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'events'",

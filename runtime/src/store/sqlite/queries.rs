@@ -35,15 +35,41 @@ pub(super) const INSERT_RUN: &str = "INSERT INTO runs (run_id, workflow, version
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
      ON CONFLICT (run_id) DO NOTHING";
 
-/// A commit's check: the run's key and its fence (the generation of its lease).
-pub(super) const FENCE: &str = "SELECT id, fence FROM runs WHERE run_id = ?1";
+/// The check of a commit with neither events nor a new status: the run's fence (the
+/// generation of its lease) is the writer's.
+pub(super) const FENCE: &str = "SELECT 1 FROM runs WHERE run_id = ?1 AND fence = ?2";
 
-/// A commit with the run's new status (its end, a park), under its fence (by its key).
+/// A commit with the run's new status (its end, a park), under its fence.
 pub(super) const END_RUN: &str =
     "UPDATE runs SET status = ?3, output = ?4, error = ?5, updated_at = ?6,
         owner = CASE WHEN ?7 THEN owner END,
         lease_until = CASE WHEN ?7 THEN lease_until END
-     WHERE id = ?1 AND fence = ?2";
+     WHERE run_id = ?1 AND fence = ?2";
+
+/// The most events one statement of [`FENCED_EVENTS`] inserts.
+const EVENTS_PER_INSERT: usize = 16;
+
+/// A commit's events, `n` of them in one statement (the `n - 1`th), under the run's fence:
+/// `?1` the run id, `?2` the fence, `?3` when they are written, then each event's sequence
+/// number and JSON. Each is keyed by the run's key and its sequence number. It inserts
+/// nothing when the fence is not the run's: a step's commit is this one statement.
+pub(super) static FENCED_EVENTS: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| {
+        (1..=EVENTS_PER_INSERT)
+            .map(|n| {
+                let rows: Vec<String> = (0..n)
+                    .map(|i| format!("(?{}, ?{})", 4 + 2 * i, 5 + 2 * i))
+                    .collect();
+                format!(
+                    "INSERT OR REPLACE INTO events (id, at, event)
+                     SELECT (runs.id << 32) | v.column1, ?3, v.column2
+                     FROM runs, (VALUES {}) AS v
+                     WHERE runs.run_id = ?1 AND runs.fence = ?2",
+                    rows.join(", ")
+                )
+            })
+            .collect()
+    });
 
 /// One journal event, keyed `run key << 32 | seq`, with when it was written.
 pub(super) const INSERT_EVENT: &str =
@@ -198,9 +224,9 @@ pub(super) fn commit(
     commit_encoded(conn, run_id, fence, &encode(run_id, events)?, update)
 }
 
-/// [`commit`], of events [`encode`]d already. The fence is checked with a read; a commit
-/// that does not end or park the run writes only its events (their `at` is the run's last
-/// change, as read).
+/// [`commit`], of events [`encode`]d already. The fence is checked by the statements that
+/// write: a commit that does not end or park the run is its events' insert (a statement per
+/// [`EVENTS_PER_INSERT`] events); their `at` is the run's last change, as read.
 pub(super) fn commit_encoded(
     conn: &Connection,
     run_id: RunId,
@@ -210,34 +236,15 @@ pub(super) fn commit_encoded(
 ) -> Result<(), StoreError> {
     let now = micros(now_micros());
     let fence_sql = micros(fence);
+    let id = run_id.to_string();
     // The fence first: a refused write records nothing.
-    let found = conn
-        .prepare_cached(FENCE)
-        .and_then(|mut check| {
-            check
-                .query_row(params![run_id.to_string()], |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get_ref(1)?.as_i64().ok()))
-                })
-                .optional()
-        })
-        .map_err(unavailable("update a run"))?;
-    let key = match found {
-        None => return Err(StoreError::NotFound(run_id)),
-        Some((key, Some(current))) if current == fence_sql => key,
-        Some((_, current)) => {
-            return Err(StoreError::Fenced {
-                run_id,
-                fence,
-                current: current.and_then(|c| u64::try_from(c).ok()).unwrap_or(0),
-            });
-        }
-    };
     if let Some(update) = update {
         let keep_lease = update.status == StoredStatus::Running;
-        conn.prepare_cached(END_RUN)
+        let changed = conn
+            .prepare_cached(END_RUN)
             .and_then(|mut update_run| {
                 update_run.execute(params![
-                    key,
+                    id,
                     fence_sql,
                     update.status.as_str(),
                     update.output.as_ref().map(serde_json::Value::to_string),
@@ -247,8 +254,38 @@ pub(super) fn commit_encoded(
                 ])
             })
             .map_err(refusable("update a run"))?;
+        if changed == 0 {
+            return Err(refused(conn, run_id, fence));
+        }
     }
-    insert_events(conn, key, now, events)
+    if events.is_empty() {
+        let holds = update.is_some()
+            || conn
+                .prepare_cached(FENCE)
+                .and_then(|mut check| check.exists(params![id, fence_sql]))
+                .map_err(unavailable("update a run"))?;
+        if !holds {
+            return Err(refused(conn, run_id, fence));
+        }
+        return Ok(());
+    }
+    for (i, chunk) in events.chunks(EVENTS_PER_INSERT).enumerate() {
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(3 + 2 * chunk.len());
+        values.extend([&id as &dyn rusqlite::ToSql, &fence_sql, &now]);
+        for (seq, body) in chunk {
+            values.push(seq);
+            values.push(body);
+        }
+        let inserted = conn
+            .prepare_cached(&FENCED_EVENTS[chunk.len() - 1])
+            .and_then(|mut insert| insert.execute(values.as_slice()))
+            .map_err(refusable("append an event"))?;
+        // The fence holds for all or none: the first statement tells.
+        if i == 0 && inserted == 0 {
+            return Err(refused(conn, run_id, fence));
+        }
+    }
+    Ok(())
 }
 
 /// Appends `events` to run `run_id`'s journal (the caller checked the fence).
