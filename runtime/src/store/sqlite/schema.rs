@@ -102,7 +102,9 @@ const MIGRATIONS: &[&str] = &[
     // event's `at` (`read::UPDATED_AT`). The events carried over keep `at = 0`: the row's
     // `updated_at` counts their commits. An event whose `seq` is not a 32-bit sequence
     // number (a damaged row: its run could not be read) is carried over under the last
-    // sequence number, where its run still cannot be read.
+    // sequence number, where its run still cannot be read. No NOT NULL on `events`: with one,
+    // a commit's insert of several events could fail midway, and SQLite would keep a statement
+    // journal for each (the store writes no NULL there, and reads one as a damaged row).
     "CREATE TABLE runs_v8 (
         id              INTEGER PRIMARY KEY,
         run_id          TEXT UNIQUE,
@@ -136,8 +138,8 @@ const MIGRATIONS: &[&str] = &[
     FROM runs;
     CREATE TABLE events_v8 (
         id    INTEGER PRIMARY KEY,
-        at    INTEGER NOT NULL DEFAULT 0,
-        event TEXT NOT NULL
+        at    INTEGER,
+        event TEXT
     );
     INSERT OR IGNORE INTO events_v8 (id, at, event)
     SELECT (r.id << 32) | CASE WHEN typeof(e.seq) = 'integer' AND e.seq BETWEEN 0 AND 4294967294
