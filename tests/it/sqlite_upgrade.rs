@@ -330,3 +330,31 @@ async fn a_commit_moves_the_runs_last_change_on() {
     drop(store);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A version 7 file with a run whose rowid does not fit version 8's event keys (only a row
+/// inserted by hand has one) is not migrated: refused, and left at version 7.
+#[tokio::test]
+async fn a_file_whose_run_keys_do_not_fit_is_not_migrated() {
+    let dir = tempdir("unfit");
+    let path = dir.join("old.db");
+    let old = rusqlite::Connection::open(&path).unwrap();
+    old.execute_batch(VERSION_7).unwrap();
+    old.execute(
+        "INSERT INTO runs (rowid, run_id, workflow, version, input, status, origin,
+            created_at, updated_at)
+         VALUES (2147483648, '01900000-0000-7000-8000-000000000004', 'post', 1, '1',
+            'completed', 'local', 1, 1)",
+        [],
+    )
+    .unwrap();
+    drop(old);
+    match SqliteStore::open(&path) {
+        Err(StoreError::Refused { context, message }) => {
+            assert_eq!(context, "migrate the schema to version 8");
+            assert!(message.contains("2147483648"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(user_version(&path), 7);
+    std::fs::remove_dir_all(dir).unwrap();
+}
