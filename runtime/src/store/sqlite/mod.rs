@@ -320,21 +320,7 @@ impl Store for SqliteStore {
         self.write(
             "commit",
             |conn| commit(conn, run_id, fence, events, update.as_ref()),
-            || {
-                // Encoded here, on the caller's thread: the writer thread only writes.
-                let events = queries::encode(run_id, events).map_err(|err| match err {
-                    StoreError::Corrupt { message, .. } => message,
-                    other => other.to_string(),
-                });
-                let update = update.clone();
-                move |conn: &Connection| {
-                    let events = events.as_ref().map_err(|message| StoreError::Corrupt {
-                        run_id: run_id.to_string(),
-                        message: message.clone(),
-                    })?;
-                    queries::commit_encoded(conn, run_id, fence, events, update.as_ref())
-                }
-            },
+            || queries::commit_later(run_id, fence, events, update.clone()),
         )
     }
 

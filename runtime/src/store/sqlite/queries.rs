@@ -288,6 +288,28 @@ pub(super) fn commit_encoded(
     Ok(())
 }
 
+/// A commit for the writer thread: its events [`encode`]d here, on the caller's thread (the
+/// writer thread only writes), then [`commit_encoded`] (an event that cannot be encoded fails
+/// it, each time it is applied).
+pub(super) fn commit_later(
+    run_id: RunId,
+    fence: u64,
+    events: &[Event],
+    update: Option<RunUpdate>,
+) -> impl Fn(&Connection) -> Result<(), StoreError> + Send + 'static {
+    let events = encode(run_id, events).map_err(|err| match err {
+        StoreError::Corrupt { message, .. } => message,
+        other => other.to_string(),
+    });
+    move |conn: &Connection| {
+        let events = events.as_ref().map_err(|message| StoreError::Corrupt {
+            run_id: run_id.to_string(),
+            message: message.clone(),
+        })?;
+        commit_encoded(conn, run_id, fence, events, update.as_ref())
+    }
+}
+
 /// Appends `events` to run `run_id`'s journal (the caller checked the fence).
 pub(super) fn commit_events(
     conn: &Connection,
