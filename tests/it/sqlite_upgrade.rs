@@ -161,7 +161,19 @@ fn write_version_7(from: &Path, to: &Path, stop: RunId) {
         )
         .unwrap();
     }
-    assert!(cut, "the run to stop has a `stamp` step");
+    let stopped = rows_have(&old, stop);
+    assert_eq!(cut, stopped, "the run to stop has a `stamp` step");
+}
+
+/// Whether the version 7 file has run `run_id`.
+fn rows_have(old: &rusqlite::Connection, run_id: RunId) -> bool {
+    old.query_row(
+        "SELECT count(*) FROM runs WHERE run_id = ?1",
+        [run_id.to_string()],
+        |row| row.get::<_, i64>(0),
+    )
+    .unwrap()
+        > 0
 }
 
 fn user_version(path: &Path) -> i64 {
@@ -356,5 +368,63 @@ async fn a_file_whose_run_keys_do_not_fit_is_not_migrated() {
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert_eq!(user_version(&path), 7);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A version 7 journal row whose `seq` is not a sequence number (a damaged row: its run could
+/// not be read) is carried over, its text kept, and its run still cannot be read; the other
+/// runs read as before.
+#[tokio::test]
+async fn a_damaged_journal_row_stays_unreadable_across_the_migration() {
+    let dir = tempdir("damaged");
+    let (new, old) = (dir.join("new.db"), dir.join("old.db"));
+    let source = Arc::new(SqliteStore::open(&new).unwrap());
+    let damaged = engine(Arc::clone(&source))
+        .run::<Post>("d".into())
+        .await
+        .run_id();
+    let healthy = engine(Arc::clone(&source))
+        .run::<Post>("e".into())
+        .await
+        .run_id();
+    drop(source);
+    let placeholder = RunId::parse("01900000-0000-7000-8000-000000000005").unwrap();
+    write_version_7(&new, &old, placeholder);
+    rusqlite::Connection::open(&old)
+        .unwrap()
+        .execute(
+            "UPDATE events SET seq = 'x' WHERE run_id = ?1 AND seq = 1",
+            [damaged.to_string()],
+        )
+        .unwrap();
+    let store = SqliteStore::open(&old).unwrap();
+    match store.load(damaged).await {
+        Err(StoreError::Corrupt { message, .. }) => {
+            assert!(
+                message.starts_with("event 4294967295 cannot be read"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a corrupt journal, got {other:?}"),
+    }
+    // The row's text is kept, after why it was set aside.
+    let kept: String = rusqlite::Connection::open(&old)
+        .unwrap()
+        .query_row(
+            "SELECT event FROM events
+             WHERE id = ((SELECT id FROM runs WHERE run_id = ?1) << 32) | 4294967295",
+            [damaged.to_string()],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(
+        kept.starts_with("seq 'x' is not a sequence number: {"),
+        "{kept}"
+    );
+    assert_eq!(
+        store.load(healthy).await.unwrap().0.status,
+        StoredStatus::Completed
+    );
+    drop(store);
     std::fs::remove_dir_all(dir).unwrap();
 }

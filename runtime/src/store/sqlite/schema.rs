@@ -102,7 +102,8 @@ const MIGRATIONS: &[&str] = &[
     // event's `at` (`read::UPDATED_AT`). The events carried over keep `at = 0`: the row's
     // `updated_at` counts their commits. An event whose `seq` is not a 32-bit sequence
     // number (a damaged row: its run could not be read) is carried over under the last
-    // sequence number, where its run still cannot be read. No NOT NULL on `events`: with one,
+    // sequence number, its text prefixed with why (`seq 'x' is not a sequence number: ...`):
+    // not JSON, so that its run still cannot be read, and nothing is lost. No NOT NULL on `events`: with one,
     // a commit's insert of several events could fail midway, and SQLite would keep a statement
     // journal for each (the store writes no NULL there, and reads one as a damaged row).
     "CREATE TABLE runs_v8 (
@@ -142,10 +143,12 @@ const MIGRATIONS: &[&str] = &[
         event TEXT
     );
     INSERT OR IGNORE INTO events_v8 (id, at, event)
-    SELECT (r.id << 32) | CASE WHEN typeof(e.seq) = 'integer' AND e.seq BETWEEN 0 AND 4294967294
-            THEN e.seq ELSE 4294967295 END,
-        0, e.event
-    FROM events e JOIN runs_v8 r ON r.run_id = e.run_id;
+    SELECT (r.id << 32) | CASE WHEN e.ok THEN e.seq ELSE 4294967295 END, 0,
+        CASE WHEN e.ok THEN e.event
+            ELSE 'seq ' || quote(e.seq) || ' is not a sequence number: ' || e.event END
+    FROM (SELECT *, typeof(seq) = 'integer' AND seq BETWEEN 0 AND 4294967294 AS ok
+          FROM events) e
+    JOIN runs_v8 r ON r.run_id = e.run_id;
     DROP TABLE events;
     DROP TABLE runs;
     ALTER TABLE runs_v8 RENAME TO runs;
