@@ -320,7 +320,7 @@ impl Store for SqliteStore {
         self.write(
             "commit",
             |conn| commit(conn, run_id, fence, events, update.as_ref()),
-            || queries::commit_later(run_id, fence, events, update.clone()),
+            || queries::commit_later(run_id, fence, events, update.as_ref()),
         )
     }
 

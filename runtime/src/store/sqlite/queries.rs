@@ -221,7 +221,32 @@ pub(super) fn commit(
     events: &[Event],
     update: Option<&RunUpdate>,
 ) -> Result<(), StoreError> {
-    commit_encoded(conn, run_id, fence, &encode(run_id, events)?, update)
+    let update = update.map(EncodedUpdate::of);
+    commit_encoded(
+        conn,
+        run_id,
+        fence,
+        &encode(run_id, events)?,
+        update.as_ref(),
+    )
+}
+
+/// A commit's new status, with its output encoded: for a write the writer thread makes, on
+/// the caller's thread.
+pub(super) struct EncodedUpdate {
+    status: StoredStatus,
+    output: Option<String>,
+    error: Option<String>,
+}
+
+impl EncodedUpdate {
+    fn of(update: &RunUpdate) -> Self {
+        EncodedUpdate {
+            status: update.status,
+            output: update.output.as_ref().map(serde_json::Value::to_string),
+            error: update.error.clone(),
+        }
+    }
 }
 
 /// [`commit`], of events [`encode`]d already. The fence is checked by the statements that
@@ -232,7 +257,7 @@ pub(super) fn commit_encoded(
     run_id: RunId,
     fence: u64,
     events: &[(u32, String)],
-    update: Option<&RunUpdate>,
+    update: Option<&EncodedUpdate>,
 ) -> Result<(), StoreError> {
     let now = micros(now_micros());
     let fence_sql = micros(fence);
@@ -247,7 +272,7 @@ pub(super) fn commit_encoded(
                     id,
                     fence_sql,
                     update.status.as_str(),
-                    update.output.as_ref().map(serde_json::Value::to_string),
+                    update.output,
                     update.error,
                     now,
                     keep_lease,
@@ -288,15 +313,16 @@ pub(super) fn commit_encoded(
     Ok(())
 }
 
-/// A commit for the writer thread: its events [`encode`]d here, on the caller's thread (the
+/// A commit for the writer thread: its events and output [`encode`]d here, on the caller's thread (the
 /// writer thread only writes), then [`commit_encoded`] (an event that cannot be encoded fails
 /// it, each time it is applied).
 pub(super) fn commit_later(
     run_id: RunId,
     fence: u64,
     events: &[Event],
-    update: Option<RunUpdate>,
+    update: Option<&RunUpdate>,
 ) -> impl Fn(&Connection) -> Result<(), StoreError> + Send + 'static {
+    let update = update.map(EncodedUpdate::of);
     let events = encode(run_id, events).map_err(|err| match err {
         StoreError::Corrupt { message, .. } => message,
         other => other.to_string(),
