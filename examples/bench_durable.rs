@@ -5,7 +5,8 @@
 //! insert-commit loop with the same settings: WAL, `synchronous = NORMAL`), with the ratios;
 //! then the targets of issue 20 with `met`/`missed` and one JSON line. Every run's result is
 //! checked. The store's write transactions per run are counted (a counting wrapper around
-//! the store: creates, commits, claims and lease writes), not assumed.
+//! the store: creates, commits, claims and lease writes), not assumed; so are the WAL frames
+//! (pages) a sequential run writes. `--only seq|conc|wal` runs that phase alone.
 
 #[path = "../benches/counting_store.rs"]
 mod counting_store;
@@ -151,6 +152,36 @@ async fn sequential(n: usize) -> (f64, Duration, usize, f64, f64) {
     )
 }
 
+/// The WAL frames (pages written) per W5 run, sequential. A reader holds a snapshot of the
+/// database meanwhile, so that no checkpoint resets the write-ahead log: its size counts every
+/// frame written. (A phase of its own: the growing log slows the runs a little.)
+async fn wal_frames(n: usize) -> f64 {
+    let dir = fresh_dir("wal");
+    let path = dir.join("runs.db");
+    let engine = w5::durable_engine(Arc::new(SqliteStore::open(&path).unwrap()));
+    // The first run creates the tables' first pages.
+    assert!(engine.run::<w5::W5>(w5::input()).await.is_completed());
+    let reader = rusqlite::Connection::open(&path).unwrap();
+    let page: u64 = reader
+        .query_row("PRAGMA page_size", [], |row| row.get(0))
+        .unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM runs", [], |row| row.get(0))
+        .unwrap();
+    let wal = dir.join("runs.db-wal");
+    let frames = || (std::fs::metadata(&wal).unwrap().len().saturating_sub(32)) / (page + 24);
+    let before = frames();
+    for _ in 0..n {
+        assert!(engine.run::<w5::W5>(w5::input()).await.is_completed());
+    }
+    let written = frames() - before;
+    reader.execute_batch("COMMIT").unwrap();
+    drop(engine);
+    let _ = std::fs::remove_dir_all(dir);
+    written as f64 / n as f64
+}
+
 /// W5 with `conc` runs in flight on 2 tokio workers: runs/s, and how the store's writes
 /// reached the database (on their callers' threads, or grouped by the writer thread).
 fn concurrent(n: usize, conc: usize) -> (f64, WriteStats) {
@@ -224,6 +255,15 @@ fn main() {
             );
             return;
         }
+        Some("wal") => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let frames = runtime.block_on(wal_frames(n));
+            println!("W5 sequential: {frames:.1} WAL frames per run");
+            return;
+        }
         Some("conc") => {
             let (per_s, stats) = concurrent(n, conc);
             println!(
@@ -242,6 +282,7 @@ fn main() {
     let commit = runtime.block_on(commit_latency(n));
     let (seq, seq_latency, events, commits_per_run, ends_per_run) = runtime.block_on(sequential(n));
     let (conc_per_s, conc_stats) = concurrent(n * 4, conc);
+    let frames = runtime.block_on(wal_frames(n.min(500)));
     println!("W5 on SqliteStore (WAL, synchronous = NORMAL), n = {n}, {events} events per run");
     println!("  raw floor (rusqlite insert-commit loop):   {floor:>10.0} commits/s");
     println!(
@@ -257,6 +298,7 @@ fn main() {
     println!(
         "  store write transactions per W5 run:        {commits_per_run:>10.2}  (counted: the create, then commits; {ends_per_run:.2} of them carry the run's end)"
     );
+    println!("  WAL frames (pages written) per W5 run:      {frames:>10.1}  (sequential)");
     println!(
         "  W5 with {conc} in flight (2 workers):         {conc_per_s:>10.0} runs/s  ({:.1}x sequential)",
         conc_per_s / seq
@@ -290,6 +332,7 @@ fn main() {
             "w5_conc_writes": conc_stats.writes(),
             "events_per_run": events,
             "transactions_per_run": commits_per_run,
+            "wal_frames_per_run": (frames * 10.0).round() / 10.0,
             "targets": targets.json(),
         })
     );

@@ -148,7 +148,7 @@ async fn looking_at_a_store_never_writes_to_it() {
     let (code, _, err) = hookflow(db, &["runs"]);
     assert_eq!(code, 1);
     assert!(
-        err.contains("the store's schema version 1 is older than this hookflow's (7) and a read-only store does not migrate it"),
+        err.contains("the store's schema version 1 is older than this hookflow's (8) and a read-only store does not migrate it"),
         "{err}"
     );
     assert_eq!(std::fs::read(&path).unwrap(), before);

@@ -151,3 +151,4 @@ mod find_by_key;
 mod unhandled_hooks;
 // Performance (issue 20, second pass): the SQLite store groups the writes of concurrent runs.
 mod sqlite_groups;
+mod sqlite_upgrade;

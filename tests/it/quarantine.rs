@@ -71,6 +71,17 @@ impl Db {
         }
     }
 
+    /// The condition that selects event `seq` of run `run_id` in the table of journals
+    /// (SQLite keys an event by its run's key and its sequence number in one integer).
+    pub(crate) fn event(&self, run_id: &str, seq: u32) -> String {
+        match self {
+            Db::Sqlite(_) => {
+                format!("id = ((SELECT id FROM runs WHERE run_id = '{run_id}') << 32) | {seq}")
+            }
+            Db::Postgres(_) => format!("run_id = '{run_id}' AND seq = {seq}"),
+        }
+    }
+
     pub(crate) async fn execute(&self, sql: &str) {
         match self {
             Db::Sqlite(path) => {
@@ -250,16 +261,12 @@ pub(crate) async fn resume_pending_quarantines(
             "the record cannot be read: actor: key must be a string at line 1 column 2",
         ),
         Corruption::Event => {
-            let select =
-                format!("SELECT event FROM {events} WHERE run_id = '{corrupt}' AND seq = 1");
+            let event = db.event(&corrupt.to_string(), 1);
+            let select = format!("SELECT event FROM {events} WHERE {event}");
             let original = db.text(&select).await.unwrap().replace('\'', "''");
             (
-                format!(
-                    "UPDATE {events} SET event = '{{\"seq\": 1,' WHERE run_id = '{corrupt}' AND seq = 1"
-                ),
-                format!(
-                    "UPDATE {events} SET event = '{original}' WHERE run_id = '{corrupt}' AND seq = 1"
-                ),
+                format!("UPDATE {events} SET event = '{{\"seq\": 1,' WHERE {event}"),
+                format!("UPDATE {events} SET event = '{original}' WHERE {event}"),
                 "event 1 cannot be read: EOF while parsing a value at line 1 column 10",
             )
         }

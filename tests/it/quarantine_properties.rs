@@ -48,7 +48,7 @@ const RUN_COLUMNS: [&str; 17] = [
 ];
 
 /// The columns of a journal row.
-const EVENT_COLUMNS: [&str; 3] = ["run_id", "seq", "event"];
+const EVENT_COLUMNS: [&str; 3] = ["id", "at", "event"];
 
 #[derive(Debug, Clone)]
 enum Target {
@@ -178,13 +178,12 @@ fn damage(path: &Path, damaged: RunId, writes: &[Write]) {
         };
         let sql = match write.target {
             Target::Run(column) => format!("UPDATE runs SET {column} = {value} WHERE rowid = ?2"),
-            Target::Event(column) => format!(
-                "UPDATE events SET {column} = {value} WHERE run_id = '{damaged}' AND seq = ?2"
-            ),
+            Target::Event(column) => format!("UPDATE events SET {column} = {value} WHERE id = ?2"),
         };
+        // Event 1 of the run: keyed by the run's key and its sequence number.
         let key = match write.target {
             Target::Run(_) => rowid,
-            Target::Event(_) => 1,
+            Target::Event(_) => (rowid << 32) | 1,
         };
         // A write a constraint refuses (NOT NULL, a duplicate key) is simply not made.
         let _ = conn.execute(&sql, rusqlite::params![write.value, key]);

@@ -16,18 +16,29 @@ use crate::support::records;
 #[error("never")]
 struct Never;
 
+/// Each step waits for a permit: the test lets the runs' steps end together, once it holds
+/// the connection (`the_commits_of_concurrent_runs_share_write_transactions`).
+static GATE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(0);
+
+async fn gate() {
+    GATE.acquire().await.unwrap().forget();
+}
+
 #[step]
 async fn pick(_ctx: &StepContext, order: u64) -> Result<u64, Never> {
+    gate().await;
     Ok(order + 1)
 }
 
 #[step]
 async fn pack(_ctx: &StepContext, order: u64) -> Result<u64, Never> {
+    gate().await;
     Ok(order * 2)
 }
 
 #[step]
 async fn post(_ctx: &StepContext, order: u64) -> Result<u64, Never> {
+    gate().await;
     Ok(order + 3)
 }
 
@@ -45,13 +56,30 @@ fn tempdir(name: &str) -> PathBuf {
     dir
 }
 
-/// 64 runs in flight on two runtime threads: each completes with its own output and its
-/// whole journal in the store, and their writes share transactions: at least four writes a
-/// transaction on average.
+/// Waits until `count` writes wait for the writer thread (a minute at most).
+async fn queued(store: &SqliteStore, count: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while store.queued_writes() < count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} writes queued, {count} expected",
+            store.queued_writes()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
+/// 64 runs in flight on two runtime threads, their writes arriving together: each write
+/// (the create, then a commit per step, the last with the run's end) finds the connection
+/// held by the test until the 64 of them wait for the writer thread, which then writes them
+/// in one transaction. Each run completes with its own output and its whole journal in the
+/// store, and the writes shared transactions: at least four writes a transaction on average
+/// (64 here whatever the load; with no grouping at all it would be 1). The steps wait at a
+/// gate, so that the test holds the connection before their commits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_commits_of_concurrent_runs_share_write_transactions() {
-    const RUNS: u64 = 64;
-    const ROUNDS: u64 = 8;
+    const RUNS: usize = 64;
+    const ROUNDS: u64 = 2;
     let dir = tempdir("share");
     let store = Arc::new(SqliteStore::open(dir.join("runs.db")).unwrap());
     let engine = Arc::new(
@@ -60,24 +88,33 @@ async fn the_commits_of_concurrent_runs_share_write_transactions() {
             .workflow::<Fulfil>()
             .build(),
     );
-    let tasks: Vec<_> = (0..RUNS)
-        .map(|order| {
-            let engine = Arc::clone(&engine);
-            tokio::spawn(async move {
-                let mut runs = Vec::new();
-                for round in 0..ROUNDS {
+    let mut runs = Vec::new();
+    for round in 0..ROUNDS {
+        let held = store.begin().await.unwrap();
+        let tasks: Vec<_> = (0..RUNS as u64)
+            .map(|order| {
+                let engine = Arc::clone(&engine);
+                tokio::spawn(async move {
                     let input = order * 100 + round;
                     let outcome = engine.run::<Fulfil>(input).await;
                     assert_eq!(outcome.output().copied(), Some((input + 1) * 2 + 3));
-                    runs.push(outcome.run_id());
-                }
-                runs
+                    outcome.run_id()
+                })
             })
-        })
-        .collect();
-    let mut runs = Vec::new();
-    for task in tasks {
-        runs.extend(task.await.unwrap());
+            .collect();
+        queued(&store, RUNS).await;
+        held.rollback().await.unwrap();
+        for _step in 0..3 {
+            // Once the group before is written (the writer thread holds the connection
+            // meanwhile), the steps end and their commits queue.
+            let held = store.begin().await.unwrap();
+            GATE.add_permits(RUNS);
+            queued(&store, RUNS).await;
+            held.rollback().await.unwrap();
+        }
+        for task in tasks {
+            runs.push(task.await.unwrap());
+        }
     }
     for run_id in &runs {
         let (record, events) = store.load(*run_id).await.unwrap();
@@ -90,15 +127,13 @@ async fn the_commits_of_concurrent_runs_share_write_transactions() {
     }
     let stats = store.write_stats();
     // The create and one commit a step, the last with the run's end.
-    assert!(stats.writes() >= RUNS * ROUNDS * 4, "{stats:?}");
-    // At least four writes a transaction: with the other
-    // tests of this binary running beside it, 7 at worst seen. (Taking the connection
-    // whenever it was free, the writer grouping only the writes that found it busy, made
-    // 5-8 on a quiet machine; with no grouping at all it would be 1.)
+    assert!(stats.writes() >= (RUNS as u64) * ROUNDS * 4, "{stats:?}");
     assert!(
         stats.transactions() * 4 <= stats.writes(),
         "the writes of concurrent runs were not grouped: {stats:?}"
     );
+    // Each time, the 64 writes waiting were one group.
+    assert_eq!(stats.groups, ROUNDS * 4, "{stats:?}");
     drop(engine);
     let _ = std::fs::remove_dir_all(dir);
 }

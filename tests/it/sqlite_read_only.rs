@@ -235,7 +235,7 @@ async fn an_older_store_is_refused_read_only_and_migrated_when_opened_for_writin
             err,
             StoreError::SchemaOutdated {
                 found: 1,
-                supported: 7
+                supported: 8
             }
         ),
         "{err}"
@@ -262,7 +262,7 @@ async fn an_older_store_is_refused_read_only_and_migrated_when_opened_for_writin
             err,
             StoreError::IncompatibleSchema {
                 found: 99,
-                supported: 7
+                supported: 8
             }
         ),
         "{err}"

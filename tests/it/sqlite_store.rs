@@ -94,7 +94,7 @@ fn a_database_from_a_newer_hookflow_is_refused() {
             err,
             StoreError::IncompatibleSchema {
                 found: 99,
-                supported: 7
+                supported: 8
             }
         ),
         "{err}"
@@ -120,12 +120,12 @@ async fn corrupt_and_foreign_rows_are_typed_errors_and_nothing_is_lost() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     // A journal row that is not JSON, and one written by a hookflow with an event unknown here.
     conn.execute(
-        "UPDATE events SET event = 'not json' WHERE run_id = ?1 AND seq = 1",
+        "UPDATE events SET event = 'not json' WHERE id = ((SELECT id FROM runs WHERE run_id = ?1) << 32) | 1",
         [done.to_string()],
     )
     .unwrap();
     conn.execute(
-        "UPDATE events SET event = '{\"seq\":1,\"at_micros\":1,\"event\":\"teleported\"}' WHERE run_id = ?1 AND seq = 1",
+        "UPDATE events SET event = '{\"seq\":1,\"at_micros\":1,\"event\":\"teleported\"}' WHERE id = ((SELECT id FROM runs WHERE run_id = ?1) << 32) | 1",
         [other.to_string()],
     )
     .unwrap();
@@ -166,7 +166,7 @@ async fn a_corrupt_pending_run_is_quarantined_by_resume_not_dropped() {
     )
     .unwrap();
     conn.execute(
-        "UPDATE events SET event = '{' WHERE run_id = ?1 AND seq = 0",
+        "UPDATE events SET event = '{' WHERE id = ((SELECT id FROM runs WHERE run_id = ?1) << 32) | 0",
         [run_id.to_string()],
     )
     .unwrap();

@@ -18,6 +18,8 @@
 mod by_key;
 mod open;
 mod page;
+#[cfg(test)]
+mod plans;
 mod queries;
 mod read;
 mod schedules;
@@ -290,9 +292,13 @@ impl Store for SqliteStore {
             "record a new run",
             |conn| create(conn, run, lease),
             || {
+                // Encoded here, on the caller's thread: the writer thread only writes.
+                let encoded = queries::RunJson::of(run);
                 let run = run.clone();
                 let lease = lease.cloned();
-                move |conn: &Connection| create(conn, &run, lease.as_ref())
+                move |conn: &Connection| {
+                    queries::create_encoded(conn, &run, &encoded, lease.as_ref())
+                }
             },
         );
         Box::pin(async move {
@@ -314,14 +320,7 @@ impl Store for SqliteStore {
         self.write(
             "commit",
             |conn| commit(conn, run_id, fence, events, update.as_ref()),
-            || {
-                // Encoded here, on the caller's thread: the writer thread only writes.
-                let events = queries::encode(run_id, events);
-                let update = update.clone();
-                move |conn: &Connection| {
-                    queries::commit_encoded(conn, run_id, fence, &events?, update.as_ref())
-                }
-            },
+            || queries::commit_later(run_id, fence, events, update.as_ref()),
         )
     }
 

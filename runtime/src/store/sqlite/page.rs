@@ -5,7 +5,7 @@ use rusqlite::{Connection, params};
 
 use super::read::run_row_of;
 use super::unavailable;
-use crate::store::row::{RECORD_COLUMNS, micros, unreadable_record};
+use crate::store::row::{micros, unreadable_record};
 use crate::store::{RunCursor, RunFilter, RunPage, StoreError, StoredStatus};
 
 /// The key runs are paged on, whatever a damaged row holds: SQLite keeps any value in any
@@ -20,7 +20,7 @@ const KEY_ID: &str = "IFNULL(CAST(run_id AS TEXT), '')";
 /// or `runs_by_workflow_created`; neither: `runs_by_created`; the cursor is a range on the
 /// index's creation-time column. Its parameters: status, workflow, created from, created
 /// before, the cursor's time and run id, the number of rows.
-fn page_sql(filter: &RunFilter) -> String {
+pub(super) fn page_sql(filter: &RunFilter) -> String {
     let status = if filter.status.is_some() {
         "status = ?1"
     } else {
@@ -37,11 +37,12 @@ fn page_sql(filter: &RunFilter) -> String {
         "?5 IS NULL AND ?6 IS NULL".to_owned()
     };
     format!(
-        "SELECT rowid, {RECORD_COLUMNS}, {KEY_AT}, {KEY_ID} FROM runs
+        "SELECT rowid, {}, {KEY_AT}, {KEY_ID} FROM runs
          WHERE {status} AND {workflow}
            AND (?3 IS NULL OR {KEY_AT} >= ?3) AND (?4 IS NULL OR {KEY_AT} < ?4)
            AND {after}
-         ORDER BY {KEY_AT} DESC, {KEY_ID} DESC LIMIT ?7"
+         ORDER BY {KEY_AT} DESC, {KEY_ID} DESC LIMIT ?7",
+        *super::read::COLUMNS
     )
 }
 
@@ -98,67 +99,4 @@ pub(super) fn list_page(conn: &Connection, filter: &RunFilter) -> Result<RunPage
         }
     }
     Ok(page)
-}
-
-#[cfg(test)]
-mod tests {
-    use rusqlite::Connection;
-
-    use super::page_sql;
-    use crate::store::{RunCursor, RunFilter, StoredStatus};
-
-    /// Each page query searches an index in its order (no full scan, no sort of the table):
-    /// what keeps a page fast on a store of a million runs.
-    #[test]
-    fn every_page_query_is_served_by_an_index() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&mut conn).unwrap();
-        let cursor = RunCursor {
-            created_at_micros: 5,
-            run_id: "x".into(),
-        };
-        for (filter, index) in [
-            (RunFilter::new(), "runs_by_created"),
-            (RunFilter::new().after(cursor.clone()), "runs_by_created"),
-            (
-                RunFilter::new().status(StoredStatus::Compensated),
-                "runs_by_status_created",
-            ),
-            (
-                RunFilter::new()
-                    .status(StoredStatus::Running)
-                    .after(cursor.clone()),
-                "runs_by_status_created",
-            ),
-            (
-                RunFilter::new().workflow("checkout"),
-                "runs_by_workflow_created",
-            ),
-        ] {
-            let plan: Vec<String> = conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {}", page_sql(&filter)))
-                .unwrap()
-                .query_map(
-                    rusqlite::params![
-                        filter.status.map(StoredStatus::as_str),
-                        filter.workflow.as_deref(),
-                        None::<i64>,
-                        None::<i64>,
-                        filter.after.as_ref().map(|c| c.created_at_micros as i64),
-                        filter.after.as_ref().map(|c| c.run_id.clone()),
-                        51,
-                    ],
-                    |row| row.get::<_, String>(3),
-                )
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            let plan = plan.join("; ");
-            assert!(
-                plan.contains(&format!("USING INDEX {index}")),
-                "{filter:?}: {plan}"
-            );
-            assert!(!plan.contains("TEMP B-TREE"), "{filter:?}: {plan}");
-        }
-    }
 }

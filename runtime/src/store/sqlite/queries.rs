@@ -4,6 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::read::{claim_key, load, load_readable, load_record, park};
+use super::schema::MAX_RUN_KEY;
 use super::{refusable, unavailable};
 use crate::journal::Event;
 use crate::store::row::{self, micros, origin_str, parse_run_id};
@@ -13,30 +14,77 @@ use crate::store::{
 };
 use crate::types::{RunId, now_micros};
 
+/// The run holding an idempotency key (`create`), on the key's partial index.
+pub(super) const KEY_LOOKUP: &str = "SELECT run_id FROM runs WHERE idempotency_key = ?1";
+
+/// The runs free to claim, oldest first (`claim_next`). A lease whose expiry cannot be read
+/// counts as lapsed: the run is not stuck forever.
+pub(super) const FREE_RUNS: &str = "SELECT rowid, run_id, workflow, version, fence FROM runs
+     WHERE (status = 'running' OR (status = 'waiting' AND wake_at <= ?1))
+        AND (owner IS NULL OR typeof(lease_until) <> 'integer' OR lease_until <= ?1)
+     ORDER BY created_at, run_id";
+
+/// A pruned run's journal, by its key (`prune`).
+pub(super) const DELETE_EVENTS: &str =
+    "DELETE FROM events WHERE id BETWEEN ?1 << 32 AND (?1 << 32) | 4294967295";
+
 /// A new run (`create`).
-const INSERT_RUN: &str = "INSERT INTO runs (run_id, workflow, version, input, status,
+pub(super) const INSERT_RUN: &str = "INSERT INTO runs (run_id, workflow, version, input, status,
         idempotency_key, request_id, actor, origin, additional_data, output, error, created_at,
         updated_at, owner, fence, lease_until, deadline)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
      ON CONFLICT (run_id) DO NOTHING";
 
+/// The check of a commit with neither events nor a new status: the run's fence (the
+/// generation of its lease) is the writer's.
+pub(super) const FENCE: &str = "SELECT 1 FROM runs WHERE run_id = ?1 AND fence = ?2";
+
 /// A commit with the run's new status (its end, a park), under its fence.
-const END_RUN: &str = "UPDATE runs SET status = ?3, output = ?4, error = ?5, updated_at = ?6,
+pub(super) const END_RUN: &str =
+    "UPDATE runs SET status = ?3, output = ?4, error = ?5, updated_at = ?6,
         owner = CASE WHEN ?7 THEN owner END,
         lease_until = CASE WHEN ?7 THEN lease_until END
      WHERE run_id = ?1 AND fence = ?2";
 
-/// A commit of a running run, under its fence.
-const TOUCH_RUN: &str = "UPDATE runs SET updated_at = ?3 WHERE run_id = ?1 AND fence = ?2";
+/// The most events one statement of [`FENCED_EVENTS`] inserts.
+const EVENTS_PER_INSERT: usize = 16;
 
-/// One journal event.
-const INSERT_EVENT: &str = "INSERT OR REPLACE INTO events (run_id, seq, event) VALUES (?1, ?2, ?3)";
+/// A commit's events, `n` of them in one statement (the `n - 1`th), under the run's fence:
+/// `?1` the run id, `?2` the fence, `?3` when they are written, then each event's sequence
+/// number and JSON. Each is keyed by the run's key and its sequence number. It inserts
+/// nothing when the fence is not the run's: a step's commit is this one statement.
+pub(super) static FENCED_EVENTS: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| {
+        (1..=EVENTS_PER_INSERT)
+            .map(|n| {
+                let rows: Vec<String> = (0..n)
+                    .map(|i| format!("(?{}, ?{})", 4 + 2 * i, 5 + 2 * i))
+                    .collect();
+                format!(
+                    "INSERT OR REPLACE INTO events (id, at, event)
+                     SELECT (runs.id << 32) | v.column1, ?3, v.column2
+                     FROM runs, (VALUES {}) AS v
+                     WHERE runs.run_id = ?1 AND runs.fence = ?2",
+                    rows.join(", ")
+                )
+            })
+            .collect()
+    });
+
+/// One journal event, keyed `run key << 32 | seq`, with when it was written.
+pub(super) const INSERT_EVENT: &str =
+    "INSERT OR REPLACE INTO events (id, at, event) VALUES (?1, ?2, ?3)";
+
+/// The key of event `seq` of the run whose key is `key`.
+pub(super) fn event_key(key: i64, seq: u32) -> i64 {
+    (key << 32) | i64::from(seq)
+}
 
 /// The ended runs to prune, oldest first, on the ended runs' index (its condition word for
 /// word).
-fn prune_select() -> String {
+pub(super) fn prune_select() -> String {
     format!(
-        "SELECT run_id FROM runs
+        "SELECT id FROM runs
          WHERE {} AND updated_at < ?1
          ORDER BY updated_at, run_id
          LIMIT ?2",
@@ -44,19 +92,49 @@ fn prune_select() -> String {
     )
 }
 
+/// A new run's JSON columns, encoded: a create that waits for the writer thread is encoded on
+/// its caller's thread (the writer, which every grouped write passes through, only writes).
+pub(super) struct RunJson {
+    input: String,
+    actor: Option<String>,
+    additional_data: Option<String>,
+    output: Option<String>,
+}
+
+impl RunJson {
+    pub(super) fn of(run: &RunRecord) -> Self {
+        let json = |v: &Option<serde_json::Value>| v.as_ref().map(serde_json::Value::to_string);
+        RunJson {
+            input: run.input.to_string(),
+            actor: run
+                .actor
+                .as_ref()
+                .map(|a| serde_json::to_string(a).unwrap_or_default()),
+            additional_data: json(&run.additional_data),
+            output: json(&run.output),
+        }
+    }
+}
+
 pub(super) fn create(
     conn: &Connection,
     run: &RunRecord,
     lease: Option<&Lease>,
 ) -> Result<Created, StoreError> {
+    create_encoded(conn, run, &RunJson::of(run), lease)
+}
+
+/// [`create`], with the run's JSON columns [`RunJson::of`] it.
+pub(super) fn create_encoded(
+    conn: &Connection,
+    run: &RunRecord,
+    encoded: &RunJson,
+    lease: Option<&Lease>,
+) -> Result<Created, StoreError> {
     if let Some(key) = &run.idempotency_key {
         let existing: Option<String> = conn
-            .query_row(
-                "SELECT run_id FROM runs WHERE idempotency_key = ?1",
-                params![key],
-                |row| row.get(0),
-            )
-            .optional()
+            .prepare_cached(KEY_LOOKUP)
+            .and_then(|mut lookup| lookup.query_row(params![key], |row| row.get(0)).optional())
             .map_err(unavailable("look up an idempotency key"))?;
         if let Some(run_id) = existing {
             let existing = load_record(conn, parse_run_id(&run_id)?)?;
@@ -68,11 +146,6 @@ pub(super) fn create(
             });
         }
     }
-    let json = |v: &Option<serde_json::Value>| v.as_ref().map(serde_json::Value::to_string);
-    let actor = run
-        .actor
-        .as_ref()
-        .map(|a| serde_json::to_string(a).unwrap_or_default());
     let until = lease.map(|l| micros(now_micros().saturating_add(l.micros())));
     // The key is free (this transaction holds the write lock): a conflict can only be the
     // run id's, and it leaves the existing run as it was.
@@ -83,14 +156,14 @@ pub(super) fn create(
                 run.run_id.to_string(),
                 run.workflow,
                 run.version,
-                run.input.to_string(),
+                encoded.input,
                 run.status.as_str(),
                 run.idempotency_key,
                 run.request_id,
-                actor,
+                encoded.actor,
                 origin_str(run.origin),
-                json(&run.additional_data),
-                json(&run.output),
+                encoded.additional_data,
+                encoded.output,
                 run.error,
                 micros(run.created_at_micros),
                 micros(run.updated_at_micros),
@@ -103,6 +176,17 @@ pub(super) fn create(
         .map_err(refusable("record a new run"))?;
     if inserted == 0 {
         return Ok(Created::RunIdTaken);
+    }
+    // Its events are keyed `key << 32 | seq`: a larger key cannot be.
+    let key = conn.last_insert_rowid();
+    if key > MAX_RUN_KEY {
+        return Err(StoreError::Refused {
+            context: "record a new run".into(),
+            message: format!(
+                "the store has given all its run keys: the next is {key}, above {MAX_RUN_KEY} \
+                 (prune ended runs or start a new store)"
+            ),
+        });
     }
     Ok(Created::New)
 }
@@ -137,47 +221,119 @@ pub(super) fn commit(
     events: &[Event],
     update: Option<&RunUpdate>,
 ) -> Result<(), StoreError> {
-    commit_encoded(conn, run_id, fence, &encode(run_id, events)?, update)
+    let update = update.map(EncodedUpdate::of);
+    commit_encoded(
+        conn,
+        run_id,
+        fence,
+        &encode(run_id, events)?,
+        update.as_ref(),
+    )
 }
 
-/// [`commit`], of events [`encode`]d already.
+/// A commit's new status, with its output encoded: for a write the writer thread makes, on
+/// the caller's thread.
+pub(super) struct EncodedUpdate {
+    status: StoredStatus,
+    output: Option<String>,
+    error: Option<String>,
+}
+
+impl EncodedUpdate {
+    fn of(update: &RunUpdate) -> Self {
+        EncodedUpdate {
+            status: update.status,
+            output: update.output.as_ref().map(serde_json::Value::to_string),
+            error: update.error.clone(),
+        }
+    }
+}
+
+/// [`commit`], of events [`encode`]d already. The fence is checked by the statements that
+/// write: a commit that does not end or park the run is its events' insert (a statement per
+/// [`EVENTS_PER_INSERT`] events); their `at` is the run's last change, as read.
 pub(super) fn commit_encoded(
     conn: &Connection,
     run_id: RunId,
     fence: u64,
     events: &[(u32, String)],
-    update: Option<&RunUpdate>,
+    update: Option<&EncodedUpdate>,
 ) -> Result<(), StoreError> {
-    let id = run_id.to_string();
     let now = micros(now_micros());
     let fence_sql = micros(fence);
+    let id = run_id.to_string();
     // The fence first: a refused write records nothing.
-    let changed = match update {
-        Some(update) => {
-            let keep_lease = update.status == StoredStatus::Running;
-            conn.prepare_cached(END_RUN)
-                .and_then(|mut update_run| {
-                    update_run.execute(params![
-                        id,
-                        fence_sql,
-                        update.status.as_str(),
-                        update.output.as_ref().map(serde_json::Value::to_string),
-                        update.error,
-                        now,
-                        keep_lease,
-                    ])
-                })
-                .map_err(refusable("update a run"))?
+    if let Some(update) = update {
+        let keep_lease = update.status == StoredStatus::Running;
+        let changed = conn
+            .prepare_cached(END_RUN)
+            .and_then(|mut update_run| {
+                update_run.execute(params![
+                    id,
+                    fence_sql,
+                    update.status.as_str(),
+                    update.output,
+                    update.error,
+                    now,
+                    keep_lease,
+                ])
+            })
+            .map_err(refusable("update a run"))?;
+        if changed == 0 {
+            return Err(refused(conn, run_id, fence));
         }
-        None => conn
-            .prepare_cached(TOUCH_RUN)
-            .and_then(|mut touch| touch.execute(params![id, fence_sql, now]))
-            .map_err(unavailable("update a run"))?,
-    };
-    if changed == 0 {
-        return Err(refused(conn, run_id, fence));
     }
-    insert_events(conn, &id, events)
+    if events.is_empty() {
+        let holds = update.is_some()
+            || conn
+                .prepare_cached(FENCE)
+                .and_then(|mut check| check.exists(params![id, fence_sql]))
+                .map_err(unavailable("update a run"))?;
+        if !holds {
+            return Err(refused(conn, run_id, fence));
+        }
+        return Ok(());
+    }
+    for (i, chunk) in events.chunks(EVENTS_PER_INSERT).enumerate() {
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(3 + 2 * chunk.len());
+        values.extend([&id as &dyn rusqlite::ToSql, &fence_sql, &now]);
+        for (seq, body) in chunk {
+            values.push(seq);
+            values.push(body);
+        }
+        let inserted = conn
+            .prepare_cached(&FENCED_EVENTS[chunk.len() - 1])
+            .and_then(|mut insert| insert.execute(values.as_slice()))
+            .map_err(refusable("append an event"))?;
+        // The fence holds for all or none: the first statement tells.
+        if i == 0 && inserted == 0 {
+            return Err(refused(conn, run_id, fence));
+        }
+    }
+    Ok(())
+}
+
+/// A commit for the writer thread: its events and output [`encode`]d here, on the caller's thread (the
+/// writer thread only writes), then [`commit_encoded`] (an event that cannot be encoded fails
+/// it, each time it is applied).
+pub(super) fn commit_later(
+    run_id: RunId,
+    fence: u64,
+    events: &[Event],
+    update: Option<&RunUpdate>,
+) -> impl Fn(&Connection) -> Result<(), StoreError> + Send + 'static {
+    let update = update.map(EncodedUpdate::of);
+    let events = encode(run_id, events).map_err(|err| match err {
+        StoreError::Corrupt { message, .. } => message,
+        other => other.to_string(),
+    });
+    move |conn: &Connection| {
+        let events = events.as_ref().map_err(|message| StoreError::Corrupt {
+            run_id: run_id.to_string(),
+            message: message.clone(),
+        })?;
+        commit_encoded(conn, run_id, fence, events, update.as_ref())
+    }
 }
 
 /// Appends `events` to run `run_id`'s journal (the caller checked the fence).
@@ -186,17 +342,30 @@ pub(super) fn commit_events(
     run_id: RunId,
     events: &[Event],
 ) -> Result<(), StoreError> {
-    insert_events(conn, &run_id.to_string(), &encode(run_id, events)?)
+    let key = conn
+        .prepare_cached("SELECT id FROM runs WHERE run_id = ?1")
+        .and_then(|mut find| {
+            find.query_row(params![run_id.to_string()], |row| row.get::<_, i64>(0))
+                .optional()
+        })
+        .map_err(unavailable("append an event"))?
+        .ok_or(StoreError::NotFound(run_id))?;
+    insert_events(conn, key, micros(now_micros()), &encode(run_id, events)?)
 }
 
-/// Appends encoded `events` to the journal of the run whose id is `id`.
-fn insert_events(conn: &Connection, id: &str, events: &[(u32, String)]) -> Result<(), StoreError> {
+/// Appends encoded `events` to the journal of the run whose key is `key`, written `at`.
+fn insert_events(
+    conn: &Connection,
+    key: i64,
+    at: i64,
+    events: &[(u32, String)],
+) -> Result<(), StoreError> {
     let mut insert = conn
         .prepare_cached(INSERT_EVENT)
         .map_err(unavailable("prepare an event insert"))?;
     for (seq, body) in events {
         insert
-            .execute(params![id, seq, body])
+            .execute(params![event_key(key, *seq), at, body])
             .map_err(refusable("append an event"))?;
     }
     Ok(())
@@ -318,14 +487,8 @@ pub(super) fn claim_next(
     limit: usize,
 ) -> Result<Found<StoredRun>, StoreError> {
     let now = now_micros();
-    // A lease whose expiry cannot be read counts as lapsed: the run is not stuck forever.
     let mut free = conn
-        .prepare_cached(
-            "SELECT rowid, run_id, workflow, version, fence FROM runs
-             WHERE (status = 'running' OR (status = 'waiting' AND wake_at <= ?1))
-                AND (owner IS NULL OR typeof(lease_until) <> 'integer' OR lease_until <= ?1)
-             ORDER BY created_at, run_id",
-        )
+        .prepare_cached(FREE_RUNS)
         .map_err(unavailable("find runs to claim"))?;
     let rows = free
         .query_map(params![micros(now)], claim_key)
@@ -409,19 +572,19 @@ pub(super) fn prune(
         .map_err(unavailable(context))?;
     let ids = select
         .query_map(params![micros(ended_before), limit], |row| {
-            row.get::<_, String>(0)
+            row.get::<_, i64>(0)
         })
         .map_err(unavailable(context))?
-        .collect::<Result<Vec<String>, _>>()
+        .collect::<Result<Vec<i64>, _>>()
         .map_err(unavailable(context))?;
     let mut events = conn
-        .prepare_cached("DELETE FROM events WHERE run_id = ?1")
+        .prepare_cached(DELETE_EVENTS)
         .map_err(unavailable(context))?;
     let mut runs = conn
-        .prepare_cached("DELETE FROM runs WHERE run_id = ?1")
+        .prepare_cached("DELETE FROM runs WHERE id = ?1")
         .map_err(unavailable(context))?;
     let mut inbox = conn
-        .prepare_cached("DELETE FROM inbox WHERE run_id = ?1")
+        .prepare_cached("DELETE FROM inbox WHERE run_id = (SELECT run_id FROM runs WHERE id = ?1)")
         .map_err(unavailable(context))?;
     for id in &ids {
         events.execute([id]).map_err(unavailable(context))?;
@@ -429,61 +592,4 @@ pub(super) fn prune(
         runs.execute([id]).map_err(unavailable(context))?;
     }
     Ok(ids.len())
-}
-
-#[cfg(test)]
-mod tests {
-    use rusqlite::Connection;
-
-    use super::{END_RUN, INSERT_EVENT, INSERT_RUN, TOUCH_RUN, prune_select};
-
-    fn migrated() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&mut conn).unwrap();
-        conn
-    }
-
-    /// The opcodes of `sql`'s program, by name.
-    fn opcodes(conn: &Connection, sql: &str) -> Vec<String> {
-        let mut explain = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
-        let nulls = vec![rusqlite::types::Null; explain.parameter_count()];
-        explain
-            .query_map(rusqlite::params_from_iter(nulls), |row| {
-                row.get::<_, String>(1)
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    }
-
-    /// A run's writes build no temporary table (SQLite did, for the ended runs' index's `IN`
-    /// list, on every write to `runs`: a quarter of a step commit's CPU).
-    #[test]
-    fn a_runs_writes_build_no_temporary_table() {
-        let conn = migrated();
-        for sql in [INSERT_RUN, TOUCH_RUN, END_RUN, INSERT_EVENT] {
-            let ops = opcodes(&conn, sql);
-            assert!(
-                !ops.iter().any(|op| op == "OpenEphemeral"),
-                "{sql} opens a temporary table: {ops:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn pruning_reads_the_ended_runs_index() {
-        let conn = migrated();
-        let mut plan = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", prune_select()))
-            .unwrap();
-        let plan: Vec<String> = plan
-            .query_map([0_i64, 1_i64], |row| row.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert!(
-            plan.iter().any(|step| step.contains("runs_ended")),
-            "{plan:?}"
-        );
-    }
 }

@@ -14,6 +14,33 @@ use crate::store::row::{
 use crate::store::{Found, RunRecord, StoreError, StoredRun, StoredStatus, Unreadable};
 use crate::types::{RunId, now_micros};
 
+/// When a run last changed, as read: the later of its row's `updated_at` (its creation, its
+/// end, a claim...) and its last event's `at` (a step's commit writes only its events).
+const UPDATED_AT: &str = "max(updated_at, ifnull((SELECT at FROM events
+    WHERE events.id BETWEEN runs.id << 32 AND (runs.id << 32) | 4294967295
+    ORDER BY events.id DESC LIMIT 1), 0))";
+
+/// The record columns (`row::RECORD_COLUMNS`) as a run is read from `runs`: `updated_at` as
+/// [`UPDATED_AT`].
+pub(super) static COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    RECORD_COLUMNS
+        .split(',')
+        .map(|column| match column.trim() {
+            "updated_at" => UPDATED_AT,
+            column => column,
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+});
+
+/// A run by its id, with its rowid (`run_row`).
+pub(super) static RUN: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT rowid, {} FROM runs WHERE run_id = ?1", *COLUMNS));
+
+/// A run's journal, by the run's key, in order (`load_events`).
+pub(super) const EVENTS: &str = "SELECT id & 4294967295, event FROM events
+     WHERE id BETWEEN ?1 << 32 AND (?1 << 32) | 4294967295 ORDER BY id";
+
 /// A `runs` row: its `rowid`, its run id as stored (for messages), and its record, if it
 /// can be read.
 pub(super) struct RunRow {
@@ -29,7 +56,7 @@ impl RunRow {
             Ok(record) => record,
             Err(err) => return unreadable_record(&self.run_id, err).map(Err),
         };
-        match load_events(conn, &record.run_id.to_string()) {
+        match load_events(conn, self.rowid, &self.run_id) {
             Ok(events) => Ok(Ok((record, events))),
             Err(err) => unreadable_journal(&self.run_id, err).map(Err),
         }
@@ -38,8 +65,9 @@ impl RunRow {
 
 /// The run `run_id` and its journal; [`StoreError::Corrupt`] when either cannot be read.
 pub(super) fn load(conn: &Connection, run_id: RunId) -> Result<StoredRun, StoreError> {
-    let record = load_record(conn, run_id)?;
-    let events = load_events(conn, &run_id.to_string())?;
+    let row = run_row(conn, run_id)?;
+    let record = row.record?;
+    let events = load_events(conn, row.rowid, &row.run_id)?;
     Ok((record, events))
 }
 
@@ -58,24 +86,23 @@ pub(super) fn load_record(conn: &Connection, run_id: RunId) -> Result<RunRecord,
 }
 
 fn run_row(conn: &Connection, run_id: RunId) -> Result<RunRow, StoreError> {
-    conn.query_row(
-        &format!("SELECT rowid, {RECORD_COLUMNS} FROM runs WHERE run_id = ?1"),
-        params![run_id.to_string()],
-        run_row_of,
-    )
-    .optional()
-    .map_err(unavailable("read a run"))?
-    .ok_or(StoreError::NotFound(run_id))
+    conn.prepare_cached(&RUN)
+        .and_then(|mut run| {
+            run.query_row(params![run_id.to_string()], run_row_of)
+                .optional()
+        })
+        .map_err(unavailable("read a run"))?
+        .ok_or(StoreError::NotFound(run_id))
 }
 
-/// The journal of the run stored as `run_id`; [`StoreError::Corrupt`] when a row of it
-/// cannot be read.
-fn load_events(conn: &Connection, run_id: &str) -> Result<Vec<Event>, StoreError> {
+/// The journal of the run whose key is `key` (stored as `run_id`, for messages);
+/// [`StoreError::Corrupt`] when a row of it cannot be read.
+fn load_events(conn: &Connection, key: i64, run_id: &str) -> Result<Vec<Event>, StoreError> {
     let mut stmt = conn
-        .prepare_cached("SELECT seq, event FROM events WHERE run_id = ?1 ORDER BY seq")
+        .prepare_cached(EVENTS)
         .map_err(unavailable("read a journal"))?;
     let mut rows = stmt
-        .query(params![run_id])
+        .query(params![key])
         .map_err(unavailable("read a journal"))?;
     let mut events = Vec::new();
     while let Some(found) = rows.next().map_err(unavailable("read a journal"))? {
@@ -179,9 +206,10 @@ fn select(
     let order = if oldest_first { "ASC" } else { "DESC" };
     let mut stmt = conn
         .prepare(&format!(
-            "SELECT rowid, {RECORD_COLUMNS} FROM runs
+            "SELECT rowid, {} FROM runs
              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR workflow = ?2)
-             ORDER BY created_at {order}, run_id {order} LIMIT ?3"
+             ORDER BY created_at {order}, run_id {order} LIMIT ?3",
+            *COLUMNS
         ))
         .map_err(unavailable("list runs"))?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);

@@ -93,7 +93,80 @@ const MIGRATIONS: &[&str] = &[
     "DROP INDEX runs_ended;
     CREATE INDEX runs_ended ON runs (updated_at)
         WHERE CASE status WHEN 'completed' THEN 1 WHEN 'compensated' THEN 1 WHEN 'compensation_failed' THEN 1 WHEN 'cancelled' THEN 1 ELSE 0 END;",
+    // 8: fewer b-trees written per commit. `runs` keyed by its rowid (`id`, kept from the
+    // old table), the idempotency key's index partial (runs without a key are not in it),
+    // `runs_by_status` dropped (the claim and list queries read `runs_by_status_created`);
+    // `events` keyed by one integer, `id << 32 | seq` (an event is one b-tree entry, no
+    // separate index), with the time it was written (`at`): a step's commit writes only its
+    // events, and a run's last change is the later of its row's `updated_at` and its last
+    // event's `at` (`read::UPDATED_AT`). The events carried over keep `at = 0`: the row's
+    // `updated_at` counts their commits. An event whose `seq` is not a 32-bit sequence
+    // number (a damaged row: its run could not be read) is carried over under the last
+    // sequence number, its text prefixed with why (`seq 'x' is not a sequence number: ...`):
+    // not JSON, so that its run still cannot be read, and nothing is lost. No NOT NULL on `events`: with one,
+    // a commit's insert of several events could fail midway, and SQLite would keep a statement
+    // journal for each (the store writes no NULL there, and reads one as a damaged row).
+    "CREATE TABLE runs_v8 (
+        id              INTEGER PRIMARY KEY,
+        run_id          TEXT UNIQUE,
+        workflow        TEXT NOT NULL,
+        version         INTEGER NOT NULL,
+        input           TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        idempotency_key TEXT,
+        request_id      TEXT,
+        actor           TEXT,
+        origin          TEXT NOT NULL,
+        additional_data TEXT,
+        output          TEXT,
+        error           TEXT,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        owner           TEXT,
+        fence           INTEGER NOT NULL DEFAULT 0,
+        lease_until     INTEGER,
+        wake_at         INTEGER,
+        waiting_for     TEXT,
+        cancel          TEXT,
+        deadline        INTEGER
+    );
+    INSERT INTO runs_v8 (id, run_id, workflow, version, input, status, idempotency_key,
+        request_id, actor, origin, additional_data, output, error, created_at, updated_at,
+        owner, fence, lease_until, wake_at, waiting_for, cancel, deadline)
+    SELECT rowid, run_id, workflow, version, input, status, idempotency_key,
+        request_id, actor, origin, additional_data, output, error, created_at, updated_at,
+        owner, fence, lease_until, wake_at, waiting_for, cancel, deadline
+    FROM runs;
+    CREATE TABLE events_v8 (
+        id    INTEGER PRIMARY KEY,
+        at    INTEGER,
+        event TEXT
+    );
+    INSERT OR IGNORE INTO events_v8 (id, at, event)
+    SELECT (r.id << 32) | CASE WHEN e.ok THEN e.seq ELSE 4294967295 END, 0,
+        CASE WHEN e.ok THEN e.event
+            ELSE 'seq ' || quote(e.seq) || ' is not a sequence number: ' || e.event END
+    FROM (SELECT *, typeof(seq) = 'integer' AND seq BETWEEN 0 AND 4294967294 AS ok
+          FROM events) e
+    JOIN runs_v8 r ON r.run_id = e.run_id;
+    DROP TABLE events;
+    DROP TABLE runs;
+    ALTER TABLE runs_v8 RENAME TO runs;
+    ALTER TABLE events_v8 RENAME TO events;
+    CREATE UNIQUE INDEX runs_by_key ON runs (idempotency_key) WHERE idempotency_key IS NOT NULL;
+    CREATE INDEX runs_waking ON runs (wake_at) WHERE status = 'waiting';
+    CREATE INDEX runs_ended ON runs (updated_at)
+        WHERE CASE status WHEN 'completed' THEN 1 WHEN 'compensated' THEN 1 WHEN 'compensation_failed' THEN 1 WHEN 'cancelled' THEN 1 ELSE 0 END;
+    CREATE INDEX runs_by_created ON runs
+        (IFNULL(CAST(created_at AS INTEGER), 0), IFNULL(CAST(run_id AS TEXT), ''));
+    CREATE INDEX runs_by_status_created ON runs
+        (status, IFNULL(CAST(created_at AS INTEGER), 0), IFNULL(CAST(run_id AS TEXT), ''));
+    CREATE INDEX runs_by_workflow_created ON runs
+        (workflow, IFNULL(CAST(created_at AS INTEGER), 0), IFNULL(CAST(run_id AS TEXT), ''));",
 ];
+
+/// The largest run key (`runs.id`) a store gives: a run's events are keyed `id << 32 | seq`.
+pub(super) const MAX_RUN_KEY: i64 = 0x7fff_ffff;
 
 /// The condition of the ended runs' index (migration 7): the prune query says it word for
 /// word, so that SQLite uses the index.
@@ -129,6 +202,9 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         has_tables(version, &objects)?;
     }
     for (next, migration) in row::pending_migrations(MIGRATIONS, version)? {
+        if next == 8 {
+            keys_fit(&tx)?;
+        }
         tx.execute_batch(&format!("{migration}; PRAGMA user_version = {next};"))
             .map_err(unavailable("migrate the schema"))?;
     }
@@ -176,6 +252,23 @@ pub(super) fn check(conn: &Connection) -> Result<(), StoreError> {
         });
     }
     Ok(())
+}
+
+/// Before migration 8: every run's rowid fits the events' key (`id << 32 | seq`). SQLite
+/// gives rowids counting up from 1, so only a row inserted by hand with a larger one fails.
+fn keys_fit(conn: &Connection) -> Result<(), StoreError> {
+    let largest: Option<i64> = conn
+        .query_row("SELECT max(rowid) FROM runs", [], |row| row.get(0))
+        .map_err(unavailable("migrate the schema"))?;
+    match largest {
+        Some(key) if key > MAX_RUN_KEY => Err(StoreError::Refused {
+            context: "migrate the schema to version 8".into(),
+            message: format!(
+                "a run's rowid is {key}, above {MAX_RUN_KEY}: version 8 keys a run's events by it"
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn user_version(conn: &Connection) -> Result<i64, StoreError> {
@@ -262,6 +355,15 @@ mod tests {
         assert!(
             MIGRATIONS[6].contains(&condition),
             "migration 7 must say `{condition}` for SQLite to use it"
+        );
+    }
+
+    #[test]
+    fn the_ended_runs_index_of_migration_8_has_the_prune_querys_condition() {
+        let condition = format!("WHERE {}", super::ended());
+        assert!(
+            MIGRATIONS[7].contains(&condition),
+            "migration 8 must say `{condition}` for SQLite to use it"
         );
     }
 }

@@ -99,4 +99,10 @@ impl SqliteStore {
     pub fn write_stats(&self) -> WriteStats {
         self.counters.snapshot()
     }
+
+    /// The writes waiting for the writer thread now: sent to it, not yet written and answered.
+    /// It never blocks.
+    pub fn queued_writes(&self) -> usize {
+        self.counters.queued.load(Ordering::Acquire)
+    }
 }

@@ -43,14 +43,16 @@ pub(super) enum Request {
 }
 
 /// A write waiting for the writer thread: applied inside a group's transaction, answered
-/// once the transaction committed (or failed).
+/// once the transaction committed (or failed). It may be applied twice: a group in which a
+/// write fails is rolled back and applied again, each write in a savepoint.
 pub(super) trait Write: Send {
-    fn apply(&mut self, conn: &Connection);
+    /// Applies the write (in a savepoint of its own if `savepoint`); whether it succeeded.
+    fn apply(&mut self, conn: &Connection, savepoint: bool) -> bool;
     fn answer(self: Box<Self>, failed: Option<&StoreError>);
 }
 
 struct WriteOp<T, F> {
-    write: Option<F>,
+    write: F,
     result: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
@@ -58,12 +60,17 @@ struct WriteOp<T, F> {
 impl<T, F> Write for WriteOp<T, F>
 where
     T: Send,
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+    F: Fn(&Connection) -> Result<T, StoreError> + Send,
 {
-    fn apply(&mut self, conn: &Connection) {
-        if let Some(write) = self.write.take() {
-            self.result = Some(in_savepoint(conn, write));
-        }
+    fn apply(&mut self, conn: &Connection, savepoint: bool) -> bool {
+        let result = if savepoint {
+            in_savepoint(conn, &self.write)
+        } else {
+            (self.write)(conn)
+        };
+        let succeeded = result.is_ok();
+        self.result = Some(result);
+        succeeded
     }
 
     fn answer(self: Box<Self>, failed: Option<&StoreError>) {
@@ -133,7 +140,7 @@ impl SqliteStore {
     ) -> BoxFuture<'static, Result<T, StoreError>>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         if self.read_only {
             return Box::pin(std::future::ready(Err(StoreError::ReadOnly {
@@ -149,7 +156,7 @@ impl SqliteStore {
         }
         let (reply, response) = oneshot::channel();
         let request = Request::Write(Box::new(WriteOp {
-            write: Some(later()),
+            write: later(),
             result: None,
             reply,
         }));
@@ -239,15 +246,31 @@ pub(super) fn writer(
     }
 }
 
-/// Writes a group in one transaction; if the transaction fails as a whole, every write in it
-/// gets the error (and none is recorded).
+/// Writes a group in one transaction, the writes applied in turn. If one fails, the
+/// transaction is rolled back and the group written again, each write in a savepoint: the one
+/// that fails fails alone, the others are written. (A savepoint per write in every group cost
+/// three statements a write.) If the transaction fails as a whole, every write in it gets the
+/// error (and none is recorded).
 fn write_group(conn: &Connection, mut group: Vec<Box<dyn Write>>) {
-    let outcome = in_transaction(conn, |conn| {
-        for write in &mut group {
-            write.apply(conn);
+    let mut failed = false;
+    let mut outcome = in_transaction(conn, |conn| {
+        failed = !group.iter_mut().all(|write| write.apply(conn, false));
+        if failed {
+            return Err(StoreError::Unavailable {
+                context: "write a group".into(),
+                message: "a write failed: the group is written again".into(),
+            });
         }
         Ok(())
     });
+    if failed {
+        outcome = in_transaction(conn, |conn| {
+            for write in &mut group {
+                write.apply(conn, true);
+            }
+            Ok(())
+        });
+    }
     for write in group {
         write.answer(outcome.as_ref().err());
     }
