@@ -101,14 +101,14 @@ pub(super) async fn committer(
             group
         };
         let results = match get(&pool).await {
-            Ok(client) => match write_group(&client, &group).await {
+            Ok(client) => match write_group(&client, &group, false).await {
                 // The server refused one commit's data, and the statement with it: each is
                 // written alone, so that only that one is refused.
                 Err(err) if err.is_refused() && group.len() > 1 => {
                     let mut results = Vec::with_capacity(group.len());
                     for commit in &group {
                         results.push(
-                            match write_group(&client, std::slice::from_ref(commit)).await {
+                            match write_group(&client, std::slice::from_ref(commit), false).await {
                                 Ok(mut result) => result.pop().unwrap_or_else(|| Err(stopped())),
                                 Err(err) => Err(err),
                             },
@@ -145,10 +145,17 @@ pub(super) async fn committer(
 }
 
 /// Writes `group` in one statement: each commit's run row is updated if its fence holds, and
-/// its events are inserted only then. Returns each commit's result, in order.
+/// its events are inserted only then (`in_transaction`: in a step's transaction, which
+/// commits them). Returns each commit's result, in order.
+///
+/// The events after the last one the run has stored are inserted plainly; those at or
+/// before it (a commit sent again: a retried commit whose reply was lost) replace what the
+/// first sending wrote. Only these take `ON CONFLICT`, which costs every row it inserts
+/// one more WAL record (its speculative insertion confirmed) than a plain insert.
 pub(super) async fn write_group(
     client: &deadpool_postgres::Client,
     group: &[PendingCommit],
+    in_transaction: bool,
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let now = micros(now_micros());
     let mut ids = Vec::with_capacity(group.len());
@@ -195,27 +202,45 @@ pub(super) async fn write_group(
                         updated_at = $7
                     FROM c WHERE r.run_id = c.run_id AND r.fence = c.fence
                     RETURNING r.run_id
-                ), e AS (
-                    INSERT INTO hookflow_events (run_id, seq, event)
-                    SELECT ev.run_id, ev.seq, ev.event
-                    FROM UNNEST($8::TEXT[], $9::BIGINT[], $10::TEXT[]) AS ev (run_id, seq, event)
+                ), ev AS (
+                    SELECT * FROM UNNEST($8::TEXT[], $9::BIGINT[], $10::TEXT[])
+                        AS ev (run_id, seq, event)
                     WHERE ev.run_id IN (SELECT run_id FROM u)
+                ), last AS (
+                    SELECT u.run_id, (SELECT max(seq) FROM hookflow_events s
+                        WHERE s.run_id = u.run_id) AS seq
+                    FROM u
+                ), appended AS (
+                    INSERT INTO hookflow_events (run_id, seq, event)
+                    SELECT ev.run_id, ev.seq, ev.event FROM ev JOIN last USING (run_id)
+                    WHERE last.seq IS NULL OR ev.seq > last.seq
+                ), again AS (
+                    INSERT INTO hookflow_events (run_id, seq, event)
+                    SELECT ev.run_id, ev.seq, ev.event FROM ev JOIN last USING (run_id)
+                    WHERE ev.seq <= last.seq
                     ON CONFLICT (run_id, seq) DO UPDATE SET event = EXCLUDED.event
                 )
                 SELECT run_id FROM u"
             ))
         .await
         .map_err(pg("prepare a commit"))?;
-    let rows = client
-        .query(
-            &statement,
-            &[
-                &ids, &fences, &updates, &statuses, &outputs, &errors, &now, &event_ids, &seqs,
-                &bodies,
-            ],
-        )
-        .await
-        .map_err(pg_write("commit"))?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
+        &ids, &fences, &updates, &statuses, &outputs, &errors, &now, &event_ids, &seqs, &bodies,
+    ];
+    let rows = match client.query(&statement, &params).await {
+        // A commit sent again while its first sending was still being written (it read the
+        // run's last event before the first committed, then inserted the same events plainly):
+        // written once more, it replaces them. Not inside a step's transaction, which the
+        // failed statement aborted.
+        Err(err)
+            if !in_transaction
+                && err.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+        {
+            client.query(&statement, &params).await
+        }
+        rows => rows,
+    }
+    .map_err(pg_write("commit"))?;
     let written: std::collections::HashSet<&str> = rows
         .iter()
         .filter_map(|row| row.try_get::<_, &str>(0).ok())

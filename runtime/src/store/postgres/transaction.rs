@@ -84,7 +84,7 @@ impl StoreTransaction for PostgresTransaction {
                     bytes: 0,
                     reply,
                 };
-                write_group(client, std::slice::from_ref(&commit))
+                write_group(client, std::slice::from_ref(&commit), true)
                     .await?
                     .pop()
                     .unwrap_or_else(|| Err(stopped()))?;
