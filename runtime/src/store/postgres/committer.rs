@@ -202,22 +202,20 @@ pub(super) async fn write_group(
                         updated_at = $7
                     FROM c WHERE r.run_id = c.run_id AND r.fence = c.fence
                     RETURNING r.run_id
-                ), ev AS (
-                    SELECT * FROM UNNEST($8::TEXT[], $9::BIGINT[], $10::TEXT[])
-                        AS ev (run_id, seq, event)
-                    WHERE ev.run_id IN (SELECT run_id FROM u)
-                ), last AS (
+                ), last AS MATERIALIZED (
                     SELECT u.run_id, (SELECT max(seq) FROM hookflow_events s
                         WHERE s.run_id = u.run_id) AS seq
                     FROM u
+                ), ev AS (
+                    SELECT ev.run_id, ev.seq, ev.event, last.seq AS last
+                    FROM UNNEST($8::TEXT[], $9::BIGINT[], $10::TEXT[]) AS ev (run_id, seq, event)
+                    JOIN last ON last.run_id = ev.run_id
                 ), appended AS (
                     INSERT INTO hookflow_events (run_id, seq, event)
-                    SELECT ev.run_id, ev.seq, ev.event FROM ev JOIN last USING (run_id)
-                    WHERE last.seq IS NULL OR ev.seq > last.seq
+                    SELECT run_id, seq, event FROM ev WHERE last IS NULL OR seq > last
                 ), again AS (
                     INSERT INTO hookflow_events (run_id, seq, event)
-                    SELECT ev.run_id, ev.seq, ev.event FROM ev JOIN last USING (run_id)
-                    WHERE ev.seq <= last.seq
+                    SELECT run_id, seq, event FROM ev WHERE seq <= last
                     ON CONFLICT (run_id, seq) DO UPDATE SET event = EXCLUDED.event
                 )
                 SELECT run_id FROM u"
