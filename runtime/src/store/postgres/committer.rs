@@ -34,17 +34,21 @@ pub(super) struct PendingCommit {
     pub(super) fence: i64,
     pub(super) events: Vec<(i64, String)>,
     pub(super) update: Option<RunUpdate>,
+    /// The update's output as JSON: serialized once, for [`bytes_of`] and the statement.
+    pub(super) output: Option<String>,
     /// The size of its data ([`bytes_of`]).
     pub(super) bytes: usize,
     pub(super) reply: oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// The bytes of a commit's data: its events and its update's output and error.
-pub(super) fn bytes_of(events: &[(i64, String)], update: Option<&RunUpdate>) -> usize {
-    let update = update.map_or(0, |u| {
-        u.output.as_ref().map_or(0, |o| o.to_string().len())
-            + u.error.as_ref().map_or(0, String::len)
-    });
+/// The bytes of a commit's data: its events and its update's output (as JSON) and error.
+pub(super) fn bytes_of(
+    events: &[(i64, String)],
+    output: Option<&str>,
+    update: Option<&RunUpdate>,
+) -> usize {
+    let update =
+        output.map_or(0, str::len) + update.map_or(0, |u| u.error.as_ref().map_or(0, String::len));
     events.iter().map(|(_, body)| body.len()).sum::<usize>() + update
 }
 
@@ -144,6 +148,44 @@ pub(super) async fn committer(
     }
 }
 
+/// The statement of [`write_group`], made once.
+static COMMIT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH c AS (
+            SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BOOL[], $4::TEXT[],
+                $5::TEXT[], $6::TEXT[]) AS c (run_id, fence, has_update, status, output, error)
+        ), u AS (
+            UPDATE hookflow_runs r SET
+                status = CASE WHEN c.has_update THEN c.status ELSE r.status END,
+                output = CASE WHEN c.has_update THEN c.output ELSE r.output END,
+                error = CASE WHEN c.has_update THEN c.error ELSE r.error END,
+                owner = CASE WHEN c.has_update AND c.status <> 'running'
+                    THEN NULL ELSE r.owner END,
+                lease_until = CASE WHEN c.has_update AND c.status <> 'running'
+                    THEN NULL ELSE {NOW} + r.lease_micros END,
+                updated_at = $7
+            FROM c WHERE r.run_id = c.run_id AND r.fence = c.fence
+            RETURNING r.run_id
+        ), last AS MATERIALIZED (
+            SELECT u.run_id, (SELECT max(seq) FROM hookflow_events s
+                WHERE s.run_id = u.run_id) AS seq
+            FROM u
+        ), ev AS (
+            SELECT ev.run_id, ev.seq, ev.event, last.seq AS last
+            FROM UNNEST($8::TEXT[], $9::BIGINT[], $10::TEXT[]) AS ev (run_id, seq, event)
+            JOIN last ON last.run_id = ev.run_id
+        ), appended AS (
+            INSERT INTO hookflow_events (run_id, seq, event)
+            SELECT run_id, seq, event FROM ev WHERE last IS NULL OR seq > last
+        ), again AS (
+            INSERT INTO hookflow_events (run_id, seq, event)
+            SELECT run_id, seq, event FROM ev WHERE seq <= last
+            ON CONFLICT (run_id, seq) DO UPDATE SET event = EXCLUDED.event
+        )
+        SELECT run_id FROM u"
+    )
+});
+
 /// Writes `group` in one statement: each commit's run row is updated if its fence holds, and
 /// its events are inserted only then (`in_transaction`: in a step's transaction, which
 /// commits them). Returns each commit's result, in order.
@@ -176,50 +218,11 @@ pub(super) async fn write_group(
         fences.push(commit.fence);
         updates.push(commit.update.is_some());
         statuses.push(commit.update.as_ref().map(|u| u.status.as_str()));
-        outputs.push(
-            commit
-                .update
-                .as_ref()
-                .and_then(|u| u.output.as_ref())
-                .map(serde_json::Value::to_string),
-        );
+        outputs.push(commit.output.as_deref());
         errors.push(commit.update.as_ref().and_then(|u| u.error.as_deref()));
     }
     let statement = client
-        .prepare_cached(&format!(
-                "WITH c AS (
-                    SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BOOL[], $4::TEXT[],
-                        $5::TEXT[], $6::TEXT[]) AS c (run_id, fence, has_update, status, output, error)
-                ), u AS (
-                    UPDATE hookflow_runs r SET
-                        status = CASE WHEN c.has_update THEN c.status ELSE r.status END,
-                        output = CASE WHEN c.has_update THEN c.output ELSE r.output END,
-                        error = CASE WHEN c.has_update THEN c.error ELSE r.error END,
-                        owner = CASE WHEN c.has_update AND c.status <> 'running'
-                            THEN NULL ELSE r.owner END,
-                        lease_until = CASE WHEN c.has_update AND c.status <> 'running'
-                            THEN NULL ELSE {NOW} + r.lease_micros END,
-                        updated_at = $7
-                    FROM c WHERE r.run_id = c.run_id AND r.fence = c.fence
-                    RETURNING r.run_id
-                ), last AS MATERIALIZED (
-                    SELECT u.run_id, (SELECT max(seq) FROM hookflow_events s
-                        WHERE s.run_id = u.run_id) AS seq
-                    FROM u
-                ), ev AS (
-                    SELECT ev.run_id, ev.seq, ev.event, last.seq AS last
-                    FROM UNNEST($8::TEXT[], $9::BIGINT[], $10::TEXT[]) AS ev (run_id, seq, event)
-                    JOIN last ON last.run_id = ev.run_id
-                ), appended AS (
-                    INSERT INTO hookflow_events (run_id, seq, event)
-                    SELECT run_id, seq, event FROM ev WHERE last IS NULL OR seq > last
-                ), again AS (
-                    INSERT INTO hookflow_events (run_id, seq, event)
-                    SELECT run_id, seq, event FROM ev WHERE seq <= last
-                    ON CONFLICT (run_id, seq) DO UPDATE SET event = EXCLUDED.event
-                )
-                SELECT run_id FROM u"
-            ))
+        .prepare_cached(&COMMIT)
         .await
         .map_err(pg("prepare a commit"))?;
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [

@@ -81,6 +81,7 @@ impl StoreTransaction for PostgresTransaction {
                     fence: micros(fence),
                     events: event_rows(&id, events)?,
                     update: None,
+                    output: None,
                     bytes: 0,
                     reply,
                 };
