@@ -1,5 +1,7 @@
 //! W5 on PostgreSQL with worker processes:
 //! `cargo run --release --example bench_workers -- --runs 4000 --workers 1,2,4 --conc 16`.
+//! With `--workers-only`, only the floor and the workers phase are measured (no W5 in place,
+//! no resumption): quicker rounds for the workers' target.
 //!
 //! Starts a throw-away PostgreSQL with its durable defaults (`scripts/postgres.sh` with
 //! `HOOKFLOW_PG_SETTINGS=""`: fsync and synchronous commits on), unless `--url` names one.
@@ -24,6 +26,8 @@
 mod counting_store;
 #[path = "bench_workers/cpu.rs"]
 mod cpu;
+#[path = "bench_workers/statements.rs"]
+mod statements;
 #[path = "../benches/targets.rs"]
 mod targets;
 #[path = "../benches/w5/mod.rs"]
@@ -78,31 +82,43 @@ fn main() {
         .filter_map(|w| w.trim().parse().ok())
         .collect();
 
+    let workers_only = std::env::args().any(|a| a == "--workers-only");
+
     let (floor_seq, floor_conc) = runtime.block_on(floor(&url, 2000));
-    let (seq, per_run) = runtime.block_on(sequential(&url, 500));
+    let (seq, per_run) = if workers_only {
+        (f64::NAN, PerRun::not_measured())
+    } else {
+        runtime.block_on(sequential(&url, 500))
+    };
     let mut by_workers = Vec::new();
     for &w in &workers {
         let (rate, cpu) = runtime.block_on(with_workers(&url, runs, w, conc, lease_ms));
         by_workers.push((w, rate, cpu));
     }
-    let (resume_mean, resume_max, orphans) = runtime.block_on(resumption(&url, lease_ms, conc));
+    let (resume_mean, resume_max, orphans) = if workers_only {
+        (f64::NAN, f64::NAN, 0)
+    } else {
+        runtime.block_on(resumption(&url, lease_ms, conc))
+    };
 
     println!("W5 on PostgreSQL (durable defaults), {runs} enqueued runs per worker count");
     println!("  floor: bare insert-commit, sequential        {floor_seq:>8.0} commits/s");
     println!("  floor: bare insert-commit, 64 in flight      {floor_conc:>8.0} commits/s");
-    println!("  W5 in place, sequential                      {seq:>8.0} runs/s");
-    println!(
-        "    per run: {:.2} store commits ({:.2} carrying the run's end) and {:.2} creates; \
-         database: {:.2} transactions (xact_commit), {:.2} WAL writes, {:.2} WAL flushes \
-         (pg_stat_wal), {:.0} WAL bytes (pg_current_wal_lsn)",
-        per_run.commits,
-        per_run.ends,
-        per_run.creates,
-        per_run.xacts,
-        per_run.wal_writes,
-        per_run.wal_syncs,
-        per_run.wal_bytes
-    );
+    if !workers_only {
+        println!("  W5 in place, sequential                      {seq:>8.0} runs/s");
+        println!(
+            "    per run: {:.2} store commits ({:.2} carrying the run's end) and {:.2} creates; \
+             database: {:.2} transactions (xact_commit), {:.2} WAL writes, {:.2} WAL flushes \
+             (pg_stat_wal), {:.0} WAL bytes (pg_current_wal_lsn)",
+            per_run.commits,
+            per_run.ends,
+            per_run.creates,
+            per_run.xacts,
+            per_run.wal_writes,
+            per_run.wal_syncs,
+            per_run.wal_bytes
+        );
+    }
     for (w, rate, cpu) in &by_workers {
         println!("  W5, {w} worker process(es) x {conc} in flight    {rate:>8.0} runs/s");
         println!(
@@ -113,12 +129,14 @@ fn main() {
             cpu.ceiling()
         );
     }
-    println!(
-        "  resumption after SIGKILL ({orphans} runs, lease {lease_ms} ms): mean {:.0} ms, max {:.0} ms = {:.2}x the lease",
-        resume_mean * 1e3,
-        resume_max * 1e3,
-        resume_max * 1e3 / lease_ms as f64
-    );
+    if !workers_only {
+        println!(
+            "  resumption after SIGKILL ({orphans} runs, lease {lease_ms} ms): mean {:.0} ms, max {:.0} ms = {:.2}x the lease",
+            resume_mean * 1e3,
+            resume_max * 1e3,
+            resume_max * 1e3 / lease_ms as f64
+        );
+    }
     let mut targets = targets::Targets::default();
     if let Some((w, rate, _)) = by_workers.iter().find(|(w, _, _)| *w == 4) {
         targets.at_least(
@@ -129,12 +147,14 @@ fn main() {
         );
     }
     // W5: five steps and one hook handler, each committed; the run's end rides on the last.
-    targets.at_most(
-        "W5 in place: store commits per run (5 steps + 1 handler)",
-        per_run.commits,
-        6.0,
-        "",
-    );
+    if !workers_only {
+        targets.at_most(
+            "W5 in place: store commits per run (5 steps + 1 handler)",
+            per_run.commits,
+            6.0,
+            "",
+        );
+    }
     targets.print();
     let workers_json: Vec<String> = by_workers
         .iter()
@@ -146,23 +166,33 @@ fn main() {
         })
         .collect();
     println!(
-        "{{\"targets\":{},\"w5_seq_per_run\":{{\"commits\":{:.2},\"creates\":{:.2},\"xact_commit\":{:.2},\"wal_write\":{:.2},\"wal_sync\":{:.2},\"wal_bytes\":{:.0}}},\"runs\":{runs},\"conc\":{conc},\"floor_seq\":{floor_seq:.0},\"floor_conc64\":{floor_conc:.0},\"w5_seq\":{seq:.0},\"workers\":{{{}}},\"lease_ms\":{lease_ms},\"resume_mean_ms\":{:.0},\"resume_max_ms\":{:.0}}}",
+        "{{\"targets\":{},\"w5_seq_per_run\":{{\"commits\":{},\"creates\":{},\"xact_commit\":{},\"wal_write\":{},\"wal_sync\":{},\"wal_bytes\":{}}},\"runs\":{runs},\"conc\":{conc},\"floor_seq\":{floor_seq:.0},\"floor_conc64\":{floor_conc:.0},\"w5_seq\":{},\"workers\":{{{}}},\"lease_ms\":{lease_ms},\"resume_mean_ms\":{},\"resume_max_ms\":{}}}",
         targets.json(),
-        per_run.commits,
-        per_run.creates,
-        per_run.xacts,
-        per_run.wal_writes,
-        per_run.wal_syncs,
-        per_run.wal_bytes,
+        json_num(per_run.commits, 2),
+        json_num(per_run.creates, 2),
+        json_num(per_run.xacts, 2),
+        json_num(per_run.wal_writes, 2),
+        json_num(per_run.wal_syncs, 2),
+        json_num(per_run.wal_bytes, 0),
+        json_num(seq, 0),
         workers_json.join(","),
-        resume_mean * 1e3,
-        resume_max * 1e3
+        json_num(resume_mean * 1e3, 0),
+        json_num(resume_max * 1e3, 0)
     );
     if let Some(dir) = cluster {
         let _ = Command::new("bash")
             .arg(script())
             .args(["stop", dir.to_str().unwrap()])
             .status();
+    }
+}
+
+/// `v` with `decimals` decimals, or `null` when it was not measured (NaN).
+fn json_num(v: f64, decimals: usize) -> String {
+    if v.is_nan() {
+        "null".into()
+    } else {
+        format!("{v:.decimals$}")
     }
 }
 
@@ -199,20 +229,13 @@ async fn client(url: &str) -> tokio_postgres::Client {
 /// A bare insert-commit loop: sequential, then 64 connections at once.
 async fn floor(url: &str, n: u64) -> (f64, f64) {
     let c = client(url).await;
-    c.batch_execute(
-        "DROP TABLE IF EXISTS bench_floor; CREATE TABLE bench_floor (id BIGINT, body TEXT)",
-    )
-    .await
-    .unwrap();
+    c.batch_execute(statements::FLOOR_TABLE).await.unwrap();
     let body = "x".repeat(200);
     let started = Instant::now();
     for i in 0..n as i64 {
-        c.execute(
-            "INSERT INTO bench_floor (id, body) VALUES ($1, $2)",
-            &[&i, &body],
-        )
-        .await
-        .unwrap();
+        c.execute(statements::FLOOR_INSERT, &[&i, &body])
+            .await
+            .unwrap();
     }
     let seq = n as f64 / started.elapsed().as_secs_f64();
     let mut clients = Vec::new();
@@ -227,12 +250,9 @@ async fn floor(url: &str, n: u64) -> (f64, f64) {
             let body = body.clone();
             tokio::spawn(async move {
                 for i in 0..per {
-                    c.execute(
-                        "INSERT INTO bench_floor (id, body) VALUES ($1, $2)",
-                        &[&i, &body],
-                    )
-                    .await
-                    .unwrap();
+                    c.execute(statements::FLOOR_INSERT, &[&i, &body])
+                        .await
+                        .unwrap();
                 }
             })
         })
@@ -249,26 +269,17 @@ async fn reset(url: &str) {
     drop(PostgresStore::connect(url).await.unwrap());
     client(url)
         .await
-        .batch_execute("TRUNCATE hookflow_runs, hookflow_events")
+        .batch_execute(statements::RESET)
         .await
         .unwrap();
 }
 
 async fn finished(c: &tokio_postgres::Client) -> (i64, i64) {
-    let row = c
-        .query_one(
-            "SELECT count(*) FILTER (WHERE status = 'completed'),
-                    count(*) FILTER (WHERE status <> 'running' AND status <> 'completed')
-             FROM hookflow_runs",
-            &[],
-        )
-        .await
-        .unwrap();
+    let row = c.query_one(statements::FINISHED, &[]).await.unwrap();
     (row.get(0), row.get(1))
 }
 
 /// What one W5 run in place costs the store and the database, on average.
-#[derive(Default)]
 struct PerRun {
     commits: f64,
     ends: f64,
@@ -277,6 +288,21 @@ struct PerRun {
     wal_writes: f64,
     wal_syncs: f64,
     wal_bytes: f64,
+}
+
+impl PerRun {
+    /// Not measured (`--workers-only`): every figure NaN.
+    fn not_measured() -> Self {
+        PerRun {
+            commits: f64::NAN,
+            ends: f64::NAN,
+            creates: f64::NAN,
+            xacts: f64::NAN,
+            wal_writes: f64::NAN,
+            wal_syncs: f64::NAN,
+            wal_bytes: f64::NAN,
+        }
+    }
 }
 
 /// The database's counters: transactions committed, WAL writes, WAL flushes, the WAL's
@@ -288,13 +314,7 @@ async fn db_counters(url: &str) -> [f64; 4] {
     tokio::time::sleep(Duration::from_secs(11)).await;
     let row = client(url)
         .await
-        .query_one(
-            "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())::float8,
-                    wal_write::float8, wal_sync::float8,
-                    (pg_current_wal_lsn() - '0/0'::pg_lsn)::float8
-             FROM pg_stat_wal",
-            &[],
-        )
+        .query_one(statements::DB_COUNTERS, &[])
         .await
         .unwrap();
     [row.get(0), row.get(1), row.get(2), row.get(3)]
@@ -392,7 +412,7 @@ async fn with_workers(
     reset(url).await;
     enqueue(url, n).await;
     let c = client(url).await;
-    let xacts_before = xacts(&c).await;
+    let (xacts_before, wal_before) = xacts_and_wal(&c).await;
     let server = cpu::server_pid(&c).await;
     let server_before = server.map(cpu::server).unwrap_or_default();
     let started = Instant::now();
@@ -401,21 +421,15 @@ async fn with_workers(
         .collect();
     // Polled through the status index every 10 ms, so that the polling costs the server
     // little of the CPU measured.
+    let any_running = c.prepare(statements::ANY_RUNNING).await.unwrap();
     loop {
-        let running: i64 = c
-            .query_one(
-                "SELECT count(*) FROM hookflow_runs WHERE status = 'running'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if running == 0 {
+        let running: bool = c.query_one(&any_running, &[]).await.unwrap().get(0);
+        if !running {
             break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(600),
-            "{running} of {n} runs still running after 10 minutes"
+            "runs of the {n} still running after 10 minutes"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -426,8 +440,13 @@ async fn with_workers(
     let server_cpu = server.map_or(0.0, |pid| {
         cpu::spent_since(&server_before, &cpu::server(pid))
     });
-    let per_run = (xacts(&c).await - xacts_before) as f64 / n as f64;
-    eprintln!("  ({workers} workers: {per_run:.1} transactions per run, polling included)");
+    let (xacts_after, wal_after) = xacts_and_wal(&c).await;
+    let per_run = (xacts_after - xacts_before) as f64 / n as f64;
+    let wal_per_run = (wal_after - wal_before) / n as f64;
+    eprintln!(
+        "  ({workers} workers: {per_run:.1} transactions per run, polling included; \
+         {wal_per_run:.0} WAL bytes per run)"
+    );
     let cpu = cpu::PerRun {
         workers_us: workers_cpu * 1e6 / n as f64,
         server_us: server_cpu * 1e6 / n as f64,
@@ -439,15 +458,11 @@ async fn with_workers(
     (rate, cpu)
 }
 
-/// Transactions committed in the database so far.
-async fn xacts(c: &tokio_postgres::Client) -> i64 {
-    c.query_one(
-        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
-        &[],
-    )
-    .await
-    .unwrap()
-    .get(0)
+/// Transactions committed in the database so far (as the backends reported them: a live
+/// backend reports at most once a second), and the WAL's position in bytes.
+async fn xacts_and_wal(c: &tokio_postgres::Client) -> (i64, f64) {
+    let row = c.query_one(statements::XACTS_AND_WAL, &[]).await.unwrap();
+    (row.get(0), row.get(1))
 }
 
 /// Kills a worker that holds runs; measures how long until the other worker claims each.
@@ -460,10 +475,7 @@ async fn resumption(url: &str, lease_ms: u64, conc: u64) -> (f64, f64, usize) {
     loop {
         let (completed, _) = finished(&c).await;
         let held: i64 = c
-            .query_one(
-                "SELECT count(*) FROM hookflow_runs WHERE owner = 'victim' AND status = 'running'",
-                &[],
-            )
+            .query_one(statements::HELD_BY, &[&"victim"])
             .await
             .unwrap()
             .get(0);
@@ -476,10 +488,7 @@ async fn resumption(url: &str, lease_ms: u64, conc: u64) -> (f64, f64, usize) {
     let killed = Instant::now();
     let _ = victim.wait();
     let orphans: Vec<String> = c
-        .query(
-            "SELECT run_id FROM hookflow_runs WHERE owner = 'victim' AND status = 'running'",
-            &[],
-        )
+        .query(statements::HELD_RUNS, &[&"victim"])
         .await
         .unwrap()
         .iter()
@@ -491,11 +500,7 @@ async fn resumption(url: &str, lease_ms: u64, conc: u64) -> (f64, f64, usize) {
     let mut waiting = orphans.clone();
     while !waiting.is_empty() {
         let taken: Vec<String> = c
-            .query(
-                "SELECT run_id FROM hookflow_runs
-                 WHERE run_id = ANY($1) AND owner IS DISTINCT FROM 'victim'",
-                &[&waiting],
-            )
+            .query(statements::TAKEN_FROM, &[&waiting, &"victim"])
             .await
             .unwrap()
             .iter()

@@ -1,8 +1,10 @@
 //! What the PostgreSQL store's statements cost the server, read from its statistics: a
 //! commit of a running run updates the run's row in place (a HOT update, which adds no index
 //! entry), and a claim reads the runs it takes (and those in flight), neither the rest of
-//! the backlog nor the ended runs before them. Each test has a database of its own; a backend's statistics reach
-//! `pg_stat_user_tables` when it ends, so each measurement ends its store first.
+//! the backlog nor the ended runs before them, with the plan PostgreSQL keeps for it (planned
+//! once per connection, not at every claim). Each test has a database of its own; a
+//! backend's statistics reach `pg_stat_user_tables` when it ends, so each measurement ends
+//! its store first.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +13,7 @@ use hookflow::prelude::*;
 use hookflow::store::postgres::PostgresStore;
 use hookflow::store::{Lease, Store};
 
-use crate::support::postgres::{pg_database, pg_psql};
+use crate::support::postgres::{PgCluster, pg_database, pg_psql};
 
 #[derive(Debug, thiserror::Error)]
 #[error("never")]
@@ -150,5 +152,92 @@ async fn a_claim_reads_only_the_runs_it_takes() {
         after.read - before.read <= 100,
         "the claim read {} rows of hookflow_runs to take 16",
         after.read - before.read
+    );
+}
+
+/// The statement statistics of a cluster started with `pg_stat_statements` (and its planning
+/// counted): how many times the statements whose text starts with `start` ran, and were
+/// planned.
+async fn calls_and_plans(url: &str, start: &str) -> (i64, i64) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "SELECT coalesce(sum(calls), 0)::BIGINT, coalesce(sum(plans), 0)::BIGINT
+             FROM pg_stat_statements WHERE starts_with(query, $1)",
+            &[&start],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test]
+async fn a_claims_cached_plan_reads_only_the_runs_it_takes() {
+    // A cluster of its own: pg_stat_statements must be loaded when the server starts.
+    let cluster = PgCluster::start_with(
+        "cached_claims",
+        Some(
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+             -c shared_preload_libraries=pg_stat_statements \
+             -c pg_stat_statements.track_planning=on",
+        ),
+    );
+    let url = cluster.url();
+    drop(PostgresStore::connect(url).await.unwrap());
+    // 50,000 runs ended, then a backlog of 20,000 enqueued.
+    let run = |status: &str, from: u32, to: u32| {
+        format!(
+            "INSERT INTO hookflow_runs (run_id, workflow, version, input, status, origin,
+                 created_at, updated_at)
+             SELECT '01a00000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'), 'tally', 1, '3',
+                 '{status}', 'local', i, i
+             FROM generate_series({from}, {to}) AS i"
+        )
+    };
+    pg_psql(
+        url,
+        &[
+            "CREATE EXTENSION pg_stat_statements",
+            &run("completed", 1, 50_000),
+            &run("running", 50_001, 70_000),
+            "ANALYZE hookflow_runs",
+            "SELECT pg_stat_statements_reset()",
+        ],
+    );
+    let before = counters_once(url, |c| c.inserted == 70_000).await;
+    let store = PostgresStore::connect(url).await.unwrap();
+    let lease = Lease {
+        owner: "claimer".into(),
+        duration: Duration::from_secs(60),
+    };
+    let claims = 30;
+    for _ in 0..claims {
+        let found = store
+            .claim_next(&lease, &[("tally".into(), 1)], &[], 16)
+            .await
+            .unwrap();
+        assert_eq!(found.runs.len(), 16);
+    }
+    drop(store);
+    // PostgreSQL plans a prepared statement at each of its first five executions, then keeps
+    // its generic plan if it costs no more than those: planned six times on a connection
+    // (the pool may have opened two), not at every claim.
+    let (calls, plans) = calls_and_plans(url, "WITH ready AS").await;
+    assert_eq!(calls, claims, "the claims counted");
+    assert!(
+        plans <= 12,
+        "{claims} claims were planned {plans} times: their generic plan was not kept"
+    );
+    // The runs taken are read, and those in flight before them; the rest of the backlog
+    // (19,520 runs never taken) and the 50,000 ended are not, at any claim.
+    let taken = 16 * claims;
+    let after = counters_once(url, |c| c.updated >= before.updated + taken).await;
+    let read = after.read - before.read;
+    assert!(
+        read <= claims * (taken + 100),
+        "{claims} claims read {read} rows of hookflow_runs to take {taken}"
     );
 }

@@ -306,3 +306,57 @@ async fn a_commit_for_an_unknown_run_is_not_found_and_records_nothing() {
         Err(StoreError::NotFound(_))
     ));
 }
+
+/// A journal event for the tests that commit by hand: `count` tells its sendings apart.
+fn event(seq: u32, count: u32) -> hookflow::Event {
+    serde_json::from_value(serde_json::json!({
+        "seq": seq, "at_micros": 1, "event": "jobs_dispatched", "count": count
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_commit_sent_again_replaces_what_it_wrote_and_appends_the_rest() {
+    let url = pg_database("sent_again");
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let id = run_id(7);
+    let lease = hookflow::store::Lease {
+        owner: "app".into(),
+        duration: std::time::Duration::from_secs(60),
+    };
+    let created = store
+        .create(&crate::support::records::running(id, "ship"), Some(&lease))
+        .await
+        .unwrap();
+    assert!(matches!(created, Created::New), "{created:?}");
+    // Generation 1: the run created under a lease.
+    store
+        .commit(id, 1, &[event(0, 0), event(1, 1), event(2, 2)], None)
+        .await
+        .unwrap();
+    // Its reply lost, the commit is sent again with what the run has now: events 1 and 2
+    // (changed since) and two new ones.
+    store
+        .commit(
+            id,
+            1,
+            &[event(1, 10), event(2, 20), event(3, 30), event(4, 40)],
+            None,
+        )
+        .await
+        .unwrap();
+    let (_, events) = store.load(id).await.unwrap();
+    assert_eq!(
+        events,
+        [
+            event(0, 0),
+            event(1, 10),
+            event(2, 20),
+            event(3, 30),
+            event(4, 40)
+        ]
+    );
+    // A run's first commit appends after nothing; a later one after what is stored.
+    store.commit(id, 1, &[event(5, 50)], None).await.unwrap();
+    assert_eq!(store.load(id).await.unwrap().1.len(), 6);
+}

@@ -138,9 +138,18 @@ impl PgCluster {
     /// Starts a new cluster for the test `name`; panics with the script's message if it
     /// cannot.
     pub fn start(name: &str) -> Self {
+        Self::start_with(name, None)
+    }
+
+    /// As [`PgCluster::start`], with the server's `-c` settings `settings`
+    /// (`HOOKFLOW_PG_SETTINGS` of scripts/postgres.sh) when given.
+    pub fn start_with(name: &str, settings: Option<&str>) -> Self {
         let pid = std::process::id();
         let dir = std::env::temp_dir().join(format!("hookflow-postgres-{pid}-{name}"));
-        let url = pg_script_run(&["start".as_ref(), dir.as_os_str(), pid.to_string().as_ref()]);
+        let url = pg_script_run_with(
+            &["start".as_ref(), dir.as_os_str(), pid.to_string().as_ref()],
+            settings,
+        );
         assert!(
             url.starts_with("postgres://"),
             "scripts/postgres.sh start printed {url:?}"
@@ -178,7 +187,17 @@ impl Drop for PgCluster {
 /// Runs `scripts/postgres.sh ARGS...`; its stdout, or a panic with its stderr.
 #[allow(dead_code)]
 fn pg_script_run(args: &[&std::ffi::OsStr]) -> String {
-    let output = std::process::Command::new("bash")
+    pg_script_run_with(args, None)
+}
+
+/// As [`pg_script_run`], with `HOOKFLOW_PG_SETTINGS` set to `settings` when given.
+#[allow(dead_code)]
+fn pg_script_run_with(args: &[&std::ffi::OsStr], settings: Option<&str>) -> String {
+    let mut command = std::process::Command::new("bash");
+    if let Some(settings) = settings {
+        command.env("HOOKFLOW_PG_SETTINGS", settings);
+    }
+    let output = command
         .arg(pg_script())
         .args(args)
         .stdin(std::process::Stdio::null())

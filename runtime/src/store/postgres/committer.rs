@@ -34,17 +34,21 @@ pub(super) struct PendingCommit {
     pub(super) fence: i64,
     pub(super) events: Vec<(i64, String)>,
     pub(super) update: Option<RunUpdate>,
+    /// The update's output as JSON: serialized once, for [`bytes_of`] and the statement.
+    pub(super) output: Option<String>,
     /// The size of its data ([`bytes_of`]).
     pub(super) bytes: usize,
     pub(super) reply: oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// The bytes of a commit's data: its events and its update's output and error.
-pub(super) fn bytes_of(events: &[(i64, String)], update: Option<&RunUpdate>) -> usize {
-    let update = update.map_or(0, |u| {
-        u.output.as_ref().map_or(0, |o| o.to_string().len())
-            + u.error.as_ref().map_or(0, String::len)
-    });
+/// The bytes of a commit's data: its events and its update's output (as JSON) and error.
+pub(super) fn bytes_of(
+    events: &[(i64, String)],
+    output: Option<&str>,
+    update: Option<&RunUpdate>,
+) -> usize {
+    let update =
+        output.map_or(0, str::len) + update.map_or(0, |u| u.error.as_ref().map_or(0, String::len));
     events.iter().map(|(_, body)| body.len()).sum::<usize>() + update
 }
 
@@ -101,14 +105,14 @@ pub(super) async fn committer(
             group
         };
         let results = match get(&pool).await {
-            Ok(client) => match write_group(&client, &group).await {
+            Ok(client) => match write_group(&client, &group, false).await {
                 // The server refused one commit's data, and the statement with it: each is
                 // written alone, so that only that one is refused.
                 Err(err) if err.is_refused() && group.len() > 1 => {
                     let mut results = Vec::with_capacity(group.len());
                     for commit in &group {
                         results.push(
-                            match write_group(&client, std::slice::from_ref(commit)).await {
+                            match write_group(&client, std::slice::from_ref(commit), false).await {
                                 Ok(mut result) => result.pop().unwrap_or_else(|| Err(stopped())),
                                 Err(err) => Err(err),
                             },
@@ -144,11 +148,56 @@ pub(super) async fn committer(
     }
 }
 
+/// The statement of [`write_group`], made once.
+static COMMIT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH c AS (
+            SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BOOL[], $4::TEXT[],
+                $5::TEXT[], $6::TEXT[]) AS c (run_id, fence, has_update, status, output, error)
+        ), u AS (
+            UPDATE hookflow_runs r SET
+                status = CASE WHEN c.has_update THEN c.status ELSE r.status END,
+                output = CASE WHEN c.has_update THEN c.output ELSE r.output END,
+                error = CASE WHEN c.has_update THEN c.error ELSE r.error END,
+                owner = CASE WHEN c.has_update AND c.status <> 'running'
+                    THEN NULL ELSE r.owner END,
+                lease_until = CASE WHEN c.has_update AND c.status <> 'running'
+                    THEN NULL ELSE {NOW} + r.lease_micros END,
+                updated_at = $7
+            FROM c WHERE r.run_id = c.run_id AND r.fence = c.fence
+            RETURNING r.run_id
+        ), last AS MATERIALIZED (
+            SELECT u.run_id, (SELECT max(seq) FROM hookflow_events s
+                WHERE s.run_id = u.run_id) AS seq
+            FROM u
+        ), ev AS (
+            SELECT ev.run_id, ev.seq, ev.event, last.seq AS last
+            FROM UNNEST($8::TEXT[], $9::BIGINT[], $10::TEXT[]) AS ev (run_id, seq, event)
+            JOIN last ON last.run_id = ev.run_id
+        ), appended AS (
+            INSERT INTO hookflow_events (run_id, seq, event)
+            SELECT run_id, seq, event FROM ev WHERE last IS NULL OR seq > last
+        ), again AS (
+            INSERT INTO hookflow_events (run_id, seq, event)
+            SELECT run_id, seq, event FROM ev WHERE seq <= last
+            ON CONFLICT (run_id, seq) DO UPDATE SET event = EXCLUDED.event
+        )
+        SELECT run_id FROM u"
+    )
+});
+
 /// Writes `group` in one statement: each commit's run row is updated if its fence holds, and
-/// its events are inserted only then. Returns each commit's result, in order.
+/// its events are inserted only then (`in_transaction`: in a step's transaction, which
+/// commits them). Returns each commit's result, in order.
+///
+/// The events after the last one the run has stored are inserted plainly; those at or
+/// before it (a commit sent again: a retried commit whose reply was lost) replace what the
+/// first sending wrote. Only these take `ON CONFLICT`, which costs every row it inserts
+/// one more WAL record (its speculative insertion confirmed) than a plain insert.
 pub(super) async fn write_group(
     client: &deadpool_postgres::Client,
     group: &[PendingCommit],
+    in_transaction: bool,
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let now = micros(now_micros());
     let mut ids = Vec::with_capacity(group.len());
@@ -169,53 +218,30 @@ pub(super) async fn write_group(
         fences.push(commit.fence);
         updates.push(commit.update.is_some());
         statuses.push(commit.update.as_ref().map(|u| u.status.as_str()));
-        outputs.push(
-            commit
-                .update
-                .as_ref()
-                .and_then(|u| u.output.as_ref())
-                .map(serde_json::Value::to_string),
-        );
+        outputs.push(commit.output.as_deref());
         errors.push(commit.update.as_ref().and_then(|u| u.error.as_deref()));
     }
     let statement = client
-        .prepare_cached(&format!(
-                "WITH c AS (
-                    SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BOOL[], $4::TEXT[],
-                        $5::TEXT[], $6::TEXT[]) AS c (run_id, fence, has_update, status, output, error)
-                ), u AS (
-                    UPDATE hookflow_runs r SET
-                        status = CASE WHEN c.has_update THEN c.status ELSE r.status END,
-                        output = CASE WHEN c.has_update THEN c.output ELSE r.output END,
-                        error = CASE WHEN c.has_update THEN c.error ELSE r.error END,
-                        owner = CASE WHEN c.has_update AND c.status <> 'running'
-                            THEN NULL ELSE r.owner END,
-                        lease_until = CASE WHEN c.has_update AND c.status <> 'running'
-                            THEN NULL ELSE {NOW} + r.lease_micros END,
-                        updated_at = $7
-                    FROM c WHERE r.run_id = c.run_id AND r.fence = c.fence
-                    RETURNING r.run_id
-                ), e AS (
-                    INSERT INTO hookflow_events (run_id, seq, event)
-                    SELECT ev.run_id, ev.seq, ev.event
-                    FROM UNNEST($8::TEXT[], $9::BIGINT[], $10::TEXT[]) AS ev (run_id, seq, event)
-                    WHERE ev.run_id IN (SELECT run_id FROM u)
-                    ON CONFLICT (run_id, seq) DO UPDATE SET event = EXCLUDED.event
-                )
-                SELECT run_id FROM u"
-            ))
+        .prepare_cached(&COMMIT)
         .await
         .map_err(pg("prepare a commit"))?;
-    let rows = client
-        .query(
-            &statement,
-            &[
-                &ids, &fences, &updates, &statuses, &outputs, &errors, &now, &event_ids, &seqs,
-                &bodies,
-            ],
-        )
-        .await
-        .map_err(pg_write("commit"))?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
+        &ids, &fences, &updates, &statuses, &outputs, &errors, &now, &event_ids, &seqs, &bodies,
+    ];
+    let rows = match client.query(&statement, &params).await {
+        // A commit sent again while its first sending was still being written (it read the
+        // run's last event before the first committed, then inserted the same events plainly):
+        // written once more, it replaces them. Not inside a step's transaction, which the
+        // failed statement aborted.
+        Err(err)
+            if !in_transaction
+                && err.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+        {
+            client.query(&statement, &params).await
+        }
+        rows => rows,
+    }
+    .map_err(pg_write("commit"))?;
     let written: std::collections::HashSet<&str> = rows
         .iter()
         .filter_map(|row| row.try_get::<_, &str>(0).ok())

@@ -309,8 +309,11 @@ impl Store for PostgresStore {
             }
             update
         });
+        let output = (update.as_ref())
+            .and_then(|u| u.output.as_ref())
+            .map(serde_json::Value::to_string);
         let bodies = event_rows(&id, events).and_then(|events| {
-            let bytes = bytes_of(&events, update.as_ref());
+            let bytes = bytes_of(&events, output.as_deref(), update.as_ref());
             if bytes > MAX_COMMIT_BYTES {
                 return Err(StoreError::Refused {
                     context: "commit".into(),
@@ -329,6 +332,7 @@ impl Store for PostgresStore {
                     fence: micros(fence),
                     events,
                     update,
+                    output,
                     bytes,
                     reply,
                 })

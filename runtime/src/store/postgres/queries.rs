@@ -185,16 +185,20 @@ pub(super) async fn claim_next(
     // The runs ready (`hookflow_runs_by_status`, oldest first: it stops after `limit`, past
     // the runs in flight only, never the ended ones) and the parked runs due
     // (`hookflow_runs_waking`), each locked apart (a locking clause cannot go with UNION),
-    // then the oldest `limit` of both taken.
+    // then the oldest `limit` of both taken. The limit is written in the statement (one
+    // statement prepared per limit a worker asks, at most its concurrency): with a `$n`
+    // for it, the plan PostgreSQL caches for the statement after five executions (its
+    // generic plan, which cannot know the limit) reads every ready run and sorts them. Ready
+    // runs created in the same microsecond are taken in the index's order.
     let free = |condition: &str| {
         format!(
             "SELECT run_id, created_at FROM hookflow_runs
              WHERE {condition}
                 AND (owner IS NULL OR lease_until IS NULL OR lease_until <= {NOW})
                 AND (workflow, version) IN (SELECT * FROM UNNEST($3::TEXT[], $4::BIGINT[]))
-                AND run_id <> ALL($6)
-             ORDER BY created_at, run_id
-             LIMIT $5
+                AND run_id <> ALL($5)
+             ORDER BY created_at
+             LIMIT {limit}
              FOR UPDATE SKIP LOCKED"
         )
     };
@@ -207,7 +211,7 @@ pub(super) async fn claim_next(
                  WHERE run_id IN (
                     SELECT run_id FROM (SELECT * FROM ready UNION ALL SELECT * FROM due) c
                     ORDER BY created_at, run_id
-                    LIMIT $5)
+                    LIMIT {limit})
                  RETURNING {RECORD_COLUMNS}",
             free("status = 'running'"),
             free(&format!("status = 'waiting' AND wake_at <= {NOW}")),
@@ -222,7 +226,6 @@ pub(super) async fn claim_next(
                 &micros(lease.micros()),
                 &names,
                 &versions,
-                &limit,
                 &skip,
             ],
         )

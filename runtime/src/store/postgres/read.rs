@@ -259,8 +259,8 @@ pub(super) fn stored_id(row: &Row) -> String {
 /// Reads a `hookflow_runs` row selected with [`RECORD_COLUMNS`]; [`StoreError::Corrupt`]
 /// when a column cannot be read.
 pub(super) fn record(row: &Row) -> Result<RunRecord, StoreError> {
-    let names: Vec<&'static str> = row::record_columns().collect();
-    let column = |i: usize| names.get(i).copied().unwrap_or("?");
+    // The column's name only for an error: a claim reads many rows.
+    let column = |i: usize| row::record_columns().nth(i).unwrap_or("?");
     let corrupt = |i: usize, e: &dyn std::fmt::Display| StoreError::Corrupt {
         run_id: stored_id(row),
         message: format!("{}: {e}", column(i)),

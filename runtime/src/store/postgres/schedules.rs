@@ -95,11 +95,15 @@ async fn save(client: &deadpool_postgres::Client, s: &ScheduleRecord) -> Result<
 }
 
 async fn list(client: &deadpool_postgres::Client) -> Result<Schedules, StoreError> {
+    // Every worker lists them at each poll: prepared once per connection.
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {SCHEDULE_COLUMNS} FROM hookflow_schedules ORDER BY name"
+        ))
+        .await
+        .map_err(pg("prepare listing schedules"))?;
     let rows = client
-        .query(
-            &format!("SELECT {SCHEDULE_COLUMNS} FROM hookflow_schedules ORDER BY name"),
-            &[],
-        )
+        .query(&statement, &[])
         .await
         .map_err(pg("list schedules"))?;
     let mut found = Schedules::default();

@@ -81,10 +81,11 @@ impl StoreTransaction for PostgresTransaction {
                     fence: micros(fence),
                     events: event_rows(&id, events)?,
                     update: None,
+                    output: None,
                     bytes: 0,
                     reply,
                 };
-                write_group(client, std::slice::from_ref(&commit))
+                write_group(client, std::slice::from_ref(&commit), true)
                     .await?
                     .pop()
                     .unwrap_or_else(|| Err(stopped()))?;
