@@ -7,6 +7,7 @@
 //! It sees the [`RunEnv`] it is given (registry, services, job dispatcher, event bus, store,
 //! fault injector), never the engine.
 
+mod begin;
 mod commit;
 mod compensate;
 mod failed_at;
@@ -21,6 +22,7 @@ pub(crate) mod step;
 mod transaction;
 mod wait;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use tracing::Instrument;
@@ -35,6 +37,7 @@ use crate::types::{
 };
 use crate::workflow::Workflow;
 
+pub(crate) use self::begin::{Begin, Started};
 use self::commit::{Failed, commit};
 use self::compensate::{Scope, compensate};
 pub use self::failed_at::FailedAt;
@@ -43,18 +46,22 @@ use self::outcome::Leftovers;
 pub use self::outcome::Outcome;
 pub use self::transaction::TxContext;
 
-/// Runs workflow `W` with `input` in `env`, to its end. `durable` carries the store side of
-/// the run and, for a resumed run, its recorded journal.
-pub(crate) async fn execute<W: Workflow>(
+/// Sets up a run of workflow `W` with `input` in `env` (its shared state, its start in the
+/// journal) and returns the future that runs it to its end. `durable` carries the store side
+/// of the run and, for a resumed run, its recorded journal.
+///
+/// Not an `async fn`: the set-up's values (the options, the store side) go into the run's
+/// shared state here, and the future holds only the run's context and its input.
+pub(crate) fn execute<W: Workflow>(
     env: &Arc<RunEnv>,
     run_id: RunId,
     input: W::Input,
     options: RunOptions,
     durable: Option<(Durable, Vec<Event>)>,
-) -> Outcome<W> {
+) -> impl Future<Output = Outcome<W>> + use<W> {
     let span = tracing::info_span!("workflow", workflow = W::META.name(), %run_id);
     #[cfg(feature = "metrics")]
-    let _in_flight = crate::metrics::InFlight::enter(W::META.name());
+    let in_flight = crate::metrics::InFlight::enter(W::META.name());
     let (durable, recorded) = match durable {
         Some((durable, recorded)) => (Some(durable), recorded),
         None => (None, Vec::new()),
@@ -94,7 +101,12 @@ pub(crate) async fn execute<W: Workflow>(
             fence,
         });
     }
-    drive::<W>(&ctx, input).instrument(span).await
+    async move {
+        #[cfg(feature = "metrics")]
+        let _in_flight = in_flight;
+        drive::<W>(&ctx, input).await
+    }
+    .instrument(span)
 }
 
 /// Runs the body, then compensates or dispatches, and gathers the outcome.
