@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::StepContext;
-use crate::types::{BoxFuture, Key, RetryPolicy, to_json};
+use crate::types::{BoxFuture, Key, StepMeta, to_json};
 
 /// A compensation for a step whose compensation data is `C`:
 /// `async fn(&StepContext, C) -> Result<(), E>`.
@@ -42,15 +42,23 @@ pub fn compensation<C, F: for<'a> CompensateFn<'a, C> + Clone>(f: F) -> F {
 
 /// A completed step's compensation, waiting on the run's stack.
 pub(crate) struct Compensation {
-    pub(crate) step: &'static str,
+    /// The step: its name, and its compensation's retry policy.
+    pub(crate) meta: &'static StepMeta,
     pub(crate) position: u32,
     /// The step's key, for the compensation's idempotency key.
     pub(crate) key: Key,
     /// The workflow (the run's own, or a nested one) whose step it undoes.
     pub(crate) frame: u32,
-    pub(crate) retry: Option<RetryPolicy>,
     pub(crate) action: Action,
 }
+
+/// A run's compensation stack: its first [`INLINE_COMPENSATIONS`] entries are stored in the
+/// run's state itself (no allocation for a run of that many compensable steps), the others
+/// spill to the heap.
+pub(crate) type CompensationStack = smallvec::SmallVec<[Compensation; INLINE_COMPENSATIONS]>;
+
+/// How many compensations a run holds without allocating.
+pub(crate) const INLINE_COMPENSATIONS: usize = 8;
 
 /// A compensation and its data, type-erased. Stored inline when it fits in four words (the
 /// compensation is a function item, so that is the size of its data): most steps' undo

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::RunEnv;
-use super::compensation::Compensation;
+use super::compensation::CompensationStack;
 use crate::journal::{EventKind, Journal, Replay};
 use crate::store::Store;
 use crate::types::{
@@ -68,7 +68,7 @@ impl Counters {
 #[derive(Default)]
 pub(crate) struct RunState {
     pub(crate) journal: Journal,
-    pub(crate) compensations: Vec<Compensation>,
+    pub(crate) compensations: CompensationStack,
     pub(crate) hook_errors: Vec<HookFailure>,
     pub(crate) jobs: Vec<Job>,
     pub(crate) compensation_failures: Vec<FailedCompensation>,
@@ -174,14 +174,12 @@ pub(crate) const TRANSACTION_KEY: &str = "tx";
 pub(crate) const DEADLINE_PASSED: &str = "the deadline passed";
 
 impl RunShared {
-    /// A run of `env` starting from `journal` (empty, or what a resumed run recorded), with
-    /// room for `compensations` entries on its stack.
+    /// A run of `env` starting from `journal` (empty, or what a resumed run recorded).
     pub(crate) fn new(
         env: Arc<RunEnv>,
         run_id: RunId,
         options: RunOptions,
         journal: Journal,
-        compensations: usize,
         span: tracing::Span,
         durable: Option<Durable>,
     ) -> Self {
@@ -196,7 +194,6 @@ impl RunShared {
             options,
             state: Mutex::new(RunState {
                 journal,
-                compensations: Vec::with_capacity(compensations),
                 ..RunState::default()
             }),
             bag: BagStore::default(),

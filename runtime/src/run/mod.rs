@@ -70,14 +70,11 @@ pub(crate) fn execute<W: Workflow>(
     let mut journal = Journal::from_events(recorded);
     journal.reserve(16);
     let fence = durable.as_ref().map(|d| d.fence);
-    // One slot per step call and hook the macro saw, so that W5-sized workflows never grow
-    // the stack.
     let shared = Arc::new(RunShared::new(
         Arc::clone(env),
         run_id,
         options,
         journal,
-        W::META.body().len() + 1,
         span.clone(),
         durable,
     ));
