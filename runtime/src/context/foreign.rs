@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::WorkflowContext;
-use crate::types::{HookError, HookFailure, Slot, lock};
+use crate::types::{HookError, HookFailed, HookFailure, Slot, lock};
 
 /// What the handler of a refused firing is called in its [`HookError`] or [`HookFailure`]:
 /// no handler ran.
@@ -44,7 +44,7 @@ mod sealed {
 
 impl<T: Send> HookRefusal for Result<T, HookError> {
     fn refused(ctx: &WorkflowContext, workflow: &'static str, hook: &'static str) -> Self {
-        Err(HookError {
+        Err(HookFailed {
             workflow,
             hook,
             slot: Slot::Configured,
@@ -52,7 +52,8 @@ impl<T: Send> HookRefusal for Result<T, HookError> {
             source: Box::new(ForeignHook {
                 fired_in: ctx.rc.workflow,
             }),
-        })
+        }
+        .into())
     }
 }
 
