@@ -108,8 +108,21 @@ pub(crate) fn execute<W: Workflow>(
 
 /// Runs the body, then compensates or dispatches, and gathers the outcome.
 async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W> {
+    let body = UntilHalted::new(ctx.shared(), CatchUnwind::new(W::execute(ctx, input))).await;
+    // A future of its own, in the place the body's took: what the end holds across its
+    // awaits does not sit beside the body's future.
+    end::<W>(ctx, body).await
+}
+
+/// What the body of a run of `W` ended with: its output or error, a panic, or a halt.
+type BodyEnded<W> = Result<
+    Result<Result<<W as Workflow>::Output, <W as Workflow>::Error>, crate::types::Panic>,
+    Halt,
+>;
+
+/// The end of a run whose body ended: compensated or dispatched, recorded, its outcome.
+async fn end<W: Workflow>(ctx: &WorkflowContext, body: BodyEnded<W>) -> Outcome<W> {
     let run = ctx.shared();
-    let body = UntilHalted::new(run, CatchUnwind::new(W::execute(ctx, input))).await;
     let recorded_failure = run.replay().and_then(|r| r.failure.clone());
     // The cancellation the run carries out now, if it is cancelled here.
     let mut cancelled = None;
@@ -172,62 +185,15 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
     // The cause is rendered now: the error itself must not be held across an await (it
     // need not be `Sync`).
     let cause = result.as_ref().err().map(ToString::to_string);
-    let cancelled_now = cancelled.is_some();
     let status = match cause {
         None => RunStatus::Completed,
+        // Boxed: only failed runs compensate, and their futures need not make every run's
+        // future larger.
         Some(cause) => {
-            if recorded_failure.is_none() {
-                run.record(match cancelled {
-                    Some(request) => {
-                        let request = *request;
-                        EventKind::RunCancelled {
-                            reason: request.reason,
-                            by: request.by.map(Box::new),
-                        }
-                    }
-                    None => EventKind::RunFailed {
-                        error: cause.clone(),
-                    },
-                });
-                if let Err(failed) = commit(run, None).await {
-                    return ended_by(run, failed).await;
-                }
-            }
-            // A run resumed while compensating: what the compensations that ran put in the bag.
-            if let Some(replay) = run.replay() {
-                restore_effects(run, Some(&replay.bag_by_compensation), None);
-            }
-            // Boxed: only failed runs compensate, and their futures need not make every
-            // run's future larger.
-            if let Err(failed) = Box::pin(compensate(ctx, Scope::All)).await {
-                return ended_by(run, failed).await;
-            }
-            let failed = lock(&run.state).compensation_failures.clone();
-            let was_cancelled =
-                cancelled_now || run.replay().is_some_and(|replay| replay.cancelled);
-            if failed.is_empty() {
-                if was_cancelled {
-                    RunStatus::Cancelled
-                } else {
-                    RunStatus::Compensated
-                }
-            } else {
-                let failure = CompensationFailure {
-                    workflow: W::META.name().to_owned(),
-                    run_id: run.run_id,
-                    cause,
-                    failed,
-                };
-                let index = u16::try_from(W::META.hooks().len()).unwrap_or(u16::MAX);
-                let point = HookPoint::<W, After<CompensationFailure>>::__new(
-                    index,
-                    "on_compensation_failed",
-                );
-                Box::pin(<After<CompensationFailure> as Fire<W>>::fire(
-                    point, ctx, &failure,
-                ))
-                .await;
-                RunStatus::CompensationFailed
+            let failed = failed::<W>(ctx, cause, cancelled, recorded_failure.is_none());
+            match Box::pin(failed).await {
+                Ok(status) => status,
+                Err(outcome) => return outcome,
             }
         }
     };
@@ -276,6 +242,63 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
     }
     let leftovers = Leftovers::take(run, jobs);
     Outcome::new(run.run_id, status, result, leftovers)
+}
+
+/// The failure of a run whose body failed (`cause`), cancelled (`cancelled`) or halted:
+/// recorded (unless `record` is false: a resumed run recorded it before), then compensated;
+/// `on_compensation_failed` fired if some compensation failed. Its status, or the outcome of
+/// a run whose commit failed meanwhile.
+async fn failed<W: Workflow>(
+    ctx: &WorkflowContext,
+    cause: String,
+    cancelled: Option<Box<crate::types::CancelRequest>>,
+    record: bool,
+) -> Result<RunStatus, Outcome<W>> {
+    let run = ctx.shared();
+    let cancelled_now = cancelled.is_some();
+    if record {
+        run.record(match cancelled {
+            Some(request) => {
+                let request = *request;
+                EventKind::RunCancelled {
+                    reason: request.reason,
+                    by: request.by.map(Box::new),
+                }
+            }
+            None => EventKind::RunFailed {
+                error: cause.clone(),
+            },
+        });
+        if let Err(failed) = commit(run, None).await {
+            return Err(ended_by(run, failed).await);
+        }
+    }
+    // A run resumed while compensating: what the compensations that ran put in the bag.
+    if let Some(replay) = run.replay() {
+        restore_effects(run, Some(&replay.bag_by_compensation), None);
+    }
+    if let Err(failed) = compensate(ctx, Scope::All).await {
+        return Err(ended_by(run, failed).await);
+    }
+    let failed = lock(&run.state).compensation_failures.clone();
+    let was_cancelled = cancelled_now || run.replay().is_some_and(|replay| replay.cancelled);
+    if failed.is_empty() {
+        return Ok(if was_cancelled {
+            RunStatus::Cancelled
+        } else {
+            RunStatus::Compensated
+        });
+    }
+    let failure = CompensationFailure {
+        workflow: W::META.name().to_owned(),
+        run_id: run.run_id,
+        cause,
+        failed,
+    };
+    let index = u16::try_from(W::META.hooks().len()).unwrap_or(u16::MAX);
+    let point = HookPoint::<W, After<CompensationFailure>>::__new(index, "on_compensation_failed");
+    <After<CompensationFailure> as Fire<W>>::fire(point, ctx, &failure).await;
+    Ok(RunStatus::CompensationFailed)
 }
 
 /// Puts back what a step, a hook handler or the compensations did before the run was
