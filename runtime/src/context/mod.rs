@@ -216,6 +216,9 @@ impl WorkflowContext {
     /// [`Outcome::hook_errors`](crate::Outcome::hook_errors) ([`HookRefusal`]).
     ///
     /// [`HookError`]: crate::HookError
+    // Inlined always: a point without handlers costs its caller the table's look-up and the
+    // kind's `unhandled` output, nothing more.
+    #[inline(always)]
     pub fn hook<'a, W, K>(
         &'a self,
         point: HookPoint<W, K>,
