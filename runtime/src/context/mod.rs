@@ -70,22 +70,25 @@ impl RunContext {
 
     /// The request id the run was started with, if any.
     pub fn request_id(&self) -> Option<&str> {
-        self.run.options.request_id.as_deref()
+        self.run.options.as_ref()?.request_id.as_deref()
     }
 
     /// Who started the run, if known.
     pub fn actor(&self) -> Option<&Actor> {
-        self.run.options.actor.as_ref()
+        self.run.options.as_ref()?.actor.as_ref()
     }
 
     /// Where the run was started from.
     pub fn origin(&self) -> Origin {
-        self.run.options.origin
+        self.run
+            .options
+            .as_ref()
+            .map_or_else(Origin::default, |o| o.origin)
     }
 
     /// The additional data as given at start (JSON), if any.
     pub fn raw_additional_data(&self) -> Option<&serde_json::Value> {
-        self.run.options.additional_data.as_ref()
+        self.run.options.as_ref()?.additional_data.as_ref()
     }
 
     /// The additional data, deserialized as `T`.
