@@ -241,7 +241,7 @@ impl WorkflowContext {
                 .is_some_and(|table| table.has_handlers(point.index()))
             {
                 return foreign::Firing::Ready {
-                    output: Some(K::unhandled(payload)),
+                    output: K::unhandled(payload),
                 };
             }
             foreign::Firing::Fire {
@@ -249,7 +249,7 @@ impl WorkflowContext {
             }
         } else {
             foreign::Firing::Ready {
-                output: Some(K::Output::refused(self, W::META.name(), point.name())),
+                output: K::Output::refused(self, W::META.name(), point.name()),
             }
         }
     }
