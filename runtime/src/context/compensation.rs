@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::StepContext;
-use crate::types::{BoxFuture, Key, StepMeta, to_json};
+use crate::types::{Key, StepMeta, to_json};
 
 /// A compensation for a step whose compensation data is `C`:
 /// `async fn(&StepContext, C) -> Result<(), E>`.
@@ -77,10 +77,15 @@ where
     })
 }
 
+/// A running compensation, type-erased: stored inline when it fits in 128 bytes (with the
+/// compensation's own future, inline too), so that undoing a step allocates nothing.
+pub(crate) type CompensationFuture<'a> =
+    smallbox::SmallBox<dyn Future<Output = Result<(), String>> + Send + 'a, smallbox::space::S16>;
+
 pub(crate) trait CompensateAction: Send {
     fn data_json(&self) -> Option<serde_json::Value>;
     /// Starts the compensation with the data, which it takes: an action runs once.
-    fn run<'a>(&mut self, ctx: &'a StepContext) -> BoxFuture<'a, Result<(), String>>;
+    fn run<'a>(&mut self, ctx: &'a StepContext) -> CompensationFuture<'a>;
     /// The same action with a copy of its data (made through serde), for one more attempt.
     fn replica(&self) -> Option<Action>;
 }
@@ -99,12 +104,12 @@ where
         self.data.as_ref().and_then(to_json)
     }
 
-    fn run<'a>(&mut self, ctx: &'a StepContext) -> BoxFuture<'a, Result<(), String>> {
+    fn run<'a>(&mut self, ctx: &'a StepContext) -> CompensationFuture<'a> {
         let data = self.data.take();
         let compensate = self.compensate.clone();
         // The call is inside the future, so that a panic while making the compensation's
         // future is caught with the rest.
-        Box::pin(async move {
+        smallbox::smallbox!(async move {
             match data {
                 Some(data) => compensate(ctx, data).await.map_err(|e| e.to_string()),
                 None => Err("internal: a compensation ran twice".to_owned()),
