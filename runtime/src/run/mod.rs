@@ -52,6 +52,7 @@ pub use self::transaction::TxContext;
 ///
 /// Not an `async fn`: the set-up's values (the options, the store side) go into the run's
 /// shared state here, and the future holds only the run's context and its input.
+#[inline(always)]
 pub(crate) fn execute<W: Workflow>(
     env: &Arc<RunEnv>,
     run_id: RunId,
