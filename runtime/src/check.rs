@@ -102,8 +102,10 @@ pub const fn step_error<E: StepError>() -> ErrorKind<E> {
     ErrorKind(PhantomData)
 }
 
-/// The future of a compensation, type-erased.
-pub type UndoFuture<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+/// The future of a compensation, type-erased: stored inline when it fits in 64 bytes (a
+/// compensation that awaits nothing much), boxed beyond.
+pub type UndoFuture<'a> =
+    smallbox::SmallBox<dyn Future<Output = Result<(), String>> + Send + 'a, smallbox::space::S8>;
 
 /// The compensation named in `#[step(compensate = f)]`, checked (`compensate::<C, _>(f)` is
 /// spanned at `f`, so that a compensation of the wrong shape is reported there) and
@@ -123,7 +125,7 @@ where
     Undo {
         call: Box::new(move |ctx, data| {
             let fut = f(ctx, data);
-            Box::pin(async move { fut.await.map_err(|err| err.to_string()) })
+            smallbox::smallbox!(async move { fut.await.map_err(|err| err.to_string()) })
         }),
     }
 }
@@ -192,7 +194,7 @@ where
         SharedUndo {
             call: std::sync::Arc::new(move |ctx, data| {
                 let fut = self(ctx, data);
-                Box::pin(async move { fut.await.map_err(|err| err.to_string()) })
+                smallbox::smallbox!(async move { fut.await.map_err(|err| err.to_string()) })
             }),
         }
     }
@@ -230,7 +232,9 @@ where
             call: std::sync::Arc::new(move |ctx, data| {
                 let service = service.clone();
                 let f = self.clone();
-                Box::pin(async move { f(&service, ctx, data).await.map_err(|err| err.to_string()) })
+                smallbox::smallbox!(async move {
+                    f(&service, ctx, data).await.map_err(|err| err.to_string())
+                })
             }),
         }
     }

@@ -152,3 +152,5 @@ mod unhandled_hooks;
 // Performance (issue 20, second pass): the SQLite store groups the writes of concurrent runs.
 mod sqlite_groups;
 mod sqlite_upgrade;
+// Performance (issue 20, third pass): a run started in place begins at its first poll.
+mod run_start;

@@ -607,11 +607,13 @@ pub(crate) fn expand(step: &Step<'_>) -> TokenStream {
     let (clone_checks, execute) = match &step.args.retry {
         None if transactional => (
             TokenStream::new(),
-            quote!(__hookflow_step.execute_in_transaction(&__hookflow_tx, #body, #on_timeout).await),
+            quote!(__hookflow_step.execute_in_transaction(&__hookflow_tx, || #body, #on_timeout).await),
         ),
         None => (
             TokenStream::new(),
-            quote!(__hookflow_step.execute(#body, #on_timeout).await),
+            // The body's future is made inside the attempt (`|| body`): the step's future
+            // holds the arguments, then the body's future, not both at once.
+            quote!(__hookflow_step.execute(|| #body, #on_timeout).await),
         ),
         Some(retry) => {
             let clone_checks = arg_types.iter().zip(&clones).map(|(ty, clone)| {

@@ -472,18 +472,23 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
                 #registrar { registrar: #private::Registrar::new(hooks) }
             }
 
-            /// Runs this workflow on `engine` with default options.
-            #vis async fn run(engine: &#private::Engine, input: #input_ty) -> #private::Outcome<#ty> {
-                engine.run::<#ty>(input).await
+            /// Runs this workflow on `engine` with default options. The run begins when the
+            /// returned future is first polled.
+            #vis fn run(
+                engine: &#private::Engine,
+                input: #input_ty,
+            ) -> impl #private::Future<Output = #private::Outcome<#ty>> + '_ {
+                engine.run::<#ty>(input)
             }
 
-            /// Runs this workflow on `engine` with `options`.
-            #vis async fn run_with(
+            /// Runs this workflow on `engine` with `options`. The run begins when the
+            /// returned future is first polled.
+            #vis fn run_with(
                 engine: &#private::Engine,
                 input: #input_ty,
                 options: #private::RunOptions,
-            ) -> #private::Outcome<#ty> {
-                engine.run_with::<#ty>(input, options).await
+            ) -> impl #private::Future<Output = #private::Outcome<#ty>> + '_ {
+                engine.run_with::<#ty>(input, options)
             }
         }
 

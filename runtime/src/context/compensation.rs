@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::StepContext;
-use crate::types::{BoxFuture, Key, RetryPolicy, to_json};
+use crate::types::{Key, StepMeta, to_json};
 
 /// A compensation for a step whose compensation data is `C`:
 /// `async fn(&StepContext, C) -> Result<(), E>`.
@@ -42,15 +42,23 @@ pub fn compensation<C, F: for<'a> CompensateFn<'a, C> + Clone>(f: F) -> F {
 
 /// A completed step's compensation, waiting on the run's stack.
 pub(crate) struct Compensation {
-    pub(crate) step: &'static str,
+    /// The step: its name, and its compensation's retry policy.
+    pub(crate) meta: &'static StepMeta,
     pub(crate) position: u32,
     /// The step's key, for the compensation's idempotency key.
     pub(crate) key: Key,
     /// The workflow (the run's own, or a nested one) whose step it undoes.
     pub(crate) frame: u32,
-    pub(crate) retry: Option<RetryPolicy>,
     pub(crate) action: Action,
 }
+
+/// A run's compensation stack: its first [`INLINE_COMPENSATIONS`] entries are stored in the
+/// run's state itself (no allocation for a run of that many compensable steps), the others
+/// spill to the heap.
+pub(crate) type CompensationStack = smallvec::SmallVec<[Compensation; INLINE_COMPENSATIONS]>;
+
+/// How many compensations a run holds without allocating.
+pub(crate) const INLINE_COMPENSATIONS: usize = 8;
 
 /// A compensation and its data, type-erased. Stored inline when it fits in four words (the
 /// compensation is a function item, so that is the size of its data): most steps' undo
@@ -69,10 +77,15 @@ where
     })
 }
 
+/// A running compensation, type-erased: stored inline when it fits in 128 bytes (with the
+/// compensation's own future, inline too), so that undoing a step allocates nothing.
+pub(crate) type CompensationFuture<'a> =
+    smallbox::SmallBox<dyn Future<Output = Result<(), String>> + Send + 'a, smallbox::space::S16>;
+
 pub(crate) trait CompensateAction: Send {
     fn data_json(&self) -> Option<serde_json::Value>;
     /// Starts the compensation with the data, which it takes: an action runs once.
-    fn run<'a>(&mut self, ctx: &'a StepContext) -> BoxFuture<'a, Result<(), String>>;
+    fn run<'a>(&mut self, ctx: &'a StepContext) -> CompensationFuture<'a>;
     /// The same action with a copy of its data (made through serde), for one more attempt.
     fn replica(&self) -> Option<Action>;
 }
@@ -91,12 +104,12 @@ where
         self.data.as_ref().and_then(to_json)
     }
 
-    fn run<'a>(&mut self, ctx: &'a StepContext) -> BoxFuture<'a, Result<(), String>> {
+    fn run<'a>(&mut self, ctx: &'a StepContext) -> CompensationFuture<'a> {
         let data = self.data.take();
         let compensate = self.compensate.clone();
         // The call is inside the future, so that a panic while making the compensation's
         // future is caught with the rest.
-        Box::pin(async move {
+        smallbox::smallbox!(async move {
             match data {
                 Some(data) => compensate(ctx, data).await.map_err(|e| e.to_string()),
                 None => Err("internal: a compensation ran twice".to_owned()),

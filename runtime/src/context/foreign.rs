@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::WorkflowContext;
-use crate::types::{HookError, HookFailure, Slot, lock};
+use crate::types::{HookError, HookFailed, HookFailure, Slot, lock};
 
 /// What the handler of a refused firing is called in its [`HookError`] or [`HookFailure`]:
 /// no handler ran.
@@ -44,7 +44,7 @@ mod sealed {
 
 impl<T: Send> HookRefusal for Result<T, HookError> {
     fn refused(ctx: &WorkflowContext, workflow: &'static str, hook: &'static str) -> Self {
-        Err(HookError {
+        Err(HookFailed {
             workflow,
             hook,
             slot: Slot::Configured,
@@ -52,7 +52,8 @@ impl<T: Send> HookRefusal for Result<T, HookError> {
             source: Box::new(ForeignHook {
                 fired_in: ctx.rc.workflow,
             }),
-        })
+        }
+        .into())
     }
 }
 
@@ -75,11 +76,14 @@ impl HookRefusal for () {
 
 pin_project_lite::pin_project! {
     /// A firing: the hook kind's own, or an output ready at once (a refusal, or the output of a
-    /// point without handlers).
+    /// point without handlers), then done once that output is taken (so that dropping the
+    /// firing drops nothing).
     #[project = FiringProj]
+    #[project_replace = FiringReplace]
     pub(crate) enum Firing<F, O> {
         Fire { #[pin] fire: F },
-        Ready { output: Option<O> },
+        Ready { output: O },
+        Done,
     }
 }
 
@@ -88,14 +92,15 @@ impl<F: Future<Output = O>, O> Future for Firing<F, O> {
     // Inlined: a ready output (a point without handlers) costs its caller a few instructions;
     // the kind's own future is polled out of line.
     #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O> {
-        match self.project() {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O> {
+        match self.as_mut().project() {
             FiringProj::Fire { fire } => poll_fire(fire, cx),
             // Polled once: a firing is awaited once, and its ready output is ready at once.
-            FiringProj::Ready { output } => match output.take() {
-                Some(output) => Poll::Ready(output),
-                None => Poll::Pending,
+            FiringProj::Ready { .. } => match self.project_replace(Firing::Done) {
+                FiringReplace::Ready { output } => Poll::Ready(output),
+                _ => Poll::Pending,
             },
+            FiringProj::Done => Poll::Pending,
         }
     }
 }

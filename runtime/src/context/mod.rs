@@ -70,22 +70,25 @@ impl RunContext {
 
     /// The request id the run was started with, if any.
     pub fn request_id(&self) -> Option<&str> {
-        self.run.options.request_id.as_deref()
+        self.run.options.as_ref()?.request_id.as_deref()
     }
 
     /// Who started the run, if known.
     pub fn actor(&self) -> Option<&Actor> {
-        self.run.options.actor.as_ref()
+        self.run.options.as_ref()?.actor.as_ref()
     }
 
     /// Where the run was started from.
     pub fn origin(&self) -> Origin {
-        self.run.options.origin
+        self.run
+            .options
+            .as_ref()
+            .map_or_else(Origin::default, |o| o.origin)
     }
 
     /// The additional data as given at start (JSON), if any.
     pub fn raw_additional_data(&self) -> Option<&serde_json::Value> {
-        self.run.options.additional_data.as_ref()
+        self.run.options.as_ref()?.additional_data.as_ref()
     }
 
     /// The additional data, deserialized as `T`.
@@ -216,6 +219,9 @@ impl WorkflowContext {
     /// [`Outcome::hook_errors`](crate::Outcome::hook_errors) ([`HookRefusal`]).
     ///
     /// [`HookError`]: crate::HookError
+    // Inlined always: a point without handlers costs its caller the table's look-up and the
+    // kind's `unhandled` output, nothing more.
+    #[inline(always)]
     pub fn hook<'a, W, K>(
         &'a self,
         point: HookPoint<W, K>,
@@ -235,7 +241,7 @@ impl WorkflowContext {
                 .is_some_and(|table| table.has_handlers(point.index()))
             {
                 return foreign::Firing::Ready {
-                    output: Some(K::unhandled(payload)),
+                    output: K::unhandled(payload),
                 };
             }
             foreign::Firing::Fire {
@@ -243,7 +249,7 @@ impl WorkflowContext {
             }
         } else {
             foreign::Firing::Ready {
-                output: Some(K::Output::refused(self, W::META.name(), point.name())),
+                output: K::Output::refused(self, W::META.name(), point.name()),
             }
         }
     }

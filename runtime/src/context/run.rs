@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::RunEnv;
-use super::compensation::Compensation;
+use super::compensation::CompensationStack;
 use crate::journal::{EventKind, Journal, Replay};
 use crate::store::Store;
 use crate::types::{
@@ -19,7 +19,9 @@ use crate::types::{
 pub(crate) struct RunShared {
     pub(crate) env: Arc<RunEnv>,
     pub(crate) run_id: RunId,
-    pub(crate) options: RunOptions,
+    /// The options the run was started with; `None` when they say nothing its contexts read
+    /// (no request id, actor, additional data; a local origin): most in-memory runs.
+    pub(crate) options: Option<Box<RunOptions>>,
     pub(crate) state: Mutex<RunState>,
     pub(crate) bag: BagStore,
     next_position: AtomicU32,
@@ -30,8 +32,9 @@ pub(crate) struct RunShared {
     /// The last compensation frame handed out (0 is the run's own workflow).
     last_frame: AtomicU32,
     pub(crate) span: tracing::Span,
-    /// The store and replay state, when the engine has a store.
-    pub(crate) durable: Option<Durable>,
+    /// The store and replay state, when the engine has a store (boxed: a run without one
+    /// carries a pointer, not its room).
+    pub(crate) durable: Option<Box<Durable>>,
     /// Set once the run must stop ([`RunShared::halt`]): read after every poll of the body.
     halted: AtomicBool,
 }
@@ -68,7 +71,7 @@ impl Counters {
 #[derive(Default)]
 pub(crate) struct RunState {
     pub(crate) journal: Journal,
-    pub(crate) compensations: Vec<Compensation>,
+    pub(crate) compensations: CompensationStack,
     pub(crate) hook_errors: Vec<HookFailure>,
     pub(crate) jobs: Vec<Job>,
     pub(crate) compensation_failures: Vec<FailedCompensation>,
@@ -77,8 +80,8 @@ pub(crate) struct RunState {
     pub(crate) panicked_step: Option<&'static str>,
     /// The paths of the run's `Branch` keys (steps and firings in `parallel!` branches).
     paths: Vec<Box<str>>,
-    /// Why the run stops, once it must.
-    halt: Option<Halt>,
+    /// Why the run stops, once it must (boxed: most runs never halt).
+    halt: Option<Box<Halt>>,
     /// The messages of each event the run's waits took or hold (by index in the inbox), the
     /// journal's first; empty for runs that never wait.
     pub(crate) taken: Option<Box<Taken>>,
@@ -174,14 +177,12 @@ pub(crate) const TRANSACTION_KEY: &str = "tx";
 pub(crate) const DEADLINE_PASSED: &str = "the deadline passed";
 
 impl RunShared {
-    /// A run of `env` starting from `journal` (empty, or what a resumed run recorded), with
-    /// room for `compensations` entries on its stack.
+    /// A run of `env` starting from `journal` (empty, or what a resumed run recorded).
     pub(crate) fn new(
         env: Arc<RunEnv>,
         run_id: RunId,
         options: RunOptions,
         journal: Journal,
-        compensations: usize,
         span: tracing::Span,
         durable: Option<Durable>,
     ) -> Self {
@@ -190,13 +191,16 @@ impl RunShared {
             .as_ref()
             .and_then(|d| d.replay.as_ref())
             .map_or((0, 0), |r| (r.next_position, r.next_firing));
+        let reads_options = options.request_id.is_some()
+            || options.actor.is_some()
+            || options.additional_data.is_some()
+            || options.origin != crate::types::Origin::default();
         RunShared {
             env,
             run_id,
-            options,
+            options: reads_options.then(|| Box::new(options)),
             state: Mutex::new(RunState {
                 journal,
-                compensations: Vec::with_capacity(compensations),
                 ..RunState::default()
             }),
             bag: BagStore::default(),
@@ -205,7 +209,7 @@ impl RunShared {
             top: Counters::default(),
             last_frame: AtomicU32::new(0),
             span,
-            durable,
+            durable: durable.map(Box::new),
             halted: AtomicBool::new(false),
         }
     }
@@ -324,7 +328,7 @@ impl RunShared {
     pub(crate) fn halt(&self, halt: Halt) {
         let mut state = lock(&self.state);
         if state.halt.is_none() {
-            state.halt = Some(halt);
+            state.halt = Some(Box::new(halt));
             self.halted.store(true, Ordering::Release);
         }
     }
@@ -341,7 +345,7 @@ impl RunShared {
         if !self.is_halted() {
             return None;
         }
-        lock(&self.state).halt.take()
+        lock(&self.state).halt.take().map(|halt| *halt)
     }
 }
 

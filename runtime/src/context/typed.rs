@@ -30,6 +30,7 @@ impl<'a, W> TypedContext<'a, W> {
 impl<'a, W: Workflow> TypedContext<'a, W> {
     /// Fires `point`, one of this workflow's own hook points ([`WorkflowContext::hook`]): a
     /// hook point of another workflow does not compile here.
+    #[inline(always)]
     pub fn hook<'b, K>(
         &'b self,
         point: HookPoint<W, K>,

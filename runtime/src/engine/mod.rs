@@ -74,9 +74,10 @@ impl Engine {
         Self::builder().build()
     }
 
-    /// Runs workflow `W` with `input` and default [`RunOptions`], to its end.
-    pub async fn run<W: Workflow>(&self, input: W::Input) -> Outcome<W> {
-        self.run_with::<W>(input, RunOptions::default()).await
+    /// Runs workflow `W` with `input` and default [`RunOptions`], to its end. The run begins
+    /// when the returned future is first polled ([`Engine::run_with`]).
+    pub fn run<W: Workflow>(&self, input: W::Input) -> impl Future<Output = Outcome<W>> + '_ {
+        self.run_with::<W>(input, RunOptions::default())
     }
 
     /// Starts a run of `W` on the current tokio runtime and returns its handle. The run goes

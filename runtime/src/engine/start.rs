@@ -1,13 +1,14 @@
 //! Starting runs: in place ([`Engine::run_with`]), or recorded for a worker
 //! ([`Engine::enqueue_with`]); an idempotency key the store knows gives back that run.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::in_flight::InFlightGuard;
 use super::{Engine, EnqueueError};
 use crate::context::Durable;
-use crate::run::{Outcome, execute};
+use crate::run::{Begin, Outcome, Started, execute};
 use crate::store::{Claim, Created, RunRecord, Store};
 use crate::types::{
     NoStore, RecordError, Rejection, RunId, RunOptions, RunStatus, StoreError, StoredStatus,
@@ -31,70 +32,106 @@ impl Engine {
     /// (`#[workflow(additional_data = T)]`) has it checked first, with or without a store:
     /// missing or not a `T`, the run ends `Rejected` ([`Rejection::AdditionalData`], naming the
     /// bad field's path) before anything is recorded or any step runs.
-    pub async fn run_with<W: Workflow>(
+    ///
+    /// The run begins when the returned future is first polled: a future that is never
+    /// polled starts nothing (nothing is checked, recorded or run).
+    pub fn run_with<W: Workflow>(
+        &self,
+        input: W::Input,
+        options: RunOptions,
+    ) -> impl Future<Output = Outcome<W>> + '_ {
+        // The arguments wait in `Begin`, and give way to the run's future once it starts.
+        Begin::new(move || self.begin::<W>(input, options))
+    }
+
+    /// The start of a run of [`Engine::run_with`], at its future's first poll: the additional
+    /// data checked, then a run without a store set up and run in place; a run with a store
+    /// is recorded first, boxed (its record and the store's future are held across the
+    /// `create`: a run without a store must not carry their room).
+    fn begin<W: Workflow>(
         &self,
         input: W::Input,
         mut options: RunOptions,
-    ) -> Outcome<W> {
+    ) -> Started<
+        Outcome<W>,
+        impl Future<Output = Outcome<W>> + '_,
+        impl Future<Output = Outcome<W>> + '_,
+    > {
         let run_id = options.run_id.take().unwrap_or_else(RunId::new);
         // A declared type of additional data is checked before anything is recorded.
         if let Err(err) = W::__check_additional_data(options.additional_data.as_ref()) {
-            return Outcome::stopped(run_id, RunStatus::Rejected, Rejection::from(err).into());
+            return Started::ready(Outcome::stopped(
+                run_id,
+                RunStatus::Rejected,
+                Rejection::from(err).into(),
+            ));
         }
-        let mut _in_flight = None;
-        // One call to `execute` below, whatever the path: its future is inlined once in this
-        // one, and the rare paths are boxed, so that a run's future stays small.
-        let durable = match self.store().cloned() {
-            None => None,
+        match self.store().cloned() {
+            None => Started::running(execute::<W>(&self.inner.env, run_id, input, options, None)),
             Some(store) => {
-                // Boxed: the record is held across the `create` below, and a run without a
-                // store must not carry its room in every run's future.
-                let record = match new_record::<W>(self, run_id, &input, &options) {
-                    Ok(record) => Box::new(record),
-                    Err(rejection) => {
-                        return Outcome::stopped(run_id, RunStatus::Rejected, rejection.into());
-                    }
-                };
-                _in_flight = self.inner.in_flight.enter(run_id);
-                self.keep_leases(&store);
-                match store.create(&record, Some(&self.inner.lease)).await {
-                    Err(err) => {
-                        #[cfg(feature = "metrics")]
-                        crate::metrics::store_error("create", &err);
-                        let (status, error) = match refused::<W>(err) {
-                            Ok(rejection) => (RunStatus::Rejected, rejection.into()),
-                            Err(err) => (RunStatus::Interrupted, err.into()),
-                        };
-                        return Outcome::stopped(run_id, status, error);
-                    }
-                    Ok(Created::Existing(existing)) => {
-                        _in_flight = None;
-                        return Box::pin(self.existing::<W>(store, *existing)).await;
-                    }
-                    Ok(conflict @ (Created::RunIdTaken | Created::KeyConflict { .. })) => {
-                        let rejection = conflict_of(conflict, run_id, &options);
-                        return Outcome::stopped(run_id, RunStatus::Rejected, rejection.into());
-                    }
-                    Ok(Created::New) => Some((
-                        Durable {
-                            store,
-                            persisted: tokio::sync::Mutex::new(0),
-                            replay: None,
-                            fence: 1,
-                            cancel: _in_flight
-                                .as_ref()
-                                .map(InFlightGuard::signal)
-                                .unwrap_or_default(),
-                            deadline_micros: options.deadline_micros,
-                            in_transaction: Default::default(),
-                            deferred: Default::default(),
-                        },
-                        Vec::new(),
-                    )),
-                }
+                Started::recorded(self.start_recorded::<W>(store, run_id, input, options))
+            }
+        }
+    }
+
+    /// A run with a store: recorded, then run.
+    async fn start_recorded<W: Workflow>(
+        &self,
+        store: Arc<dyn Store>,
+        run_id: RunId,
+        input: W::Input,
+        options: RunOptions,
+    ) -> Outcome<W> {
+        // Boxed: the record is held across the `create` below.
+        let record = match new_record::<W>(self, run_id, &input, &options) {
+            Ok(record) => Box::new(record),
+            Err(rejection) => {
+                return Outcome::stopped(run_id, RunStatus::Rejected, rejection.into());
             }
         };
-        execute::<W>(&self.inner.env, run_id, input, options, durable).await
+        let mut _in_flight = self.inner.in_flight.enter(run_id);
+        self.keep_leases(&store);
+        let durable = match store.create(&record, Some(&self.inner.lease)).await {
+            Err(err) => {
+                #[cfg(feature = "metrics")]
+                crate::metrics::store_error("create", &err);
+                let (status, error) = match refused::<W>(err) {
+                    Ok(rejection) => (RunStatus::Rejected, rejection.into()),
+                    Err(err) => (RunStatus::Interrupted, err.into()),
+                };
+                return Outcome::stopped(run_id, status, error);
+            }
+            Ok(Created::Existing(existing)) => {
+                _in_flight = None;
+                return Box::pin(self.existing::<W>(store, *existing)).await;
+            }
+            Ok(conflict @ (Created::RunIdTaken | Created::KeyConflict { .. })) => {
+                let rejection = conflict_of(conflict, run_id, &options);
+                return Outcome::stopped(run_id, RunStatus::Rejected, rejection.into());
+            }
+            Ok(Created::New) => Durable {
+                store,
+                persisted: tokio::sync::Mutex::new(0),
+                replay: None,
+                fence: 1,
+                cancel: _in_flight
+                    .as_ref()
+                    .map(InFlightGuard::signal)
+                    .unwrap_or_default(),
+                deadline_micros: options.deadline_micros,
+                in_transaction: Default::default(),
+                deferred: Default::default(),
+            },
+        };
+        drop(record);
+        execute::<W>(
+            &self.inner.env,
+            run_id,
+            input,
+            options,
+            Some((durable, Vec::new())),
+        )
+        .await
     }
 
     /// The outcome of a run that exists with the same idempotency key: recorded if it is

@@ -135,12 +135,13 @@ pub(crate) trait ErasedAfterResult<I, O>: Send + Sync {
 }
 
 pub(crate) trait ErasedStepHook<T, R>: Send + Sync {
-    fn call<'a>(
-        &'a self,
-        ctx: &'a WorkflowContext,
-        payload: T,
-    ) -> BoxFuture<'a, Result<R, BoxError>>;
+    fn call<'a>(&'a self, ctx: &'a WorkflowContext, payload: T) -> StepHookFuture<'a, R>;
 }
+
+/// The future of a step hook's handler (a step's), type-erased: stored inline when it fits
+/// in 512 bytes (a step's future usually does), so that a firing costs no allocation for it.
+pub(crate) type StepHookFuture<'a, R> =
+    smallbox::SmallBox<dyn Future<Output = Result<R, BoxError>> + Send + 'a, smallbox::space::S64>;
 
 /// Wraps a handler function so that it can be stored type-erased.
 pub(crate) struct Erased<F>(pub(crate) F);
@@ -191,13 +192,9 @@ impl<T: Send + 'static, R: Send + 'static, F> ErasedStepHook<T, R> for Erased<F>
 where
     F: for<'a> StepHookHandler<'a, T, R>,
 {
-    fn call<'a>(
-        &'a self,
-        ctx: &'a WorkflowContext,
-        payload: T,
-    ) -> BoxFuture<'a, Result<R, BoxError>> {
+    fn call<'a>(&'a self, ctx: &'a WorkflowContext, payload: T) -> StepHookFuture<'a, R> {
         // The call is inside the future: a panic while making the handler's future is
         // caught with the rest.
-        Box::pin(async move { (self.0)(ctx, payload).await.map_err(Into::into) })
+        smallbox::smallbox!(async move { (self.0)(ctx, payload).await.map_err(Into::into) })
     }
 }

@@ -9,7 +9,10 @@
 use super::halt::halted;
 use crate::context::{Durable, Halt, RunShared};
 use crate::journal::{Event, EventKind};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 
 use crate::store::{RunUpdate, StoreTransaction};
 use crate::types::{BoxFuture, RecordError, StoreError, StoredStatus, lock};
@@ -194,11 +197,36 @@ pub(crate) fn defer_commit(run: &RunShared) {
 }
 
 /// Commits a step's completion left by [`defer_commit`], if any, before something with
-/// effects runs; if the commit fails, the run halts here, as [`commit_or_halt`] does.
-pub(crate) async fn commit_deferred(run: &RunShared) {
-    if let Some(durable) = &run.durable {
-        if durable.deferred.swap(false, Ordering::AcqRel) {
-            commit_or_halt(run).await;
+/// effects runs; if the commit fails, the run halts here, as [`commit_or_halt`] does. Awaited
+/// at once where it is called. Without a store, or with nothing left to commit, it is ready
+/// at once (not an `async fn`: its callers poll nothing out of line for it).
+#[inline]
+pub(crate) fn commit_deferred(run: &RunShared) -> Deferred<impl Future<Output = ()> + '_> {
+    match &run.durable {
+        Some(durable) if durable.deferred.swap(false, Ordering::AcqRel) => Deferred::Commit {
+            commit: commit_or_halt(run),
+        },
+        _ => Deferred::Nothing,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`commit_deferred`].
+    #[project = DeferredProj]
+    pub(crate) enum Deferred<F> {
+        Nothing,
+        Commit { #[pin] commit: F },
+    }
+}
+
+impl<F: Future<Output = ()>> Future for Deferred<F> {
+    type Output = ();
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.project() {
+            DeferredProj::Nothing => Poll::Ready(()),
+            DeferredProj::Commit { commit } => commit.poll(cx),
         }
     }
 }

@@ -58,13 +58,13 @@ pub(crate) async fn compensate(
 async fn compensate_one(ctx: &WorkflowContext, entry: Compensation) -> Option<FailedCompensation> {
     let run = ctx.shared();
     let Compensation {
-        step,
+        meta,
         position,
         key,
-        retry,
         action,
         ..
     } = entry;
+    let (step, retry) = (meta.name(), meta.compensate_retry().copied());
     let data = if run.records_data() {
         action.data_json()
     } else {

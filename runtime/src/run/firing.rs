@@ -10,7 +10,7 @@ use super::halt::halted;
 use crate::context::{Halt, RunShared};
 use crate::hook::{HandlerEntry, same_handler};
 use crate::journal::{EventKind, RecordedFiring};
-use crate::types::{BoxError, HookError, Key, PanicError, ReplayError};
+use crate::types::{BoxError, HookError, HookFailed, Key, PanicError, ReplayError};
 
 /// A hook firing in progress.
 pub(super) struct Firing<'a> {
@@ -190,13 +190,14 @@ impl<'a> Firing<'a> {
     }
 
     fn error<H: ?Sized>(&self, entry: &HandlerEntry<H>, source: BoxError) -> HookError {
-        HookError {
+        HookFailed {
             workflow: self.workflow,
             hook: self.hook,
             slot: entry.slot,
             handler: entry.name,
             source,
         }
+        .into()
     }
 
     /// Parks the run: what a `before` handler returned no longer reads as the hook's data.

@@ -294,7 +294,7 @@ async fn fire_after<W: Workflow, H: ?Sized + 'static, V: Observed<H>>(
             handler: entry.name,
             plugin: entry.plugin.as_deref().map(str::to_owned),
             panicked: error.is_panic(),
-            error: error.source.to_string(),
+            error: error.source_error().to_string(),
         });
     }
 }

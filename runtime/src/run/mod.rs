@@ -7,6 +7,7 @@
 //! It sees the [`RunEnv`] it is given (registry, services, job dispatcher, event bus, store,
 //! fault injector), never the engine.
 
+mod begin;
 mod commit;
 mod compensate;
 mod failed_at;
@@ -21,6 +22,7 @@ pub(crate) mod step;
 mod transaction;
 mod wait;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use tracing::Instrument;
@@ -35,6 +37,7 @@ use crate::types::{
 };
 use crate::workflow::Workflow;
 
+pub(crate) use self::begin::{Begin, Started};
 use self::commit::{Failed, commit};
 use self::compensate::{Scope, compensate};
 pub use self::failed_at::FailedAt;
@@ -43,18 +46,23 @@ use self::outcome::Leftovers;
 pub use self::outcome::Outcome;
 pub use self::transaction::TxContext;
 
-/// Runs workflow `W` with `input` in `env`, to its end. `durable` carries the store side of
-/// the run and, for a resumed run, its recorded journal.
-pub(crate) async fn execute<W: Workflow>(
+/// Sets up a run of workflow `W` with `input` in `env` (its shared state, its start in the
+/// journal) and returns the future that runs it to its end. `durable` carries the store side
+/// of the run and, for a resumed run, its recorded journal.
+///
+/// Not an `async fn`: the set-up's values (the options, the store side) go into the run's
+/// shared state here, and the future holds only the run's context and its input.
+#[inline(always)]
+pub(crate) fn execute<W: Workflow>(
     env: &Arc<RunEnv>,
     run_id: RunId,
     input: W::Input,
     options: RunOptions,
     durable: Option<(Durable, Vec<Event>)>,
-) -> Outcome<W> {
+) -> impl Future<Output = Outcome<W>> + use<W> {
     let span = tracing::info_span!("workflow", workflow = W::META.name(), %run_id);
     #[cfg(feature = "metrics")]
-    let _in_flight = crate::metrics::InFlight::enter(W::META.name());
+    let in_flight = crate::metrics::InFlight::enter(W::META.name());
     let (durable, recorded) = match durable {
         Some((durable, recorded)) => (Some(durable), recorded),
         None => (None, Vec::new()),
@@ -63,14 +71,11 @@ pub(crate) async fn execute<W: Workflow>(
     let mut journal = Journal::from_events(recorded);
     journal.reserve(16);
     let fence = durable.as_ref().map(|d| d.fence);
-    // One slot per step call and hook the macro saw, so that W5-sized workflows never grow
-    // the stack.
     let shared = Arc::new(RunShared::new(
         Arc::clone(env),
         run_id,
         options,
         journal,
-        W::META.body().len() + 1,
         span.clone(),
         durable,
     ));
@@ -94,13 +99,31 @@ pub(crate) async fn execute<W: Workflow>(
             fence,
         });
     }
-    drive::<W>(&ctx, input).instrument(span).await
+    async move {
+        #[cfg(feature = "metrics")]
+        let _in_flight = in_flight;
+        drive::<W>(&ctx, input).await
+    }
+    .instrument(span)
 }
 
 /// Runs the body, then compensates or dispatches, and gathers the outcome.
 async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W> {
+    let body = UntilHalted::new(ctx.shared(), CatchUnwind::new(W::execute(ctx, input))).await;
+    // A future of its own, in the place the body's took: what the end holds across its
+    // awaits does not sit beside the body's future.
+    end::<W>(ctx, body).await
+}
+
+/// What the body of a run of `W` ended with: its output or error, a panic, or a halt.
+type BodyEnded<W> = Result<
+    Result<Result<<W as Workflow>::Output, <W as Workflow>::Error>, crate::types::Panic>,
+    Halt,
+>;
+
+/// The end of a run whose body ended: compensated or dispatched, recorded, its outcome.
+async fn end<W: Workflow>(ctx: &WorkflowContext, body: BodyEnded<W>) -> Outcome<W> {
     let run = ctx.shared();
-    let body = UntilHalted::new(run, CatchUnwind::new(W::execute(ctx, input))).await;
     let recorded_failure = run.replay().and_then(|r| r.failure.clone());
     // The cancellation the run carries out now, if it is cancelled here.
     let mut cancelled = None;
@@ -163,62 +186,15 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
     // The cause is rendered now: the error itself must not be held across an await (it
     // need not be `Sync`).
     let cause = result.as_ref().err().map(ToString::to_string);
-    let cancelled_now = cancelled.is_some();
     let status = match cause {
         None => RunStatus::Completed,
+        // Boxed: only failed runs compensate, and their futures need not make every run's
+        // future larger.
         Some(cause) => {
-            if recorded_failure.is_none() {
-                run.record(match cancelled {
-                    Some(request) => {
-                        let request = *request;
-                        EventKind::RunCancelled {
-                            reason: request.reason,
-                            by: request.by.map(Box::new),
-                        }
-                    }
-                    None => EventKind::RunFailed {
-                        error: cause.clone(),
-                    },
-                });
-                if let Err(failed) = commit(run, None).await {
-                    return ended_by(run, failed).await;
-                }
-            }
-            // A run resumed while compensating: what the compensations that ran put in the bag.
-            if let Some(replay) = run.replay() {
-                restore_effects(run, Some(&replay.bag_by_compensation), None);
-            }
-            // Boxed: only failed runs compensate, and their futures need not make every
-            // run's future larger.
-            if let Err(failed) = Box::pin(compensate(ctx, Scope::All)).await {
-                return ended_by(run, failed).await;
-            }
-            let failed = lock(&run.state).compensation_failures.clone();
-            let was_cancelled =
-                cancelled_now || run.replay().is_some_and(|replay| replay.cancelled);
-            if failed.is_empty() {
-                if was_cancelled {
-                    RunStatus::Cancelled
-                } else {
-                    RunStatus::Compensated
-                }
-            } else {
-                let failure = CompensationFailure {
-                    workflow: W::META.name().to_owned(),
-                    run_id: run.run_id,
-                    cause,
-                    failed,
-                };
-                let index = u16::try_from(W::META.hooks().len()).unwrap_or(u16::MAX);
-                let point = HookPoint::<W, After<CompensationFailure>>::__new(
-                    index,
-                    "on_compensation_failed",
-                );
-                Box::pin(<After<CompensationFailure> as Fire<W>>::fire(
-                    point, ctx, &failure,
-                ))
-                .await;
-                RunStatus::CompensationFailed
+            let failed = failed::<W>(ctx, cause, cancelled, recorded_failure.is_none());
+            match Box::pin(failed).await {
+                Ok(status) => status,
+                Err(outcome) => return outcome,
             }
         }
     };
@@ -267,6 +243,63 @@ async fn drive<W: Workflow>(ctx: &WorkflowContext, input: W::Input) -> Outcome<W
     }
     let leftovers = Leftovers::take(run, jobs);
     Outcome::new(run.run_id, status, result, leftovers)
+}
+
+/// The failure of a run whose body failed (`cause`), cancelled (`cancelled`) or halted:
+/// recorded (unless `record` is false: a resumed run recorded it before), then compensated;
+/// `on_compensation_failed` fired if some compensation failed. Its status, or the outcome of
+/// a run whose commit failed meanwhile.
+async fn failed<W: Workflow>(
+    ctx: &WorkflowContext,
+    cause: String,
+    cancelled: Option<Box<crate::types::CancelRequest>>,
+    record: bool,
+) -> Result<RunStatus, Outcome<W>> {
+    let run = ctx.shared();
+    let cancelled_now = cancelled.is_some();
+    if record {
+        run.record(match cancelled {
+            Some(request) => {
+                let request = *request;
+                EventKind::RunCancelled {
+                    reason: request.reason,
+                    by: request.by.map(Box::new),
+                }
+            }
+            None => EventKind::RunFailed {
+                error: cause.clone(),
+            },
+        });
+        if let Err(failed) = commit(run, None).await {
+            return Err(ended_by(run, failed).await);
+        }
+    }
+    // A run resumed while compensating: what the compensations that ran put in the bag.
+    if let Some(replay) = run.replay() {
+        restore_effects(run, Some(&replay.bag_by_compensation), None);
+    }
+    if let Err(failed) = compensate(ctx, Scope::All).await {
+        return Err(ended_by(run, failed).await);
+    }
+    let failed = lock(&run.state).compensation_failures.clone();
+    let was_cancelled = cancelled_now || run.replay().is_some_and(|replay| replay.cancelled);
+    if failed.is_empty() {
+        return Ok(if was_cancelled {
+            RunStatus::Cancelled
+        } else {
+            RunStatus::Compensated
+        });
+    }
+    let failure = CompensationFailure {
+        workflow: W::META.name().to_owned(),
+        run_id: run.run_id,
+        cause,
+        failed,
+    };
+    let index = u16::try_from(W::META.hooks().len()).unwrap_or(u16::MAX);
+    let point = HookPoint::<W, After<CompensationFailure>>::__new(index, "on_compensation_failed");
+    <After<CompensationFailure> as Fire<W>>::fire(point, ctx, &failure).await;
+    Ok(RunStatus::CompensationFailed)
 }
 
 /// Puts back what a step, a hook handler or the compensations did before the run was

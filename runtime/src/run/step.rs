@@ -195,12 +195,16 @@ impl StepRun {
     }
 
     /// Runs one attempt of the body: in the step's span, with its timeout, catching a panic.
-    pub async fn execute<T, E, Fut>(
+    /// `body` makes the body's future when the attempt starts, so that the step's future
+    /// holds the arguments (in `body`) and the body's future (which takes them) one at a
+    /// time, not side by side.
+    pub async fn execute<T, E, Fut, F>(
         &self,
-        body: Fut,
+        body: F,
         on_timeout: Option<fn(StepTimeout) -> E>,
     ) -> Attempt<T, E>
     where
+        F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
         if let Some(skipped) = self.skipped() {
@@ -219,13 +223,14 @@ impl StepRun {
             .unwrap_or(Key::Top(self.ctx.position))
     }
 
-    async fn attempt<T, E, Fut>(
+    async fn attempt<T, E, Fut, F>(
         &self,
         attempt: u32,
-        body: Fut,
+        body: F,
         on_timeout: Option<fn(StepTimeout) -> E>,
     ) -> Attempt<T, E>
     where
+        F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
         self.ctx.attempt.store(attempt, Ordering::Relaxed);
@@ -246,7 +251,7 @@ impl StepRun {
                 _ => Attempt::Injected(fault),
             };
         }
-        let body = CatchUnwind::new(body).instrument(self.span.clone());
+        let body = CatchUnwind::new(body()).instrument(self.span.clone());
         let result = match (timeout, on_timeout) {
             // Boxed: only steps with a timeout carry a timer, not every step's future.
             (Some(after), Some(make)) => match Box::pin(tokio::time::timeout(after, body)).await {

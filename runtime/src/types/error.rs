@@ -12,9 +12,17 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// A `before` or `step` hook returns it from `ctx.hook(...)`: propagate it with `?` to abort
 /// the run (your workflow's error type needs `From<HookError>`). A failing `after` handler
 /// never aborts: it is recorded in [`Outcome::hook_errors`](crate::Outcome::hook_errors).
+///
+/// One pointer wide (its fields are boxed): a `Result<T, HookError>` is hardly larger than
+/// `T`, and a hook point without handlers returns its payload in one.
+#[derive(thiserror::Error)]
+#[error(transparent)]
+pub struct HookError(Box<HookFailed>);
+
+/// What a [`HookError`] says.
 #[derive(Debug, thiserror::Error)]
 #[error("hook `{workflow}.{hook}`: handler `{handler}` ({slot} slot) failed: {source}")]
-pub struct HookError {
+pub(crate) struct HookFailed {
     pub(crate) workflow: &'static str,
     pub(crate) hook: &'static str,
     pub(crate) slot: Slot,
@@ -23,30 +31,56 @@ pub struct HookError {
     pub(crate) source: BoxError,
 }
 
+impl From<HookFailed> for HookError {
+    #[cold]
+    fn from(failed: HookFailed) -> Self {
+        HookError(Box::new(failed))
+    }
+}
+
+impl fmt::Debug for HookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let HookFailed {
+            workflow,
+            hook,
+            slot,
+            handler,
+            source,
+        } = &*self.0;
+        f.debug_struct("HookError")
+            .field("workflow", workflow)
+            .field("hook", hook)
+            .field("slot", slot)
+            .field("handler", handler)
+            .field("source", source)
+            .finish()
+    }
+}
+
 impl HookError {
     /// The workflow the hook belongs to.
     pub fn workflow(&self) -> &'static str {
-        self.workflow
+        self.0.workflow
     }
     /// The hook's name, as declared in `#[workflow(hooks(...))]`.
     pub fn hook(&self) -> &'static str {
-        self.hook
+        self.0.hook
     }
     /// The slot of the handler that failed.
     pub fn slot(&self) -> Slot {
-        self.slot
+        self.0.slot
     }
     /// The handler's name (its function path).
     pub fn handler(&self) -> &'static str {
-        self.handler
+        self.0.handler
     }
     /// The handler's own error.
     pub fn source_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        &*self.source
+        &*self.0.source
     }
     /// Whether the handler panicked rather than returned an error.
     pub fn is_panic(&self) -> bool {
-        self.source.is::<PanicError>()
+        self.0.source.is::<PanicError>()
     }
 }
 
@@ -465,6 +499,39 @@ impl HookError {
     /// [`HandlerTimeout`](crate::HandlerTimeout)). A resumed run that replays a recorded
     /// timeout has its message only, and this is `false`.
     pub fn is_timeout(&self) -> bool {
-        self.source.is::<super::HandlerTimeout>()
+        self.0.source.is::<super::HandlerTimeout>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HookError, HookFailed, PanicError, Slot};
+
+    #[test]
+    fn a_hook_error_is_one_pointer_wide() {
+        assert_eq!(size_of::<HookError>(), size_of::<usize>());
+        // What a `before<u64>` firing returns: the payload and a pointer.
+        assert_eq!(size_of::<Result<u64, HookError>>(), 2 * size_of::<usize>());
+    }
+
+    #[test]
+    fn a_boxed_hook_error_says_what_it_said() {
+        let error = HookError::from(HookFailed {
+            workflow: "checkout",
+            hook: "validate",
+            slot: Slot::Configured,
+            handler: "check_minimum",
+            source: Box::new(PanicError {
+                message: "boom".to_owned(),
+            }),
+        });
+        assert_eq!(
+            error.to_string(),
+            "hook `checkout.validate`: handler `check_minimum` (configured slot) failed: panicked: boom"
+        );
+        assert!(error.is_panic());
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("panicked: boom"));
+        assert!(format!("{error:?}").starts_with("HookError { workflow: \"checkout\""));
     }
 }

@@ -32,6 +32,7 @@ pub use bag::BagValue;
 pub use cancel::CancelRequest;
 pub(crate) use cancel::CancelSignal;
 pub(crate) use clock::now_micros;
+pub(crate) use error::HookFailed;
 pub use error::{
     AdditionalDataError, BoxError, HookError, MissingService, NoStore, PanicError, Rejection,
     ReplayError, RunError, StoreError, WaitError,

@@ -152,11 +152,10 @@ impl StepRun {
         F: for<'a> CompensateFn<'a, C> + Clone,
     {
         Compensation {
-            step: self.meta.name(),
+            meta: self.meta,
             position: self.ctx.position,
             key: self.key(),
             frame: self.frame,
-            retry: self.meta.compensate_retry().copied(),
             action: action(data, compensate),
         }
     }

@@ -63,18 +63,18 @@ impl StepRun {
         commit_deferred(self.run()).await;
         let Some(policy) = self.meta.retry().copied() else {
             return match tx {
-                Some(tx) => self.attempt_in_transaction(tx, 1, body(), on_timeout).await,
-                None => self.attempt(1, body(), on_timeout).await,
+                Some(tx) => self.attempt_in_transaction(tx, 1, body, on_timeout).await,
+                None => self.attempt(1, body, on_timeout).await,
             };
         };
         let mut attempt = 1;
         loop {
             let outcome = match tx {
                 Some(tx) => {
-                    self.attempt_in_transaction(tx, attempt, body(), on_timeout)
+                    self.attempt_in_transaction(tx, attempt, &mut body, on_timeout)
                         .await
                 }
-                None => self.attempt(attempt, body(), on_timeout).await,
+                None => self.attempt(attempt, &mut body, on_timeout).await,
             };
             let error = match &outcome {
                 Attempt::Err(err) if transient.is_none_or(|t| t(err)) => err.to_string(),

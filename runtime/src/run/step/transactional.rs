@@ -12,13 +12,14 @@ use crate::types::StepTimeout;
 impl StepRun {
     /// [`execute`](Self::execute) for a transactional step: the attempt runs in a
     /// transaction of its own, rolled back unless the body succeeded.
-    pub async fn execute_in_transaction<T, E, Fut>(
+    pub async fn execute_in_transaction<T, E, Fut, F>(
         &self,
         tx: &TxContext,
-        body: Fut,
+        body: F,
         on_timeout: Option<fn(StepTimeout) -> E>,
     ) -> Attempt<T, E>
     where
+        F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
         if let Some(skipped) = self.skipped() {
@@ -31,14 +32,15 @@ impl StepRun {
 
     /// One attempt of a transactional step, in a transaction of its own, rolled back unless
     /// the body succeeded ([`TxContext::settle`] commits it once the step finished).
-    pub(super) async fn attempt_in_transaction<T, E, Fut>(
+    pub(super) async fn attempt_in_transaction<T, E, Fut, F>(
         &self,
         tx: &TxContext,
         attempt: u32,
-        body: Fut,
+        body: F,
         on_timeout: Option<fn(StepTimeout) -> E>,
     ) -> Attempt<T, E>
     where
+        F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
         tx.attempt.store(attempt, Ordering::Relaxed);
