@@ -175,7 +175,7 @@ async fn calls_and_plans(url: &str, start: &str) -> (i64, i64) {
 }
 
 #[tokio::test]
-async fn a_claims_cached_plan_reads_only_the_runs_it_takes() {
+async fn claims_past_the_plan_caches_switch_still_read_only_the_runs_they_take() {
     // A cluster of its own: pg_stat_statements must be loaded when the server starts.
     let cluster = PgCluster::start_with(
         "cached_claims",
@@ -222,15 +222,11 @@ async fn a_claims_cached_plan_reads_only_the_runs_it_takes() {
         assert_eq!(found.runs.len(), 16);
     }
     drop(store);
-    // PostgreSQL plans a prepared statement at each of its first five executions, then keeps
-    // its generic plan if it costs no more than those: planned six times on a connection
-    // (the pool may have opened two), not at every claim.
+    // PostgreSQL plans a prepared statement at each of its first five executions, then may
+    // keep a generic plan, which cannot know the limit (it would read the backlog and sort
+    // it): the claims after the fifth must be planned as well as the first.
     let (calls, plans) = calls_and_plans(url, "WITH ready AS").await;
-    assert_eq!(calls, claims, "the claims counted");
-    assert!(
-        plans <= 12,
-        "{claims} claims were planned {plans} times: their generic plan was not kept"
-    );
+    assert_eq!(calls, claims, "the claims counted ({plans} plans)");
     // The runs taken are read, and those in flight before them; the rest of the backlog
     // (19,520 runs never taken) and the 50,000 ended are not, at any claim.
     let taken = 16 * claims;

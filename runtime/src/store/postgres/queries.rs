@@ -185,20 +185,20 @@ pub(super) async fn claim_next(
     // The runs ready (`hookflow_runs_by_status`, oldest first: it stops after `limit`, past
     // the runs in flight only, never the ended ones) and the parked runs due
     // (`hookflow_runs_waking`), each locked apart (a locking clause cannot go with UNION),
-    // then the oldest `limit` of both taken. The limit is written in the statement (one
-    // statement prepared per limit a worker asks, at most its concurrency): with a `$n`
-    // for it, the plan PostgreSQL caches for the statement after five executions (its
-    // generic plan, which cannot know the limit) reads every ready run and sorts them. Ready
-    // runs created in the same microsecond are taken in the index's order.
+    // then the oldest `limit` of both taken. The limit is a parameter, one statement for all
+    // limits: written into the statement instead (one prepared per limit, so that each kept
+    // its generic plan), it cost the workers 10-25% of their throughput in more server CPU a
+    // run (BENCHMARKS.md, issue 20, third pass). Past the plan cache's fifth execution the
+    // claims still read only the runs they take (`postgres_plans` tests).
     let free = |condition: &str| {
         format!(
             "SELECT run_id, created_at FROM hookflow_runs
              WHERE {condition}
                 AND (owner IS NULL OR lease_until IS NULL OR lease_until <= {NOW})
                 AND (workflow, version) IN (SELECT * FROM UNNEST($3::TEXT[], $4::BIGINT[]))
-                AND run_id <> ALL($5)
-             ORDER BY created_at
-             LIMIT {limit}
+                AND run_id <> ALL($6)
+             ORDER BY created_at, run_id
+             LIMIT $5
              FOR UPDATE SKIP LOCKED"
         )
     };
@@ -211,7 +211,7 @@ pub(super) async fn claim_next(
                  WHERE run_id IN (
                     SELECT run_id FROM (SELECT * FROM ready UNION ALL SELECT * FROM due) c
                     ORDER BY created_at, run_id
-                    LIMIT {limit})
+                    LIMIT $5)
                  RETURNING {RECORD_COLUMNS}",
             free("status = 'running'"),
             free(&format!("status = 'waiting' AND wake_at <= {NOW}")),
@@ -226,6 +226,7 @@ pub(super) async fn claim_next(
                 &micros(lease.micros()),
                 &names,
                 &versions,
+                &limit,
                 &skip,
             ],
         )
