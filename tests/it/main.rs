@@ -19,6 +19,7 @@
 /// process.
 mod support {
     pub mod child;
+    pub mod dirs;
     pub mod postgres;
     /// The PostgreSQL server with TLS of `postgres_tls`, and CAs of the tests' own.
     pub mod postgres_tls;

@@ -102,25 +102,27 @@ async fn a_running_runs_commits_update_its_row_in_place() {
     );
 }
 
+/// SQL inserting runs `from..=to` of `tally` with `status`, created at those microseconds.
+fn runs(status: &str, from: u32, to: u32) -> String {
+    format!(
+        "INSERT INTO hookflow_runs (run_id, workflow, version, input, status, origin,
+             created_at, updated_at)
+         SELECT '01a00000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'), 'tally', 1, '3',
+             '{status}', 'local', i, i
+         FROM generate_series({from}, {to}) AS i"
+    )
+}
+
 #[tokio::test]
 async fn a_claim_reads_only_the_runs_it_takes() {
     let url = pg_database("claim_reads");
     drop(PostgresStore::connect(&url).await.unwrap());
     // 50,000 runs ended, then 200 enqueued (a backlog behind a history).
-    let run = |status: &str, from: u32, to: u32| {
-        format!(
-            "INSERT INTO hookflow_runs (run_id, workflow, version, input, status, origin,
-                 created_at, updated_at)
-             SELECT '01a00000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'), 'tally', 1, '3',
-                 '{status}', 'local', i, i
-             FROM generate_series({from}, {to}) AS i"
-        )
-    };
     pg_psql(
         &url,
         &[
-            &run("completed", 1, 50_000),
-            &run("running", 50_001, 50_200),
+            &runs("completed", 1, 50_000),
+            &runs("running", 50_001, 50_200),
             "ANALYZE hookflow_runs",
         ],
     );
@@ -188,21 +190,12 @@ async fn claims_past_the_plan_caches_switch_still_read_only_the_runs_they_take()
     let url = cluster.url();
     drop(PostgresStore::connect(url).await.unwrap());
     // 50,000 runs ended, then a backlog of 20,000 enqueued.
-    let run = |status: &str, from: u32, to: u32| {
-        format!(
-            "INSERT INTO hookflow_runs (run_id, workflow, version, input, status, origin,
-                 created_at, updated_at)
-             SELECT '01a00000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'), 'tally', 1, '3',
-                 '{status}', 'local', i, i
-             FROM generate_series({from}, {to}) AS i"
-        )
-    };
     pg_psql(
         url,
         &[
             "CREATE EXTENSION pg_stat_statements",
-            &run("completed", 1, 50_000),
-            &run("running", 50_001, 70_000),
+            &runs("completed", 1, 50_000),
+            &runs("running", 50_001, 70_000),
             "ANALYZE hookflow_runs",
             "SELECT pg_stat_statements_reset()",
         ],

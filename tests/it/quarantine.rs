@@ -307,11 +307,7 @@ pub(crate) async fn resume_pending_quarantines(
 }
 
 fn tempdir(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("hookflow-quarantine-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::support::dirs::fresh("quarantine", name)
 }
 
 fn sqlite(name: &str) -> (Arc<dyn Store>, Db, PathBuf) {

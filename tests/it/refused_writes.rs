@@ -118,10 +118,7 @@ async fn assert_parked_without_the_output(store: &dyn Store, run_id: RunId, reas
 }
 
 fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hookflow-refused-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::support::dirs::fresh("refused", name)
 }
 
 #[tokio::test]

@@ -50,10 +50,7 @@ async fn fulfil(ctx: &WorkflowContext, order: u64) -> Result<u64, Never> {
 }
 
 fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hookflow-groups-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::support::dirs::fresh("groups", name)
 }
 
 /// Waits until `count` writes wait for the writer thread (a minute at most).

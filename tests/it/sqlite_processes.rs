@@ -49,10 +49,7 @@ async fn booking(ctx: &WorkflowContext, n: u64) -> Result<u64, Never> {
 }
 
 fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hookflow-procs-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::support::dirs::fresh("procs", name)
 }
 
 /// A child process, started and waiting for the parent's go.

@@ -26,10 +26,7 @@ async fn post(ctx: &WorkflowContext, parcel: String) -> Result<String, Never> {
 }
 
 fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hookflow-ro-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::support::dirs::fresh("ro", name)
 }
 
 fn engine(store: Arc<SqliteStore>) -> Engine {
