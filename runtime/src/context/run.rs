@@ -199,9 +199,19 @@ impl RunShared {
             env,
             run_id,
             options: reads_options.then(|| Box::new(options)),
+            // Each field by name (not `..RunState::default()`): the default state would be
+            // built whole, then copied.
             state: Mutex::new(RunState {
                 journal,
-                ..RunState::default()
+                compensations: CompensationStack::new(),
+                hook_errors: Vec::new(),
+                jobs: Vec::new(),
+                compensation_failures: Vec::new(),
+                best_effort_failures: Vec::new(),
+                panicked_step: None,
+                paths: Vec::new(),
+                halt: None,
+                taken: None,
             }),
             bag: BagStore::default(),
             next_position: AtomicU32::new(next_position),
