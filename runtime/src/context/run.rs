@@ -195,13 +195,31 @@ impl RunShared {
             || options.actor.is_some()
             || options.additional_data.is_some()
             || options.origin != crate::types::Origin::default();
+        // Boxed before the state is built: with no call left among its fields, the state is
+        // written where it is returned, not built beside it and copied.
+        let options = if reads_options {
+            Some(Box::new(options))
+        } else {
+            None
+        };
+        let durable = durable.map(Box::new);
         RunShared {
             env,
             run_id,
-            options: reads_options.then(|| Box::new(options)),
+            options,
+            // Each field by name (not `..RunState::default()`): the default state would be
+            // built whole, then copied.
             state: Mutex::new(RunState {
                 journal,
-                ..RunState::default()
+                compensations: CompensationStack::new(),
+                hook_errors: Vec::new(),
+                jobs: Vec::new(),
+                compensation_failures: Vec::new(),
+                best_effort_failures: Vec::new(),
+                panicked_step: None,
+                paths: Vec::new(),
+                halt: None,
+                taken: None,
             }),
             bag: BagStore::default(),
             next_position: AtomicU32::new(next_position),
@@ -209,7 +227,7 @@ impl RunShared {
             top: Counters::default(),
             last_frame: AtomicU32::new(0),
             span,
-            durable: durable.map(Box::new),
+            durable,
             halted: AtomicBool::new(false),
         }
     }

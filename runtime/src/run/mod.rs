@@ -65,7 +65,8 @@ pub(crate) fn execute<W: Workflow>(
     let in_flight = crate::metrics::InFlight::enter(W::META.name());
     let (durable, recorded) = match durable {
         Some((durable, recorded)) => (Some(durable), recorded),
-        None => (None, Vec::new()),
+        // Made with the room `reserve` asks for below: cheaper than growing an empty one.
+        None => (None, Vec::with_capacity(16)),
     };
     let resumed = !recorded.is_empty();
     let mut journal = Journal::from_events(recorded);

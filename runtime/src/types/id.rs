@@ -31,9 +31,9 @@ impl RunId {
                 0,
             ));
         }
-        let millis = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        // The journal's clock read (`SystemTime` adds a checked subtraction and 128-bit
+        // arithmetic to every run's start).
+        let millis = super::now_micros() / 1_000;
         let counter = STATE.with(|state| {
             let (mut x, last, counter) = state.get();
             let counter = if millis == last {
@@ -105,5 +105,24 @@ mod tests {
             assert_eq!(id.as_uuid().get_variant(), uuid::Variant::RFC4122);
             assert_eq!(RunId::parse(&id.to_string()).unwrap(), *id);
         }
+    }
+
+    /// The UUID v7 timestamp: the Unix millisecond the id was made in, as `SystemTime` says.
+    #[test]
+    fn a_new_id_carries_the_current_unix_millisecond() {
+        let now = || {
+            let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            u64::try_from(since.unwrap().as_millis()).unwrap()
+        };
+        let before = now();
+        let id = RunId::new();
+        let after = now();
+        let mut millis = [0u8; 8];
+        millis[2..].copy_from_slice(&id.as_uuid().as_bytes()[..6]);
+        let millis = u64::from_be_bytes(millis);
+        assert!(
+            before <= millis && millis <= after,
+            "{before} <= {millis} <= {after}"
+        );
     }
 }
