@@ -20,6 +20,7 @@
 mod support {
     pub mod child;
     pub mod dirs;
+    pub mod pg_client;
     pub mod postgres;
     /// The PostgreSQL server with TLS of `postgres_tls`, and CAs of the tests' own.
     pub mod postgres_tls;

@@ -48,10 +48,7 @@ struct Counters {
 }
 
 async fn counters(url: &str) -> Counters {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = crate::support::pg_client::pg_client(url).await;
     let row = client
         .query_one(
             "SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd,
@@ -161,10 +158,7 @@ async fn a_claim_reads_only_the_runs_it_takes() {
 /// counted): how many times the statements whose text starts with `start` ran, and were
 /// planned.
 async fn calls_and_plans(url: &str, start: &str) -> (i64, i64) {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = crate::support::pg_client::pg_client(url).await;
     let row = client
         .query_one(
             "SELECT coalesce(sum(calls), 0)::BIGINT, coalesce(sum(plans), 0)::BIGINT

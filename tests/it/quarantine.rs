@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::pg_client::pg_client as connect;
 use hookflow::prelude::*;
 use hookflow::store::sqlite::SqliteStore;
 use hookflow::store::{Store, StoredStatus};
@@ -106,16 +107,6 @@ impl Db {
             Db::Postgres(url) => connect(url).await.query_one(sql, &[]).await.unwrap().get(0),
         }
     }
-}
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
 }
 
 fn engine(store: Arc<dyn Store>, hold: bool) -> (Engine, mpsc::UnboundedReceiver<()>) {

@@ -19,8 +19,8 @@ use hookflow::prelude::*;
 use hookflow::store::postgres::PostgresStore;
 use hookflow::store::{Store, StoredStatus};
 use hookflow::{Overlap, ScheduleOptions, Spec, Worker, schedule_key};
-use tokio_postgres::NoTls;
 
+use crate::support::pg_client::pg_client as connect;
 use crate::support::postgres::pg_database;
 
 /// Set in a worker process: the URL of the database it works on.
@@ -78,14 +78,6 @@ async fn record_tock(ctx: &StepContext, n: u32) -> Result<u32, TockError> {
 #[workflow]
 async fn tock(ctx: &WorkflowContext, n: u32) -> Result<u32, TockError> {
     record_tock(ctx, n).await
-}
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
 }
 
 /// A worker process: works on the database in `HOOKFLOW_SCHEDULE_CHILD` as worker

@@ -169,13 +169,7 @@ impl Db {
 
     async fn pg_client(&self) -> tokio_postgres::Client {
         match self {
-            Db::Postgres(url) => {
-                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                    .await
-                    .unwrap();
-                tokio::spawn(connection);
-                client
-            }
+            Db::Postgres(url) => crate::support::pg_client::pg_client(url).await,
             Db::Sqlite(_) => unreachable!("a PostgreSQL database"),
         }
     }

@@ -39,8 +39,8 @@ use hookflow::store::postgres::PostgresStore;
 use hookflow::store::{Store, StoreError, StoredStatus};
 use hookflow::{EventKind, Worker, WorkerError, WorkerReport};
 use serde::{Deserialize, Serialize};
-use tokio_postgres::NoTls;
 
+use crate::support::pg_client::pg_client as connect;
 use crate::support::postgres::{PgCluster, pg_database, pg_psql};
 
 /// Set in a worker process: the URL of the database it works on.
@@ -148,14 +148,6 @@ impl Ledger {
             });
         });
     }
-}
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
 }
 
 fn now_micros() -> i64 {
