@@ -172,7 +172,7 @@ fn emit(events: &[Event]) {
                 HOOK_HANDLER_ERRORS,
                 "workflow" => workflow_of(events),
                 "hook" => label(hook),
-                "handler" => label(handler)
+                "handler" => label(&handler.name)
             )
             .increment(1);
         }

@@ -253,6 +253,8 @@ async fn without_a_store_nothing_more_is_journaled() {
     assert!(!outcome.journal().kinds().any(|k| matches!(
         k,
         hookflow::EventKind::BagWritten { .. }
-            | hookflow::EventKind::HookHandlerCompleted { data: Some(_), .. }
+    ) || matches!(
+        k,
+        hookflow::EventKind::HookHandlerCompleted { handler, .. } if handler.data.is_some()
     )));
 }

@@ -89,8 +89,9 @@ fn bars(events: &[Event]) -> Vec<Bar> {
                 }
             }
             EventKind::StepFailed {
-                position, error, ..
+                position, failure, ..
             } => {
+                let error = &failure.error;
                 if let Some(bar) = open_steps.remove(position).and_then(|i| bars.get_mut(i)) {
                     bar.end = Some(at);
                     bar.failed = true;
@@ -143,27 +144,28 @@ fn bars(events: &[Event]) -> Vec<Bar> {
                 ..
             } => bars.push(Bar {
                 kind: Kind::Handler,
-                label: format!("{hook} [{slot}] {handler}"),
+                label: format!("{hook} [{slot}] {}", handler.name),
                 start: at,
                 end: None,
                 tick: true,
                 failed: false,
-                title: format!("hook {hook} [{slot}] handler {handler}: completed"),
+                title: format!("hook {hook} [{slot}] handler {}: completed", handler.name),
             }),
             EventKind::HookHandlerFailed {
                 hook,
                 slot,
                 handler,
-                error,
-                ..
             } => bars.push(Bar {
                 kind: Kind::Handler,
-                label: format!("{hook} [{slot}] {handler}"),
+                label: format!("{hook} [{slot}] {}", handler.name),
                 start: at,
                 end: None,
                 tick: true,
                 failed: true,
-                title: format!("hook {hook} [{slot}] handler {handler} failed: {error}"),
+                title: format!(
+                    "hook {hook} [{slot}] handler {} failed: {}",
+                    handler.name, handler.error
+                ),
             }),
             EventKind::WaitStarted { position, .. } => {
                 open_waits.insert(*position, bars.len());

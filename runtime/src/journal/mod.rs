@@ -7,6 +7,7 @@
 //! journal back (`replay`) to replay its body.
 
 mod current;
+mod detail;
 mod event;
 mod replay;
 
@@ -17,6 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::types::now_micros;
 
 pub use current::CurrentStep;
+pub use detail::{
+    BagChange, FiringDetail, HandlerCompleted, HandlerFailure, Retry, StepFailure, WaitFor,
+};
 pub use event::{Event, EventKind, Name, WaitOutcome};
 pub(crate) use replay::{BagWrite, Recorded, RecordedFailure, RecordedFiring, Replay};
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value;
 
-use super::{Event, EventKind, WaitOutcome};
+use super::{BagChange, Event, EventKind, FiringDetail, WaitOutcome};
 use crate::types::{Job, KeyText};
 
 /// What a resumed run's journal says about each step position and each hook firing.
@@ -154,24 +154,19 @@ impl Replay {
                 } => {
                     if let Some(r) = replay.steps.get_mut(position) {
                         r.completed = true;
-                        r.output.clone_from(output);
-                        r.compensation.clone_from(compensation);
+                        r.output = output.as_deref().cloned();
+                        r.compensation = compensation.as_deref().cloned();
                     }
                 }
                 EventKind::StepFailed {
-                    position,
-                    error,
-                    panicked,
-                    best_effort,
-                    error_data,
-                    ..
+                    position, failure, ..
                 } => {
                     if let Some(r) = replay.steps.get_mut(position) {
                         r.failed = Some(Box::new(RecordedFailure {
-                            error: error.clone(),
-                            data: error_data.clone(),
-                            panicked: *panicked,
-                            best_effort: *best_effort,
+                            error: failure.error.clone(),
+                            data: failure.error_data.clone(),
+                            panicked: failure.panicked,
+                            best_effort: failure.best_effort,
                             went_on: false,
                         }));
                         last_failures.push(*position);
@@ -187,10 +182,13 @@ impl Replay {
                 EventKind::HookFired {
                     hook,
                     firing,
-                    names,
-                    key,
+                    detail,
                     ..
                 } => {
+                    let (names, key) = match detail.as_deref() {
+                        Some(FiringDetail { names, key }) => (&names[..], key),
+                        None => (&[][..], &None),
+                    };
                     replay.keyed |= key.is_some();
                     match key.as_deref().map_or(KeyText::Top(*firing), KeyText::parse) {
                         KeyText::Top(n) => replay.top_firings.insert(n, *firing),
@@ -209,40 +207,29 @@ impl Replay {
                         },
                     );
                 }
-                EventKind::HookHandlerCompleted {
-                    handler,
-                    firing,
-                    data,
-                    ..
-                } => {
-                    if let Some(f) = replay.firings.get_mut(firing) {
+                EventKind::HookHandlerCompleted { handler, .. } => {
+                    if let Some(f) = replay.firings.get_mut(&handler.firing) {
                         f.ended.push(RecordedHandler {
-                            handler: handler.to_string(),
-                            outcome: Ok(data.clone()),
+                            handler: handler.name.to_string(),
+                            outcome: Ok(handler.data.clone()),
                         });
                     }
                 }
-                EventKind::HookHandlerFailed {
-                    handler,
-                    firing,
-                    error,
-                    panicked,
-                    ..
-                } => {
-                    if let Some(f) = replay.firings.get_mut(firing) {
+                EventKind::HookHandlerFailed { handler, .. } => {
+                    if let Some(f) = replay.firings.get_mut(&handler.firing) {
                         f.ended.push(RecordedHandler {
-                            handler: handler.to_string(),
-                            outcome: Err((error.clone(), *panicked)),
+                            handler: handler.name.to_string(),
+                            outcome: Err((handler.error.clone(), handler.panicked)),
                         });
                     }
                 }
-                EventKind::BagWritten {
-                    key,
-                    value,
-                    step,
-                    handler,
-                    compensation,
-                } => {
+                EventKind::BagWritten { key, change } => {
+                    let BagChange {
+                        value,
+                        step,
+                        handler,
+                        compensation,
+                    } = &**change;
                     let write = (key.to_string(), value.clone());
                     match (step, handler, compensation) {
                         (Some(position), _, _) => {
@@ -265,14 +252,14 @@ impl Replay {
                             .jobs_by_step
                             .entry(*position)
                             .or_default()
-                            .push(job.clone());
+                            .push(Job::clone(job));
                     }
                     (_, Some(handler)) => {
                         replay
                             .jobs_by_handler
                             .entry(*handler)
                             .or_default()
-                            .push(job.clone());
+                            .push(Job::clone(job));
                     }
                     _ => {}
                 },
@@ -284,8 +271,7 @@ impl Replay {
                 EventKind::WaitStarted {
                     position,
                     key,
-                    event,
-                    until_micros,
+                    wait,
                 } => {
                     replay.keyed |= key.is_some();
                     match key
@@ -299,8 +285,8 @@ impl Replay {
                     replay.waits.insert(
                         *position,
                         RecordedWait {
-                            event: event.as_deref().map(str::to_owned),
-                            until_micros: *until_micros,
+                            event: wait.event.as_deref().map(str::to_owned),
+                            until_micros: wait.until_micros,
                             ended: None,
                         },
                     );

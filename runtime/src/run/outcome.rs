@@ -79,7 +79,7 @@ impl<W: Workflow> Outcome<W> {
         // only for a failed run (a completed one is not read again).
         let failed_at = match status {
             RunStatus::Compensated | RunStatus::CompensationFailed | RunStatus::Cancelled => Some(
-                Box::new(locate(journal.kinds(), W::META).unwrap_or(FailedAt::Body)),
+                Box::new(locate(journal.events(), W::META).unwrap_or(FailedAt::Body)),
             ),
             RunStatus::Rejected => Some(Box::new(FailedAt::Start)),
             _ => None,
@@ -129,7 +129,7 @@ impl<W: Workflow> Outcome<W> {
                 } => Some(FailedCompensation {
                     step: step.to_string(),
                     position: *position,
-                    error: error.clone(),
+                    error: error.to_string(),
                     panicked: *panicked,
                 }),
                 _ => None,
@@ -224,11 +224,9 @@ impl<W: Workflow> Outcome<W> {
             return None;
         }
         self.journal.kinds().rev().find_map(|k| match k {
-            EventKind::StepFailed {
-                step,
-                best_effort: false,
-                ..
-            } => Some(step.as_ref()),
+            EventKind::StepFailed { step, failure, .. } if !failure.best_effort => {
+                Some(step.as_ref())
+            }
             _ => None,
         })
     }

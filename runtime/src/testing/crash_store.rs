@@ -275,10 +275,13 @@ fn describe(events: &[Event], update: Option<&RunUpdate>) -> String {
             EventKind::StepCompleted { step, .. } => format!("step `{step}` completed"),
             EventKind::StepFailed { step, .. } => format!("step `{step}` failed"),
             EventKind::HookHandlerCompleted { hook, handler, .. } => {
-                format!("handler `{}` of hook `{hook}` completed", short(handler))
+                format!(
+                    "handler `{}` of hook `{hook}` completed",
+                    short(&handler.name)
+                )
             }
             EventKind::HookHandlerFailed { hook, handler, .. } => {
-                format!("handler `{}` of hook `{hook}` failed", short(handler))
+                format!("handler `{}` of hook `{hook}` failed", short(&handler.name))
             }
             EventKind::CompensationCompleted { step, .. } => {
                 format!("compensation of step `{step}` completed")

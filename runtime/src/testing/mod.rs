@@ -122,12 +122,16 @@ pub fn check_saga(journal: &Journal) -> Result<(), SagaViolation> {
                 compensation,
                 compensable: true,
                 ..
-            } => pushed.push((*position, step.to_string(), compensation.clone())),
+            } => pushed.push((
+                *position,
+                step.to_string(),
+                compensation.as_deref().cloned(),
+            )),
             EventKind::CompensationStarted {
                 step,
                 position,
                 data,
-            } => compensated.push((burst, *position, step.to_string(), data.clone())),
+            } => compensated.push((burst, *position, step.to_string(), data.as_deref().cloned())),
             _ => {}
         }
     }
@@ -262,9 +266,11 @@ where
     for kind in baseline.journal().kinds() {
         let point = match kind {
             EventKind::StepStarted { step, .. } => FailurePoint::Step(step.to_string()),
-            EventKind::HookHandlerCompleted { handler, .. }
-            | EventKind::HookHandlerFailed { handler, .. } => {
-                FailurePoint::Handler(handler.to_string())
+            EventKind::HookHandlerCompleted { handler, .. } => {
+                FailurePoint::Handler(handler.name.to_string())
+            }
+            EventKind::HookHandlerFailed { handler, .. } => {
+                FailurePoint::Handler(handler.name.to_string())
             }
             _ => continue,
         };

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::{Attempt, Ended, JournalError, Mode, RebuildFn, RecordedError, StepRun};
 use crate::context::{CompensateFn, Compensation, Halt, action};
-use crate::journal::EventKind;
+use crate::journal::{EventKind, StepFailure};
 use crate::run::commit::{commit_or_halt, defer_commit};
 use crate::run::halt::halted;
 use crate::types::{BestEffortFailure, Fault, Key, ReplayError, StepResponse, lock};
@@ -70,8 +70,8 @@ impl StepRun {
                             step: self.meta.name().into(),
                             position: self.ctx.position,
                             compensable: true,
-                            output: output_json,
-                            compensation: data_json,
+                            output: output_json.map(Box::new),
+                            compensation: data_json.map(Box::new),
                         },
                     );
                     state.compensations.push(compensation);
@@ -277,11 +277,13 @@ impl StepRun {
                 EventKind::StepFailed {
                     step: self.meta.name().into(),
                     position: self.ctx.position,
-                    error: error.clone(),
-                    panicked,
-                    attempts: self.ctx.attempt(),
-                    best_effort: true,
-                    error_data: None,
+                    failure: Box::new(StepFailure {
+                        error: error.clone(),
+                        panicked,
+                        attempts: self.ctx.attempt(),
+                        best_effort: true,
+                        error_data: None,
+                    }),
                 },
             );
             state.best_effort_failures.push(BestEffortFailure {
@@ -313,7 +315,7 @@ impl StepRun {
             step: self.meta.name().into(),
             position: self.ctx.position,
             compensable: false,
-            output: output_json,
+            output: output_json.map(Box::new),
             compensation: None,
         });
         true
@@ -342,11 +344,13 @@ impl StepRun {
         let failed = |error: String, panicked: bool, error_data| EventKind::StepFailed {
             step: self.meta.name().into(),
             position: self.ctx.position,
-            error,
-            panicked,
-            attempts: self.ctx.attempt(),
-            best_effort: false,
-            error_data,
+            failure: Box::new(StepFailure {
+                error,
+                panicked,
+                attempts: self.ctx.attempt(),
+                best_effort: false,
+                error_data,
+            }),
         };
         match attempt {
             Attempt::Ok(value) => Settled::Ok(value),
