@@ -200,8 +200,9 @@ pub fn show(record: &RunRecord, events: &[Event]) -> String {
                 hook,
                 slot,
                 handler,
+                failure,
             } => {
-                let (handler, error) = (&handler.name, &handler.error);
+                let error = &failure.error;
                 hook_errors.push(format!("{hook} [{slot}] {handler}: {error}"));
             }
             _ => {}

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use hookflow::journal::{HandlerCompleted, HandlerFailure};
+use hookflow::journal::HandlerFailure;
 use hookflow::prelude::*;
 use hookflow::{EventKind, HookFailure, MissingService, Slot};
 use serde::{Deserialize, Serialize};
@@ -251,17 +251,15 @@ async fn successful_handlers_leave_no_hook_errors_and_are_journaled() {
             EventKind::HookHandlerCompleted {
                 hook: "order_placed".into(),
                 slot: Slot::Configured,
-                handler: Box::new(HandlerCompleted {
-                    name: "send_confirmation".into(),
-                    firing: 0,
-                    data: None,
-                }),
+                handler: "send_confirmation".into(),
+                firing: 0,
+                data: None,
             },
             EventKind::HookHandlerFailed {
                 hook: "order_placed".into(),
                 slot: Slot::Configured,
-                handler: Box::new(HandlerFailure {
-                    name: "sync_crm".into(),
+                handler: "sync_crm".into(),
+                failure: Box::new(HandlerFailure {
                     error: "CRM timed out after 3000 ms".into(),
                     panicked: false,
                     firing: 0,

@@ -268,8 +268,8 @@ async fn the_abort_is_journaled_as_a_failed_handler() {
         [&EventKind::HookHandlerFailed {
             hook: "validate".into(),
             slot: Slot::Configured,
-            handler: Box::new(HandlerFailure {
-                name: "credit_limit".into(),
+            handler: "credit_limit".into(),
+            failure: Box::new(HandlerFailure {
                 error: "customer cus_ada is over their credit limit by 10000 cents".into(),
                 panicked: false,
                 firing: 0,

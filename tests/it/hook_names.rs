@@ -123,7 +123,7 @@ async fn errors_and_the_journal_use_the_given_name() {
     assert_eq!(error.handler(), "check-minimum");
     assert!(outcome.journal().kinds().any(|k| matches!(
         k,
-        EventKind::HookHandlerFailed { handler, .. } if handler.name == "check-minimum"
+        EventKind::HookHandlerFailed { handler, .. } if handler == "check-minimum"
     )));
 }
 
@@ -207,7 +207,7 @@ async fn a_journal_written_by_one_build_replays_in_another_under_the_same_name()
     let (_, events) = store.load(run_id).await.unwrap();
     assert!(events.iter().any(|e| matches!(
         &e.kind,
-        EventKind::HookHandlerCompleted { handler, .. } if handler.name == "notify-crm"
+        EventKind::HookHandlerCompleted { handler, .. } if handler == "notify-crm"
     )));
 
     // The next build: another function, registered under the same name.
@@ -239,7 +239,7 @@ async fn as_an_older_build_wrote_it(
                 detail: Some(detail),
                 ..
             } => detail.names.iter_mut().for_each(full),
-            EventKind::HookHandlerCompleted { handler, .. } => full(&mut handler.name),
+            EventKind::HookHandlerCompleted { handler, .. } => full(handler),
             _ => {}
         }
     }
@@ -259,8 +259,7 @@ async fn a_journal_of_an_older_build_with_full_paths_still_replays() {
     let (_, events) = old.load(run_id).await.unwrap();
     assert!(events.iter().any(|e| matches!(
         &e.kind,
-        EventKind::HookHandlerCompleted { handler, .. }
-            if handler.name == "shop::hooks::notify_v1"
+        EventKind::HookHandlerCompleted { handler, .. } if handler == "shop::hooks::notify_v1"
     )));
 
     let engine = engine_with(&old, &world, false, "notify_v1");

@@ -125,7 +125,7 @@ impl Expected {
                 EventKind::HookHandlerFailed { hook, handler, .. } => {
                     *self
                         .handler_errors
-                        .entry((hook.to_string(), handler.name.to_string()))
+                        .entry((hook.to_string(), handler.to_string()))
                         .or_default() += 1;
                 }
                 _ => {}

@@ -746,9 +746,8 @@ async fn verify(
                 }
                 EventKind::StepCompleted { position, .. } => format!("step {position}"),
                 EventKind::CompensationCompleted { position, .. } => format!("undo {position}"),
-                EventKind::HookHandlerCompleted { handler, .. } => {
-                    let firing = handler.firing;
-                    let index = handlers.entry(firing).or_default();
+                EventKind::HookHandlerCompleted { firing, .. } => {
+                    let index = handlers.entry(*firing).or_default();
                     *index += 1;
                     format!("hook {firing}.{}", *index - 1)
                 }

@@ -242,12 +242,13 @@ fn sections(events: &[Event]) -> String {
                 hook,
                 slot,
                 handler,
+                failure,
             } => hook_errors.push_str(&format!(
                 "<tr class=\"hook-error failed\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(hook.as_ref()),
                 escape(&slot.to_string()),
-                escape(&handler.name),
-                escape(&handler.error)
+                escape(handler.as_ref()),
+                escape(&failure.error)
             )),
             _ => {}
         }

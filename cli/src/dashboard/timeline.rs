@@ -144,27 +144,28 @@ fn bars(events: &[Event]) -> Vec<Bar> {
                 ..
             } => bars.push(Bar {
                 kind: Kind::Handler,
-                label: format!("{hook} [{slot}] {}", handler.name),
+                label: format!("{hook} [{slot}] {handler}"),
                 start: at,
                 end: None,
                 tick: true,
                 failed: false,
-                title: format!("hook {hook} [{slot}] handler {}: completed", handler.name),
+                title: format!("hook {hook} [{slot}] handler {handler}: completed"),
             }),
             EventKind::HookHandlerFailed {
                 hook,
                 slot,
                 handler,
+                failure,
             } => bars.push(Bar {
                 kind: Kind::Handler,
-                label: format!("{hook} [{slot}] {}", handler.name),
+                label: format!("{hook} [{slot}] {handler}"),
                 start: at,
                 end: None,
                 tick: true,
                 failed: true,
                 title: format!(
-                    "hook {hook} [{slot}] handler {} failed: {}",
-                    handler.name, handler.error
+                    "hook {hook} [{slot}] handler {handler} failed: {}",
+                    failure.error
                 ),
             }),
             EventKind::WaitStarted { position, .. } => {

@@ -63,32 +63,9 @@ impl FiringDetail {
     }
 }
 
-/// A `before` or `after` handler that returned
-/// ([`EventKind::HookHandlerCompleted`](super::EventKind::HookHandlerCompleted)).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HandlerCompleted {
-    /// The handler's name.
-    #[serde(rename = "handler")]
-    pub name: Name,
-    /// The firing it belongs to.
-    #[serde(default)]
-    pub firing: u32,
-    /// What a `before` handler returned, as JSON, when the run records data: a resumed run
-    /// gets it back without calling the handler again.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    pub data: Option<Value>,
-}
-
-/// A hook handler that failed ([`EventKind::HookHandlerFailed`](super::EventKind::HookHandlerFailed)).
+/// How a hook handler failed ([`EventKind::HookHandlerFailed`](super::EventKind::HookHandlerFailed)).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HandlerFailure {
-    /// The handler's name.
-    #[serde(rename = "handler")]
-    pub name: Name,
     /// The error's message.
     pub error: String,
     /// Whether the handler panicked.

@@ -1,19 +1,16 @@
 //! The events a run records: what happened, one [`Event`] at a time.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::detail::{
-    BagChange, FiringDetail, HandlerCompleted, HandlerFailure, Retry, StepFailure, WaitFor,
-    firing_detail, present_boxed,
+    BagChange, FiringDetail, HandlerFailure, Retry, StepFailure, WaitFor, firing_detail,
+    present_boxed,
 };
+pub use super::name::Name;
 use crate::types::{Actor, Job, RunId, RunStatus, Slot};
-
-/// A name in the journal: `&'static str` when recorded, owned when read back.
-pub type Name = Cow<'static, str>;
 
 /// One journal entry: 64 bytes (an `EventKind` of 48), so that a run's journal stays small.
 /// The larger or rarer parts of the kinds are boxed; their JSON is as if they were not.
@@ -141,10 +138,19 @@ pub enum EventKind {
         hook: Name,
         /// The handler's slot.
         slot: Slot,
-        /// The handler, its firing and what a `before` handler returned (boxed; the event's
-        /// own fields in JSON).
-        #[serde(flatten)]
-        handler: Box<HandlerCompleted>,
+        /// The handler's name.
+        handler: Name,
+        /// The firing it belongs to.
+        #[serde(default)]
+        firing: u32,
+        /// What a `before` handler returned, as JSON, when the run records data: a resumed
+        /// run gets it back without calling the handler again (boxed: most runs record none).
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present_boxed"
+        )]
+        data: Option<Box<Value>>,
     },
     /// A hook handler failed (returned an error or panicked).
     HookHandlerFailed {
@@ -152,9 +158,12 @@ pub enum EventKind {
         hook: Name,
         /// The handler's slot.
         slot: Slot,
-        /// The handler, its error and its firing (boxed; the event's own fields in JSON).
+        /// The handler's name.
+        handler: Name,
+        /// Its error, whether it panicked and its firing (boxed; the event's own fields in
+        /// JSON).
         #[serde(flatten)]
-        handler: Box<HandlerFailure>,
+        failure: Box<HandlerFailure>,
     },
     /// A compensation began.
     CompensationStarted {
@@ -197,8 +206,8 @@ pub enum EventKind {
         step: Name,
         /// The compensated step's position.
         position: u32,
-        /// The error's message (a `Box<str>`: every event is as large as the largest kind).
-        error: Box<str>,
+        /// The error's message.
+        error: String,
         /// Whether the compensation panicked.
         panicked: bool,
     },
@@ -421,17 +430,18 @@ impl fmt::Display for EventKind {
                 hook,
                 slot,
                 handler,
-            } => write!(f, "  {hook} <- {} [{slot}] ok", handler.name),
+                ..
+            } => write!(f, "  {hook} <- {handler} [{slot}] ok"),
             EventKind::HookHandlerFailed {
                 hook,
                 slot,
                 handler,
+                failure,
             } => write!(
                 f,
-                "  {hook} <- {} [{slot}] FAILED{}: {}",
-                handler.name,
-                panic_tag(handler.panicked),
-                handler.error
+                "  {hook} <- {handler} [{slot}] FAILED{}: {}",
+                panic_tag(failure.panicked),
+                failure.error
             ),
             EventKind::CompensationStarted {
                 step,

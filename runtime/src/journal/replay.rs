@@ -207,19 +207,26 @@ impl Replay {
                         },
                     );
                 }
-                EventKind::HookHandlerCompleted { handler, .. } => {
-                    if let Some(f) = replay.firings.get_mut(&handler.firing) {
+                EventKind::HookHandlerCompleted {
+                    handler,
+                    firing,
+                    data,
+                    ..
+                } => {
+                    if let Some(f) = replay.firings.get_mut(firing) {
                         f.ended.push(RecordedHandler {
-                            handler: handler.name.to_string(),
-                            outcome: Ok(handler.data.clone()),
+                            handler: handler.to_string(),
+                            outcome: Ok(data.as_deref().cloned()),
                         });
                     }
                 }
-                EventKind::HookHandlerFailed { handler, .. } => {
-                    if let Some(f) = replay.firings.get_mut(&handler.firing) {
+                EventKind::HookHandlerFailed {
+                    handler, failure, ..
+                } => {
+                    if let Some(f) = replay.firings.get_mut(&failure.firing) {
                         f.ended.push(RecordedHandler {
-                            handler: handler.name.to_string(),
-                            outcome: Err((handler.error.clone(), handler.panicked)),
+                            handler: handler.to_string(),
+                            outcome: Err((failure.error.clone(), failure.panicked)),
                         });
                     }
                 }

@@ -146,7 +146,6 @@ fn refused_what(events: &[Event], ends: Option<StoredStatus>) -> String {
                 parts.push(format!("the failure of step `{step}` #{position}"));
             }
             EventKind::HookHandlerCompleted { hook, handler, .. } => {
-                let handler = &handler.name;
                 parts.push(format!("the end of handler `{handler}` of hook `{hook}`"));
             }
             EventKind::BagWritten { key, .. } => parts.push(format!("a bag value `{key}`")),

@@ -146,7 +146,7 @@ async fn compensate_one(ctx: &WorkflowContext, entry: Compensation) -> Option<Fa
         run.record(EventKind::CompensationFailed {
             step: step.into(),
             position,
-            error: error.as_str().into(),
+            error: error.clone(),
             panicked,
         });
         break Some(FailedCompensation {

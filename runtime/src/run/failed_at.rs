@@ -120,12 +120,13 @@ fn cause(events: &[Event], meta: Option<&WorkflowMeta>) -> FailedAt {
                 hook,
                 slot,
                 handler,
+                failure,
             } if !is_after(meta, hook) => {
                 return FailedAt::Hook {
                     hook: hook.to_string(),
-                    handler: handler.name.to_string(),
+                    handler: handler.to_string(),
                     slot: *slot,
-                    firing: handler.firing,
+                    firing: failure.firing,
                 };
             }
             EventKind::WaitEnded { position, outcome } => {

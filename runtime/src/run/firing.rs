@@ -9,7 +9,7 @@ use super::commit::commit_or_halt;
 use super::halt::halted;
 use crate::context::{Halt, RunShared};
 use crate::hook::{HandlerEntry, same_handler};
-use crate::journal::{EventKind, FiringDetail, HandlerCompleted, HandlerFailure, RecordedFiring};
+use crate::journal::{EventKind, FiringDetail, HandlerFailure, RecordedFiring};
 use crate::types::{BoxError, HookError, HookFailed, Key, PanicError, ReplayError};
 
 /// A hook firing in progress.
@@ -141,11 +141,9 @@ impl<'a> Firing<'a> {
         self.run.record(EventKind::HookHandlerCompleted {
             hook: self.hook.into(),
             slot: entry.slot,
-            handler: Box::new(HandlerCompleted {
-                name: entry.name.into(),
-                firing: self.index,
-                data,
-            }),
+            handler: entry.name.into(),
+            firing: self.index,
+            data: data.map(Box::new),
         });
     }
 
@@ -165,8 +163,8 @@ impl<'a> Firing<'a> {
             self.run.record(EventKind::HookHandlerFailed {
                 hook: self.hook.into(),
                 slot: entry.slot,
-                handler: Box::new(HandlerFailure {
-                    name: entry.name.into(),
+                handler: entry.name.into(),
+                failure: Box::new(HandlerFailure {
                     error: source.to_string(),
                     panicked,
                     firing: self.index,

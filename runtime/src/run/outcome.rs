@@ -129,7 +129,7 @@ impl<W: Workflow> Outcome<W> {
                 } => Some(FailedCompensation {
                     step: step.to_string(),
                     position: *position,
-                    error: error.to_string(),
+                    error: error.clone(),
                     panicked: *panicked,
                 }),
                 _ => None,

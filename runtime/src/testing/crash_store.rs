@@ -275,13 +275,10 @@ fn describe(events: &[Event], update: Option<&RunUpdate>) -> String {
             EventKind::StepCompleted { step, .. } => format!("step `{step}` completed"),
             EventKind::StepFailed { step, .. } => format!("step `{step}` failed"),
             EventKind::HookHandlerCompleted { hook, handler, .. } => {
-                format!(
-                    "handler `{}` of hook `{hook}` completed",
-                    short(&handler.name)
-                )
+                format!("handler `{}` of hook `{hook}` completed", short(handler))
             }
             EventKind::HookHandlerFailed { hook, handler, .. } => {
-                format!("handler `{}` of hook `{hook}` failed", short(&handler.name))
+                format!("handler `{}` of hook `{hook}` failed", short(handler))
             }
             EventKind::CompensationCompleted { step, .. } => {
                 format!("compensation of step `{step}` completed")

@@ -266,11 +266,9 @@ where
     for kind in baseline.journal().kinds() {
         let point = match kind {
             EventKind::StepStarted { step, .. } => FailurePoint::Step(step.to_string()),
-            EventKind::HookHandlerCompleted { handler, .. } => {
-                FailurePoint::Handler(handler.name.to_string())
-            }
-            EventKind::HookHandlerFailed { handler, .. } => {
-                FailurePoint::Handler(handler.name.to_string())
+            EventKind::HookHandlerCompleted { handler, .. }
+            | EventKind::HookHandlerFailed { handler, .. } => {
+                FailurePoint::Handler(handler.to_string())
             }
             _ => continue,
         };

@@ -142,12 +142,17 @@ impl Journal {
                     format!("W->>H: {} ({handlers} handlers)", mermaid_text(hook))
                 }
                 EventKind::HookHandlerCompleted { handler, slot, .. } => {
-                    format!("H-->>W: {} [{slot}] ok", mermaid_text(&handler.name))
+                    format!("H-->>W: {} [{slot}] ok", mermaid_text(handler))
                 }
-                EventKind::HookHandlerFailed { handler, slot, .. } => format!(
+                EventKind::HookHandlerFailed {
+                    handler,
+                    slot,
+                    failure,
+                    ..
+                } => format!(
                     "H--xW: {} [{slot}] FAILED: {}",
-                    mermaid_text(&handler.name),
-                    mermaid_text(&handler.error)
+                    mermaid_text(handler),
+                    mermaid_text(&failure.error)
                 ),
                 EventKind::RunFailed { error } => {
                     format!("Note over W: failed: {}, compensating", mermaid_text(error))
