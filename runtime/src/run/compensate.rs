@@ -49,6 +49,7 @@ pub(crate) async fn compensate(
     }
     if !failures.is_empty() {
         lock(&run.state)
+            .extra()
             .compensation_failures
             .extend(failures.iter().cloned());
     }

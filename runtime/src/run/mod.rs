@@ -282,7 +282,10 @@ async fn failed<W: Workflow>(
     if let Err(failed) = compensate(ctx, Scope::All).await {
         return Err(ended_by(run, failed).await);
     }
-    let failed = lock(&run.state).compensation_failures.clone();
+    let failed = lock(&run.state)
+        .extra
+        .as_ref()
+        .map_or_else(Vec::new, |extra| extra.compensation_failures.clone());
     let was_cancelled = cancelled_now || run.replay().is_some_and(|replay| replay.cancelled);
     if failed.is_empty() {
         return Ok(if was_cancelled {

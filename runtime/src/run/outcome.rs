@@ -48,11 +48,12 @@ impl Leftovers {
     /// Takes them out of a run (the jobs are the ones dispatched, given apart).
     pub(crate) fn take(run: &RunShared, jobs: Vec<Job>) -> Self {
         let mut state = lock(&run.state);
+        let extra = state.extra.take().map(|extra| *extra).unwrap_or_default();
         Leftovers {
             journal: std::mem::take(&mut state.journal),
-            hook_errors: std::mem::take(&mut state.hook_errors),
-            compensation_failures: std::mem::take(&mut state.compensation_failures),
-            best_effort_failures: std::mem::take(&mut state.best_effort_failures),
+            hook_errors: extra.hook_errors,
+            compensation_failures: extra.compensation_failures,
+            best_effort_failures: extra.best_effort_failures,
             jobs,
             bag: run.bag.take_all(),
         }

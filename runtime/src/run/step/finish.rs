@@ -139,7 +139,10 @@ impl StepRun {
             }
             Ended::BestEffortFailed(failure) => {
                 // Reported again in the outcome; the journal has it already.
-                lock(&self.run().state).best_effort_failures.push(failure);
+                lock(&self.run().state)
+                    .extra()
+                    .best_effort_failures
+                    .push(failure);
                 Recalled::BestEffortFailed
             }
             Ended::Failed(_) => Recalled::No,
@@ -286,7 +289,7 @@ impl StepRun {
                     }),
                 },
             );
-            state.best_effort_failures.push(BestEffortFailure {
+            state.extra().best_effort_failures.push(BestEffortFailure {
                 step: self.meta.name().to_owned(),
                 position: self.ctx.position,
                 error,
