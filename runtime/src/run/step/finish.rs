@@ -11,7 +11,7 @@ use crate::context::{CompensateFn, Compensation, Halt, action};
 use crate::journal::{EventKind, StepFailure};
 use crate::run::commit::{commit_or_halt, defer_commit};
 use crate::run::halt::halted;
-use crate::types::{BestEffortFailure, Fault, Key, ReplayError, StepResponse, lock};
+use crate::types::{BestEffortFailure, Fault, Key, ReplayError, StepResponse, lock, message};
 
 impl StepRun {
     /// Finishes a step that has a compensation: journals it and, on success, pushes the
@@ -261,7 +261,7 @@ impl StepRun {
                 self.not_run();
                 return halted().await;
             }
-            Attempt::Err(err) => (err.to_string(), false),
+            Attempt::Err(err) => (message(&err), false),
             Attempt::Panicked(panic) => (panic.message(), true),
             Attempt::Injected(fault) => (fault.message(), false),
         };
@@ -365,7 +365,7 @@ impl StepRun {
                     None
                 };
                 let replayable = data.is_some();
-                run.record(failed(err.to_string(), false, data));
+                run.record(failed(message(&err), false, data));
                 if replayable {
                     Settled::Recorded(err)
                 } else {
