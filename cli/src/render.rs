@@ -164,12 +164,10 @@ pub fn show(record: &RunRecord, events: &[Event]) -> String {
             EventKind::StepFailed {
                 step,
                 position,
-                error,
-                attempts,
-                best_effort,
-                panicked,
-                ..
+                failure,
             } => {
+                let (error, attempts) = (&failure.error, failure.attempts);
+                let (best_effort, panicked) = (failure.best_effort, failure.panicked);
                 let took = since(&started, *position, event.at_micros);
                 let what = match (best_effort, panicked) {
                     (true, _) => "FAILED (best effort, went on)",
@@ -202,9 +200,9 @@ pub fn show(record: &RunRecord, events: &[Event]) -> String {
                 hook,
                 slot,
                 handler,
-                error,
-                ..
+                failure,
             } => {
+                let error = &failure.error;
                 hook_errors.push(format!("{hook} [{slot}] {handler}: {error}"));
             }
             _ => {}

@@ -42,14 +42,13 @@
 //! of. A run refused before it starts (`RunStatus::Rejected`) never started: it is not
 //! counted.
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use metrics::{
     SharedString, Unit, counter, describe_counter, describe_gauge, describe_histogram, histogram,
 };
 
-use crate::journal::{Event, EventKind};
+use crate::journal::{Event, EventKind, Name};
 use crate::types::{RunStatus, StoreError};
 
 /// Runs started: counter, label `workflow`.
@@ -234,12 +233,10 @@ fn workflow_of(events: &[Event]) -> SharedString {
 }
 
 /// A journal name as a label value: borrowed when it is a `&'static str`.
-// The `Cow` itself, not a `&str`: whether it borrows a `&'static str` is what saves the copy.
-#[allow(clippy::ptr_arg)]
-fn label(name: &Cow<'static, str>) -> SharedString {
-    match name {
-        Cow::Borrowed(s) => SharedString::const_str(s),
-        Cow::Owned(s) => SharedString::from_owned(s.clone()),
+fn label(name: &Name) -> SharedString {
+    match name.as_static() {
+        Some(s) => SharedString::const_str(s),
+        None => SharedString::from_owned(name.to_string()),
     }
 }
 

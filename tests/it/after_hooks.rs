@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use hookflow::journal::HandlerFailure;
 use hookflow::prelude::*;
 use hookflow::{EventKind, HookFailure, MissingService, Slot};
 use serde::{Deserialize, Serialize};
@@ -245,8 +246,7 @@ async fn successful_handlers_leave_no_hook_errors_and_are_journaled() {
                 hook: "order_placed".into(),
                 handlers: 2,
                 firing: 0,
-                names: Vec::new(),
-                key: None,
+                detail: None,
             },
             EventKind::HookHandlerCompleted {
                 hook: "order_placed".into(),
@@ -259,9 +259,11 @@ async fn successful_handlers_leave_no_hook_errors_and_are_journaled() {
                 hook: "order_placed".into(),
                 slot: Slot::Configured,
                 handler: "sync_crm".into(),
-                error: "CRM timed out after 3000 ms".into(),
-                panicked: false,
-                firing: 0,
+                failure: Box::new(HandlerFailure {
+                    error: "CRM timed out after 3000 ms".into(),
+                    panicked: false,
+                    firing: 0,
+                }),
             },
         ]
     );

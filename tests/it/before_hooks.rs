@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use hookflow::journal::HandlerFailure;
 use hookflow::prelude::*;
 use hookflow::{EventKind, MissingService, RunError, Slot};
 use serde::{Deserialize, Serialize};
@@ -268,9 +269,11 @@ async fn the_abort_is_journaled_as_a_failed_handler() {
             hook: "validate".into(),
             slot: Slot::Configured,
             handler: "credit_limit".into(),
-            error: "customer cus_ada is over their credit limit by 10000 cents".into(),
-            panicked: false,
-            firing: 0,
+            failure: Box::new(HandlerFailure {
+                error: "customer cus_ada is over their credit limit by 10000 cents".into(),
+                panicked: false,
+                firing: 0,
+            }),
         }]
     );
     assert!(

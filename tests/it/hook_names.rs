@@ -235,7 +235,10 @@ async fn as_an_older_build_wrote_it(
     let full = |name: &mut hookflow::journal::Name| *name = full(name).into();
     for event in &mut events {
         match &mut event.kind {
-            EventKind::HookFired { names, .. } => names.iter_mut().for_each(full),
+            EventKind::HookFired {
+                detail: Some(detail),
+                ..
+            } => detail.names.iter_mut().for_each(full),
             EventKind::HookHandlerCompleted { handler, .. } => full(handler),
             _ => {}
         }

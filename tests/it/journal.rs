@@ -2,7 +2,7 @@
 //! can persist. With `record_data(true)` step outputs and compensation data are recorded as
 //! JSON; without it, they are not.
 
-use hookflow::journal::Event;
+use hookflow::journal::{Event, FiringDetail, StepFailure};
 use hookflow::prelude::*;
 use hookflow::{EventKind, Journal, RunError, Slot};
 use serde::{Deserialize, Serialize};
@@ -102,19 +102,19 @@ fn expected_failed_run(run_id: hookflow::RunId, data: bool) -> Vec<EventKind> {
             hook: "screen".into(),
             handlers: 1,
             firing: 0,
-            names: if data {
-                vec!["screen_amount".into()]
-            } else {
-                Vec::new()
-            },
-            key: None,
+            detail: data.then(|| {
+                Box::new(FiringDetail {
+                    names: vec!["screen_amount".into()],
+                    key: None,
+                })
+            }),
         },
         EventKind::HookHandlerCompleted {
             hook: "screen".into(),
             slot: Slot::Configured,
             handler: "screen_amount".into(),
             firing: 0,
-            data: when(json!({ "cents": 2500, "decline": true })),
+            data: when(json!({ "cents": 2500, "decline": true })).map(Box::new),
         },
         EventKind::StepStarted {
             step: "hold_funds".into(),
@@ -125,8 +125,8 @@ fn expected_failed_run(run_id: hookflow::RunId, data: bool) -> Vec<EventKind> {
             step: "hold_funds".into(),
             position: 0,
             compensable: true,
-            output: when(json!("hold_1")),
-            compensation: when(hold.clone()),
+            output: when(json!("hold_1")).map(Box::new),
+            compensation: when(hold.clone()).map(Box::new),
         },
         EventKind::StepStarted {
             step: "capture".into(),
@@ -136,11 +136,13 @@ fn expected_failed_run(run_id: hookflow::RunId, data: bool) -> Vec<EventKind> {
         EventKind::StepFailed {
             step: "capture".into(),
             position: 1,
-            error: "card declined: insufficient funds".into(),
-            panicked: false,
-            attempts: 1,
-            best_effort: false,
-            error_data: None,
+            failure: Box::new(StepFailure {
+                error: "card declined: insufficient funds".into(),
+                panicked: false,
+                attempts: 1,
+                best_effort: false,
+                error_data: None,
+            }),
         },
         EventKind::RunFailed {
             error: "card declined: insufficient funds".into(),
@@ -148,7 +150,7 @@ fn expected_failed_run(run_id: hookflow::RunId, data: bool) -> Vec<EventKind> {
         EventKind::CompensationStarted {
             step: "hold_funds".into(),
             position: 0,
-            data: when(hold),
+            data: when(hold).map(Box::new),
         },
         EventKind::CompensationCompleted {
             step: "hold_funds".into(),
@@ -202,8 +204,14 @@ async fn a_failed_run_matched_variant_by_variant() {
         matches!(next(), EventKind::StepStarted { step, position: 1, .. } if step == "capture")
     );
     assert!(
-        matches!(next(), EventKind::StepFailed { step, position: 1, error, panicked: false, attempts: 1, best_effort: false, error_data: None }
-        if step == "capture" && error == "card declined: insufficient funds")
+        matches!(next(), EventKind::StepFailed { step, position: 1, failure }
+        if step == "capture" && **failure == StepFailure {
+            error: "card declined: insufficient funds".into(),
+            panicked: false,
+            attempts: 1,
+            best_effort: false,
+            error_data: None,
+        })
     );
     assert!(
         matches!(next(), EventKind::RunFailed { error } if error == "card declined: insufficient funds")
@@ -257,7 +265,7 @@ async fn a_completed_run_records_the_output_of_a_plain_step_and_no_compensation_
                 step: "capture".into(),
                 position: 1,
                 compensable: false,
-                output: Some(json!(2500)),
+                output: Some(Box::new(json!(2500))),
                 compensation: None,
             },
             EventKind::RunEnded {
@@ -324,11 +332,13 @@ async fn the_json_form_is_a_flat_list_of_tagged_events() {
         EventKind::StepFailed {
             step: "capture".into(),
             position: 1,
-            error: "card declined: insufficient funds".into(),
-            panicked: false,
-            attempts: 1,
-            best_effort: false,
-            error_data: None,
+            failure: Box::new(StepFailure {
+                error: "card declined: insufficient funds".into(),
+                panicked: false,
+                attempts: 1,
+                best_effort: false,
+                error_data: None,
+            }),
         }
     );
 }
@@ -355,7 +365,8 @@ async fn a_unit_output_is_recorded_as_json_null() {
 
     assert!(outcome.journal().kinds().any(|k| matches!(
         k,
-        EventKind::StepCompleted { step, output: Some(Value::Null), .. } if step == "send_receipt"
+        EventKind::StepCompleted { step, output: Some(output), .. }
+            if step == "send_receipt" && **output == Value::Null
     )));
 }
 

@@ -179,8 +179,9 @@ async fn a_panicking_step_fails_the_run_and_the_completed_steps_are_compensated(
     assert_eq!(outcome.failed_step(), Some("charge_card"));
     assert!(outcome.journal().kinds().any(|k| matches!(
         k,
-        EventKind::StepFailed { step, position: 2, panicked: true, error, .. }
-            if step == "charge_card" && error == "card reader on fire for ord_9"
+        EventKind::StepFailed { step, position: 2, failure }
+            if step == "charge_card" && failure.panicked
+                && failure.error == "card reader on fire for ord_9"
     )));
     assert_eq!(
         terminal.log(),

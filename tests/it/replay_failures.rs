@@ -425,8 +425,9 @@ async fn a_handled_failure_is_replayed_with_the_same_error_not_run_again(store: 
     assert_eq!(failures_of(&events, "charge"), 1);
     assert!(events.iter().any(|e| matches!(
         &e.kind,
-        EventKind::StepFailed { step, error_data: Some(data), .. }
-            if step == "charge" && *data == serde_json::to_value(declined()).unwrap()
+        EventKind::StepFailed { step, failure, .. }
+            if step == "charge"
+                && failure.error_data == Some(serde_json::to_value(declined()).unwrap())
     )));
 }
 
@@ -647,7 +648,7 @@ async fn an_error_value_is_journaled_only_when_the_run_records_data() {
         let outcome = engine.run::<Pay>(500).await;
         assert!(outcome.is_completed());
         let data = outcome.journal().kinds().find_map(|k| match k {
-            EventKind::StepFailed { error_data, .. } => Some(error_data.clone()),
+            EventKind::StepFailed { failure, .. } => Some(failure.error_data.clone()),
             _ => None,
         });
         let expected = record_data.then(|| serde_json::to_value(declined()).unwrap());
@@ -661,7 +662,8 @@ async fn an_error_value_is_journaled_only_when_the_run_records_data() {
     let outcome = engine.run::<PayPlain>(500).await;
     assert!(outcome.journal().kinds().any(|k| matches!(
         k,
-        EventKind::StepFailed { step, error_data: None, .. } if step == "charge_plain"
+        EventKind::StepFailed { step, failure, .. }
+            if step == "charge_plain" && failure.error_data.is_none()
     )));
 }
 
@@ -675,10 +677,7 @@ async fn a_step_failed_event_without_error_data_reads_as_before() {
     .unwrap();
     assert!(matches!(
         event.kind,
-        EventKind::StepFailed {
-            error_data: None,
-            ..
-        }
+        EventKind::StepFailed { ref failure, .. } if failure.error_data.is_none()
     ));
     // And a failure without data is written without the field.
     let json = serde_json::to_value(&event).unwrap();

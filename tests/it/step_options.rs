@@ -115,11 +115,7 @@ async fn transient_errors_are_retried_with_exponential_backoff() {
         .journal()
         .kinds()
         .filter_map(|k| match k {
-            EventKind::StepRetrying {
-                attempt,
-                delay_micros,
-                ..
-            } => Some((*attempt, *delay_micros)),
+            EventKind::StepRetrying { attempt, retry, .. } => Some((*attempt, retry.delay_micros)),
             _ => None,
         })
         .collect();
@@ -138,7 +134,8 @@ async fn retries_stop_after_max_and_the_step_fails() {
     );
     assert!(outcome.journal().kinds().any(|k| matches!(
         k,
-        EventKind::StepFailed { attempts: 5, error, .. } if error == "provider unavailable"
+        EventKind::StepFailed { failure, .. }
+            if failure.attempts == 5 && failure.error == "provider unavailable"
     )));
 }
 
@@ -289,10 +286,7 @@ async fn a_best_effort_failure_is_recorded_and_the_workflow_goes_on() {
     assert_eq!(outcome.best_effort_failures()[0].error, "no address");
     assert!(outcome.journal().kinds().any(|k| matches!(
         k,
-        EventKind::StepFailed {
-            best_effort: true,
-            ..
-        }
+        EventKind::StepFailed { failure, .. } if failure.best_effort
     )));
     assert_eq!(outcome.failed_step(), None);
 }

@@ -106,7 +106,7 @@ async fn a_sleeping_run_wakes_on_time_in_another_process_after_a_kill() {
     let due = events
         .iter()
         .find_map(|e| match &e.kind {
-            EventKind::WaitStarted { until_micros, .. } => *until_micros,
+            EventKind::WaitStarted { wait, .. } => wait.until_micros,
             _ => None,
         })
         .expect("the due time is in the journal");

@@ -193,19 +193,18 @@ fn sections(events: &[Event]) -> String {
             } => steps.push_str(&format!(
                 "<tr class=\"step\"><td>#{position}</td><td>{}</td><td>completed</td>{}{}</tr>",
                 escape(step.as_ref()),
-                cell(output),
-                cell(compensation)
+                cell(&output.as_deref().cloned()),
+                cell(&compensation.as_deref().cloned())
             )),
             EventKind::StepFailed {
                 step,
                 position,
-                error,
-                attempts,
-                ..
+                failure,
             } => steps.push_str(&format!(
-                "<tr class=\"step failed\"><td>#{position}</td><td>{}</td><td>failed after {attempts} attempt(s): {}</td><td></td><td></td></tr>",
+                "<tr class=\"step failed\"><td>#{position}</td><td>{}</td><td>failed after {} attempt(s): {}</td><td></td><td></td></tr>",
                 escape(step.as_ref()),
-                escape(error)
+                failure.attempts,
+                escape(&failure.error)
             )),
             EventKind::CompensationStarted {
                 step,
@@ -214,7 +213,7 @@ fn sections(events: &[Event]) -> String {
             } => undos.push_str(&format!(
                 "<tr class=\"compensation\"><td>#{position}</td><td>{}</td><td>started</td>{}</tr>",
                 escape(step.as_ref()),
-                cell(data)
+                cell(&data.as_deref().cloned())
             )),
             EventKind::CompensationCompleted { step, position } => undos.push_str(&format!(
                 "<tr class=\"compensation\"><td>#{position}</td><td>{}</td><td>undone</td><td></td></tr>",
@@ -230,8 +229,8 @@ fn sections(events: &[Event]) -> String {
                 escape(step.as_ref()),
                 escape(error)
             )),
-            EventKind::BagWritten { key, value, .. } => {
-                bag.insert(key.to_string(), value.clone());
+            EventKind::BagWritten { key, change } => {
+                bag.insert(key.to_string(), change.value.clone());
             }
             EventKind::JobEnqueued { job, .. } => jobs.push_str(&format!(
                 "<tr class=\"job\"><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -243,14 +242,13 @@ fn sections(events: &[Event]) -> String {
                 hook,
                 slot,
                 handler,
-                error,
-                ..
+                failure,
             } => hook_errors.push_str(&format!(
                 "<tr class=\"hook-error failed\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(hook.as_ref()),
                 escape(&slot.to_string()),
                 escape(handler.as_ref()),
-                escape(error)
+                escape(&failure.error)
             )),
             _ => {}
         }

@@ -89,8 +89,9 @@ fn bars(events: &[Event]) -> Vec<Bar> {
                 }
             }
             EventKind::StepFailed {
-                position, error, ..
+                position, failure, ..
             } => {
+                let error = &failure.error;
                 if let Some(bar) = open_steps.remove(position).and_then(|i| bars.get_mut(i)) {
                     bar.end = Some(at);
                     bar.failed = true;
@@ -154,8 +155,7 @@ fn bars(events: &[Event]) -> Vec<Bar> {
                 hook,
                 slot,
                 handler,
-                error,
-                ..
+                failure,
             } => bars.push(Bar {
                 kind: Kind::Handler,
                 label: format!("{hook} [{slot}] {handler}"),
@@ -163,7 +163,10 @@ fn bars(events: &[Event]) -> Vec<Bar> {
                 end: None,
                 tick: true,
                 failed: true,
-                title: format!("hook {hook} [{slot}] handler {handler} failed: {error}"),
+                title: format!(
+                    "hook {hook} [{slot}] handler {handler} failed: {}",
+                    failure.error
+                ),
             }),
             EventKind::WaitStarted { position, .. } => {
                 open_waits.insert(*position, bars.len());

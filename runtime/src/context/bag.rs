@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::RunShared;
-use crate::journal::EventKind;
+use crate::journal::{BagChange, EventKind};
 use crate::types::{BagStore, BagValue, Key};
 
 /// Who writes to the bag, for the journal: what a step or a hook handler puts in the bag is
@@ -138,10 +138,12 @@ impl Bag<'_> {
         let (step, handler, compensation) = self.writer.journal_fields();
         self.run.record(EventKind::BagWritten {
             key: std::any::type_name::<T>().into(),
-            value,
-            step,
-            handler,
-            compensation,
+            change: Box::new(BagChange {
+                value,
+                step,
+                handler,
+                compensation,
+            }),
         });
     }
 }

@@ -57,8 +57,10 @@ pub(crate) struct Compensation {
 /// spill to the heap.
 pub(crate) type CompensationStack = smallvec::SmallVec<[Compensation; INLINE_COMPENSATIONS]>;
 
-/// How many compensations a run holds without allocating.
-pub(crate) const INLINE_COMPENSATIONS: usize = 8;
+/// How many compensations a run holds without allocating: six, 432 bytes of every run's
+/// state (each entry is 72 bytes; a run with more compensable steps moves its stack to the
+/// heap once, at the seventh).
+pub(crate) const INLINE_COMPENSATIONS: usize = 6;
 
 /// A compensation and its data, type-erased. Stored inline when it fits in four words (the
 /// compensation is a function item, so that is the size of its data): most steps' undo

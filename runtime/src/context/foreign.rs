@@ -63,14 +63,17 @@ impl HookRefusal for () {
             fired_in: ctx.rc.workflow,
         };
         tracing::warn!(hook, workflow, "{error}");
-        lock(&ctx.rc.run.state).hook_errors.push(HookFailure {
-            hook,
-            slot: Slot::Configured,
-            handler: NO_HANDLER,
-            plugin: None,
-            error: format!("hook of workflow `{workflow}` {error}"),
-            panicked: false,
-        });
+        lock(&ctx.rc.run.state)
+            .extra()
+            .hook_errors
+            .push(HookFailure {
+                hook,
+                slot: Slot::Configured,
+                handler: NO_HANDLER,
+                plugin: None,
+                error: format!("hook of workflow `{workflow}` {error}"),
+                panicked: false,
+            });
     }
 }
 

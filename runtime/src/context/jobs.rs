@@ -58,7 +58,7 @@ impl Jobs<'_> {
             self.run.push(
                 &mut state,
                 EventKind::JobEnqueued {
-                    job: job.clone(),
+                    job: Box::new(job.clone()),
                     step,
                     handler,
                 },

@@ -1,17 +1,19 @@
 //! The events a run records: what happened, one [`Event`] at a time.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::detail::{
+    BagChange, FiringDetail, HandlerFailure, Retry, StepFailure, WaitFor, firing_detail,
+    present_boxed,
+};
+pub use super::name::Name;
 use crate::types::{Actor, Job, RunId, RunStatus, Slot};
 
-/// A name in the journal: `&'static str` when recorded, owned when read back.
-pub type Name = Cow<'static, str>;
-
-/// One journal entry.
+/// One journal entry: 64 bytes (an `EventKind` of 48), so that a run's journal stays small.
+/// The larger or rarer parts of the kinds are boxed; their JSON is as if they were not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// Position in the run's journal, from 0.
@@ -57,20 +59,21 @@ pub enum EventKind {
         /// Whether the step has a compensation (now on the run's stack).
         #[serde(default)]
         compensable: bool,
-        /// The step's output, when the engine records data.
+        /// The step's output, when the engine records data (boxed, as `compensation`: most
+        /// runs record none, and every event is as large as the largest kind).
         #[serde(
             default,
-            deserialize_with = "present",
+            deserialize_with = "present_boxed",
             skip_serializing_if = "Option::is_none"
         )]
-        output: Option<Value>,
+        output: Option<Box<Value>>,
         /// The compensation data, when the step has a compensation and the engine records data.
         #[serde(
             default,
-            deserialize_with = "present",
+            deserialize_with = "present_boxed",
             skip_serializing_if = "Option::is_none"
         )]
-        compensation: Option<Value>,
+        compensation: Option<Box<Value>>,
     },
     /// A step failed (returned an error or panicked). It is not compensated.
     StepFailed {
@@ -78,25 +81,10 @@ pub enum EventKind {
         step: Name,
         /// The step's position in the run.
         position: u32,
-        /// The error's message.
-        error: String,
-        /// Whether the step panicked.
-        panicked: bool,
-        /// How many attempts were made.
-        #[serde(default = "one")]
-        attempts: u32,
-        /// Whether the step was best-effort: the workflow went on without it.
-        #[serde(default)]
-        best_effort: bool,
-        /// The error's value, when the engine records data and the step's error type is
-        /// `Serialize + Deserialize`: a resumed run gives it back to a body that handled the
-        /// failure, without running the step again.
-        #[serde(
-            default,
-            deserialize_with = "present",
-            skip_serializing_if = "Option::is_none"
-        )]
-        error_data: Option<Value>,
+        /// The failure: its message, whether it panicked, the attempts made, ... (boxed: every
+        /// event is as large as the largest kind; its fields are the event's own in JSON).
+        #[serde(flatten)]
+        failure: Box<StepFailure>,
     },
     /// An attempt of a step with `retry(...)` failed with a transient error; the step runs
     /// again after `delay_micros`.
@@ -107,10 +95,10 @@ pub enum EventKind {
         position: u32,
         /// The attempt that failed, from 1.
         attempt: u32,
-        /// Its error.
-        error: String,
-        /// The delay before the next attempt, in microseconds.
-        delay_micros: u64,
+        /// Its error and the delay before the next attempt (boxed; the event's own fields in
+        /// JSON).
+        #[serde(flatten)]
+        retry: Box<Retry>,
     },
     /// A nested workflow began, as one step of its parent.
     NestedStarted {
@@ -137,14 +125,12 @@ pub enum EventKind {
         /// Which firing of the run's hooks this is, from 0, in the order the body fired them.
         #[serde(default)]
         firing: u32,
-        /// The handlers' names, in the order they run, when the run records data (it has a
-        /// store): a resumed run checks that it replays the same handlers.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        names: Vec<Name>,
-        /// Where the firing is in the run's code, when that is not its index (a firing inside
-        /// a `parallel!` branch, or after one): what a resumed run matches it by.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        key: Option<Box<str>>,
+        /// The handlers' names (recorded when the run records data) and the firing's key (in
+        /// a `parallel!` branch, or after one), when either is there: `None` for a firing of
+        /// a run that records no data, outside any branch. Boxed; the event's own fields in
+        /// JSON.
+        #[serde(flatten, deserialize_with = "firing_detail")]
+        detail: Option<Box<FiringDetail>>,
     },
     /// A `before` or `after` handler returned successfully.
     HookHandlerCompleted {
@@ -158,13 +144,13 @@ pub enum EventKind {
         #[serde(default)]
         firing: u32,
         /// What a `before` handler returned, as JSON, when the run records data: a resumed
-        /// run gets it back without calling the handler again.
+        /// run gets it back without calling the handler again (boxed: most runs record none).
         #[serde(
             default,
             skip_serializing_if = "Option::is_none",
-            deserialize_with = "present"
+            deserialize_with = "present_boxed"
         )]
-        data: Option<Value>,
+        data: Option<Box<Value>>,
     },
     /// A hook handler failed (returned an error or panicked).
     HookHandlerFailed {
@@ -174,13 +160,10 @@ pub enum EventKind {
         slot: Slot,
         /// The handler's name.
         handler: Name,
-        /// The error's message.
-        error: String,
-        /// Whether the handler panicked.
-        panicked: bool,
-        /// The firing it belongs to.
-        #[serde(default)]
-        firing: u32,
+        /// Its error, whether it panicked and its firing (boxed; the event's own fields in
+        /// JSON).
+        #[serde(flatten)]
+        failure: Box<HandlerFailure>,
     },
     /// A compensation began.
     CompensationStarted {
@@ -188,13 +171,13 @@ pub enum EventKind {
         step: Name,
         /// The compensated step's position.
         position: u32,
-        /// The compensation data, when the engine records data.
+        /// The compensation data, when the engine records data (boxed: most runs record none).
         #[serde(
             default,
-            deserialize_with = "present",
+            deserialize_with = "present_boxed",
             skip_serializing_if = "Option::is_none"
         )]
-        data: Option<Value>,
+        data: Option<Box<Value>>,
     },
     /// An attempt of a compensation with `compensate_retry(...)` failed; it runs again
     /// after `delay_micros`.
@@ -205,10 +188,10 @@ pub enum EventKind {
         position: u32,
         /// The attempt that failed, from 1.
         attempt: u32,
-        /// Its error.
-        error: String,
-        /// The delay before the next attempt, in microseconds.
-        delay_micros: u64,
+        /// Its error and the delay before the next attempt (boxed; the event's own fields in
+        /// JSON).
+        #[serde(flatten)]
+        retry: Box<Retry>,
     },
     /// A compensation completed.
     CompensationCompleted {
@@ -233,28 +216,15 @@ pub enum EventKind {
     BagWritten {
         /// The value's type (`std::any::type_name`).
         key: Name,
-        /// The value it was set to, as JSON; absent when it was taken out.
-        #[serde(
-            default,
-            skip_serializing_if = "Option::is_none",
-            deserialize_with = "present"
-        )]
-        value: Option<Value>,
-        /// The position of the step that wrote it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        step: Option<u32>,
-        /// The hook firing and the handler's place in it, for a handler's write.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        handler: Option<(u32, u32)>,
-        /// The position of the step whose compensation wrote it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        compensation: Option<u32>,
+        /// The value and who wrote it (boxed; the event's own fields in JSON).
+        #[serde(flatten)]
+        change: Box<BagChange>,
     },
     /// A step or a hook handler of a run that records data enqueued a job: a resumed run that
     /// replays it has the job back (with the same id).
     JobEnqueued {
-        /// The job.
-        job: Job,
+        /// The job (boxed: every event is as large as the largest kind).
+        job: Box<Job>,
         /// The position of the step that enqueued it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         step: Option<u32>,
@@ -309,14 +279,9 @@ pub enum EventKind {
         /// Its key, when it is not its position (see `StepStarted`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key: Option<Box<str>>,
-        /// The event waited for (`"awaited"` in the journal's JSON, where `"event"` names the
-        /// journal event).
-        #[serde(default, rename = "awaited", skip_serializing_if = "Option::is_none")]
-        event: Option<Name>,
-        /// Until when, in microseconds since the Unix epoch: the timer's due time, or the
-        /// wait's timeout.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        until_micros: Option<u64>,
+        /// The event waited for and until when (boxed; the event's own fields in JSON).
+        #[serde(flatten)]
+        wait: Box<WaitFor>,
     },
     /// A wait ended: with the event, its failure, its timeout, or the timer's due time.
     WaitEnded {
@@ -387,15 +352,6 @@ pub enum WaitOutcome {
     Elapsed,
 }
 
-/// A recorded value, `null` included: only an absent field means "not recorded".
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(deserializer).map(Some)
-}
-
-fn one() -> u32 {
-    1
-}
-
 /// One line per event, as in a trace: `step reserve_inventory #2 completed`.
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -421,12 +377,15 @@ impl fmt::Display for EventKind {
             EventKind::StepFailed {
                 step,
                 position,
-                error,
-                panicked,
-                attempts,
-                best_effort,
-                ..
+                failure,
             } => {
+                let StepFailure {
+                    error,
+                    panicked,
+                    attempts,
+                    best_effort,
+                    ..
+                } = &**failure;
                 write!(f, "step {step} #{position} FAILED{}", panic_tag(*panicked))?;
                 if *attempts > 1 {
                     write!(f, " after {attempts} attempts")?;
@@ -441,12 +400,12 @@ impl fmt::Display for EventKind {
                 step,
                 position,
                 attempt,
-                error,
-                delay_micros,
+                retry,
             } => write!(
                 f,
-                "step {step} #{position} attempt {attempt} failed: {error}; retrying in {:.1}ms",
-                *delay_micros as f64 / 1000.0
+                "step {step} #{position} attempt {attempt} failed: {}; retrying in {:.1}ms",
+                retry.error,
+                retry.delay_micros as f64 / 1000.0
             ),
             EventKind::NestedStarted { workflow, frame } => {
                 write!(f, "nested workflow {workflow} (frame {frame}) started")
@@ -477,13 +436,12 @@ impl fmt::Display for EventKind {
                 hook,
                 slot,
                 handler,
-                error,
-                panicked,
-                ..
+                failure,
             } => write!(
                 f,
-                "  {hook} <- {handler} [{slot}] FAILED{}: {error}",
-                panic_tag(*panicked)
+                "  {hook} <- {handler} [{slot}] FAILED{}: {}",
+                panic_tag(failure.panicked),
+                failure.error
             ),
             EventKind::CompensationStarted {
                 step,
@@ -500,12 +458,12 @@ impl fmt::Display for EventKind {
                 step,
                 position,
                 attempt,
-                error,
-                delay_micros,
+                retry,
             } => write!(
                 f,
-                "compensate {step} #{position} attempt {attempt} failed: {error}; retrying in {:.1}ms",
-                *delay_micros as f64 / 1000.0
+                "compensate {step} #{position} attempt {attempt} failed: {}; retrying in {:.1}ms",
+                retry.error,
+                retry.delay_micros as f64 / 1000.0
             ),
             EventKind::CompensationCompleted { step, position } => {
                 write!(f, "compensate {step} #{position} done")
@@ -520,7 +478,7 @@ impl fmt::Display for EventKind {
                 "compensate {step} #{position} FAILED{}: {error}",
                 panic_tag(*panicked)
             ),
-            EventKind::BagWritten { key, value, .. } => match value {
+            EventKind::BagWritten { key, change } => match &change.value {
                 Some(value) => write!(f, "bag: {key} = {value}"),
                 None => write!(f, "bag: {key} taken"),
             },
@@ -538,12 +496,8 @@ impl fmt::Display for EventKind {
             }
             EventKind::RunParked { reason } => write!(f, "run PARKED: {reason}"),
             EventKind::RunEnded { status } => write!(f, "run ended: {status}"),
-            EventKind::WaitStarted {
-                position,
-                event,
-                until_micros,
-                ..
-            } => match (event, until_micros) {
+            EventKind::WaitStarted { position, wait, .. } => match (&wait.event, wait.until_micros)
+            {
                 (Some(event), None) => write!(f, "wait #{position} for event {event}"),
                 (Some(event), Some(until)) => {
                     write!(f, "wait #{position} for event {event} until {until}")

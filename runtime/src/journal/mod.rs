@@ -7,7 +7,9 @@
 //! journal back (`replay`) to replay its body.
 
 mod current;
+mod detail;
 mod event;
+mod name;
 mod replay;
 
 use std::fmt;
@@ -17,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::types::now_micros;
 
 pub use current::CurrentStep;
+pub use detail::{BagChange, FiringDetail, HandlerFailure, Retry, StepFailure, WaitFor};
 pub use event::{Event, EventKind, Name, WaitOutcome};
 pub(crate) use replay::{BagWrite, Recorded, RecordedFailure, RecordedFiring, Replay};
 

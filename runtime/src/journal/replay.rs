@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value;
 
-use super::{Event, EventKind, WaitOutcome};
+use super::{BagChange, Event, EventKind, FiringDetail, WaitOutcome};
 use crate::types::{Job, KeyText};
 
 /// What a resumed run's journal says about each step position and each hook firing.
@@ -154,24 +154,19 @@ impl Replay {
                 } => {
                     if let Some(r) = replay.steps.get_mut(position) {
                         r.completed = true;
-                        r.output.clone_from(output);
-                        r.compensation.clone_from(compensation);
+                        r.output = output.as_deref().cloned();
+                        r.compensation = compensation.as_deref().cloned();
                     }
                 }
                 EventKind::StepFailed {
-                    position,
-                    error,
-                    panicked,
-                    best_effort,
-                    error_data,
-                    ..
+                    position, failure, ..
                 } => {
                     if let Some(r) = replay.steps.get_mut(position) {
                         r.failed = Some(Box::new(RecordedFailure {
-                            error: error.clone(),
-                            data: error_data.clone(),
-                            panicked: *panicked,
-                            best_effort: *best_effort,
+                            error: failure.error.clone(),
+                            data: failure.error_data.clone(),
+                            panicked: failure.panicked,
+                            best_effort: failure.best_effort,
                             went_on: false,
                         }));
                         last_failures.push(*position);
@@ -187,10 +182,13 @@ impl Replay {
                 EventKind::HookFired {
                     hook,
                     firing,
-                    names,
-                    key,
+                    detail,
                     ..
                 } => {
+                    let (names, key) = match detail.as_deref() {
+                        Some(FiringDetail { names, key }) => (&names[..], key),
+                        None => (&[][..], &None),
+                    };
                     replay.keyed |= key.is_some();
                     match key.as_deref().map_or(KeyText::Top(*firing), KeyText::parse) {
                         KeyText::Top(n) => replay.top_firings.insert(n, *firing),
@@ -218,31 +216,27 @@ impl Replay {
                     if let Some(f) = replay.firings.get_mut(firing) {
                         f.ended.push(RecordedHandler {
                             handler: handler.to_string(),
-                            outcome: Ok(data.clone()),
+                            outcome: Ok(data.as_deref().cloned()),
                         });
                     }
                 }
                 EventKind::HookHandlerFailed {
-                    handler,
-                    firing,
-                    error,
-                    panicked,
-                    ..
+                    handler, failure, ..
                 } => {
-                    if let Some(f) = replay.firings.get_mut(firing) {
+                    if let Some(f) = replay.firings.get_mut(&failure.firing) {
                         f.ended.push(RecordedHandler {
                             handler: handler.to_string(),
-                            outcome: Err((error.clone(), *panicked)),
+                            outcome: Err((failure.error.clone(), failure.panicked)),
                         });
                     }
                 }
-                EventKind::BagWritten {
-                    key,
-                    value,
-                    step,
-                    handler,
-                    compensation,
-                } => {
+                EventKind::BagWritten { key, change } => {
+                    let BagChange {
+                        value,
+                        step,
+                        handler,
+                        compensation,
+                    } = &**change;
                     let write = (key.to_string(), value.clone());
                     match (step, handler, compensation) {
                         (Some(position), _, _) => {
@@ -265,14 +259,14 @@ impl Replay {
                             .jobs_by_step
                             .entry(*position)
                             .or_default()
-                            .push(job.clone());
+                            .push(Job::clone(job));
                     }
                     (_, Some(handler)) => {
                         replay
                             .jobs_by_handler
                             .entry(*handler)
                             .or_default()
-                            .push(job.clone());
+                            .push(Job::clone(job));
                     }
                     _ => {}
                 },
@@ -284,8 +278,7 @@ impl Replay {
                 EventKind::WaitStarted {
                     position,
                     key,
-                    event,
-                    until_micros,
+                    wait,
                 } => {
                     replay.keyed |= key.is_some();
                     match key
@@ -299,8 +292,8 @@ impl Replay {
                     replay.waits.insert(
                         *position,
                         RecordedWait {
-                            event: event.as_deref().map(str::to_owned),
-                            until_micros: *until_micros,
+                            event: wait.event.as_deref().map(str::to_owned),
+                            until_micros: wait.until_micros,
                             ended: None,
                         },
                     );

@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use super::commit::{Failed, commit};
 use crate::context::{Compensation, StepContext, WorkflowContext, Writer};
-use crate::journal::EventKind;
+use crate::journal::{EventKind, Retry};
 use crate::types::{CatchUnwind, FailedCompensation, lock};
 
 /// Which compensations to run.
@@ -49,6 +49,7 @@ pub(crate) async fn compensate(
     }
     if !failures.is_empty() {
         lock(&run.state)
+            .extra()
             .compensation_failures
             .extend(failures.iter().cloned());
     }
@@ -73,7 +74,7 @@ async fn compensate_one(ctx: &WorkflowContext, entry: Compensation) -> Option<Fa
     run.record(EventKind::CompensationStarted {
         step: step.into(),
         position,
-        data,
+        data: data.map(Box::new),
     });
     let sctx = StepContext {
         rc: ctx.rc.writing_as(Writer::Compensation { position, key }),
@@ -133,8 +134,10 @@ async fn compensate_one(ctx: &WorkflowContext, entry: Compensation) -> Option<Fa
                 step: step.into(),
                 position,
                 attempt,
-                error,
-                delay_micros: u64::try_from(delay.as_micros()).unwrap_or(u64::MAX),
+                retry: Box::new(Retry {
+                    error,
+                    delay_micros: u64::try_from(delay.as_micros()).unwrap_or(u64::MAX),
+                }),
             });
             tokio::time::sleep(delay).await;
             attempt += 1;

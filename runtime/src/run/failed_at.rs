@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::journal::{EventKind, WaitOutcome};
+use crate::journal::{Event, EventKind, WaitOutcome};
 use crate::types::{HookKind, Slot, WorkflowMeta};
 
 /// Where a failed run failed ([`Outcome::failed_at`](crate::Outcome::failed_at)).
@@ -83,39 +83,34 @@ impl fmt::Display for FailedAt {
     }
 }
 
-/// Where the run whose journal is `kinds` failed, if it failed: `None` when the journal
+/// Where the run whose journal is `events` failed, if it failed: `None` when the journal
 /// records no failure of the run (no `RunFailed` or `RunCancelled`). `meta` tells a failed
 /// `after` handler (recorded, not a failure of the run) from an aborting one.
-pub(crate) fn locate<'a>(
-    kinds: impl Iterator<Item = &'a EventKind>,
-    meta: &WorkflowMeta,
-) -> Option<FailedAt> {
-    let mut before = Vec::new();
-    for kind in kinds {
-        match kind {
-            EventKind::RunFailed { .. } => return Some(cause(&before, Some(meta))),
+pub(crate) fn locate(events: &[Event], meta: &WorkflowMeta) -> Option<FailedAt> {
+    for (i, event) in events.iter().enumerate() {
+        match &event.kind {
+            EventKind::RunFailed { .. } => return Some(cause(&events[..i], Some(meta))),
             EventKind::RunCancelled { reason, .. } => {
                 return Some(FailedAt::Cancelled {
                     reason: reason.clone(),
                 });
             }
-            _ => before.push(kind),
+            _ => {}
         }
     }
     None
 }
 
-/// The last failure in `kinds` (the events before the run, or a nested workflow, failed).
+/// The last failure in `events` (the events before the run, or a nested workflow, failed).
 /// Without `meta` (a nested workflow's hooks), every failed handler counts.
-fn cause(kinds: &[&EventKind], meta: Option<&WorkflowMeta>) -> FailedAt {
-    for (i, kind) in kinds.iter().enumerate().rev() {
-        match kind {
+fn cause(events: &[Event], meta: Option<&WorkflowMeta>) -> FailedAt {
+    for (i, event) in events.iter().enumerate().rev() {
+        match &event.kind {
             EventKind::StepFailed {
                 step,
                 position,
-                best_effort: false,
-                ..
-            } => {
+                failure,
+            } if !failure.best_effort => {
                 return FailedAt::Step {
                     name: step.to_string(),
                     position: *position,
@@ -125,14 +120,13 @@ fn cause(kinds: &[&EventKind], meta: Option<&WorkflowMeta>) -> FailedAt {
                 hook,
                 slot,
                 handler,
-                firing,
-                ..
+                failure,
             } if !is_after(meta, hook) => {
                 return FailedAt::Hook {
                     hook: hook.to_string(),
                     handler: handler.to_string(),
                     slot: *slot,
-                    firing: *firing,
+                    firing: failure.firing,
                 };
             }
             EventKind::WaitEnded { position, outcome } => {
@@ -148,15 +142,15 @@ fn cause(kinds: &[&EventKind], meta: Option<&WorkflowMeta>) -> FailedAt {
                 frame,
                 completed: false,
             } => {
-                let start = kinds[..i]
+                let start = events[..i]
                     .iter()
-                    .rposition(
-                        |k| matches!(k, EventKind::NestedStarted { frame: f, .. } if f == frame),
-                    )
+                    .rposition(|e| {
+                        matches!(e.kind, EventKind::NestedStarted { frame: f, .. } if f == *frame)
+                    })
                     .map_or(0, |s| s + 1);
                 return FailedAt::Nested {
                     workflow: workflow.to_string(),
-                    at: Box::new(cause(&kinds[start..i], None)),
+                    at: Box::new(cause(&events[start..i], None)),
                 };
             }
             _ => {}

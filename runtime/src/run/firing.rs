@@ -9,7 +9,7 @@ use super::commit::commit_or_halt;
 use super::halt::halted;
 use crate::context::{Halt, RunShared};
 use crate::hook::{HandlerEntry, same_handler};
-use crate::journal::{EventKind, RecordedFiring};
+use crate::journal::{EventKind, FiringDetail, HandlerFailure, RecordedFiring};
 use crate::types::{BoxError, HookError, HookFailed, Key, PanicError, ReplayError};
 
 /// A hook firing in progress.
@@ -57,8 +57,10 @@ impl<'a> Firing<'a> {
                     hook: hook.into(),
                     handlers: u32::try_from(entries.len()).unwrap_or(u32::MAX),
                     firing: index,
-                    names,
-                    key: run.with_key(key, |k| k.unless_position(index)),
+                    detail: FiringDetail::of(
+                        names,
+                        run.with_key(key, |k| k.unless_position(index)),
+                    ),
                 });
                 Some(firing)
             }
@@ -141,7 +143,7 @@ impl<'a> Firing<'a> {
             slot: entry.slot,
             handler: entry.name.into(),
             firing: self.index,
-            data,
+            data: data.map(Box::new),
         });
     }
 
@@ -162,9 +164,11 @@ impl<'a> Firing<'a> {
                 hook: self.hook.into(),
                 slot: entry.slot,
                 handler: entry.name.into(),
-                error: source.to_string(),
-                panicked,
-                firing: self.index,
+                failure: Box::new(HandlerFailure {
+                    error: source.to_string(),
+                    panicked,
+                    firing: self.index,
+                }),
             });
         }
         self.error(entry, source)

@@ -288,7 +288,7 @@ async fn fire_after<W: Workflow, H: ?Sized + 'static, V: Observed<H>>(
             }
         };
         tracing::warn!(%error, "hookflow: after-hook handler failed; recorded, nothing rolled back");
-        lock(&run.state).hook_errors.push(HookFailure {
+        lock(&run.state).extra().hook_errors.push(HookFailure {
             hook: firing.hook,
             slot: entry.slot,
             handler: entry.name,

@@ -33,7 +33,7 @@ use crate::journal::{BagWrite, Event, EventKind, Journal};
 use crate::store::RunUpdate;
 use crate::types::{
     CatchUnwind, CompensationFailure, RecordError, ReplayError, RunError, RunId, RunOptions,
-    RunStatus, lock, message_of, to_record,
+    RunStatus, lock, message, message_of, to_record,
 };
 use crate::workflow::Workflow;
 
@@ -186,7 +186,7 @@ async fn end<W: Workflow>(ctx: &WorkflowContext, body: BodyEnded<W>) -> Outcome<
 
     // The cause is rendered now: the error itself must not be held across an await (it
     // need not be `Sync`).
-    let cause = result.as_ref().err().map(ToString::to_string);
+    let cause = result.as_ref().err().map(|err| message(err));
     let status = match cause {
         None => RunStatus::Completed,
         // Boxed: only failed runs compensate, and their futures need not make every run's
@@ -258,6 +258,9 @@ async fn failed<W: Workflow>(
 ) -> Result<RunStatus, Outcome<W>> {
     let run = ctx.shared();
     let cancelled_now = cancelled.is_some();
+    // Moved into the journal's `RunFailed`, and read back from it in the rare case that a
+    // compensation fails: not copied for every failed run.
+    let mut cause = Some(cause);
     if record {
         run.record(match cancelled {
             Some(request) => {
@@ -268,7 +271,7 @@ async fn failed<W: Workflow>(
                 }
             }
             None => EventKind::RunFailed {
-                error: cause.clone(),
+                error: cause.take().unwrap_or_default(),
             },
         });
         if let Err(failed) = commit(run, None).await {
@@ -282,7 +285,10 @@ async fn failed<W: Workflow>(
     if let Err(failed) = compensate(ctx, Scope::All).await {
         return Err(ended_by(run, failed).await);
     }
-    let failed = lock(&run.state).compensation_failures.clone();
+    let failed = lock(&run.state)
+        .extra
+        .as_ref()
+        .map_or_else(Vec::new, |extra| extra.compensation_failures.clone());
     let was_cancelled = cancelled_now || run.replay().is_some_and(|replay| replay.cancelled);
     if failed.is_empty() {
         return Ok(if was_cancelled {
@@ -291,6 +297,17 @@ async fn failed<W: Workflow>(
             RunStatus::Compensated
         });
     }
+    let cause = cause.unwrap_or_else(|| {
+        lock(&run.state)
+            .journal
+            .kinds()
+            .rev()
+            .find_map(|kind| match kind {
+                EventKind::RunFailed { error } => Some(error.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    });
     let failure = CompensationFailure {
         workflow: W::META.name().to_owned(),
         run_id: run.run_id,

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde_json::Value;
 
@@ -28,8 +29,9 @@ pub struct Outcome<W: Workflow> {
     /// The run's bag, if it held anything (boxed: most runs leave none, and an outcome is
     /// moved several times on its way out).
     bag: Option<Box<BagStore>>,
-    /// Where the run failed, if it did (boxed: most runs complete).
-    failed_at: Option<Box<FailedAt>>,
+    /// Where the failed run failed: read from the journal when first asked (most runs
+    /// complete, and most failed runs are not asked), boxed.
+    failed_at: OnceLock<Box<FailedAt>>,
 }
 
 /// What a run leaves besides its status and result: its journal, its recorded failures, the
@@ -48,11 +50,12 @@ impl Leftovers {
     /// Takes them out of a run (the jobs are the ones dispatched, given apart).
     pub(crate) fn take(run: &RunShared, jobs: Vec<Job>) -> Self {
         let mut state = lock(&run.state);
+        let extra = state.extra.take().map(|extra| *extra).unwrap_or_default();
         Leftovers {
             journal: std::mem::take(&mut state.journal),
-            hook_errors: std::mem::take(&mut state.hook_errors),
-            compensation_failures: std::mem::take(&mut state.compensation_failures),
-            best_effort_failures: std::mem::take(&mut state.best_effort_failures),
+            hook_errors: extra.hook_errors,
+            compensation_failures: extra.compensation_failures,
+            best_effort_failures: extra.best_effort_failures,
             jobs,
             bag: run.bag.take_all(),
         }
@@ -75,15 +78,6 @@ impl<W: Workflow> Outcome<W> {
             jobs,
             bag,
         } = leftovers;
-        // Read from the journal, so that a resumed or replayed run says what the first said;
-        // only for a failed run (a completed one is not read again).
-        let failed_at = match status {
-            RunStatus::Compensated | RunStatus::CompensationFailed | RunStatus::Cancelled => Some(
-                Box::new(locate(journal.kinds(), W::META).unwrap_or(FailedAt::Body)),
-            ),
-            RunStatus::Rejected => Some(Box::new(FailedAt::Start)),
-            _ => None,
-        };
         Outcome {
             run_id,
             status,
@@ -94,7 +88,7 @@ impl<W: Workflow> Outcome<W> {
             jobs,
             journal,
             bag,
-            failed_at,
+            failed_at: OnceLock::new(),
         }
     }
 
@@ -224,11 +218,9 @@ impl<W: Workflow> Outcome<W> {
             return None;
         }
         self.journal.kinds().rev().find_map(|k| match k {
-            EventKind::StepFailed {
-                step,
-                best_effort: false,
-                ..
-            } => Some(step.as_ref()),
+            EventKind::StepFailed { step, failure, .. } if !failure.best_effort => {
+                Some(step.as_ref())
+            }
             _ => None,
         })
     }
@@ -240,7 +232,18 @@ impl<W: Workflow> Outcome<W> {
     /// the run failed (compensated, compensation failed, cancelled or rejected). Read from the
     /// journal: a resumed run, and the recorded outcome of an ended one, say the same.
     pub fn failed_at(&self) -> Option<&FailedAt> {
-        self.failed_at.as_deref()
+        static START: FailedAt = FailedAt::Start;
+        match self.status {
+            // Read from the journal, so that a resumed or replayed run says what the first
+            // said.
+            RunStatus::Compensated | RunStatus::CompensationFailed | RunStatus::Cancelled => {
+                Some(self.failed_at.get_or_init(|| {
+                    Box::new(locate(self.journal.events(), W::META).unwrap_or(FailedAt::Body))
+                }))
+            }
+            RunStatus::Rejected => Some(&START),
+            _ => None,
+        }
     }
 }
 
@@ -260,7 +263,7 @@ where
             .field("best_effort_failures", &self.best_effort_failures)
             .field("jobs", &self.jobs)
             .field("events", &self.journal.len())
-            .field("failed_at", &self.failed_at)
+            .field("failed_at", &self.failed_at())
             .finish()
     }
 }

@@ -21,7 +21,7 @@ use super::commit::commit_or_halt;
 use super::halt::stop;
 use super::scope::step_key;
 use crate::context::{Halt, RunShared, TypedContext, WorkflowContext};
-use crate::journal::{Event, EventKind, WaitOutcome};
+use crate::journal::{Event, EventKind, WaitFor, WaitOutcome};
 use crate::store::{Suspension, Wake};
 use crate::types::{Key, ReplayError, WaitError, lock, now_micros};
 use crate::workflow::EventPoint;
@@ -118,8 +118,10 @@ impl WorkflowContext {
                         Key::Top(n) if n == position => None,
                         _ => k.unless_position(position),
                     }),
-                    event: event.map(Into::into),
-                    until_micros: until,
+                    wait: Box::new(WaitFor {
+                        event: event.map(Into::into),
+                        until_micros: until,
+                    }),
                 });
                 until
             }
@@ -267,8 +269,10 @@ async fn in_memory(
     run.record(EventKind::WaitStarted {
         position,
         key: None,
-        event: None,
-        until_micros: Some(until),
+        wait: Box::new(WaitFor {
+            event: None,
+            until_micros: Some(until),
+        }),
     });
     let left = until.saturating_sub(now_micros());
     if left > 0 {

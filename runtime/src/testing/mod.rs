@@ -122,12 +122,16 @@ pub fn check_saga(journal: &Journal) -> Result<(), SagaViolation> {
                 compensation,
                 compensable: true,
                 ..
-            } => pushed.push((*position, step.to_string(), compensation.clone())),
+            } => pushed.push((
+                *position,
+                step.to_string(),
+                compensation.as_deref().cloned(),
+            )),
             EventKind::CompensationStarted {
                 step,
                 position,
                 data,
-            } => compensated.push((burst, *position, step.to_string(), data.clone())),
+            } => compensated.push((burst, *position, step.to_string(), data.as_deref().cloned())),
             _ => {}
         }
     }

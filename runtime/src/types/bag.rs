@@ -30,11 +30,15 @@ pub(crate) struct BagStore {
 }
 
 #[derive(Default)]
+// The maps boxed (clippy's `box_collection`): an empty `HashMap` is 48 bytes, and every run in
+// flight holds its bag's room; the box is made with the map's first value.
+#[allow(clippy::box_collection)]
 struct Values {
-    /// By type: the values put in (or read back) in this process.
-    typed: Option<HashMap<TypeId, Typed>>,
+    /// By type: the values put in (or read back) in this process. Boxed, as `restored`:
+    /// most runs put nothing in the bag, and every run's state holds its room.
+    typed: Option<Box<HashMap<TypeId, Typed>>>,
     /// By type name: values restored from the journal, not read as their type yet.
-    restored: Option<HashMap<String, Value>>,
+    restored: Option<Box<HashMap<String, Value>>>,
 }
 
 struct Typed {
@@ -65,7 +69,7 @@ impl BagStore {
         let old = values.take_typed::<T>();
         values
             .typed
-            .get_or_insert_with(HashMap::new)
+            .get_or_insert_with(Box::default)
             .insert(TypeId::of::<T>(), Typed::new(value));
         old
     }
@@ -92,7 +96,7 @@ impl BagStore {
         values.read_restored::<T>();
         let slot = values
             .typed
-            .get_or_insert_with(HashMap::new)
+            .get_or_insert_with(Box::default)
             .entry(TypeId::of::<T>())
             .or_insert_with(|| Typed::new(T::default()));
         match slot.value.downcast_mut::<T>() {
@@ -120,7 +124,7 @@ impl BagStore {
         if let Some(typed) = values.typed.as_mut() {
             typed.retain(|_, t| t.name != name);
         }
-        let restored = values.restored.get_or_insert_with(HashMap::new);
+        let restored = values.restored.get_or_insert_with(Box::default);
         match value {
             Some(value) => {
                 restored.insert(name.to_owned(), value);
@@ -147,14 +151,18 @@ impl BagStore {
     /// put in by this process or restored from the journal.
     pub(crate) fn to_json(&self) -> BTreeMap<String, Value> {
         let values = lock(&self.inner);
-        let typed = values.typed.iter().flatten().filter_map(|(_, t)| {
-            let json = (t.json)(&*t.value)?;
-            Some((t.name.to_owned(), json))
-        });
+        let typed = values
+            .typed
+            .iter()
+            .flat_map(|m| m.iter())
+            .filter_map(|(_, t)| {
+                let json = (t.json)(&*t.value)?;
+                Some((t.name.to_owned(), json))
+            });
         let restored = values
             .restored
             .iter()
-            .flatten()
+            .flat_map(|m| m.iter())
             .map(|(k, v)| (k.clone(), v.clone()));
         typed.chain(restored).collect()
     }
@@ -162,8 +170,8 @@ impl BagStore {
     /// How many values the bag holds.
     pub(crate) fn len(&self) -> usize {
         let values = lock(&self.inner);
-        values.typed.as_ref().map_or(0, HashMap::len)
-            + values.restored.as_ref().map_or(0, HashMap::len)
+        values.typed.as_ref().map_or(0, |m| m.len())
+            + values.restored.as_ref().map_or(0, |m| m.len())
     }
 }
 
@@ -187,7 +195,7 @@ impl Values {
         match serde_json::from_value::<T>(json) {
             Ok(value) => {
                 self.typed
-                    .get_or_insert_with(HashMap::new)
+                    .get_or_insert_with(Box::default)
                     .insert(TypeId::of::<T>(), Typed::new(value));
             }
             Err(error) => tracing::error!(

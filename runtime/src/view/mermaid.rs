@@ -121,16 +121,17 @@ impl Journal {
                     format!("S-->>W: #{position} completed ({})", ms(took))
                 }
                 EventKind::StepFailed {
-                    position,
-                    error,
-                    best_effort,
-                    ..
+                    position, failure, ..
                 } => {
                     let took = at.saturating_sub(started.get(position).copied().unwrap_or(at));
-                    let tag = if *best_effort { " (best effort)" } else { "" };
+                    let tag = if failure.best_effort {
+                        " (best effort)"
+                    } else {
+                        ""
+                    };
                     format!(
                         "S--xW: #{position} FAILED{tag}: {} ({})",
-                        mermaid_text(error),
+                        mermaid_text(&failure.error),
                         ms(took)
                     )
                 }
@@ -146,12 +147,12 @@ impl Journal {
                 EventKind::HookHandlerFailed {
                     handler,
                     slot,
-                    error,
+                    failure,
                     ..
                 } => format!(
                     "H--xW: {} [{slot}] FAILED: {}",
                     mermaid_text(handler),
-                    mermaid_text(error)
+                    mermaid_text(&failure.error)
                 ),
                 EventKind::RunFailed { error } => {
                     format!("Note over W: failed: {}, compensating", mermaid_text(error))

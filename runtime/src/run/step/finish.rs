@@ -8,10 +8,10 @@ use serde::de::DeserializeOwned;
 
 use super::{Attempt, Ended, JournalError, Mode, RebuildFn, RecordedError, StepRun};
 use crate::context::{CompensateFn, Compensation, Halt, action};
-use crate::journal::EventKind;
+use crate::journal::{EventKind, StepFailure};
 use crate::run::commit::{commit_or_halt, defer_commit};
 use crate::run::halt::halted;
-use crate::types::{BestEffortFailure, Fault, Key, ReplayError, StepResponse, lock};
+use crate::types::{BestEffortFailure, Fault, Key, ReplayError, StepResponse, lock, message};
 
 impl StepRun {
     /// Finishes a step that has a compensation: journals it and, on success, pushes the
@@ -70,8 +70,8 @@ impl StepRun {
                             step: self.meta.name().into(),
                             position: self.ctx.position,
                             compensable: true,
-                            output: output_json,
-                            compensation: data_json,
+                            output: output_json.map(Box::new),
+                            compensation: data_json.map(Box::new),
                         },
                     );
                     state.compensations.push(compensation);
@@ -139,7 +139,10 @@ impl StepRun {
             }
             Ended::BestEffortFailed(failure) => {
                 // Reported again in the outcome; the journal has it already.
-                lock(&self.run().state).best_effort_failures.push(failure);
+                lock(&self.run().state)
+                    .extra()
+                    .best_effort_failures
+                    .push(failure);
                 Recalled::BestEffortFailed
             }
             Ended::Failed(_) => Recalled::No,
@@ -258,7 +261,7 @@ impl StepRun {
                 self.not_run();
                 return halted().await;
             }
-            Attempt::Err(err) => (err.to_string(), false),
+            Attempt::Err(err) => (message(&err), false),
             Attempt::Panicked(panic) => (panic.message(), true),
             Attempt::Injected(fault) => (fault.message(), false),
         };
@@ -277,14 +280,16 @@ impl StepRun {
                 EventKind::StepFailed {
                     step: self.meta.name().into(),
                     position: self.ctx.position,
-                    error: error.clone(),
-                    panicked,
-                    attempts: self.ctx.attempt(),
-                    best_effort: true,
-                    error_data: None,
+                    failure: Box::new(StepFailure {
+                        error: error.clone(),
+                        panicked,
+                        attempts: self.ctx.attempt(),
+                        best_effort: true,
+                        error_data: None,
+                    }),
                 },
             );
-            state.best_effort_failures.push(BestEffortFailure {
+            state.extra().best_effort_failures.push(BestEffortFailure {
                 step: self.meta.name().to_owned(),
                 position: self.ctx.position,
                 error,
@@ -313,7 +318,7 @@ impl StepRun {
             step: self.meta.name().into(),
             position: self.ctx.position,
             compensable: false,
-            output: output_json,
+            output: output_json.map(Box::new),
             compensation: None,
         });
         true
@@ -342,11 +347,13 @@ impl StepRun {
         let failed = |error: String, panicked: bool, error_data| EventKind::StepFailed {
             step: self.meta.name().into(),
             position: self.ctx.position,
-            error,
-            panicked,
-            attempts: self.ctx.attempt(),
-            best_effort: false,
-            error_data,
+            failure: Box::new(StepFailure {
+                error,
+                panicked,
+                attempts: self.ctx.attempt(),
+                best_effort: false,
+                error_data,
+            }),
         };
         match attempt {
             Attempt::Ok(value) => Settled::Ok(value),
@@ -358,7 +365,7 @@ impl StepRun {
                     None
                 };
                 let replayable = data.is_some();
-                run.record(failed(err.to_string(), false, data));
+                run.record(failed(message(&err), false, data));
                 if replayable {
                     Settled::Recorded(err)
                 } else {

@@ -5,7 +5,7 @@ use std::fmt::Display;
 use std::future::Future;
 
 use super::{Attempt, StepRun};
-use crate::journal::EventKind;
+use crate::journal::{EventKind, Retry};
 use crate::run::commit::commit_deferred;
 use crate::run::transaction::TxContext;
 use crate::types::StepTimeout;
@@ -91,8 +91,10 @@ impl StepRun {
                 step: self.meta.name().into(),
                 position: self.ctx.position,
                 attempt,
-                error,
-                delay_micros: u64::try_from(delay.as_micros()).unwrap_or(u64::MAX),
+                retry: Box::new(Retry {
+                    error,
+                    delay_micros: u64::try_from(delay.as_micros()).unwrap_or(u64::MAX),
+                }),
             });
             tokio::time::sleep(delay).await;
             attempt += 1;
