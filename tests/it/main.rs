@@ -156,3 +156,5 @@ mod sqlite_groups;
 mod sqlite_upgrade;
 // Performance (issue 20, third pass): a run started in place begins at its first poll.
 mod run_start;
+// Performance (issue 20, fourth pass): the SQLite store checkpoints off the committing thread.
+mod sqlite_checkpoints;

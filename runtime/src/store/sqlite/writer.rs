@@ -7,6 +7,7 @@ use std::sync::mpsc;
 use rusqlite::Connection;
 use tokio::sync::{Mutex, oneshot};
 
+use super::checkpoint::Checkpoints;
 use super::read::{list, load, pending};
 use super::stats::Counters;
 use super::{SqliteStore, unavailable};
@@ -101,14 +102,19 @@ fn in_savepoint<T>(
 /// IMMEDIATE`): it waits for another process's transaction (up to the busy timeout) instead
 /// of failing at its first write, as a deferred transaction that read first does when another
 /// process wrote since. Committed if `write` succeeds, rolled back otherwise (nothing of it
-/// stays). The statements are the connection's cached ones: none is parsed again.
+/// stays). The statements are the connection's cached ones: none is parsed again. Once it
+/// committed, the log is checkpointed as `checkpoints` says.
 pub(super) fn in_transaction<T>(
     conn: &Connection,
+    checkpoints: Option<&Checkpoints>,
     write: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     run(conn, "BEGIN IMMEDIATE").map_err(unavailable("begin a transaction"))?;
     let result = write(conn).and_then(|value| {
         run(conn, "COMMIT").map_err(unavailable("commit"))?;
+        if let Some(checkpoints) = checkpoints {
+            checkpoints.committed(conn);
+        }
         Ok(value)
     });
     if result.is_err() && !conn.is_autocommit() {
@@ -150,7 +156,7 @@ impl SqliteStore {
         if !self.counters.to_writer() {
             if let Ok(conn) = self.conn.try_lock() {
                 self.counters.on_callers_thread();
-                let result = in_transaction(&conn, now);
+                let result = in_transaction(&conn, self.checkpoints.as_deref(), now);
                 return Box::pin(std::future::ready(result));
             }
         }
@@ -195,6 +201,7 @@ pub(super) fn writer(
     conn: &Mutex<Connection>,
     requests: mpsc::Receiver<Request>,
     counters: &Counters,
+    checkpoints: Option<&Checkpoints>,
 ) {
     let mut next = requests.recv().ok();
     while let Some(request) = next.take() {
@@ -215,7 +222,7 @@ pub(super) fn writer(
                     }
                 }
                 let size = group.len();
-                write_group(&conn, group);
+                write_group(&conn, checkpoints, group);
                 counters.grouped(size);
             }
             Request::Load(run_id, reply) => {
@@ -251,9 +258,13 @@ pub(super) fn writer(
 /// that fails fails alone, the others are written. (A savepoint per write in every group cost
 /// three statements a write.) If the transaction fails as a whole, every write in it gets the
 /// error (and none is recorded).
-fn write_group(conn: &Connection, mut group: Vec<Box<dyn Write>>) {
+fn write_group(
+    conn: &Connection,
+    checkpoints: Option<&Checkpoints>,
+    mut group: Vec<Box<dyn Write>>,
+) {
     let mut failed = false;
-    let mut outcome = in_transaction(conn, |conn| {
+    let mut outcome = in_transaction(conn, checkpoints, |conn| {
         failed = !group.iter_mut().all(|write| write.apply(conn, false));
         if failed {
             return Err(StoreError::Unavailable {
@@ -264,7 +275,7 @@ fn write_group(conn: &Connection, mut group: Vec<Box<dyn Write>>) {
         Ok(())
     });
     if failed {
-        outcome = in_transaction(conn, |conn| {
+        outcome = in_transaction(conn, checkpoints, |conn| {
             for write in &mut group {
                 write.apply(conn, true);
             }
