@@ -19,6 +19,7 @@
 
 mod by_key;
 mod checkpoint;
+mod encoded;
 mod errors;
 mod open;
 mod page;
