@@ -10,13 +10,16 @@
 //! commits that follow each other closely always leave a few pages the background checkpoint
 //! has not copied: a commit that leaves it at [`INLINE`] pages or more checkpoints it itself,
 //! on its own connection, the store's other writes waiting (little is left to copy then), so
-//! that the next write starts the log again. The log stays under about `INLINE` pages (of the
-//! store's own writes; a reader that holds an old snapshot keeps it longer, as it always did).
+//! that the next write starts the log again; if the checkpoint thread is checkpointing then,
+//! a later commit does, and from twice `INLINE` pages the commit waits for the thread to end
+//! its checkpoint (on a disk slow to sync). So the log stays under about `INLINE` pages of
+//! the store's own writes, and never grows much past twice as many (a reader that holds an
+//! old snapshot keeps it longer, as it always did).
 
 use std::cell::Cell;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, TryLockError, mpsc};
 use std::thread;
 use std::time::Duration;
 
@@ -25,6 +28,7 @@ use rusqlite::hooks::Wal;
 
 use super::{Durability, unavailable};
 use crate::store::StoreError;
+use crate::types::lock;
 
 /// How many pages the log grows by between two wakes of the checkpoint thread: SQLite's
 /// default automatic checkpoint.
@@ -55,8 +59,9 @@ pub(super) struct Checkpoints {
     /// The log's size when the checkpoint thread was last woken (0 once the log started
     /// again).
     woken_at: AtomicI32,
-    /// Whether the checkpoint thread is checkpointing (a checkpoint here would find it busy).
-    busy: Arc<AtomicBool>,
+    /// Held by whoever checkpoints: the checkpoint thread, or a commit (a checkpoint made
+    /// meanwhile would find the log busy and copy nothing).
+    checkpointing: Arc<Mutex<()>>,
 }
 
 impl Checkpoints {
@@ -83,11 +88,11 @@ impl Checkpoints {
         own.execute_batch(&format!("PRAGMA synchronous = {synchronous};"))
             .map_err(unavailable("configure the checkpoint connection"))?;
         let (wake, woken) = mpsc::sync_channel(1);
-        let busy = Arc::new(AtomicBool::new(false));
-        let thread_busy = Arc::clone(&busy);
+        let checkpointing = Arc::new(Mutex::new(()));
+        let thread_checkpointing = Arc::clone(&checkpointing);
         thread::Builder::new()
             .name("hookflow-sqlite-checkpoint".into())
-            .spawn(move || checkpointer(&own, &woken, &thread_busy))
+            .spawn(move || checkpointer(&own, &woken, &thread_checkpointing))
             .map_err(|e| StoreError::Unavailable {
                 context: "start the checkpoint thread".into(),
                 message: e.to_string(),
@@ -96,14 +101,15 @@ impl Checkpoints {
         Ok(Checkpoints {
             wake,
             woken_at: AtomicI32::new(0),
-            busy,
+            checkpointing,
         })
     }
 
     /// After a commit on `conn` on this thread: wakes the checkpoint thread if the log grew by
     /// [`BACKGROUND`] pages since it last did, checkpoints it here at [`INLINE`] pages or more
-    /// (once the checkpoint thread is done). Call it while the store's connection is still
-    /// held, so that no write of this store comes in between.
+    /// (unless the checkpoint thread is checkpointing; from twice as many, once it is done).
+    /// Call it while the store's connection is still held, so that no write of this store
+    /// comes in between.
     pub(super) fn committed(&self, conn: &Connection) {
         let pages = WAL_PAGES.replace(0);
         let mut woken_at = self.woken_at.load(Ordering::Relaxed);
@@ -112,9 +118,21 @@ impl Checkpoints {
             woken_at = 0;
             self.woken_at.store(0, Ordering::Relaxed);
         }
-        if pages >= INLINE && !self.busy.load(Ordering::Acquire) {
-            checkpoint(conn);
-        } else if pages >= woken_at + BACKGROUND {
+        if pages >= INLINE {
+            let checkpointing = match self.checkpointing.try_lock() {
+                Ok(free) => Some(free),
+                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) if pages >= 2 * INLINE => {
+                    Some(lock(&self.checkpointing))
+                }
+                Err(TryLockError::WouldBlock) => None,
+            };
+            if let Some(_checkpointing) = checkpointing {
+                checkpoint(conn);
+                return;
+            }
+        }
+        if pages >= woken_at + BACKGROUND {
             self.woken_at.store(pages, Ordering::Relaxed);
             // Full: the thread is woken already.
             let _ = self.wake.try_send(());
@@ -123,11 +141,10 @@ impl Checkpoints {
 }
 
 /// The checkpoint thread: a passive checkpoint each time it is woken, until the store is gone.
-fn checkpointer(conn: &Connection, woken: &mpsc::Receiver<()>, busy: &AtomicBool) {
+fn checkpointer(conn: &Connection, woken: &mpsc::Receiver<()>, checkpointing: &Mutex<()>) {
     while woken.recv().is_ok() {
-        busy.store(true, Ordering::Release);
+        let _checkpointing = lock(checkpointing);
         checkpoint(conn);
-        busy.store(false, Ordering::Release);
     }
 }
 
