@@ -350,6 +350,19 @@ impl Store for SqliteStore {
         )
     }
 
+    fn commit_encoded<'a>(
+        &'a self,
+        run_id: RunId,
+        fence: u64,
+        events: &[Event],
+        update: Option<&RunUpdate>,
+    ) -> Option<BoxFuture<'a, Result<(), StoreError>>> {
+        let write = queries::commit_later(run_id, fence, events, update);
+        Some(Box::pin(
+            async move { self.write_now("commit", write).await },
+        ))
+    }
+
     fn claim<'a>(
         &'a self,
         run_id: RunId,

@@ -149,20 +149,55 @@ impl SqliteStore {
         F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         if self.read_only {
-            return Box::pin(std::future::ready(Err(StoreError::ReadOnly {
-                context: what.into(),
-            })));
+            return refused(what);
         }
-        if !self.counters.to_writer() {
-            if let Ok(conn) = self.conn.try_lock() {
-                self.counters.on_callers_thread();
-                let result = in_transaction(&conn, self.checkpoints.as_deref(), now);
-                return Box::pin(std::future::ready(result));
-            }
+        if let Some(conn) = self.free_connection() {
+            let result = in_transaction(&conn, self.checkpoints.as_deref(), now);
+            return Box::pin(std::future::ready(result));
         }
+        self.to_writer(later())
+    }
+
+    /// [`SqliteStore::write`] of a write that goes to the writer thread as it is, if it goes.
+    pub(super) fn write_now<T, F>(
+        &self,
+        what: &'static str,
+        write: F,
+    ) -> BoxFuture<'static, Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        if self.read_only {
+            return refused(what);
+        }
+        if let Some(conn) = self.free_connection() {
+            let result = in_transaction(&conn, self.checkpoints.as_deref(), &write);
+            return Box::pin(std::future::ready(result));
+        }
+        self.to_writer(write)
+    }
+
+    /// The connection, for a write on the caller's thread: if it is free, no write is waiting
+    /// for the writer thread and its last group had a single write.
+    fn free_connection(&self) -> Option<tokio::sync::MutexGuard<'_, Connection>> {
+        if self.counters.to_writer() {
+            return None;
+        }
+        let conn = self.conn.try_lock().ok()?;
+        self.counters.on_callers_thread();
+        Some(conn)
+    }
+
+    /// Sends `write` to the writer thread, to be grouped with the others waiting.
+    fn to_writer<T, F>(&self, write: F) -> BoxFuture<'static, Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (reply, response) = oneshot::channel();
         let request = Request::Write(Box::new(WriteOp {
-            write: later(),
+            write,
             result: None,
             reply,
         }));
@@ -186,6 +221,13 @@ impl SqliteStore {
             response.await.map_err(|_| stopped())?
         })
     }
+}
+
+/// A write refused by a store opened read-only (`what` it is).
+fn refused<T: Send + 'static>(what: &'static str) -> BoxFuture<'static, Result<T, StoreError>> {
+    Box::pin(std::future::ready(Err(StoreError::ReadOnly {
+        context: what.into(),
+    })))
 }
 
 fn stopped() -> StoreError {
