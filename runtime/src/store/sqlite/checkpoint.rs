@@ -8,13 +8,14 @@
 //!
 //! A log is written again from its start only once a checkpoint copied all of it, and
 //! commits that follow each other closely always leave a few pages the background checkpoint
-//! has not copied: a commit that leaves it at [`INLINE`] pages or more checkpoints it itself,
-//! on its own connection, the store's other writes waiting (little is left to copy then), so
-//! that the next write starts the log again; if the checkpoint thread is checkpointing then,
-//! a later commit does, and from twice `INLINE` pages the commit waits for the thread to end
-//! its checkpoint (on a disk slow to sync). So the log stays under about `INLINE` pages of
-//! the store's own writes, and never grows much past twice as many (a reader that holds an
-//! old snapshot keeps it longer, as it always did).
+//! has not copied: once the log holds [`INLINE`] pages or more, and the checkpoint thread
+//! copied all but [`LEFT`] of them at most, a commit checkpoints the rest itself, on its own
+//! connection, the store's other writes waiting, so that the next write starts the log again
+//! (a commit at `INLINE` pages wakes the thread first if more is left); from twice `INLINE`
+//! pages, the commit waits for the thread to end its checkpoint (on a disk slow to sync) and
+//! checkpoints whatever is left. So the log stays under about `INLINE` pages of the store's
+//! own writes, and never grows much past twice as many (a reader that holds an old snapshot
+//! keeps it longer, as it always did).
 
 use std::cell::Cell;
 use std::path::Path;
@@ -35,8 +36,13 @@ use crate::types::lock;
 pub(super) const BACKGROUND: i32 = 1000;
 
 /// The log's size in pages from which a commit checkpoints itself, so that the log starts
-/// again: 16 MiB of 4 KiB pages.
-pub(super) const INLINE: i32 = 4000;
+/// again: 32 MiB of 4 KiB pages. The commit waits for the checkpoint's two syncs: one commit
+/// in every 8,000 pages written.
+pub(super) const INLINE: i32 = 8000;
+
+/// The most pages the checkpoint thread may have left for a commit at [`INLINE`] pages to
+/// checkpoint them itself.
+pub(super) const LEFT: i32 = 500;
 
 thread_local! {
     /// The log's size in pages after the last commit on this thread (set by [`wal_size`]).
@@ -60,8 +66,9 @@ pub(super) struct Checkpoints {
     /// again).
     woken_at: AtomicI32,
     /// Held by whoever checkpoints: the checkpoint thread, or a commit (a checkpoint made
-    /// meanwhile would find the log busy and copy nothing).
-    checkpointing: Arc<Mutex<()>>,
+    /// meanwhile would find the log busy and copy nothing). It holds the pages of the log the
+    /// last checkpoint copied.
+    checkpointing: Arc<Mutex<i32>>,
 }
 
 impl Checkpoints {
@@ -88,7 +95,7 @@ impl Checkpoints {
         own.execute_batch(&format!("PRAGMA synchronous = {synchronous};"))
             .map_err(unavailable("configure the checkpoint connection"))?;
         let (wake, woken) = mpsc::sync_channel(1);
-        let checkpointing = Arc::new(Mutex::new(()));
+        let checkpointing = Arc::new(Mutex::new(0));
         let thread_checkpointing = Arc::clone(&checkpointing);
         thread::Builder::new()
             .name("hookflow-sqlite-checkpoint".into())
@@ -106,10 +113,10 @@ impl Checkpoints {
     }
 
     /// After a commit on `conn` on this thread: wakes the checkpoint thread if the log grew by
-    /// [`BACKGROUND`] pages since it last did, checkpoints it here at [`INLINE`] pages or more
-    /// (unless the checkpoint thread is checkpointing; from twice as many, once it is done).
-    /// Call it while the store's connection is still held, so that no write of this store
-    /// comes in between.
+    /// [`BACKGROUND`] pages since it last did; from [`INLINE`] pages, checkpoints here what
+    /// the thread left (at most [`LEFT`] pages, or, from twice `INLINE`, whatever it left
+    /// once it is done). Call it while the store's connection is still held, so that no write
+    /// of this store comes in between.
     pub(super) fn committed(&self, conn: &Connection) {
         let pages = WAL_PAGES.replace(0);
         let mut woken_at = self.woken_at.load(Ordering::Relaxed);
@@ -119,17 +126,23 @@ impl Checkpoints {
             self.woken_at.store(0, Ordering::Relaxed);
         }
         if pages >= INLINE {
-            let checkpointing = match self.checkpointing.try_lock() {
-                Ok(free) => Some(free),
+            let copied = match self.checkpointing.try_lock() {
+                Ok(copied) => Some(copied),
                 Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
                 Err(TryLockError::WouldBlock) if pages >= 2 * INLINE => {
                     Some(lock(&self.checkpointing))
                 }
                 Err(TryLockError::WouldBlock) => None,
             };
-            if let Some(_checkpointing) = checkpointing {
-                checkpoint(conn);
-                return;
+            match copied {
+                Some(mut copied) if pages - *copied <= LEFT || pages >= 2 * INLINE => {
+                    *copied = checkpoint(conn);
+                    return;
+                }
+                // The thread copies most of it first.
+                Some(_) => woken_at = 0,
+                // The thread is at it.
+                None => return,
             }
         }
         if pages >= woken_at + BACKGROUND {
@@ -141,17 +154,20 @@ impl Checkpoints {
 }
 
 /// The checkpoint thread: a passive checkpoint each time it is woken, until the store is gone.
-fn checkpointer(conn: &Connection, woken: &mpsc::Receiver<()>, checkpointing: &Mutex<()>) {
+fn checkpointer(conn: &Connection, woken: &mpsc::Receiver<()>, checkpointing: &Mutex<i32>) {
     while woken.recv().is_ok() {
-        let _checkpointing = lock(checkpointing);
-        checkpoint(conn);
+        let mut copied = lock(checkpointing);
+        *copied = checkpoint(conn);
     }
 }
 
-/// A passive checkpoint on `conn`: as much of the log as no reader still needs.
-fn checkpoint(conn: &Connection) {
-    let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-    if let Err(err) = done {
+/// A passive checkpoint on `conn`: as much of the log as no reader still needs. Returns the
+/// pages of the log copied into the database so far (0 if it failed).
+fn checkpoint(conn: &Connection) -> i32 {
+    // Its row: whether it found the log busy, the log's pages, the pages copied.
+    let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(2));
+    done.unwrap_or_else(|err| {
         tracing::warn!(%err, "hookflow: a SQLite checkpoint failed");
-    }
+        0
+    })
 }
