@@ -78,6 +78,22 @@ impl Store for Counting {
         self.inner.commit(run_id, fence, events, update)
     }
 
+    fn commit_encoded<'a>(
+        &'a self,
+        run_id: RunId,
+        fence: u64,
+        events: &[Event],
+        update: Option<&RunUpdate>,
+    ) -> Option<BoxFuture<'a, Result<(), StoreError>>> {
+        // Counted only if the store takes it: otherwise the engine calls `commit`.
+        let commit = self.inner.commit_encoded(run_id, fence, events, update)?;
+        self.count(&self.counts.commits);
+        if update.is_some() {
+            self.count(&self.counts.ends);
+        }
+        Some(commit)
+    }
+
     fn claim<'a>(
         &'a self,
         run_id: RunId,

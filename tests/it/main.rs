@@ -158,3 +158,5 @@ mod sqlite_upgrade;
 mod run_start;
 // Performance (issue 20, fourth pass): a smaller `Event`, the same JSON.
 mod journal_json;
+// Performance (issue 20, fourth pass): the SQLite store checkpoints off the committing thread.
+mod sqlite_checkpoints;

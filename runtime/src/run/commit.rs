@@ -71,16 +71,35 @@ async fn commit_to(
         return Ok(());
     }
     let mut persisted = durable.persisted.lock().await;
-    let events = unpersisted(run, *persisted);
-    if events.is_empty() && update.is_none() {
-        return Ok(());
-    }
     let ends = update.as_ref().map(|u| u.status);
+    // A store that encodes the events at once is lent them from the journal: no copy.
+    let lent = {
+        let state = lock(&run.state);
+        let events = state.journal.events().get(*persisted..).unwrap_or_default();
+        if events.is_empty() && update.is_none() {
+            return Ok(());
+        }
+        durable
+            .store
+            .commit_encoded(run.run_id, durable.fence, events, update.as_ref())
+            .map(|commit| (commit, events.len()))
+    };
+    if let Some((commit, count)) = lent {
+        let committed = commit.await;
+        let from = *persisted;
+        return settle(committed, &mut persisted, count, ends, || {
+            let mut events = unpersisted(run, from);
+            events.truncate(count);
+            events
+        });
+    }
+    let events = unpersisted(run, *persisted);
+    let count = events.len();
     let committed = durable
         .store
         .commit(run.run_id, durable.fence, &events, update)
         .await;
-    settle(committed, &mut persisted, &events, ends)
+    settle(committed, &mut persisted, count, ends, || events)
 }
 
 /// The journal's events from `persisted` on.
@@ -94,22 +113,24 @@ fn unpersisted(run: &RunShared, persisted: usize) -> Vec<Event> {
         .unwrap_or_default()
 }
 
-/// Counts `events` persisted if they were committed; otherwise, why not.
+/// Counts the `count` events committed persisted if they were; otherwise, why not (the
+/// `events` were what the commit held).
 fn settle(
     committed: Result<(), StoreError>,
     persisted: &mut usize,
-    events: &[Event],
+    count: usize,
     ends: Option<StoredStatus>,
+    events: impl FnOnce() -> Vec<Event>,
 ) -> Result<(), Failed> {
     #[cfg(feature = "metrics")]
     crate::metrics::store_error_of("commit", &committed);
     match committed {
         Ok(()) => {
-            *persisted += events.len();
+            *persisted += count;
             Ok(())
         }
         Err(StoreError::Refused { message, .. }) => Err(Failed::Refused(RecordError::Refused {
-            what: refused_what(events, ends),
+            what: refused_what(&events(), ends),
             message,
         })),
         Err(err) => Err(Failed::Store(err)),
@@ -131,7 +152,7 @@ pub(crate) async fn commit_transaction(
     let events = unpersisted(run, *persisted);
     let committed = tx.commit(run.run_id, durable.fence, &events).await;
     durable.in_transaction.store(false, Ordering::Release);
-    settle(committed, &mut persisted, &events, None)
+    settle(committed, &mut persisted, events.len(), None, || events)
 }
 
 /// What a refused commit held, in words: "the output of step `charge` #1".

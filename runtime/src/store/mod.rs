@@ -325,6 +325,22 @@ pub trait Store: Send + Sync + 'static {
         update: Option<RunUpdate>,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
+    /// [`Store::commit`], for a store that is done with `events` and `update` once this
+    /// returns (it encoded them): its future does not borrow them, so that the engine lends
+    /// them from the run's journal instead of copying them, and nothing is written before it
+    /// is polled. `None` (the default): the store keeps them, and the engine calls
+    /// [`Store::commit`]. A wrapper store that does something on each commit forwards both.
+    fn commit_encoded<'a>(
+        &'a self,
+        run_id: RunId,
+        fence: u64,
+        events: &[Event],
+        update: Option<&RunUpdate>,
+    ) -> Option<BoxFuture<'a, Result<(), StoreError>>> {
+        let _ = (run_id, fence, events, update);
+        None
+    }
+
     /// Takes the lease of one run (running, waiting or parked; a waiting run becomes running)
     /// that nobody else holds, or whose lease
     /// lapsed: increments its generation and returns it with its journal. A run whose record

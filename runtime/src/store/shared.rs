@@ -24,6 +24,15 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         (**self).commit(run_id, fence, events, update)
     }
+    fn commit_encoded<'a>(
+        &'a self,
+        run_id: RunId,
+        fence: u64,
+        events: &[Event],
+        update: Option<&RunUpdate>,
+    ) -> Option<BoxFuture<'a, Result<(), StoreError>>> {
+        (**self).commit_encoded(run_id, fence, events, update)
+    }
     fn claim<'a>(
         &'a self,
         run_id: RunId,

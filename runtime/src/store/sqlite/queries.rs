@@ -2,7 +2,9 @@
 //! runs, each on a connection inside the caller's transaction (reading them back is in `read`).
 
 use rusqlite::{Connection, OptionalExtension, params};
+use smallvec::SmallVec;
 
+use super::encoded::{Encoded, RunIdText};
 use super::read::{claim_key, load, load_readable, load_record, park};
 use super::schema::MAX_RUN_KEY;
 use super::{refusable, unavailable};
@@ -191,29 +193,6 @@ pub(super) fn create_encoded(
     Ok(Created::New)
 }
 
-/// A commit's journal events as they are stored: each event's sequence number and JSON.
-pub(super) type Encoded = Vec<(u32, String)>;
-
-/// Encodes `events` (of run `run_id`) as they are stored. A write that waits for the writer
-/// thread is encoded on its caller's thread first: the writer, which every grouped write
-/// passes through, only writes.
-///
-/// # Errors
-/// [`StoreError::Corrupt`] for an event that cannot be serialized.
-pub(super) fn encode(run_id: RunId, events: &[Event]) -> Result<Encoded, StoreError> {
-    events
-        .iter()
-        .map(|event| {
-            serde_json::to_string(event)
-                .map(|body| (event.seq, body))
-                .map_err(|e| StoreError::Corrupt {
-                    run_id: run_id.to_string(),
-                    message: format!("event {} cannot be serialized: {e}", event.seq),
-                })
-        })
-        .collect()
-}
-
 pub(super) fn commit(
     conn: &Connection,
     run_id: RunId,
@@ -226,7 +205,7 @@ pub(super) fn commit(
         conn,
         run_id,
         fence,
-        &encode(run_id, events)?,
+        &Encoded::of(run_id, events)?,
         update.as_ref(),
     )
 }
@@ -249,19 +228,20 @@ impl EncodedUpdate {
     }
 }
 
-/// [`commit`], of events [`encode`]d already. The fence is checked by the statements that
+/// [`commit`], of events [`Encoded`] already. The fence is checked by the statements that
 /// write: a commit that does not end or park the run is its events' insert (a statement per
 /// [`EVENTS_PER_INSERT`] events); their `at` is the run's last change, as read.
 pub(super) fn commit_encoded(
     conn: &Connection,
     run_id: RunId,
     fence: u64,
-    events: &[(u32, String)],
+    events: &Encoded,
     update: Option<&EncodedUpdate>,
 ) -> Result<(), StoreError> {
     let now = micros(now_micros());
     let fence_sql = micros(fence);
-    let id = run_id.to_string();
+    let id = RunIdText::of(run_id);
+    let id = id.as_str();
     // The fence first: a refused write records nothing.
     if let Some(update) = update {
         let keep_lease = update.status == StoredStatus::Running;
@@ -294,15 +274,17 @@ pub(super) fn commit_encoded(
         }
         return Ok(());
     }
-    for (i, chunk) in events.chunks(EVENTS_PER_INSERT).enumerate() {
-        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(3 + 2 * chunk.len());
+    for (i, from) in (0..events.len()).step_by(EVENTS_PER_INSERT).enumerate() {
+        let count = EVENTS_PER_INSERT.min(events.len() - from);
+        let chunk: SmallVec<[(u32, &str); 4]> = events.events(from, count).collect();
+        let mut values: SmallVec<[&dyn rusqlite::ToSql; 11]> = SmallVec::new();
         values.extend([&id as &dyn rusqlite::ToSql, &fence_sql, &now]);
-        for (seq, body) in chunk {
+        for (seq, body) in &chunk {
             values.push(seq);
             values.push(body);
         }
         let inserted = conn
-            .prepare_cached(&FENCED_EVENTS[chunk.len() - 1])
+            .prepare_cached(&FENCED_EVENTS[count - 1])
             .and_then(|mut insert| insert.execute(values.as_slice()))
             .map_err(refusable("append an event"))?;
         // The fence holds for all or none: the first statement tells.
@@ -313,7 +295,7 @@ pub(super) fn commit_encoded(
     Ok(())
 }
 
-/// A commit for the writer thread: its events and output [`encode`]d here, on the caller's thread (the
+/// A commit for the writer thread: its events and output [`Encoded`] here, on the caller's thread (the
 /// writer thread only writes), then [`commit_encoded`] (an event that cannot be encoded fails
 /// it, each time it is applied).
 pub(super) fn commit_later(
@@ -323,7 +305,7 @@ pub(super) fn commit_later(
     update: Option<&RunUpdate>,
 ) -> impl Fn(&Connection) -> Result<(), StoreError> + Send + 'static {
     let update = update.map(EncodedUpdate::of);
-    let events = encode(run_id, events).map_err(|err| match err {
+    let events = Encoded::of(run_id, events).map_err(|err| match err {
         StoreError::Corrupt { message, .. } => message,
         other => other.to_string(),
     });
@@ -350,22 +332,22 @@ pub(super) fn commit_events(
         })
         .map_err(unavailable("append an event"))?
         .ok_or(StoreError::NotFound(run_id))?;
-    insert_events(conn, key, micros(now_micros()), &encode(run_id, events)?)
+    insert_events(
+        conn,
+        key,
+        micros(now_micros()),
+        &Encoded::of(run_id, events)?,
+    )
 }
 
 /// Appends encoded `events` to the journal of the run whose key is `key`, written `at`.
-fn insert_events(
-    conn: &Connection,
-    key: i64,
-    at: i64,
-    events: &[(u32, String)],
-) -> Result<(), StoreError> {
+fn insert_events(conn: &Connection, key: i64, at: i64, events: &Encoded) -> Result<(), StoreError> {
     let mut insert = conn
         .prepare_cached(INSERT_EVENT)
         .map_err(unavailable("prepare an event insert"))?;
-    for (seq, body) in events {
+    for (seq, body) in events.events(0, events.len()) {
         insert
-            .execute(params![event_key(key, *seq), at, body])
+            .execute(params![event_key(key, seq), at, body])
             .map_err(refusable("append an event"))?;
     }
     Ok(())

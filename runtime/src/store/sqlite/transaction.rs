@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 use tokio::sync::OwnedMutexGuard;
 
+use super::checkpoint::Checkpoints;
 use super::queries::commit;
 use super::{SqliteStore, unavailable};
 use crate::journal::Event;
@@ -59,6 +60,8 @@ fn rollback(conn: &Connection) {
 /// The store's side of the transaction.
 struct SqliteTransaction {
     tx: Arc<SqliteTx>,
+    /// The store's checkpoints, for once it committed.
+    checkpoints: Option<Arc<Checkpoints>>,
 }
 
 impl StoreTransaction for SqliteTransaction {
@@ -81,7 +84,11 @@ impl StoreTransaction for SqliteTransaction {
             Some(conn) => {
                 let written = commit(&conn, run_id, fence, events, None).and_then(|()| {
                     conn.execute_batch("COMMIT")
-                        .map_err(unavailable("commit a step's transaction"))
+                        .map_err(unavailable("commit a step's transaction"))?;
+                    if let Some(checkpoints) = &self.checkpoints {
+                        checkpoints.committed(&conn);
+                    }
+                    Ok(())
                 });
                 if written.is_err() {
                     rollback(&conn);
@@ -123,6 +130,7 @@ impl SqliteStore {
             })));
         }
         let conn = Arc::clone(&self.conn);
+        let checkpoints = self.checkpoints.clone();
         Box::pin(async move {
             let conn = conn.lock_owned().await;
             conn.execute_batch("BEGIN IMMEDIATE")
@@ -130,7 +138,10 @@ impl SqliteStore {
             let tx = SqliteTx {
                 conn: Mutex::new(Some(conn)),
             };
-            Ok(Box::new(SqliteTransaction { tx: Arc::new(tx) }) as Box<dyn StoreTransaction>)
+            Ok(Box::new(SqliteTransaction {
+                tx: Arc::new(tx),
+                checkpoints,
+            }) as Box<dyn StoreTransaction>)
         })
     }
 }

@@ -7,6 +7,7 @@ use std::sync::mpsc;
 use rusqlite::Connection;
 use tokio::sync::{Mutex, oneshot};
 
+use super::checkpoint::Checkpoints;
 use super::read::{list, load, pending};
 use super::stats::Counters;
 use super::{SqliteStore, unavailable};
@@ -101,14 +102,19 @@ fn in_savepoint<T>(
 /// IMMEDIATE`): it waits for another process's transaction (up to the busy timeout) instead
 /// of failing at its first write, as a deferred transaction that read first does when another
 /// process wrote since. Committed if `write` succeeds, rolled back otherwise (nothing of it
-/// stays). The statements are the connection's cached ones: none is parsed again.
+/// stays). The statements are the connection's cached ones: none is parsed again. Once it
+/// committed, the log is checkpointed as `checkpoints` says.
 pub(super) fn in_transaction<T>(
     conn: &Connection,
+    checkpoints: Option<&Checkpoints>,
     write: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     run(conn, "BEGIN IMMEDIATE").map_err(unavailable("begin a transaction"))?;
     let result = write(conn).and_then(|value| {
         run(conn, "COMMIT").map_err(unavailable("commit"))?;
+        if let Some(checkpoints) = checkpoints {
+            checkpoints.committed(conn);
+        }
         Ok(value)
     });
     if result.is_err() && !conn.is_autocommit() {
@@ -143,20 +149,55 @@ impl SqliteStore {
         F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         if self.read_only {
-            return Box::pin(std::future::ready(Err(StoreError::ReadOnly {
-                context: what.into(),
-            })));
+            return refused(what);
         }
-        if !self.counters.to_writer() {
-            if let Ok(conn) = self.conn.try_lock() {
-                self.counters.on_callers_thread();
-                let result = in_transaction(&conn, now);
-                return Box::pin(std::future::ready(result));
-            }
+        if let Some(conn) = self.free_connection() {
+            let result = in_transaction(&conn, self.checkpoints.as_deref(), now);
+            return Box::pin(std::future::ready(result));
         }
+        self.to_writer(later())
+    }
+
+    /// [`SqliteStore::write`] of a write that goes to the writer thread as it is, if it goes.
+    pub(super) fn write_now<T, F>(
+        &self,
+        what: &'static str,
+        write: F,
+    ) -> BoxFuture<'static, Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        if self.read_only {
+            return refused(what);
+        }
+        if let Some(conn) = self.free_connection() {
+            let result = in_transaction(&conn, self.checkpoints.as_deref(), &write);
+            return Box::pin(std::future::ready(result));
+        }
+        self.to_writer(write)
+    }
+
+    /// The connection, for a write on the caller's thread: if it is free, no write is waiting
+    /// for the writer thread and its last group had a single write.
+    fn free_connection(&self) -> Option<tokio::sync::MutexGuard<'_, Connection>> {
+        if self.counters.to_writer() {
+            return None;
+        }
+        let conn = self.conn.try_lock().ok()?;
+        self.counters.on_callers_thread();
+        Some(conn)
+    }
+
+    /// Sends `write` to the writer thread, to be grouped with the others waiting.
+    fn to_writer<T, F>(&self, write: F) -> BoxFuture<'static, Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (reply, response) = oneshot::channel();
         let request = Request::Write(Box::new(WriteOp {
-            write: later(),
+            write,
             result: None,
             reply,
         }));
@@ -182,6 +223,13 @@ impl SqliteStore {
     }
 }
 
+/// A write refused by a store opened read-only (`what` it is).
+fn refused<T: Send + 'static>(what: &'static str) -> BoxFuture<'static, Result<T, StoreError>> {
+    Box::pin(std::future::ready(Err(StoreError::ReadOnly {
+        context: what.into(),
+    })))
+}
+
 fn stopped() -> StoreError {
     StoreError::Unavailable {
         context: "reach the writer thread".into(),
@@ -195,6 +243,7 @@ pub(super) fn writer(
     conn: &Mutex<Connection>,
     requests: mpsc::Receiver<Request>,
     counters: &Counters,
+    checkpoints: Option<&Checkpoints>,
 ) {
     let mut next = requests.recv().ok();
     while let Some(request) = next.take() {
@@ -215,7 +264,7 @@ pub(super) fn writer(
                     }
                 }
                 let size = group.len();
-                write_group(&conn, group);
+                write_group(&conn, checkpoints, group);
                 counters.grouped(size);
             }
             Request::Load(run_id, reply) => {
@@ -251,9 +300,13 @@ pub(super) fn writer(
 /// that fails fails alone, the others are written. (A savepoint per write in every group cost
 /// three statements a write.) If the transaction fails as a whole, every write in it gets the
 /// error (and none is recorded).
-fn write_group(conn: &Connection, mut group: Vec<Box<dyn Write>>) {
+fn write_group(
+    conn: &Connection,
+    checkpoints: Option<&Checkpoints>,
+    mut group: Vec<Box<dyn Write>>,
+) {
     let mut failed = false;
-    let mut outcome = in_transaction(conn, |conn| {
+    let mut outcome = in_transaction(conn, checkpoints, |conn| {
         failed = !group.iter_mut().all(|write| write.apply(conn, false));
         if failed {
             return Err(StoreError::Unavailable {
@@ -264,7 +317,7 @@ fn write_group(conn: &Connection, mut group: Vec<Box<dyn Write>>) {
         Ok(())
     });
     if failed {
-        outcome = in_transaction(conn, |conn| {
+        outcome = in_transaction(conn, checkpoints, |conn| {
             for write in &mut group {
                 write.apply(conn, true);
             }
