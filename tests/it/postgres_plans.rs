@@ -154,6 +154,45 @@ async fn a_claim_reads_only_the_runs_it_takes() {
     );
 }
 
+#[tokio::test]
+async fn a_claim_on_a_backlog_the_planner_has_no_statistics_of_reads_only_the_runs_it_takes() {
+    let url = pg_database("claim_unanalyzed");
+    drop(PostgresStore::connect(&url).await.unwrap());
+    // A backlog of 2,000 enqueued into a new table, never analyzed (as the workers meet one
+    // enqueued moments before): the planner guesses the number of ready runs.
+    pg_psql(
+        &url,
+        &[
+            "ALTER TABLE hookflow_runs SET (autovacuum_enabled = off)",
+            &runs("running", 1, 2_000),
+        ],
+    );
+    let before = counters_once(&url, |c| c.inserted == 2_000).await;
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let lease = Lease {
+        owner: "claimer".into(),
+        duration: Duration::from_secs(30),
+    };
+    let claims = 5;
+    for _ in 0..claims {
+        let found = store
+            .claim_next(&lease, &[("tally".into(), 1)], &[], 16)
+            .await
+            .unwrap();
+        assert_eq!(found.runs.len(), 16);
+    }
+    drop(store);
+    let taken = 16 * claims;
+    let after = counters_once(&url, |c| c.updated >= before.updated + taken).await;
+    // Each run taken is read a few times (found, locked, updated), and each claim passes the
+    // runs the claims before it hold; the other 1,920 are not read, nor sorted.
+    let read = after.read - before.read;
+    assert!(
+        read <= claims * (taken + 100),
+        "{claims} claims read {read} rows of hookflow_runs to take {taken}"
+    );
+}
+
 /// The statement statistics of a cluster started with `pg_stat_statements` (and its planning
 /// counted): how many times the statements whose text starts with `start` ran, and were
 /// planned.
