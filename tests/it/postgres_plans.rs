@@ -193,6 +193,53 @@ async fn a_claim_on_a_backlog_the_planner_has_no_statistics_of_reads_only_the_ru
     );
 }
 
+#[tokio::test]
+async fn a_database_of_schema_7_is_migrated_and_its_backlog_claimed() {
+    let url = pg_database("from_schema_7");
+    drop(PostgresStore::connect(&url).await.unwrap());
+    // The database as schema 7 left it (its status index on `(status, created_at)`), with a
+    // backlog of 3 enqueued runs.
+    pg_psql(
+        &url,
+        &[
+            "DROP INDEX hookflow_runs_by_status_created",
+            "CREATE INDEX hookflow_runs_by_status ON hookflow_runs (status, created_at)",
+            "UPDATE hookflow_schema SET version = 7",
+            &runs("running", 1, 3),
+        ],
+    );
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let client = crate::support::pg_client::pg_client(&url).await;
+    let row = client
+        .query_one(
+            "SELECT (SELECT version FROM hookflow_schema),
+                to_regclass('hookflow_runs_by_status_created') IS NOT NULL,
+                to_regclass('hookflow_runs_by_status') IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (version, new_index, old_index): (i64, bool, bool) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!((version, new_index, old_index), (8, true, false));
+    let lease = Lease {
+        owner: "claimer".into(),
+        duration: Duration::from_secs(30),
+    };
+    let found = store
+        .claim_next(&lease, &[("tally".into(), 1)], &[], 16)
+        .await
+        .unwrap();
+    let claimed: Vec<String> = found
+        .runs
+        .iter()
+        .map(|(run, _)| run.run_id.to_string())
+        .collect();
+    let backlog: Vec<String> = (1..=3)
+        .map(|i: u32| format!("01a00000-0000-7000-8000-{i:012x}"))
+        .collect();
+    assert_eq!(claimed, backlog);
+}
+
 /// The statement statistics of a cluster started with `pg_stat_statements` (and its planning
 /// counted): how many times the statements whose text starts with `start` ran, and were
 /// planned.
