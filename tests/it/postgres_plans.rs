@@ -154,20 +154,16 @@ async fn a_claim_reads_only_the_runs_it_takes() {
     );
 }
 
-#[tokio::test]
-async fn a_claim_on_a_backlog_the_planner_has_no_statistics_of_reads_only_the_runs_it_takes() {
-    let url = pg_database("claim_unanalyzed");
+/// Makes a database named after `name` whose backlog `setup` makes (its `hookflow_runs` never
+/// analyzed by autovacuum), then takes 5 claims of 16 from it: the rows of `hookflow_runs` they
+/// read, at most what they take and pass (the runs the claims before them hold).
+async fn five_claims_read_only_what_they_take(name: &str, setup: &[&str], inserted: i64) {
+    let url = pg_database(name);
     drop(PostgresStore::connect(&url).await.unwrap());
-    // A backlog of 2,000 enqueued into a new table, never analyzed (as the workers meet one
-    // enqueued moments before): the planner guesses the number of ready runs.
-    pg_psql(
-        &url,
-        &[
-            "ALTER TABLE hookflow_runs SET (autovacuum_enabled = off)",
-            &runs("running", 1, 2_000),
-        ],
-    );
-    let before = counters_once(&url, |c| c.inserted == 2_000).await;
+    let mut commands = vec!["ALTER TABLE hookflow_runs SET (autovacuum_enabled = off)"];
+    commands.extend_from_slice(setup);
+    pg_psql(&url, &commands);
+    let before = counters_once(&url, |c| c.inserted == inserted).await;
     let store = PostgresStore::connect(&url).await.unwrap();
     let lease = Lease {
         owner: "claimer".into(),
@@ -185,12 +181,36 @@ async fn a_claim_on_a_backlog_the_planner_has_no_statistics_of_reads_only_the_ru
     let taken = 16 * claims;
     let after = counters_once(&url, |c| c.updated >= before.updated + taken).await;
     // Each run taken is read a few times (found, locked, updated), and each claim passes the
-    // runs the claims before it hold; the other 1,920 are not read, nor sorted.
+    // runs the claims before it hold; the rest of the backlog is not read, nor sorted.
     let read = after.read - before.read;
     assert!(
         read <= claims * (taken + 100),
         "{claims} claims read {read} rows of hookflow_runs to take {taken}"
     );
+}
+
+#[tokio::test]
+async fn a_claim_on_a_backlog_the_planner_has_no_statistics_of_reads_only_the_runs_it_takes() {
+    // 8,000 runs enqueued into a new table, never analyzed (as workers meet a backlog
+    // enqueued moments before): the planner guesses how many are ready.
+    five_claims_read_only_what_they_take("claim_unanalyzed", &[&runs("running", 1, 8_000)], 8_000)
+        .await;
+}
+
+#[tokio::test]
+async fn a_claim_on_a_backlog_the_statistics_do_not_know_reads_only_the_runs_it_takes() {
+    // 8,000 ended runs analyzed, then as many enqueued (here: the same rows made ready): the
+    // statistics say that no run is ready (as after a burst since autovacuum's last ANALYZE).
+    five_claims_read_only_what_they_take(
+        "claim_stale_statistics",
+        &[
+            &runs("completed", 1, 8_000),
+            "ANALYZE hookflow_runs",
+            "UPDATE hookflow_runs SET status = 'running'",
+        ],
+        8_000,
+    )
+    .await;
 }
 
 #[tokio::test]

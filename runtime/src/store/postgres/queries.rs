@@ -184,8 +184,11 @@ pub(super) async fn claim_next(
     skip: &[String],
     limit: usize,
 ) -> Result<Found<StoredRun>, StoreError> {
-    let names: Vec<&str> = workflows.iter().map(|(w, _)| w.as_str()).collect();
-    let versions: Vec<i64> = workflows.iter().map(|(_, v)| i64::from(*v)).collect();
+    // Each workflow and version the worker runs as one key, `name version`, matched by a
+    // filter on the runs read, not by a join: a join (a hash semi join where the planner
+    // expected a few rows) loses the index's order, and the claim then read and sorted every
+    // ready run again. One key per pair: the version is what follows the key's last space.
+    let keys: Vec<String> = workflows.iter().map(|(w, v)| format!("{w} {v}")).collect();
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let tx = client.transaction().await.map_err(pg("begin a claim"))?;
     // The runs ready (`hookflow_runs_by_status_created`, oldest first, in the statement's
@@ -202,10 +205,10 @@ pub(super) async fn claim_next(
             "SELECT run_id, created_at FROM hookflow_runs
              WHERE {condition}
                 AND (owner IS NULL OR lease_until IS NULL OR lease_until <= {NOW})
-                AND (workflow, version) IN (SELECT * FROM UNNEST($3::TEXT[], $4::BIGINT[]))
-                AND run_id <> ALL($6)
+                AND workflow || ' ' || version::TEXT = ANY($3::TEXT[])
+                AND run_id <> ALL($5)
              ORDER BY created_at, run_id
-             LIMIT $5
+             LIMIT $4
              FOR UPDATE SKIP LOCKED"
         )
     };
@@ -218,21 +221,15 @@ pub(super) async fn claim_next(
                  WHERE run_id IN (
                     SELECT run_id FROM (SELECT * FROM ready UNION ALL SELECT * FROM due) c
                     ORDER BY created_at, run_id
-                    LIMIT $5)
+                    LIMIT $4)
                  RETURNING {RECORD_COLUMNS}",
             free("status = 'running'"),
             free(&format!("status = 'waiting' AND wake_at <= {NOW}")),
         ))
         .await
         .map_err(pg("prepare a claim"))?;
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
-        &lease.owner,
-        &micros(lease.micros()),
-        &names,
-        &versions,
-        &limit,
-        &skip,
-    ];
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+        [&lease.owner, &micros(lease.micros()), &keys, &limit, &skip];
     // The claim reads the ready runs in the index's order, never all of them sorted: the
     // planner's choice when its statistics say there are few (a table just filled, a backlog
     // enqueued since the last `ANALYZE`), which then cost every claim the whole backlog. Sent
