@@ -130,7 +130,7 @@ async fn a_read_only_connection_never_creates_or_migrates() {
             err,
             StoreError::SchemaOutdated {
                 found: 1,
-                supported: 7
+                supported: 8
             }
         ),
         "{err}"

@@ -154,6 +154,112 @@ async fn a_claim_reads_only_the_runs_it_takes() {
     );
 }
 
+/// Makes a database named after `name` whose backlog `setup` makes (its `hookflow_runs` never
+/// analyzed by autovacuum), then takes 5 claims of 16 from it: the rows of `hookflow_runs` they
+/// read, at most what they take and pass (the runs the claims before them hold).
+async fn five_claims_read_only_what_they_take(name: &str, setup: &[&str], inserted: i64) {
+    let url = pg_database(name);
+    drop(PostgresStore::connect(&url).await.unwrap());
+    let mut commands = vec!["ALTER TABLE hookflow_runs SET (autovacuum_enabled = off)"];
+    commands.extend_from_slice(setup);
+    pg_psql(&url, &commands);
+    let before = counters_once(&url, |c| c.inserted == inserted).await;
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let lease = Lease {
+        owner: "claimer".into(),
+        duration: Duration::from_secs(30),
+    };
+    let claims = 5;
+    for _ in 0..claims {
+        let found = store
+            .claim_next(&lease, &[("tally".into(), 1)], &[], 16)
+            .await
+            .unwrap();
+        assert_eq!(found.runs.len(), 16);
+    }
+    drop(store);
+    let taken = 16 * claims;
+    let after = counters_once(&url, |c| c.updated >= before.updated + taken).await;
+    // Each run taken is read a few times (found, locked, updated), and each claim passes the
+    // runs the claims before it hold; the rest of the backlog is not read, nor sorted.
+    let read = after.read - before.read;
+    assert!(
+        read <= claims * (taken + 100),
+        "{claims} claims read {read} rows of hookflow_runs to take {taken}"
+    );
+}
+
+#[tokio::test]
+async fn a_claim_on_a_backlog_the_planner_has_no_statistics_of_reads_only_the_runs_it_takes() {
+    // 8,000 runs enqueued into a new table, never analyzed (as workers meet a backlog
+    // enqueued moments before): the planner guesses how many are ready.
+    five_claims_read_only_what_they_take("claim_unanalyzed", &[&runs("running", 1, 8_000)], 8_000)
+        .await;
+}
+
+#[tokio::test]
+async fn a_claim_on_a_backlog_the_statistics_do_not_know_reads_only_the_runs_it_takes() {
+    // 8,000 ended runs analyzed, then as many enqueued (here: the same rows made ready): the
+    // statistics say that no run is ready (as after a burst since autovacuum's last ANALYZE).
+    five_claims_read_only_what_they_take(
+        "claim_stale_statistics",
+        &[
+            &runs("completed", 1, 8_000),
+            "ANALYZE hookflow_runs",
+            "UPDATE hookflow_runs SET status = 'running'",
+        ],
+        8_000,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_database_of_schema_7_is_migrated_and_its_backlog_claimed() {
+    let url = pg_database("from_schema_7");
+    drop(PostgresStore::connect(&url).await.unwrap());
+    // The database as schema 7 left it (its status index on `(status, created_at)`), with a
+    // backlog of 3 enqueued runs.
+    pg_psql(
+        &url,
+        &[
+            "DROP INDEX hookflow_runs_by_status_created",
+            "CREATE INDEX hookflow_runs_by_status ON hookflow_runs (status, created_at)",
+            "UPDATE hookflow_schema SET version = 7",
+            &runs("running", 1, 3),
+        ],
+    );
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let client = crate::support::pg_client::pg_client(&url).await;
+    let row = client
+        .query_one(
+            "SELECT (SELECT version FROM hookflow_schema),
+                to_regclass('hookflow_runs_by_status_created') IS NOT NULL,
+                to_regclass('hookflow_runs_by_status') IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (version, new_index, old_index): (i64, bool, bool) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!((version, new_index, old_index), (8, true, false));
+    let lease = Lease {
+        owner: "claimer".into(),
+        duration: Duration::from_secs(30),
+    };
+    let found = store
+        .claim_next(&lease, &[("tally".into(), 1)], &[], 16)
+        .await
+        .unwrap();
+    let claimed: Vec<String> = found
+        .runs
+        .iter()
+        .map(|(run, _)| run.run_id.to_string())
+        .collect();
+    let backlog: Vec<String> = (1..=3)
+        .map(|i: u32| format!("01a00000-0000-7000-8000-{i:012x}"))
+        .collect();
+    assert_eq!(claimed, backlog);
+}
+
 /// The statement statistics of a cluster started with `pg_stat_statements` (and its planning
 /// counted): how many times the statements whose text starts with `start` ran, and were
 /// planned.

@@ -106,7 +106,7 @@ async fn a_database_from_a_newer_hookflow_is_refused() {
             err,
             StoreError::IncompatibleSchema {
                 found: 99,
-                supported: 7
+                supported: 8
             }
         ),
         "{err}"

@@ -169,6 +169,12 @@ pub(super) async fn claim(
     })
 }
 
+/// The claim's planner settings ([`claim_next`]): its runs found by index scans only, so that
+/// it reads the ready runs in `hookflow_runs_by_status_created`'s order (no sort then) and
+/// stops at its limit. (`enable_sort = off` instead would weigh on every plan of the
+/// statement, which sorts the runs of both kinds it found: it then lost its other choices.)
+const IN_INDEX_ORDER: &str = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off";
+
 /// Claims up to `limit` free runs in one transaction: the claim, the journals of the runs
 /// claimed before (generation > 1), and the quarantine of those that cannot be read.
 pub(super) async fn claim_next(
@@ -178,12 +184,16 @@ pub(super) async fn claim_next(
     skip: &[String],
     limit: usize,
 ) -> Result<Found<StoredRun>, StoreError> {
-    let names: Vec<&str> = workflows.iter().map(|(w, _)| w.as_str()).collect();
-    let versions: Vec<i64> = workflows.iter().map(|(_, v)| i64::from(*v)).collect();
+    // Each workflow and version the worker runs as one key, `name version`, matched by a
+    // filter on the runs read, not by a join: a join (a hash semi join where the planner
+    // expected a few rows) loses the index's order, and the claim then read and sorted every
+    // ready run again. One key per pair: the version is what follows the key's last space.
+    let keys: Vec<String> = workflows.iter().map(|(w, v)| format!("{w} {v}")).collect();
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let tx = client.transaction().await.map_err(pg("begin a claim"))?;
-    // The runs ready (`hookflow_runs_by_status`, oldest first: it stops after `limit`, past
-    // the runs in flight only, never the ended ones) and the parked runs due
+    // The runs ready (`hookflow_runs_by_status_created`, oldest first, in the statement's
+    // whole order: it stops after `limit`, past the runs in flight only, never the ended ones,
+    // and sorts nothing, whatever the planner's statistics) and the parked runs due
     // (`hookflow_runs_waking`), each locked apart (a locking clause cannot go with UNION),
     // then the oldest `limit` of both taken. The limit is a parameter, one statement for all
     // limits: written into the statement instead (one prepared per limit, so that each kept
@@ -195,10 +205,10 @@ pub(super) async fn claim_next(
             "SELECT run_id, created_at FROM hookflow_runs
              WHERE {condition}
                 AND (owner IS NULL OR lease_until IS NULL OR lease_until <= {NOW})
-                AND (workflow, version) IN (SELECT * FROM UNNEST($3::TEXT[], $4::BIGINT[]))
-                AND run_id <> ALL($6)
+                AND workflow || ' ' || version::TEXT = ANY($3::TEXT[])
+                AND run_id <> ALL($5)
              ORDER BY created_at, run_id
-             LIMIT $5
+             LIMIT $4
              FOR UPDATE SKIP LOCKED"
         )
     };
@@ -211,27 +221,22 @@ pub(super) async fn claim_next(
                  WHERE run_id IN (
                     SELECT run_id FROM (SELECT * FROM ready UNION ALL SELECT * FROM due) c
                     ORDER BY created_at, run_id
-                    LIMIT $5)
+                    LIMIT $4)
                  RETURNING {RECORD_COLUMNS}",
             free("status = 'running'"),
             free(&format!("status = 'waiting' AND wake_at <= {NOW}")),
         ))
         .await
         .map_err(pg("prepare a claim"))?;
-    let rows = tx
-        .query(
-            &statement,
-            &[
-                &lease.owner,
-                &micros(lease.micros()),
-                &names,
-                &versions,
-                &limit,
-                &skip,
-            ],
-        )
-        .await
-        .map_err(pg("claim runs"))?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+        [&lease.owner, &micros(lease.micros()), &keys, &limit, &skip];
+    // The claim reads the ready runs in the index's order, never all of them sorted: the
+    // planner's choice when its statistics say there are few (a table just filled, a backlog
+    // enqueued since the last `ANALYZE`), which then cost every claim the whole backlog. Sent
+    // with the claim, in one round trip; for this transaction only.
+    let settings = tx.batch_execute(IN_INDEX_ORDER);
+    let claim = tx.query(&statement, &params);
+    let (_, rows) = tokio::try_join!(settings, claim).map_err(pg("claim runs"))?;
     if rows.is_empty() {
         // Nothing changed: the transaction rolls back as it is dropped.
         return Ok(Found::default());

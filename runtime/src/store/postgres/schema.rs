@@ -98,6 +98,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX hookflow_runs_ended_at ON hookflow_runs (ended_at, run_id)
         WHERE ended_at IS NOT NULL;
     ALTER TABLE hookflow_runs SET (fillfactor = 80);",
+    // 8: a claim takes the oldest free runs of a status by `(created_at, run_id)`. An index
+    // in that whole order lets it read them in order and stop after its limit whatever the
+    // planner estimates; with migration 1's `(status, created_at)`, a planner without
+    // statistics (a table just filled: no `ANALYZE` yet) read and sorted the whole backlog
+    // at every claim. It serves the listings by status as the index it replaces did.
+    "CREATE INDEX hookflow_runs_by_status_created ON hookflow_runs (status, created_at, run_id);
+    DROP INDEX hookflow_runs_by_status;",
 ];
 
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
