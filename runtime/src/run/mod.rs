@@ -63,14 +63,16 @@ pub(crate) fn execute<W: Workflow>(
     let span = tracing::info_span!("workflow", workflow = W::META.name(), %run_id);
     #[cfg(feature = "metrics")]
     let in_flight = crate::metrics::InFlight::enter(W::META.name());
+    // The room for what a completed run of `W` records, from what its body calls.
+    let room = const { W::META.journal_estimate() };
     let (durable, recorded) = match durable {
         Some((durable, recorded)) => (Some(durable), recorded),
         // Made with the room `reserve` asks for below: cheaper than growing an empty one.
-        None => (None, Vec::with_capacity(16)),
+        None => (None, Vec::with_capacity(room)),
     };
     let resumed = !recorded.is_empty();
     let mut journal = Journal::from_events(recorded);
-    journal.reserve(16);
+    journal.reserve(room);
     let fence = durable.as_ref().map(|d| d.fence);
     let shared = Arc::new(RunShared::new(
         Arc::clone(env),

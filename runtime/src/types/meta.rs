@@ -84,6 +84,71 @@ impl WorkflowMeta {
         }
         self.hooks.iter().position(|h| h.name == name)
     }
+
+    /// How many events a completed run's journal holds, as far as the body's calls tell: the
+    /// run's start and end, each step's start and completion, each hook firing with one
+    /// handler (a `step` hook's handler is a step too), at least 4 and at most 64. What a new
+    /// run's journal reserves. Loops, calls not made, hooks with more or fewer handlers and
+    /// failures make the real count differ: past it the journal grows as any `Vec`.
+    pub(crate) const fn journal_estimate(&self) -> usize {
+        let events = 2 + body_events(self.body, self.hooks);
+        if events < 4 {
+            4
+        } else if events > 64 {
+            64
+        } else {
+            events
+        }
+    }
+}
+
+/// The events the calls `calls` journal (see [`WorkflowMeta::journal_estimate`]).
+const fn body_events(calls: &[BodyCall], hooks: &[HookMeta]) -> usize {
+    let mut events = 0;
+    let mut i = 0;
+    while i < calls.len() {
+        events += match &calls[i] {
+            // Started and completed (or a function that takes the context: an over-estimate).
+            BodyCall::Step(_) => 2,
+            // Fired, and its handler's end; a `step` hook's handler started and completed too.
+            BodyCall::Hook(name) => match kind_of(hooks, name) {
+                Some(HookKind::Step) => 4,
+                _ => 2,
+            },
+            // Started and ended; what it runs inside is not known here.
+            BodyCall::Workflow(_) => 2,
+            BodyCall::Parallel(branches) => {
+                let mut sum = 0;
+                let mut b = 0;
+                while b < branches.len() {
+                    sum += body_events(branches[b], hooks);
+                    b += 1;
+                }
+                sum
+            }
+        };
+        i += 1;
+    }
+    events
+}
+
+/// The kind of the hook named `name` among `hooks`.
+const fn kind_of(hooks: &[HookMeta], name: &str) -> Option<HookKind> {
+    let mut i = 0;
+    while i < hooks.len() {
+        if hooks[i].name.len() == name.len() {
+            let (a, b) = (hooks[i].name.as_bytes(), name.as_bytes());
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return Some(hooks[i].kind);
+            }
+        }
+        i += 1;
+    }
+    None
 }
 
 /// A declared hook.
@@ -240,5 +305,46 @@ impl StepMeta {
     /// journal record (`transaction`).
     pub const fn is_transactional(&self) -> bool {
         self.transactional
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BodyCall, HookKind, HookMeta, WorkflowMeta};
+
+    const HOOKS: &[HookMeta] = &[
+        HookMeta::__new("check", HookKind::Before, "Cart", None),
+        HookMeta::__new("after_step3", HookKind::Step, "State", Some("Seen")),
+    ];
+
+    #[test]
+    fn a_journal_reserves_what_the_body_calls_record() {
+        // W5: five steps and a `step` hook: 2 + 5 x 2 + 4, what a completed run records.
+        const W5: &[BodyCall] = &[
+            BodyCall::Step("step1"),
+            BodyCall::Step("step2"),
+            BodyCall::Step("step3"),
+            BodyCall::Hook("after_step3"),
+            BodyCall::Step("step4"),
+            BodyCall::Step("step5"),
+        ];
+        assert_eq!(WorkflowMeta::__new("w5", HOOKS, W5).journal_estimate(), 16);
+        // A `before` hook, two parallel branches and a nested workflow.
+        const MIXED: &[BodyCall] = &[
+            BodyCall::Hook("check"),
+            BodyCall::Parallel(&[&[BodyCall::Step("a")], &[BodyCall::Step("b")]]),
+            BodyCall::Workflow("Refund"),
+        ];
+        assert_eq!(
+            WorkflowMeta::__new("mixed", HOOKS, MIXED).journal_estimate(),
+            2 + 2 + 4 + 2
+        );
+        // At least 4, at most 64.
+        assert_eq!(WorkflowMeta::__new("empty", &[], &[]).journal_estimate(), 4);
+        const MANY: &[BodyCall] = &[BodyCall::Step("s"); 40];
+        assert_eq!(
+            WorkflowMeta::__new("many", &[], MANY).journal_estimate(),
+            64
+        );
     }
 }
