@@ -66,6 +66,20 @@ async fn queued(store: &SqliteStore, count: usize) {
     }
 }
 
+/// Waits until the writer thread has written and answered every write sent to it: so that the
+/// next [`queued`] counts only the writes that come after.
+async fn drained(store: &SqliteStore) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while store.queued_writes() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} writes still queued",
+            store.queued_writes()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
 /// 64 runs in flight on two runtime threads, their writes arriving together: each write
 /// (the create, then a commit per step, the last with the run's end) finds the connection
 /// held by the test until the 64 of them wait for the writer thread, which then writes them
@@ -101,6 +115,7 @@ async fn the_commits_of_concurrent_runs_share_write_transactions() {
             .collect();
         queued(&store, RUNS).await;
         held.rollback().await.unwrap();
+        drained(&store).await;
         for _step in 0..3 {
             // Once the group before is written (the writer thread holds the connection
             // meanwhile), the steps end and their commits queue.
@@ -108,6 +123,7 @@ async fn the_commits_of_concurrent_runs_share_write_transactions() {
             GATE.add_permits(RUNS);
             queued(&store, RUNS).await;
             held.rollback().await.unwrap();
+            drained(&store).await;
         }
         for task in tasks {
             runs.push(task.await.unwrap());
