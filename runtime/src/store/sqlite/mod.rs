@@ -9,7 +9,7 @@
 //! [`SqliteBuilder::durability`] and [`Durability::Full`] for `synchronous = FULL`, which
 //! survives power loss too, at the cost of an fsync per group. The write-ahead log is
 //! checkpointed into the database file by a thread of the store's own, so that a commit does
-//! not wait for the syncs of a checkpoint (but about one in every 2,000 pages written).
+//! not wait for the syncs of a checkpoint (but about one in every 8,000 pages written).
 //!
 //! Processes may share the file (each with its own worker id): every write transaction takes
 //! the write lock up front (`BEGIN IMMEDIATE`), and waits for another process's up to the
