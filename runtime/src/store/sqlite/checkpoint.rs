@@ -37,7 +37,9 @@ pub(super) const BACKGROUND: i32 = 1000;
 
 /// The log's size in pages from which a commit checkpoints itself, so that the log starts
 /// again: 32 MiB of 4 KiB pages. The commit waits for the checkpoint's two syncs: one commit
-/// in every 8,000 pages written.
+/// in every 8,000 pages written. (A smaller log costs less CPU in the kernel, 2,000 pages
+/// 10-15 µs less a sequential W5 run, but makes four times as many commits wait for the
+/// disk: on a disk busy with other writes, up to 50 µs more a run.)
 pub(super) const INLINE: i32 = 8000;
 
 /// The most pages the checkpoint thread may have left for a commit at [`INLINE`] pages to
