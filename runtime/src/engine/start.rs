@@ -48,6 +48,7 @@ impl Engine {
     /// data checked, then a run without a store set up and run in place; a run with a store
     /// is recorded first, boxed (its record and the store's future are held across the
     /// `create`: a run without a store must not carry their room).
+    #[inline(always)]
     fn begin<W: Workflow>(
         &self,
         input: W::Input,
