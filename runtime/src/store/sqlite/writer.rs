@@ -148,14 +148,8 @@ impl SqliteStore {
         T: Send + 'static,
         F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        if self.read_only {
-            return refused(what);
-        }
-        if let Some(conn) = self.free_connection() {
-            let result = in_transaction(&conn, self.checkpoints.as_deref(), now);
-            return Box::pin(std::future::ready(result));
-        }
-        self.to_writer(later())
+        self.written_here(what, now)
+            .unwrap_or_else(|| self.to_writer(later()))
     }
 
     /// [`SqliteStore::write`] of a write that goes to the writer thread as it is, if it goes.
@@ -168,14 +162,24 @@ impl SqliteStore {
         T: Send + 'static,
         F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.written_here(what, &write)
+            .unwrap_or_else(|| self.to_writer(write))
+    }
+
+    /// The answer to a write that needs no writer thread: refused by a store opened read-only,
+    /// or `now` run in its own transaction on the caller's thread if the connection is free
+    /// ([`SqliteStore::free_connection`]). `None`: it goes to the writer thread.
+    fn written_here<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        now: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Option<BoxFuture<'static, Result<T, StoreError>>> {
         if self.read_only {
-            return refused(what);
+            return Some(refused(what));
         }
-        if let Some(conn) = self.free_connection() {
-            let result = in_transaction(&conn, self.checkpoints.as_deref(), &write);
-            return Box::pin(std::future::ready(result));
-        }
-        self.to_writer(write)
+        let conn = self.free_connection()?;
+        let result = in_transaction(&conn, self.checkpoints.as_deref(), now);
+        Some(Box::pin(std::future::ready(result)))
     }
 
     /// The connection, for a write on the caller's thread: if it is free, no write is waiting
