@@ -154,22 +154,16 @@ async fn a_claim_reads_only_the_runs_it_takes() {
     );
 }
 
-/// Makes a database named after `name` whose backlog `setup` makes (its `hookflow_runs` never
-/// analyzed by autovacuum), then takes 5 claims of 16 from it: the rows of `hookflow_runs` they
-/// read, at most what they take and pass (the runs the claims before them hold).
-async fn five_claims_read_only_what_they_take(name: &str, setup: &[&str], inserted: i64) {
-    let url = pg_database(name);
-    drop(PostgresStore::connect(&url).await.unwrap());
-    let mut commands = vec!["ALTER TABLE hookflow_runs SET (autovacuum_enabled = off)"];
-    commands.extend_from_slice(setup);
-    pg_psql(&url, &commands);
-    let before = counters_once(&url, |c| c.inserted == inserted).await;
-    let store = PostgresStore::connect(&url).await.unwrap();
+/// Takes `claims` claims of 16 runs of `tally` from the database at `url` (whose
+/// `hookflow_runs` holds `inserted` rows), each finding 16: the runs taken, and the rows of
+/// `hookflow_runs` the claims read (from the table's statistics counters).
+async fn claims_of_16(url: &str, inserted: i64, claims: i64) -> (i64, i64) {
+    let before = counters_once(url, |c| c.inserted == inserted).await;
+    let store = PostgresStore::connect(url).await.unwrap();
     let lease = Lease {
         owner: "claimer".into(),
-        duration: Duration::from_secs(30),
+        duration: Duration::from_secs(60),
     };
-    let claims = 5;
     for _ in 0..claims {
         let found = store
             .claim_next(&lease, &[("tally".into(), 1)], &[], 16)
@@ -179,10 +173,23 @@ async fn five_claims_read_only_what_they_take(name: &str, setup: &[&str], insert
     }
     drop(store);
     let taken = 16 * claims;
-    let after = counters_once(&url, |c| c.updated >= before.updated + taken).await;
+    let after = counters_once(url, |c| c.updated >= before.updated + taken).await;
+    (taken, after.read - before.read)
+}
+
+/// Makes a database named after `name` whose backlog `setup` makes (its `hookflow_runs` never
+/// analyzed by autovacuum), then takes 5 claims of 16 from it: the rows of `hookflow_runs` they
+/// read, at most what they take and pass (the runs the claims before them hold).
+async fn five_claims_read_only_what_they_take(name: &str, setup: &[&str], inserted: i64) {
+    let url = pg_database(name);
+    drop(PostgresStore::connect(&url).await.unwrap());
+    let mut commands = vec!["ALTER TABLE hookflow_runs SET (autovacuum_enabled = off)"];
+    commands.extend_from_slice(setup);
+    pg_psql(&url, &commands);
+    let claims = 5;
+    let (taken, read) = claims_of_16(&url, inserted, claims).await;
     // Each run taken is read a few times (found, locked, updated), and each claim passes the
     // runs the claims before it hold; the rest of the backlog is not read, nor sorted.
-    let read = after.read - before.read;
     assert!(
         read <= claims * (taken + 100),
         "{claims} claims read {read} rows of hookflow_runs to take {taken}"
@@ -300,21 +307,8 @@ async fn claims_past_the_plan_caches_switch_still_read_only_the_runs_they_take()
             "SELECT pg_stat_statements_reset()",
         ],
     );
-    let before = counters_once(url, |c| c.inserted == 70_000).await;
-    let store = PostgresStore::connect(url).await.unwrap();
-    let lease = Lease {
-        owner: "claimer".into(),
-        duration: Duration::from_secs(60),
-    };
     let claims = 30;
-    for _ in 0..claims {
-        let found = store
-            .claim_next(&lease, &[("tally".into(), 1)], &[], 16)
-            .await
-            .unwrap();
-        assert_eq!(found.runs.len(), 16);
-    }
-    drop(store);
+    let (taken, read) = claims_of_16(url, 70_000, claims).await;
     // PostgreSQL plans a prepared statement at each of its first five executions, then may
     // keep a generic plan, which cannot know the limit (it would read the backlog and sort
     // it): the claims after the fifth must be planned as well as the first.
@@ -322,9 +316,6 @@ async fn claims_past_the_plan_caches_switch_still_read_only_the_runs_they_take()
     assert_eq!(calls, claims, "the claims counted ({plans} plans)");
     // The runs taken are read, and those in flight before them; the rest of the backlog
     // (19,520 runs never taken) and the 50,000 ended are not, at any claim.
-    let taken = 16 * claims;
-    let after = counters_once(url, |c| c.updated >= before.updated + taken).await;
-    let read = after.read - before.read;
     assert!(
         read <= claims * (taken + 100),
         "{claims} claims read {read} rows of hookflow_runs to take {taken}"

@@ -40,12 +40,10 @@ fn event(seq: u32, bytes: usize) -> Vec<Event> {
     }]
 }
 
-/// Commits until the log holds 1,000 pages, and none after: the store's checkpoint thread
-/// copies them into the database file (not the commit that reached them: the store's
-/// commits do not wait for the disk's syncs a checkpoint makes).
-#[tokio::test]
-async fn the_log_reaches_the_database_file_without_another_commit() {
-    let dir = tempdir("background");
+/// A store in a fresh directory named after `name` (the directory, the database's path, the
+/// store), holding one running run (its id).
+async fn a_store_with_a_run(name: &str) -> (PathBuf, PathBuf, SqliteStore, RunId) {
+    let dir = tempdir(name);
     let path = dir.join("runs.db");
     let store = SqliteStore::open(&path).unwrap();
     let run_id = RunId::generate();
@@ -53,6 +51,15 @@ async fn the_log_reaches_the_database_file_without_another_commit() {
         .create(&records::running(run_id, "log"), None)
         .await
         .unwrap();
+    (dir, path, store, run_id)
+}
+
+/// Commits until the log holds 1,000 pages, and none after: the store's checkpoint thread
+/// copies them into the database file (not the commit that reached them: the store's
+/// commits do not wait for the disk's syncs a checkpoint makes).
+#[tokio::test]
+async fn the_log_reaches_the_database_file_without_another_commit() {
+    let (dir, path, store, run_id) = a_store_with_a_run("background").await;
     let before = size(&path);
     let mut seq = 0;
     while wal_pages(&path) < 1_000 {
@@ -84,14 +91,7 @@ async fn the_log_reaches_the_database_file_without_another_commit() {
 /// commit starts the log again), and every event is there.
 #[tokio::test]
 async fn the_log_stays_bounded_under_commits_that_never_stop() {
-    let dir = tempdir("bounded");
-    let path = dir.join("runs.db");
-    let store = SqliteStore::open(&path).unwrap();
-    let run_id = RunId::generate();
-    store
-        .create(&records::running(run_id, "log"), None)
-        .await
-        .unwrap();
+    let (dir, path, store, run_id) = a_store_with_a_run("bounded").await;
     for seq in 0..7_000 {
         store
             .commit(run_id, 0, &event(seq, 16_000), None)
