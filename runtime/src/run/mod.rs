@@ -14,6 +14,7 @@ mod failed_at;
 mod firing;
 mod halt;
 mod hooks;
+mod in_span;
 pub(crate) mod nested;
 pub(crate) mod outcome;
 pub(crate) mod parallel;
@@ -24,8 +25,6 @@ mod wait;
 
 use std::future::Future;
 use std::sync::Arc;
-
-use tracing::Instrument;
 
 use crate::context::{Durable, Halt, RunContext, RunEnv, RunShared, WorkflowContext, Writer};
 use crate::hook::{After, Fire, HookPoint};
@@ -42,6 +41,7 @@ use self::commit::{Failed, commit};
 use self::compensate::{Scope, compensate};
 pub use self::failed_at::FailedAt;
 use self::halt::UntilHalted;
+use self::in_span::InRunSpan;
 use self::outcome::Leftovers;
 pub use self::outcome::Outcome;
 pub use self::transaction::TxContext;
@@ -79,9 +79,10 @@ pub(crate) fn execute<W: Workflow>(
         run_id,
         options,
         journal,
-        span.clone(),
+        span,
         durable,
     ));
+    let run = Arc::clone(&shared);
     let rc = RunContext {
         run: shared,
         workflow: W::META.name(),
@@ -102,12 +103,11 @@ pub(crate) fn execute<W: Workflow>(
             fence,
         });
     }
-    async move {
+    InRunSpan::new(run, async move {
         #[cfg(feature = "metrics")]
         let _in_flight = in_flight;
         drive::<W>(&ctx, input).await
-    }
-    .instrument(span)
+    })
 }
 
 /// Runs the body, then compensates or dispatches, and gathers the outcome.
