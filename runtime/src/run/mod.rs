@@ -48,7 +48,9 @@ pub use self::transaction::TxContext;
 
 /// Sets up a run of workflow `W` with `input` in `env` (its shared state, its start in the
 /// journal) and returns the future that runs it to its end. `durable` carries the store side
-/// of the run and, for a resumed run, its recorded journal.
+/// of the run and, for a resumed run, its recorded journal. `started_at` is the clock reading
+/// the run's id was made with, when it was made just before (a run started in place): its
+/// start is recorded at that time, without reading the clock again.
 ///
 /// Not an `async fn`: the set-up's values (the options, the store side) go into the run's
 /// shared state here, and the future holds only the run's context and its input.
@@ -59,6 +61,7 @@ pub(crate) fn execute<W: Workflow>(
     input: W::Input,
     options: RunOptions,
     durable: Option<(Durable, Vec<Event>)>,
+    started_at: Option<u64>,
 ) -> impl Future<Output = Outcome<W>> + use<W> {
     let span = tracing::info_span!("workflow", workflow = W::META.name(), %run_id);
     #[cfg(feature = "metrics")]
@@ -89,14 +92,18 @@ pub(crate) fn execute<W: Workflow>(
         writer: Writer::Body,
     };
     let ctx = WorkflowContext::for_workflow::<W>(rc, 0);
-    ctx.shared().record(if resumed {
+    let started = if resumed {
         EventKind::RunResumed
     } else {
         EventKind::RunStarted {
             workflow: W::META.name().into(),
             run_id,
         }
-    });
+    };
+    match started_at {
+        Some(at) => ctx.shared().record_at(started, at),
+        None => ctx.shared().record(started),
+    }
     if let Some(fence) = fence {
         ctx.shared().record(EventKind::Claimed {
             worker: env.worker_id.clone(),
