@@ -41,7 +41,7 @@ use self::commit::{Failed, commit};
 use self::compensate::{Scope, compensate};
 pub use self::failed_at::FailedAt;
 use self::halt::UntilHalted;
-use self::in_span::InRunSpan;
+use self::in_span::{InRunSpan, span_of};
 use self::outcome::Leftovers;
 pub use self::outcome::Outcome;
 pub use self::transaction::TxContext;
@@ -85,7 +85,7 @@ pub(crate) fn execute<W: Workflow>(
         span,
         durable,
     ));
-    let run = Arc::clone(&shared);
+    let in_span = span_of(&shared);
     let rc = RunContext {
         run: shared,
         workflow: W::META.name(),
@@ -110,7 +110,7 @@ pub(crate) fn execute<W: Workflow>(
             fence,
         });
     }
-    InRunSpan::new(run, async move {
+    InRunSpan::new(in_span, async move {
         #[cfg(feature = "metrics")]
         let _in_flight = in_flight;
         drive::<W>(&ctx, input).await
