@@ -4,8 +4,8 @@
 //!
 //! Per run that is one span clone and one close less for the subscriber, and a pointer in
 //! the run's future instead of a span (8 bytes, not 40). A run whose span is disabled (no
-//! subscriber wants it) holds no pointer: no reference count taken and given back (two
-//! atomic operations a run). A run dropped before its end drops its future in the span; a
+//! subscriber wants it, and no `log` fallback) holds no pointer: no reference count taken
+//! and given back (two atomic operations a run). A run dropped before its end drops its future in the span; a
 //! finished one (whose future holds nothing) does not enter the span again to be dropped.
 
 use std::future::Future;
@@ -27,7 +27,7 @@ pin_project_lite::pin_project! {
 pin_project_lite::pin_project! {
     /// `fut`, polled and dropped in `run`'s span.
     pub(crate) struct InRunSpan<F> {
-        // `None` when the run's span is disabled: then there is nothing to enter.
+        // `None` when entering the run's span does nothing (see `span_of`).
         run: Option<Arc<RunShared>>,
         // Whether `fut` returned: a finished future is not dropped in the span.
         done: bool,
@@ -59,9 +59,11 @@ impl<F> InRunSpan<F> {
     }
 }
 
-/// What [`InRunSpan`] holds of `run`: the run, if its span is enabled.
+/// What [`InRunSpan`] holds of `run`: the run, if entering its span can do anything. A
+/// span made with no subscriber wanting it has no metadata either, unless `tracing`'s `log`
+/// feature may log its entering and exiting in its stead: then it is entered as before.
 pub(crate) fn span_of(run: &Arc<RunShared>) -> Option<Arc<RunShared>> {
-    (!run.span.is_disabled()).then(|| Arc::clone(run))
+    run.span.metadata().is_some().then(|| Arc::clone(run))
 }
 
 impl<F: Future> Future for InRunSpan<F> {
