@@ -160,3 +160,5 @@ mod run_start;
 mod journal_json;
 // Performance (issue 20, fourth pass): the SQLite store checkpoints off the committing thread.
 mod sqlite_checkpoints;
+// Performance (issue 20, fifth pass): the run's future in the run's own span.
+mod run_span;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll, Waker};
 
+use hookflow::EventKind;
 use hookflow::prelude::*;
 use hookflow::store::MemoryStore;
 
@@ -129,4 +130,30 @@ async fn a_run_whose_future_is_dropped_unpolled_starts_nothing() {
     let outcome = (&mut run).await;
     assert_eq!(outcome.status(), RunStatus::Completed);
     assert_eq!(started(&engine, &store), (1, 1, 1));
+}
+
+/// A run started in place without a store records its start with the clock reading its id
+/// was made with (one reading, not two): the start's time is in the id's millisecond (UUID
+/// v7), run after run. (Two readings would cross a millisecond now and then.)
+#[tokio::test]
+async fn a_run_started_in_place_records_its_start_at_the_time_of_its_id() {
+    let mut hooks = Hooks::new();
+    Counted::hooks(&mut hooks).checked(check);
+    let engine = Engine::builder()
+        .hooks(hooks)
+        .service(Ran::default())
+        .workflow::<Counted>()
+        .build();
+    for i in 0..20_000 {
+        let outcome = engine.run::<Counted>(1).await;
+        let started = &outcome.journal().events()[0];
+        assert!(matches!(started.kind, EventKind::RunStarted { .. }));
+        let mut millis = [0u8; 8];
+        millis[2..].copy_from_slice(&outcome.run_id().as_uuid().as_bytes()[..6]);
+        assert_eq!(
+            started.at_micros / 1_000,
+            u64::from_be_bytes(millis),
+            "run {i}"
+        );
+    }
 }

@@ -107,6 +107,7 @@ impl Engine {
             input,
             options,
             Some((durable, events)),
+            None,
         )
         .await;
         drop(guard);

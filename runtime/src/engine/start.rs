@@ -62,7 +62,15 @@ impl Engine {
         impl Future<Output = Outcome<W>> + '_,
         impl Future<Output = Outcome<W>> + '_,
     > {
-        let run_id = options.run_id.take().unwrap_or_else(RunId::new);
+        // An id made here and the run's start share one reading of the clock (a run started
+        // in place records its start at once).
+        let (run_id, started_at) = match options.run_id.take() {
+            Some(run_id) => (run_id, None),
+            None => {
+                let now = now_micros();
+                (RunId::at(now), Some(now))
+            }
+        };
         // A declared type of additional data is checked before anything is recorded.
         if let Err(err) = W::__check_additional_data(options.additional_data.as_ref()) {
             return Started::ready(Outcome::stopped(
@@ -72,7 +80,14 @@ impl Engine {
             ));
         }
         match self.store().cloned() {
-            None => Started::running(execute::<W>(&self.inner.env, run_id, input, options, None)),
+            None => Started::running(execute::<W>(
+                &self.inner.env,
+                run_id,
+                input,
+                options,
+                None,
+                started_at,
+            )),
             Some(store) => {
                 Started::recorded(self.start_recorded::<W>(store, run_id, input, options))
             }
@@ -135,6 +150,7 @@ impl Engine {
             input,
             options,
             Some((durable, Vec::new())),
+            None,
         )
         .await
     }

@@ -67,10 +67,16 @@ impl Journal {
 
     #[inline]
     pub(crate) fn push(&mut self, kind: EventKind) -> &Event {
+        self.push_at(kind, now_micros())
+    }
+
+    /// Appends an event that happened at `at_micros`, a reading of the clock just taken.
+    #[inline]
+    pub(crate) fn push_at(&mut self, kind: EventKind, at_micros: u64) -> &Event {
         let seq = u32::try_from(self.events.len()).unwrap_or(u32::MAX);
         self.events.push(Event {
             seq,
-            at_micros: now_micros(),
+            at_micros,
             kind,
         });
         &self.events[self.events.len() - 1]

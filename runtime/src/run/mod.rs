@@ -14,6 +14,7 @@ mod failed_at;
 mod firing;
 mod halt;
 mod hooks;
+mod in_span;
 pub(crate) mod nested;
 pub(crate) mod outcome;
 pub(crate) mod parallel;
@@ -24,8 +25,6 @@ mod wait;
 
 use std::future::Future;
 use std::sync::Arc;
-
-use tracing::Instrument;
 
 use crate::context::{Durable, Halt, RunContext, RunEnv, RunShared, WorkflowContext, Writer};
 use crate::hook::{After, Fire, HookPoint};
@@ -42,13 +41,16 @@ use self::commit::{Failed, commit};
 use self::compensate::{Scope, compensate};
 pub use self::failed_at::FailedAt;
 use self::halt::UntilHalted;
+use self::in_span::{InRunSpan, span_of};
 use self::outcome::Leftovers;
 pub use self::outcome::Outcome;
 pub use self::transaction::TxContext;
 
 /// Sets up a run of workflow `W` with `input` in `env` (its shared state, its start in the
 /// journal) and returns the future that runs it to its end. `durable` carries the store side
-/// of the run and, for a resumed run, its recorded journal.
+/// of the run and, for a resumed run, its recorded journal. `started_at` is the clock reading
+/// the run's id was made with, when it was made just before (a run started in place): its
+/// start is recorded at that time, without reading the clock again.
 ///
 /// Not an `async fn`: the set-up's values (the options, the store side) go into the run's
 /// shared state here, and the future holds only the run's context and its input.
@@ -59,6 +61,7 @@ pub(crate) fn execute<W: Workflow>(
     input: W::Input,
     options: RunOptions,
     durable: Option<(Durable, Vec<Event>)>,
+    started_at: Option<u64>,
 ) -> impl Future<Output = Outcome<W>> + use<W> {
     let span = tracing::info_span!("workflow", workflow = W::META.name(), %run_id);
     #[cfg(feature = "metrics")]
@@ -79,35 +82,39 @@ pub(crate) fn execute<W: Workflow>(
         run_id,
         options,
         journal,
-        span.clone(),
+        span,
         durable,
     ));
+    let in_span = span_of(&shared);
     let rc = RunContext {
         run: shared,
         workflow: W::META.name(),
         writer: Writer::Body,
     };
     let ctx = WorkflowContext::for_workflow::<W>(rc, 0);
-    ctx.shared().record(if resumed {
+    let started = if resumed {
         EventKind::RunResumed
     } else {
         EventKind::RunStarted {
             workflow: W::META.name().into(),
             run_id,
         }
-    });
+    };
+    match started_at {
+        Some(at) => ctx.shared().record_at(started, at),
+        None => ctx.shared().record(started),
+    }
     if let Some(fence) = fence {
         ctx.shared().record(EventKind::Claimed {
             worker: env.worker_id.clone(),
             fence,
         });
     }
-    async move {
+    InRunSpan::new(in_span, async move {
         #[cfg(feature = "metrics")]
         let _in_flight = in_flight;
         drive::<W>(&ctx, input).await
-    }
-    .instrument(span)
+    })
 }
 
 /// Runs the body, then compensates or dispatches, and gathers the outcome.

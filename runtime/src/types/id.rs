@@ -21,6 +21,13 @@ impl RunId {
     /// start time (and by start order within a thread), and no system call or lock shared
     /// between threads is paid per run.
     pub(crate) fn new() -> Self {
+        Self::at(super::now_micros())
+    }
+
+    /// A new id made at `now_micros`, a reading of the journal's clock
+    /// ([`now_micros`](super::now_micros)) just taken: a run started in place records its
+    /// start with the same reading.
+    pub(crate) fn at(now_micros: u64) -> Self {
         use std::cell::Cell;
         use std::hash::{BuildHasher, Hasher};
         thread_local! {
@@ -31,9 +38,9 @@ impl RunId {
                 0,
             ));
         }
-        // The journal's clock read (`SystemTime` adds a checked subtraction and 128-bit
-        // arithmetic to every run's start).
-        let millis = super::now_micros() / 1_000;
+        // The journal's clock (`SystemTime` adds a checked subtraction and 128-bit arithmetic
+        // to every run's start).
+        let millis = now_micros / 1_000;
         let counter = STATE.with(|state| {
             let (mut x, last, counter) = state.get();
             let counter = if millis == last {
