@@ -160,3 +160,5 @@ mod run_start;
 mod journal_json;
 // Performance (issue 20, fourth pass): the SQLite store checkpoints off the committing thread.
 mod sqlite_checkpoints;
+// Performance (issue 20, fifth pass): the SQLite store writes a log frame in one write.
+mod sqlite_wal_frames;

@@ -31,6 +31,7 @@ mod schedules;
 mod schema;
 mod stats;
 mod transaction;
+mod vfs;
 mod waiting;
 mod writer;
 

@@ -22,7 +22,13 @@ pub(super) fn read_write(
     durability: Durability,
     busy_timeout: Duration,
 ) -> Result<Connection, StoreError> {
-    let mut conn = Connection::open(path).map_err(unavailable("open the database"))?;
+    // Its write-ahead log written a frame a `pwrite` (`vfs`), on SQLite's own VFS otherwise.
+    let mut conn = if super::vfs::register() {
+        Connection::open_with_flags_and_vfs(path, OpenFlags::default(), super::vfs::NAME)
+    } else {
+        Connection::open(path)
+    }
+    .map_err(unavailable("open the database"))?;
     conn.busy_timeout(busy_timeout)
         .map_err(unavailable("configure the database"))?;
     // Every statement the store writes with stays prepared (rusqlite keeps 16 by default).

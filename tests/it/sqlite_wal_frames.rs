@@ -1,0 +1,65 @@
+//! The SQLite store writes each frame of its write-ahead log in one write (issue 20, fifth
+//! pass: a frame's header is held until its page follows). Nothing a commit wrote may stay
+//! held once it returned: the database's files as a killed process leaves them hold every
+//! commit made.
+
+use std::path::{Path, PathBuf};
+
+use hookflow::store::Store;
+use hookflow::store::sqlite::SqliteStore;
+use hookflow::{Event, EventKind, RunId};
+
+use crate::support::records;
+
+/// `db` and its log copied into `to` as they are on disk now (no `-shm`: the copy's log is
+/// read back from its frames and their checksums, as after a crash).
+fn copy_files(db: &Path, to: &Path) -> PathBuf {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    let copy = to.join("runs.db");
+    std::fs::copy(db, &copy).unwrap();
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    let mut wal_copy = copy.as_os_str().to_owned();
+    wal_copy.push("-wal");
+    std::fs::copy(&wal, &wal_copy).unwrap();
+    copy
+}
+
+/// After each commit, a copy of the database and its log taken at once holds the commit's
+/// events: every frame of it is written whole (its header with its page) when the commit
+/// returns, so a process killed then loses nothing.
+#[tokio::test]
+async fn each_commit_is_whole_in_the_files_when_it_returns() {
+    let dir = crate::support::dirs::fresh("wal_frames", "whole");
+    let path = dir.join("runs.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let run_id = RunId::generate();
+    store
+        .create(&records::running(run_id, "frames"), None)
+        .await
+        .unwrap();
+    for seq in 0..12_u32 {
+        // Small and large events: one frame, then several.
+        let bytes = if seq % 3 == 2 { 9_000 } else { 40 };
+        let event = Event {
+            seq,
+            at_micros: 1,
+            kind: EventKind::RunFailed {
+                error: "e".repeat(bytes),
+            },
+        };
+        store.commit(run_id, 0, &[event], None).await.unwrap();
+        let copy = copy_files(&path, &dir.join(format!("copy-{seq}")));
+        let copied = SqliteStore::open(&copy).unwrap();
+        let (_, events) = copied.load(run_id).await.unwrap();
+        assert_eq!(
+            events.len(),
+            seq as usize + 1,
+            "the copy taken after commit {seq} lacks a commit"
+        );
+        drop(copied);
+    }
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+}
