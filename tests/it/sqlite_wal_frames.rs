@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use hookflow::store::Store;
-use hookflow::store::sqlite::SqliteStore;
+use hookflow::store::sqlite::{Durability, SqliteStore};
 use hookflow::{Event, EventKind, RunId};
 
 use crate::support::records;
@@ -28,38 +28,44 @@ fn copy_files(db: &Path, to: &Path) -> PathBuf {
 
 /// After each commit, a copy of the database and its log taken at once holds the commit's
 /// events: every frame of it is written whole (its header with its page) when the commit
-/// returns, so a process killed then loses nothing.
+/// returns, so a process killed then loses nothing. With either durability (`Full` syncs the
+/// log at each commit).
 #[tokio::test]
 async fn each_commit_is_whole_in_the_files_when_it_returns() {
-    let dir = crate::support::dirs::fresh("wal_frames", "whole");
-    let path = dir.join("runs.db");
-    let store = SqliteStore::open(&path).unwrap();
-    let run_id = RunId::generate();
-    store
-        .create(&records::running(run_id, "frames"), None)
-        .await
-        .unwrap();
-    for seq in 0..12_u32 {
-        // Small and large events: one frame, then several.
-        let bytes = if seq % 3 == 2 { 9_000 } else { 40 };
-        let event = Event {
-            seq,
-            at_micros: 1,
-            kind: EventKind::RunFailed {
-                error: "e".repeat(bytes),
-            },
-        };
-        store.commit(run_id, 0, &[event], None).await.unwrap();
-        let copy = copy_files(&path, &dir.join(format!("copy-{seq}")));
-        let copied = SqliteStore::open(&copy).unwrap();
-        let (_, events) = copied.load(run_id).await.unwrap();
-        assert_eq!(
-            events.len(),
-            seq as usize + 1,
-            "the copy taken after commit {seq} lacks a commit"
-        );
-        drop(copied);
+    for (name, durability) in [("normal", Durability::Normal), ("full", Durability::Full)] {
+        let dir = crate::support::dirs::fresh("wal_frames", name);
+        let path = dir.join("runs.db");
+        let store = SqliteStore::builder()
+            .durability(durability)
+            .open(&path)
+            .unwrap();
+        let run_id = RunId::generate();
+        store
+            .create(&records::running(run_id, "frames"), None)
+            .await
+            .unwrap();
+        for seq in 0..12_u32 {
+            // Small and large events: one frame, then several.
+            let bytes = if seq % 3 == 2 { 9_000 } else { 40 };
+            let event = Event {
+                seq,
+                at_micros: 1,
+                kind: EventKind::RunFailed {
+                    error: "e".repeat(bytes),
+                },
+            };
+            store.commit(run_id, 0, &[event], None).await.unwrap();
+            let copy = copy_files(&path, &dir.join(format!("copy-{seq}")));
+            let copied = SqliteStore::open(&copy).unwrap();
+            let (_, events) = copied.load(run_id).await.unwrap();
+            assert_eq!(
+                events.len(),
+                seq as usize + 1,
+                "{name}: the copy taken after commit {seq} lacks a commit"
+            );
+            drop(copied);
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
     }
-    drop(store);
-    let _ = std::fs::remove_dir_all(dir);
 }
