@@ -9,7 +9,9 @@
 //! [`SqliteBuilder::durability`] and [`Durability::Full`] for `synchronous = FULL`, which
 //! survives power loss too, at the cost of an fsync per group. The write-ahead log is
 //! checkpointed into the database file by a thread of the store's own, so that a commit does
-//! not wait for the syncs of a checkpoint (but about one in every 8,000 pages written).
+//! not wait for the syncs of a checkpoint (but about one in every 8,000 pages written). The
+//! store's connection writes the log through a thin VFS over SQLite's own, one `pwrite` a
+//! frame where SQLite makes two (`vfs`); the files are SQLite's, read by any other process.
 //!
 //! Processes may share the file (each with its own worker id): every write transaction takes
 //! the write lock up front (`BEGIN IMMEDIATE`), and waits for another process's up to the
