@@ -69,3 +69,43 @@ async fn each_commit_is_whole_in_the_files_when_it_returns() {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+/// A store dropped closes its connections: its log is checkpointed and removed, as SQLite
+/// does when the last connection to a database closes. (The store keeps `BEGIN IMMEDIATE`
+/// and `COMMIT` prepared outside rusqlite's cache: a statement not finalized first would keep
+/// its connection from closing, and the log would stay.)
+#[tokio::test]
+async fn a_dropped_store_closes_and_removes_its_log() {
+    let dir = crate::support::dirs::fresh("wal_frames", "closed");
+    let path = dir.join("runs.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let run_id = RunId::generate();
+    store
+        .create(&records::running(run_id, "closed"), None)
+        .await
+        .unwrap();
+    let event = Event {
+        seq: 0,
+        at_micros: 1,
+        kind: EventKind::RunFailed { error: "e".into() },
+    };
+    store.commit(run_id, 0, &[event], None).await.unwrap();
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = PathBuf::from(wal);
+    assert!(wal.exists(), "no log while the store is open");
+    drop(store);
+    // The writer and checkpoint threads end after the store: their connections close then.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while wal.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the log is still there: a connection was not closed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let reopened = SqliteStore::open(&path).unwrap();
+    assert_eq!(reopened.load(run_id).await.unwrap().1.len(), 1);
+    drop(reopened);
+    let _ = std::fs::remove_dir_all(dir);
+}
