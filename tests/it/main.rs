@@ -162,3 +162,6 @@ mod journal_json;
 mod sqlite_checkpoints;
 // Performance (issue 20, fifth pass): the run's future in the run's own span.
 mod run_span;
+// Performance (issue 20, fifth pass): a SQLite commit is in the files when it returns; a
+// dropped store closes its connections (its statements kept prepared are finalized).
+mod sqlite_wal_frames;

@@ -21,6 +21,7 @@ mod by_key;
 mod checkpoint;
 mod encoded;
 mod errors;
+mod fixed;
 mod open;
 mod page;
 #[cfg(test)]
@@ -91,7 +92,7 @@ pub struct SqliteStore {
     /// goes to the writer, which groups it with the others waiting. A transactional step
     /// holds it for its whole transaction ([`transaction`]); an asynchronous mutex, so that
     /// the step can hold it across its awaits.
-    conn: Arc<Mutex<Connection>>,
+    conn: Arc<Mutex<fixed::Db>>,
     path: PathBuf,
     /// Opened with [`SqliteStore::open_read_only`]: every write is refused.
     read_only: bool,
@@ -257,7 +258,7 @@ impl SqliteStore {
         checkpoints: Option<checkpoint::Checkpoints>,
     ) -> Result<Self, StoreError> {
         let (requests, receiver) = mpsc::channel();
-        let conn = Arc::new(Mutex::new(conn));
+        let conn = Arc::new(Mutex::new(fixed::Db::new(conn)));
         let shared = Arc::clone(&conn);
         let counters = Arc::new(stats::Counters::default());
         let writer_counters = Arc::clone(&counters);

@@ -9,6 +9,7 @@ use rusqlite::Connection;
 use tokio::sync::OwnedMutexGuard;
 
 use super::checkpoint::Checkpoints;
+use super::fixed::Db;
 use super::queries::commit;
 use super::{SqliteStore, unavailable};
 use crate::journal::Event;
@@ -18,7 +19,7 @@ use crate::types::{RunId, lock};
 /// The connection of an open transaction, as the step's code reaches it; `None` once the
 /// transaction ended.
 pub(crate) struct SqliteTx {
-    conn: Mutex<Option<OwnedMutexGuard<Connection>>>,
+    conn: Mutex<Option<OwnedMutexGuard<Db>>>,
 }
 
 impl SqliteTx {
@@ -36,7 +37,7 @@ impl SqliteTx {
     }
 
     /// Takes the connection: the transaction ends here, whoever still holds the handle.
-    fn take(&self) -> Option<OwnedMutexGuard<Connection>> {
+    fn take(&self) -> Option<OwnedMutexGuard<Db>> {
         lock(&self.conn).take()
     }
 }
@@ -83,7 +84,7 @@ impl StoreTransaction for SqliteTransaction {
             }),
             Some(conn) => {
                 let written = commit(&conn, run_id, fence, events, None).and_then(|()| {
-                    conn.execute_batch("COMMIT")
+                    conn.commit()
                         .map_err(unavailable("commit a step's transaction"))?;
                     if let Some(checkpoints) = &self.checkpoints {
                         checkpoints.committed(&conn);
@@ -133,7 +134,7 @@ impl SqliteStore {
         let checkpoints = self.checkpoints.clone();
         Box::pin(async move {
             let conn = conn.lock_owned().await;
-            conn.execute_batch("BEGIN IMMEDIATE")
+            conn.begin()
                 .map_err(unavailable("begin a step's transaction"))?;
             let tx = SqliteTx {
                 conn: Mutex::new(Some(conn)),

@@ -8,6 +8,7 @@ use rusqlite::Connection;
 use tokio::sync::{Mutex, oneshot};
 
 use super::checkpoint::Checkpoints;
+use super::fixed::Db;
 use super::read::{list, load, pending};
 use super::stats::Counters;
 use super::{SqliteStore, unavailable};
@@ -105,13 +106,13 @@ fn in_savepoint<T>(
 /// stays). The statements are the connection's cached ones: none is parsed again. Once it
 /// committed, the log is checkpointed as `checkpoints` says.
 pub(super) fn in_transaction<T>(
-    conn: &Connection,
+    conn: &Db,
     checkpoints: Option<&Checkpoints>,
     write: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    run(conn, "BEGIN IMMEDIATE").map_err(unavailable("begin a transaction"))?;
+    conn.begin().map_err(unavailable("begin a transaction"))?;
     let result = write(conn).and_then(|value| {
-        run(conn, "COMMIT").map_err(unavailable("commit"))?;
+        conn.commit().map_err(unavailable("commit"))?;
         if let Some(checkpoints) = checkpoints {
             checkpoints.committed(conn);
         }
@@ -184,7 +185,7 @@ impl SqliteStore {
 
     /// The connection, for a write on the caller's thread: if it is free, no write is waiting
     /// for the writer thread and its last group had a single write.
-    fn free_connection(&self) -> Option<tokio::sync::MutexGuard<'_, Connection>> {
+    fn free_connection(&self) -> Option<tokio::sync::MutexGuard<'_, Db>> {
         if self.counters.to_writer() {
             return None;
         }
@@ -244,7 +245,7 @@ fn stopped() -> StoreError {
 /// The writer thread: answers requests in order, grouping consecutive writes into one
 /// transaction.
 pub(super) fn writer(
-    conn: &Mutex<Connection>,
+    conn: &Mutex<Db>,
     requests: mpsc::Receiver<Request>,
     counters: &Counters,
     checkpoints: Option<&Checkpoints>,
@@ -304,11 +305,7 @@ pub(super) fn writer(
 /// that fails fails alone, the others are written. (A savepoint per write in every group cost
 /// three statements a write.) If the transaction fails as a whole, every write in it gets the
 /// error (and none is recorded).
-fn write_group(
-    conn: &Connection,
-    checkpoints: Option<&Checkpoints>,
-    mut group: Vec<Box<dyn Write>>,
-) {
+fn write_group(conn: &Db, checkpoints: Option<&Checkpoints>, mut group: Vec<Box<dyn Write>>) {
     let mut failed = false;
     let mut outcome = in_transaction(conn, checkpoints, |conn| {
         failed = !group.iter_mut().all(|write| write.apply(conn, false));
