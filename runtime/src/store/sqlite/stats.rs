@@ -74,7 +74,7 @@ impl Counters {
         self.queued.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// A group of `size` writes written (and answered) by the writer thread.
+    /// A group of `size` writes written by the writer thread (counted before they are answered).
     pub(super) fn grouped(&self, size: usize) {
         self.groups.fetch_add(1, Ordering::Relaxed);
         self.grouped_writes

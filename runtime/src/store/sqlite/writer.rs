@@ -268,9 +268,7 @@ pub(super) fn writer(
                         Err(_) => break,
                     }
                 }
-                let size = group.len();
-                write_group(&conn, checkpoints, group);
-                counters.grouped(size);
+                write_group(&conn, checkpoints, counters, group);
             }
             Request::Load(run_id, reply) => {
                 let _ = reply.send(load(&conn, run_id));
@@ -305,7 +303,15 @@ pub(super) fn writer(
 /// that fails fails alone, the others are written. (A savepoint per write in every group cost
 /// three statements a write.) If the transaction fails as a whole, every write in it gets the
 /// error (and none is recorded).
-fn write_group(conn: &Db, checkpoints: Option<&Checkpoints>, mut group: Vec<Box<dyn Write>>) {
+///
+/// The group is counted in `counters` before its writes are answered: whoever awaited one of
+/// them finds it in [`SqliteStore::write_stats`].
+fn write_group(
+    conn: &Db,
+    checkpoints: Option<&Checkpoints>,
+    counters: &Counters,
+    mut group: Vec<Box<dyn Write>>,
+) {
     let mut failed = false;
     let mut outcome = in_transaction(conn, checkpoints, |conn| {
         failed = !group.iter_mut().all(|write| write.apply(conn, false));
@@ -325,6 +331,7 @@ fn write_group(conn: &Db, checkpoints: Option<&Checkpoints>, mut group: Vec<Box<
             Ok(())
         });
     }
+    counters.grouped(group.len());
     for write in group {
         write.answer(outcome.as_ref().err());
     }
