@@ -252,18 +252,20 @@ impl RunShared {
     /// Records an event that happened at `at_micros`, a reading of the journal's clock just
     /// taken (by the run's start: its id's).
     pub(crate) fn record_at(&self, kind: EventKind, at_micros: u64) {
-        let mut state = lock(&self.state);
-        let event = state.journal.push_at(kind, at_micros);
-        self.env.bus.publish(self.run_id, event);
-        #[cfg(feature = "metrics")]
-        crate::metrics::on_event(state.journal.events());
+        self.push_at(&mut lock(&self.state), kind, at_micros);
     }
 
     /// Appends an event to the journal (whose lock the caller holds) and passes it to the
     /// run's subscribers, if the engine has any.
     #[inline]
     pub(crate) fn push(&self, state: &mut RunState, kind: EventKind) {
-        let event = state.journal.push(kind);
+        self.push_at(state, kind, now_micros());
+    }
+
+    /// [`RunShared::push`] of an event that happened at `at_micros`.
+    #[inline(always)]
+    fn push_at(&self, state: &mut RunState, kind: EventKind, at_micros: u64) {
+        let event = state.journal.push_at(kind, at_micros);
         self.env.bus.publish(self.run_id, event);
         #[cfg(feature = "metrics")]
         crate::metrics::on_event(state.journal.events());

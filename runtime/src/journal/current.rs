@@ -65,7 +65,7 @@ mod tests {
     fn journal(kinds: Vec<EventKind>) -> Vec<Event> {
         let mut journal = Journal::default();
         for kind in kinds {
-            journal.push(kind);
+            journal.push_at(kind, crate::types::now_micros());
         }
         journal.events().to_vec()
     }

@@ -16,8 +16,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::now_micros;
-
 pub use current::CurrentStep;
 pub use detail::{BagChange, FiringDetail, HandlerFailure, Retry, StepFailure, WaitFor};
 pub use event::{Event, EventKind, Name, WaitOutcome};
@@ -63,11 +61,6 @@ impl Journal {
 
     pub(crate) fn reserve(&mut self, additional: usize) {
         self.events.reserve(additional);
-    }
-
-    #[inline]
-    pub(crate) fn push(&mut self, kind: EventKind) -> &Event {
-        self.push_at(kind, now_micros())
     }
 
     /// Appends an event that happened at `at_micros`, a reading of the clock just taken.
