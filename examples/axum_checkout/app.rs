@@ -7,7 +7,7 @@
 //! valid JSON (400) or not a checkout request (422), a cart id that is not UTF-8 (400): the
 //! router's fallbacks and the extractors' rejections, mapped to [`Problem`]s.
 //!
-//! `router(engine)` is the whole service; `main.rs` serves it, and `tests/it/axum_checkout.rs`
+//! `router(engine)` is the whole service; `main.rs` serves it, and `tests/it/axum_checkout/`
 //! sends it real HTTP requests.
 
 use std::time::Duration;
@@ -23,10 +23,11 @@ use axum::{Extension, Json, Router};
 use hookflow::prelude::*;
 use hookflow::store::{MemoryStore, Retention};
 use hookflow::{EventKind, Journal, RunId};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
+use super::problem::Problem;
 use crate::workflow::{Checkout, CheckoutError, CheckoutInput};
 
 /// The request id header: read from the request (or generated), echoed in the response.
@@ -36,11 +37,6 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 /// Set to `true` on a response that replays the outcome of an earlier request with the
 /// same idempotency key.
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
-/// The media type of problem responses (RFC 9457).
-pub const PROBLEM_JSON: &str = "application/problem+json";
-/// Where the problem types live: the `type` of a problem is this plus its kind. A real
-/// service points it at its documentation.
-pub const PROBLEM_TYPES: &str = "https://hookflow.example/problems/";
 
 /// How long a checkout started with an `Idempotency-Key` is remembered after it ended: a retry
 /// within this window gets the recorded outcome, a later one checks out again.
@@ -538,71 +534,4 @@ fn compensated_steps(journal: &Journal) -> Vec<&str> {
 /// A handler's name without its module path.
 fn short(name: &str) -> &str {
     name.rsplit("::").next().unwrap_or(name)
-}
-
-/// An RFC 9457 problem, answered as `application/problem+json`: `type`, `title`, `status`,
-/// `detail`, `instance`, and extension members.
-#[derive(Debug)]
-pub struct Problem {
-    status: StatusCode,
-    body: Map<String, Value>,
-    headers: Vec<(HeaderName, HeaderValue)>,
-}
-
-impl Problem {
-    /// A problem of `kind` (appended to [`PROBLEM_TYPES`] to make its `type`).
-    pub fn new(status: StatusCode, kind: &str, title: &str) -> Self {
-        let mut body = Map::new();
-        body.insert("type".into(), format!("{PROBLEM_TYPES}{kind}").into());
-        body.insert("title".into(), title.into());
-        body.insert("status".into(), status.as_u16().into());
-        Problem {
-            status,
-            body,
-            headers: Vec::new(),
-        }
-    }
-
-    /// What happened, for a human.
-    #[must_use]
-    pub fn detail(self, detail: impl Into<String>) -> Self {
-        self.extension("detail", detail.into())
-    }
-
-    /// The path of the request that had the problem.
-    #[must_use]
-    pub fn instance(self, path: &str) -> Self {
-        self.extension("instance", path)
-    }
-
-    /// A member of the problem object.
-    #[must_use]
-    pub fn extension(mut self, name: &str, value: impl Serialize) -> Self {
-        let value = serde_json::to_value(value).unwrap_or(Value::Null);
-        self.body.insert(name.to_owned(), value);
-        self
-    }
-
-    /// A header of the response (`WWW-Authenticate`, ...).
-    #[must_use]
-    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.push((name, value));
-        self
-    }
-}
-
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
-        let body = Value::Object(self.body).to_string();
-        let mut response = (
-            self.status,
-            [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))],
-            body,
-        )
-            .into_response();
-        for (name, value) in self.headers {
-            response.headers_mut().insert(name, value);
-        }
-        response
-    }
 }

@@ -12,6 +12,7 @@
 
 mod app;
 mod plugin;
+mod problem;
 #[path = "../checkout/workflow.rs"]
 mod workflow;
 

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::app;
+use super::problem;
 
 /// An HTTP response, read to the end of the connection.
 #[derive(Debug)]
@@ -33,14 +33,14 @@ impl Reply {
     /// Checks that this is a problem response with `status`, and returns its object.
     pub(super) fn problem(&self, status: u16) -> Value {
         assert_eq!(self.status, status, "{}", self.body);
-        assert_eq!(self.header("content-type"), Some(app::PROBLEM_JSON));
+        assert_eq!(self.header("content-type"), Some(problem::PROBLEM_JSON));
         let problem = self.json();
         assert_eq!(problem["status"], status);
         assert!(
             problem["type"]
                 .as_str()
                 .unwrap()
-                .starts_with(app::PROBLEM_TYPES)
+                .starts_with(problem::PROBLEM_TYPES)
         );
         assert!(problem["title"].is_string());
         assert!(problem["detail"].is_string());

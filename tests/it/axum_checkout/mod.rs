@@ -10,6 +10,8 @@ mod app;
 mod http;
 #[path = "../../../examples/axum_checkout/plugin.rs"]
 mod plugin;
+#[path = "../../../examples/axum_checkout/problem.rs"]
+mod problem;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -141,7 +143,7 @@ async fn a_request_without_an_id_gets_one_made_and_echoed() {
     let problem = reply.problem(400);
     assert_eq!(
         problem["type"],
-        format!("{}invalid-request-id", app::PROBLEM_TYPES)
+        format!("{}invalid-request-id", problem::PROBLEM_TYPES)
     );
     assert_ne!(reply.header("x-request-id"), Some(long.as_str()));
 }
@@ -232,7 +234,7 @@ async fn a_declined_payment_names_the_failed_step_and_the_undone_steps() {
     let problem = reply.problem(402);
     assert_eq!(
         problem["type"],
-        format!("{}payment-declined", app::PROBLEM_TYPES)
+        format!("{}payment-declined", problem::PROBLEM_TYPES)
     );
     assert_eq!(problem["instance"], "/carts/cart_declined/complete");
     assert_eq!(problem["failed_step"], "capture_payment");
@@ -278,7 +280,7 @@ async fn a_failed_compensation_is_a_500_that_says_what_was_not_undone() {
     let problem = reply.problem(500);
     assert_eq!(
         problem["type"],
-        format!("{}compensation-failed", app::PROBLEM_TYPES)
+        format!("{}compensation-failed", problem::PROBLEM_TYPES)
     );
     assert_eq!(problem["failed_step"], "capture_payment");
     assert_eq!(problem["compensated"], false);
@@ -297,7 +299,7 @@ async fn an_unknown_cart_is_a_404_naming_the_step_that_looked() {
         .problem(404);
     assert_eq!(
         problem["type"],
-        format!("{}cart-not-found", app::PROBLEM_TYPES)
+        format!("{}cart-not-found", problem::PROBLEM_TYPES)
     );
     assert_eq!(problem["failed_step"], "load_cart");
     assert_eq!(problem["compensated_steps"], json!([]));
@@ -313,7 +315,7 @@ async fn a_hook_rejection_is_a_422_naming_the_hook_and_its_plugin() {
         .problem(422);
     assert_eq!(
         problem["type"],
-        format!("{}rejected-by-hook", app::PROBLEM_TYPES)
+        format!("{}rejected-by-hook", problem::PROBLEM_TYPES)
     );
     assert_eq!(
         problem["rejected_by"],
@@ -369,7 +371,7 @@ async fn a_malformed_body_is_a_problem_and_the_service_goes_on() {
         .problem(400);
     assert_eq!(
         problem["type"],
-        format!("{}malformed-body", app::PROBLEM_TYPES)
+        format!("{}malformed-body", problem::PROBLEM_TYPES)
     );
     for body in [
         r#"{"additional_data": 5}"#,
@@ -379,7 +381,7 @@ async fn a_malformed_body_is_a_problem_and_the_service_goes_on() {
         let problem = post(addr, path, &[JSON], body).await.problem(422);
         assert_eq!(
             problem["type"],
-            format!("{}invalid-body", app::PROBLEM_TYPES)
+            format!("{}invalid-body", problem::PROBLEM_TYPES)
         );
     }
     let problem = post(addr, path, &[("content-type", "text/plain")], "{}")
@@ -400,7 +402,7 @@ async fn a_malformed_body_is_a_problem_and_the_service_goes_on() {
     .problem(400);
     assert_eq!(
         problem["type"],
-        format!("{}malformed-body", app::PROBLEM_TYPES)
+        format!("{}malformed-body", problem::PROBLEM_TYPES)
     );
     // None of them ran the workflow; a good request still works.
     assert!(engine.service::<Shop>().unwrap().lock().orders.is_empty());
@@ -430,7 +432,7 @@ async fn a_malformed_authorization_header_is_a_401() {
         let problem = reply.problem(401);
         assert_eq!(
             problem["type"],
-            format!("{}unauthorized", app::PROBLEM_TYPES)
+            format!("{}unauthorized", problem::PROBLEM_TYPES)
         );
         assert_eq!(reply.header("www-authenticate"), Some("Bearer"), "{value}");
     }
@@ -479,7 +481,7 @@ async fn another_method_is_a_405_problem_that_says_which_one_is_allowed() {
         assert_eq!(reply.header("allow"), Some("POST"), "{method}");
         assert_eq!(
             problem["type"],
-            format!("{}method-not-allowed", app::PROBLEM_TYPES)
+            format!("{}method-not-allowed", problem::PROBLEM_TYPES)
         );
         assert_eq!(problem["instance"], path);
         assert_eq!(problem["request_id"], "req-405");
@@ -505,7 +507,7 @@ async fn a_body_over_the_limit_is_a_413_problem() {
     let problem = post(addr, path, &[JSON], &body).await.problem(413);
     assert_eq!(
         problem["type"],
-        format!("{}body-too-large", app::PROBLEM_TYPES)
+        format!("{}body-too-large", problem::PROBLEM_TYPES)
     );
     assert_eq!(problem["instance"], path);
     // At the limit, the body is read (and this one is a checkout).
@@ -524,7 +526,7 @@ async fn a_cart_id_that_is_not_utf8_is_a_400_problem() {
     let problem = post(addr, path, &[], "").await.problem(400);
     assert_eq!(
         problem["type"],
-        format!("{}invalid-path", app::PROBLEM_TYPES)
+        format!("{}invalid-path", problem::PROBLEM_TYPES)
     );
     assert_eq!(problem["instance"], path);
     assert!(
