@@ -4,7 +4,7 @@
 //! It registers the checkout workflow with its hooks and services, as the application does,
 //! and hands the command line to `hookflow_cli`.
 
-#[path = "../../examples/checkout/workflow.rs"]
+#[path = "../../examples/checkout/workflow/mod.rs"]
 mod workflow;
 
 use hookflow::EngineBuilder;

@@ -1,7 +1,7 @@
 //! The `hookflow` command against a SQLite store filled by the checkout example's workflow:
 //! the four scenarios of `cargo run --example checkout` and one run interrupted mid-way.
 
-#[path = "../../examples/checkout/workflow.rs"]
+#[path = "../../examples/checkout/workflow/mod.rs"]
 mod workflow;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! The checkout workflow behind an HTTP route, with axum: `cargo run --example axum_checkout`.
 //!
-//! `POST /carts/{id}/complete` runs the checkout of `examples/checkout/workflow.rs` with the
+//! `POST /carts/{id}/complete` runs the checkout of `examples/checkout/workflow/` with the
 //! request's actor (`Authorization: Bearer usr_1`), request id (`x-request-id`, made if
 //! absent and echoed) and additional data (`{"additional_data": {...}}`), and answers with
 //! the order or an RFC 9457 problem (see `app.rs`). A loyalty plugin (`plugin.rs`) hooks into
@@ -13,7 +13,7 @@
 mod app;
 mod plugin;
 mod problem;
-#[path = "../checkout/workflow.rs"]
+#[path = "../checkout/workflow/mod.rs"]
 mod workflow;
 
 use hookflow::Job;

@@ -1,6 +1,6 @@
 //! A commerce checkout written with hookflow: `cargo run --example checkout`.
 //!
-//! Four runs of the same workflow (see `workflow.rs`), each printed as a trace from its
+//! Four runs of the same workflow (see `workflow/`), each printed as a trace from its
 //! journal: a success (a retried authorization, a gift card, two warehouses in parallel, a
 //! best-effort email that fails), a capture declined (the completed steps undone in reverse
 //! order, with their data), a rejection by the `validate` hook, and a capture declined while

@@ -1,4 +1,4 @@
-//! The checkout example's workflow (examples/checkout/workflow.rs): its four scenarios end
+//! The checkout example's workflow (examples/checkout/workflow/): its four scenarios end
 //! as the example says, and its saga holds at every failure point.
 
 use std::time::Duration;

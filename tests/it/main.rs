@@ -76,7 +76,7 @@ macro_rules! on_every_store {
 /// The checkout example's workflow, as `checkout_example` and `axum_checkout` use it. It sits
 /// at the root of the crate because the axum example's modules (`axum_checkout::app`,
 /// `axum_checkout::plugin`) name it `crate::workflow`, as in the example's own binary.
-#[path = "../../examples/checkout/workflow.rs"]
+#[path = "../../examples/checkout/workflow/mod.rs"]
 mod workflow;
 
 mod after_hooks;
@@ -89,6 +89,7 @@ mod context;
 mod crash_equivalence;
 mod diagram;
 mod durable;
+mod flowchart_modules;
 mod hook_order;
 mod jobs;
 mod journal;

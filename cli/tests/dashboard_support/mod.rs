@@ -4,7 +4,7 @@
 
 #![allow(dead_code)] // each test crate uses its own part
 
-#[path = "../../../examples/checkout/workflow.rs"]
+#[path = "../../../examples/checkout/workflow/mod.rs"]
 pub mod workflow;
 
 use std::collections::HashMap;

@@ -40,13 +40,15 @@ impl StepEntry {
         self.compensation
     }
 
-    /// The step called `ident` by a workflow of `module`: the one defined in that module, or
-    /// else the only one of that name in the program (or, among several, one if they all
-    /// agree on their compensation). `None` for a call that is not a step's (a helper, or a
-    /// step method of a type the call does not say). A method's entry counts as its
-    /// module's.
+    /// The step called `ident` by a workflow of `module`: among the program's steps of that
+    /// name, the one whose module is nearest the workflow's (the most leading path segments in
+    /// common: the workflow's own module, then one beside or below it, such as a `steps`
+    /// module of its own, before one elsewhere in the crate). Among several equally near, one
+    /// if they all agree on their compensation. `None` for a call that is not a step's (a
+    /// helper, or a step method of a type the call does not say). A method's entry counts as
+    /// its module's.
     pub fn find(module: &str, ident: &str) -> Option<&'static StepEntry> {
-        let mut found: Option<&'static StepEntry> = None;
+        let mut found: Option<(usize, &'static StepEntry)> = None;
         let mut agree = true;
         for entry in inventory::iter::<StepEntry> {
             if entry.ident != ident {
@@ -55,13 +57,28 @@ impl StepEntry {
             if entry.module == module {
                 return Some(entry);
             }
+            let near = common_segments(module, entry.module);
             match found {
-                None => found = Some(entry),
-                Some(other) => agree &= other.compensation == entry.compensation,
+                Some((best, _)) if near < best => {}
+                Some((best, other)) if near == best => {
+                    agree &= other.compensation == entry.compensation;
+                }
+                _ => {
+                    found = Some((near, entry));
+                    agree = true;
+                }
             }
         }
-        found.filter(|_| agree)
+        found.filter(|_| agree).map(|(_, entry)| entry)
     }
+}
+
+/// How many leading `::` segments the module paths `a` and `b` have in common.
+fn common_segments(a: &str, b: &str) -> usize {
+    a.split("::")
+        .zip(b.split("::"))
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 inventory::collect!(StepEntry);

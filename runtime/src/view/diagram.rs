@@ -12,7 +12,7 @@ impl Engine {
     /// this engine has registered on it, by slot. A step with a compensation shows it
     /// (`undo: release_inventory`), and dashed `undo` edges go back from each such step to the
     /// one before it: the order in which a failure undoes them. A step is found by its name
-    /// among the program's `#[step]`s (the one of the workflow's module first); a call that is
+    /// among the program's `#[step]`s (the one nearest the workflow's module first); a call that is
     /// not a step's (a helper) is drawn as a step without compensation.
     pub fn diagram<W: Workflow>(&self) -> String {
         flowchart::<W>(self)
