@@ -1,7 +1,9 @@
 //! W5 on PostgreSQL with worker processes:
 //! `cargo run --release --example bench_workers -- --runs 4000 --workers 1,2,4 --conc 16`.
 //! With `--workers-only`, only the floor and the workers phase are measured (no W5 in place,
-//! no resumption): quicker rounds for the workers' target.
+//! no resumption): quicker rounds for the workers' target. With `--sql-bound [--group N]`,
+//! the floor and the schema's own bound: W5's rows written by plain SQL, no runtime
+//! (`bench_workers/sql_bound.rs`).
 //!
 //! Starts a throw-away PostgreSQL with its durable defaults (`scripts/postgres.sh` with
 //! `HOOKFLOW_PG_SETTINGS=""`: fsync and synchronous commits on), unless `--url` names one.
@@ -26,6 +28,8 @@
 mod counting_store;
 #[path = "bench_workers/cpu.rs"]
 mod cpu;
+#[path = "bench_workers/sql_bound.rs"]
+mod sql_bound;
 #[path = "bench_workers/statements.rs"]
 mod statements;
 #[path = "../benches/targets.rs"]
@@ -85,6 +89,11 @@ fn main() {
     let workers_only = std::env::args().any(|a| a == "--workers-only");
 
     let (floor_seq, floor_conc) = runtime.block_on(floor(&url, 2000));
+    if std::env::args().any(|a| a == "--sql-bound") {
+        runtime.block_on(sql_bound(&url, runs, num("--group", 8), floor_conc));
+        stop(cluster);
+        return;
+    }
     let (seq, per_run) = if workers_only {
         (f64::NAN, PerRun::not_measured())
     } else {
@@ -179,12 +188,47 @@ fn main() {
         json_num(resume_mean * 1e3, 0),
         json_num(resume_max * 1e3, 0)
     );
+    stop(cluster);
+}
+
+/// Stops the cluster this program started, if it did.
+fn stop(cluster: Option<std::path::PathBuf>) {
     if let Some(dir) = cluster {
         let _ = Command::new("bash")
             .arg(script())
             .args(["stop", dir.to_str().unwrap()])
             .status();
     }
+}
+
+/// `--sql-bound`: the schema's own bound (see [`sql_bound`]) against the floor.
+async fn sql_bound(url: &str, runs: u64, group: u64, floor_conc: f64) {
+    reset(url).await;
+    let b = sql_bound::measure(url, runs, group).await;
+    println!(
+        "The schema's bound: W5's rows written with plain SQL, 64 connections, {group} runs a statement"
+    );
+    println!("  floor: bare insert-commit, 64 in flight      {floor_conc:>8.0} commits/s");
+    println!(
+        "  creates                                      {:>8.0} runs/s, server CPU {:.0} µs a run",
+        b.creates_per_s, b.creates_server_us
+    );
+    println!(
+        "  claims + 6 commits                           {:>8.0} runs/s ({:.3}x the floor), server CPU {:.0} µs a run, this program {:.0} µs",
+        b.runs_per_s,
+        b.runs_per_s / floor_conc,
+        b.runs_server_us,
+        b.client_us
+    );
+    println!(
+        "  both                                         {:>8.0} runs/s ({:.3}x the floor)",
+        b.whole_per_s(),
+        b.whole_per_s() / floor_conc
+    );
+    println!(
+        "{{\"sql_bound\":{{\"group\":{group},\"floor_conc64\":{floor_conc:.0},\"creates_per_s\":{:.0},\"creates_server_us\":{:.0},\"runs_per_s\":{:.0},\"runs_server_us\":{:.0},\"client_us\":{:.0}}}}}",
+        b.creates_per_s, b.creates_server_us, b.runs_per_s, b.runs_server_us, b.client_us
+    );
 }
 
 /// `v` with `decimals` decimals, or `null` when it was not measured (NaN).
