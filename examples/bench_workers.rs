@@ -88,9 +88,10 @@ fn main() {
 
     let workers_only = std::env::args().any(|a| a == "--workers-only");
 
-    let (floor_seq, floor_conc) = runtime.block_on(floor(&url, 2000));
+    let (floor_seq, floor_conc, floor_cpu) = runtime.block_on(floor(&url, 2000));
     if std::env::args().any(|a| a == "--sql-bound") {
-        runtime.block_on(sql_bound(&url, runs, num("--group", 8), floor_conc));
+        let floor = (floor_conc, floor_cpu);
+        runtime.block_on(sql_bound(&url, runs, num("--group", 8), floor));
         stop(cluster);
         return;
     }
@@ -112,7 +113,9 @@ fn main() {
 
     println!("W5 on PostgreSQL (durable defaults), {runs} enqueued runs per worker count");
     println!("  floor: bare insert-commit, sequential        {floor_seq:>8.0} commits/s");
-    println!("  floor: bare insert-commit, 64 in flight      {floor_conc:>8.0} commits/s");
+    println!(
+        "  floor: bare insert-commit, 64 in flight      {floor_conc:>8.0} commits/s, server CPU {floor_cpu:.0} µs a commit"
+    );
     if !workers_only {
         println!("  W5 in place, sequential                      {seq:>8.0} runs/s");
         println!(
@@ -202,13 +205,15 @@ fn stop(cluster: Option<std::path::PathBuf>) {
 }
 
 /// `--sql-bound`: the schema's own bound (see [`sql_bound`]) against the floor.
-async fn sql_bound(url: &str, runs: u64, group: u64, floor_conc: f64) {
+async fn sql_bound(url: &str, runs: u64, group: u64, (floor_conc, floor_cpu): (f64, f64)) {
     reset(url).await;
     let b = sql_bound::measure(url, runs, group).await;
     println!(
         "The schema's bound: W5's rows written with plain SQL, 64 connections, {group} runs a statement"
     );
-    println!("  floor: bare insert-commit, 64 in flight      {floor_conc:>8.0} commits/s");
+    println!(
+        "  floor: bare insert-commit, 64 in flight      {floor_conc:>8.0} commits/s, server CPU {floor_cpu:.0} µs a commit"
+    );
     println!(
         "  creates                                      {:>8.0} runs/s, server CPU {:.0} µs a run",
         b.creates_per_s, b.creates_server_us
@@ -226,7 +231,7 @@ async fn sql_bound(url: &str, runs: u64, group: u64, floor_conc: f64) {
         b.whole_per_s() / floor_conc
     );
     println!(
-        "{{\"sql_bound\":{{\"group\":{group},\"floor_conc64\":{floor_conc:.0},\"creates_per_s\":{:.0},\"creates_server_us\":{:.0},\"runs_per_s\":{:.0},\"runs_server_us\":{:.0},\"client_us\":{:.0}}}}}",
+        "{{\"sql_bound\":{{\"group\":{group},\"floor_conc64\":{floor_conc:.0},\"floor_server_us\":{floor_cpu:.0},\"creates_per_s\":{:.0},\"creates_server_us\":{:.0},\"runs_per_s\":{:.0},\"runs_server_us\":{:.0},\"client_us\":{:.0}}}}}",
         b.creates_per_s, b.creates_server_us, b.runs_per_s, b.runs_server_us, b.client_us
     );
 }
@@ -270,8 +275,9 @@ async fn client(url: &str) -> tokio_postgres::Client {
     client
 }
 
-/// A bare insert-commit loop: sequential, then 64 connections at once.
-async fn floor(url: &str, n: u64) -> (f64, f64) {
+/// A bare insert-commit loop: sequential, then 64 connections at once (commits/s of each,
+/// and the server's CPU µs a commit of the second).
+async fn floor(url: &str, n: u64) -> (f64, f64, f64) {
     let c = client(url).await;
     c.batch_execute(statements::FLOOR_TABLE).await.unwrap();
     let body = "x".repeat(200);
@@ -286,11 +292,16 @@ async fn floor(url: &str, n: u64) -> (f64, f64) {
     for _ in 0..64 {
         clients.push(Arc::new(client(url).await));
     }
+    let server = cpu::server_pid(&c).await;
+    let server_before = server.map(cpu::server).unwrap_or_default();
     let started = Instant::now();
     let per = (n * 4 / 64) as i64;
+    // The connections stay open until the server's CPU is read (a backend ended is not
+    // counted).
     let tasks: Vec<_> = clients
-        .into_iter()
+        .iter()
         .map(|c| {
+            let c = Arc::clone(c);
             let body = body.clone();
             tokio::spawn(async move {
                 for i in 0..per {
@@ -305,7 +316,11 @@ async fn floor(url: &str, n: u64) -> (f64, f64) {
         t.await.unwrap();
     }
     let conc = (per * 64) as f64 / started.elapsed().as_secs_f64();
-    (seq, conc)
+    let spent = server.map_or(0.0, |pid| {
+        cpu::spent_since(&server_before, &cpu::server(pid))
+    });
+    drop(clients);
+    (seq, conc, spent * 1e6 / (per * 64) as f64)
 }
 
 async fn reset(url: &str) {
