@@ -1,9 +1,9 @@
 //! W5 on PostgreSQL with worker processes:
 //! `cargo run --release --example bench_workers -- --runs 4000 --workers 1,2,4 --conc 16`.
 //! With `--workers-only`, only the floor and the workers phase are measured (no W5 in place,
-//! no resumption): quicker rounds for the workers' target. With `--sql-bound [--group N]`,
-//! the floor and the schema's own bound: W5's rows written by plain SQL, no runtime
-//! (`bench_workers/sql_bound.rs`).
+//! no resumption): quicker rounds for the workers' target. With `--sql-bound [--group N]
+//! [--conns N]` (8 runs a statement, 64 connections by default), the floor and the schema's
+//! own bound: W5's rows written by plain SQL, no runtime (`bench_workers/sql_bound.rs`).
 //!
 //! Starts a throw-away PostgreSQL with its durable defaults (`scripts/postgres.sh` with
 //! `HOOKFLOW_PG_SETTINGS=""`: fsync and synchronous commits on), unless `--url` names one.
@@ -91,7 +91,8 @@ fn main() {
     let (floor_seq, floor_conc, floor_cpu) = runtime.block_on(floor(&url, 2000));
     if std::env::args().any(|a| a == "--sql-bound") {
         let floor = (floor_conc, floor_cpu);
-        runtime.block_on(sql_bound(&url, runs, num("--group", 8), floor));
+        let shape = (num("--group", 8), num("--conns", 64).max(1));
+        runtime.block_on(sql_bound(&url, runs, shape, floor));
         stop(cluster);
         return;
     }
@@ -205,9 +206,14 @@ fn stop(cluster: Option<std::path::PathBuf>) {
 }
 
 /// `--sql-bound`: the schema's own bound (see [`sql_bound`]) against the floor.
-async fn sql_bound(url: &str, runs: u64, group: u64, (floor_conc, floor_cpu): (f64, f64)) {
+async fn sql_bound(
+    url: &str,
+    runs: u64,
+    (group, conns): (u64, u64),
+    (floor_conc, floor_cpu): (f64, f64),
+) {
     reset(url).await;
-    let b = sql_bound::measure(url, runs, group).await;
+    let b = sql_bound::measure(url, runs, group, conns).await;
     println!(
         "The schema's bound: W5's rows written with plain SQL, 64 connections, {group} runs a statement"
     );
@@ -231,7 +237,7 @@ async fn sql_bound(url: &str, runs: u64, group: u64, (floor_conc, floor_cpu): (f
         b.whole_per_s() / floor_conc
     );
     println!(
-        "{{\"sql_bound\":{{\"group\":{group},\"floor_conc64\":{floor_conc:.0},\"floor_server_us\":{floor_cpu:.0},\"creates_per_s\":{:.0},\"creates_server_us\":{:.0},\"runs_per_s\":{:.0},\"runs_server_us\":{:.0},\"client_us\":{:.0}}}}}",
+        "{{\"sql_bound\":{{\"group\":{group},\"conns\":{conns},\"floor_conc64\":{floor_conc:.0},\"floor_server_us\":{floor_cpu:.0},\"creates_per_s\":{:.0},\"creates_server_us\":{:.0},\"runs_per_s\":{:.0},\"runs_server_us\":{:.0},\"client_us\":{:.0}}}}}",
         b.creates_per_s, b.creates_server_us, b.runs_per_s, b.runs_server_us, b.client_us
     );
 }

@@ -3,8 +3,8 @@
 //! enqueued run: no lease), then a claim (the lease and its fence) and the six commits' rows
 //! (the fenced update of the run's row, its events inserted only when the fence held; the
 //! run's end on the last), `--group` runs' commits a statement (the committer's groups are
-//! ~8 commits), from 64 connections at once. Same tables, indexes, columns and sizes as the
-//! store's (the event bodies are as long as a W5 run's, seq by seq).
+//! ~8 commits), from `--conns` connections at once (64: the floor's). Same tables, indexes,
+//! columns and sizes as the store's (the event bodies are as long as a W5 run's, seq by seq).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -102,15 +102,15 @@ async fn client(url: &str) -> tokio_postgres::Client {
     client
 }
 
-/// Runs `work(connection index, client)` on 64 connections at once; its wall time in seconds
-/// and the server's CPU seconds meanwhile.
-async fn on_64<F, Fut>(url: &str, work: F) -> (f64, f64)
+/// Runs `work(connection index, client)` on `conns` connections at once; its wall time in
+/// seconds and the server's CPU seconds meanwhile.
+async fn on_conns<F, Fut>(url: &str, conns: u64, work: F) -> (f64, f64)
 where
     F: Fn(u64, Arc<tokio_postgres::Client>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let mut clients = Vec::new();
-    for _ in 0..64 {
+    for _ in 0..conns {
         clients.push(Arc::new(client(url).await));
     }
     let server = cpu::server_pid(&clients[0]).await;
@@ -132,13 +132,13 @@ where
     (wall, spent)
 }
 
-/// `runs` runs (rounded down to 64 × `group`), created, then claimed and committed `group`
-/// runs a statement, on 64 connections. The tables must be empty.
-pub async fn measure(url: &str, runs: u64, group: u64) -> Bound {
-    let per_conn = (runs / 64 / group).max(1) * group;
-    let total = per_conn * 64;
+/// `runs` runs (rounded down to `conns` × `group`), created, then claimed and committed
+/// `group` runs a statement, on `conns` connections. The tables must be empty.
+pub async fn measure(url: &str, runs: u64, group: u64, conns: u64) -> Bound {
+    let per_conn = (runs / conns / group).max(1) * group;
+    let total = per_conn * conns;
     let own = move |conn: u64| (conn * per_conn..(conn + 1) * per_conn).map(run_id);
-    let (create_wall, create_cpu) = on_64(url, move |conn, c| async move {
+    let (create_wall, create_cpu) = on_conns(url, conns, move |conn, c| async move {
         let statement = c.prepare(CREATE).await.unwrap();
         let input = "x".repeat(37);
         for id in own(conn) {
@@ -156,7 +156,7 @@ pub async fn measure(url: &str, runs: u64, group: u64) -> Bound {
             .map(|(seq, &len)| body(seq, len))
             .collect(),
     );
-    let (runs_wall, runs_cpu) = on_64(url, move |conn, c| {
+    let (runs_wall, runs_cpu) = on_conns(url, conns, move |conn, c| {
         let bodies = Arc::clone(&bodies);
         async move {
             let claim = c.prepare(CLAIM).await.unwrap();
