@@ -1,7 +1,9 @@
 //! W5 on PostgreSQL with worker processes:
 //! `cargo run --release --example bench_workers -- --runs 4000 --workers 1,2,4 --conc 16`.
 //! With `--workers-only`, only the floor and the workers phase are measured (no W5 in place,
-//! no resumption): quicker rounds for the workers' target.
+//! no resumption): quicker rounds for the workers' target. With `--sql-bound [--group N]
+//! [--conns N]` (8 runs a statement, 64 connections by default), the floor and the schema's
+//! own bound: W5's rows written by plain SQL, no runtime (`bench_workers/sql_bound.rs`).
 //!
 //! Starts a throw-away PostgreSQL with its durable defaults (`scripts/postgres.sh` with
 //! `HOOKFLOW_PG_SETTINGS=""`: fsync and synchronous commits on), unless `--url` names one.
@@ -26,6 +28,8 @@
 mod counting_store;
 #[path = "bench_workers/cpu.rs"]
 mod cpu;
+#[path = "bench_workers/sql_bound.rs"]
+mod sql_bound;
 #[path = "bench_workers/statements.rs"]
 mod statements;
 #[path = "../benches/targets.rs"]
@@ -84,7 +88,14 @@ fn main() {
 
     let workers_only = std::env::args().any(|a| a == "--workers-only");
 
-    let (floor_seq, floor_conc) = runtime.block_on(floor(&url, 2000));
+    let (floor_seq, floor_conc, floor_cpu) = runtime.block_on(floor(&url, 2000));
+    if std::env::args().any(|a| a == "--sql-bound") {
+        let floor = (floor_conc, floor_cpu);
+        let shape = (num("--group", 8), num("--conns", 64).max(1));
+        runtime.block_on(sql_bound(&url, runs, shape, floor));
+        stop(cluster);
+        return;
+    }
     let (seq, per_run) = if workers_only {
         (f64::NAN, PerRun::not_measured())
     } else {
@@ -103,7 +114,9 @@ fn main() {
 
     println!("W5 on PostgreSQL (durable defaults), {runs} enqueued runs per worker count");
     println!("  floor: bare insert-commit, sequential        {floor_seq:>8.0} commits/s");
-    println!("  floor: bare insert-commit, 64 in flight      {floor_conc:>8.0} commits/s");
+    println!(
+        "  floor: bare insert-commit, 64 in flight      {floor_conc:>8.0} commits/s, server CPU {floor_cpu:.0} µs a commit"
+    );
     if !workers_only {
         println!("  W5 in place, sequential                      {seq:>8.0} runs/s");
         println!(
@@ -179,12 +192,54 @@ fn main() {
         json_num(resume_mean * 1e3, 0),
         json_num(resume_max * 1e3, 0)
     );
+    stop(cluster);
+}
+
+/// Stops the cluster this program started, if it did.
+fn stop(cluster: Option<std::path::PathBuf>) {
     if let Some(dir) = cluster {
         let _ = Command::new("bash")
             .arg(script())
             .args(["stop", dir.to_str().unwrap()])
             .status();
     }
+}
+
+/// `--sql-bound`: the schema's own bound (see [`sql_bound`]) against the floor.
+async fn sql_bound(
+    url: &str,
+    runs: u64,
+    (group, conns): (u64, u64),
+    (floor_conc, floor_cpu): (f64, f64),
+) {
+    reset(url).await;
+    let b = sql_bound::measure(url, runs, group, conns).await;
+    println!(
+        "The schema's bound: W5's rows written with plain SQL, 64 connections, {group} runs a statement"
+    );
+    println!(
+        "  floor: bare insert-commit, 64 in flight      {floor_conc:>8.0} commits/s, server CPU {floor_cpu:.0} µs a commit"
+    );
+    println!(
+        "  creates                                      {:>8.0} runs/s, server CPU {:.0} µs a run",
+        b.creates_per_s, b.creates_server_us
+    );
+    println!(
+        "  claims + 6 commits                           {:>8.0} runs/s ({:.3}x the floor), server CPU {:.0} µs a run, this program {:.0} µs",
+        b.runs_per_s,
+        b.runs_per_s / floor_conc,
+        b.runs_server_us,
+        b.client_us
+    );
+    println!(
+        "  both                                         {:>8.0} runs/s ({:.3}x the floor)",
+        b.whole_per_s(),
+        b.whole_per_s() / floor_conc
+    );
+    println!(
+        "{{\"sql_bound\":{{\"group\":{group},\"conns\":{conns},\"floor_conc64\":{floor_conc:.0},\"floor_server_us\":{floor_cpu:.0},\"creates_per_s\":{:.0},\"creates_server_us\":{:.0},\"runs_per_s\":{:.0},\"runs_server_us\":{:.0},\"client_us\":{:.0}}}}}",
+        b.creates_per_s, b.creates_server_us, b.runs_per_s, b.runs_server_us, b.client_us
+    );
 }
 
 /// `v` with `decimals` decimals, or `null` when it was not measured (NaN).
@@ -226,8 +281,9 @@ async fn client(url: &str) -> tokio_postgres::Client {
     client
 }
 
-/// A bare insert-commit loop: sequential, then 64 connections at once.
-async fn floor(url: &str, n: u64) -> (f64, f64) {
+/// A bare insert-commit loop: sequential, then 64 connections at once (commits/s of each,
+/// and the server's CPU µs a commit of the second).
+async fn floor(url: &str, n: u64) -> (f64, f64, f64) {
     let c = client(url).await;
     c.batch_execute(statements::FLOOR_TABLE).await.unwrap();
     let body = "x".repeat(200);
@@ -242,11 +298,16 @@ async fn floor(url: &str, n: u64) -> (f64, f64) {
     for _ in 0..64 {
         clients.push(Arc::new(client(url).await));
     }
+    let server = cpu::server_pid(&c).await;
+    let server_before = server.map(cpu::server).unwrap_or_default();
     let started = Instant::now();
     let per = (n * 4 / 64) as i64;
+    // The connections stay open until the server's CPU is read (a backend ended is not
+    // counted).
     let tasks: Vec<_> = clients
-        .into_iter()
+        .iter()
         .map(|c| {
+            let c = Arc::clone(c);
             let body = body.clone();
             tokio::spawn(async move {
                 for i in 0..per {
@@ -261,7 +322,11 @@ async fn floor(url: &str, n: u64) -> (f64, f64) {
         t.await.unwrap();
     }
     let conc = (per * 64) as f64 / started.elapsed().as_secs_f64();
-    (seq, conc)
+    let spent = server.map_or(0.0, |pid| {
+        cpu::spent_since(&server_before, &cpu::server(pid))
+    });
+    drop(clients);
+    (seq, conc, spent * 1e6 / (per * 64) as f64)
 }
 
 async fn reset(url: &str) {
