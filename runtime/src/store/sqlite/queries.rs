@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use smallvec::SmallVec;
 
 use super::encoded::{Encoded, RunIdText};
+use super::fixed::{Db, KEPT, Param};
 use super::read::{claim_key, load, load_readable, load_record, park};
 use super::schema::MAX_RUN_KEY;
 use super::{refusable, unavailable};
@@ -50,6 +51,13 @@ pub(super) const END_RUN: &str =
 
 /// The most events one statement of [`FENCED_EVENTS`] inserts.
 const EVENTS_PER_INSERT: usize = 16;
+
+/// The slots of the statements kept prepared in [`Db`] ([`Db::execute`]): a run's insert, its
+/// end, and its events' inserts (of 1 to [`EVENTS_PER_INSERT`] events).
+const INSERT_RUN_SLOT: usize = 0;
+const END_RUN_SLOT: usize = 1;
+const EVENTS_SLOT: usize = 2;
+const _: () = assert!(EVENTS_SLOT + EVENTS_PER_INSERT == KEPT);
 
 /// A commit's events, `n` of them in one statement (the `n - 1`th), under the run's fence:
 /// `?1` the run id, `?2` the fence, `?3` when they are written, then each event's sequence
@@ -119,7 +127,7 @@ impl RunJson {
 }
 
 pub(super) fn create(
-    conn: &Connection,
+    conn: &Db,
     run: &RunRecord,
     lease: Option<&Lease>,
 ) -> Result<Created, StoreError> {
@@ -128,7 +136,7 @@ pub(super) fn create(
 
 /// [`create`], with the run's JSON columns [`RunJson::of`] it.
 pub(super) fn create_encoded(
-    conn: &Connection,
+    conn: &Db,
     run: &RunRecord,
     encoded: &RunJson,
     lease: Option<&Lease>,
@@ -151,30 +159,32 @@ pub(super) fn create_encoded(
     let until = lease.map(|l| micros(now_micros().saturating_add(l.micros())));
     // The key is free (this transaction holds the write lock): a conflict can only be the
     // run id's, and it leaves the existing run as it was.
+    let id = RunIdText::of(run.run_id);
     let inserted = conn
-        .prepare_cached(INSERT_RUN)
-        .and_then(|mut insert| {
-            insert.execute(params![
-                run.run_id.to_string(),
-                run.workflow,
-                run.version,
-                encoded.input,
-                run.status.as_str(),
-                run.idempotency_key,
-                run.request_id,
-                encoded.actor,
-                origin_str(run.origin),
-                encoded.additional_data,
-                encoded.output,
-                run.error,
-                micros(run.created_at_micros),
-                micros(run.updated_at_micros),
-                lease.map(|l| &l.owner),
-                i64::from(lease.is_some()),
-                until,
-                run.deadline_micros.map(micros),
-            ])
-        })
+        .execute(
+            INSERT_RUN_SLOT,
+            INSERT_RUN,
+            &[
+                Param::Text(id.as_str()),
+                Param::Text(&run.workflow),
+                Param::Int(i64::from(run.version)),
+                Param::Text(&encoded.input),
+                Param::Text(run.status.as_str()),
+                Param::text(run.idempotency_key.as_deref()),
+                Param::text(run.request_id.as_deref()),
+                Param::text(encoded.actor.as_deref()),
+                Param::Text(origin_str(run.origin)),
+                Param::text(encoded.additional_data.as_deref()),
+                Param::text(encoded.output.as_deref()),
+                Param::text(run.error.as_deref()),
+                Param::Int(micros(run.created_at_micros)),
+                Param::Int(micros(run.updated_at_micros)),
+                Param::text(lease.map(|l| l.owner.as_str())),
+                Param::Int(i64::from(lease.is_some())),
+                Param::int(until),
+                Param::int(run.deadline_micros.map(micros)),
+            ],
+        )
         .map_err(refusable("record a new run"))?;
     if inserted == 0 {
         return Ok(Created::RunIdTaken);
@@ -194,7 +204,7 @@ pub(super) fn create_encoded(
 }
 
 pub(super) fn commit(
-    conn: &Connection,
+    conn: &Db,
     run_id: RunId,
     fence: u64,
     events: &[Event],
@@ -232,7 +242,7 @@ impl EncodedUpdate {
 /// write: a commit that does not end or park the run is its events' insert (a statement per
 /// [`EVENTS_PER_INSERT`] events); their `at` is the run's last change, as read.
 pub(super) fn commit_encoded(
-    conn: &Connection,
+    conn: &Db,
     run_id: RunId,
     fence: u64,
     events: &Encoded,
@@ -246,18 +256,19 @@ pub(super) fn commit_encoded(
     if let Some(update) = update {
         let keep_lease = update.status == StoredStatus::Running;
         let changed = conn
-            .prepare_cached(END_RUN)
-            .and_then(|mut update_run| {
-                update_run.execute(params![
-                    id,
-                    fence_sql,
-                    update.status.as_str(),
-                    update.output,
-                    update.error,
-                    now,
-                    keep_lease,
-                ])
-            })
+            .execute(
+                END_RUN_SLOT,
+                END_RUN,
+                &[
+                    Param::Text(id),
+                    Param::Int(fence_sql),
+                    Param::Text(update.status.as_str()),
+                    Param::text(update.output.as_deref()),
+                    Param::text(update.error.as_deref()),
+                    Param::Int(now),
+                    Param::Int(i64::from(keep_lease)),
+                ],
+            )
             .map_err(refusable("update a run"))?;
         if changed == 0 {
             return Err(refused(conn, run_id, fence));
@@ -276,16 +287,13 @@ pub(super) fn commit_encoded(
     }
     for (i, from) in (0..events.len()).step_by(EVENTS_PER_INSERT).enumerate() {
         let count = EVENTS_PER_INSERT.min(events.len() - from);
-        let chunk: SmallVec<[(u32, &str); 4]> = events.events(from, count).collect();
-        let mut values: SmallVec<[&dyn rusqlite::ToSql; 11]> = SmallVec::new();
-        values.extend([&id as &dyn rusqlite::ToSql, &fence_sql, &now]);
-        for (seq, body) in &chunk {
-            values.push(seq);
-            values.push(body);
+        let mut values: SmallVec<[Param<'_>; 11]> = SmallVec::new();
+        values.extend([Param::Text(id), Param::Int(fence_sql), Param::Int(now)]);
+        for (seq, body) in events.events(from, count) {
+            values.extend([Param::Int(i64::from(seq)), Param::Text(body)]);
         }
         let inserted = conn
-            .prepare_cached(&FENCED_EVENTS[count - 1])
-            .and_then(|mut insert| insert.execute(values.as_slice()))
+            .execute(EVENTS_SLOT + count - 1, &FENCED_EVENTS[count - 1], &values)
             .map_err(refusable("append an event"))?;
         // The fence holds for all or none: the first statement tells.
         if i == 0 && inserted == 0 {
@@ -303,13 +311,13 @@ pub(super) fn commit_later(
     fence: u64,
     events: &[Event],
     update: Option<&RunUpdate>,
-) -> impl Fn(&Connection) -> Result<(), StoreError> + Send + 'static {
+) -> impl Fn(&Db) -> Result<(), StoreError> + Send + 'static {
     let update = update.map(EncodedUpdate::of);
     let events = Encoded::of(run_id, events).map_err(|err| match err {
         StoreError::Corrupt { message, .. } => message,
         other => other.to_string(),
     });
-    move |conn: &Connection| {
+    move |conn: &Db| {
         let events = events.as_ref().map_err(|message| StoreError::Corrupt {
             run_id: run_id.to_string(),
             message: message.clone(),
