@@ -16,8 +16,10 @@ use std::ptr::NonNull;
 
 use rusqlite::{Connection, ffi};
 
+use crate::types::RunId;
+
 /// How many statements [`Db::execute`] keeps (its slots).
-pub(super) const KEPT: usize = 18;
+pub(super) const KEPT: usize = 35;
 
 /// A store's connection and its prepared `BEGIN IMMEDIATE` and `COMMIT`, and the statements
 /// [`Db::execute`] keeps.
@@ -25,6 +27,9 @@ pub(super) struct Db {
     // Dropped first: finalized before the connection closes.
     fixed: Option<Fixed>,
     kept: Kept,
+    /// The key (`runs.id`) of the run last created on this connection: a hint, checked by
+    /// every statement that uses it (with the run's id), as the row may be gone since.
+    run_key: Cell<Option<(RunId, i64)>>,
     conn: Connection,
 }
 
@@ -89,8 +94,28 @@ impl Db {
         Db {
             fixed,
             kept: Kept(std::array::from_fn(|_| Cell::new(None))),
+            run_key: Cell::new(None),
             conn,
         }
+    }
+
+    /// Notes `key` as run `run_id`'s key ([`Db::run_key`]).
+    pub(super) fn set_run_key(&self, run_id: RunId, key: i64) {
+        self.run_key.set(Some((run_id, key)));
+    }
+
+    /// Run `run_id`'s key, if it is the one this connection last created or looked up: a
+    /// hint (the row may have gone, and its key to another run, since), for statements that
+    /// check the run's id too. [`Db::forget_run_key`] once it missed.
+    pub(super) fn run_key(&self, run_id: RunId) -> Option<i64> {
+        self.run_key
+            .get()
+            .and_then(|(id, key)| (id == run_id).then_some(key))
+    }
+
+    /// Forgets the run key noted.
+    pub(super) fn forget_run_key(&self) {
+        self.run_key.set(None);
     }
 
     /// Runs `sql` (a statement that returns no rows), kept prepared in `slot` (below

@@ -49,37 +49,60 @@ pub(super) const END_RUN: &str =
         lease_until = CASE WHEN ?7 THEN lease_until END
      WHERE run_id = ?1 AND fence = ?2";
 
+/// [`END_RUN`], the run found by its key (`?8`), its id still checked.
+pub(super) const END_RUN_BY_KEY: &str =
+    "UPDATE runs SET status = ?3, output = ?4, error = ?5, updated_at = ?6,
+        owner = CASE WHEN ?7 THEN owner END,
+        lease_until = CASE WHEN ?7 THEN lease_until END
+     WHERE id = ?8 AND run_id = ?1 AND fence = ?2";
+
 /// The most events one statement of [`FENCED_EVENTS`] inserts.
 const EVENTS_PER_INSERT: usize = 16;
 
 /// The slots of the statements kept prepared in [`Db`] ([`Db::execute`]): a run's insert, its
-/// end, and its events' inserts (of 1 to [`EVENTS_PER_INSERT`] events).
+/// end, and its events' inserts (of 1 to [`EVENTS_PER_INSERT`] events), each by the run's id
+/// and by its key.
 const INSERT_RUN_SLOT: usize = 0;
 const END_RUN_SLOT: usize = 1;
 const EVENTS_SLOT: usize = 2;
-const _: () = assert!(EVENTS_SLOT + EVENTS_PER_INSERT == KEPT);
+const END_RUN_BY_KEY_SLOT: usize = EVENTS_SLOT + EVENTS_PER_INSERT;
+const EVENTS_BY_KEY_SLOT: usize = END_RUN_BY_KEY_SLOT + 1;
+const _: () = assert!(EVENTS_BY_KEY_SLOT + EVENTS_PER_INSERT == KEPT);
 
 /// A commit's events, `n` of them in one statement (the `n - 1`th), under the run's fence:
 /// `?1` the run id, `?2` the fence, `?3` when they are written, then each event's sequence
 /// number and JSON. Each is keyed by the run's key and its sequence number. It inserts
 /// nothing when the fence is not the run's: a step's commit is this one statement.
 pub(super) static FENCED_EVENTS: std::sync::LazyLock<Vec<String>> =
-    std::sync::LazyLock::new(|| {
-        (1..=EVENTS_PER_INSERT)
-            .map(|n| {
-                let rows: Vec<String> = (0..n)
-                    .map(|i| format!("(?{}, ?{})", 4 + 2 * i, 5 + 2 * i))
-                    .collect();
-                format!(
-                    "INSERT OR REPLACE INTO events (id, at, event)
-                     SELECT (runs.id << 32) | v.column1, ?3, v.column2
-                     FROM runs, (VALUES {}) AS v
-                     WHERE runs.run_id = ?1 AND runs.fence = ?2",
-                    rows.join(", ")
-                )
-            })
-            .collect()
-    });
+    std::sync::LazyLock::new(|| fenced_events(false));
+
+/// [`FENCED_EVENTS`], the run found by its key (the last parameter, after the events) rather
+/// than by its id (which it still checks: a key the connection noted may be another run's
+/// now): one index lookup fewer.
+pub(super) static FENCED_EVENTS_BY_KEY: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| fenced_events(true));
+
+fn fenced_events(by_key: bool) -> Vec<String> {
+    (1..=EVENTS_PER_INSERT)
+        .map(|n| {
+            let rows: Vec<String> = (0..n)
+                .map(|i| format!("(?{}, ?{})", 4 + 2 * i, 5 + 2 * i))
+                .collect();
+            let key = if by_key {
+                format!("runs.id = ?{} AND ", 4 + 2 * n)
+            } else {
+                String::new()
+            };
+            format!(
+                "INSERT OR REPLACE INTO events (id, at, event)
+                 SELECT (runs.id << 32) | v.column1, ?3, v.column2
+                 FROM runs, (VALUES {}) AS v
+                 WHERE {key}runs.run_id = ?1 AND runs.fence = ?2",
+                rows.join(", ")
+            )
+        })
+        .collect()
+}
 
 /// One journal event, keyed `run key << 32 | seq`, with when it was written.
 pub(super) const INSERT_EVENT: &str =
@@ -198,6 +221,7 @@ pub(super) fn create_encoded(
     }
     // Its events are keyed `key << 32 | seq`: a larger key cannot be.
     let key = conn.last_insert_rowid();
+    conn.set_run_key(run.run_id, key);
     if key > MAX_RUN_KEY {
         return Err(StoreError::Refused {
             context: "record a new run".into(),
@@ -259,24 +283,34 @@ pub(super) fn commit_encoded(
     let fence_sql = micros(fence);
     let id = RunIdText::of(run_id);
     let id = id.as_str();
+    // The run's key, if the connection noted it: its row found without the run id's index.
+    let key = conn.run_key(run_id);
     // The fence first: a refused write records nothing.
     if let Some(update) = update {
         let keep_lease = update.status == StoredStatus::Running;
-        let changed = conn
-            .execute(
-                END_RUN_SLOT,
-                END_RUN,
-                &[
-                    Param::Text(id),
-                    Param::Int(fence_sql),
-                    Param::Text(update.status.as_str()),
-                    Param::text(update.output.as_deref()),
-                    Param::text(update.error.as_deref()),
-                    Param::Int(now),
-                    Param::Int(i64::from(keep_lease)),
-                ],
-            )
-            .map_err(refusable("update a run"))?;
+        let values = [
+            Param::Text(id),
+            Param::Int(fence_sql),
+            Param::Text(update.status.as_str()),
+            Param::text(update.output.as_deref()),
+            Param::text(update.error.as_deref()),
+            Param::Int(now),
+            Param::Int(i64::from(keep_lease)),
+            Param::int(key),
+        ];
+        let changed = match key {
+            Some(_) => conn.execute(END_RUN_BY_KEY_SLOT, END_RUN_BY_KEY, &values),
+            None => Ok(0),
+        }
+        .and_then(|changed| {
+            if changed > 0 {
+                return Ok(changed);
+            }
+            // No key noted, or not this run's row (any more): by the run's id.
+            conn.forget_run_key();
+            conn.execute(END_RUN_SLOT, END_RUN, &values[..7])
+        })
+        .map_err(refusable("update a run"))?;
         if changed == 0 {
             return Err(refused(conn, run_id, fence));
         }
@@ -294,14 +328,35 @@ pub(super) fn commit_encoded(
     }
     for (i, from) in (0..events.len()).step_by(EVENTS_PER_INSERT).enumerate() {
         let count = EVENTS_PER_INSERT.min(events.len() - from);
-        let mut values: SmallVec<[Param<'_>; 11]> = SmallVec::new();
+        let mut values: SmallVec<[Param<'_>; 12]> = SmallVec::new();
         values.extend([Param::Text(id), Param::Int(fence_sql), Param::Int(now)]);
         for (seq, body) in events.events(from, count) {
             values.extend([Param::Int(i64::from(seq)), Param::Text(body)]);
         }
-        let inserted = conn
-            .execute(EVENTS_SLOT + count - 1, &FENCED_EVENTS[count - 1], &values)
-            .map_err(refusable("append an event"))?;
+        let by_id = values.len();
+        let key = conn.run_key(run_id);
+        values.push(Param::int(key));
+        let inserted = match key {
+            Some(_) => conn.execute(
+                EVENTS_BY_KEY_SLOT + count - 1,
+                &FENCED_EVENTS_BY_KEY[count - 1],
+                &values,
+            ),
+            None => Ok(0),
+        }
+        .and_then(|inserted| {
+            if inserted > 0 {
+                return Ok(inserted);
+            }
+            // No key noted, or not this run's row (any more): by the run's id.
+            conn.forget_run_key();
+            conn.execute(
+                EVENTS_SLOT + count - 1,
+                &FENCED_EVENTS[count - 1],
+                &values[..by_id],
+            )
+        })
+        .map_err(refusable("append an event"))?;
         // The fence holds for all or none: the first statement tells.
         if i == 0 && inserted == 0 {
             return Err(refused(conn, run_id, fence));
