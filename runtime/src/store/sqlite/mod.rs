@@ -30,6 +30,7 @@ mod queries;
 mod read;
 mod schedules;
 mod schema;
+mod sql;
 mod stats;
 mod transaction;
 mod waiting;
