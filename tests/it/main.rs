@@ -166,3 +166,9 @@ mod run_span;
 // Performance (issue 20, fifth pass): a SQLite commit is in the files when it returns; a
 // dropped store closes its connections (its statements kept prepared are finalized).
 mod sqlite_wal_frames;
+// Performance (issue 20, sixth pass): a new SQLite store's pages are 2 KiB; an older store
+// keeps its own.
+mod sqlite_page_size;
+// Performance (issue 20, sixth pass): a SQLite connection finds the run it created by its key,
+// a hint checked against the run's id.
+mod sqlite_run_key;

@@ -21,12 +21,23 @@ fn size(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
-/// The pages in the write-ahead log of the database at `db` (4 KiB pages, each frame with its
+/// The page size of the database at `db`, from its file's header (bytes 16-17, big-endian;
+/// 1 for 65,536).
+fn page_size(db: &Path) -> u64 {
+    let mut header = [0; 18];
+    std::io::Read::read_exact(&mut std::fs::File::open(db).unwrap(), &mut header).unwrap();
+    match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        size => u64::from(size),
+    }
+}
+
+/// The pages in the write-ahead log of the database at `db` (each frame a page with its
 /// 24-byte header, after the log's 32-byte header).
 fn wal_pages(db: &Path) -> u64 {
     let mut wal = db.as_os_str().to_owned();
     wal.push("-wal");
-    size(Path::new(&wal)).saturating_sub(32) / (4096 + 24)
+    size(Path::new(&wal)).saturating_sub(32) / (page_size(db) + 24)
 }
 
 /// One journal event of about `bytes` bytes.
@@ -85,8 +96,8 @@ async fn the_log_reaches_the_database_file_without_another_commit() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// 7,000 commits of five pages each (35,000 pages), each at once after the other: the log never
-/// holds much more than 16,000 pages (twice 32 MiB: from 8,000, a commit checkpoints what the
+/// 7,000 commits of 16 KB each (35,000 pages of 4 KiB, 63,000 of 2 KiB), each at once after the
+/// other: the log never holds much more than 16,000 pages (from 8,000, a commit checkpoints what the
 /// checkpoint thread left, from 16,000 it waits for the thread to end first, and the next
 /// commit starts the log again), and every event is there.
 #[tokio::test]

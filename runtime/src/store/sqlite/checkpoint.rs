@@ -36,7 +36,7 @@ use crate::types::lock;
 pub(super) const BACKGROUND: i32 = 1000;
 
 /// The log's size in pages from which a commit checkpoints itself, so that the log starts
-/// again: 32 MiB of 4 KiB pages. The commit waits for the checkpoint's two syncs: one commit
+/// again: 16 MiB of a new store's 2 KiB pages (32 MiB of an older store's 4 KiB). The commit waits for the checkpoint's two syncs: one commit
 /// in every 8,000 pages written. (A smaller log costs less CPU in the kernel, 2,000 pages
 /// 10-15 µs less a sequential W5 run, but makes four times as many commits wait for the
 /// disk: on a disk busy with other writes, up to 50 µs more a run.)

@@ -30,6 +30,7 @@ mod queries;
 mod read;
 mod schedules;
 mod schema;
+mod sql;
 mod stats;
 mod transaction;
 mod waiting;
@@ -53,6 +54,7 @@ use tokio::sync::Mutex;
 use rusqlite::Connection;
 
 use self::errors::{refusable, unavailable};
+use self::fixed::Db;
 use self::queries::{claim, claim_next, commit, create, prune, release, renew};
 use self::writer::{Request, writer};
 use super::{
@@ -323,9 +325,7 @@ impl Store for SqliteStore {
                 let encoded = queries::RunJson::of(run);
                 let run = run.clone();
                 let lease = lease.cloned();
-                move |conn: &Connection| {
-                    queries::create_encoded(conn, &run, &encoded, lease.as_ref())
-                }
+                move |conn: &Db| queries::create_encoded(conn, &run, &encoded, lease.as_ref())
             },
         );
         Box::pin(async move {
@@ -374,7 +374,7 @@ impl Store for SqliteStore {
             |conn| claim(conn, run_id, lease),
             || {
                 let lease = lease.clone();
-                move |conn: &Connection| claim(conn, run_id, &lease)
+                move |conn: &Db| claim(conn, run_id, &lease)
             },
         )
     }
@@ -393,7 +393,7 @@ impl Store for SqliteStore {
                 let lease = lease.clone();
                 let workflows = workflows.to_vec();
                 let skip = skip.to_vec();
-                move |conn: &Connection| claim_next(conn, &lease, &workflows, &skip, limit)
+                move |conn: &Db| claim_next(conn, &lease, &workflows, &skip, limit)
             },
         )
     }
@@ -409,7 +409,7 @@ impl Store for SqliteStore {
             || {
                 let lease = lease.clone();
                 let runs = runs.to_vec();
-                move |conn: &Connection| renew(conn, &lease, &runs)
+                move |conn: &Db| renew(conn, &lease, &runs)
             },
         )
     }
@@ -418,7 +418,7 @@ impl Store for SqliteStore {
         let written = self.write(
             "release a run",
             |conn| release(conn, run_id, fence),
-            || move |conn: &Connection| release(conn, run_id, fence),
+            || move |conn: &Db| release(conn, run_id, fence),
         );
         Box::pin(async move {
             written.await?;
@@ -440,7 +440,7 @@ impl Store for SqliteStore {
         self.write(
             "quarantine unreadable runs",
             |conn| read::pending(conn, true),
-            || move |conn: &Connection| read::pending(conn, true),
+            || move |conn: &Db| read::pending(conn, true),
         )
     }
 
@@ -462,7 +462,7 @@ impl Store for SqliteStore {
         self.write(
             "prune ended runs",
             |conn| prune(conn, ended_before_micros, limit),
-            || move |conn: &Connection| prune(conn, ended_before_micros, limit),
+            || move |conn: &Db| prune(conn, ended_before_micros, limit),
         )
     }
 
@@ -479,7 +479,7 @@ impl Store for SqliteStore {
             || {
                 let events = events.to_vec();
                 let suspension = suspension.clone();
-                move |conn: &Connection| waiting::suspend(conn, run_id, fence, &events, &suspension)
+                move |conn: &Db| waiting::suspend(conn, run_id, fence, &events, &suspension)
             },
         )
     }
@@ -496,7 +496,7 @@ impl Store for SqliteStore {
             || {
                 let workflow = workflow.to_owned();
                 let message = message.clone();
-                move |conn: &Connection| waiting::deliver(conn, run_id, &workflow, &message)
+                move |conn: &Db| waiting::deliver(conn, run_id, &workflow, &message)
             },
         );
         Box::pin(async move {
@@ -519,7 +519,7 @@ impl Store for SqliteStore {
             |conn| waiting::message(conn, run_id, event, index),
             || {
                 let event = event.to_owned();
-                move |conn: &Connection| waiting::message(conn, run_id, &event, index)
+                move |conn: &Db| waiting::message(conn, run_id, &event, index)
             },
         )
     }
@@ -534,7 +534,7 @@ impl Store for SqliteStore {
             |conn| waiting::cancel(conn, run_id, request),
             || {
                 let request = request.clone();
-                move |conn: &Connection| waiting::cancel(conn, run_id, &request)
+                move |conn: &Db| waiting::cancel(conn, run_id, &request)
             },
         );
         Box::pin(async move {
@@ -555,7 +555,7 @@ impl Store for SqliteStore {
             |conn| waiting::cancel_requests(conn, runs),
             || {
                 let runs = runs.to_vec();
-                move |conn: &Connection| waiting::cancel_requests(conn, &runs)
+                move |conn: &Db| waiting::cancel_requests(conn, &runs)
             },
         )
     }

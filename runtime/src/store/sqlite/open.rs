@@ -14,6 +14,15 @@ use crate::store::StoreError;
 /// The statements a connection keeps prepared: more than the store has.
 const STATEMENT_CACHE: usize = 64;
 
+/// The page size of a database the store creates (SQLite's default is 4096). Each commit
+/// writes its changed pages to the write-ahead log whole, with a checksum of each: a
+/// sequential W5 run changes 16.8 pages of 4 KiB (69 KB written, each frame spanning two of
+/// the kernel's pages), or 19.5 pages of 2 KiB (40 KB), for 20% less system time. (1 KiB
+/// pages write less again, 24.6 pages, 26 KB, but their deeper b-trees cost more CPU where
+/// commits are grouped.) A database's page size is fixed when its first page is written: a
+/// store created before keeps its own, and any SQLite reads either.
+pub(super) const PAGE_SIZE: u32 = 2048;
+
 /// The connection of a store opened for writing: the database is created if need be, checked
 /// and migrated (one write lock for both), and only then put in WAL mode, so that another
 /// application's database is refused before anything is written to it.
@@ -27,6 +36,11 @@ pub(super) fn read_write(
         .map_err(unavailable("configure the database"))?;
     // Every statement the store writes with stays prepared (rusqlite keeps 16 by default).
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // Nothing written: for a new (empty) file, the size its pages will have; for a database
+    // that has pages, nothing (a page size changes only in a VACUUM, which the store never
+    // runs).
+    conn.execute_batch(&format!("PRAGMA page_size = {PAGE_SIZE};"))
+        .map_err(unavailable("configure the database"))?;
     migrate(&mut conn)?;
     let synchronous = match durability {
         Durability::Normal => "NORMAL",

@@ -7,11 +7,11 @@ use rusqlite::Connection;
 
 use super::by_key::BY_KEY;
 use super::page::page_sql;
-use super::queries::{
-    DELETE_EVENTS, END_RUN, FENCE, FENCED_EVENTS, FREE_RUNS, INSERT_EVENT, INSERT_RUN, KEY_LOOKUP,
-    prune_select,
-};
 use super::read::{EVENTS, RUN};
+use super::sql::{
+    DELETE_EVENTS, END_RUN, END_RUN_BY_KEY, FENCE, FENCED_EVENTS, FENCED_EVENTS_BY_KEY, FREE_RUNS,
+    INSERT_EVENT, INSERT_RUN, KEY_LOOKUP, prune_select,
+};
 use crate::store::{RunCursor, RunFilter, StoredStatus};
 
 fn migrated() -> Connection {
@@ -66,6 +66,9 @@ fn a_runs_writes_build_no_temporary_table() {
         INSERT_EVENT,
         events[0],
         events[1],
+        END_RUN_BY_KEY,
+        &FENCED_EVENTS_BY_KEY[0],
+        &FENCED_EVENTS_BY_KEY[15],
     ] {
         let ops = opcodes(&conn, sql);
         assert!(
@@ -95,6 +98,22 @@ fn a_commit_reads_the_run_by_its_id_and_writes_by_its_key() {
         )
         .unwrap();
     assert_eq!(indexes, 0, "the events table has an index");
+}
+
+/// The same statements by the run's key (the key a connection noted): the run's row found by
+/// its rowid, not on the run id's index.
+#[test]
+fn a_commit_by_the_runs_key_reads_the_run_by_its_rowid() {
+    let conn = migrated();
+    for sql in [
+        END_RUN_BY_KEY,
+        &FENCED_EVENTS_BY_KEY[0],
+        &FENCED_EVENTS_BY_KEY[15],
+    ] {
+        let plan = plan(&conn, sql, &[]);
+        assert_uses(&plan, "SEARCH runs USING INTEGER PRIMARY KEY (rowid=?)");
+        assert!(!plan.contains("sqlite_autoindex_runs_1"), "{plan}");
+    }
 }
 
 /// A run's record (its last change among its events) and its journal: ranges of the events'

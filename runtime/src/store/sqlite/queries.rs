@@ -5,8 +5,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 use smallvec::SmallVec;
 
 use super::encoded::{Encoded, RunIdText};
+use super::fixed::{Db, Param};
 use super::read::{claim_key, load, load_readable, load_record, park};
 use super::schema::MAX_RUN_KEY;
+use super::sql::{
+    DELETE_EVENTS, END_RUN, END_RUN_BY_KEY, END_RUN_BY_KEY_SLOT, END_RUN_SLOT, EVENTS_BY_KEY_SLOT,
+    EVENTS_PER_INSERT, EVENTS_SLOT, FENCE, FENCED_EVENTS, FENCED_EVENTS_BY_KEY, FREE_RUNS,
+    INSERT_EVENT, INSERT_RUN, INSERT_RUN_SLOT, KEY_LOOKUP, event_key, prune_select,
+};
 use super::{refusable, unavailable};
 use crate::journal::Event;
 use crate::store::row::{self, micros, origin_str, parse_run_id};
@@ -15,84 +21,6 @@ use crate::store::{
     Unreadable,
 };
 use crate::types::{RunId, now_micros};
-
-/// The run holding an idempotency key (`create`), on the key's partial index.
-pub(super) const KEY_LOOKUP: &str = "SELECT run_id FROM runs WHERE idempotency_key = ?1";
-
-/// The runs free to claim, oldest first (`claim_next`). A lease whose expiry cannot be read
-/// counts as lapsed: the run is not stuck forever.
-pub(super) const FREE_RUNS: &str = "SELECT rowid, run_id, workflow, version, fence FROM runs
-     WHERE (status = 'running' OR (status = 'waiting' AND wake_at <= ?1))
-        AND (owner IS NULL OR typeof(lease_until) <> 'integer' OR lease_until <= ?1)
-     ORDER BY created_at, run_id";
-
-/// A pruned run's journal, by its key (`prune`).
-pub(super) const DELETE_EVENTS: &str =
-    "DELETE FROM events WHERE id BETWEEN ?1 << 32 AND (?1 << 32) | 4294967295";
-
-/// A new run (`create`).
-pub(super) const INSERT_RUN: &str = "INSERT INTO runs (run_id, workflow, version, input, status,
-        idempotency_key, request_id, actor, origin, additional_data, output, error, created_at,
-        updated_at, owner, fence, lease_until, deadline)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
-     ON CONFLICT (run_id) DO NOTHING";
-
-/// The check of a commit with neither events nor a new status: the run's fence (the
-/// generation of its lease) is the writer's.
-pub(super) const FENCE: &str = "SELECT 1 FROM runs WHERE run_id = ?1 AND fence = ?2";
-
-/// A commit with the run's new status (its end, a park), under its fence.
-pub(super) const END_RUN: &str =
-    "UPDATE runs SET status = ?3, output = ?4, error = ?5, updated_at = ?6,
-        owner = CASE WHEN ?7 THEN owner END,
-        lease_until = CASE WHEN ?7 THEN lease_until END
-     WHERE run_id = ?1 AND fence = ?2";
-
-/// The most events one statement of [`FENCED_EVENTS`] inserts.
-const EVENTS_PER_INSERT: usize = 16;
-
-/// A commit's events, `n` of them in one statement (the `n - 1`th), under the run's fence:
-/// `?1` the run id, `?2` the fence, `?3` when they are written, then each event's sequence
-/// number and JSON. Each is keyed by the run's key and its sequence number. It inserts
-/// nothing when the fence is not the run's: a step's commit is this one statement.
-pub(super) static FENCED_EVENTS: std::sync::LazyLock<Vec<String>> =
-    std::sync::LazyLock::new(|| {
-        (1..=EVENTS_PER_INSERT)
-            .map(|n| {
-                let rows: Vec<String> = (0..n)
-                    .map(|i| format!("(?{}, ?{})", 4 + 2 * i, 5 + 2 * i))
-                    .collect();
-                format!(
-                    "INSERT OR REPLACE INTO events (id, at, event)
-                     SELECT (runs.id << 32) | v.column1, ?3, v.column2
-                     FROM runs, (VALUES {}) AS v
-                     WHERE runs.run_id = ?1 AND runs.fence = ?2",
-                    rows.join(", ")
-                )
-            })
-            .collect()
-    });
-
-/// One journal event, keyed `run key << 32 | seq`, with when it was written.
-pub(super) const INSERT_EVENT: &str =
-    "INSERT OR REPLACE INTO events (id, at, event) VALUES (?1, ?2, ?3)";
-
-/// The key of event `seq` of the run whose key is `key`.
-pub(super) fn event_key(key: i64, seq: u32) -> i64 {
-    (key << 32) | i64::from(seq)
-}
-
-/// The ended runs to prune, oldest first, on the ended runs' index (its condition word for
-/// word).
-pub(super) fn prune_select() -> String {
-    format!(
-        "SELECT id FROM runs
-         WHERE {} AND updated_at < ?1
-         ORDER BY updated_at, run_id
-         LIMIT ?2",
-        super::schema::ended()
-    )
-}
 
 /// A new run's JSON columns, encoded: a create that waits for the writer thread is encoded on
 /// its caller's thread (the writer, which every grouped write passes through, only writes).
@@ -103,11 +31,18 @@ pub(super) struct RunJson {
     output: Option<String>,
 }
 
+/// `value`'s JSON, written into a byte buffer (`Value`'s `Display`, which `to_string` uses,
+/// writes through a formatter: about twice the instructions).
+fn json_text(value: &serde_json::Value) -> String {
+    // A `Value` always serializes (its map keys are strings).
+    serde_json::to_string(value).unwrap_or_default()
+}
+
 impl RunJson {
     pub(super) fn of(run: &RunRecord) -> Self {
-        let json = |v: &Option<serde_json::Value>| v.as_ref().map(serde_json::Value::to_string);
+        let json = |v: &Option<serde_json::Value>| v.as_ref().map(json_text);
         RunJson {
-            input: run.input.to_string(),
+            input: json_text(&run.input),
             actor: run
                 .actor
                 .as_ref()
@@ -119,7 +54,7 @@ impl RunJson {
 }
 
 pub(super) fn create(
-    conn: &Connection,
+    conn: &Db,
     run: &RunRecord,
     lease: Option<&Lease>,
 ) -> Result<Created, StoreError> {
@@ -128,7 +63,7 @@ pub(super) fn create(
 
 /// [`create`], with the run's JSON columns [`RunJson::of`] it.
 pub(super) fn create_encoded(
-    conn: &Connection,
+    conn: &Db,
     run: &RunRecord,
     encoded: &RunJson,
     lease: Option<&Lease>,
@@ -151,36 +86,39 @@ pub(super) fn create_encoded(
     let until = lease.map(|l| micros(now_micros().saturating_add(l.micros())));
     // The key is free (this transaction holds the write lock): a conflict can only be the
     // run id's, and it leaves the existing run as it was.
+    let id = RunIdText::of(run.run_id);
     let inserted = conn
-        .prepare_cached(INSERT_RUN)
-        .and_then(|mut insert| {
-            insert.execute(params![
-                run.run_id.to_string(),
-                run.workflow,
-                run.version,
-                encoded.input,
-                run.status.as_str(),
-                run.idempotency_key,
-                run.request_id,
-                encoded.actor,
-                origin_str(run.origin),
-                encoded.additional_data,
-                encoded.output,
-                run.error,
-                micros(run.created_at_micros),
-                micros(run.updated_at_micros),
-                lease.map(|l| &l.owner),
-                i64::from(lease.is_some()),
-                until,
-                run.deadline_micros.map(micros),
-            ])
-        })
+        .execute(
+            INSERT_RUN_SLOT,
+            INSERT_RUN,
+            &[
+                Param::Text(id.as_str()),
+                Param::Text(&run.workflow),
+                Param::Int(i64::from(run.version)),
+                Param::Text(&encoded.input),
+                Param::Text(run.status.as_str()),
+                Param::text(run.idempotency_key.as_deref()),
+                Param::text(run.request_id.as_deref()),
+                Param::text(encoded.actor.as_deref()),
+                Param::Text(origin_str(run.origin)),
+                Param::text(encoded.additional_data.as_deref()),
+                Param::text(encoded.output.as_deref()),
+                Param::text(run.error.as_deref()),
+                Param::Int(micros(run.created_at_micros)),
+                Param::Int(micros(run.updated_at_micros)),
+                Param::text(lease.map(|l| l.owner.as_str())),
+                Param::Int(i64::from(lease.is_some())),
+                Param::int(until),
+                Param::int(run.deadline_micros.map(micros)),
+            ],
+        )
         .map_err(refusable("record a new run"))?;
     if inserted == 0 {
         return Ok(Created::RunIdTaken);
     }
     // Its events are keyed `key << 32 | seq`: a larger key cannot be.
     let key = conn.last_insert_rowid();
+    conn.set_run_key(run.run_id, key);
     if key > MAX_RUN_KEY {
         return Err(StoreError::Refused {
             context: "record a new run".into(),
@@ -194,7 +132,7 @@ pub(super) fn create_encoded(
 }
 
 pub(super) fn commit(
-    conn: &Connection,
+    conn: &Db,
     run_id: RunId,
     fence: u64,
     events: &[Event],
@@ -222,7 +160,7 @@ impl EncodedUpdate {
     fn of(update: &RunUpdate) -> Self {
         EncodedUpdate {
             status: update.status,
-            output: update.output.as_ref().map(serde_json::Value::to_string),
+            output: update.output.as_ref().map(json_text),
             error: update.error.clone(),
         }
     }
@@ -232,7 +170,7 @@ impl EncodedUpdate {
 /// write: a commit that does not end or park the run is its events' insert (a statement per
 /// [`EVENTS_PER_INSERT`] events); their `at` is the run's last change, as read.
 pub(super) fn commit_encoded(
-    conn: &Connection,
+    conn: &Db,
     run_id: RunId,
     fence: u64,
     events: &Encoded,
@@ -242,23 +180,34 @@ pub(super) fn commit_encoded(
     let fence_sql = micros(fence);
     let id = RunIdText::of(run_id);
     let id = id.as_str();
+    // The run's key, if the connection noted it: its row found without the run id's index.
+    let key = conn.run_key(run_id);
     // The fence first: a refused write records nothing.
     if let Some(update) = update {
         let keep_lease = update.status == StoredStatus::Running;
-        let changed = conn
-            .prepare_cached(END_RUN)
-            .and_then(|mut update_run| {
-                update_run.execute(params![
-                    id,
-                    fence_sql,
-                    update.status.as_str(),
-                    update.output,
-                    update.error,
-                    now,
-                    keep_lease,
-                ])
-            })
-            .map_err(refusable("update a run"))?;
+        let values = [
+            Param::Text(id),
+            Param::Int(fence_sql),
+            Param::Text(update.status.as_str()),
+            Param::text(update.output.as_deref()),
+            Param::text(update.error.as_deref()),
+            Param::Int(now),
+            Param::Int(i64::from(keep_lease)),
+            Param::int(key),
+        ];
+        let changed = match key {
+            Some(_) => conn.execute(END_RUN_BY_KEY_SLOT, END_RUN_BY_KEY, &values),
+            None => Ok(0),
+        }
+        .and_then(|changed| {
+            if changed > 0 {
+                return Ok(changed);
+            }
+            // No key noted, or not this run's row (any more): by the run's id.
+            conn.forget_run_key();
+            conn.execute(END_RUN_SLOT, END_RUN, &values[..7])
+        })
+        .map_err(refusable("update a run"))?;
         if changed == 0 {
             return Err(refused(conn, run_id, fence));
         }
@@ -276,17 +225,35 @@ pub(super) fn commit_encoded(
     }
     for (i, from) in (0..events.len()).step_by(EVENTS_PER_INSERT).enumerate() {
         let count = EVENTS_PER_INSERT.min(events.len() - from);
-        let chunk: SmallVec<[(u32, &str); 4]> = events.events(from, count).collect();
-        let mut values: SmallVec<[&dyn rusqlite::ToSql; 11]> = SmallVec::new();
-        values.extend([&id as &dyn rusqlite::ToSql, &fence_sql, &now]);
-        for (seq, body) in &chunk {
-            values.push(seq);
-            values.push(body);
+        let mut values: SmallVec<[Param<'_>; 12]> = SmallVec::new();
+        values.extend([Param::Text(id), Param::Int(fence_sql), Param::Int(now)]);
+        for (seq, body) in events.events(from, count) {
+            values.extend([Param::Int(i64::from(seq)), Param::Text(body)]);
         }
-        let inserted = conn
-            .prepare_cached(&FENCED_EVENTS[count - 1])
-            .and_then(|mut insert| insert.execute(values.as_slice()))
-            .map_err(refusable("append an event"))?;
+        let by_id = values.len();
+        let key = conn.run_key(run_id);
+        values.push(Param::int(key));
+        let inserted = match key {
+            Some(_) => conn.execute(
+                EVENTS_BY_KEY_SLOT + count - 1,
+                &FENCED_EVENTS_BY_KEY[count - 1],
+                &values,
+            ),
+            None => Ok(0),
+        }
+        .and_then(|inserted| {
+            if inserted > 0 {
+                return Ok(inserted);
+            }
+            // No key noted, or not this run's row (any more): by the run's id.
+            conn.forget_run_key();
+            conn.execute(
+                EVENTS_SLOT + count - 1,
+                &FENCED_EVENTS[count - 1],
+                &values[..by_id],
+            )
+        })
+        .map_err(refusable("append an event"))?;
         // The fence holds for all or none: the first statement tells.
         if i == 0 && inserted == 0 {
             return Err(refused(conn, run_id, fence));
@@ -303,13 +270,13 @@ pub(super) fn commit_later(
     fence: u64,
     events: &[Event],
     update: Option<&RunUpdate>,
-) -> impl Fn(&Connection) -> Result<(), StoreError> + Send + 'static {
+) -> impl Fn(&Db) -> Result<(), StoreError> + Send + 'static {
     let update = update.map(EncodedUpdate::of);
     let events = Encoded::of(run_id, events).map_err(|err| match err {
         StoreError::Corrupt { message, .. } => message,
         other => other.to_string(),
     });
-    move |conn: &Connection| {
+    move |conn: &Db| {
         let events = events.as_ref().map_err(|message| StoreError::Corrupt {
             run_id: run_id.to_string(),
             message: message.clone(),

@@ -17,7 +17,7 @@ impl KeepSchedules for SqliteStore {
             |conn| save(conn, schedule),
             || {
                 let schedule = schedule.clone();
-                move |conn: &Connection| save(conn, &schedule)
+                move |conn: &super::fixed::Db| save(conn, &schedule)
             },
         )
     }
@@ -44,7 +44,7 @@ impl KeepSchedules for SqliteStore {
             |conn| advance(conn, name, from, tick, run_id, now),
             || {
                 let name = name.to_owned();
-                move |conn: &Connection| advance(conn, &name, from, tick, run_id, now)
+                move |conn: &super::fixed::Db| advance(conn, &name, from, tick, run_id, now)
             },
         )
     }
@@ -55,7 +55,7 @@ impl KeepSchedules for SqliteStore {
             |conn| started(conn, name, run_id),
             || {
                 let name = name.to_owned();
-                move |conn: &Connection| started(conn, &name, run_id)
+                move |conn: &super::fixed::Db| started(conn, &name, run_id)
             },
         )
     }
@@ -66,7 +66,7 @@ impl KeepSchedules for SqliteStore {
             |conn| remove(conn, name),
             || {
                 let name = name.to_owned();
-                move |conn: &Connection| remove(conn, &name)
+                move |conn: &super::fixed::Db| remove(conn, &name)
             },
         )
     }

@@ -49,7 +49,7 @@ pub(super) enum Request {
 /// write fails is rolled back and applied again, each write in a savepoint.
 pub(super) trait Write: Send {
     /// Applies the write (in a savepoint of its own if `savepoint`); whether it succeeded.
-    fn apply(&mut self, conn: &Connection, savepoint: bool) -> bool;
+    fn apply(&mut self, conn: &Db, savepoint: bool) -> bool;
     fn answer(self: Box<Self>, failed: Option<&StoreError>);
 }
 
@@ -62,9 +62,9 @@ struct WriteOp<T, F> {
 impl<T, F> Write for WriteOp<T, F>
 where
     T: Send,
-    F: Fn(&Connection) -> Result<T, StoreError> + Send,
+    F: Fn(&Db) -> Result<T, StoreError> + Send,
 {
-    fn apply(&mut self, conn: &Connection, savepoint: bool) -> bool {
+    fn apply(&mut self, conn: &Db, savepoint: bool) -> bool {
         let result = if savepoint {
             in_savepoint(conn, &self.write)
         } else {
@@ -87,8 +87,8 @@ where
 
 /// Runs `write` so that, if it fails, nothing it wrote stays in the group's transaction.
 fn in_savepoint<T>(
-    conn: &Connection,
-    write: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    conn: &Db,
+    write: impl FnOnce(&Db) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     run(conn, "SAVEPOINT hookflow_write").map_err(unavailable("begin a savepoint"))?;
     let result = write(conn);
@@ -108,7 +108,7 @@ fn in_savepoint<T>(
 pub(super) fn in_transaction<T>(
     conn: &Db,
     checkpoints: Option<&Checkpoints>,
-    write: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    write: impl FnOnce(&Db) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     conn.begin().map_err(unavailable("begin a transaction"))?;
     let result = write(conn).and_then(|value| {
@@ -142,12 +142,12 @@ impl SqliteStore {
     pub(super) fn write<T, F>(
         &self,
         what: &'static str,
-        now: impl FnOnce(&Connection) -> Result<T, StoreError>,
+        now: impl FnOnce(&Db) -> Result<T, StoreError>,
         later: impl FnOnce() -> F,
     ) -> BoxFuture<'static, Result<T, StoreError>>
     where
         T: Send + 'static,
-        F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&Db) -> Result<T, StoreError> + Send + 'static,
     {
         self.written_here(what, now)
             .unwrap_or_else(|| self.to_writer(later()))
@@ -161,7 +161,7 @@ impl SqliteStore {
     ) -> BoxFuture<'static, Result<T, StoreError>>
     where
         T: Send + 'static,
-        F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&Db) -> Result<T, StoreError> + Send + 'static,
     {
         self.written_here(what, &write)
             .unwrap_or_else(|| self.to_writer(write))
@@ -173,7 +173,7 @@ impl SqliteStore {
     fn written_here<T: Send + 'static>(
         &self,
         what: &'static str,
-        now: impl FnOnce(&Connection) -> Result<T, StoreError>,
+        now: impl FnOnce(&Db) -> Result<T, StoreError>,
     ) -> Option<BoxFuture<'static, Result<T, StoreError>>> {
         if self.read_only {
             return Some(refused(what));
@@ -198,7 +198,7 @@ impl SqliteStore {
     fn to_writer<T, F>(&self, write: F) -> BoxFuture<'static, Result<T, StoreError>>
     where
         T: Send + 'static,
-        F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&Db) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, response) = oneshot::channel();
         let request = Request::Write(Box::new(WriteOp {
