@@ -98,7 +98,13 @@ pub(crate) fn check_size(
     max_bytes: usize,
     what: impl FnOnce() -> String,
 ) -> Result<(), RecordError> {
-    // Cheap when far below: every value takes at least as many bytes as its scalars' text.
+    // Most values are far below the bound: an upper bound of their size, taken without
+    // writing them, settles it. Only a value whose bound passes the limit is written out
+    // and counted (stopping once past it).
+    let mut bound = 0;
+    if size_bound_within(json, &mut bound, max_bytes, 0) {
+        return Ok(());
+    }
     let mut counter = Counter {
         bytes: 0,
         limit: max_bytes,
@@ -111,6 +117,71 @@ pub(crate) fn check_size(
         });
     }
     Ok(())
+}
+
+/// Adds to `total` an upper bound of `json`'s size as JSON text, without writing it: each
+/// string counted as if every byte were escaped (`\u00XX`: six bytes), each number at its
+/// length as written. Returns whether `total` is still at most `limit` (it stops adding once
+/// past it, and at a depth past any the callers let through).
+fn size_bound_within(json: &Value, total: &mut usize, limit: usize, depth: usize) -> bool {
+    if depth > MAX_DEPTH + 1 {
+        return false;
+    }
+    match json {
+        Value::Null | Value::Bool(_) => *total += 5,
+        Value::Number(n) => *total += number_bound(n),
+        Value::String(s) => *total = total.saturating_add(string_bound(s)),
+        Value::Array(items) => {
+            // Brackets and commas.
+            *total += 2 + items.len();
+            for item in items {
+                if !size_bound_within(item, total, limit, depth + 1) {
+                    return false;
+                }
+            }
+        }
+        Value::Object(map) => {
+            // Braces, commas and colons.
+            *total += 2 + 2 * map.len();
+            for (key, value) in map {
+                *total = total.saturating_add(string_bound(key));
+                if !size_bound_within(value, total, limit, depth + 1) {
+                    return false;
+                }
+            }
+        }
+    }
+    *total <= limit
+}
+
+/// The most bytes `n` takes as JSON: an integer's digits and one for a sign (`-0`, kept as
+/// written where numbers keep their text), another number's text as written.
+fn number_bound(n: &serde_json::Number) -> usize {
+    let digits = |u: u64| u.checked_ilog10().map_or(1, |log| log as usize + 1);
+    if let Some(u) = n.as_u64() {
+        digits(u) + 1
+    } else if let Some(i) = n.as_i64() {
+        digits(i.unsigned_abs()) + 1
+    } else {
+        let mut len = TextLen(0);
+        let _ = std::fmt::Write::write_fmt(&mut len, format_args!("{n}"));
+        len.0
+    }
+}
+
+/// The most bytes `s` takes as a JSON string: its quotes, and six bytes a byte.
+fn string_bound(s: &str) -> usize {
+    s.len().saturating_mul(6).saturating_add(2)
+}
+
+/// Counts the bytes of formatted text.
+struct TextLen(usize);
+
+impl std::fmt::Write for TextLen {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 += s.len();
+        Ok(())
+    }
 }
 
 /// Checks a value that is JSON already (additional data): its depth, without recursion, and
@@ -282,6 +353,70 @@ mod tests {
             "{err:?}"
         );
         assert!(err.to_string().contains("max_record_bytes"), "{err}");
+    }
+
+    #[test]
+    fn a_value_whose_escapes_pass_the_bound_is_refused() {
+        // 100 newlines are 100 bytes in memory and 202 as JSON ("\n" each, two quotes).
+        let newlines = "\n".repeat(100);
+        assert!(to_record(&newlines, 202, what).is_ok());
+        let err = to_record(&newlines, 201, what).unwrap_err();
+        assert!(
+            matches!(err, RecordError::TooLarge { limit: 201, .. }),
+            "{err:?}"
+        );
+        let controls = "\u{1}".repeat(100); // "\u0001" each: 602 bytes
+        assert!(to_record(&controls, 602, what).is_ok());
+        assert!(to_record(&controls, 601, what).is_err());
+    }
+
+    /// Values of every kind, nested, with strings that need escapes and numbers of every
+    /// width, from a fixed seed.
+    fn values(seed: u64, count: usize) -> Vec<Value> {
+        let mut state = seed;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            state >> 33
+        };
+        const PIECES: &[&str] = &[
+            "a", "\"", "\\", "\n", "\u{1}", "\u{7f}", "é", "💥", "/", " ",
+        ];
+        fn make(next: &mut dyn FnMut() -> u64, depth: usize) -> Value {
+            match next() % if depth > 4 { 6 } else { 8 } {
+                0 => Value::Null,
+                1 => Value::Bool(next() % 2 == 0),
+                2 => Value::from(next() << (next() % 31)),
+                3 => Value::from(-(next() as i64) * (next() % 1000) as i64),
+                4 => Value::from((next() as f64) / ((next() % 977) as f64 + 0.37) * 1e-7),
+                5 => Value::String(
+                    (0..next() % 12)
+                        .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                        .collect(),
+                ),
+                6 => Value::Array((0..next() % 5).map(|_| make(next, depth + 1)).collect()),
+                _ => Value::Object(
+                    (0..next() % 5)
+                        .map(|i| (format!("k{i}\n\"{}", next() % 10), make(next, depth + 1)))
+                        .collect(),
+                ),
+            }
+        }
+        (0..count).map(|_| make(&mut next, 0)).collect()
+    }
+
+    #[test]
+    fn the_size_bound_is_never_below_the_size_as_json() {
+        for value in values(20, 5000) {
+            let size = serde_json::to_string(&value).unwrap().len();
+            let mut bound = 0;
+            assert!(size_bound_within(&value, &mut bound, usize::MAX, 0));
+            assert!(bound >= size, "bound {bound} < {size} for {value}");
+            // Exactly at the size the value is accepted, one byte below it is refused.
+            assert!(check_size(&value, size, what).is_ok(), "{value}");
+            assert!(check_size(&value, size - 1, what).is_err(), "{value}");
+        }
     }
 
     #[test]
