@@ -386,7 +386,7 @@ mod tests {
         fn make(next: &mut dyn FnMut() -> u64, depth: usize) -> Value {
             match next() % if depth > 4 { 6 } else { 8 } {
                 0 => Value::Null,
-                1 => Value::Bool(next() % 2 == 0),
+                1 => Value::Bool(next().is_multiple_of(2)),
                 2 => Value::from(next() << (next() % 31)),
                 3 => Value::from(-(next() as i64) * (next() % 1000) as i64),
                 4 => Value::from((next() as f64) / ((next() % 977) as f64 + 0.37) * 1e-7),
