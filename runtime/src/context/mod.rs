@@ -22,7 +22,7 @@ pub(crate) use compensation::{Compensation, action};
 pub(crate) use env::RunEnv;
 pub use foreign::HookRefusal;
 pub use jobs::Jobs;
-pub(crate) use run::{Count, Counters, Durable, Halt, RunShared, TRANSACTION_KEY};
+pub(crate) use run::{Count, Counters, Durable, Halt, RunShared, RunState, TRANSACTION_KEY};
 pub use typed::TypedContext;
 
 use std::any::{Any, TypeId};

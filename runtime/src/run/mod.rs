@@ -209,7 +209,19 @@ async fn end<W: Workflow>(ctx: &WorkflowContext, body: BodyEnded<W>) -> Outcome<
         }
     };
 
-    let jobs = std::mem::take(&mut lock(&run.state).jobs);
+    let jobs = {
+        let mut state = lock(&run.state);
+        let jobs = std::mem::take(&mut state.jobs);
+        if jobs.is_empty() && run.durable.is_none() {
+            // A run with no jobs and no store: its end recorded and what it leaves taken
+            // under the lock its jobs were taken under.
+            run.push(&mut state, EventKind::RunEnded { status });
+            let leftovers = Leftovers::take_from(run, &mut state, jobs);
+            drop(state);
+            return Outcome::new(run.run_id, status, result, leftovers);
+        }
+        jobs
+    };
     let count = u32::try_from(jobs.len()).unwrap_or(u32::MAX);
     let jobs = if status == RunStatus::Completed {
         if !jobs.is_empty() {
