@@ -165,3 +165,6 @@ mod run_span;
 // Performance (issue 20, fifth pass): a SQLite commit is in the files when it returns; a
 // dropped store closes its connections (its statements kept prepared are finalized).
 mod sqlite_wal_frames;
+// Performance (issue 20, sixth pass): a step's context borrows its run; a clone of it holds
+// the run on its own.
+mod step_context_kept;

@@ -7,6 +7,7 @@
 //! handlers and steps are written against; the `run` layer above executes them.
 
 mod bag;
+mod borrowed;
 mod compensation;
 mod env;
 mod foreign;
@@ -16,6 +17,7 @@ mod typed;
 
 pub use bag::Bag;
 pub(crate) use bag::Writer;
+pub(crate) use borrowed::BorrowedStepContext;
 pub use compensation::CompensateFn;
 pub use compensation::compensation;
 pub(crate) use compensation::{Compensation, action};

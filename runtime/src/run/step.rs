@@ -20,7 +20,9 @@ use tracing::Instrument;
 
 use super::commit::commit_deferred;
 use super::transaction::TxContext;
-use crate::context::{Count, Halt, RunShared, StepContext, WorkflowContext, Writer};
+use crate::context::{
+    BorrowedStepContext, Count, Halt, RunShared, StepContext, WorkflowContext, Writer,
+};
 use crate::journal::{EventKind, Recorded, RecordedFailure};
 use crate::types::{
     BestEffortFailure, CatchUnwind, Key, Panic, ReplayError, StepMeta, StepTimeout,
@@ -31,8 +33,9 @@ pub use self::attempt::{Attempt, JournalError, RebuildFn};
 
 /// One execution of a step, from start to finish. Used by the code `#[step]` generates.
 #[doc(hidden)]
-pub struct StepRun {
-    ctx: StepContext,
+pub struct StepRun<'w> {
+    /// Its run borrowed from the workflow context it was started with (`'w`).
+    ctx: BorrowedStepContext<'w>,
     meta: &'static StepMeta,
     frame: u32,
     span: tracing::Span,
@@ -76,12 +79,12 @@ struct Replayed {
     compensated: bool,
 }
 
-impl StepRun {
+impl<'w> StepRun<'w> {
     /// Journals the step's start and makes its context. A step of a resumed run looks in the
     /// journal first: a completed step replays its output; a failed step replays its failure
     /// ([`failed_mode`]); a step that does not match the journal, or that a run resumed
     /// while compensating never got past, halts the run.
-    pub fn start(wf: &WorkflowContext, meta: &'static StepMeta) -> Self {
+    pub fn start(wf: &'w WorkflowContext, meta: &'static StepMeta) -> Self {
         let run = wf.shared();
         let name = meta.name();
         let (key, position, mode) = if run.replay().is_none() {
@@ -92,13 +95,7 @@ impl StepRun {
         if matches!(mode, Mode::Ended(_)) {
             restore_step_effects(run, position);
         }
-        let ctx = StepContext {
-            rc: wf.rc.writing_as(Writer::Step { position, key }),
-            step: name,
-            position,
-            attempt: AtomicU32::new(1),
-            compensating: false,
-        };
+        let ctx = BorrowedStepContext::new(wf, Writer::Step { position, key }, name, position);
         StepRun {
             mode,
             ctx,
