@@ -24,7 +24,9 @@ pub(crate) use compensation::{Compensation, action};
 pub(crate) use env::RunEnv;
 pub use foreign::HookRefusal;
 pub use jobs::Jobs;
-pub(crate) use run::{Count, Counters, Durable, Halt, RunShared, RunState, TRANSACTION_KEY};
+pub(crate) use run::{
+    Count, Counters, Durable, Halt, RunShared, RunState, TRANSACTION_KEY, append,
+};
 pub use typed::TypedContext;
 
 use std::any::{Any, TypeId};

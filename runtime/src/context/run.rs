@@ -274,12 +274,6 @@ impl RunShared {
         self.push(&mut lock(&self.state), kind);
     }
 
-    /// Records an event that happened at `at_micros`, a reading of the journal's clock just
-    /// taken (by the run's start: its id's).
-    pub(crate) fn record_at(&self, kind: EventKind, at_micros: u64) {
-        self.push_at(&mut lock(&self.state), kind, at_micros);
-    }
-
     /// Appends an event to the journal (whose lock the caller holds) and passes it to the
     /// run's subscribers, if the engine has any.
     #[inline]
@@ -290,10 +284,7 @@ impl RunShared {
     /// [`RunShared::push`] of an event that happened at `at_micros`.
     #[inline(always)]
     fn push_at(&self, state: &mut RunState, kind: EventKind, at_micros: u64) {
-        let event = state.journal.push_at(kind, at_micros);
-        self.env.bus.publish(self.run_id, event);
-        #[cfg(feature = "metrics")]
-        crate::metrics::on_event(state.journal.events());
+        append(&self.env, self.run_id, &mut state.journal, kind, at_micros);
     }
 
     /// The number of the step, group or firing that starts now at the run's top level
@@ -461,6 +452,24 @@ impl RunShared {
         }
         lock(&self.state).halt.take().map(|halt| *halt)
     }
+}
+
+/// Appends an event that happened at `at_micros` to the journal of run `run_id` in `env`, and
+/// passes it to the run's subscribers, if the engine has any: what recording an event does,
+/// also for a run whose shared state is not made yet (its start, recorded in the journal it
+/// is made with: no lock to take).
+#[inline(always)]
+pub(crate) fn append(
+    env: &RunEnv,
+    run_id: RunId,
+    journal: &mut Journal,
+    kind: EventKind,
+    at_micros: u64,
+) {
+    let event = journal.push_at(kind, at_micros);
+    env.bus.publish(run_id, event);
+    #[cfg(feature = "metrics")]
+    crate::metrics::on_event(journal.events());
 }
 
 impl std::fmt::Debug for RunShared {
