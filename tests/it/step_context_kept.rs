@@ -1,7 +1,7 @@
 //! A step's context borrows its run from the workflow's context instead of holding a count of
 //! its own (issue 20, sixth pass): a clone of it (a `RunContext`) taken in the step still
 //! holds the run on its own, after the step, the run and the engine are gone, and the run's
-//! state is freed once, by the last holder.
+//! state is freed once, by the last holder. The same for a compensation's context.
 
 use std::sync::Mutex;
 
@@ -11,6 +11,10 @@ use hookflow::prelude::*;
 #[derive(Debug, thiserror::Error)]
 #[error("never")]
 struct Never;
+
+#[derive(Debug, thiserror::Error)]
+#[error("failed on purpose")]
+struct Fails;
 
 /// The contexts the steps kept (this test's own: no other test runs `Kept`).
 static KEPT: Mutex<Vec<RunContext>> = Mutex::new(Vec::new());
@@ -25,6 +29,50 @@ async fn keep(ctx: &StepContext, n: u64) -> Result<u64, Never> {
 async fn kept(ctx: &WorkflowContext, n: u64) -> Result<u64, Never> {
     let n = keep(ctx, n).await?;
     keep(ctx, n).await
+}
+
+/// The contexts the compensations kept (`Undone`'s own).
+static UNDONE: Mutex<Vec<RunContext>> = Mutex::new(Vec::new());
+
+#[step(compensate = unkeep)]
+async fn kept_step(_ctx: &StepContext, n: u64) -> Result<StepResponse<u64, u64>, Fails> {
+    Ok(StepResponse::new(n + 1, n))
+}
+
+async fn unkeep(ctx: &StepContext, _n: u64) -> Result<(), Fails> {
+    UNDONE.lock().unwrap().push(RunContext::clone(ctx));
+    Ok(())
+}
+
+#[step]
+async fn fail(_ctx: &StepContext, _n: u64) -> Result<u64, Fails> {
+    Err(Fails)
+}
+
+#[workflow]
+async fn undone(ctx: &WorkflowContext, n: u64) -> Result<u64, Fails> {
+    let n = kept_step(ctx, n).await?;
+    fail(ctx, n).await
+}
+
+#[tokio::test]
+async fn a_clone_of_a_compensation_context_holds_the_run_after_the_run_and_its_engine() {
+    const RUNS: usize = 2000;
+    let engine = Engine::builder().build();
+    let mut ids: Vec<RunId> = Vec::new();
+    for n in 0..RUNS as u64 {
+        let outcome = Undone::run(&engine, n).await;
+        assert_eq!(outcome.status(), RunStatus::Compensated);
+        ids.push(outcome.run_id());
+    }
+    drop(engine);
+    let kept = std::mem::take(&mut *UNDONE.lock().unwrap());
+    assert_eq!(kept.len(), RUNS);
+    for (i, ctx) in kept.iter().enumerate() {
+        assert_eq!(ctx.run_id(), ids[i], "context {i}");
+        assert_eq!(ctx.workflow(), "undone");
+    }
+    drop(kept);
 }
 
 #[tokio::test]

@@ -23,13 +23,15 @@ pub(crate) struct BorrowedStepContext<'w> {
 const _: () = assert!(!std::mem::needs_drop::<Writer>());
 
 impl<'w> BorrowedStepContext<'w> {
-    /// The context of step `step` at `position`, writing as `writer`, in `wf`'s run.
+    /// The context of step `step` at `position` (of its compensation if `compensating`),
+    /// writing as `writer`, in `wf`'s run.
     #[inline]
     pub(crate) fn new(
         wf: &'w WorkflowContext,
         writer: Writer,
         step: &'static str,
         position: u32,
+        compensating: bool,
     ) -> Self {
         let workflow = wf.rc.workflow;
         // SAFETY: the pointer is the one `wf.rc.run` holds, from `Arc::new`. The `Arc` made
@@ -47,7 +49,7 @@ impl<'w> BorrowedStepContext<'w> {
                 step,
                 position,
                 attempt: AtomicU32::new(1),
-                compensating: false,
+                compensating,
             }),
             _wf: PhantomData,
         }

@@ -95,7 +95,8 @@ impl<'w> StepRun<'w> {
         if matches!(mode, Mode::Ended(_)) {
             restore_step_effects(run, position);
         }
-        let ctx = BorrowedStepContext::new(wf, Writer::Step { position, key }, name, position);
+        let ctx =
+            BorrowedStepContext::new(wf, Writer::Step { position, key }, name, position, false);
         StepRun {
             mode,
             ctx,
