@@ -29,12 +29,19 @@ impl Default for Bus {
 }
 
 impl Bus {
-    #[inline]
+    /// Inlined always: one load and a branch where every event is recorded; the sending
+    /// is out of line.
+    #[inline(always)]
     pub(crate) fn publish(&self, run_id: RunId, event: &Event) {
         if self.subscribers.load(Ordering::Relaxed) > 0 {
-            // No receiver left is not an error: the subscriber went away.
-            let _ = self.sender.send((run_id, event.clone()));
+            self.send(run_id, event);
         }
+    }
+
+    #[inline(never)]
+    fn send(&self, run_id: RunId, event: &Event) {
+        // No receiver left is not an error: the subscriber went away.
+        let _ = self.sender.send((run_id, event.clone()));
     }
 
     /// A receiver of every event published from now on, while the returned guard lives.

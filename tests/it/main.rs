@@ -172,3 +172,6 @@ mod sqlite_page_size;
 // Performance (issue 20, sixth pass): a SQLite connection finds the run it created by its key,
 // a hint checked against the run's id.
 mod sqlite_run_key;
+// Performance (issue 20, sixth pass): a step's context borrows its run; a clone of it holds
+// the run on its own.
+mod step_context_kept;

@@ -7,6 +7,7 @@
 //! handlers and steps are written against; the `run` layer above executes them.
 
 mod bag;
+mod borrowed;
 mod compensation;
 mod env;
 mod foreign;
@@ -16,13 +17,16 @@ mod typed;
 
 pub use bag::Bag;
 pub(crate) use bag::Writer;
+pub(crate) use borrowed::BorrowedStepContext;
 pub use compensation::CompensateFn;
 pub use compensation::compensation;
 pub(crate) use compensation::{Compensation, action};
 pub(crate) use env::RunEnv;
 pub use foreign::HookRefusal;
 pub use jobs::Jobs;
-pub(crate) use run::{Counters, Durable, Halt, RunShared, TRANSACTION_KEY};
+pub(crate) use run::{
+    Count, Counters, Durable, Halt, RunShared, RunState, TRANSACTION_KEY, append,
+};
 pub use typed::TypedContext;
 
 use std::any::{Any, TypeId};

@@ -24,11 +24,6 @@ pub(crate) struct RunShared {
     pub(crate) options: Option<Box<RunOptions>>,
     pub(crate) state: Mutex<RunState>,
     pub(crate) bag: BagStore,
-    next_position: AtomicU32,
-    next_firing: AtomicU32,
-    /// What the body started outside any `parallel!` branch: the keys of its steps and
-    /// firings.
-    pub(crate) top: Counters,
     /// The last compensation frame handed out (0 is the run's own workflow).
     last_frame: AtomicU32,
     pub(crate) span: tracing::Span,
@@ -39,32 +34,45 @@ pub(crate) struct RunShared {
     halted: AtomicBool,
 }
 
-/// What has started so far in one sequential stretch of a run's code (its top level, or a
-/// `parallel!` branch): the counts that steps' and firings' keys are made of.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    steps: AtomicU32,
-    groups: AtomicU32,
-    firings: AtomicU32,
+/// What the keys of steps, `parallel!` groups and hook firings count.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Count {
+    Step = 0,
+    Group = 1,
+    Firing = 2,
 }
 
+/// What has started so far in one `parallel!` branch: the counts that its steps' and
+/// firings' keys are made of. (The run's top level counts in its state: [`Counts`].)
+#[derive(Debug, Default)]
+pub(crate) struct Counters([AtomicU32; 3]);
+
 impl Counters {
-    /// The number of the step that starts now.
+    /// The number of the step, group or firing that starts now.
     #[inline]
-    pub(crate) fn step(&self) -> u32 {
-        self.steps.fetch_add(1, Ordering::Relaxed)
+    pub(crate) fn next(&self, count: Count) -> u32 {
+        self.0[count as usize].fetch_add(1, Ordering::Relaxed)
     }
+}
 
-    /// The number of the `parallel!` group that starts now.
-    pub(crate) fn group(&self) -> u32 {
-        self.groups.fetch_add(1, Ordering::Relaxed)
-    }
+/// What a run counts, behind its lock: taken under the lock that records what starts (a
+/// step's `StepStarted`, a firing's `HookFired`), its numbers cost no atomic operation of
+/// their own.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    next_position: u32,
+    next_firing: u32,
+    /// What the body started outside any `parallel!` branch: its steps, groups and
+    /// firings, by [`Count`].
+    top: [u32; 3],
+}
 
-    /// The number of the hook firing that starts now.
-    #[inline]
-    pub(crate) fn firing(&self) -> u32 {
-        self.firings.fetch_add(1, Ordering::Relaxed)
-    }
+/// `*n`, and `n` counted on (wrapping, as the atomic counts did).
+#[inline]
+fn bump(n: &mut u32) -> u32 {
+    let was = *n;
+    *n = was.wrapping_add(1);
+    was
 }
 
 /// The mutable part of a run, behind one lock that is never held across user code.
@@ -83,6 +91,7 @@ pub(crate) struct RunState {
     /// The messages of each event the run's waits took or hold (by index in the inbox), the
     /// journal's first; empty for runs that never wait.
     pub(crate) taken: Option<Box<Taken>>,
+    pub(crate) counts: Counts,
 }
 
 /// What only some runs have (see [`RunState::extra`]).
@@ -99,6 +108,20 @@ impl RunState {
     /// Its [`RunExtra`], made when first asked for.
     pub(crate) fn extra(&mut self) -> &mut RunExtra {
         self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// `key` as the journal writes it.
+    #[inline]
+    pub(crate) fn key_text(&self, key: Key) -> KeyText<'_> {
+        match key {
+            Key::Top(n) => KeyText::Top(n),
+            Key::Branch(i) => KeyText::Path(
+                self.extra
+                    .as_ref()
+                    .and_then(|extra| extra.paths.get(i as usize))
+                    .map_or("?", |p| &**p),
+            ),
+        }
     }
 }
 
@@ -232,11 +255,13 @@ impl RunShared {
                 panicked_step: None,
                 halt: None,
                 taken: None,
+                counts: Counts {
+                    next_position,
+                    next_firing,
+                    top: [0; 3],
+                },
             }),
             bag: BagStore::default(),
-            next_position: AtomicU32::new(next_position),
-            next_firing: AtomicU32::new(next_firing),
-            top: Counters::default(),
             last_frame: AtomicU32::new(0),
             span,
             durable,
@@ -249,12 +274,6 @@ impl RunShared {
         self.push(&mut lock(&self.state), kind);
     }
 
-    /// Records an event that happened at `at_micros`, a reading of the journal's clock just
-    /// taken (by the run's start: its id's).
-    pub(crate) fn record_at(&self, kind: EventKind, at_micros: u64) {
-        self.push_at(&mut lock(&self.state), kind, at_micros);
-    }
-
     /// Appends an event to the journal (whose lock the caller holds) and passes it to the
     /// run's subscribers, if the engine has any.
     #[inline]
@@ -265,21 +284,68 @@ impl RunShared {
     /// [`RunShared::push`] of an event that happened at `at_micros`.
     #[inline(always)]
     fn push_at(&self, state: &mut RunState, kind: EventKind, at_micros: u64) {
-        let event = state.journal.push_at(kind, at_micros);
-        self.env.bus.publish(self.run_id, event);
-        #[cfg(feature = "metrics")]
-        crate::metrics::on_event(state.journal.events());
+        append(&self.env, self.run_id, &mut state.journal, kind, at_micros);
     }
 
-    #[inline]
-    pub(crate) fn next_position(&self) -> u32 {
-        self.next_position.fetch_add(1, Ordering::Relaxed)
+    /// The number of the step, group or firing that starts now at the run's top level
+    /// (outside any `parallel!` branch).
+    pub(crate) fn top(&self, count: Count) -> u32 {
+        bump(&mut lock(&self.state).counts.top[count as usize])
+    }
+
+    fn next_position(&self) -> u32 {
+        bump(&mut lock(&self.state).counts.next_position)
     }
 
     /// The index of the next hook firing (the body fires hooks in the same order on replay).
+    fn next_firing(&self) -> u32 {
+        bump(&mut lock(&self.state).counts.next_firing)
+    }
+
+    /// Starts a step of a run that replays nothing, under one lock: its key (`branch`, its
+    /// key in a `parallel!` branch, or else the next top-level step's), its position (the
+    /// next), and its `StepStarted`, made by `event` from the position and the key's text,
+    /// recorded. Returns the key and the position.
     #[inline]
-    pub(crate) fn next_firing(&self) -> u32 {
-        self.next_firing.fetch_add(1, Ordering::Relaxed)
+    pub(crate) fn start_step(
+        &self,
+        branch: Option<Key>,
+        event: impl FnOnce(u32, KeyText<'_>) -> EventKind,
+    ) -> (Key, u32) {
+        self.start_fresh(branch, Count::Step, event)
+    }
+
+    /// [`RunShared::start_step`] for a hook firing: its key, its index (the next) and its
+    /// `HookFired`.
+    #[inline]
+    pub(crate) fn start_firing(
+        &self,
+        branch: Option<Key>,
+        event: impl FnOnce(u32, KeyText<'_>) -> EventKind,
+    ) -> (Key, u32) {
+        self.start_fresh(branch, Count::Firing, event)
+    }
+
+    #[inline(always)]
+    fn start_fresh(
+        &self,
+        branch: Option<Key>,
+        count: Count,
+        event: impl FnOnce(u32, KeyText<'_>) -> EventKind,
+    ) -> (Key, u32) {
+        let mut state = lock(&self.state);
+        let counts = &mut state.counts;
+        let key = match branch {
+            Some(key) => key,
+            None => Key::Top(bump(&mut counts.top[count as usize])),
+        };
+        let at = match count {
+            Count::Firing => bump(&mut counts.next_firing),
+            Count::Step | Count::Group => bump(&mut counts.next_position),
+        };
+        let kind = event(at, state.key_text(key));
+        self.push_at(&mut state, kind, now_micros());
+        (key, at)
     }
 
     pub(crate) fn new_frame(&self) -> u32 {
@@ -317,15 +383,7 @@ impl RunShared {
     pub(crate) fn with_key<R>(&self, key: Key, f: impl FnOnce(KeyText<'_>) -> R) -> R {
         match key {
             Key::Top(n) => f(KeyText::Top(n)),
-            Key::Branch(i) => {
-                let state = lock(&self.state);
-                let path = state
-                    .extra
-                    .as_ref()
-                    .and_then(|extra| extra.paths.get(i as usize))
-                    .map_or("?", |p| &**p);
-                f(KeyText::Path(path))
-            }
+            Key::Branch(_) => f(lock(&self.state).key_text(key)),
         }
     }
 
@@ -394,6 +452,24 @@ impl RunShared {
         }
         lock(&self.state).halt.take().map(|halt| *halt)
     }
+}
+
+/// Appends an event that happened at `at_micros` to the journal of run `run_id` in `env`, and
+/// passes it to the run's subscribers, if the engine has any: what recording an event does,
+/// also for a run whose shared state is not made yet (its start, recorded in the journal it
+/// is made with: no lock to take).
+#[inline(always)]
+pub(crate) fn append(
+    env: &RunEnv,
+    run_id: RunId,
+    journal: &mut Journal,
+    kind: EventKind,
+    at_micros: u64,
+) {
+    let event = journal.push_at(kind, at_micros);
+    env.bus.publish(run_id, event);
+    #[cfg(feature = "metrics")]
+    crate::metrics::on_event(journal.events());
 }
 
 impl std::fmt::Debug for RunShared {

@@ -3,13 +3,13 @@
 //! The step that failed is not compensated: it did not complete, so there is nothing of its
 //! own to undo (if it did partial work, it should clean up before returning its error).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tracing::Instrument;
 
 use super::commit::{Failed, commit};
-use crate::context::{Compensation, StepContext, WorkflowContext, Writer};
+use crate::context::{BorrowedStepContext, Compensation, WorkflowContext, Writer};
 use crate::journal::{EventKind, Retry};
 use crate::types::{CatchUnwind, FailedCompensation, lock};
 
@@ -31,6 +31,9 @@ pub(crate) async fn compensate(
 ) -> Result<Vec<FailedCompensation>, Failed> {
     let run = ctx.shared();
     let mut failures = Vec::new();
+    // Without its data to record (serialized outside the lock: user code), a compensation's
+    // start is recorded under the lock it is taken off the stack under.
+    let started_at_once = !run.records_data();
     loop {
         let next = {
             let mut state = lock(&run.state);
@@ -38,10 +41,16 @@ pub(crate) async fn compensate(
                 Scope::All => state.compensations.len().checked_sub(1),
                 Scope::Frame(frame) => state.compensations.iter().rposition(|c| c.frame == frame),
             };
-            index.map(|i| state.compensations.remove(i))
+            index.map(|i| {
+                let entry = state.compensations.remove(i);
+                if started_at_once {
+                    run.push(&mut state, started(&entry, None));
+                }
+                entry
+            })
         };
         let Some(entry) = next else { break };
-        if let Some(failure) = compensate_one(ctx, entry).await {
+        if let Some(failure) = compensate_one(ctx, entry, started_at_once).await {
             failures.push(failure);
         }
         // Committed before the next compensation starts: a resumed run goes on from here.
@@ -56,8 +65,31 @@ pub(crate) async fn compensate(
     Ok(failures)
 }
 
-async fn compensate_one(ctx: &WorkflowContext, entry: Compensation) -> Option<FailedCompensation> {
+/// The `CompensationStarted` of `entry`, with its data if it is recorded.
+fn started(entry: &Compensation, data: Option<serde_json::Value>) -> EventKind {
+    EventKind::CompensationStarted {
+        step: entry.meta.name().into(),
+        position: entry.position,
+        data: data.map(Box::new),
+    }
+}
+
+/// Runs one compensation; its start is recorded here unless `started` (it was, as it was
+/// taken off the stack).
+async fn compensate_one(
+    ctx: &WorkflowContext,
+    entry: Compensation,
+    started: bool,
+) -> Option<FailedCompensation> {
     let run = ctx.shared();
+    if !started {
+        let data = if run.records_data() {
+            entry.action.data_json()
+        } else {
+            None
+        };
+        run.record(self::started(&entry, data));
+    }
     let Compensation {
         meta,
         position,
@@ -66,23 +98,13 @@ async fn compensate_one(ctx: &WorkflowContext, entry: Compensation) -> Option<Fa
         ..
     } = entry;
     let (step, retry) = (meta.name(), meta.compensate_retry().copied());
-    let data = if run.records_data() {
-        action.data_json()
-    } else {
-        None
-    };
-    run.record(EventKind::CompensationStarted {
-        step: step.into(),
-        position,
-        data: data.map(Box::new),
-    });
-    let sctx = StepContext {
-        rc: ctx.rc.writing_as(Writer::Compensation { position, key }),
+    let sctx = BorrowedStepContext::new(
+        ctx,
+        Writer::Compensation { position, key },
         step,
         position,
-        attempt: AtomicU32::new(1),
-        compensating: true,
-    };
+        true,
+    );
     let span = tracing::info_span!(
         "compensate",
         step,

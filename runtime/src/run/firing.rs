@@ -7,10 +7,10 @@
 
 use super::commit::commit_or_halt;
 use super::halt::halted;
-use crate::context::{Halt, RunShared};
+use crate::context::{Count, Halt, RunShared};
 use crate::hook::{HandlerEntry, same_handler};
 use crate::journal::{EventKind, FiringDetail, HandlerFailure, RecordedFiring};
-use crate::types::{BoxError, HookError, HookFailed, Key, PanicError, ReplayError};
+use crate::types::{BoxError, HookError, HookFailed, Key, KeyText, PanicError, ReplayError};
 
 /// A hook firing in progress.
 pub(super) struct Firing<'a> {
@@ -35,7 +35,37 @@ impl<'a> Firing<'a> {
         hook: &'static str,
         entries: &[HandlerEntry<H>],
     ) -> Option<Self> {
-        let key = super::scope::firing_key(run);
+        let names = || {
+            if run.records_data() {
+                entries.iter().map(|e| e.name.into()).collect()
+            } else {
+                Vec::new()
+            }
+        };
+        let handlers = u32::try_from(entries.len()).unwrap_or(u32::MAX);
+        let fired = |names, index, key: KeyText<'_>| EventKind::HookFired {
+            hook: hook.into(),
+            handlers,
+            firing: index,
+            detail: FiringDetail::of(names, key.unless_position(index)),
+        };
+        if run.replay().is_none() {
+            // A run that replays nothing: the firing's key, index and `HookFired` under one
+            // lock.
+            let names = names();
+            let branch = super::scope::in_branch(run, Count::Firing);
+            let (key, index) = run.start_firing(branch, |index, key| fired(names, index, key));
+            return Some(Firing {
+                run,
+                workflow,
+                hook,
+                index,
+                key,
+                recorded: None,
+            });
+        }
+        let key = super::scope::in_branch(run, Count::Firing)
+            .unwrap_or_else(|| Key::Top(run.top(Count::Firing)));
         let index = run.firing_at(key);
         let recorded = run.replay().and_then(|r| r.firings.get(&index));
         let firing = Firing {
@@ -48,20 +78,8 @@ impl<'a> Firing<'a> {
         };
         match recorded {
             None => {
-                let names = if run.records_data() {
-                    entries.iter().map(|e| e.name.into()).collect()
-                } else {
-                    Vec::new()
-                };
-                run.record(EventKind::HookFired {
-                    hook: hook.into(),
-                    handlers: u32::try_from(entries.len()).unwrap_or(u32::MAX),
-                    firing: index,
-                    detail: FiringDetail::of(
-                        names,
-                        run.with_key(key, |k| k.unless_position(index)),
-                    ),
-                });
+                let names = names();
+                run.record(run.with_key(key, |k| fired(names, index, k)));
                 Some(firing)
             }
             Some(recorded) => {

@@ -26,13 +26,15 @@ mod wait;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::context::{Durable, Halt, RunContext, RunEnv, RunShared, WorkflowContext, Writer};
+use crate::context::{
+    Durable, Halt, RunContext, RunEnv, RunShared, WorkflowContext, Writer, append,
+};
 use crate::hook::{After, Fire, HookPoint};
 use crate::journal::{BagWrite, Event, EventKind, Journal};
 use crate::store::RunUpdate;
 use crate::types::{
     CatchUnwind, CompensationFailure, RecordError, ReplayError, RunError, RunId, RunOptions,
-    RunStatus, lock, message, message_of, to_record,
+    RunStatus, lock, message, message_of, now_micros, to_record,
 };
 use crate::workflow::Workflow;
 
@@ -77,6 +79,25 @@ pub(crate) fn execute<W: Workflow>(
     let mut journal = Journal::from_events(recorded);
     journal.reserve(room);
     let fence = durable.as_ref().map(|d| d.fence);
+    // The run's start (and its claim), recorded in the journal before the run's state is
+    // made around it: no lock taken for them.
+    let started = if resumed {
+        EventKind::RunResumed
+    } else {
+        EventKind::RunStarted {
+            workflow: W::META.name().into(),
+            run_id,
+        }
+    };
+    let at = started_at.unwrap_or_else(now_micros);
+    append(env, run_id, &mut journal, started, at);
+    if let Some(fence) = fence {
+        let claimed = EventKind::Claimed {
+            worker: env.worker_id.clone(),
+            fence,
+        };
+        append(env, run_id, &mut journal, claimed, now_micros());
+    }
     let shared = Arc::new(RunShared::new(
         Arc::clone(env),
         run_id,
@@ -92,24 +113,6 @@ pub(crate) fn execute<W: Workflow>(
         writer: Writer::Body,
     };
     let ctx = WorkflowContext::for_workflow::<W>(rc, 0);
-    let started = if resumed {
-        EventKind::RunResumed
-    } else {
-        EventKind::RunStarted {
-            workflow: W::META.name().into(),
-            run_id,
-        }
-    };
-    match started_at {
-        Some(at) => ctx.shared().record_at(started, at),
-        None => ctx.shared().record(started),
-    }
-    if let Some(fence) = fence {
-        ctx.shared().record(EventKind::Claimed {
-            worker: env.worker_id.clone(),
-            fence,
-        });
-    }
     InRunSpan::new(in_span, async move {
         #[cfg(feature = "metrics")]
         let _in_flight = in_flight;
@@ -209,7 +212,19 @@ async fn end<W: Workflow>(ctx: &WorkflowContext, body: BodyEnded<W>) -> Outcome<
         }
     };
 
-    let jobs = std::mem::take(&mut lock(&run.state).jobs);
+    let jobs = {
+        let mut state = lock(&run.state);
+        let jobs = std::mem::take(&mut state.jobs);
+        if jobs.is_empty() && run.durable.is_none() {
+            // A run with no jobs and no store: its end recorded and what it leaves taken
+            // under the lock its jobs were taken under.
+            run.push(&mut state, EventKind::RunEnded { status });
+            let leftovers = Leftovers::take_from(run, &mut state, jobs);
+            drop(state);
+            return Outcome::new(run.run_id, status, result, leftovers);
+        }
+        jobs
+    };
     let count = u32::try_from(jobs.len()).unwrap_or(u32::MAX);
     let jobs = if status == RunStatus::Completed {
         if !jobs.is_empty() {

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use super::failed_at::{FailedAt, locate};
-use crate::context::RunShared;
+use crate::context::{RunShared, RunState};
 use crate::journal::{Event, EventKind, Journal};
 use crate::store::RunRecord;
 use crate::types::{
@@ -49,7 +49,12 @@ pub(crate) struct Leftovers {
 impl Leftovers {
     /// Takes them out of a run (the jobs are the ones dispatched, given apart).
     pub(crate) fn take(run: &RunShared, jobs: Vec<Job>) -> Self {
-        let mut state = lock(&run.state);
+        Self::take_from(run, &mut lock(&run.state), jobs)
+    }
+
+    /// [`Leftovers::take`] from the run's state, locked by the caller.
+    #[inline]
+    pub(crate) fn take_from(run: &RunShared, state: &mut RunState, jobs: Vec<Job>) -> Self {
         let extra = state.extra.take().map(|extra| *extra).unwrap_or_default();
         Leftovers {
             journal: std::mem::take(&mut state.journal),

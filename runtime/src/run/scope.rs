@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
-use crate::context::{Counters, RunShared};
+use crate::context::{Count, Counters, RunShared};
 use crate::types::Key;
 
 thread_local! {
@@ -53,25 +53,22 @@ pub(crate) fn polling<R>(run: &RunShared, poll: impl FnOnce() -> R) -> R {
 /// The key of a step of `run` that starts now.
 #[inline]
 pub(crate) fn step_key(run: &RunShared) -> Key {
-    key(run, Counters::step)
+    in_branch(run, Count::Step).unwrap_or_else(|| Key::Top(run.top(Count::Step)))
 }
 
-/// The key of a hook firing of `run` that starts now.
+/// The key of a step (`Count::Step`) or hook firing (`Count::Firing`) of `run` that starts
+/// now in a `parallel!` branch; `None` at the run's top level, where the caller counts it in
+/// the run's state ([`RunShared::top`], [`RunShared::start_step`]).
 #[inline]
-pub(crate) fn firing_key(run: &RunShared) -> Key {
-    key(run, Counters::firing)
-}
-
-#[inline]
-fn key(run: &RunShared, next: fn(&Counters) -> u32) -> Key {
+pub(crate) fn in_branch(run: &RunShared, count: Count) -> Option<Key> {
     if DEPTH.get() == 0 {
-        return Key::Top(next(&run.top));
+        return None;
     }
-    branch_key(run, next)
+    branch_key(run, count)
 }
 
 #[cold]
-fn branch_key(run: &RunShared, next: fn(&Counters) -> u32) -> Key {
+fn branch_key(run: &RunShared, count: Count) -> Option<Key> {
     let me = address(run);
     BRANCHES.with_borrow(|stack| {
         // This run's branches: the innermost ones, entered while its body was polled.
@@ -79,13 +76,9 @@ fn branch_key(run: &RunShared, next: fn(&Counters) -> u32) -> Key {
             .iter()
             .rposition(|(polled, _)| *polled != me)
             .map_or(0, |i| i + 1);
-        match stack[start..].split_last() {
-            None => Key::Top(next(&run.top)),
-            Some(((_, inner), outer)) => {
-                let scope = inner.scope(run, outer);
-                run.branch_key(format!("{}{}", scope.prefix, next(&scope.counters)))
-            }
-        }
+        let ((_, inner), outer) = stack[start..].split_last()?;
+        let scope = inner.scope(run, outer);
+        Some(run.branch_key(format!("{}{}", scope.prefix, scope.counters.next(count))))
     })
 }
 
@@ -152,14 +145,14 @@ impl BranchScope {
     fn scope(&self, run: &RunShared, outer: &[(usize, Arc<BranchScope>)]) -> &Scope {
         self.scope.get_or_init(|| {
             let group = self.group.prefix.get_or_init(|| {
-                let (around, counters) = match outer.split_last() {
-                    None => ("", &run.top),
+                let (around, group) = match outer.split_last() {
+                    None => ("", run.top(Count::Group)),
                     Some(((_, parent), rest)) => {
                         let scope = parent.scope(run, rest);
-                        (&*scope.prefix, &scope.counters)
+                        (&*scope.prefix, scope.counters.next(Count::Group))
                     }
                 };
-                format!("{around}p{}.", counters.group()).into()
+                format!("{around}p{group}.").into()
             });
             Scope {
                 prefix: format!("{group}{}/", self.index).into(),

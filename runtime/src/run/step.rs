@@ -20,7 +20,9 @@ use tracing::Instrument;
 
 use super::commit::commit_deferred;
 use super::transaction::TxContext;
-use crate::context::{Halt, RunShared, StepContext, WorkflowContext, Writer};
+use crate::context::{
+    BorrowedStepContext, Count, Halt, RunShared, StepContext, WorkflowContext, Writer,
+};
 use crate::journal::{EventKind, Recorded, RecordedFailure};
 use crate::types::{
     BestEffortFailure, CatchUnwind, Key, Panic, ReplayError, StepMeta, StepTimeout,
@@ -31,8 +33,9 @@ pub use self::attempt::{Attempt, JournalError, RebuildFn};
 
 /// One execution of a step, from start to finish. Used by the code `#[step]` generates.
 #[doc(hidden)]
-pub struct StepRun {
-    ctx: StepContext,
+pub struct StepRun<'w> {
+    /// Its run borrowed from the workflow context it was started with (`'w`).
+    ctx: BorrowedStepContext<'w>,
     meta: &'static StepMeta,
     frame: u32,
     span: tracing::Span,
@@ -76,80 +79,24 @@ struct Replayed {
     compensated: bool,
 }
 
-impl StepRun {
+impl<'w> StepRun<'w> {
     /// Journals the step's start and makes its context. A step of a resumed run looks in the
     /// journal first: a completed step replays its output; a failed step replays its failure
     /// ([`failed_mode`]); a step that does not match the journal, or that a run resumed
     /// while compensating never got past, halts the run.
-    pub fn start(wf: &WorkflowContext, meta: &'static StepMeta) -> Self {
+    pub fn start(wf: &'w WorkflowContext, meta: &'static StepMeta) -> Self {
         let run = wf.shared();
         let name = meta.name();
-        let key = super::scope::step_key(run);
-        let position = run.position_at(key);
-        let mode = if run.is_halted() {
-            Mode::Halted
+        let (key, position, mode) = if run.replay().is_none() {
+            fresh(run, name)
         } else {
-            match run.replay().map(|r| (r.steps.get(&position), &r.failure)) {
-                // Whatever the journal says happened at this position (completed, failed, in
-                // flight), it happened to this step, or the run is parked.
-                Some((Some(recorded), _)) if recorded.step != name => {
-                    run.halt(Halt::Replay(ReplayError::Mismatch {
-                        position,
-                        recorded: recorded.step.clone(),
-                        called: name.to_owned(),
-                    }));
-                    Mode::Halted
-                }
-                Some((Some(recorded), _)) if recorded.completed => {
-                    Mode::Ended(Box::new(Ended::Completed(Replayed {
-                        output: recorded.output.clone(),
-                        compensation: recorded.compensation.clone(),
-                        compensated: recorded.compensated,
-                    })))
-                }
-                Some((
-                    Some(Recorded {
-                        failed: Some(failed),
-                        ..
-                    }),
-                    run_failure,
-                )) => failed_mode(run, meta, position, failed, run_failure.as_deref()),
-                // A run that was compensating has replayed up to where it failed: this step
-                // was never reached (or was in flight when the run failed).
-                Some((_, Some(failure))) => {
-                    run.halt(Halt::Failed(failure.clone()));
-                    Mode::Halted
-                }
-                // The step was in flight: it runs again (its start is in the journal already),
-                // to its end, even when the run is to be cancelled: then it is undone too.
-                Some((Some(_), None)) => Mode::Run,
-                // A step boundary: a run asked to cancel stops here.
-                Some((None, None)) | None if run.durable.is_some() && cancelled(run) => {
-                    Mode::Halted
-                }
-                Some((None, None)) | None => {
-                    run.record(EventKind::StepStarted {
-                        step: name.into(),
-                        position,
-                        key: match key {
-                            Key::Top(n) if n == position => None,
-                            key => run.with_key(key, |k| k.unless_position(position)),
-                        },
-                    });
-                    Mode::Run
-                }
-            }
+            replayed(run, meta)
         };
         if matches!(mode, Mode::Ended(_)) {
             restore_step_effects(run, position);
         }
-        let ctx = StepContext {
-            rc: wf.rc.writing_as(Writer::Step { position, key }),
-            step: name,
-            position,
-            attempt: AtomicU32::new(1),
-            compensating: false,
-        };
+        let ctx =
+            BorrowedStepContext::new(wf, Writer::Step { position, key }, name, position, false);
         StepRun {
             mode,
             ctx,
@@ -266,6 +213,87 @@ impl StepRun {
             Err(panic) => Attempt::Panicked(panic),
         }
     }
+}
+
+/// The start of a step of a run that replays its journal: its key, its position and its mode
+/// (see [`StepRun::start`]).
+#[inline(never)]
+fn replayed(run: &RunShared, meta: &'static StepMeta) -> (Key, u32, Mode) {
+    let name = meta.name();
+    let key = super::scope::step_key(run);
+    let position = run.position_at(key);
+    let mode = if run.is_halted() {
+        Mode::Halted
+    } else {
+        match run.replay().map(|r| (r.steps.get(&position), &r.failure)) {
+            // Whatever the journal says happened at this position (completed, failed, in
+            // flight), it happened to this step, or the run is parked.
+            Some((Some(recorded), _)) if recorded.step != name => {
+                run.halt(Halt::Replay(ReplayError::Mismatch {
+                    position,
+                    recorded: recorded.step.clone(),
+                    called: name.to_owned(),
+                }));
+                Mode::Halted
+            }
+            Some((Some(recorded), _)) if recorded.completed => {
+                Mode::Ended(Box::new(Ended::Completed(Replayed {
+                    output: recorded.output.clone(),
+                    compensation: recorded.compensation.clone(),
+                    compensated: recorded.compensated,
+                })))
+            }
+            Some((
+                Some(Recorded {
+                    failed: Some(failed),
+                    ..
+                }),
+                run_failure,
+            )) => failed_mode(run, meta, position, failed, run_failure.as_deref()),
+            // A run that was compensating has replayed up to where it failed: this step
+            // was never reached (or was in flight when the run failed).
+            Some((_, Some(failure))) => {
+                run.halt(Halt::Failed(failure.clone()));
+                Mode::Halted
+            }
+            // The step was in flight: it runs again (its start is in the journal already),
+            // to its end, even when the run is to be cancelled: then it is undone too.
+            Some((Some(_), None)) => Mode::Run,
+            // A step boundary: a run asked to cancel stops here.
+            Some((None, None)) | None if run.durable.is_some() && cancelled(run) => Mode::Halted,
+            Some((None, None)) | None => {
+                run.record(EventKind::StepStarted {
+                    step: name.into(),
+                    position,
+                    key: match key {
+                        Key::Top(n) if n == position => None,
+                        key => run.with_key(key, |k| k.unless_position(position)),
+                    },
+                });
+                Mode::Run
+            }
+        }
+    };
+    (key, position, mode)
+}
+
+/// The start of a step of a run that replays nothing: its key, its position and its mode.
+/// Unless the run stops here, its `StepStarted` is recorded under the lock that counts its
+/// key and position.
+#[inline]
+fn fresh(run: &RunShared, name: &'static str) -> (Key, u32, Mode) {
+    let branch = super::scope::in_branch(run, Count::Step);
+    // A step boundary: a run asked to cancel stops here.
+    if run.is_halted() || (run.durable.is_some() && cancelled(run)) {
+        let key = branch.unwrap_or_else(|| Key::Top(run.top(Count::Step)));
+        return (key, run.position_at(key), Mode::Halted);
+    }
+    let (key, position) = run.start_step(branch, |position, key| EventKind::StepStarted {
+        step: name.into(),
+        position,
+        key: key.unless_position(position),
+    });
+    (key, position, Mode::Run)
 }
 
 /// What a step whose position the journal recorded as failed does on replay. It never runs

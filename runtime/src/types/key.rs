@@ -41,12 +41,21 @@ impl<'a> KeyText<'a> {
 
     /// The key as the journal records it beside `position`: nothing when it is the position
     /// itself (every step of a body without `parallel!` branches).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn unless_position(self, position: u32) -> Option<Box<str>> {
         match self {
             KeyText::Top(n) if n == position => None,
-            KeyText::Top(n) => Some(n.to_string().into()),
-            KeyText::Path(path) => Some(path.into()),
+            key => Some(key.boxed()),
+        }
+    }
+
+    /// The key's text, boxed (a `parallel!` branch's steps and firings).
+    #[cold]
+    #[inline(never)]
+    fn boxed(self) -> Box<str> {
+        match self {
+            KeyText::Top(n) => n.to_string().into(),
+            KeyText::Path(path) => path.into(),
         }
     }
 }

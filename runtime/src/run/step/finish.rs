@@ -13,7 +13,7 @@ use crate::run::commit::{commit_or_halt, defer_commit};
 use crate::run::halt::halted;
 use crate::types::{BestEffortFailure, Fault, Key, ReplayError, StepResponse, lock, message};
 
-impl StepRun {
+impl StepRun<'_> {
     /// Finishes a step that has a compensation: journals it and, on success, pushes the
     /// compensation with its data. A panic goes on unwinding once recorded.
     pub async fn finish<O, C, E, F>(

@@ -10,7 +10,7 @@ use crate::run::commit::commit_deferred;
 use crate::run::transaction::TxContext;
 use crate::types::StepTimeout;
 
-impl StepRun {
+impl StepRun<'_> {
     /// Runs the body until it succeeds, fails with a permanent error (`transient` says no),
     /// panics, or the step's retry policy has no attempt left, sleeping between attempts.
     pub async fn execute_retrying<T, E, Fut, F>(

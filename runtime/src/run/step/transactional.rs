@@ -9,7 +9,7 @@ use crate::run::commit::commit_deferred;
 use crate::run::transaction::TxContext;
 use crate::types::StepTimeout;
 
-impl StepRun {
+impl StepRun<'_> {
     /// [`execute`](Self::execute) for a transactional step: the attempt runs in a
     /// transaction of its own, rolled back unless the body succeeded.
     pub async fn execute_in_transaction<T, E, Fut, F>(
