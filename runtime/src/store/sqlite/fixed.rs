@@ -79,8 +79,8 @@ impl Db {
     /// they then go through the statement cache).
     pub(super) fn new(conn: Connection) -> Db {
         let fixed = match (
-            prepare(&conn, c"BEGIN IMMEDIATE"),
-            prepare(&conn, c"COMMIT"),
+            prepare(&conn, "BEGIN IMMEDIATE").ok(),
+            prepare(&conn, "COMMIT").ok(),
         ) {
             (Some(begin), Some(commit)) => Some(Fixed { begin, commit }),
             (begin, commit) => {
@@ -104,18 +104,37 @@ impl Db {
         self.run_key.set(Some((run_id, key)));
     }
 
-    /// Run `run_id`'s key, if it is the one this connection last created or looked up: a
-    /// hint (the row may have gone, and its key to another run, since), for statements that
-    /// check the run's id too. [`Db::forget_run_key`] once it missed.
-    pub(super) fn run_key(&self, run_id: RunId) -> Option<i64> {
+    /// Run `run_id`'s key, if it is the one this connection last created: a hint (the row
+    /// may have gone, and its key to another run, since), for statements that check the run's
+    /// id too.
+    fn run_key(&self, run_id: RunId) -> Option<i64> {
         self.run_key
             .get()
             .and_then(|(id, key)| (id == run_id).then_some(key))
     }
 
-    /// Forgets the run key noted.
-    pub(super) fn forget_run_key(&self) {
+    /// Runs a statement on run `run_id`'s row, as [`Db::execute`]: found by the key this
+    /// connection noted for the run (`by_key`, with `params`, whose last place is set to the
+    /// key), or, with no key noted or when that changed nothing (not the run's row any more,
+    /// or its fence refused), found by the run's id (`by_id`, with `params` but the last), the
+    /// noted key then forgotten. How many rows it changed.
+    pub(super) fn execute_on_run(
+        &self,
+        run_id: RunId,
+        by_key: (usize, &str),
+        by_id: (usize, &str),
+        params: &mut [Param<'_>],
+    ) -> rusqlite::Result<usize> {
+        let by_id_count = params.len().saturating_sub(1);
+        if let (Some(key), Some(key_place)) = (self.run_key(run_id), params.last_mut()) {
+            *key_place = Param::Int(key);
+            let changed = self.execute(by_key.0, by_key.1, params)?;
+            if changed > 0 {
+                return Ok(changed);
+            }
+        }
         self.run_key.set(None);
+        self.execute(by_id.0, by_id.1, &params[..by_id_count])
     }
 
     /// Runs `sql` (a statement that returns no rows), kept prepared in `slot` (below
@@ -168,7 +187,7 @@ impl Db {
                     ))
                     .unwrap_or(0)),
                     ffi::SQLITE_ROW => Err(rusqlite::Error::ExecuteReturnedResults),
-                    rc => Err(self.error(rc)),
+                    rc => Err(error(&self.conn, rc)),
                 }
             };
             ffi::sqlite3_reset(stmt);
@@ -187,38 +206,9 @@ impl Db {
         if let Some(stmt) = cell.get() {
             return Ok(stmt);
         }
-        let mut stmt = std::ptr::null_mut();
-        let len = c_int::try_from(sql.len()).map_err(|_| {
-            rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_TOOBIG), None)
-        })?;
-        // SAFETY: the connection's handle is open; `sql` is `len` bytes long.
-        let rc = unsafe {
-            ffi::sqlite3_prepare_v3(
-                self.conn.handle(),
-                sql.as_ptr().cast(),
-                len,
-                ffi::SQLITE_PREPARE_PERSISTENT,
-                &raw mut stmt,
-                std::ptr::null_mut(),
-            )
-        };
-        if rc != ffi::SQLITE_OK {
-            // SAFETY: null, or prepared on this connection and never used.
-            unsafe { ffi::sqlite3_finalize(stmt) };
-            return Err(self.error(rc));
-        }
-        let stmt = NonNull::new(stmt).ok_or(rusqlite::Error::InvalidQuery)?;
+        let stmt = prepare(&self.conn, sql)?;
         cell.set(Some(stmt));
         Ok(stmt)
-    }
-
-    /// The connection's error `rc`, with SQLite's message, as rusqlite gives it.
-    fn error(&self, rc: c_int) -> rusqlite::Error {
-        // SAFETY: the connection's handle is open; SQLite's message is NUL-terminated.
-        let message = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(self.conn.handle())) }
-            .to_string_lossy()
-            .into_owned();
-        rusqlite::Error::SqliteFailure(ffi::Error::new(rc), Some(message))
     }
 
     /// `BEGIN IMMEDIATE`.
@@ -246,13 +236,7 @@ impl Db {
             let result = if rc == ffi::SQLITE_DONE {
                 Ok(())
             } else {
-                let message = CStr::from_ptr(ffi::sqlite3_errmsg(self.conn.handle()))
-                    .to_string_lossy()
-                    .into_owned();
-                Err(rusqlite::Error::SqliteFailure(
-                    ffi::Error::new(rc),
-                    Some(message),
-                ))
+                Err(error(&self.conn, rc))
             };
             ffi::sqlite3_reset(stmt.as_ptr());
             result
@@ -281,27 +265,35 @@ impl Drop for Fixed {
     }
 }
 
-/// `sql` prepared on `conn` to be kept (`None` if SQLite refuses).
-fn prepare(conn: &Connection, sql: &CStr) -> Option<NonNull<ffi::sqlite3_stmt>> {
+/// `sql` prepared on `conn` to be kept, or SQLite's error.
+fn prepare(conn: &Connection, sql: &str) -> rusqlite::Result<NonNull<ffi::sqlite3_stmt>> {
+    let len = c_int::try_from(sql.len())
+        .map_err(|_| rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_TOOBIG), None))?;
     let mut stmt = std::ptr::null_mut();
-    // SAFETY: `conn`'s handle is open; `sql` is NUL-terminated (`-1`: read to the NUL).
+    // SAFETY: `conn`'s handle is open; `sql` is `len` bytes long.
     let rc = unsafe {
         ffi::sqlite3_prepare_v3(
             conn.handle(),
-            sql.as_ptr(),
-            -1,
+            sql.as_ptr().cast(),
+            len,
             ffi::SQLITE_PREPARE_PERSISTENT,
             &raw mut stmt,
             std::ptr::null_mut(),
         )
     };
-    if rc == ffi::SQLITE_OK {
-        NonNull::new(stmt)
-    } else {
-        if !stmt.is_null() {
-            // SAFETY: prepared on `conn` (a statement despite the error), never used.
-            unsafe { ffi::sqlite3_finalize(stmt) };
-        }
-        None
+    if rc != ffi::SQLITE_OK {
+        // SAFETY: null, or prepared on `conn` (a statement despite the error) and never used.
+        unsafe { ffi::sqlite3_finalize(stmt) };
+        return Err(error(conn, rc));
     }
+    NonNull::new(stmt).ok_or(rusqlite::Error::InvalidQuery)
+}
+
+/// `conn`'s error `rc`, with SQLite's message, as rusqlite gives it.
+fn error(conn: &Connection, rc: c_int) -> rusqlite::Error {
+    // SAFETY: the connection's handle is open; SQLite's message is NUL-terminated.
+    let message = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(conn.handle())) }
+        .to_string_lossy()
+        .into_owned();
+    rusqlite::Error::SqliteFailure(ffi::Error::new(rc), Some(message))
 }

@@ -180,12 +180,10 @@ pub(super) fn commit_encoded(
     let fence_sql = micros(fence);
     let id = RunIdText::of(run_id);
     let id = id.as_str();
-    // The run's key, if the connection noted it: its row found without the run id's index.
-    let key = conn.run_key(run_id);
     // The fence first: a refused write records nothing.
     if let Some(update) = update {
         let keep_lease = update.status == StoredStatus::Running;
-        let values = [
+        let mut values = [
             Param::Text(id),
             Param::Int(fence_sql),
             Param::Text(update.status.as_str()),
@@ -193,21 +191,17 @@ pub(super) fn commit_encoded(
             Param::text(update.error.as_deref()),
             Param::Int(now),
             Param::Int(i64::from(keep_lease)),
-            Param::int(key),
+            // The place of the run's key (`execute_on_run`).
+            Param::Null,
         ];
-        let changed = match key {
-            Some(_) => conn.execute(END_RUN_BY_KEY_SLOT, END_RUN_BY_KEY, &values),
-            None => Ok(0),
-        }
-        .and_then(|changed| {
-            if changed > 0 {
-                return Ok(changed);
-            }
-            // No key noted, or not this run's row (any more): by the run's id.
-            conn.forget_run_key();
-            conn.execute(END_RUN_SLOT, END_RUN, &values[..7])
-        })
-        .map_err(refusable("update a run"))?;
+        let changed = conn
+            .execute_on_run(
+                run_id,
+                (END_RUN_BY_KEY_SLOT, END_RUN_BY_KEY),
+                (END_RUN_SLOT, END_RUN),
+                &mut values,
+            )
+            .map_err(refusable("update a run"))?;
         if changed == 0 {
             return Err(refused(conn, run_id, fence));
         }
@@ -230,30 +224,19 @@ pub(super) fn commit_encoded(
         for (seq, body) in events.events(from, count) {
             values.extend([Param::Int(i64::from(seq)), Param::Text(body)]);
         }
-        let by_id = values.len();
-        let key = conn.run_key(run_id);
-        values.push(Param::int(key));
-        let inserted = match key {
-            Some(_) => conn.execute(
-                EVENTS_BY_KEY_SLOT + count - 1,
-                &FENCED_EVENTS_BY_KEY[count - 1],
-                &values,
-            ),
-            None => Ok(0),
-        }
-        .and_then(|inserted| {
-            if inserted > 0 {
-                return Ok(inserted);
-            }
-            // No key noted, or not this run's row (any more): by the run's id.
-            conn.forget_run_key();
-            conn.execute(
-                EVENTS_SLOT + count - 1,
-                &FENCED_EVENTS[count - 1],
-                &values[..by_id],
+        // The place of the run's key (`execute_on_run`).
+        values.push(Param::Null);
+        let inserted = conn
+            .execute_on_run(
+                run_id,
+                (
+                    EVENTS_BY_KEY_SLOT + count - 1,
+                    &FENCED_EVENTS_BY_KEY[count - 1],
+                ),
+                (EVENTS_SLOT + count - 1, &FENCED_EVENTS[count - 1]),
+                &mut values,
             )
-        })
-        .map_err(refusable("append an event"))?;
+            .map_err(refusable("append an event"))?;
         // The fence holds for all or none: the first statement tells.
         if i == 0 && inserted == 0 {
             return Err(refused(conn, run_id, fence));

@@ -29,19 +29,21 @@ pub(super) const INSERT_RUN: &str = "INSERT INTO runs (run_id, workflow, version
 /// generation of its lease) is the writer's.
 pub(super) const FENCE: &str = "SELECT 1 FROM runs WHERE run_id = ?1 AND fence = ?2";
 
+/// The update of [`END_RUN`] and [`END_RUN_BY_KEY`], before their `WHERE`.
+macro_rules! end_run {
+    () => {
+        "UPDATE runs SET status = ?3, output = ?4, error = ?5, updated_at = ?6,
+            owner = CASE WHEN ?7 THEN owner END,
+            lease_until = CASE WHEN ?7 THEN lease_until END"
+    };
+}
+
 /// A commit with the run's new status (its end, a park), under its fence.
-pub(super) const END_RUN: &str =
-    "UPDATE runs SET status = ?3, output = ?4, error = ?5, updated_at = ?6,
-        owner = CASE WHEN ?7 THEN owner END,
-        lease_until = CASE WHEN ?7 THEN lease_until END
-     WHERE run_id = ?1 AND fence = ?2";
+pub(super) const END_RUN: &str = concat!(end_run!(), " WHERE run_id = ?1 AND fence = ?2");
 
 /// [`END_RUN`], the run found by its key (`?8`), its id still checked.
 pub(super) const END_RUN_BY_KEY: &str =
-    "UPDATE runs SET status = ?3, output = ?4, error = ?5, updated_at = ?6,
-        owner = CASE WHEN ?7 THEN owner END,
-        lease_until = CASE WHEN ?7 THEN lease_until END
-     WHERE id = ?8 AND run_id = ?1 AND fence = ?2";
+    concat!(end_run!(), " WHERE id = ?8 AND run_id = ?1 AND fence = ?2");
 
 /// The most events one statement of [`FENCED_EVENTS`] inserts.
 pub(super) const EVENTS_PER_INSERT: usize = 16;
