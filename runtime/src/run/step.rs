@@ -265,10 +265,7 @@ fn replayed(run: &RunShared, meta: &'static StepMeta) -> (Key, u32, Mode) {
                 run.record(EventKind::StepStarted {
                     step: name.into(),
                     position,
-                    key: match key {
-                        Key::Top(n) if n == position => None,
-                        key => run.with_key(key, |k| k.unless_position(position)),
-                    },
+                    key: run.with_key(key, |k| k.unless_position(position)),
                 });
                 Mode::Run
             }

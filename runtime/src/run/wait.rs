@@ -23,7 +23,7 @@ use super::scope::step_key;
 use crate::context::{Halt, RunShared, TypedContext, WorkflowContext};
 use crate::journal::{Event, EventKind, WaitFor, WaitOutcome};
 use crate::store::{Suspension, Wake};
-use crate::types::{Key, ReplayError, WaitError, lock, now_micros};
+use crate::types::{ReplayError, WaitError, lock, now_micros};
 use crate::workflow::EventPoint;
 
 impl WorkflowContext {
@@ -114,10 +114,7 @@ impl WorkflowContext {
                 let until = until.map(|u| u.micros());
                 run.record(EventKind::WaitStarted {
                     position,
-                    key: run.with_key(key, |k| match key {
-                        Key::Top(n) if n == position => None,
-                        _ => k.unless_position(position),
-                    }),
+                    key: run.with_key(key, |k| k.unless_position(position)),
                     wait: Box::new(WaitFor {
                         event: event.map(Into::into),
                         until_micros: until,
