@@ -17,7 +17,7 @@ pub use crate::run::step::{Attempt, JournalError, RebuildFn, StepRun};
 pub use crate::types::AdditionalDataError;
 pub use crate::types::{
     BodyCall, CatchUnwind, CompensationFailure, Fault, HookKind, HookMeta, Panic, RetryPolicy,
-    RunOptions, StepData, StepFuture, StepMeta, StepResponse, StepTimeout, WorkflowMeta,
+    RunId, RunOptions, StepData, StepFuture, StepMeta, StepResponse, StepTimeout, WorkflowMeta,
 };
 pub use crate::workflow::{DeclaredData, EventPoint, Workflow};
 
@@ -41,6 +41,7 @@ pub use ::core::time::Duration;
 pub use ::inventory;
 pub use ::serde_json::Value as JsonValue;
 pub use ::tokio::join;
+pub use ::tracing;
 
 pub use ::core::clone::Clone;
 pub use ::core::convert::Infallible;

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::context::WorkflowContext;
-use crate::types::{AdditionalDataError, WorkflowMeta};
+use crate::types::{AdditionalDataError, RunId, WorkflowMeta};
 
 /// A workflow: a typed async function with hooks, run by an [`Engine`](crate::Engine).
 ///
@@ -63,6 +63,22 @@ pub trait Workflow: Sized + Send + Sync + 'static {
     ) -> Result<(), AdditionalDataError> {
         let _ = data;
         Ok(())
+    }
+
+    /// The span of a run of this workflow, at INFO: named after the workflow (`checkout`),
+    /// with the run's id (`checkout{run_id=…}`). `#[workflow]` implements it with a span of
+    /// its own for each workflow (a span's name is fixed where it is made); this default
+    /// names the workflow in a field instead.
+    #[doc(hidden)]
+    fn __run_span(run_id: &RunId) -> tracing::Span {
+        tracing::info_span!(target: "hookflow_runtime::run", "workflow", workflow = Self::META.name(), %run_id)
+    }
+
+    /// The span of this workflow run inside another's run (`Workflow::call`), at INFO: named
+    /// after the workflow, with `nested = true` and its compensation frame.
+    #[doc(hidden)]
+    fn __nested_span(frame: u32) -> tracing::Span {
+        tracing::info_span!(target: "hookflow_runtime::run::nested", "workflow", workflow = Self::META.name(), nested = true, frame)
     }
 }
 

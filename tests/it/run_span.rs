@@ -1,7 +1,7 @@
-//! A run's tracing span (`workflow`, with the workflow's name and the run's id): the run's
-//! code runs in it, `ctx.span()` is it, what a run dropped before its end drops is dropped in
-//! it, and the fmt subscriber writes it as it always did:
-//! `workflow{workflow="traced" run_id=<the run's id>}`.
+//! A run's tracing span (named after the workflow, with the run's id): the run's code runs in
+//! it, `ctx.span()` is it, what a run dropped before its end drops is dropped in it, and the
+//! fmt subscriber writes it as `traced{run_id=<the run's id>}`; a workflow called inside
+//! another's run has a span named after it too, `refunded{nested=true frame=1}`.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -69,8 +69,13 @@ async fn traced(ctx: &WorkflowContext, n: u64) -> Result<u64, Never> {
     assert_eq!(current.id(), ctx.span().id());
     assert_eq!(
         current.metadata().map(|m| m.name()),
-        Some("workflow"),
-        "the run's span is current in its body"
+        Some("traced"),
+        "the run's span, named after the workflow, is current in its body"
+    );
+    assert_eq!(
+        current.metadata().map(|m| m.target()),
+        Some("hookflow_runtime::run"),
+        "the run's span has the runtime's target, whatever crate the workflow is in"
     );
     let n = logged(ctx, n).await?;
     if n > 100 {
@@ -105,7 +110,7 @@ fn engine() -> Engine {
 }
 
 #[test]
-fn a_run_runs_in_its_span_written_as_before() {
+fn a_run_runs_in_a_span_named_after_its_workflow() {
     let mut run_id = None;
     let lines = with_fmt(async || {
         let id = RunId::generate();
@@ -118,9 +123,7 @@ fn a_run_runs_in_its_span_written_as_before() {
     let run_id = run_id.unwrap();
     assert_eq!(
         lines,
-        [format!(
-            " INFO workflow{{workflow=\"traced\" run_id={run_id}}}: in the step n=1"
-        )]
+        [format!(" INFO traced{{run_id={run_id}}}: in the step n=1")]
     );
 }
 
@@ -137,12 +140,52 @@ fn a_run_dropped_before_its_end_drops_its_future_in_its_span() {
         assert!(ended.is_err(), "the run never ends");
     });
     let run_id = run_id.unwrap();
-    let span = format!("workflow{{workflow=\"traced\" run_id={run_id}}}");
+    let span = format!("traced{{run_id={run_id}}}");
     assert_eq!(
         lines,
         [
             format!(" INFO {span}: in the step n=200"),
             format!(" INFO {span}: guard dropped"),
         ]
+    );
+}
+
+#[workflow]
+async fn refunded(_ctx: &WorkflowContext, n: u64) -> Result<u64, Never> {
+    let current = tracing::Span::current();
+    assert_eq!(
+        current.metadata().map(|m| (m.name(), m.target())),
+        Some(("refunded", "hookflow_runtime::run::nested"))
+    );
+    tracing::info!(n, "in the nested workflow");
+    Ok(n * 10)
+}
+
+#[workflow]
+async fn refunding(ctx: &WorkflowContext, n: u64) -> Result<u64, Never> {
+    Refunded::call(ctx, n).await
+}
+
+#[test]
+fn a_nested_workflow_runs_in_a_span_named_after_it_inside_its_parents() {
+    let mut run_id = None;
+    let lines = with_fmt(async || {
+        let id = RunId::generate();
+        run_id = Some(id);
+        let engine = Engine::builder()
+            .workflow::<Refunding>()
+            .workflow::<Refunded>()
+            .build();
+        let outcome = engine
+            .run_with::<Refunding>(3, RunOptions::default().run_id(id))
+            .await;
+        assert_eq!(outcome.into_result().unwrap(), 30);
+    });
+    let run_id = run_id.unwrap();
+    assert_eq!(
+        lines,
+        [format!(
+            " INFO refunding{{run_id={run_id}}}:refunded{{nested=true frame=1}}: in the nested workflow n=3"
+        )]
     );
 }

@@ -566,6 +566,19 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
 
             #execute
 
+            fn __run_span(run_id: &#private::RunId) -> #private::tracing::Span {
+                #private::tracing::info_span!(target: "hookflow_runtime::run", #name, %run_id)
+            }
+
+            fn __nested_span(frame: u32) -> #private::tracing::Span {
+                #private::tracing::info_span!(
+                    target: "hookflow_runtime::run::nested",
+                    #name,
+                    nested = true,
+                    frame
+                )
+            }
+
             fn call(
                 ctx: &#private::WorkflowContext,
                 input: Self::Input,

@@ -65,7 +65,7 @@ pub(crate) fn execute<W: Workflow>(
     durable: Option<(Durable, Vec<Event>)>,
     started_at: Option<u64>,
 ) -> impl Future<Output = Outcome<W>> + use<W> {
-    let span = tracing::info_span!("workflow", workflow = W::META.name(), %run_id);
+    let span = W::__run_span(&run_id);
     #[cfg(feature = "metrics")]
     let in_flight = crate::metrics::InFlight::enter(W::META.name());
     // The room for what a completed run of `W` records, from what its body calls.

@@ -30,7 +30,7 @@ pub async fn call<W: Workflow>(
         workflow: workflow.into(),
         frame,
     });
-    let span = tracing::info_span!("workflow", workflow, nested = true, frame);
+    let span = W::__nested_span(frame);
     let outcome = CatchUnwind::new(W::execute(&child, input))
         .instrument(span)
         .await;
