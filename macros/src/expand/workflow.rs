@@ -11,6 +11,9 @@ use crate::ast::{BodyCall, Workflow};
 use crate::attr::{EventDecl, HookDecl, HookKind};
 use crate::names::{const_name, tokens_to_string};
 
+mod spans;
+mod type_decl;
+
 /// What the generated items need to know: made from the model ([`expand`]), or leniently
 /// from the function as written when it has errors (`crate::fallback::workflow`).
 pub(crate) struct Parts<'a> {
@@ -413,38 +416,8 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
             }),
         ),
     };
-    // A generic workflow's type holds its parameters in a `PhantomData`, and implements the
-    // traits a unit struct derives without bounds on them.
-    let type_decl = if params.is_empty() {
-        quote! {
-            #[doc = #type_doc]
-            #[derive(#private::Debug, #private::Clone, #private::Copy, #private::Default)]
-            #vis struct #ty;
-        }
-    } else {
-        let type_name = type_ident.to_string();
-        quote! {
-            #[doc = #type_doc]
-            #vis struct #type_ident<#(#param_names),*>(#private::PhantomData<fn() -> (#(#param_names,)*)>);
-
-            impl<#(#param_names),*> #private::Debug for #ty {
-                fn fmt(&self, f: &mut #private::fmt::Formatter<'_>) -> #private::fmt::Result {
-                    f.write_str(#type_name)
-                }
-            }
-            impl<#(#param_names),*> #private::Clone for #ty {
-                fn clone(&self) -> Self {
-                    *self
-                }
-            }
-            impl<#(#param_names),*> #private::Copy for #ty {}
-            impl<#(#param_names),*> #private::Default for #ty {
-                fn default() -> Self {
-                    #type_ident(#private::PhantomData)
-                }
-            }
-        }
-    };
+    let type_decl = type_decl::type_decl(vis, type_ident, params, &type_doc, &private);
+    let spans = spans::run_spans(name, &private);
     let registrar_params = if params.is_empty() {
         quote!(<'hooks>)
     } else {
@@ -566,18 +539,7 @@ pub(crate) fn generate(parts: &Parts<'_>) -> TokenStream {
 
             #execute
 
-            fn __run_span(run_id: &#private::RunId) -> #private::tracing::Span {
-                #private::tracing::info_span!(target: "hookflow_runtime::run", #name, %run_id)
-            }
-
-            fn __nested_span(frame: u32) -> #private::tracing::Span {
-                #private::tracing::info_span!(
-                    target: "hookflow_runtime::run::nested",
-                    #name,
-                    nested = true,
-                    frame
-                )
-            }
+            #spans
 
             fn call(
                 ctx: &#private::WorkflowContext,
