@@ -11,7 +11,7 @@ use tracing::Instrument;
 use super::commit::{Failed, commit};
 use crate::context::{BorrowedStepContext, Compensation, WorkflowContext, Writer};
 use crate::journal::{EventKind, Retry};
-use crate::types::{CatchUnwind, FailedCompensation, lock};
+use crate::types::{CatchUnwind, FailedCompensation, RecordedJson, lock};
 
 /// Which compensations to run.
 #[derive(Clone, Copy)]
@@ -70,7 +70,7 @@ fn started(entry: &Compensation, data: Option<serde_json::Value>) -> EventKind {
     EventKind::CompensationStarted {
         step: entry.meta.name().into(),
         position: entry.position,
-        data: data.map(Box::new),
+        data: data.map(|data| Box::new(RecordedJson::from(data))),
     }
 }
 
