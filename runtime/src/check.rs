@@ -67,7 +67,7 @@ impl<O, C> StepResponseParts for StepResponse<O, C> {
 
 /// How the journal writes and reads a step's output or compensation data `T`.
 pub struct DataOps<T> {
-    pub(crate) to_json: fn(&T) -> Result<serde_json::Value, serde_json::Error>,
+    pub(crate) to_json: fn(&T) -> Result<Box<serde_json::value::RawValue>, serde_json::Error>,
     pub(crate) from_json: fn(serde_json::Value) -> Result<T, serde_json::Error>,
 }
 
@@ -79,10 +79,12 @@ pub const fn step_data<T: StepData>() -> DataOps<T> {
     }
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, serde_json::Error> {
-    // Never recursing past what a record may hold (a value too deep is an error, not a stack
-    // overflow).
-    crate::types::to_json_value(value)
+fn to_json<T: serde::Serialize>(
+    value: &T,
+) -> Result<Box<serde_json::value::RawValue>, serde_json::Error> {
+    // Written once, as text, never recursing past what a record may hold (a value too deep
+    // is an error, not a stack overflow).
+    crate::types::to_json_text(value)
 }
 
 /// What a step's error must be: the journal records it as text.

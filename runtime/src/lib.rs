@@ -77,7 +77,7 @@ pub use types::{
     StepResponse, StepTimeout, WaitError, WorkflowMeta,
 };
 pub use types::{CatchUp, Overlap, Spec, SpecError};
-pub use types::{DEFAULT_MAX_RECORD_BYTES, MAX_DEPTH, RecordError, Rejection};
+pub use types::{DEFAULT_MAX_RECORD_BYTES, MAX_DEPTH, RecordError, RecordedJson, Rejection};
 pub use view::RunEvents;
 pub use worker::{Worker, WorkerError, WorkerHandle, WorkerReport};
 pub use workflow::{EventPoint, Workflow};

@@ -372,7 +372,7 @@ impl Faulty {
         if self.corrupt_outputs.load(Ordering::SeqCst) {
             for event in events {
                 if let EventKind::StepCompleted { output, .. } = &mut event.kind {
-                    *output = Some(Box::new(serde_json::json!({ "not": "a string" })));
+                    *output = Some(Box::new(serde_json::json!({ "not": "a string" }).into()));
                 }
             }
         }

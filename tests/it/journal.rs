@@ -125,8 +125,8 @@ fn expected_failed_run(run_id: hookflow::RunId, data: bool) -> Vec<EventKind> {
             step: "hold_funds".into(),
             position: 0,
             compensable: true,
-            output: when(json!("hold_1")).map(Box::new),
-            compensation: when(hold.clone()).map(Box::new),
+            output: when(json!("hold_1")).map(|v| Box::new(v.into())),
+            compensation: when(hold.clone()).map(|v| Box::new(v.into())),
         },
         EventKind::StepStarted {
             step: "capture".into(),
@@ -150,7 +150,7 @@ fn expected_failed_run(run_id: hookflow::RunId, data: bool) -> Vec<EventKind> {
         EventKind::CompensationStarted {
             step: "hold_funds".into(),
             position: 0,
-            data: when(hold).map(Box::new),
+            data: when(hold).map(|v| Box::new(v.into())),
         },
         EventKind::CompensationCompleted {
             step: "hold_funds".into(),
@@ -265,7 +265,7 @@ async fn a_completed_run_records_the_output_of_a_plain_step_and_no_compensation_
                 step: "capture".into(),
                 position: 1,
                 compensable: false,
-                output: Some(Box::new(json!(2500))),
+                output: Some(Box::new(json!(2500).into())),
                 compensation: None,
             },
             EventKind::RunEnded {

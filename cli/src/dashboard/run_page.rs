@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use hookflow_runtime::{Event, EventKind, RunId, RunRecord, StoreError, StoredStatus};
+use hookflow_runtime::{
+    Event, EventKind, RecordedJson, RunId, RunRecord, StoreError, StoredStatus,
+};
 use serde_json::Value;
 
 use super::html::{escape, page};
@@ -182,6 +184,8 @@ fn sections(events: &[Event]) -> String {
         v.as_ref()
             .map_or_else(none, |v| format!("<td>{}</td>", json(v)))
     };
+    // A recorded value, shown as its JSON value (pretty-printed, its keys in order).
+    let recorded = |v: &Option<Box<RecordedJson>>| cell(&v.as_deref().map(RecordedJson::to_value));
     for event in events {
         match &event.kind {
             EventKind::StepCompleted {
@@ -193,8 +197,8 @@ fn sections(events: &[Event]) -> String {
             } => steps.push_str(&format!(
                 "<tr class=\"step\"><td>#{position}</td><td>{}</td><td>completed</td>{}{}</tr>",
                 escape(step.as_ref()),
-                cell(&output.as_deref().cloned()),
-                cell(&compensation.as_deref().cloned())
+                recorded(output),
+                recorded(compensation)
             )),
             EventKind::StepFailed {
                 step,
@@ -213,7 +217,7 @@ fn sections(events: &[Event]) -> String {
             } => undos.push_str(&format!(
                 "<tr class=\"compensation\"><td>#{position}</td><td>{}</td><td>started</td>{}</tr>",
                 escape(step.as_ref()),
-                cell(&data.as_deref().cloned())
+                recorded(data)
             )),
             EventKind::CompensationCompleted { step, position } => undos.push_str(&format!(
                 "<tr class=\"compensation\"><td>#{position}</td><td>{}</td><td>undone</td><td></td></tr>",

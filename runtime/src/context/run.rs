@@ -11,8 +11,8 @@ use crate::journal::{EventKind, Journal, Replay};
 use crate::store::Store;
 use crate::types::{
     BagStore, BestEffortFailure, CancelRequest, CancelSignal, FailedCompensation, HookFailure, Job,
-    Key, KeyText, RecordError, ReplayError, RunId, RunOptions, StoreError, lock, now_micros,
-    to_record,
+    Key, KeyText, RecordError, RecordedJson, ReplayError, RunId, RunOptions, StoreError, lock,
+    now_micros, to_record, to_recorded_json,
 };
 
 /// What a run shares between the workflow body, its steps and its hook handlers.
@@ -421,6 +421,22 @@ impl RunShared {
         what: impl FnOnce() -> String,
     ) -> Option<serde_json::Value> {
         match to_record(value, self.env.max_record_bytes, what) {
+            Ok(json) => Some(json),
+            Err(err) => {
+                self.halt(Halt::Unrecordable(err));
+                None
+            }
+        }
+    }
+
+    /// [`record_json`](Self::record_json), as the JSON text the journal keeps, written once
+    /// ([`to_recorded_json`](crate::types::to_recorded_json)).
+    pub(crate) fn recorded_json<T: serde::Serialize + ?Sized>(
+        &self,
+        value: &T,
+        what: impl FnOnce() -> String,
+    ) -> Option<RecordedJson> {
+        match to_recorded_json(value, self.env.max_record_bytes, what) {
             Ok(json) => Some(json),
             Err(err) => {
                 self.halt(Halt::Unrecordable(err));

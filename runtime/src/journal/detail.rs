@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::Name;
+use crate::types::RecordedJson;
 
 /// How a step failed ([`EventKind::StepFailed`](super::EventKind::StepFailed)).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,6 +121,13 @@ pub(super) fn present_boxed<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Box<Value>>, D::Error> {
     Value::deserialize(deserializer).map(|value| Some(Box::new(value)))
+}
+
+/// [`present`], as the recorded JSON text, boxed.
+pub(super) fn present_recorded<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Box<RecordedJson>>, D::Error> {
+    RecordedJson::deserialize(deserializer).map(|json| Some(Box::new(json)))
 }
 
 /// A firing's detail, read from the event's own fields: `None` when they hold neither names

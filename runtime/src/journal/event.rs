@@ -7,10 +7,10 @@ use serde_json::Value;
 
 use super::detail::{
     BagChange, FiringDetail, HandlerFailure, Retry, StepFailure, WaitFor, firing_detail,
-    present_boxed,
+    present_boxed, present_recorded,
 };
 pub use super::name::Name;
-use crate::types::{Actor, Job, RunId, RunStatus, Slot};
+use crate::types::{Actor, Job, RecordedJson, RunId, RunStatus, Slot};
 
 /// One journal entry: 64 bytes (an `EventKind` of 48), so that a run's journal stays small.
 /// The larger or rarer parts of the kinds are boxed; their JSON is as if they were not.
@@ -59,21 +59,21 @@ pub enum EventKind {
         /// Whether the step has a compensation (now on the run's stack).
         #[serde(default)]
         compensable: bool,
-        /// The step's output, when the engine records data (boxed, as `compensation`: most
+        /// The step's output as JSON, when the engine records data (boxed, as `compensation`: most
         /// runs record none, and every event is as large as the largest kind).
         #[serde(
             default,
-            deserialize_with = "present_boxed",
+            deserialize_with = "present_recorded",
             skip_serializing_if = "Option::is_none"
         )]
-        output: Option<Box<Value>>,
+        output: Option<Box<RecordedJson>>,
         /// The compensation data, when the step has a compensation and the engine records data.
         #[serde(
             default,
-            deserialize_with = "present_boxed",
+            deserialize_with = "present_recorded",
             skip_serializing_if = "Option::is_none"
         )]
-        compensation: Option<Box<Value>>,
+        compensation: Option<Box<RecordedJson>>,
     },
     /// A step failed (returned an error or panicked). It is not compensated.
     StepFailed {
@@ -174,10 +174,10 @@ pub enum EventKind {
         /// The compensation data, when the engine records data (boxed: most runs record none).
         #[serde(
             default,
-            deserialize_with = "present_boxed",
+            deserialize_with = "present_recorded",
             skip_serializing_if = "Option::is_none"
         )]
-        data: Option<Box<Value>>,
+        data: Option<Box<RecordedJson>>,
     },
     /// An attempt of a compensation with `compensate_retry(...)` failed; it runs again
     /// after `delay_micros`.

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::Value;
 
 use super::{BagChange, Event, EventKind, FiringDetail, WaitOutcome};
-use crate::types::{Job, KeyText};
+use crate::types::{Job, KeyText, RecordedJson};
 
 /// What a resumed run's journal says about each step position and each hook firing.
 #[derive(Debug, Default)]
@@ -51,8 +51,8 @@ pub(crate) struct Replay {
 pub(crate) struct Recorded {
     pub(crate) step: String,
     pub(crate) completed: bool,
-    pub(crate) output: Option<Value>,
-    pub(crate) compensation: Option<Value>,
+    pub(crate) output: Option<RecordedJson>,
+    pub(crate) compensation: Option<RecordedJson>,
     pub(crate) compensated: bool,
     /// How the step failed, if it did.
     pub(crate) failed: Option<Box<RecordedFailure>>,

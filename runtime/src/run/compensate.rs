@@ -11,7 +11,7 @@ use tracing::Instrument;
 use super::commit::{Failed, commit};
 use crate::context::{BorrowedStepContext, Compensation, WorkflowContext, Writer};
 use crate::journal::{EventKind, Retry};
-use crate::types::{CatchUnwind, FailedCompensation, lock};
+use crate::types::{CatchUnwind, FailedCompensation, RecordedJson, lock};
 
 /// Which compensations to run.
 #[derive(Clone, Copy)]
@@ -66,12 +66,19 @@ pub(crate) async fn compensate(
 }
 
 /// The `CompensationStarted` of `entry`, with its data if it is recorded.
-fn started(entry: &Compensation, data: Option<serde_json::Value>) -> EventKind {
+fn started(entry: &Compensation, data: Option<Box<RecordedJson>>) -> EventKind {
     EventKind::CompensationStarted {
         step: entry.meta.name().into(),
         position: entry.position,
-        data: data.map(Box::new),
+        data,
     }
+}
+
+/// Compensation data as the journal records it.
+#[cold]
+#[inline(never)]
+fn recorded(data: Option<serde_json::Value>) -> Option<Box<RecordedJson>> {
+    data.map(|data| Box::new(RecordedJson::from(data)))
 }
 
 /// Runs one compensation; its start is recorded here unless `started` (it was, as it was
@@ -84,7 +91,7 @@ async fn compensate_one(
     let run = ctx.shared();
     if !started {
         let data = if run.records_data() {
-            entry.action.data_json()
+            recorded(entry.action.data_json())
         } else {
             None
         };

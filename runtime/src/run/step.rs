@@ -74,8 +74,8 @@ impl Ended {
 }
 
 struct Replayed {
-    output: Option<serde_json::Value>,
-    compensation: Option<serde_json::Value>,
+    output: Option<crate::types::RecordedJson>,
+    compensation: Option<crate::types::RecordedJson>,
     compensated: bool,
 }
 

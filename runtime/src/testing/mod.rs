@@ -26,8 +26,8 @@ use std::future::Future;
 use crate::engine::Engine;
 use crate::journal::{EventKind, Journal};
 use crate::run::Outcome;
-use crate::types::RunStatus;
 pub use crate::types::{Fault, FaultPlan};
+use crate::types::{RecordedJson, RunStatus};
 use crate::workflow::Workflow;
 
 /// A way in which a run's journal breaks the saga invariant.
@@ -98,9 +98,9 @@ pub fn check_saga(journal: &Journal) -> Result<(), SagaViolation> {
         .kinds()
         .any(|k| matches!(k, EventKind::RunEnded { status } if *status != RunStatus::Completed));
     // Steps that completed with a compensation, in completion order.
-    let mut pushed: Vec<(u32, String, Option<serde_json::Value>)> = Vec::new();
+    let mut pushed: Vec<(u32, String, Option<RecordedJson>)> = Vec::new();
     // Compensations, each with the burst (run of consecutive compensation events) it is in.
-    let mut compensated: Vec<(usize, u32, String, Option<serde_json::Value>)> = Vec::new();
+    let mut compensated: Vec<(usize, u32, String, Option<RecordedJson>)> = Vec::new();
     let mut burst = 0;
     let mut in_burst = false;
     for kind in journal.kinds() {

@@ -11,7 +11,9 @@ use crate::context::{CompensateFn, Compensation, Halt, action};
 use crate::journal::{EventKind, StepFailure};
 use crate::run::commit::{commit_or_halt, defer_commit};
 use crate::run::halt::halted;
-use crate::types::{BestEffortFailure, Fault, Key, ReplayError, StepResponse, lock, message};
+use crate::types::{
+    BestEffortFailure, Fault, Key, RecordedJson, ReplayError, StepResponse, lock, message,
+};
 
 impl StepRun<'_> {
     /// Finishes a step that has a compensation: journals it and, on success, pushes the
@@ -49,9 +51,9 @@ impl StepRun<'_> {
                 let (output_json, data_json) = if run.records_data() {
                     let name = self.meta.name();
                     let output =
-                        run.record_json(&output, || format!("the output of step `{name}`"));
+                        run.recorded_json(&output, || format!("the output of step `{name}`"));
                     let data = run
-                        .record_json(&data, || format!("the compensation data of step `{name}`"));
+                        .recorded_json(&data, || format!("the compensation data of step `{name}`"));
                     if run.is_halted() {
                         // Not recorded: the run parks here, the step in flight.
                         return halted().await;
@@ -179,9 +181,8 @@ impl StepRun<'_> {
 
     /// A recorded value; `None`, with the run halted to be parked, when it no longer fits
     /// its type.
-    fn recorded<T: DeserializeOwned>(&self, value: Option<&serde_json::Value>) -> Option<T> {
-        let value = value.cloned().unwrap_or(serde_json::Value::Null);
-        match serde_json::from_value(value) {
+    fn recorded<T: DeserializeOwned>(&self, value: Option<&RecordedJson>) -> Option<T> {
+        match serde_json::from_str(value.map_or("null", RecordedJson::get)) {
             Ok(value) => Some(value),
             Err(err) => {
                 self.run().halt(Halt::Replay(ReplayError::Corrupt {
@@ -306,7 +307,7 @@ impl StepRun<'_> {
         let run = self.run();
         let output_json = if run.records_data() {
             let name = self.meta.name();
-            let json = run.record_json(output, || format!("the output of step `{name}`"));
+            let json = run.recorded_json(output, || format!("the output of step `{name}`"));
             if json.is_none() {
                 return false;
             }

@@ -5,6 +5,7 @@ use std::cell::Cell;
 
 use serde::ser::{self, Serialize, Serializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::MAX_DEPTH;
 
@@ -30,17 +31,46 @@ pub(crate) fn to_value_within_depth<T: Serialize + ?Sized>(value: &T) -> Result<
     }
 }
 
+/// `value` as JSON text, written once, refusing (before recursing further) as
+/// [`to_value_within_depth`] does.
+pub(crate) fn to_raw_within_depth<T: Serialize + ?Sized>(
+    value: &T,
+) -> Result<Box<RawValue>, Refusal> {
+    TRIPPED.set(false);
+    match serde_json::value::to_raw_value(&Nested {
+        value,
+        depth: 0,
+        calls: 0,
+    }) {
+        Ok(json) => Ok(json),
+        Err(_) if TRIPPED.get() => Err(Refusal::TooDeep),
+        Err(err) => Err(Refusal::Serde(err.to_string())),
+    }
+}
+
+/// [`to_raw_within_depth`] with serde_json's error, as [`to_json_value`] has it.
+pub(crate) fn to_json_text<T: Serialize + ?Sized>(
+    value: &T,
+) -> Result<Box<RawValue>, serde_json::Error> {
+    to_raw_within_depth(value).map_err(serde_error)
+}
+
 /// [`to_value_within_depth`] with serde_json's error: for a `Serialize` impl that turns a
 /// value into JSON inside another serialization (a value too deep there is still reported
 /// as too deep by the outer one).
 pub(crate) fn to_json_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, serde_json::Error> {
-    to_value_within_depth(value).map_err(|refusal| match refusal {
+    to_value_within_depth(value).map_err(serde_error)
+}
+
+/// A refusal as serde_json's error, still reported as too deep by an outer serialization.
+fn serde_error(refusal: Refusal) -> serde_json::Error {
+    match refusal {
         Refusal::TooDeep => {
             TRIPPED.set(true);
             ser::Error::custom("nested too deep")
         }
         Refusal::Serde(message) => ser::Error::custom(message),
-    })
+    }
 }
 
 thread_local! {

@@ -4,12 +4,14 @@
 //! stack overflow).
 
 mod depth;
+mod json;
 
 use serde::Serialize;
 use serde_json::Value;
 
-pub(crate) use self::depth::to_json_value;
-use self::depth::{Refusal, to_value_within_depth};
+use self::depth::{Refusal, to_raw_within_depth, to_value_within_depth};
+pub(crate) use self::depth::{to_json_text, to_json_value};
+pub use self::json::RecordedJson;
 
 /// How deep a record may be nested, in arrays and objects. serde_json reads no more than 127
 /// nested levels, and the journal keeps a value inside its event (and a job's payload inside
@@ -90,6 +92,40 @@ pub(crate) fn to_record<T: Serialize + ?Sized>(
     };
     check_size(&json, max_bytes, what)?;
     Ok(json)
+}
+
+/// `value` as the JSON text of a record of at most `max_bytes` bytes, or why it cannot be
+/// one: written once, in one pass that refuses a value nested too deep before it recurses
+/// further; its size is then the text's length. `what` names it in the error.
+pub(crate) fn to_recorded_json<T: Serialize + ?Sized>(
+    value: &T,
+    max_bytes: usize,
+    what: impl FnOnce() -> String,
+) -> Result<RecordedJson, RecordError> {
+    let json = match to_raw_within_depth(value) {
+        Ok(json) => json,
+        Err(Refusal::TooDeep) => {
+            return Err(RecordError::TooDeep {
+                what: what(),
+                limit: MAX_DEPTH,
+            });
+        }
+        Err(Refusal::Serde(message)) => {
+            return Err(RecordError::Unserializable {
+                what: what(),
+                message,
+            });
+        }
+    };
+    let size = json.get().len();
+    if size > max_bytes {
+        return Err(RecordError::TooLarge {
+            what: what(),
+            size,
+            limit: max_bytes,
+        });
+    }
+    Ok(RecordedJson::from_raw(json))
 }
 
 /// Checks that `json` is at most `max_bytes` bytes as JSON text.
@@ -420,6 +456,61 @@ mod tests {
     }
 
     #[test]
+    fn a_recorded_json_text_has_the_limits_of_a_record() {
+        // The deepest accepted, written as it reads back; one level more refused.
+        let deepest = nested_arrays(MAX_DEPTH);
+        let json = to_recorded_json(&deepest, usize::MAX, what).unwrap();
+        assert_eq!(json.get(), serde_json::to_string(&deepest).unwrap());
+        assert!(reads_back(&json.to_value()));
+        assert_eq!(
+            to_recorded_json(&nested_arrays(MAX_DEPTH + 1), usize::MAX, what),
+            Err(RecordError::TooDeep {
+                what: "the input".into(),
+                limit: MAX_DEPTH
+            })
+        );
+        // 10,000 levels, on a small stack: refused before it recurses further.
+        let deep = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let deep = nested_arrays(10_000);
+                let refused = matches!(
+                    to_recorded_json(&deep, usize::MAX, what),
+                    Err(RecordError::TooDeep { .. })
+                );
+                let mut stack = vec![deep];
+                while let Some(value) = stack.pop() {
+                    if let Value::Array(items) = value {
+                        stack.extend(items);
+                    }
+                }
+                refused
+            })
+            .unwrap();
+        assert!(deep.join().unwrap());
+        // Its size is the text's: accepted at it, refused one byte below with its size.
+        let newlines = "\n".repeat(100);
+        assert_eq!(
+            to_recorded_json(&newlines, 202, what).unwrap().get().len(),
+            202
+        );
+        assert_eq!(
+            to_recorded_json(&newlines, 201, what),
+            Err(RecordError::TooLarge {
+                what: "the input".into(),
+                size: 202,
+                limit: 201
+            })
+        );
+        for value in values(21, 1000) {
+            let text = serde_json::to_string(&value).unwrap();
+            let json = to_recorded_json(&value, text.len(), what).unwrap();
+            assert_eq!(json.get(), text);
+            assert!(to_recorded_json(&value, text.len() - 1, what).is_err());
+        }
+    }
+
+    #[test]
     fn a_failing_serialize_is_unserializable_not_too_deep() {
         struct Fails;
         impl Serialize for Fails {
@@ -429,6 +520,13 @@ mod tests {
         }
         assert_eq!(
             to_record(&vec![Fails], usize::MAX, what),
+            Err(RecordError::Unserializable {
+                what: "the input".into(),
+                message: "no".into()
+            })
+        );
+        assert_eq!(
+            to_recorded_json(&vec![Fails], usize::MAX, what),
             Err(RecordError::Unserializable {
                 what: "the input".into(),
                 message: "no".into()
