@@ -95,6 +95,18 @@ impl<K: DataKind> serde::Serialize for Journaled<K> {
     }
 }
 
+pub use crate::types::ToRecord;
+
+impl<K: DataKind> ToRecord for Journaled<K> {
+    fn to_recorded(
+        &self,
+        max_bytes: usize,
+        what: &dyn Fn() -> String,
+    ) -> Result<crate::types::RecordedJson, crate::types::RecordError> {
+        (K::OPS.to_record)(&self.value, max_bytes, what)
+    }
+}
+
 impl<'de, K: DataKind> serde::Deserialize<'de> for Journaled<K> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = serde_json::Value::deserialize(deserializer)?;

@@ -18,7 +18,7 @@ use crate::hook::{
     After, AfterHandler, AfterResult, AfterResultHandler, Before, BeforeHandler, HookPoint,
     Registrar, StepHook, StepHookHandler,
 };
-use crate::types::{StepData, StepResponse, StepTimeout};
+use crate::types::{RecordError, RecordedJson, StepData, StepResponse, StepTimeout};
 use crate::workflow::Workflow;
 
 // Return types spelled through an alias.
@@ -69,14 +69,27 @@ impl<O, C> StepResponseParts for StepResponse<O, C> {
 pub struct DataOps<T> {
     pub(crate) to_json: fn(&T) -> Result<Box<serde_json::value::RawValue>, serde_json::Error>,
     pub(crate) from_json: fn(serde_json::Value) -> Result<T, serde_json::Error>,
+    pub(crate) to_record: ToRecordFn<T>,
 }
+
+/// Writes a `T` as a record of at most so many bytes, or says why it cannot be one.
+type ToRecordFn<T> = fn(&T, usize, &dyn Fn() -> String) -> Result<RecordedJson, RecordError>;
 
 /// Checks at compile time that `T` may be a step's output or compensation data.
 pub const fn step_data<T: StepData>() -> DataOps<T> {
     DataOps {
         to_json: to_json::<T>,
         from_json: serde_json::from_value::<T>,
+        to_record: to_record::<T>,
     }
+}
+
+fn to_record<T: serde::Serialize>(
+    value: &T,
+    max_bytes: usize,
+    what: &dyn Fn() -> String,
+) -> Result<RecordedJson, RecordError> {
+    crate::types::to_recorded_json(value, max_bytes, what)
 }
 
 fn to_json<T: serde::Serialize>(

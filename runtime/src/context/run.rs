@@ -11,8 +11,8 @@ use crate::journal::{EventKind, Journal, Replay};
 use crate::store::Store;
 use crate::types::{
     BagStore, BestEffortFailure, CancelRequest, CancelSignal, FailedCompensation, HookFailure, Job,
-    Key, KeyText, RecordError, RecordedJson, ReplayError, RunId, RunOptions, StoreError, lock,
-    now_micros, to_record, to_recorded_json,
+    Key, KeyText, RecordError, RecordedJson, ReplayError, RunId, RunOptions, StoreError, ToRecord,
+    lock, now_micros, to_record,
 };
 
 /// What a run shares between the workflow body, its steps and its hook handlers.
@@ -429,14 +429,14 @@ impl RunShared {
         }
     }
 
-    /// [`record_json`](Self::record_json), as the JSON text the journal keeps, written once
-    /// ([`to_recorded_json`](crate::types::to_recorded_json)).
-    pub(crate) fn recorded_json<T: serde::Serialize + ?Sized>(
+    /// [`record_json`](Self::record_json) of a step's output or data, as the JSON text the
+    /// journal keeps, written once ([`ToRecord`]).
+    pub(crate) fn recorded_json<T: ToRecord + ?Sized>(
         &self,
         value: &T,
-        what: impl FnOnce() -> String,
+        what: impl Fn() -> String,
     ) -> Option<RecordedJson> {
-        match to_recorded_json(value, self.env.max_record_bytes, what) {
+        match value.to_recorded(self.env.max_record_bytes, &what) {
             Ok(json) => Some(json),
             Err(err) => {
                 self.halt(Halt::Unrecordable(err));

@@ -52,7 +52,7 @@ pub use options::RunOptions;
 pub use panic::{CatchUnwind, Panic};
 pub(crate) use panic::{message, message_of};
 pub use policy::{RetryPolicy, StepTimeout};
-pub use record::{DEFAULT_MAX_RECORD_BYTES, MAX_DEPTH, RecordError, RecordedJson};
+pub use record::{DEFAULT_MAX_RECORD_BYTES, MAX_DEPTH, RecordError, RecordedJson, ToRecord};
 pub(crate) use record::{check_value, to_json_text, to_json_value, to_record, to_recorded_json};
 pub use schedule::{CatchUp, Overlap, Spec, SpecError};
 pub(crate) use services::Services;

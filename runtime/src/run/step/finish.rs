@@ -12,7 +12,7 @@ use crate::journal::{EventKind, StepFailure};
 use crate::run::commit::{commit_or_halt, defer_commit};
 use crate::run::halt::halted;
 use crate::types::{
-    BestEffortFailure, Fault, Key, RecordedJson, ReplayError, StepResponse, lock, message,
+    BestEffortFailure, Fault, Key, RecordedJson, ReplayError, StepResponse, ToRecord, lock, message,
 };
 
 impl StepRun<'_> {
@@ -24,8 +24,8 @@ impl StepRun<'_> {
         compensate: F,
     ) -> Result<O, E>
     where
-        O: Serialize + DeserializeOwned,
-        C: Serialize + DeserializeOwned + Send + 'static,
+        O: Serialize + DeserializeOwned + ToRecord,
+        C: Serialize + DeserializeOwned + ToRecord + Send + 'static,
         E: JournalError,
         F: for<'a> CompensateFn<'a, C> + Clone,
     {
@@ -198,7 +198,7 @@ impl StepRun<'_> {
     /// Finishes a step with nothing to undo.
     pub async fn finish_plain<O, E>(&mut self, attempt: Attempt<O, E>) -> Result<O, E>
     where
-        O: Serialize + DeserializeOwned,
+        O: Serialize + DeserializeOwned + ToRecord,
         E: JournalError,
     {
         let halt = match self.recall::<O, ()>(false) {
@@ -234,7 +234,7 @@ impl StepRun<'_> {
     /// the workflow goes on with `None`.
     pub async fn finish_best_effort<O, E>(&mut self, attempt: Attempt<O, E>) -> Option<O>
     where
-        O: Serialize + DeserializeOwned,
+        O: Serialize + DeserializeOwned + ToRecord,
         E: Display,
     {
         let halt = match self.recall::<O, ()>(false) {
@@ -303,7 +303,7 @@ impl StepRun<'_> {
 
     /// Records the completion of a step without compensation; `false` when its output
     /// cannot be recorded (the run halts, to be parked there).
-    fn completed<O: Serialize>(&self, output: &O) -> bool {
+    fn completed<O: ToRecord>(&self, output: &O) -> bool {
         let run = self.run();
         let output_json = if run.records_data() {
             let name = self.meta.name();

@@ -128,6 +128,23 @@ pub(crate) fn to_recorded_json<T: Serialize + ?Sized>(
     Ok(RecordedJson::from_raw(json))
 }
 
+/// A value a step records, written as its record at once (a step's output or compensation
+/// data, wrapped by the code `#[step]` generates: its JSON written once, not once into the
+/// wrapper and once more around it).
+#[doc(hidden)]
+pub trait ToRecord {
+    /// The value as a record of at most `max_bytes` bytes ([`to_recorded_json`]); `what`
+    /// names it in the error.
+    ///
+    /// # Errors
+    /// Why it cannot be recorded.
+    fn to_recorded(
+        &self,
+        max_bytes: usize,
+        what: &dyn Fn() -> String,
+    ) -> Result<RecordedJson, RecordError>;
+}
+
 /// Checks that `json` is at most `max_bytes` bytes as JSON text.
 pub(crate) fn check_size(
     json: &Value,
