@@ -175,3 +175,6 @@ mod sqlite_run_key;
 // Performance (issue 20, sixth pass): a step's context borrows its run; a clone of it holds
 // the run on its own.
 mod step_context_kept;
+// Performance (issue 20, seventh pass): a step's output and compensation data recorded as the
+// JSON text written once.
+mod recorded_json;

@@ -62,10 +62,10 @@ impl Encoded {
     }
 }
 
-/// Writes `event`'s JSON, as its `Serialize` writes it: the kinds every step records
-/// (`StepStarted`, `StepCompleted`) directly, their keys as the literals they are (serde's
+/// Writes `event`'s JSON, as its `Serialize` writes it: the kinds every run or step records
+/// (`RunStarted`, `StepStarted`, `StepCompleted`, `HookFired`, `RunEnded`) directly, their keys as the literals they are (serde's
 /// derived code escapes every key and tag anew), the others through `Serialize`.
-/// `the_events_every_step_records_are_written_as_serde_writes_them` holds the two to the same
+/// `the_events_every_run_records_are_written_as_serde_writes_them` holds the two to the same
 /// bytes.
 pub(super) fn write_event(bytes: &mut Vec<u8>, event: &Event) -> serde_json::Result<()> {
     let head = |bytes: &mut Vec<u8>, tag: &str| -> serde_json::Result<()> {
@@ -75,7 +75,7 @@ pub(super) fn write_event(bytes: &mut Vec<u8>, event: &Event) -> serde_json::Res
         serde_json::to_writer(&mut *bytes, &event.at_micros)?;
         bytes.extend_from_slice(b",\"event\":\"");
         bytes.extend_from_slice(tag.as_bytes());
-        bytes.extend_from_slice(b"\",\"step\":");
+        bytes.extend_from_slice(b"\",");
         Ok(())
     };
     match &event.kind {
@@ -85,6 +85,7 @@ pub(super) fn write_event(bytes: &mut Vec<u8>, event: &Event) -> serde_json::Res
             key,
         } => {
             head(bytes, "step_started")?;
+            bytes.extend_from_slice(b"\"step\":");
             write_str(bytes, step.as_str())?;
             bytes.extend_from_slice(b",\"position\":");
             serde_json::to_writer(&mut *bytes, position)?;
@@ -101,6 +102,7 @@ pub(super) fn write_event(bytes: &mut Vec<u8>, event: &Event) -> serde_json::Res
             compensation,
         } => {
             head(bytes, "step_completed")?;
+            bytes.extend_from_slice(b"\"step\":");
             write_str(bytes, step.as_str())?;
             bytes.extend_from_slice(b",\"position\":");
             serde_json::to_writer(&mut *bytes, position)?;
@@ -116,6 +118,49 @@ pub(super) fn write_event(bytes: &mut Vec<u8>, event: &Event) -> serde_json::Res
             if let Some(compensation) = compensation {
                 bytes.extend_from_slice(b",\"compensation\":");
                 bytes.extend_from_slice(compensation.get().as_bytes());
+            }
+        }
+        EventKind::RunStarted { workflow, run_id } => {
+            head(bytes, "run_started")?;
+            bytes.extend_from_slice(b"\"workflow\":");
+            write_str(bytes, workflow.as_str())?;
+            bytes.extend_from_slice(b",\"run_id\":\"");
+            bytes.extend_from_slice(RunIdText::of(*run_id).as_str().as_bytes());
+            bytes.push(b'"');
+        }
+        EventKind::RunEnded { status } => {
+            head(bytes, "run_ended")?;
+            bytes.extend_from_slice(b"\"status\":");
+            serde_json::to_writer(&mut *bytes, status)?;
+        }
+        EventKind::HookFired {
+            hook,
+            handlers,
+            firing,
+            detail,
+        } => {
+            head(bytes, "hook_fired")?;
+            bytes.extend_from_slice(b"\"hook\":");
+            write_str(bytes, hook.as_str())?;
+            bytes.extend_from_slice(b",\"handlers\":");
+            serde_json::to_writer(&mut *bytes, handlers)?;
+            bytes.extend_from_slice(b",\"firing\":");
+            serde_json::to_writer(&mut *bytes, firing)?;
+            if let Some(detail) = detail {
+                if !detail.names.is_empty() {
+                    bytes.extend_from_slice(b",\"names\":[");
+                    for (i, name) in detail.names.iter().enumerate() {
+                        if i > 0 {
+                            bytes.push(b',');
+                        }
+                        write_str(bytes, name.as_str())?;
+                    }
+                    bytes.push(b']');
+                }
+                if let Some(key) = &detail.key {
+                    bytes.extend_from_slice(b",\"key\":");
+                    write_str(bytes, key)?;
+                }
             }
         }
         _ => return serde_json::to_writer(bytes, event),
@@ -161,7 +206,7 @@ mod tests {
     use crate::types::RecordedJson;
 
     #[test]
-    fn the_events_every_step_records_are_written_as_serde_writes_them() {
+    fn the_events_every_run_records_are_written_as_serde_writes_them() {
         let names = [
             "charge",
             "",
@@ -209,13 +254,53 @@ mod tests {
                 });
             }
         }
+        for (i, name) in names.iter().enumerate() {
+            let name = || crate::journal::Name::from(name.to_string());
+            events.push(Event {
+                seq: i as u32,
+                at_micros: 2,
+                kind: EventKind::RunStarted {
+                    workflow: name(),
+                    run_id: crate::types::RunId::new(),
+                },
+            });
+            let detail = [
+                None,
+                crate::journal::FiringDetail::of(vec![name(), "b".into()], None),
+                crate::journal::FiringDetail::of(vec![], Some(names[i].into())),
+                crate::journal::FiringDetail::of(vec![name()], Some("p0.1/0".into())),
+            ];
+            for detail in detail {
+                events.push(Event {
+                    seq: 3,
+                    at_micros: 4,
+                    kind: EventKind::HookFired {
+                        hook: name(),
+                        handlers: i as u32,
+                        firing: u32::MAX,
+                        detail,
+                    },
+                });
+            }
+        }
+        for status in [
+            crate::types::RunStatus::Completed,
+            crate::types::RunStatus::CompensationFailed,
+            crate::types::RunStatus::Parked,
+        ] {
+            events.push(Event {
+                seq: 9,
+                at_micros: 0,
+                kind: EventKind::RunEnded { status },
+            });
+        }
         // Another kind goes through `Serialize`.
         events.push(Event {
             seq: 1,
             at_micros: 2,
-            kind: EventKind::RunStarted {
-                workflow: "w".into(),
-                run_id: crate::types::RunId::new(),
+            kind: EventKind::CompensationCompleted {
+                step: "s".into(),
+                position: 3,
             },
         });
         for event in &events {
