@@ -175,3 +175,6 @@ mod sqlite_run_key;
 // Performance (issue 20, sixth pass): a step's context borrows its run; a clone of it holds
 // the run on its own.
 mod step_context_kept;
+// Performance (issue 20, seventh pass): a step hook's handler that ends at once ends when its
+// step completed (one clock reading).
+mod hook_handler_clock;

@@ -284,7 +284,7 @@ impl RunShared {
 
     /// [`RunShared::push`] of an event that happened at `at_micros`.
     #[inline(always)]
-    fn push_at(&self, state: &mut RunState, kind: EventKind, at_micros: u64) {
+    pub(crate) fn push_at(&self, state: &mut RunState, kind: EventKind, at_micros: u64) {
         append(&self.env, self.run_id, &mut state.journal, kind, at_micros);
     }
 
@@ -313,18 +313,21 @@ impl RunShared {
         branch: Option<Key>,
         event: impl FnOnce(u32, KeyText<'_>) -> EventKind,
     ) -> (Key, u32) {
-        self.start_fresh(branch, Count::Step, event)
+        self.start_fresh(branch, Count::Step, event, &mut 0)
     }
 
     /// [`RunShared::start_step`] for a hook firing: its key, its index (the next) and its
-    /// `HookFired`.
+    /// `HookFired`. Returns the key, the index, and the position the next step of the run
+    /// will take (its first handler's, unless another step starts first).
     #[inline]
     pub(crate) fn start_firing(
         &self,
         branch: Option<Key>,
         event: impl FnOnce(u32, KeyText<'_>) -> EventKind,
-    ) -> (Key, u32) {
-        self.start_fresh(branch, Count::Firing, event)
+    ) -> (Key, u32, u32) {
+        let mut next_step = 0;
+        let (key, index) = self.start_fresh(branch, Count::Firing, event, &mut next_step);
+        (key, index, next_step)
     }
 
     #[inline(always)]
@@ -333,6 +336,7 @@ impl RunShared {
         branch: Option<Key>,
         count: Count,
         event: impl FnOnce(u32, KeyText<'_>) -> EventKind,
+        next_position: &mut u32,
     ) -> (Key, u32) {
         let mut state = self.state.lock();
         let counts = &mut state.counts;
@@ -344,6 +348,7 @@ impl RunShared {
             Count::Firing => bump(&mut counts.next_firing),
             Count::Step | Count::Group => bump(&mut counts.next_position),
         };
+        *next_position = counts.next_position;
         let kind = event(at, state.key_text(key));
         self.push_at(&mut state, kind, now_micros());
         (key, at)

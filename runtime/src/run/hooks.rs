@@ -331,7 +331,7 @@ impl<W: Workflow, T: Clone + Send + Sync + 'static, R: Send + 'static> Fire<W> f
             match call.await {
                 Ok(Ok(result)) => {
                     results.push(result);
-                    firing.completed(i, entry, None);
+                    firing.completed_step(i, entry);
                 }
                 Ok(Err(err)) => return Err(firing.failed(i, entry, Ok(err))),
                 Err(panic) => {
