@@ -28,8 +28,6 @@ pub(crate) struct StateLock<T> {
 // (`lock` takes `taken` with an acquiring compare-exchange; the guard's drop gives it back
 // with a releasing store): the same contract as `std::sync::Mutex<T>`, `Sync` for `T: Send`.
 unsafe impl<T: Send> Sync for StateLock<T> {}
-// SAFETY: moving the lock moves the value, which is `Send`.
-unsafe impl<T: Send> Send for StateLock<T> {}
 
 /// The value of a [`StateLock`], while taken. Not `Send`: it is given back by the thread
 /// that took it.
