@@ -178,3 +178,6 @@ mod step_context_kept;
 // Performance (issue 20, seventh pass): a step's output and compensation data recorded as the
 // JSON text written once.
 mod recorded_json;
+// Performance (issue 20, seventh pass): a step hook's handler that ends at once ends when its
+// step completed (one clock reading).
+mod hook_handler_clock;

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::WorkflowContext;
-use crate::types::{HookError, HookFailed, HookFailure, Slot, lock};
+use crate::types::{HookError, HookFailed, HookFailure, Slot};
 
 /// What the handler of a refused firing is called in its [`HookError`] or [`HookFailure`]:
 /// no handler ran.
@@ -63,7 +63,10 @@ impl HookRefusal for () {
             fired_in: ctx.rc.workflow,
         };
         tracing::warn!(hook, workflow, "{error}");
-        lock(&ctx.rc.run.state)
+        ctx.rc
+            .run
+            .state
+            .lock()
             .extra()
             .hook_errors
             .push(HookFailure {

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{RunShared, Writer};
 use crate::journal::EventKind;
-use crate::types::{Job, RecordError, lock, to_record};
+use crate::types::{Job, RecordError, to_record};
 
 /// The handle that `ctx.jobs()` returns.
 #[derive(Debug)]
@@ -45,7 +45,7 @@ impl Jobs<'_> {
             Writer::Compensation { position, .. } => format!("undo{position}"),
         };
         let prefix = format!("{}/{origin}/", self.run.run_id);
-        let mut state = lock(&self.run.state);
+        let mut state = self.run.state.lock();
         let n = state
             .jobs
             .iter()
@@ -70,6 +70,6 @@ impl Jobs<'_> {
 
     /// The number of jobs this run has enqueued so far.
     pub fn pending(&self) -> usize {
-        lock(&self.run.state).jobs.len()
+        self.run.state.lock().jobs.len()
     }
 }

@@ -13,6 +13,7 @@ mod env;
 mod foreign;
 mod jobs;
 mod run;
+mod state_lock;
 mod typed;
 
 pub use bag::Bag;

@@ -2,17 +2,18 @@
 //! execution (the `run` layer) changes. Plain state and its small accessors; no step, hook or
 //! compensation logic lives here.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 
 use super::RunEnv;
 use super::compensation::CompensationStack;
+use super::state_lock::StateLock;
 use crate::journal::{EventKind, Journal, Replay};
 use crate::store::Store;
 use crate::types::{
     BagStore, BestEffortFailure, CancelRequest, CancelSignal, FailedCompensation, HookFailure, Job,
     Key, KeyText, RecordError, RecordedJson, ReplayError, RunId, RunOptions, StoreError, ToRecord,
-    lock, now_micros, to_record,
+    now_micros, to_record,
 };
 
 /// What a run shares between the workflow body, its steps and its hook handlers.
@@ -22,7 +23,8 @@ pub(crate) struct RunShared {
     /// The options the run was started with; `None` when they say nothing its contexts read
     /// (no request id, actor, additional data; a local origin): most in-memory runs.
     pub(crate) options: Option<Box<RunOptions>>,
-    pub(crate) state: Mutex<RunState>,
+    /// Never held across user code or an await: see [`StateLock`].
+    pub(crate) state: StateLock<RunState>,
     pub(crate) bag: BagStore,
     /// The last compensation frame handed out (0 is the run's own workflow).
     last_frame: AtomicU32,
@@ -247,7 +249,7 @@ impl RunShared {
             options,
             // Each field by name (not `..RunState::default()`): the default state would be
             // built whole, then copied.
-            state: Mutex::new(RunState {
+            state: StateLock::new(RunState {
                 journal,
                 compensations: CompensationStack::new(),
                 jobs: Vec::new(),
@@ -271,7 +273,7 @@ impl RunShared {
 
     #[inline]
     pub(crate) fn record(&self, kind: EventKind) {
-        self.push(&mut lock(&self.state), kind);
+        self.push(&mut self.state.lock(), kind);
     }
 
     /// Appends an event to the journal (whose lock the caller holds) and passes it to the
@@ -283,23 +285,23 @@ impl RunShared {
 
     /// [`RunShared::push`] of an event that happened at `at_micros`.
     #[inline(always)]
-    fn push_at(&self, state: &mut RunState, kind: EventKind, at_micros: u64) {
+    pub(crate) fn push_at(&self, state: &mut RunState, kind: EventKind, at_micros: u64) {
         append(&self.env, self.run_id, &mut state.journal, kind, at_micros);
     }
 
     /// The number of the step, group or firing that starts now at the run's top level
     /// (outside any `parallel!` branch).
     pub(crate) fn top(&self, count: Count) -> u32 {
-        bump(&mut lock(&self.state).counts.top[count as usize])
+        bump(&mut self.state.lock().counts.top[count as usize])
     }
 
     fn next_position(&self) -> u32 {
-        bump(&mut lock(&self.state).counts.next_position)
+        bump(&mut self.state.lock().counts.next_position)
     }
 
     /// The index of the next hook firing (the body fires hooks in the same order on replay).
     fn next_firing(&self) -> u32 {
-        bump(&mut lock(&self.state).counts.next_firing)
+        bump(&mut self.state.lock().counts.next_firing)
     }
 
     /// Starts a step of a run that replays nothing, under one lock: its key (`branch`, its
@@ -312,18 +314,21 @@ impl RunShared {
         branch: Option<Key>,
         event: impl FnOnce(u32, KeyText<'_>) -> EventKind,
     ) -> (Key, u32) {
-        self.start_fresh(branch, Count::Step, event)
+        self.start_fresh(branch, Count::Step, event, &mut 0)
     }
 
     /// [`RunShared::start_step`] for a hook firing: its key, its index (the next) and its
-    /// `HookFired`.
+    /// `HookFired`. Returns the key, the index, and the position the next step of the run
+    /// will take (its first handler's, unless another step starts first).
     #[inline]
     pub(crate) fn start_firing(
         &self,
         branch: Option<Key>,
         event: impl FnOnce(u32, KeyText<'_>) -> EventKind,
-    ) -> (Key, u32) {
-        self.start_fresh(branch, Count::Firing, event)
+    ) -> (Key, u32, u32) {
+        let mut next_step = 0;
+        let (key, index) = self.start_fresh(branch, Count::Firing, event, &mut next_step);
+        (key, index, next_step)
     }
 
     #[inline(always)]
@@ -332,8 +337,9 @@ impl RunShared {
         branch: Option<Key>,
         count: Count,
         event: impl FnOnce(u32, KeyText<'_>) -> EventKind,
+        next_position: &mut u32,
     ) -> (Key, u32) {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         let counts = &mut state.counts;
         let key = match branch {
             Some(key) => key,
@@ -343,6 +349,7 @@ impl RunShared {
             Count::Firing => bump(&mut counts.next_firing),
             Count::Step | Count::Group => bump(&mut counts.next_position),
         };
+        *next_position = counts.next_position;
         let kind = event(at, state.key_text(key));
         self.push_at(&mut state, kind, now_micros());
         (key, at)
@@ -372,7 +379,7 @@ impl RunShared {
 
     /// The key of a step or firing in a `parallel!` branch at `path`.
     pub(crate) fn branch_key(&self, path: String) -> Key {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         let paths = &mut state.extra().paths;
         paths.push(path.into());
         Key::Branch(u32::try_from(paths.len() - 1).unwrap_or(u32::MAX))
@@ -383,7 +390,7 @@ impl RunShared {
     pub(crate) fn with_key<R>(&self, key: Key, f: impl FnOnce(KeyText<'_>) -> R) -> R {
         match key {
             Key::Top(n) => f(KeyText::Top(n)),
-            Key::Branch(_) => f(lock(&self.state).key_text(key)),
+            Key::Branch(_) => f(self.state.lock().key_text(key)),
         }
     }
 
@@ -447,7 +454,7 @@ impl RunShared {
 
     /// Stops the run: the first reason given stands.
     pub(crate) fn halt(&self, halt: Halt) {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         if state.halt.is_none() {
             state.halt = Some(Box::new(halt));
             self.halted.store(true, Ordering::Release);
@@ -466,7 +473,7 @@ impl RunShared {
         if !self.is_halted() {
             return None;
         }
-        lock(&self.state).halt.take().map(|halt| *halt)
+        self.state.lock().halt.take().map(|halt| *halt)
     }
 }
 

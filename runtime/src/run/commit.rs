@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use crate::store::{RunUpdate, StoreTransaction};
-use crate::types::{BoxFuture, RecordError, StoreError, StoredStatus, lock};
+use crate::types::{BoxFuture, RecordError, StoreError, StoredStatus};
 
 /// Why a commit failed, and so how the run stops.
 #[derive(Debug)]
@@ -74,7 +74,7 @@ async fn commit_to(
     let ends = update.as_ref().map(|u| u.status);
     // A store that encodes the events at once is lent them from the journal: no copy.
     let lent = {
-        let state = lock(&run.state);
+        let state = run.state.lock();
         let events = state.journal.events().get(*persisted..).unwrap_or_default();
         if events.is_empty() && update.is_none() {
             return Ok(());
@@ -104,7 +104,7 @@ async fn commit_to(
 
 /// The journal's events from `persisted` on.
 fn unpersisted(run: &RunShared, persisted: usize) -> Vec<Event> {
-    let state = lock(&run.state);
+    let state = run.state.lock();
     state
         .journal
         .events()

@@ -11,7 +11,7 @@ use tracing::Instrument;
 use super::commit::{Failed, commit};
 use crate::context::{BorrowedStepContext, Compensation, WorkflowContext, Writer};
 use crate::journal::{EventKind, Retry};
-use crate::types::{CatchUnwind, FailedCompensation, RecordedJson, lock};
+use crate::types::{CatchUnwind, FailedCompensation, RecordedJson};
 
 /// Which compensations to run.
 #[derive(Clone, Copy)]
@@ -36,7 +36,7 @@ pub(crate) async fn compensate(
     let started_at_once = !run.records_data();
     loop {
         let next = {
-            let mut state = lock(&run.state);
+            let mut state = run.state.lock();
             let index = match scope {
                 Scope::All => state.compensations.len().checked_sub(1),
                 Scope::Frame(frame) => state.compensations.iter().rposition(|c| c.frame == frame),
@@ -57,7 +57,8 @@ pub(crate) async fn compensate(
         commit(run, None).await?;
     }
     if !failures.is_empty() {
-        lock(&run.state)
+        run.state
+            .lock()
             .extra()
             .compensation_failures
             .extend(failures.iter().cloned());

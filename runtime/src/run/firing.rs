@@ -5,12 +5,16 @@
 //! calling it again. A handler whose end was not recorded (it was in flight at the crash)
 //! runs again, with the same `ctx.idempotency_key()`.
 
+use std::num::NonZeroU32;
+
 use super::commit::commit_or_halt;
 use super::halt::halted;
 use crate::context::{Count, Halt, RunShared};
 use crate::hook::{HandlerEntry, same_handler};
 use crate::journal::{EventKind, FiringDetail, HandlerFailure, RecordedFiring};
-use crate::types::{BoxError, HookError, HookFailed, Key, KeyText, PanicError, ReplayError};
+use crate::types::{
+    BoxError, HookError, HookFailed, Key, KeyText, PanicError, ReplayError, now_micros,
+};
 
 /// A hook firing in progress.
 pub(super) struct Firing<'a> {
@@ -23,6 +27,10 @@ pub(super) struct Firing<'a> {
     pub(super) key: Key,
     /// What the journal recorded of it, for a resumed run.
     recorded: Option<&'a RecordedFiring>,
+    /// The position its first handler's step takes if no other step starts first, plus
+    /// one (the run's next when it was recorded; `None` for a resumed run): four bytes, so
+    /// that the firing, held across its handlers' awaits, is no larger.
+    first_step: Option<NonZeroU32>,
 }
 
 impl<'a> Firing<'a> {
@@ -54,7 +62,8 @@ impl<'a> Firing<'a> {
             // lock.
             let names = names();
             let branch = super::scope::in_branch(run, Count::Firing);
-            let (key, index) = run.start_firing(branch, |index, key| fired(names, index, key));
+            let (key, index, next_step) =
+                run.start_firing(branch, |index, key| fired(names, index, key));
             return Some(Firing {
                 run,
                 workflow,
@@ -62,6 +71,7 @@ impl<'a> Firing<'a> {
                 index,
                 key,
                 recorded: None,
+                first_step: NonZeroU32::new(next_step.wrapping_add(1)),
             });
         }
         let key = super::scope::in_branch(run, Count::Firing)
@@ -75,6 +85,7 @@ impl<'a> Firing<'a> {
             index,
             key,
             recorded,
+            first_step: None,
         };
         match recorded {
             None => {
@@ -163,6 +174,39 @@ impl<'a> Firing<'a> {
             firing: self.index,
             data: data.map(Box::new),
         });
+    }
+
+    /// Records that handler `i` of a step hook, a step, completed. In a run without a store
+    /// nothing awaits after a step recorded its completion (its commits are no-ops), and no
+    /// user code runs there either (what follows a step's `StepCompleted` is the runtime's:
+    /// the step's return, the handler's wrapper, this). So the first handler's end is
+    /// recorded at the time its step's completion was: the journal's last event, when that
+    /// is the completion of the step at the position the handler's step took. One clock
+    /// reading fewer a firing.
+    pub(super) fn completed_step<H: ?Sized>(&self, i: usize, entry: &HandlerEntry<H>) {
+        if self.recorded(i).is_some() {
+            return;
+        }
+        let kind = EventKind::HookHandlerCompleted {
+            hook: self.hook.into(),
+            slot: entry.slot,
+            handler: entry.name.into(),
+            firing: self.index,
+            data: None,
+        };
+        let run = self.run;
+        let mut state = run.state.lock();
+        let step_ended = match (state.journal.events().last(), self.first_step) {
+            (Some(last), Some(first)) if i == 0 && run.durable.is_none() => match last.kind {
+                EventKind::StepCompleted { position, .. } if position == first.get() - 1 => {
+                    Some(last.at_micros)
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let at = step_ended.unwrap_or_else(now_micros);
+        run.push_at(&mut state, kind, at);
     }
 
     /// Records that handler `i` failed (unless the journal has it already) and makes the

@@ -15,7 +15,7 @@ use crate::hook::{
     HandlerEntry, HandlerList, HookPoint, StepHook,
 };
 use crate::types::{
-    BoxError, BoxFuture, CatchUnwind, HandlerTimeout, HookError, HookFailure, PanicError, lock,
+    BoxError, BoxFuture, CatchUnwind, HandlerTimeout, HookError, HookFailure, PanicError,
 };
 use crate::workflow::Workflow;
 
@@ -288,7 +288,7 @@ async fn fire_after<W: Workflow, H: ?Sized + 'static, V: Observed<H>>(
             }
         };
         tracing::warn!(%error, "hookflow: after-hook handler failed; recorded, nothing rolled back");
-        lock(&run.state).extra().hook_errors.push(HookFailure {
+        run.state.lock().extra().hook_errors.push(HookFailure {
             hook: firing.hook,
             slot: entry.slot,
             handler: entry.name,
@@ -331,12 +331,12 @@ impl<W: Workflow, T: Clone + Send + Sync + 'static, R: Send + 'static> Fire<W> f
             match call.await {
                 Ok(Ok(result)) => {
                     results.push(result);
-                    firing.completed(i, entry, None);
+                    firing.completed_step(i, entry);
                 }
                 Ok(Err(err)) => return Err(firing.failed(i, entry, Ok(err))),
                 Err(panic) => {
                     // The step recorded its panic; it is this hook's error now, not the body's.
-                    lock(&run.state).panicked_step = None;
+                    run.state.lock().panicked_step = None;
                     let panic = PanicError {
                         message: panic.message(),
                     };

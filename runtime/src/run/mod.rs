@@ -34,7 +34,7 @@ use crate::journal::{BagWrite, Event, EventKind, Journal};
 use crate::store::RunUpdate;
 use crate::types::{
     CatchUnwind, CompensationFailure, RecordError, ReplayError, RunError, RunId, RunOptions,
-    RunStatus, lock, message, message_of, now_micros, to_record,
+    RunStatus, message, message_of, now_micros, to_record,
 };
 use crate::workflow::Workflow;
 
@@ -148,7 +148,7 @@ async fn end<W: Workflow>(ctx: &WorkflowContext, body: BodyEnded<W>) -> Outcome<
         Ok(Ok(Ok(output))) => Ok(output),
         Ok(Ok(Err(err))) => Err(RunError::Failed(err)),
         Ok(Err(panic)) => {
-            let step = lock(&run.state).panicked_step.take();
+            let step = run.state.lock().panicked_step.take();
             let payload = panic.into_payload();
             let message = message_of(&*payload);
             // Let the payload go now: dropping it later could itself panic.
@@ -213,7 +213,7 @@ async fn end<W: Workflow>(ctx: &WorkflowContext, body: BodyEnded<W>) -> Outcome<
     };
 
     let jobs = {
-        let mut state = lock(&run.state);
+        let mut state = run.state.lock();
         let jobs = std::mem::take(&mut state.jobs);
         if jobs.is_empty() && run.durable.is_none() {
             // A run with no jobs and no store: its end recorded and what it leaves taken
@@ -309,7 +309,9 @@ async fn failed<W: Workflow>(
     if let Err(failed) = compensate(ctx, Scope::All).await {
         return Err(ended_by(run, failed).await);
     }
-    let failed = lock(&run.state)
+    let failed = run
+        .state
+        .lock()
         .extra
         .as_ref()
         .map_or_else(Vec::new, |extra| extra.compensation_failures.clone());
@@ -322,7 +324,8 @@ async fn failed<W: Workflow>(
         });
     }
     let cause = cause.unwrap_or_else(|| {
-        lock(&run.state)
+        run.state
+            .lock()
             .journal
             .kinds()
             .rev()
@@ -356,7 +359,7 @@ pub(crate) fn restore_effects(
         run.bag.restore(key, value.clone());
     }
     if let Some(jobs) = jobs {
-        lock(&run.state).jobs.extend(jobs.iter().cloned());
+        run.state.lock().jobs.extend(jobs.iter().cloned());
     }
 }
 
@@ -388,7 +391,7 @@ async fn park<W: Workflow>(run: &RunShared, error: RunError<W::Error>) -> Outcom
     tracing::error!(%error, "hookflow: run parked");
     if let (Some(durable), RunError::Record(RecordError::Refused { .. })) = (&run.durable, &error) {
         let persisted = *durable.persisted.lock().await;
-        lock(&run.state).journal.truncate(persisted);
+        run.state.lock().journal.truncate(persisted);
     }
     run.record(EventKind::RunParked {
         reason: error.to_string(),

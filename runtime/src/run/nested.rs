@@ -14,7 +14,7 @@ use super::compensate::{Scope, compensate};
 use super::halt::stop;
 use crate::context::WorkflowContext;
 use crate::journal::EventKind;
-use crate::types::{CatchUnwind, lock};
+use crate::types::CatchUnwind;
 use crate::workflow::Workflow;
 
 /// Runs workflow `W` inside the run of `parent`: what `Workflow::call` does.
@@ -41,7 +41,7 @@ pub async fn call<W: Workflow>(
     };
     match outcome {
         Ok(Ok(output)) => {
-            let mut state = lock(&run.state);
+            let mut state = run.state.lock();
             for entry in state.compensations.iter_mut().filter(|c| c.frame == frame) {
                 entry.frame = parent.frame;
             }

@@ -12,7 +12,7 @@ use crate::journal::{Event, EventKind, Journal};
 use crate::store::RunRecord;
 use crate::types::{
     BagStore, BestEffortFailure, FailedCompensation, HookFailure, Job, ReplayError, RunError,
-    RunId, RunStatus, lock,
+    RunId, RunStatus,
 };
 use crate::workflow::Workflow;
 
@@ -49,7 +49,7 @@ pub(crate) struct Leftovers {
 impl Leftovers {
     /// Takes them out of a run (the jobs are the ones dispatched, given apart).
     pub(crate) fn take(run: &RunShared, jobs: Vec<Job>) -> Self {
-        Self::take_from(run, &mut lock(&run.state), jobs)
+        Self::take_from(run, &mut run.state.lock(), jobs)
     }
 
     /// [`Leftovers::take`] from the run's state, locked by the caller.

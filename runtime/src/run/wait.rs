@@ -23,7 +23,7 @@ use super::scope::step_key;
 use crate::context::{Halt, RunShared, TypedContext, WorkflowContext};
 use crate::journal::{Event, EventKind, WaitFor, WaitOutcome};
 use crate::store::{Suspension, Wake};
-use crate::types::{ReplayError, WaitError, lock, now_micros};
+use crate::types::{ReplayError, WaitError, now_micros};
 use crate::workflow::EventPoint;
 
 impl WorkflowContext {
@@ -237,7 +237,7 @@ fn recorded(
 
 /// Reserves the first message of `event` no wait of this run took or holds: its index.
 fn reserve(run: &RunShared, event: &str) -> u32 {
-    let mut state = lock(&run.state);
+    let mut state = run.state.lock();
     let all = state.taken.get_or_insert_with(Box::default);
     if !all.contains_key(event) {
         let recorded = run
@@ -336,7 +336,9 @@ async fn durable_wait(
         };
         let suspended = {
             let mut persisted = durable.persisted.lock().await;
-            let events: Vec<Event> = lock(&run.state)
+            let events: Vec<Event> = run
+                .state
+                .lock()
                 .journal
                 .events()
                 .get(*persisted..)

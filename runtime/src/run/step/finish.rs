@@ -12,7 +12,7 @@ use crate::journal::{EventKind, StepFailure};
 use crate::run::commit::{commit_or_halt, defer_commit};
 use crate::run::halt::halted;
 use crate::types::{
-    BestEffortFailure, Fault, Key, RecordedJson, ReplayError, StepResponse, ToRecord, lock, message,
+    BestEffortFailure, Fault, Key, RecordedJson, ReplayError, StepResponse, ToRecord, message,
 };
 
 impl StepRun<'_> {
@@ -34,7 +34,7 @@ impl StepRun<'_> {
             Recalled::Completed(output, data) => {
                 if let Some(data) = data {
                     let compensation = self.compensation(data, compensate);
-                    lock(&self.run().state).compensations.push(compensation);
+                    self.run().state.lock().compensations.push(compensation);
                 }
                 return Ok(output);
             }
@@ -65,7 +65,7 @@ impl StepRun<'_> {
                 let compensation = self.compensation(data, compensate);
                 {
                     // One lock for the event and the compensation: they are one fact.
-                    let mut state = lock(&run.state);
+                    let mut state = run.state.lock();
                     run.push(
                         &mut state,
                         EventKind::StepCompleted {
@@ -141,7 +141,9 @@ impl StepRun<'_> {
             }
             Ended::BestEffortFailed(failure) => {
                 // Reported again in the outcome; the journal has it already.
-                lock(&self.run().state)
+                self.run()
+                    .state
+                    .lock()
                     .extra()
                     .best_effort_failures
                     .push(failure);
@@ -275,7 +277,7 @@ impl StepRun<'_> {
         }
         {
             let run = self.run();
-            let mut state = lock(&run.state);
+            let mut state = run.state.lock();
             run.push(
                 &mut state,
                 EventKind::StepFailed {
@@ -384,7 +386,7 @@ impl StepRun<'_> {
                 Settled::Halted
             }
             Attempt::Panicked(panic) => {
-                let mut state = lock(&run.state);
+                let mut state = run.state.lock();
                 run.push(&mut state, failed(panic.message(), true, None));
                 state.panicked_step = Some(self.meta.name());
                 drop(state);
