@@ -56,7 +56,10 @@ pub(super) trait Write: Send {
 struct WriteOp<T, F> {
     write: F,
     result: Option<Result<T, StoreError>>,
-    reply: oneshot::Sender<Result<T, StoreError>>,
+    /// The result, and the write itself: dropped by whoever awaited it, not on the writer
+    /// thread (what it holds, a run's record or its events' text, is freed off the thread
+    /// all writes wait for).
+    reply: oneshot::Sender<(Result<T, StoreError>, F)>,
 }
 
 impl<T, F> Write for WriteOp<T, F>
@@ -76,12 +79,17 @@ where
     }
 
     fn answer(self: Box<Self>, failed: Option<&StoreError>) {
-        let result = match (failed, self.result) {
+        let WriteOp {
+            write,
+            result,
+            reply,
+        } = *self;
+        let result = match (failed, result) {
             (Some(err), _) => Err(clone_err(err)),
             (None, Some(result)) => result,
             (None, None) => Err(stopped()),
         };
-        let _ = self.reply.send(result);
+        let _ = reply.send((result, write));
     }
 }
 
@@ -212,7 +220,11 @@ impl SqliteStore {
             self.counters.unqueue();
             return Box::pin(std::future::ready(Err(stopped())));
         }
-        Box::pin(async move { response.await.map_err(|_| stopped())? })
+        Box::pin(async move {
+            let (result, write) = response.await.map_err(|_| stopped())?;
+            drop(write);
+            result
+        })
     }
 
     pub(super) fn send<T: Send + 'static>(
@@ -251,13 +263,15 @@ pub(super) fn writer(
     checkpoints: Option<&Checkpoints>,
 ) {
     let mut next = requests.recv().ok();
+    // The group's list, kept from one group to the next (not grown again for each).
+    let mut group: Vec<Box<dyn Write>> = Vec::new();
     while let Some(request) = next.take() {
         // Waits for a transactional step's transaction to end (a plain thread: blocking is
         // what it is for).
         let conn = conn.blocking_lock();
         match request {
             Request::Write(write) => {
-                let mut group = vec![write];
+                group.push(write);
                 while group.len() < MAX_GROUP {
                     match requests.try_recv() {
                         Ok(Request::Write(write)) => group.push(write),
@@ -268,7 +282,7 @@ pub(super) fn writer(
                         Err(_) => break,
                     }
                 }
-                write_group(&conn, checkpoints, counters, group);
+                write_group(&conn, checkpoints, counters, &mut group);
             }
             Request::Load(run_id, reply) => {
                 let _ = reply.send(load(&conn, run_id));
@@ -310,7 +324,7 @@ fn write_group(
     conn: &Db,
     checkpoints: Option<&Checkpoints>,
     counters: &Counters,
-    mut group: Vec<Box<dyn Write>>,
+    group: &mut Vec<Box<dyn Write>>,
 ) {
     let mut failed = false;
     let mut outcome = in_transaction(conn, checkpoints, |conn| {
@@ -325,14 +339,14 @@ fn write_group(
     });
     if failed {
         outcome = in_transaction(conn, checkpoints, |conn| {
-            for write in &mut group {
+            for write in group.iter_mut() {
                 write.apply(conn, true);
             }
             Ok(())
         });
     }
     counters.grouped(group.len());
-    for write in group {
+    for write in group.drain(..) {
         write.answer(outcome.as_ref().err());
     }
 }
