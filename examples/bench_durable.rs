@@ -126,9 +126,12 @@ async fn commit_latency(n: usize) -> Duration {
     mean
 }
 
-/// W5 runs one after the other: runs/s, the time per run, events per run, and the store's
+/// What [`sequential`] measures: runs/s, the time per run, events per run, and the store's
 /// write transactions per run and commits carrying a run's end per run.
-async fn sequential(n: usize) -> (f64, Duration, usize, f64, f64) {
+type Sequential = (f64, Duration, usize, f64, f64);
+
+/// W5 runs one after the other.
+async fn sequential(n: usize) -> Sequential {
     let dir = fresh_dir("seq");
     let counts = Arc::new(counting_store::Counts::default());
     let store = counting_store::Counting::new(
@@ -284,7 +287,7 @@ fn main() {
         .unwrap();
     // The floor and the sequential runs alternated ROUNDS times (each phase is a fraction of
     // a second, and the disk's speed drifts): the round of the median ratio is reported.
-    let mut rounds: Vec<(f64, (f64, Duration, usize, f64, f64))> = (0..ROUNDS)
+    let mut rounds: Vec<(f64, Sequential)> = (0..ROUNDS)
         .map(|_| (raw_floor(n * 4), runtime.block_on(sequential(n))))
         .collect();
     let of_floor =
