@@ -14,6 +14,8 @@ use hookflow::store::{MemoryStore, Store, StoredStatus};
 use hookflow::{EventKind, MAX_DEPTH, RecordError, Rejection, RunError};
 use serde_json::{Value, json};
 
+use crate::support::small_stack::block_on_small_stack;
+
 /// A JSON value nested `levels` arrays deep.
 fn nested(levels: usize) -> Value {
     let mut value = Value::Null;
@@ -146,33 +148,22 @@ async fn additional_data_nested_too_deep_is_rejected_and_nothing_is_written() {
 
 #[test]
 fn an_input_nested_ten_thousand_levels_is_rejected_without_overflowing_the_stack() {
-    // A runtime on a thread with a small stack: serializing the input level by level would
-    // overflow it long before 10,000 levels.
-    let thread = std::thread::Builder::new()
-        .stack_size(512 * 1024)
-        .spawn(|| {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let store = Arc::new(MemoryStore::default());
-                let engine = Engine::builder().store(store.clone()).build();
-                let outcome = engine.run::<Echo>(nested(10_000)).await;
-                let rejected = matches!(
-                    outcome.error(),
-                    Some(RunError::Rejected(Rejection::Record(
-                        RecordError::TooDeep { .. }
-                    )))
-                );
-                let nothing = store.list(None, None, 10).await.unwrap().runs.is_empty();
-                // The outcome holds no copy of the input: dropping it is cheap. The input
-                // itself was moved into the run and dropped there... level by level below.
-                (outcome.status(), rejected, nothing)
-            })
-        })
-        .unwrap();
-    assert_eq!(thread.join().unwrap(), (RunStatus::Rejected, true, true));
+    let ended = block_on_small_stack(|| async {
+        let store = Arc::new(MemoryStore::default());
+        let engine = Engine::builder().store(store.clone()).build();
+        let outcome = engine.run::<Echo>(nested(10_000)).await;
+        let rejected = matches!(
+            outcome.error(),
+            Some(RunError::Rejected(Rejection::Record(
+                RecordError::TooDeep { .. }
+            )))
+        );
+        let nothing = store.list(None, None, 10).await.unwrap().runs.is_empty();
+        // The outcome holds no copy of the input: dropping it is cheap. The input
+        // itself was moved into the run and dropped there... level by level below.
+        (outcome.status(), rejected, nothing)
+    });
+    assert_eq!(ended, (RunStatus::Rejected, true, true));
 }
 
 #[derive(Debug, thiserror::Error)]

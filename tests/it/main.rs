@@ -25,6 +25,7 @@ mod support {
     /// The PostgreSQL server with TLS of `postgres_tls`, and CAs of the tests' own.
     pub mod postgres_tls;
     pub mod records;
+    pub mod small_stack;
 }
 
 /// Runs each scenario (an `async fn(Arc<dyn Store>-like store)` of the calling module) against

@@ -12,6 +12,8 @@ use hookflow::store::{Store, StoredStatus};
 use hookflow::{EventKind, RecordError, RecordedJson, RunError};
 use serde_json::Value;
 
+use crate::support::small_stack::block_on_small_stack;
+
 /// Fields in an order that is not sorted, with text that needs escapes.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Shape {
@@ -143,30 +145,18 @@ async fn a_step_output_is_recorded_as_its_json_once_and_replayed_from_it() {
 
 #[test]
 fn a_step_output_nested_ten_thousand_levels_parks_the_run_without_overflowing_the_stack() {
-    let thread = std::thread::Builder::new()
-        .stack_size(512 * 1024)
-        .spawn(|| {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let (store, _) = sqlite("deep");
-                let outcome = engine(store.clone(), 1 << 20).run::<Shaped>(10_000).await;
-                let too_deep = matches!(
-                    outcome.error(),
-                    Some(RunError::Record(RecordError::TooDeep { what, .. }))
-                        if what == "the output of step `second`"
-                );
-                let (record, _) = store.load(outcome.run_id()).await.unwrap();
-                (outcome.status(), too_deep, record.status)
-            })
-        })
-        .unwrap();
-    assert_eq!(
-        thread.join().unwrap(),
-        (RunStatus::Parked, true, StoredStatus::Parked)
-    );
+    let ended = block_on_small_stack(|| async {
+        let (store, _) = sqlite("deep");
+        let outcome = engine(store.clone(), 1 << 20).run::<Shaped>(10_000).await;
+        let too_deep = matches!(
+            outcome.error(),
+            Some(RunError::Record(RecordError::TooDeep { what, .. }))
+                if what == "the output of step `second`"
+        );
+        let (record, _) = store.load(outcome.run_id()).await.unwrap();
+        (outcome.status(), too_deep, record.status)
+    });
+    assert_eq!(ended, (RunStatus::Parked, true, StoredStatus::Parked));
 }
 
 #[tokio::test]

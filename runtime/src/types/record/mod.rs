@@ -68,6 +68,19 @@ pub enum RecordError {
     },
 }
 
+impl Refusal {
+    /// The error for the value `what` names.
+    fn into_error(self, what: String) -> RecordError {
+        match self {
+            Refusal::TooDeep => RecordError::TooDeep {
+                what,
+                limit: MAX_DEPTH,
+            },
+            Refusal::Serde(message) => RecordError::Unserializable { what, message },
+        }
+    }
+}
+
 /// `value` as a JSON record of at most `max_bytes` bytes, or why it cannot be one. `what`
 /// names it in the error.
 pub(crate) fn to_record<T: Serialize + ?Sized>(
@@ -77,18 +90,7 @@ pub(crate) fn to_record<T: Serialize + ?Sized>(
 ) -> Result<Value, RecordError> {
     let json = match to_value_within_depth(value) {
         Ok(json) => json,
-        Err(Refusal::TooDeep) => {
-            return Err(RecordError::TooDeep {
-                what: what(),
-                limit: MAX_DEPTH,
-            });
-        }
-        Err(Refusal::Serde(message)) => {
-            return Err(RecordError::Unserializable {
-                what: what(),
-                message,
-            });
-        }
+        Err(refusal) => return Err(refusal.into_error(what())),
     };
     check_size(&json, max_bytes, what)?;
     Ok(json)
@@ -104,18 +106,7 @@ pub(crate) fn to_recorded_json<T: Serialize + ?Sized>(
 ) -> Result<RecordedJson, RecordError> {
     let json = match to_raw_within_depth(value) {
         Ok(json) => json,
-        Err(Refusal::TooDeep) => {
-            return Err(RecordError::TooDeep {
-                what: what(),
-                limit: MAX_DEPTH,
-            });
-        }
-        Err(Refusal::Serde(message)) => {
-            return Err(RecordError::Unserializable {
-                what: what(),
-                message,
-            });
-        }
+        Err(refusal) => return Err(refusal.into_error(what())),
     };
     let size = json.get().len();
     if size > max_bytes {
