@@ -139,7 +139,8 @@ impl RunContext {
         }
     }
 
-    /// The run's tracing span.
+    /// The run's tracing span, at INFO, named after its workflow (`checkout{run_id=…}`): the
+    /// body, its steps and its hooks run in it.
     pub fn span(&self) -> &tracing::Span {
         &self.run.span
     }
